@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test worker lint format bench presets clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+worker: $(VENV)/.runtime
+	$(PY) -m lib.worker
+
+test: $(VENV)/.dev
+	$(PY) -m ruff check .
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+
+format: $(VENV)/.dev
+	$(PY) -m ruff format .
+
+bench: $(VENV)/.runtime
+	$(PY) -m bench.pipeline
+
+presets: $(VENV)/.runtime
+	$(PY) scripts/make_contact_sheet.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,171 @@
+"""Settings: environment + `.streamlit/secrets.toml`, one typed object, built once and passed down."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from lib.errors import ConfigError
+
+SECRETS_FILE = Path(".streamlit/secrets.toml")
+
+
+class ModelPrice(BaseModel):
+    """USD prices of one model. Image output is billed as tokens; batch runs at a discount."""
+
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+    image_tokens: int = 0  # output tokens one generated image costs (for estimates)
+    input_tokens: int = 0  # typical input tokens per request: source image + prompt (for estimates)
+    batch_discount: float = 0.5
+
+    def per_image(self, *, batch: bool = False) -> float:
+        cost = (self.image_tokens * self.output_per_mtok + self.input_tokens * self.input_per_mtok) / 1e6
+        return cost * (self.batch_discount if batch else 1.0)
+
+    def from_usage(self, *, input_tokens: int, output_tokens: int, batch: bool = False) -> float:
+        cost = (output_tokens * self.output_per_mtok + input_tokens * self.input_per_mtok) / 1e6
+        return cost * (self.batch_discount if batch else 1.0)
+
+
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    # ai.google.dev/gemini-api/docs/pricing (see reference/api-contracts.md §1e)
+    "gemini-2.5-flash-image": ModelPrice(
+        input_per_mtok=0.30, output_per_mtok=30.0, image_tokens=1290, input_tokens=560
+    ),
+    "gemini-3-pro-image-preview": ModelPrice(
+        input_per_mtok=2.0, output_per_mtok=120.0, image_tokens=1120, input_tokens=560
+    ),
+    "gemini-2.5-flash": ModelPrice(input_per_mtok=0.30, output_per_mtok=2.50, image_tokens=0, input_tokens=300),
+    "studio": ModelPrice(),
+}
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads root-level keys of secrets.toml (Streamlit's format), case-insensitively."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            try:
+                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+            fields = {name.lower() for name in settings_cls.model_fields}
+            self._data = {k.lower(): v for k, v in raw.items() if k.lower() in fields}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Environment variables use the field name in upper case."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_nested_delimiter="__")
+
+    imagegecko_home: Path = Path("data")
+    database_url: str | None = None
+
+    # Worker
+    worker_concurrency: int = Field(8, ge=1, le=64)
+    embedded_worker: bool = True
+    lease_seconds: float = Field(60.0, gt=0)
+    max_attempts: int = Field(5, ge=1, le=20)
+    backoff_base_seconds: float = Field(2.0, ge=0)
+    backoff_max_seconds: float = Field(300.0, ge=0)
+    poll_seconds: float = Field(0.5, gt=0)
+    # Requests per minute per provider; 0 or missing = unlimited.
+    rate_limits: dict[str, float] = Field(default_factory=lambda: {"gemini": 60.0, "studio": 0.0})
+
+    # Providers
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str | None = None  # tests point the SDK at a loopback emulator
+    gemini_models: list[str] = Field(
+        default_factory=lambda: ["gemini-2.5-flash-image", "gemini-3-pro-image-preview"]
+    )
+    gemini_text_model: str = "gemini-2.5-flash"
+    gemini_timeout_seconds: float = 120.0
+    batch_threshold: int = Field(50, ge=1)  # jobs with at least this many items may go through the Batch API
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    # Image intake and output
+    max_image_bytes: int = 25 * 1024 * 1024
+    max_image_pixels: int = 60_000_000
+    min_image_side: int = 256
+    output_format: str = "jpeg"
+    output_quality: int = Field(90, ge=30, le=100)
+    output_max_side: int = Field(2048, ge=256, le=8192)
+
+    # HTTP to stores and Drive
+    http_timeout_seconds: float = 20.0
+    http_retries: int = 3
+
+    @field_validator("output_format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"jpeg", "webp"}:
+            raise ValueError("output_format must be jpeg or webp")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls, _secrets_path))
+
+    @classmethod
+    def load(cls, secrets_file: Path | None = SECRETS_FILE, **overrides: Any) -> Settings:
+        """Build settings: explicit overrides > environment > secrets.toml > defaults."""
+        global _secrets_path
+        _secrets_path = secrets_file
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"Invalid settings: {problems}") from exc
+        finally:
+            _secrets_path = SECRETS_FILE
+
+    # Derived paths -------------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        return self.imagegecko_home.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'imagegecko.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def vault_key_file(self) -> Path:
+        return self.home / "vault.key"
+
+    def price(self, model: str) -> ModelPrice:
+        return self.prices.get(model) or ModelPrice()
+
+    def rate_limit(self, provider: str) -> float:
+        return float(self.rate_limits.get(provider, 0.0) or 0.0)
+
+    def ensure_dirs(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+
+
+_secrets_path: Path | None = SECRETS_FILE

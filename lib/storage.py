@@ -1,0 +1,103 @@
+"""Content-addressed blob store: sources, results and thumbnails live at blobs/ab/cd/<sha256>.
+
+Writes are atomic (temp file in the same directory, fsync, rename), so a crash never leaves half a file,
+and storing the same bytes twice writes nothing the second time. `BlobStore` is the interface an S3 bucket
+could implement; `LocalBlobStore` is the directory one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from PIL import Image
+
+from lib.errors import StorageError
+
+THUMB_SIDE = 384
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore(Protocol):
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, sha: str) -> bytes: ...
+
+    def exists(self, sha: str) -> bool: ...
+
+    def path(self, sha: str) -> Path: ...
+
+    def thumbnail(self, sha: str, side: int = THUMB_SIDE) -> bytes: ...
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha: str) -> Path:
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise StorageError(f"Not a sha256 blob id: {sha[:80]!r}")
+        return self.root / sha[:2] / sha[2:4] / sha
+
+    def put(self, data: bytes) -> str:
+        sha = sha256_of(data)
+        target = self.path(sha)
+        if target.exists() and target.stat().st_size == len(data):
+            return sha
+        self._write_atomic(target, data)
+        return sha
+
+    def get(self, sha: str) -> bytes:
+        try:
+            return self.path(sha).read_bytes()
+        except FileNotFoundError as exc:
+            raise StorageError(f"Image {sha[:12]} is missing from the image store.") from exc
+        except OSError as exc:
+            raise StorageError(detail=str(exc)) from exc
+
+    def exists(self, sha: str) -> bool:
+        return self.path(sha).exists()
+
+    def thumbnail(self, sha: str, side: int = THUMB_SIDE) -> bytes:
+        """A JPEG whose long side is `side`, made once and reused."""
+        target = self.root / "thumbs" / str(side) / sha[:2] / f"{sha}.jpg"
+        if target.exists():
+            return target.read_bytes()
+        with Image.open(io.BytesIO(self.get(sha))) as im:
+            im.thumbnail((side, side), Image.Resampling.LANCZOS)
+            if im.mode in ("RGBA", "LA", "P"):
+                rgba = im.convert("RGBA")
+                bg = Image.new("RGB", rgba.size, (255, 255, 255))
+                bg.paste(rgba, mask=rgba.getchannel("A"))
+                im = bg
+            elif im.mode != "RGB":
+                im = im.convert("RGB")
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=85, optimize=True)
+        data = buf.getvalue()
+        self._write_atomic(target, data)
+        return data
+
+    def _write_atomic(self, target: Path, data: bytes) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise StorageError(detail=str(exc)) from exc
