@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     # HTTP to stores and Drive
     http_timeout_seconds: float = 20.0
     http_retries: int = 3
+    # Google Drive: None = the real API; a loopback URL = an emulator (the discovery document's rootUrl is patched)
+    drive_root_url: str | None = None
 
     @field_validator("output_format")
     @classmethod

@@ -21,7 +21,8 @@
     │       └── SafetyBlocked     the prompt or the image was refused by the provider's safety filter
     ├── PublishError              writing to a store failed
     │   ├── PublishConflict       the product's images changed since we published: ask before overwriting
-    │   └── PublishVerifyError    the store did not end up with the image list we set
+    │   ├── PublishVerifyError    the store did not end up with the image list we set
+    │   └── DriveQuotaError       a service account cannot create files in a personal My Drive (no storage quota)
     ├── JobError                  a job or item action that does not apply (not found, wrong state)
     └── InputError                a form or CLI value is invalid; nothing was changed
 """
@@ -141,6 +142,15 @@ class PublishVerifyError(PublishError):
     """The store did not keep the image list we sent. Nothing was lost; check the product in the store."""
 
     retryable = True
+
+
+class DriveQuotaError(PublishError):
+    """A service account cannot create files in a personal My Drive (no storage quota)."""
+
+    def __init__(self, message: str | None = None, **kw: str) -> None:
+        super().__init__(message or (
+            "A service account cannot create files in a personal My Drive (it has no storage quota). Export to a "
+            "folder in a shared drive, or connect Drive with user credentials (authorized-user JSON) instead."), **kw)
 
 
 class JobError(AppError):
