@@ -244,11 +244,14 @@ class DriveClient:
         return fh.getvalue()
 
     def create_file(self, *, name: str, parent: str, data: bytes, mime: str, app_properties: dict[str, str],
-                    fields: str = "id,name,parents,webViewLink,appProperties") -> dict[str, Any]:
+                    description: str = "", fields: str = "id,name,parents,webViewLink,appProperties") -> dict[str, Any]:
+        """Upload a new file: one multipart POST, or a resumable session in chunks for large files."""
         resumable = len(data) > RESUMABLE_THRESHOLD
         media = MediaInMemoryUpload(data, mimetype=mime, resumable=resumable,
                                     chunksize=UPLOAD_CHUNK if resumable else -1)
-        body = {"name": name, "parents": [parent], "appProperties": app_properties, "mimeType": mime}
+        body: dict[str, Any] = {"name": name, "parents": [parent], "appProperties": app_properties, "mimeType": mime}
+        if description:
+            body["description"] = description
         req = self.files.create(body=body, media_body=media, fields=fields, supportsAllDrives=True)
         return dict(self.call(req, "the export folder"))
 
