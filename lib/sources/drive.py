@@ -166,7 +166,11 @@ def test_connection(runtime: Runtime, connection: Connection) -> str:
         raise
     _forget_listing(runtime, connection)
     mark_verified(runtime.db, connection.id, None)
-    who = client.creds.account
+    try:  # the e-mail Drive knows this account by (user credentials files do not say)
+        about = client.call(client.service.about().get(fields="user(emailAddress)"))
+        who = about.get("user", {}).get("emailAddress") or client.creds.account
+    except AppError:
+        who = client.creds.account
     where = f"“{root.get('name', cfg.root_folder_id)}”"
     return f"Connected as {who}. {where} holds {_plural(folders, 'folder')} and {_plural(images, 'photo')}."
 
@@ -183,9 +187,17 @@ def _corpus(cfg: DriveSettings, root: dict[str, Any]) -> dict[str, Any]:
 
 # Folder picker -----------------------------------------------------------------------------------------------
 
+SHARED_WITH_ME = "shared-with-me"
+
+
 def list_folders(runtime: Runtime, connection: Connection, parent_id: str) -> list[Folder]:
-    """The folders directly inside `parent_id` ("root" = My Drive, or a shared drive's id), by name."""
+    """The folders directly inside `parent_id` ("root" = My Drive, a shared drive's id, or SHARED_WITH_ME = the
+    folders others shared with this account: where a service account starts), by name."""
     client = client_for(runtime, connection)
+    if parent_id == SHARED_WITH_ME:
+        q = f"sharedWithMe = true and mimeType = '{FOLDER_MIME}' and trashed = false"
+        shared = [Folder(f["id"], f["name"], f.get("driveId")) for f in client.list_all(q, "id,name,driveId")]
+        return sorted(shared, key=lambda f: f.name.lower())
     parent = client.get(folder_id_from(parent_id), "id,name,driveId", "that folder")
     corpus = _corpus(DriveSettings("", "folders"), parent)
     q = f"'{escape(parent['id'])}' in parents and mimeType = '{FOLDER_MIME}' and trashed = false"
@@ -283,14 +295,12 @@ class DriveSource:
         _forget_listing(self.runtime, self.connection)
 
     def _listing(self) -> _Listing:
-        key = _listing_key(self.runtime, self.connection)
-        with _LISTINGS_LOCK:
-            cached = _LISTINGS.get(key)
-        if cached is not None and time.monotonic() - cached.made_at < LISTING_TTL_SECONDS:
+        cached = self._fresh_listing()
+        if cached is not None:
             return cached
         listing = self._walk()
         with _LISTINGS_LOCK:
-            _LISTINGS[key] = listing
+            _LISTINGS[_listing_key(self.runtime, self.connection)] = listing
         return listing
 
     def _walk(self) -> _Listing:
@@ -398,7 +408,10 @@ class DriveSource:
     def fetch_image(self, image: SourceImage) -> bytes:
         """The photo's bytes: from the local cache when Drive's md5 says it is unchanged, else downloaded."""
         limit = self.runtime.settings.max_image_bytes
-        meta = self.client.get(image.ref, "id,name,mimeType,size,md5Checksum,trashed", f"the photo {image.name}")
+        listing = self._fresh_listing()
+        meta = listing.files.get(image.ref) if listing is not None else None  # the walk already has the metadata
+        if meta is None:
+            meta = self.client.get(image.ref, "id,name,mimeType,size,md5Checksum,trashed", f"the photo {image.name}")
         name = meta.get("name") or image.name or image.ref
         if meta.get("trashed"):
             raise SourceNotFound(f"The photo “{name}” is in the Drive trash. Restore it, or pick another product.")
@@ -417,16 +430,14 @@ class DriveSource:
 
     def preview(self, image: SourceImage, side: int = 384) -> bytes:
         """A JPEG thumbnail, made from a download cached in the blob store (thumbnailLink expires and needs auth)."""
-        listing = self._listing_if_cached()
-        md5 = (listing.files.get(image.ref) or {}).get("md5Checksum") if listing else None
-        data = self._cached(md5) if md5 else None
-        if data is None:
-            data = self.fetch_image(image)
-        return self.runtime.blobs.thumbnail(self.runtime.blobs.put(data), side)
+        return self.runtime.blobs.thumbnail(self.runtime.blobs.put(self.fetch_image(image)), side)
 
-    def _listing_if_cached(self) -> _Listing | None:
+    def _fresh_listing(self) -> _Listing | None:
         with _LISTINGS_LOCK:
-            return _LISTINGS.get(_listing_key(self.runtime, self.connection))
+            cached = _LISTINGS.get(_listing_key(self.runtime, self.connection))
+        if cached is not None and time.monotonic() - cached.made_at < LISTING_TTL_SECONDS:
+            return cached
+        return None
 
     # md5 -> sha256 index beside the blob store, so a photo Drive says is unchanged is not downloaded again.
     def _index_path(self, md5: str) -> Path:

@@ -119,9 +119,10 @@ class _Parser:
     STRING_FIELDS = {"name", "mimetype", "fulltext", "modifiedtime", "createdtime", "description"}
     BOOL_FIELDS = {"trashed", "starred", "sharedwithme"}
 
-    def __init__(self, q: str) -> None:
+    def __init__(self, q: str, shared_with_me: frozenset[str] = frozenset()) -> None:
         self.toks = _tokenize(q)
         self.i = 0
+        self.shared_with_me = shared_with_me  # ids shared directly with the caller
 
     def parse(self) -> Pred:
         pred = self.expr()
@@ -208,7 +209,7 @@ class _Parser:
             getter: Callable[[FileRec], bool] = {
                 "trashed": lambda f: f.trashed,
                 "starred": lambda f: False,
-                "sharedwithme": lambda f: False,
+                "sharedwithme": lambda f: f.id in self.shared_with_me,
             }[key]
             return (lambda f: getter(f) == want) if op == "=" else (lambda f: getter(f) != want)
         if key not in self.STRING_FIELDS:
@@ -249,8 +250,8 @@ class _Parser:
         return lambda f: low in (f.name + " " + f.description).lower()
 
 
-def parse_query(q: str) -> Pred:
-    return _Parser(q).parse() if q.strip() else (lambda f: True)
+def parse_query(q: str, shared_with_me: frozenset[str] = frozenset()) -> Pred:
+    return _Parser(q, shared_with_me).parse() if q.strip() else (lambda f: True)
 
 
 def parse_fields(spec: str | None) -> dict[str, Any] | None:
@@ -749,7 +750,9 @@ class _Handler(BaseHTTPRequestHandler):
                                "includeItemsFromAllDrives and supportsAllDrives must be true when driveId is set.")
             if drive_id not in emu.drives:
                 raise ApiError(404, "notFound", f"Shared drive not found: {drive_id}", location="driveId")
-        pred = parse_query(p.get("q", ""))
+        with emu.lock:
+            mine = frozenset(fid for fid, emails in emu.shared.items() if who.email in emails)
+        pred = parse_query(p.get("q", ""), mine)
         with emu.lock:
             def in_corpus(f: FileRec) -> bool:
                 if f.id == MY_DRIVE_ROOT:

@@ -15,6 +15,7 @@ from lib.runtime import Runtime
 from lib.sources import drive_client
 from lib.sources.base import ProductQuery, SourceImage
 from lib.sources.drive import (
+    SHARED_WITH_ME,
     breadcrumbs,
     folder_id_from,
     list_folders,
@@ -166,7 +167,9 @@ def test_a_folder_not_shared_with_the_service_account_says_how_to_fix_it(rt, emu
 
 def test_revoked_credentials_are_an_auth_error(rt, emu):
     root = emu.add_folder("Catalogue")
-    conn = connect(rt, emu, root, creds=authorized_user_json(emu, refresh_token="1//revoked-later"))
+    user_file = json.loads(authorized_user_json(emu, refresh_token="1//revoked-later"))
+    del user_file["account"]  # most authorized-user files do not name the account
+    conn = connect(rt, emu, root, creds=json.dumps(user_file))
     assert "Connected as merchant@example.com" in check_connection(rt, conn)
     emu.revoke_credentials()
     with pytest.raises(SourceAuthError) as err:
@@ -254,6 +257,7 @@ def test_folder_picker_and_breadcrumbs(rt, emu):
     assert [f.name for f in list_folders(rt, conn, ids["root"])] == ["Bathroom", "Kitchen"]
     kitchen = list_folders(rt, conn, ids["categories"]["Kitchen"])
     assert len(kitchen) == 25 and kitchen[0].name == "GK-KIT-000 - Kitchen item 0"
+    assert [f.name for f in list_folders(rt, conn, SHARED_WITH_ME)] == ["Catalogue"]
     trail = breadcrumbs(rt, conn, ids["products"]["GK-KIT-004"])
     assert [f.name for f in trail] == ["Catalogue", "Kitchen", "GK-KIT-004 - Kitchen item 4"]
 
