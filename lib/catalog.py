@@ -1,0 +1,458 @@
+"""Product browsing for the Products page: which source, which filters, which page, and what is selected.
+
+Search, category and stock status go to the source (server-side paging). "White background only" and "no
+generated image yet" are not something a store can answer, so those scan the source page by page and keep the
+products that pass, up to a scan budget; the page then says how far it looked. White-background scores and
+thumbnails are computed once per image and kept in a bounded in-process cache.
+
+The selection is plain data (`SelectionState`, `SelectionBook`) so it survives paging and filtering and is
+tested without Streamlit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from lib.errors import AppError, InputError, SourceError
+from lib.models import Asset, AssetKind, Job, ReviewState
+from lib.sources.base import Product, ProductPage, ProductQuery, ProductSource, SourceImage
+
+if TYPE_CHECKING:
+    from lib.runtime import Runtime
+
+WHITE_MIN = 0.85  # the share of near-white border pixels that counts as "on white" (lib.images.validate)
+THUMB_SIDE = 192
+SCAN_CHUNK = 100
+DEFAULT_SCAN_BUDGET = 600  # products looked at per view when a local filter is on
+
+STOCK_LABELS = {"": "Any stock", "instock": "In stock", "outofstock": "Out of stock", "onbackorder": "On backorder"}
+
+
+# Sources ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where products come from: a kind and, for stores and Drives, the saved connection."""
+
+    kind: str  # demo | woocommerce | drive | upload
+    connection_id: int | None = None
+    label: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.kind if self.connection_id is None else f"{self.kind}:{self.connection_id}"
+
+    @classmethod
+    def from_key(cls, key: str, label: str = "") -> SourceRef:
+        kind, _, cid = key.partition(":")
+        return cls(kind, int(cid) if cid else None, label)
+
+    @property
+    def can_publish(self) -> bool:
+        return self.kind in ("demo", "woocommerce")
+
+
+DEMO = SourceRef("demo", None, "Demo store")
+UPLOADS = SourceRef("upload", None, "Uploads")
+
+
+def source_options(runtime: Runtime) -> list[SourceRef]:
+    """Demo store first, then saved stores and Drives (active one first), then Uploads."""
+    from lib.connections import list_connections
+
+    refs = [DEMO]
+    for kind, prefix in (("woocommerce", "Store"), ("drive", "Drive")):
+        conns = sorted(list_connections(runtime.db, kind), key=lambda c: (not c.is_active, c.id or 0))
+        refs += [SourceRef(kind, c.id, f"{prefix}: {c.name}") for c in conns]
+    refs.append(UPLOADS)
+    return refs
+
+
+def open_source(runtime: Runtime, ref: SourceRef, *, demo_size: int | None = None) -> ProductSource:
+    """The ProductSource for a ref. A source whose module is not installed becomes a plain sentence."""
+    try:
+        if ref.kind == "demo" and demo_size:
+            demo = importlib.import_module("lib.sources.demo")
+            return demo.DemoSource(runtime, size=demo_size)  # type: ignore[no-any-return]
+        return runtime.source(ref.kind, ref.connection_id)
+    except ImportError as exc:
+        raise SourceError(f"The {ref.label or ref.kind} source is not available in this installation.",
+                          detail=str(exc)) from exc
+
+
+# Filters and browsing --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    search: str = ""
+    category: str = ""
+    stock_status: str = ""
+    white_only: bool = False
+    not_generated: bool = False
+
+    @property
+    def local(self) -> bool:
+        """True when some filter has to be applied here rather than by the source."""
+        return self.white_only or self.not_generated
+
+    def query(self, page: int, per_page: int) -> ProductQuery:
+        return ProductQuery(search=self.search.strip(), category=self.category, stock_status=self.stock_status,
+                            page=page, per_page=per_page)
+
+
+@dataclass
+class BrowsePage:
+    products: list[Product]
+    page: int
+    per_page: int
+    total: int  # exact total, or matches found so far when `exact` is False
+    exact: bool = True
+    has_next: bool = False
+    scanned: int = 0  # products looked at (local filters)
+    source_total: int = 0
+    generated: dict[str, int] = field(default_factory=dict)  # product id -> generated images (not rejected)
+
+    @property
+    def pages(self) -> int:
+        if self.exact:
+            return max(1, -(-self.total // self.per_page))
+        return self.page + (1 if self.has_next else 0)
+
+    @property
+    def summary(self) -> str:
+        if self.exact:
+            return f"{self.total:,} product{'s' if self.total != 1 else ''}"
+        return f"{self.total:,}+ matching products (looked at {self.scanned:,} of {self.source_total:,})"
+
+
+def generated_counts(runtime: Runtime, ref: SourceRef, product_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """How many generated (not rejected) images each product of this source has, across all jobs."""
+    ids = None if product_ids is None else [str(i) for i in product_ids]
+    if ids == []:
+        return {}
+    query = (
+        select(Asset.product_id, func.count())
+        .join(Job, col(Job.id) == col(Asset.job_id))
+        .where(col(Asset.kind) == AssetKind.GENERATED, col(Asset.review_state) != ReviewState.REJECTED,
+               col(Job.source_kind) == ref.kind)
+        .group_by(col(Asset.product_id))
+    )
+    if ref.connection_id is not None:
+        query = query.where(col(Job.connection_id) == ref.connection_id)
+    if ids is not None:
+        query = query.where(col(Asset.product_id).in_(ids))
+    with runtime.db.session() as s:
+        return {str(pid): int(n) for pid, n in s.exec(query).all() if pid is not None}
+
+
+def browse(runtime: Runtime, source: ProductSource, ref: SourceRef, filters: Filters, *, page: int = 1,
+           per_page: int = 24, scan_budget: int = DEFAULT_SCAN_BUDGET) -> BrowsePage:
+    """One page of products that pass the filters."""
+    page = max(1, page)
+    if not filters.local:
+        result = source.list_products(filters.query(page, per_page))
+        return BrowsePage(list(result.items), page, per_page, result.total, True, page < result.pages,
+                          len(result.items), result.total,
+                          generated_counts(runtime, ref, [p.id for p in result.items]))
+
+    done = generated_counts(runtime, ref) if filters.not_generated else {}
+
+    def keep(product: Product) -> bool:
+        if filters.not_generated and done.get(product.id):
+            return False
+        if filters.white_only:
+            facts = image_facts(runtime, source, ref, product.featured)
+            return facts is not None and (facts.white_score or 0.0) >= WHITE_MIN
+        return True
+
+    want = page * per_page + 1  # one more than needed tells whether there is a next page
+    matched: list[Product] = []
+    scanned, source_total, src_page, exhausted = 0, 0, 1, False
+    while len(matched) < want and scanned < scan_budget:
+        chunk = source.list_products(filters.query(src_page, SCAN_CHUNK))
+        source_total = chunk.total
+        for product in chunk.items:
+            scanned += 1
+            if keep(product):
+                matched.append(product)
+        if src_page >= chunk.pages or not chunk.items:
+            exhausted = True
+            break
+        src_page += 1
+    items = matched[(page - 1) * per_page: page * per_page]
+    exact = exhausted
+    return BrowsePage(items, page, per_page, len(matched), exact, len(matched) > page * per_page, scanned,
+                      source_total, {p.id: done.get(p.id, 0) for p in items} if done
+                      else generated_counts(runtime, ref, [p.id for p in items]))
+
+
+def categories(source: ProductSource) -> list[str]:
+    try:
+        return sorted({c for c in source.categories() if c}, key=str.lower)
+    except AppError:
+        return []
+
+
+# Image facts (thumbnail + white score), cached per image ---------------------------------------
+
+@dataclass(frozen=True)
+class ImageFacts:
+    thumbnail: bytes  # small JPEG for the grid
+    white_score: float | None  # None: not measured
+    width: int
+    height: int
+    problem: str | None  # lib.images.validate's sentence, if the photo is not usable as is
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.data: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+
+
+# Image facts depend only on the image, so one cache serves every session of the process.
+_FACTS = _LRU(4000)
+_FAILED = object()
+
+
+def image_facts(runtime: Runtime, source: ProductSource, ref: SourceRef,
+                image: SourceImage | None) -> ImageFacts | None:
+    """Thumbnail and white-background score of a source image, or None if it cannot be read."""
+    if image is None:
+        return None
+    key = (runtime.settings.db_url, ref.key, image.ref)
+    cached = _FACTS.get(key)
+    if cached is _FAILED:
+        return None
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    try:
+        data = source.fetch_image(image)
+    except AppError:
+        _FACTS.put(key, _FAILED)
+        return None
+    try:
+        sha = runtime.blobs.put(data)
+        thumb = runtime.blobs.thumbnail(sha, THUMB_SIDE)
+    except Exception:  # not an image Pillow can open: the item will fail with lib.images' sentence
+        _FACTS.put(key, _FAILED)
+        return None
+    try:
+        from lib import images
+    except ImportError:  # image checks not installed: show the photo, claim nothing about it
+        facts = ImageFacts(thumb, None, 0, 0, None)
+    else:
+        check = images.validate(runtime.settings, data)
+        facts = ImageFacts(thumb, float(check.white_score or 0.0), check.width, check.height, check.problem)
+    _FACTS.put(key, facts)
+    return facts
+
+
+def clear_caches() -> None:
+    _FACTS.clear()
+
+
+# Selection ------------------------------------------------------------------------------------
+
+def item_key(product_id: str, variation_id: str | None = None) -> str:
+    return product_id if variation_id is None else f"{product_id}/{variation_id}"
+
+
+@dataclass
+class Picked:
+    product: dict[str, Any]  # Product.to_dict(): enough to create a job without asking the source again
+    variation_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        name = str(self.product.get("name", ""))
+        if self.variation_id is None:
+            return name
+        for v in self.product.get("variations", ()):
+            if str(v.get("id")) == self.variation_id:
+                return f"{name} — {v.get('name') or self.variation_id}"
+        return f"{name} — variation {self.variation_id}"
+
+
+@dataclass
+class SelectionState:
+    """What is selected in one source, in the order it was picked."""
+
+    source_key: str
+    items: dict[str, Picked] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.items
+
+    def has(self, product_id: str, variation_id: str | None = None) -> bool:
+        return item_key(product_id, variation_id) in self.items
+
+    def add(self, product: Product, variation_id: str | None = None) -> None:
+        if variation_id is not None:
+            product.variation(variation_id)  # KeyError for an id the product does not have
+        self.items.setdefault(item_key(product.id, variation_id), Picked(product.to_dict(), variation_id))
+
+    def remove(self, product_id: str, variation_id: str | None = None) -> None:
+        self.items.pop(item_key(product_id, variation_id), None)
+
+    def set(self, product: Product, variation_id: str | None, on: bool) -> None:
+        if on:
+            self.add(product, variation_id)
+        else:
+            self.remove(product.id, variation_id)
+
+    def add_all(self, products: Iterable[Product]) -> int:
+        before = len(self.items)
+        for p in products:
+            self.add(p)
+        return len(self.items) - before
+
+    def remove_all(self, products: Iterable[Product]) -> None:
+        for p in products:
+            self.remove(p.id)
+            for v in p.variations:
+                self.remove(p.id, v.id)
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    @property
+    def product_count(self) -> int:
+        return len({k.split("/", 1)[0] for k in self.items})
+
+    @property
+    def variation_count(self) -> int:
+        return sum(1 for p in self.items.values() if p.variation_id is not None)
+
+    def summary(self) -> str:
+        n = len(self.items)
+        if not n:
+            return "Nothing selected"
+        v = self.variation_count
+        parts = [f"{n - v} product{'s' if n - v != 1 else ''}"] if n - v else []
+        if v:
+            parts.append(f"{v} variation{'s' if v != 1 else ''}")
+        return " and ".join(parts) + " selected"
+
+    def pairs(self) -> list[tuple[Product, str | None]]:
+        return [(Product.from_dict(p.product), p.variation_id) for p in self.items.values()]
+
+    def as_job_selections(self, skip: Iterable[str] = ()) -> list[Any]:
+        """lib.jobs.Selection objects, leaving out the given item keys."""
+        from lib.jobs import Selection
+
+        skipped = set(skip)
+        return [Selection(product=Product.from_dict(p.product), variation_id=p.variation_id)
+                for k, p in self.items.items() if k not in skipped]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source_key": self.source_key,
+                "items": [{"product": p.product, "variation_id": p.variation_id} for p in self.items.values()]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SelectionState:
+        state = cls(str(data["source_key"]))
+        for it in data.get("items", ()):
+            state.items[item_key(str(it["product"]["id"]), it.get("variation_id"))] = Picked(
+                dict(it["product"]), it.get("variation_id"))
+        return state
+
+
+@dataclass
+class SelectionBook:
+    """One selection per source, so switching to another source and back keeps what was picked."""
+
+    current: str = DEMO.key
+    by_source: dict[str, SelectionState] = field(default_factory=dict)
+
+    def for_source(self, key: str) -> SelectionState:
+        if key not in self.by_source:
+            self.by_source[key] = SelectionState(key)
+        return self.by_source[key]
+
+    @property
+    def active(self) -> SelectionState:
+        return self.for_source(self.current)
+
+    def switch(self, key: str) -> SelectionState:
+        self.current = key
+        return self.active
+
+
+# Validation report for Generate ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SourceCheck:
+    key: str  # selection item key
+    label: str
+    ok: bool
+    problem: str | None
+    white_score: float | None
+    width: int
+    height: int
+
+
+def check_selection(runtime: Runtime, source: ProductSource, ref: SourceRef, selection: SelectionState,
+                    progress: Callable[[int, int], None] | None = None) -> list[SourceCheck]:
+    """Validate the photo each selected item would start from (too small, not on white, unreadable)."""
+    out: list[SourceCheck] = []
+    total = len(selection.items)
+    for i, (key, picked) in enumerate(selection.items.items(), start=1):
+        product = Product.from_dict(picked.product)
+        image = product.featured
+        if picked.variation_id is not None:
+            try:
+                var = product.variation(picked.variation_id)
+                image = var.image or image
+            except KeyError:
+                pass
+        if image is None:
+            out.append(SourceCheck(key, picked.label, False, "This product has no photo.", None, 0, 0))
+        else:
+            facts = image_facts(runtime, source, ref, image)
+            if facts is None:
+                out.append(SourceCheck(key, picked.label, False,
+                                       "The photo could not be read from the source.", None, 0, 0))
+            else:
+                out.append(SourceCheck(key, picked.label, facts.problem is None, facts.problem, facts.white_score,
+                                       facts.width, facts.height))
+        if progress:
+            progress(i, total)
+    return out
+
+
+def page_products(source: ProductSource, ids: list[str]) -> ProductPage:
+    """Products by id (used to refresh a selection's snapshots)."""
+    if not ids:
+        raise InputError("No products given.")
+    return source.list_products(replace(ProductQuery(), ids=tuple(ids), per_page=len(ids)))

@@ -1,0 +1,216 @@
+"""Shared Streamlit pieces: the cached runtime, error display, session-state keys and small widgets.
+
+This is the only module in lib/ that imports streamlit. Pages call `ui.runtime()` (so a single page works under
+AppTest too), wrap user actions in `with ui.errors():`, and keep their widget keys prefixed per page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import streamlit as st
+
+from lib.config import Settings
+from lib.errors import AppError
+from lib.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Session-state keys shared between pages (page-local widget keys carry the page's prefix instead).
+SELECTIONS = "selections"  # lib.catalog.SelectionBook
+CURRENT_JOB = "current_job"  # the job the Generate page follows
+GALLERY_JOB = "gallery_job_pick"  # the job the Gallery shows (set by Generate's "Review" button)
+DEMO_SIZE = "catalog_demo_size"  # benchmarks: a generated demo catalogue of this many products
+FLASH = "flash"  # one message shown once on the next page view
+
+PAGES = {
+    "connect": "pages/connect.py",
+    "products": "pages/products.py",
+    "generate": "pages/generate.py",
+    "gallery": "pages/gallery.py",
+    "jobs": "pages/jobs.py",
+}
+
+
+# Runtime -----------------------------------------------------------------------------------------
+
+@dataclass
+class AppContext:
+    runtime: Runtime
+    worker: Any = None  # lib.worker's embedded handle, when one runs in this process
+
+
+def _stop_worker(ctx: AppContext) -> None:
+    stop = getattr(ctx.worker, "stop", None)
+    if callable(stop):
+        stop()
+
+
+@st.cache_resource(show_spinner=False, on_release=_stop_worker)
+def _context() -> AppContext:
+    settings = Settings.load()
+    runtime = Runtime.build(settings)
+    worker = None
+    if settings.embedded_worker:
+        try:
+            from lib.worker import start_embedded
+        except ImportError:  # the worker module is optional while it is being written
+            log.warning("lib.worker is not available: jobs stay queued until a worker runs")
+        else:
+            worker = start_embedded(runtime)
+    return AppContext(runtime, worker)
+
+
+def context() -> AppContext:
+    try:
+        return _context()
+    except AppError as exc:
+        show_error(exc)
+        st.stop()
+
+
+def runtime() -> Runtime:
+    """The process-wide Runtime (settings, job log, blobs, vault), built once."""
+    return context().runtime
+
+
+# Errors and messages -----------------------------------------------------------------------------
+
+def show_error(exc: BaseException) -> None:
+    """A typed error as one plain sentence; anything else goes to Streamlit's own error box."""
+    if isinstance(exc, AppError):
+        st.error(exc.message, icon=":material/error:")
+        return
+    raise exc
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Wrap a user action: an AppError becomes st.error with its sentence, never a traceback."""
+    try:
+        yield
+    except AppError as exc:
+        show_error(exc)
+
+
+def fail(message: str) -> NoReturn:
+    st.error(message, icon=":material/error:")
+    st.stop()
+
+
+def flash(message: str, icon: str = ":material/check_circle:") -> None:
+    """Show `message` once, at the top of the next run (after st.rerun / st.switch_page)."""
+    st.session_state[FLASH] = (message, icon)
+
+
+def show_flash() -> None:
+    item = st.session_state.pop(FLASH, None)
+    if item:
+        st.success(item[0], icon=item[1])
+
+
+# Shared state ------------------------------------------------------------------------------------
+
+def selections() -> Any:
+    from lib.catalog import SelectionBook
+
+    book = st.session_state.get(SELECTIONS)
+    if book is None:
+        book = SelectionBook()
+        st.session_state[SELECTIONS] = book
+    return book
+
+
+def demo_size() -> int | None:
+    size = st.session_state.get(DEMO_SIZE)
+    return int(size) if size else None
+
+
+# Widgets -----------------------------------------------------------------------------------------
+
+def page_header(title: str, subtitle: str) -> None:
+    st.title(title)
+    st.caption(subtitle)
+    show_flash()
+
+
+def status_badge(state: str | None) -> None:
+    from lib.views import STATE_COLORS, state_label
+
+    state = str(state or "")
+    st.badge(state_label(state), color=STATE_COLORS.get(state, "gray"))  # type: ignore[arg-type]
+
+
+def empty_state(title: str, text: str, *, page: str | None = None, label: str | None = None,
+                icon: str = ":material/arrow_forward:") -> None:
+    with st.container(border=True):
+        st.subheader(title)
+        st.write(text)
+        if page:
+            st.page_link(PAGES.get(page, page), label=label or "Go", icon=icon)
+
+
+def product_caption(product: dict[str, Any] | Any) -> tuple[str, str]:
+    """(name, 'SKU · category') as plain text; product data is never rendered as HTML or markdown."""
+    get = product.get if isinstance(product, dict) else lambda k, d="": getattr(product, k, d)
+    name = str(get("name", "") or "(no name)")
+    meta = " · ".join(x for x in (str(get("sku", "") or ""), str(get("category", "") or "")) if x)
+    return name, meta
+
+
+def product_title(product: dict[str, Any] | Any) -> None:
+    name, meta = product_caption(product)
+    st.text(name)  # st.text: never interpreted as markdown or HTML
+    if meta:
+        st.caption(escape_md(meta))
+
+
+def escape_md(text: str) -> str:
+    """Text safe to pass to st.markdown/st.caption: markdown and HTML characters escaped."""
+    out = []
+    for ch in str(text):
+        if ch in "\\`*_{}[]()#+-.!|<>~$":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def image(data: bytes | str | None, *, caption: str | None = None, width: Any = "stretch") -> None:
+    if data is None:
+        st.caption("No photo")
+        return
+    st.image(data, caption=caption, width=width)
+
+
+def before_after(source: bytes | None, generated: bytes | None, *, labels: tuple[str, str] = ("Before", "After")
+                 ) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.caption(labels[0])
+        image(source)
+    with right:
+        st.caption(labels[1])
+        image(generated)
+
+
+def sidebar(rt: Runtime) -> None:
+    from lib.views import sidebar_status
+
+    status = sidebar_status(rt)
+    with st.sidebar:
+        st.caption("Store")
+        st.text(status.store)
+        st.caption("AI provider")
+        st.text(status.provider)
+        if status.running_jobs:
+            st.badge(f"{status.running_jobs} job{'s' if status.running_jobs != 1 else ''} running",
+                     icon=":material/autorenew:", color="blue")
+        else:
+            st.badge("No jobs running", icon=":material/check:", color="gray")
+        if context().worker is None and rt.settings.embedded_worker is False:
+            st.caption("Jobs run in a separate worker (`python -m lib.worker`).")

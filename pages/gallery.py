@@ -1,0 +1,305 @@
+"""Gallery: review a job's images beside their source photos, approve, regenerate, publish and roll back."""
+
+from typing import Any
+
+import streamlit as st
+
+from lib import jobs, ui, views
+from lib.errors import AppError
+from lib.models import ItemStatus, PublicationState, ReviewState
+from lib.views import plural
+
+rt = ui.runtime()
+ui.page_header("Gallery", "Compare each product's photo with what was generated, keep the good ones and publish "
+                          "them to the store. Every change can be rolled back.")
+
+PER_PAGE = 8
+DIALOG = "gallery_dialog"  # (kind, args) of the open confirmation dialog; survives reruns until closed
+
+recent, total_jobs = jobs.list_jobs(rt.db, page=1, per_page=50)
+if not recent:
+    ui.empty_state("No images yet", "Generate images for a few products and they will appear here for review.",
+                   page="products", label="Choose products")
+    st.stop()
+
+job_ids = [j.id for j in recent]
+wanted = st.session_state.get(ui.GALLERY_JOB)
+if wanted is not None and wanted not in job_ids:
+    try:
+        recent.insert(0, jobs.get_job(rt.db, wanted))
+        job_ids.insert(0, wanted)
+    except AppError:
+        st.session_state.pop(ui.GALLERY_JOB, None)
+titles = {j.id: views.job_title(j) for j in recent}
+top = st.columns([4, 3], vertical_alignment="bottom")
+job_id = top[0].selectbox("Job", job_ids, key=ui.GALLERY_JOB, format_func=lambda i: titles.get(i, f"Job #{i}"))
+review_filter = top[1].segmented_control(
+    "Show", ["all", *[s.value for s in ReviewState]], default="all", key="gallery_filter",
+    format_func=lambda s: {"all": "All", "pending": "To review"}.get(s, s.capitalize()),
+) or "all"
+job = jobs.get_job(rt.db, job_id)
+can_publish = job.source_kind in ("demo", "woocommerce")
+store_label = views.SOURCE_LABELS.get(job.source_kind, job.source_kind)
+
+if st.session_state.get("gallery_seen_job") != job_id:  # another job starts at its first page
+    st.session_state["gallery_seen_job"] = job_id
+    st.session_state["gallery_page"] = 1
+
+
+def _publish_module() -> Any:
+    try:
+        from lib import publish
+    except ImportError:
+        return None
+    return publish
+
+
+publish = _publish_module()
+
+
+# Dialogs ----------------------------------------------------------------------------------------------
+
+def _close_dialog() -> None:
+    st.session_state.pop(DIALOG, None)
+
+
+@st.dialog("Publish to the store", width="large", on_dismiss=_close_dialog)
+def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
+    try:
+        plan = publish.plan_publish(rt, asset_ids, role, keep_old_featured=keep_old)
+    except AppError as exc:
+        ui.show_error(exc)
+        return
+    if not plan:
+        st.info("Nothing to change: these images are already published.")
+        return
+    st.write(f"These {plural(len(plan), 'product')} will change in the {store_label}:")
+    for change in plan:
+        with st.container(border=True):
+            st.text(change.product_name)
+            st.caption(ui.escape_md(change.after_description))
+    st.caption("The current image lists are saved first, so each product (or the whole job) can be rolled back.")
+    left, right = st.columns(2)
+    if left.button("Publish now", key="gallery_publish_confirm", type="primary", icon=":material/publish:"):
+        with ui.errors():
+            with st.spinner("Publishing…"):
+                done = publish.publish_assets(rt, asset_ids, role, keep_old_featured=keep_old)
+            failed = [p for p in done if p.state == PublicationState.FAILED]
+            _close_dialog()
+            if failed:
+                ui.flash(f"Published {len(done) - len(failed)} of {len(done)}; {len(failed)} failed: "
+                         f"{failed[0].error}", ":material/warning:")
+            else:
+                ui.flash(f"Published {plural(len(done), 'image')} to the {store_label}.", ":material/publish:")
+            st.rerun()
+    if right.button("Cancel", key="gallery_publish_cancel"):
+        _close_dialog()
+        st.rerun()
+
+
+@st.dialog("Someone changed these products", width="large", on_dismiss=_close_dialog)
+def _conflict_dialog(conflicts: list[tuple[str, str]]) -> None:
+    st.write("These products were edited in the store after we published. Rolling back would undo those edits:")
+    for product_id, sentence in conflicts:
+        st.text(f"Product {product_id}: {sentence}")
+    left, right = st.columns(2)
+    if left.button("Roll back anyway", key="gallery_force", type="primary"):
+        with ui.errors():
+            report = publish.rollback(rt, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
+            _close_dialog()
+            ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
+            st.rerun()
+    if right.button("Keep them as they are", key="gallery_force_cancel"):
+        _close_dialog()
+        st.rerun()
+
+
+def _rollback(product_ids: list[str] | None) -> None:
+    with ui.errors():
+        report = publish.rollback(rt, job_id=job_id, product_ids=product_ids)
+        if report.conflicts:
+            st.session_state[DIALOG] = ("conflict", {"conflicts": list(report.conflicts)})
+            if report.restored:
+                ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
+        else:
+            ui.flash(f"Restored the old images of {plural(len(report.restored), 'product')}.", ":material/undo:")
+        st.rerun()
+
+
+# Job overview and bulk actions ------------------------------------------------------------------------
+progress = jobs.job_progress(rt.db, job_id)
+pview = views.progress_view(progress)
+entries = jobs.gallery(rt.db, job_id)
+counts = views.review_counts(entries)
+approved = jobs.approved_assets(rt.db, job_id)
+publications = publish.product_publications(rt.db, job_id) if publish else []
+live_pubs: dict[str, list[Any]] = {}
+for pub in publications:
+    if pub.state == PublicationState.DONE:
+        live_pubs.setdefault(pub.product_id, []).append(pub)
+
+with st.container(border=True):
+    m = st.columns(5)
+    m[0].metric("Products", f"{len(entries):,}")
+    m[1].metric("To review", f"{counts.get('pending', 0):,}")
+    m[2].metric("Approved", f"{counts.get('approved', 0):,}")
+    m[3].metric("Rejected", f"{counts.get('rejected', 0):,}")
+    m[4].metric("Published", f"{len(live_pubs):,}", help="Products whose store images now include this job's.")
+    if not pview.done:
+        st.progress(pview.fraction, text=pview.text)
+        st.button("Refresh", key="gallery_refresh", icon=":material/refresh:")
+    actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
+    if actions[0].button("Approve all to review", key="gallery_approve_all", icon=":material/done_all:",
+                         disabled=not counts.get("pending")):
+        with ui.errors():
+            n = jobs.approve_all(rt.db, job_id)
+            ui.flash(f"Approved {plural(n, 'image')}.")
+            st.rerun()
+    actions[1].download_button(
+        "Download approved (ZIP)", data=lambda: views.approved_zip(rt, job_id)[0],
+        file_name=f"imagegecko-job-{job_id}.zip", mime="application/zip", key="gallery_zip",
+        disabled=not approved, icon=":material/download:", on_click="ignore",
+        help="The approved images named by SKU, with an alt-text.csv.",
+    )
+    if publish and can_publish and live_pubs:
+        if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
+            _rollback(None)
+
+# Publish ------------------------------------------------------------------------------------------------
+if approved:
+    with st.container(border=True):
+        st.markdown(f"**Publish {plural(len(approved), 'approved image')}**")
+        if not can_publish:
+            st.caption(f"Images from {store_label} cannot be published to a store; download the ZIP instead.")
+        elif publish is None:
+            st.caption("Publishing is not available in this installation.")
+        else:
+            has_variations = any(a.variation_id for a in approved)
+            roles = ["featured", "gallery"] + (["variation"] if has_variations else [])
+            p1, p2 = st.columns([3, 2], vertical_alignment="bottom")
+            role = p1.radio("How", roles, key="gallery_role", format_func=lambda r: views.ROLE_LABELS[r])
+            keep_old = True
+            if role == "featured":
+                keep_old = p2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_keep")
+            if p2.button(f"Publish to the {store_label}…", key="gallery_publish", type="primary",
+                         icon=":material/publish:"):
+                st.session_state[DIALOG] = ("publish", {"asset_ids": [a.id for a in approved], "role": role,
+                                                        "keep_old": keep_old})
+
+dialog = st.session_state.get(DIALOG)
+if dialog and publish is not None:
+    kind, args = dialog
+    if kind == "publish":
+        _publish_dialog(**args)
+    elif kind == "conflict":
+        _conflict_dialog(**args)
+
+# Per product ---------------------------------------------------------------------------------------------
+shown = entries if review_filter == "all" else jobs.gallery(rt.db, job_id, review_state=review_filter)
+if not shown:
+    if entries:
+        st.info("No images in this state. Pick “All” to see everything.", icon=":material/filter_alt:")
+    else:
+        st.info("This job has no results yet; they appear here as they are made.", icon=":material/hourglass_top:")
+    st.stop()
+
+page_items, page_no, pages = views.page_slice(shown, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
+
+
+def _set_review(asset_id: int, state: str) -> None:
+    jobs.set_review(rt.db, [asset_id], state)
+
+
+def _save_alt(asset_id: int) -> None:
+    text = st.session_state.get(f"gallery_alt_{asset_id}", "")
+    try:
+        jobs.set_alt_text(rt.db, asset_id, text)
+    except AppError as exc:
+        ui.flash(exc.message, ":material/error:")
+
+
+def _thumb(sha: str | None) -> bytes | None:
+    if not sha:
+        return None
+    try:
+        return rt.blobs.thumbnail(sha)
+    except AppError:
+        return None
+
+
+def _result_card(item: Any, asset: Any) -> None:
+    with st.container(border=True):
+        if asset is None:
+            ui.status_badge(item.status)
+            if item.status == ItemStatus.FAILED:
+                st.caption(ui.escape_md(item.error_message or "Failed."))
+            else:
+                st.caption("Not made yet.")
+        else:
+            ui.image(_thumb(asset.sha256))
+            row = st.columns([2, 1, 1], vertical_alignment="center")
+            with row[0]:
+                ui.status_badge(asset.review_state)
+            row[1].button("", key=f"gallery_ok_{asset.id}", icon=":material/thumb_up:", help="Approve",
+                          on_click=_set_review, args=(asset.id, ReviewState.APPROVED),
+                          disabled=asset.review_state == ReviewState.APPROVED)
+            row[2].button("", key=f"gallery_no_{asset.id}", icon=":material/thumb_down:", help="Reject",
+                          on_click=_set_review, args=(asset.id, ReviewState.REJECTED),
+                          disabled=asset.review_state == ReviewState.REJECTED)
+            st.text_input("Alt text", value=asset.alt_text, key=f"gallery_alt_{asset.id}", max_chars=250,
+                          on_change=_save_alt, args=(asset.id,))
+        if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):
+            with st.popover("Regenerate", icon=":material/refresh:"):
+                st.caption("Makes one new image for this product, as a new item in this job.")
+                extra = st.text_area("Extra direction", value=job.prompt_extra, key=f"gallery_rp_{item.id}",
+                                     max_chars=2000)
+                if st.button("Regenerate", key=f"gallery_regen_{item.id}", type="primary"):
+                    with ui.errors():
+                        jobs.regenerate_item(rt, item.id, prompt_extra=extra)
+                        ui.flash("A new image is on its way; it appears here when it is ready.")
+                        st.rerun()
+
+
+for entry in page_items:
+    product = entry.product
+    with st.container(border=True):
+        name, meta = ui.product_caption(product)
+        head = st.columns([5, 2], vertical_alignment="center")
+        with head[0]:
+            st.markdown(f"#### {ui.escape_md(name)}")
+            variation = ""
+            if entry.variation_id:
+                variation = next((str(v.get("name") or v.get("id")) for v in product.get("variations", ())
+                                  if str(v.get("id")) == str(entry.variation_id)), str(entry.variation_id))
+            st.caption(ui.escape_md(" · ".join(x for x in (meta, variation) if x)))
+        pubs = live_pubs.get(entry.product_id, [])
+        with head[1]:
+            if pubs:
+                st.badge(f"Published ({', '.join(sorted({p.role for p in pubs}))})", color="green",
+                         icon=":material/storefront:")
+                if st.button("Roll back this product", key=f"gallery_rb_{entry.product_id}_{entry.variation_id}",
+                             icon=":material/undo:"):
+                    _rollback([entry.product_id])
+        assets_by_item = {a.item_id: a for a in entry.assets if a.kind == "generated"}
+        items = [it for it in entry.items if it.status != ItemStatus.CANCELLED]
+        cols = st.columns([1] + [1] * max(1, min(4, len(items))))
+        with cols[0]:
+            st.caption("Original")
+            ui.image(_thumb(entry.source_sha))
+        for i, item in enumerate(items):
+            with cols[1 + i % (len(cols) - 1)]:
+                st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
+                _result_card(item, assets_by_item.get(item.id))
+
+
+def _go(delta: int) -> None:
+    st.session_state["gallery_page"] = page_no + delta
+
+
+nav = st.columns([1, 2, 1], vertical_alignment="center")
+nav[0].button("Previous", key="gallery_prev", on_click=_go, args=(-1,), disabled=page_no <= 1,
+              icon=":material/chevron_left:")
+nav[1].markdown(f"Products {(page_no - 1) * PER_PAGE + 1}–{min(page_no * PER_PAGE, len(shown))} of {len(shown):,}"
+                f" · page **{page_no}** of **{pages}**")
+nav[2].button("Next", key="gallery_next", on_click=_go, args=(1,), disabled=page_no >= pages,
+              icon=":material/chevron_right:", icon_position="right")
