@@ -11,19 +11,23 @@ tested without Streamlit.
 
 from __future__ import annotations
 
+import copy
 import importlib
+import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from lib.errors import AppError, InputError, SourceError
+from lib.errors import AppError, SourceError
 from lib.models import Asset, AssetKind, Job, ReviewState
-from lib.sources.base import Product, ProductPage, ProductQuery, ProductSource, SourceImage
+from lib.sources.base import Product, ProductQuery, ProductSource, SourceImage
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -32,6 +36,7 @@ WHITE_MIN = 0.85  # the share of near-white border pixels that counts as "on whi
 THUMB_SIDE = 192
 SCAN_CHUNK = 100
 DEFAULT_SCAN_BUDGET = 600  # products looked at per view when a local filter is on
+CHECK_LIMIT = 60  # photos the Generate page validates before launch
 
 STOCK_LABELS = {"": "Any stock", "instock": "In stock", "outofstock": "Out of stock", "onbackorder": "On backorder"}
 
@@ -179,6 +184,8 @@ def browse(runtime: Runtime, source: ProductSource, ref: SourceRef, filters: Fil
     while len(matched) < want and scanned < scan_budget:
         chunk = source.list_products(filters.query(src_page, SCAN_CHUNK))
         source_total = chunk.total
+        if filters.white_only:
+            prefetch_facts(runtime, source, ref, [p for p in chunk.items if not done.get(p.id)])
         for product in chunk.items:
             scanned += 1
             if keep(product):
@@ -205,11 +212,10 @@ def categories(source: ProductSource) -> list[str]:
 
 @dataclass(frozen=True)
 class ImageFacts:
+    """What the grid needs about a product photo, from a small preview of it."""
+
     thumbnail: bytes  # small JPEG for the grid
-    white_score: float | None  # None: not measured
-    width: int
-    height: int
-    problem: str | None  # lib.images.validate's sentence, if the photo is not usable as is
+    white_score: float | None  # share of near-white border pixels; None: not measured
 
 
 class _LRU:
@@ -237,46 +243,77 @@ class _LRU:
             self.data.clear()
 
 
-# Image facts depend only on the image, so one cache serves every session of the process.
-_FACTS = _LRU(4000)
+# Facts depend only on the image, so one cache serves every session of the process.
+_FACTS = _LRU(5000)
+_CHECKS = _LRU(5000)
 _FAILED = object()
+PREVIEW_SIDE = 256
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog-preview")
+
+
+def _preview_bytes(source: ProductSource, image: SourceImage) -> bytes:
+    """A small version of the photo when the source can make one cheaply, else the photo itself."""
+    preview = getattr(source, "preview", None)
+    if callable(preview):
+        return preview(image, PREVIEW_SIDE)  # type: ignore[no-any-return]
+    if isinstance(getattr(source, "image_size", None), int):  # sources that draw their photos draw them small
+        small = copy.copy(source)
+        small.image_size = PREVIEW_SIDE  # type: ignore[attr-defined]
+        return small.fetch_image(image)
+    return source.fetch_image(image)
+
+
+def _facts_key(runtime: Runtime, ref: SourceRef, image: SourceImage) -> tuple[str, str, str]:
+    return (runtime.settings.db_url, ref.key, image.ref)
+
+
+def _compute_facts(source: ProductSource, image: SourceImage) -> ImageFacts | None:
+    try:
+        data = _preview_bytes(source, image)
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))  # JPEG: decode at a reduced scale
+            rgb = im.convert("RGB")
+    except AppError:
+        return None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    score: float | None
+    try:
+        from lib import images
+    except ImportError:  # image checks not installed: show the photo, claim nothing about it
+        score = None
+    else:
+        score = float(images.white_score(rgb))
+    rgb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=82, optimize=True)
+    return ImageFacts(buf.getvalue(), score)
 
 
 def image_facts(runtime: Runtime, source: ProductSource, ref: SourceRef,
                 image: SourceImage | None) -> ImageFacts | None:
-    """Thumbnail and white-background score of a source image, or None if it cannot be read."""
+    """Thumbnail and white-background score of a source photo, or None if it cannot be read."""
     if image is None:
         return None
-    key = (runtime.settings.db_url, ref.key, image.ref)
+    key = _facts_key(runtime, ref, image)
     cached = _FACTS.get(key)
-    if cached is _FAILED:
-        return None
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    try:
-        data = source.fetch_image(image)
-    except AppError:
-        _FACTS.put(key, _FAILED)
-        return None
-    try:
-        sha = runtime.blobs.put(data)
-        thumb = runtime.blobs.thumbnail(sha, THUMB_SIDE)
-    except Exception:  # not an image Pillow can open: the item will fail with lib.images' sentence
-        _FACTS.put(key, _FAILED)
-        return None
-    try:
-        from lib import images
-    except ImportError:  # image checks not installed: show the photo, claim nothing about it
-        facts = ImageFacts(thumb, None, 0, 0, None)
-    else:
-        check = images.validate(runtime.settings, data)
-        facts = ImageFacts(thumb, float(check.white_score or 0.0), check.width, check.height, check.problem)
-    _FACTS.put(key, facts)
-    return facts
+    if cached is None:
+        cached = _compute_facts(source, image) or _FAILED
+        _FACTS.put(key, cached)
+    return None if cached is _FAILED else cached  # type: ignore[no-any-return]
+
+
+def prefetch_facts(runtime: Runtime, source: ProductSource, ref: SourceRef, products: Iterable[Product]) -> None:
+    """Compute the facts of a page's photos in parallel (remote stores: many downloads at once)."""
+    todo = [p.featured for p in products if p.featured is not None
+            and _FACTS.get(_facts_key(runtime, ref, p.featured)) is None]
+    if len(todo) > 1:
+        list(_POOL.map(lambda img: image_facts(runtime, source, ref, img), todo))
 
 
 def clear_caches() -> None:
     _FACTS.clear()
+    _CHECKS.clear()
 
 
 # Selection ------------------------------------------------------------------------------------
@@ -423,36 +460,45 @@ class SourceCheck:
 
 
 def check_selection(runtime: Runtime, source: ProductSource, ref: SourceRef, selection: SelectionState,
-                    progress: Callable[[int, int], None] | None = None) -> list[SourceCheck]:
-    """Validate the photo each selected item would start from (too small, not on white, unreadable)."""
-    out: list[SourceCheck] = []
-    total = len(selection.items)
-    for i, (key, picked) in enumerate(selection.items.items(), start=1):
+                    limit: int = CHECK_LIMIT) -> tuple[list[SourceCheck], int]:
+    """Validate the photo each selected item would start from (too small, not on white, unreadable).
+
+    Checks at most `limit` photos (in parallel) so the page stays quick; returns the checks and how many
+    selected items were left unchecked (the worker still validates every photo when the job runs).
+    """
+    todo: list[tuple[str, str, SourceImage | None]] = []
+    for key, picked in list(selection.items.items())[:limit]:
         product = Product.from_dict(picked.product)
         image = product.featured
         if picked.variation_id is not None:
             try:
-                var = product.variation(picked.variation_id)
-                image = var.image or image
+                image = product.variation(picked.variation_id).image or image
             except KeyError:
                 pass
+        todo.append((key, picked.label, image))
+
+    def one(entry: tuple[str, str, SourceImage | None]) -> SourceCheck:
+        key, label, image = entry
         if image is None:
-            out.append(SourceCheck(key, picked.label, False, "This product has no photo.", None, 0, 0))
+            return SourceCheck(key, label, False, "This product has no photo.", None, 0, 0)
+        return _check_image(runtime, source, ref, key, label, image)
+
+    checks = list(_POOL.map(one, todo))
+    return checks, max(0, len(selection.items) - limit)
+
+
+def _check_image(runtime: Runtime, source: ProductSource, ref: SourceRef, key: str, label: str,
+                 image: SourceImage) -> SourceCheck:
+    cache_key = _facts_key(runtime, ref, image)
+    found = _CHECKS.get(cache_key)
+    if found is None:
+        from lib import images
+
+        try:
+            data = source.fetch_image(image)
+        except AppError as exc:
+            found = images.Validation(False, exc.message, None, 0, 0)
         else:
-            facts = image_facts(runtime, source, ref, image)
-            if facts is None:
-                out.append(SourceCheck(key, picked.label, False,
-                                       "The photo could not be read from the source.", None, 0, 0))
-            else:
-                out.append(SourceCheck(key, picked.label, facts.problem is None, facts.problem, facts.white_score,
-                                       facts.width, facts.height))
-        if progress:
-            progress(i, total)
-    return out
-
-
-def page_products(source: ProductSource, ids: list[str]) -> ProductPage:
-    """Products by id (used to refresh a selection's snapshots)."""
-    if not ids:
-        raise InputError("No products given.")
-    return source.list_products(replace(ProductQuery(), ids=tuple(ids), per_page=len(ids)))
+            found = images.validate(runtime.settings, data)
+            _CHECKS.put(cache_key, found)  # a failed download is not remembered: it may work next time
+    return SourceCheck(key, label, bool(found.ok), found.problem, found.white_score, found.width, found.height)

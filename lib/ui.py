@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from lib.config import Settings
 from lib.errors import AppError
@@ -26,6 +27,7 @@ CURRENT_JOB = "current_job"  # the job the Generate page follows
 GALLERY_JOB = "gallery_job_pick"  # the job the Gallery shows (set by Generate's "Review" button)
 DEMO_SIZE = "catalog_demo_size"  # benchmarks: a generated demo catalogue of this many products
 FLASH = "flash"  # one message shown once on the next page view
+NAV_TARGET = "nav_target"  # the page `go` last switched to
 
 PAGES = {
     "connect": "pages/connect.py",
@@ -145,13 +147,31 @@ def status_badge(state: str | None) -> None:
     st.badge(state_label(state), color=STATE_COLORS.get(state, "gray"))  # type: ignore[arg-type]
 
 
+def page_link(page: str, *, label: str, icon: str | None = None) -> None:
+    """st.page_link to one of PAGES; a plain caption when the page runs on its own (AppTest of one file)."""
+    try:
+        st.page_link(PAGES.get(page, page), label=label, icon=icon)
+    except StreamlitAPIException:
+        st.caption(f"→ {label}")
+
+
+def go(page: str) -> NoReturn:
+    """Switch to another page. Remembers the target, so tests of a single page file can see where it went."""
+    st.session_state[NAV_TARGET] = page
+    try:
+        st.switch_page(PAGES.get(page, page))
+    except StreamlitAPIException:  # no st.navigation in this run (a page file tested on its own)
+        st.stop()
+    raise AssertionError("unreachable")  # st.switch_page always raises
+
+
 def empty_state(title: str, text: str, *, page: str | None = None, label: str | None = None,
                 icon: str = ":material/arrow_forward:") -> None:
     with st.container(border=True):
         st.subheader(title)
         st.write(text)
         if page:
-            st.page_link(PAGES.get(page, page), label=label or "Go", icon=icon)
+            page_link(page, label=label or "Go", icon=icon)
 
 
 def product_caption(product: dict[str, Any] | Any) -> tuple[str, str]:

@@ -36,7 +36,7 @@ with st.expander("How to get started", expanded=not (stores or drives or keys), 
     for i, (done, title, text) in enumerate(steps, start=1):
         st.markdown(f"{':material/check_circle:' if done else ':material/radio_button_unchecked:'} "
                     f"**{i}. {title}** — {text}")
-    st.page_link(ui.PAGES["products"], label="Choose products", icon=":material/arrow_forward:")
+    ui.page_link("products", label="Choose products", icon=":material/arrow_forward:")
 
 
 def _status_line(conn: Connection) -> None:

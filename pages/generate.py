@@ -63,7 +63,7 @@ if job_id is not None:
                 left, mid, _ = st.columns([2, 2, 3])
                 if left.button("Review in Gallery", key="gen_review", type="primary", icon=":material/photo_library:"):
                     st.session_state[ui.GALLERY_JOB] = job_id
-                    st.switch_page(ui.PAGES["gallery"])
+                    ui.go("gallery")
                 if mid.button("Set up another job", key="gen_new", icon=":material/add:"):
                     st.session_state.pop(ui.CURRENT_JOB, None)
                     st.rerun()
@@ -91,7 +91,7 @@ with st.container(border=True):
     labels = [picked.label for picked in selection.items.values()]
     shown = ", ".join(labels[:12]) + (f" and {len(labels) - 12} more" if len(labels) > 12 else "")
     st.text(shown)
-    st.page_link(ui.PAGES["products"], label="Change the selection", icon=":material/edit:")
+    ui.page_link("products", label="Change the selection", icon=":material/edit:")
 
 # Style ----------------------------------------------------------------------------------------------
 st.subheader("2 · Style")
@@ -171,20 +171,21 @@ cached = st.session_state.get("gen_checks")
 if not cached or cached[0] != check_key:
     try:
         source = catalog.open_source(rt, ref, demo_size=ui.demo_size())
-        with st.spinner(f"Checking {plural(len(selection), 'photo')}…") if len(selection) > 20 else nullcontext():
-            checks = catalog.check_selection(rt, source, ref, selection)
+        with st.spinner(f"Checking {plural(len(selection), 'photo')}…") if len(selection) > 12 else nullcontext():
+            checks, unchecked = catalog.check_selection(rt, source, ref, selection)
     except AppError as exc:
         ui.show_error(exc)
-        checks = []
-    st.session_state["gen_checks"] = (check_key, checks)
+        checks, unchecked = [], len(selection)
+    st.session_state["gen_checks"] = (check_key, checks, unchecked)
 else:
-    checks = cached[1]
+    checks, unchecked = cached[1], cached[2]
 problems = [c for c in checks if not c.ok]
 skip: set[str] = set()
 if not checks:
     st.caption("The photos could not be checked; the job will check each one as it runs.")
 elif not problems:
-    st.success(f"All {plural(len(checks), 'photo')} look usable.", icon=":material/check_circle:")
+    st.success(f"All {plural(len(checks), 'photo')} look usable." if not unchecked else
+               f"The first {plural(len(checks), 'photo')} look usable.", icon=":material/check_circle:")
 else:
     st.warning(f"{plural(len(problems), 'photo')} may give poor results:", icon=":material/warning:")
     st.dataframe(
@@ -195,6 +196,9 @@ else:
     )
     if st.checkbox(f"Skip these {plural(len(problems), 'product')}", value=True, key="gen_skip"):
         skip = {c.key for c in problems}
+
+if unchecked:
+    st.caption(f"{plural(unchecked, 'more photo')} will be checked as the job runs; unusable ones fail with a reason.")
 
 # Launch ---------------------------------------------------------------------------------------------
 st.subheader("5 · Launch")

@@ -128,4 +128,4 @@ with st.container(border=True):
             st.caption("No events recorded yet.")
     if st.button("Open in Gallery", key="jobs_open_gallery", icon=":material/photo_library:"):
         st.session_state[ui.GALLERY_JOB] = job.id
-        st.switch_page(ui.PAGES["gallery"])
+        ui.go("gallery")

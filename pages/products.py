@@ -1,5 +1,7 @@
 """Products: pick a source, filter, and select the products (and variations) to generate images for."""
 
+from contextlib import nullcontext
+
 import streamlit as st
 
 from lib import catalog, ui
@@ -84,7 +86,7 @@ per_page = int(st.session_state.get("prod_per_page", 24))
 page_no = int(st.session_state.get("prod_page", 1))
 
 try:
-    with st.spinner("Looking through the catalogue…") if filters.local else st.empty():
+    with st.spinner("Looking through the catalogue…") if filters.local else nullcontext():
         result = catalog.browse(rt, source, ref, filters, page=page_no, per_page=per_page)
 except AppError as exc:
     ui.show_error(exc)
@@ -126,7 +128,7 @@ with st.container(border=True):
                   icon=":material/deselect:")
     if bar[3].button("Go to Generate", key="prod_go", type="primary", disabled=not len(selection),
                      icon=":material/arrow_forward:"):
-        st.switch_page(ui.PAGES["generate"])
+        ui.go("generate")
 
 # Results ------------------------------------------------------------------------------------------
 if not result.products:
@@ -138,6 +140,9 @@ if not result.products:
         ui.empty_state("This source has no products", "Pick another source, or check the connection.",
                        page="connect", label="Open Connect")
     st.stop()
+
+
+catalog.prefetch_facts(rt, source, ref, result.products)
 
 
 def _thumb(product: Product) -> None:

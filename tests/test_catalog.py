@@ -206,7 +206,8 @@ def test_check_selection_flags_problem_photos(rt: Runtime) -> None:
     state = SelectionState("demo")
     state.add(src.get_product("1"))  # blue backdrop
     state.add(src.get_product("2"), "2-1")  # variation photo: white (product 2)
-    checks = catalog.check_selection(rt, src, REF, state)
+    checks, unchecked = catalog.check_selection(rt, src, REF, state)
+    assert unchecked == 0
     by_key = {c.key: c for c in checks}
     assert not by_key["1"].ok and by_key["1"].problem
     assert by_key["2/2-1"].ok

@@ -1,0 +1,99 @@
+"""The whole flow in a real browser, on the demo store with the studio engine: pick 3 products, launch, wait for
+the job, approve, publish, roll back. Screenshots of each screen go to tests/e2e/artifacts/; the gallery one is
+copied to docs/screenshot-gallery.png for the README."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def _key(page, key: str):  # type: ignore[no-untyped-def]
+    return page.locator(f".st-key-{key}")
+
+
+def _click(page, key: str) -> None:  # type: ignore[no-untyped-def]
+    _key(page, key).locator("button").first.click()
+
+
+def _see(page, text: str, timeout: float = 30_000) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout)
+
+
+def _settle(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until Streamlit has finished the current script run (its status widget disappears)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    _settle(page)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _image_lists(home: Path) -> dict[tuple[str, str], list[str]]:
+    from lib.config import Settings
+    from lib.runtime import Runtime
+    from lib.sources.demo import open_target
+
+    rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=home, embedded_worker=False))
+    store = open_target(rt, None)
+    return {(pid, ""): store.product_image_ids(pid) for pid in ("1", "2", "3")}
+
+
+def test_pick_generate_approve_publish_rollback(app_server, page) -> None:  # type: ignore[no-untyped-def]
+    url, home = app_server
+    page.goto(url + "/connect")
+    _see(page, "Try it on the demo store")
+    _shot(page, "1-connect")
+
+    page.goto(url + "/products")
+    for pid in ("1", "2", "3"):
+        _key(page, f"prod_pick_demo_{pid}").locator("label").first.click()
+        _see(page, f"{pid} product{'s' if pid != '1' else ''} selected")
+    before = _image_lists(home)
+    _shot(page, "2-products")
+
+    _click(page, "prod_go")
+    _see(page, "1 · What you selected")
+    _see(page, "All 3 photos look usable", timeout=60_000)
+    _shot(page, "3-generate")
+    _click(page, "gen_launch")
+    _see(page, "done", timeout=10_000)  # the live progress panel ("… of 3 done")
+    _shot(page, "4-progress")
+    _see(page, "Review in Gallery", timeout=180_000)  # the worker finished the job
+    _click(page, "gen_review")
+
+    _see(page, "Compare each product's photo")
+    _click(page, "gallery_approve_all")
+    _see(page, "Approved 3 images")
+    gallery_png = _shot(page, "5-gallery")
+    shutil.copyfile(gallery_png, ROOT / "docs" / "screenshot-gallery.png")
+
+    _click(page, "gallery_publish")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("will change in the Demo store").wait_for()
+    _shot(page, "6-publish-confirm")
+    _click(page, "gallery_publish_confirm")
+    _see(page, "Published 3 images to the Demo store")
+    after = _image_lists(home)
+    assert after != before
+    assert all(after[k][0] != before[k][0] for k in before), "each product got a new main image"
+    _shot(page, "7-published")
+
+    _click(page, "gallery_rollback_job")
+    _see(page, "Restored the old images of 3 products")
+    assert _image_lists(home) == before
+    _shot(page, "8-rolled-back")
+
+    page.goto(url + "/jobs")
+    _see(page, "Images made")
+    _shot(page, "9-jobs")
