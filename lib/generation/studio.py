@@ -1,0 +1,556 @@
+"""The offline studio engine: a product photo on white becomes a composed lifestyle shot, with no network and no key.
+
+1. Cut-out: pixels close to the border's white that are connected to the border are background (a run-length
+   flood fill, vectorised), so white parts inside the product (labels, dials) stay. The edge is feathered by
+   about a pixel and its colour is pushed out from the inside, so no white fringe shows on dark scenes.
+2. Scene: the preset's background (wall, surface in perspective, horizon, light, vignette) from
+   lib.drawing.scenes, cached per (preset, size, scene variant).
+3. Composite: props behind, a plinth or a hanger where the preset has one, a cast shadow sheared away from the
+   light and a dark contact shadow where the product touches the surface, a faint reflection on glossy surfaces,
+   then the product itself, scaled once with Lanczos and only lightly tinted to the scene's light.
+
+Everything is deterministic for a request: the same request gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFilter, UnidentifiedImageError
+
+from lib.drawing import draw
+from lib.drawing.canvas import Canvas, cylinder, flat, scale, vgrad
+from lib.drawing.props import prop
+from lib.drawing.scenes import SCENE_VARIANTS, Scene, background
+from lib.errors import ProviderPermanent
+from lib.generation.base import ASPECT_RATIOS, GeneratedImage, GenerationRequest, ProductInfo, aspect_size
+from lib.generation.prompts import PRESETS, SceneParams, resolve_style
+
+MODEL = "studio-v1"
+JPEG_QUALITY = 92
+WHITE_TOLERANCE = 16  # max channel distance from the border colour that still counts as background
+MAX_WORK_SIDE = 2048  # larger sources are reduced first: the output never needs more
+_APPAREL_WORDS = ("apparel", "cloth", "shirt", "tee", "dress", "jacket", "hoodie", "sweater", "wear", "fashion",
+                  "top", "coat", "knit")
+_NOT_HUNG = ("bag", "tote", "pack", "shoe", "sneaker", "boot", "watch", "sandal", "wallet", "belt", "hat")
+
+
+# Cut-out --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cutout:
+    rgb: np.ndarray  # uint8 (h, w, 3): the product, edge colour decontaminated
+    alpha: np.ndarray  # float32 (h, w) in 0..1
+    box: tuple[int, int, int, int]  # where this crop sits in the (possibly reduced) source image
+    source_size: tuple[int, int]  # the size the box refers to
+    source_scale: float  # reduced size / original size (1.0 when the source was small enough)
+
+
+def _decode(data: bytes) -> tuple[Image.Image, float]:
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ProviderPermanent("The studio engine could not read this product photo.", detail=str(exc)) from exc
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        flat_ = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat_.paste(rgba, mask=rgba.getchannel("A"))
+        im = flat_
+    elif im.mode != "RGB":
+        im = im.convert("RGB")
+    factor = 1.0
+    if max(im.size) > MAX_WORK_SIDE:
+        factor = MAX_WORK_SIDE / max(im.size)
+        im = im.resize((max(1, round(im.width * factor)), max(1, round(im.height * factor))),
+                       Image.Resampling.LANCZOS)
+    return im, factor
+
+
+def border_connected(near: np.ndarray) -> np.ndarray:
+    """Of the True pixels of `near`, those 4-connected to the image border (run-length union-find, no loops
+    over pixels: rows become runs, overlapping runs of neighbouring rows are joined by label propagation)."""
+    h, w = near.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded[:, 1:-1] = near
+    d = np.diff(padded, axis=1)
+    sr, sc = np.nonzero(d == 1)  # run starts (row-major order)
+    er, ec = np.nonzero(d == -1)  # run ends, exclusive
+    out = np.zeros((h, w), dtype=bool)
+    n = len(sr)
+    if n == 0:
+        return out
+    w1 = w + 1
+    start_key = sr.astype(np.int64) * w1 + sc
+    end_key = er.astype(np.int64) * w1 + ec
+    b = np.nonzero(sr > 0)[0]
+    row_above = (sr[b].astype(np.int64) - 1) * w1
+    lo = np.searchsorted(end_key, row_above + sc[b], side="right")
+    hi = np.searchsorted(start_key, row_above + ec[b], side="left")
+    counts = np.maximum(hi - lo, 0)
+    total = int(counts.sum())
+    labels = np.arange(n)
+    if total:
+        bi = np.repeat(b, counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        ai = np.repeat(lo, counts) + (np.arange(total) - first)
+        while True:
+            m = np.minimum(labels[ai], labels[bi])
+            new = labels.copy()
+            np.minimum.at(new, ai, m)
+            np.minimum.at(new, bi, m)
+            new = new[new]
+            new = new[new]
+            if np.array_equal(new, labels):
+                break
+            labels = new
+    on_border = (sr == 0) | (sr == h - 1) | (sc == 0) | (ec == w)
+    keep = np.isin(labels, np.unique(labels[on_border]))
+    delta = np.zeros((h, w + 1), dtype=np.int8)
+    delta[sr[keep], sc[keep]] = 1
+    delta[er[keep], ec[keep]] = -1
+    return np.cumsum(delta, axis=1)[:, :w] > 0
+
+
+@lru_cache(maxsize=16)
+def cut_out(data: bytes) -> Cutout:
+    """The product cut out of its white background (cached: variants of one product cut once)."""
+    im, factor = _decode(data)
+    arr = np.asarray(im)
+    h, w = arr.shape[:2]
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]).astype(np.int16)
+    ref = np.median(border, axis=0)
+    light_border = (np.abs(border - ref).max(axis=1) <= WHITE_TOLERANCE).mean()
+    if ref.min() < 200 or light_border < 0.6:
+        raise ProviderPermanent(
+            "The studio engine needs the product on a plain white background; this photo's edges are not white. "
+            "Use a packshot on white, or the AI engine for this photo.")
+    near = np.abs(arr.astype(np.int16) - ref.astype(np.int16)).max(axis=2) <= WHITE_TOLERANCE
+    fg = ~border_connected(near)
+    if fg.sum() < max(16, 0.001 * h * w):
+        raise ProviderPermanent("No product was found in this photo: it looks blank white.")
+    rows = np.nonzero(fg.any(axis=1))[0]
+    cols = np.nonzero(fg.any(axis=0))[0]
+    pad = 3
+    x0, y0 = max(0, cols[0] - pad), max(0, rows[0] - pad)
+    x1, y1 = min(w, cols[-1] + 1 + pad), min(h, rows[-1] + 1 + pad)
+    rgb = arr[y0:y1, x0:x1].astype(np.float32)
+    f = fg[y0:y1, x0:x1]
+    # Feather: erode one pixel (the anti-aliased rim still holds some white) and blur ~1 px.
+    inner = f.copy()
+    inner[1:] &= f[:-1]
+    inner[:-1] &= f[1:]
+    inner[:, 1:] &= f[:, :-1]
+    inner[:, :-1] &= f[:, 1:]
+    inner_im = Image.fromarray((inner * 255).astype(np.uint8), "L")
+    alpha = np.asarray(inner_im.filter(ImageFilter.GaussianBlur(0.9)), dtype=np.float32) / 255.0
+    alpha = np.clip(alpha * 1.25, 0, 1)  # fully opaque one pixel inside the rim
+    # Edge colour: spread the inside colour outwards (normalised convolution), used where alpha < 1.
+    wsum = np.asarray(inner_im.filter(ImageFilter.BoxBlur(2)), dtype=np.float32)[..., None]
+    spread = np.asarray(Image.fromarray((rgb * inner[..., None]).astype(np.uint8), "RGB")
+                        .filter(ImageFilter.BoxBlur(2)), dtype=np.float32)
+    spread = spread * 255.0 / np.maximum(wsum, 1.0)
+    edge = (alpha < 0.999)[..., None] & (wsum > 0)
+    rgb = np.where(edge, np.clip(spread, 0, 255), rgb)
+    return Cutout(rgb=np.clip(rgb + 0.5, 0, 255).astype(np.uint8), alpha=alpha, box=(x0, y0, x1, y1),
+                  source_size=(w, h), source_scale=factor)
+
+
+# Layout -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Placement:
+    box: tuple[int, int, int, int]  # the product's crop in the output image (x0, y0, x1, y1)
+    scale: float  # output px per (reduced) source px
+    style: str
+    scene_variant: int
+    mode: str  # floor | plinth | hanger
+
+
+@dataclass
+class Composite:
+    image: Image.Image
+    placement: Placement
+    cutout: Cutout
+
+
+def _is_apparel(info: ProductInfo) -> bool:
+    """Garments hang on a hanger; bags, shoes and accessories stand on a plinth instead."""
+    name = info.name.lower()
+    if any(word in name for word in _NOT_HUNG):
+        return False
+    text = f"{info.category} {name}".lower()
+    return any(word in text for word in _APPAREL_WORDS)
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(repr(parts).encode()))
+
+
+class StudioEngine:
+    """ImageProvider that composes the product into a procedurally rendered scene. Free and offline."""
+
+    name = "studio"
+
+    def __init__(self, *, min_side: int = 1024, max_side: int = 2048, quality: int = JPEG_QUALITY) -> None:
+        # min_side exists for tests and previews (small renders); the product's minimum is 1024.
+        self.min_side = min_side
+        self.max_side = max_side
+        self.quality = quality
+
+    def models(self) -> list[str]:
+        return [MODEL]
+
+    def estimate_cost(self, model: str, images: int, *, batch: bool = False) -> float:
+        return 0.0
+
+    def output_size(self, req: GenerationRequest) -> tuple[int, int]:
+        if req.aspect_ratio not in ASPECT_RATIOS:
+            raise ProviderPermanent(f"The studio engine cannot make {req.aspect_ratio} images. "
+                                    f"Choose one of {', '.join(ASPECT_RATIOS)}.")
+        long_side = max(self.min_side, min(int(req.output_size), self.max_side))
+        return aspect_size(req.aspect_ratio, long_side)
+
+    def generate(self, req: GenerationRequest) -> GeneratedImage:
+        comp = self.render(req)
+        buf = io.BytesIO()
+        comp.image.save(buf, "JPEG", quality=self.quality)
+        p = comp.placement
+        return GeneratedImage(
+            data=buf.getvalue(), mime="image/jpeg", width=comp.image.width, height=comp.image.height, model=MODEL,
+            cost=0.0, usage={"style": p.style, "scene_variant": p.scene_variant, "placement": list(p.box),
+                             "scale": round(p.scale, 5), "mode": p.mode},
+            request_id=hashlib.sha256(req.fingerprint(self.name).encode()).hexdigest()[:16],
+        )
+
+    # The composition ------------------------------------------------------------------------
+    def render(self, req: GenerationRequest) -> Composite:
+        width, height = self.output_size(req)
+        style = resolve_style(req.style, req.product.category)
+        params = PRESETS[style].render
+        cut = cut_out(req.source_image)
+        variant = int(req.variant_index) + int(req.seed)
+        scene_variant = variant % SCENE_VARIANTS
+        bg, scene = background(params, width, height, scene_variant)
+        rng = _rng(style, int(req.variant_index), int(req.seed))
+        img = bg.astype(np.float32) / 255.0
+
+        ch, cw = cut.alpha.shape
+        aspect = cw / ch
+        mode = "floor"
+        if params.hanger and _is_apparel(req.product) and aspect < 1.6:
+            mode = "hanger"
+        elif params.plinth or params.hanger:
+            mode = "plinth"
+
+        # Variants move the product around a little: size, left-right, depth on the surface.
+        size_f = (0.52, 0.47, 0.57, 0.5)[variant % 4] + rng.uniform(-0.02, 0.02)
+        x_f = (0.5, 0.44, 0.56, 0.47)[variant % 4] + rng.uniform(-0.02, 0.02)
+        depth_f = (0.55, 0.68, 0.45, 0.6)[variant % 4] + rng.uniform(-0.04, 0.04)
+
+        if mode == "hanger":
+            rail_y = int(0.085 * height)
+            top = rail_y + int(0.1 * height)
+            ph = min(size_f * 1.25 * height, 0.82 * height - top, 0.7 * width / aspect)
+            pw = ph * aspect
+            cx = width * (0.5 + (x_f - 0.5) * 0.5)
+            px0, py0 = int(round(cx - pw / 2)), top
+        else:
+            # Equal visual weight for tall and wide products: size by area, then keep inside the frame.
+            ph = size_f * height * math.sqrt(0.75 / aspect)
+            ph = min(ph, 0.64 * height)
+            pw = ph * aspect
+            if pw > 0.6 * width:
+                pw = 0.6 * width
+                ph = pw / aspect
+            if mode == "plinth":
+                plinth_h = 0.2 * height
+                base = height - plinth_h - 0.03 * height
+                base = max(base, scene.horizon + 0.05 * height)
+            else:
+                base = scene.horizon + depth_f * (scene.floor_bottom - scene.horizon)
+            ph = min(ph, base - 0.07 * height)
+            pw = ph * aspect
+            cx = width * x_f
+            cx = min(max(cx, pw / 2 + 0.04 * width), width - pw / 2 - 0.04 * width)
+            px0, py0 = int(round(cx - pw / 2)), int(round(base - ph))
+        pw_i, ph_i = max(1, int(round(pw))), max(1, int(round(ph)))
+        factor = ph_i / ch
+        rgba = np.dstack([cut.rgb, np.clip(cut.alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
+        prod = Image.fromarray(rgba, "RGBA")
+        if (pw_i, ph_i) != (cw, ch):
+            prod = prod.resize((pw_i, ph_i), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        p_rgb = np.asarray(prod, dtype=np.float32)[..., :3] / 255.0
+        p_a = np.asarray(prod, dtype=np.float32)[..., 3] / 255.0
+        base_y = py0 + ph_i
+
+        if mode == "floor" and params.props:
+            self._props(img, scene, params, rng, (px0, py0, pw_i, ph_i), style)
+        if mode == "plinth":
+            self._plinth(img, scene, params, (px0, py0, pw_i, ph_i), rng)
+        if mode == "hanger":
+            self._hanger(img, scene, (px0, py0, pw_i, ph_i), p_a, variant)
+        else:
+            self._shadows(img, scene, params, p_a, px0, py0, base_y)
+            if params.reflection > 0:
+                self._reflection(img, p_rgb, p_a, px0, base_y, params.reflection)
+
+        # The product: its own pixels, with a slight tint towards the scene's light.
+        lum = float(np.dot(scene.surface_rgb, (0.3, 0.55, 0.15)))
+        exposure = float(np.clip(0.93 + 0.1 * lum, 0.95, 1.02))
+        warm = scene.warmth
+        gain = np.array([1 + 0.02 * warm, 1 + 0.005 * warm, 1 - 0.02 * warm], dtype=np.float32) * exposure
+        ramp = 1 + 0.03 * scene.light_x * np.linspace(-1, 1, pw_i, dtype=np.float32)[None, :, None]
+        lit = np.clip(p_rgb * gain * ramp, 0, 1)
+        _over(img, lit, p_a, px0, py0, wrap=0.18)
+
+        out = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+        placement = Placement(box=(px0, py0, px0 + pw_i, py0 + ph_i), scale=factor, style=style,
+                              scene_variant=scene_variant, mode=mode)
+        return Composite(out, placement, cut)
+
+    # Pieces ---------------------------------------------------------------------------------
+    def _shadows(self, img: np.ndarray, scene: Scene, params: SceneParams, alpha: np.ndarray, px0: int, py0: int,
+                 base_y: int, strength: float = 1.0) -> None:
+        H, W = img.shape[:2]
+        ph, pw = alpha.shape
+        sx = -scene.light_x * 0.6  # the shadow leans away from the light
+        k = 0.34  # and lies back on the surface, foreshortened
+        pad = int(0.06 * H) + 4
+        ox0 = int(min(px0, px0 + ph * sx)) - pad
+        ox1 = int(max(px0 + pw, px0 + pw + ph * sx)) + pad
+        oy0 = int(base_y - ph * k) - pad
+        oy1 = base_y + pad
+        cx0, cy0, cx1, cy1 = max(0, ox0), max(0, oy0), min(W, ox1), min(H, oy1)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return
+        rw, rh = cx1 - cx0, cy1 - cy0
+        a_im = Image.fromarray(np.clip(alpha * 255, 0, 255).astype(np.uint8), "L")
+        coeffs = (1.0, sx / k, cx0 - px0 - sx * (base_y - cy0) / k, 0.0, 1.0 / k, ph - (base_y - cy0) / k)
+        cast = a_im.transform((rw, rh), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+        # Soft far away, crisper near the contact: blend two blurs by distance from the base.
+        near_b = np.asarray(cast.filter(ImageFilter.GaussianBlur(max(1.0, 0.006 * H))), dtype=np.float32) / 255
+        small = cast.resize((max(1, rw // 4), max(1, rh // 4)), Image.Resampling.BILINEAR)
+        far_b = np.asarray(small.filter(ImageFilter.GaussianBlur(max(1.0, 0.012 * H)))
+                           .resize((rw, rh), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+        ys = np.arange(cy0, cy1, dtype=np.float32)[:, None]
+        t = np.clip((base_y - ys) / max(1.0, ph * k), 0, 1)
+        shadow = (near_b * (1 - t) + far_b * t) * (1 - 0.6 * t) * params.shadow
+
+        # Contact shadow: where the silhouette's lowest pixels touch the surface.
+        solid = alpha > 0.5
+        has = solid.any(axis=0)
+        foot = ph - 1 - np.argmax(solid[::-1], axis=0)
+        touching = has & (foot >= ph - 1 - max(2, int(0.04 * ph)))
+        contact = np.zeros((rh, rw), dtype=np.float32)
+        cols = np.nonzero(touching)[0]
+        if len(cols):
+            xs = cols + px0 - cx0
+            ok = (xs >= 0) & (xs < rw)
+            xs, cols = xs[ok], cols[ok]
+            fy = (foot[cols] + py0 - cy0).astype(np.float32)
+            sig = max(1.0, 0.005 * H)
+            contact[:, xs] = np.exp(-((ys - cy0 - fy[None, :] - 0.3 * sig) / sig) ** 2)
+            amb = np.zeros_like(contact)
+            amb[:, xs] = np.exp(-((ys - cy0 - fy[None, :]) / (4 * sig)) ** 2)
+            c_im = Image.fromarray(np.clip(contact * 255, 0, 255).astype(np.uint8), "L")
+            contact = np.asarray(c_im.filter(ImageFilter.GaussianBlur(sig)), dtype=np.float32) / 255
+            a_im2 = Image.fromarray(np.clip(amb * 255, 0, 255).astype(np.uint8), "L")
+            amb = np.asarray(a_im2.filter(ImageFilter.GaussianBlur(4 * sig)), dtype=np.float32) / 255
+            shadow = 1 - (1 - shadow) * (1 - 0.8 * contact) * (1 - 0.35 * amb)
+        shadow = np.clip(shadow * strength, 0, 0.92)
+        tint_ = np.array([0.9, 0.92, 0.97] if scene.warmth > 0 else [0.95, 0.95, 0.95], dtype=np.float32)
+        region = img[cy0:cy1, cx0:cx1]
+        region *= 1 - shadow[..., None] * tint_
+
+    def _reflection(self, img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, px0: int, base_y: int,
+                    amount: float) -> None:
+        H, W = img.shape[:2]
+        ph, pw = alpha.shape
+        depth = int(ph * 0.3)
+        if depth < 2:
+            return
+        refl_rgb = rgb[::-1][:depth]
+        refl_a = alpha[::-1][:depth] * amount * np.linspace(1, 0, depth, dtype=np.float32)[:, None] ** 1.5
+        y0 = base_y - max(1, int(0.004 * H))
+        _over(img, refl_rgb, refl_a, px0, y0)
+
+    def _props(self, img: np.ndarray, scene: Scene, params: SceneParams, rng: np.random.Generator,
+               box: tuple[int, int, int, int], style: str) -> None:
+        H, W = img.shape[:2]
+        px0, py0, pw, ph = box
+        base_y = py0 + ph
+        kinds = list(params.props)
+        order = rng.permutation(len(kinds))
+        count = 1 if rng.random() < 0.4 else 2
+        sides = [-1, 1] if rng.random() < 0.5 else [1, -1]
+        for n in range(min(count, len(kinds))):
+            kind = kinds[int(order[n])]
+            side = sides[n]
+            pim = prop(kind, int(rng.integers(0, 3)), 384)
+            target_h = H * rng.uniform(0.15, 0.22)
+            target_h = min(target_h, ph * 0.7)
+            back = rng.uniform(0.3, 0.55)  # how far behind the product, towards the wall
+            prop_base = base_y - back * (base_y - scene.horizon)
+            target_h *= 1 - 0.35 * back
+            f = target_h / pim.height
+            tw = max(1, int(pim.width * f))
+            th = max(1, int(target_h))
+            gap = rng.uniform(0.0, 0.06) * W
+            if side < 0:
+                x = px0 - tw * 0.55 - gap
+            else:
+                x = px0 + pw - tw * 0.45 + gap
+            if x + tw * 0.6 < 0 or x + tw * 0.4 > W:
+                continue
+            small = pim.resize((tw, th), Image.Resampling.LANCZOS)
+            # Out of focus and a little hazy: it is behind the product.
+            small = small.filter(ImageFilter.GaussianBlur(max(0.6, 0.0025 * H * (1 + back))))
+            arr = np.asarray(small, dtype=np.float32) / 255.0
+            prgb, pa = arr[..., :3], arr[..., 3]
+            prgb = prgb * 0.95 + np.asarray(scene.wall_rgb, dtype=np.float32) * 0.05
+            y0 = int(prop_base - th)
+            self._shadows(img, scene, params, pa, int(x), y0, int(prop_base), strength=0.7)
+            _over(img, prgb, pa, int(x), y0)
+
+    def _plinth(self, img: np.ndarray, scene: Scene, params: SceneParams, box: tuple[int, int, int, int],
+                rng: np.random.Generator) -> None:
+        H, W = img.shape[:2]
+        px0, py0, pw, ph = box
+        base_y = py0 + ph
+        rx = float(np.clip(pw * 0.68, 0.14 * W, 0.42 * W))
+        ry = rx * 0.16
+        cx = px0 + pw / 2
+        bottom = base_y + 0.2 * H + 0.03 * H
+        colour = scale(scene.accent, 0.92 + 0.06 * float(rng.random()))
+        side = int(math.ceil(max(2 * rx, bottom - base_y + 2 * ry))) + 8
+        c = Canvas(side, ss=2, transparent=True)
+        k = 1024.0 / side  # design units per output px
+        ox, oy = cx - side / 2, base_y - ry - 4
+        def d(x: float, y: float) -> tuple[float, float]:
+            return ((x - ox) * k, (y - oy) * k)
+        (x0, y0), (x1, _) = d(cx - rx, base_y), d(cx + rx, base_y)
+        _, yb = d(cx, bottom)
+        ry_d = ry * k
+        c.fill(c.mask(("rect", (x0, y0, x1, yb)), ("ellipse", (x0, yb - ry_d, x1, yb + ry_d))),
+               cylinder(x0, x1, colour, light=scene.light_x * 0.6, ambient=0.72, spec=0.06, spec_width=0.3))
+        c.fill(c.mask(("ellipse", (x0, y0 - ry_d, x1, y0 + ry_d))),
+               vgrad(y0 - ry_d, y0 + ry_d, scale(colour, 1.07), scale(colour, 1.0)))
+        pim = c.image()
+        arr = np.asarray(pim, dtype=np.float32) / 255.0
+        # The plinth's own shadow on the sweep, then the plinth.
+        a = arr[..., 3]
+        self._shadows(img, scene, params, a, int(ox), int(oy), int(oy + side), strength=0.6)
+        _over(img, arr[..., :3], a, int(round(ox)), int(round(oy)))
+
+    def _hanger(self, img: np.ndarray, scene: Scene, box: tuple[int, int, int, int], alpha: np.ndarray,
+                variant: int) -> None:
+        H, W = img.shape[:2]
+        px0, py0, pw, ph = box
+        rail_y = int(0.085 * H)
+        thick = max(3, int(0.014 * H))
+        metal = [(60, 60, 62), (176, 140, 84), (200, 200, 204), (150, 110, 70)][variant % 4]
+        # The rail's soft shadow on the backdrop, then the rail.
+        ys = np.arange(H, dtype=np.float32)[:, None, None]
+        sh = np.exp(-((ys - rail_y - 0.03 * H) / (0.012 * H)) ** 2) * 0.18
+        img *= 1 - sh
+        t = np.linspace(-1, 1, thick, dtype=np.float32)[:, None, None]
+        base = np.asarray(metal, dtype=np.float32) / 255.0
+        bar = base * (0.65 + 0.45 * np.exp(-((t + 0.4) / 0.35) ** 2)) * (1 - 0.25 * np.clip(t, 0, 1))
+        img[rail_y - thick // 2: rail_y - thick // 2 + thick] = bar
+        # Hook and hanger, drawn on a transparent canvas around the product's shoulders.
+        cx = px0 + pw / 2
+        span = pw * 0.7  # shoulder to shoulder: the ends tuck under the garment
+        side = int(span) + 8
+        c = Canvas(side, ss=2, transparent=True)
+        k = 1024.0 / side
+        oy = rail_y - thick
+        def d(x: float, y: float) -> tuple[float, float]:
+            return ((x - (cx - side / 2)) * k, (y - oy) * k)
+        wood = [(176, 130, 86), (230, 226, 218), (40, 40, 42), (176, 130, 86)][variant % 4]
+        hook_top = d(cx, rail_y - thick * 0.2)
+        neck = d(cx, py0 - 0.01 * H)
+        r = (neck[1] - hook_top[1]) * 0.35
+        hook = [(hook_top[0] + r * math.cos(a), hook_top[1] + r + r * math.sin(a))
+                for a in np.linspace(math.pi * 1.05, math.pi * 2.25, 14)]
+        hook += [neck]
+        c.fill(c.mask(("line", hook, max(3.0, 0.006 * H * k))), flat(scale(metal, 1.1)))
+        shoulders = [d(cx - span / 2, py0 + 0.16 * ph), d(cx, py0 + 0.01 * ph), d(cx + span / 2, py0 + 0.16 * ph)]
+        c.fill(c.mask(("line", shoulders, 0.02 * H * k)),
+               vgrad(shoulders[1][1] - 10, shoulders[0][1] + 10, scale(wood, 1.1), scale(wood, 0.8)))
+        him = c.image()
+        harr = np.asarray(him, dtype=np.float32) / 255.0
+        hx, hy = int(round(cx - side / 2)), int(oy)
+        # One soft drop shadow of hanger + product on the backdrop.
+        comb = np.zeros((H, W), dtype=np.float32)
+        _paste_max(comb, harr[..., 3], hx, hy)
+        _paste_max(comb, alpha, px0, py0)
+        dx, dy = int(-scene.light_x * 0.03 * W), int(0.025 * H)
+        comb = np.roll(np.roll(comb, dy, axis=0), dx, axis=1)
+        small = Image.fromarray((comb * 255).astype(np.uint8), "L").resize((W // 4, H // 4),
+                                                                           Image.Resampling.BILINEAR)
+        soft = np.asarray(small.filter(ImageFilter.GaussianBlur(0.005 * H)).resize((W, H),
+                          Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+        img *= (1 - 0.3 * soft)[..., None]
+        _over(img, harr[..., :3], harr[..., 3], hx, hy)
+
+
+def _paste_max(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
+    H, W = dst.shape
+    h, w = src.shape
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    if x1 > x0 and y1 > y0:
+        dst[y0:y1, x0:x1] = np.maximum(dst[y0:y1, x0:x1], src[y0 - y:y1 - y, x0 - x:x1 - x])
+
+
+def _over(img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int, wrap: float = 0.0) -> None:
+    """Alpha-composite rgb/alpha onto img at (x, y), clipped to the frame. `wrap` lets a little of the scene
+    bleed into the semi-transparent rim (light wrap), which seats the product in the scene."""
+    H, W = img.shape[:2]
+    h, w = alpha.shape
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    a = alpha[y0 - y:y1 - y, x0 - x:x1 - x][..., None]
+    src = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
+    region = img[y0:y1, x0:x1]
+    if wrap:
+        rim = np.clip((1 - a) * 2.5, 0, 1) * (a > 0)
+        src = src * (1 - wrap * rim) + region * (wrap * rim)
+    region *= 1 - a
+    region += src * a
+
+
+# Provider hooks -----------------------------------------------------------------------------------
+
+def open_provider(runtime: Any) -> StudioEngine:
+    quality = JPEG_QUALITY
+    return StudioEngine(quality=quality)
+
+
+_PREVIEW_PRODUCT = {"model_worn": ("tee", "Apparel"), "bathroom_shelf": ("soap_pump", "Bath"),
+                    "outdoor_sunlight": ("steel_bottle", "Outdoor"), "dark_moody": ("watch", "Accessories"),
+                    "oak_table": ("candle", "Home"), "concrete_loft": ("sneaker", "Shoes"),
+                    "linen_backdrop": ("teapot", "Kitchen"), "kitchen_window": ("teapot", "Kitchen")}
+
+
+@lru_cache(maxsize=32)
+def preset_preview(style: str, side: int = 256) -> bytes:
+    """A small JPEG of the preset with a demo product (for the style picker)."""
+    style = resolve_style(style)
+    kind, category = _PREVIEW_PRODUCT.get(style, ("mug", "Kitchen"))
+    buf = io.BytesIO()
+    draw(kind, size=512).save(buf, "PNG")
+    req = GenerationRequest(source_image=buf.getvalue(), prompt="", product=ProductInfo(name=kind, category=category),
+                            style=style, model=MODEL, output_size=side)
+    comp = StudioEngine(min_side=side, max_side=side).render(req)
+    out = io.BytesIO()
+    comp.image.save(out, "JPEG", quality=85)
+    return out.getvalue()
