@@ -77,7 +77,24 @@ def context() -> AppContext:
 
 def runtime() -> Runtime:
     """The process-wide Runtime (settings, job log, blobs, vault), built once."""
+    _leave_pages_directory_mode()
     return context().runtime
+
+
+def _leave_pages_directory_mode() -> None:
+    """Make a deep link (/gallery) opened first after a restart go through app.py.
+
+    Streamlit starts a process in the old "pages/ directory" mode whenever a pages/ folder exists, and only
+    leaves it once app.py has called st.navigation. Until then a deep link would run the page file alone:
+    no sidebar, no page config. Leaving that mode here and rerunning sends the run through app.py.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without this internal: nothing to fix
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 # Errors and messages -----------------------------------------------------------------------------

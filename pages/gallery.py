@@ -281,7 +281,8 @@ for entry in page_items:
                              icon=":material/undo:"):
                     _rollback([entry.product_id])
         assets_by_item = {a.item_id: a for a in entry.assets if a.kind == "generated"}
-        items = [it for it in entry.items if it.status != ItemStatus.CANCELLED]
+        items = [it for it in entry.items if it.status != ItemStatus.CANCELLED
+                 and (review_filter == "all" or it.id in assets_by_item)]
         cols = st.columns([1] + [1] * max(1, min(4, len(items))))
         with cols[0]:
             st.caption("Original")

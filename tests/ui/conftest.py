@@ -47,3 +47,37 @@ def app() -> AppTest:
 
 def assert_ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def make_job(rt: Runtime, product_ids: list[str], *, variants: int = 1, run: bool = True,
+             variation: tuple[str, str] | None = None) -> int:
+    """A demo-store job made with the studio engine, optionally run to the end by the inline worker."""
+    from lib.jobs import JobSpec, Selection, create_job
+    from lib.sources.demo import DemoSource
+
+    src = DemoSource(rt)
+    selections = [Selection(src.get_product(pid)) for pid in product_ids]
+    if variation:
+        selections.append(Selection(src.get_product(variation[0]), variation[1]))
+    job = create_job(rt, JobSpec(source_kind="demo", variants=variants), selections)
+    if run:
+        from lib.worker import run_until_idle
+
+        run_until_idle(rt)
+    assert job.id is not None
+    return job.id
+
+
+def many_jobs(rt: Runtime, n: int) -> None:
+    """n finished job rows (history, paging and totals at scale; no images needed)."""
+    from datetime import timedelta
+
+    from lib.models import Job, JobStatus, utcnow
+
+    now = utcnow()
+    states = [JobStatus.SUCCEEDED, JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED]
+    with rt.db.transaction() as s:
+        for i in range(n):
+            s.add(Job(source_kind="demo" if i % 3 else "upload", provider="studio", model="studio-v1", style="auto",
+                      status=states[i % 4], item_count=4, created_at=now - timedelta(hours=i),
+                      finished_at=now - timedelta(hours=i)))
