@@ -158,8 +158,8 @@ AUTO_STYLE = "auto"
 _CATEGORY_DEFAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("bath", "beauty", "cosmetic", "skin", "soap", "body", "hair", "spa"), "bathroom_shelf"),
     (("shoe", "sneaker", "boot", "footwear"), "concrete_loft"),
-    (("bag", "backpack", "luggage", "wallet"), "concrete_loft"),
     (("apparel", "clothing", "fashion", "shirt", "tee", "dress", "jacket", "wear", "hoodie"), "model_worn"),
+    (("bag", "backpack", "luggage", "wallet"), "concrete_loft"),
     (("garden", "outdoor", "patio", "camping", "sport", "bike"), "outdoor_sunlight"),
     (("mug", "kitchen", "cook", "tea", "coffee", "tableware", "drink", "bottle", "food"), "marble_counter"),
     (("light", "lamp", "home", "decor", "furniture", "living", "office", "desk", "candle"), "oak_table"),
