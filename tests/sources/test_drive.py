@@ -45,7 +45,9 @@ def emu():
 
 @pytest.fixture
 def rt(tmp_path, emu):
-    return Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=emu.url))
+    runtime = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=emu.url))
+    yield runtime
+    runtime.db.dispose()
 
 
 @pytest.fixture(autouse=True)
