@@ -96,7 +96,7 @@ class Database:
 # Schema versioning ---------------------------------------------------------------------------
 
 def _add_missing_columns(conn: SAConnection) -> None:
-    """Create missing tables and add missing columns (nullable or with a server default)."""
+    """Create missing tables, add missing columns (nullable or with a default) and missing indexes."""
     SQLModel.metadata.create_all(conn)
     insp = inspect(conn)
     for table in SQLModel.metadata.sorted_tables:
@@ -108,6 +108,8 @@ def _add_missing_columns(conn: SAConnection) -> None:
             default = _column_default_sql(column)
             conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl_type}{default}')
             log.info("schema: added %s.%s", table.name, column.name)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def _column_default_sql(column: Any) -> str:

@@ -1,0 +1,354 @@
+"""Headless ImageGecko: `python -m lib.cli <command> [--json]`.
+
+    demo       make a job on the demo catalogue with the studio engine and run it to completion
+    generate   queue a job on a source (demo, woocommerce, drive, upload)
+    worker     run the queue (until idle with --until-idle)
+    jobs       list jobs, or one job's items
+    approve    approve a job's images
+    publish    publish a job's approved images to its store
+    rollback   restore the products' image lists from before publishing
+    cancel / retry / resume   job actions
+    connect    save a WooCommerce store, a Gemini key or a Google Drive folder (encrypted)
+
+Errors print one plain sentence and exit with status 2; nothing is changed by a refused command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lib import jobs
+from lib.errors import AppError, InputError
+from lib.generation.base import ASPECT_RATIOS
+from lib.models import Job, JobItem
+from lib.runtime import Runtime
+from lib.sources.base import Product, ProductQuery, ProductSource
+
+
+def _out(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def _all_products(source: ProductSource, query: ProductQuery) -> Iterator[Product]:
+    page = 1
+    while True:
+        result = source.list_products(ProductQuery(search=query.search, category=query.category,
+                                                   stock_status=query.stock_status, page=page, per_page=100))
+        yield from result.items
+        if page >= result.pages or not result.items:
+            return
+        page += 1
+
+
+def _select(source: ProductSource, wanted: list[str], category: str, limit: int | None) -> list[jobs.Selection]:
+    """Products by id or SKU (or all of a category); a variable product contributes each variation."""
+    selections: list[jobs.Selection] = []
+    found: set[str] = set()
+    for product in _all_products(source, ProductQuery(category=category)):
+        keys = {product.id, product.sku}
+        if wanted and not keys & set(wanted):
+            variation_hits = [v for v in product.variations if {v.id, v.sku} & set(wanted)]
+            for v in variation_hits:
+                selections.append(jobs.Selection(product, v.id))
+                found |= {v.id, v.sku}
+            continue
+        found |= keys
+        if product.variations:
+            selections.extend(jobs.Selection(product, v.id) for v in product.variations)
+        else:
+            selections.append(jobs.Selection(product))
+        if limit and len(selections) >= limit:
+            break
+    missing = [w for w in wanted if w not in found]
+    if missing:
+        raise InputError(f"No product with id or SKU {', '.join(missing)} in this source.")
+    if not selections:
+        raise InputError("No products match.")
+    return selections[:limit] if limit else selections
+
+
+def _job_dict(job: Job) -> dict[str, Any]:
+    return job.model_dump(mode="json")
+
+
+def _item_dict(item: JobItem) -> dict[str, Any]:
+    return {
+        "id": item.id, "product_id": item.product_id, "variation_id": item.variation_id,
+        "variant": item.variant_index, "status": item.status, "stage": item.stage, "attempts": item.attempts,
+        "error": item.error_message, "latency_ms": item.latency_ms, "cost": item.cost,
+        "asset_id": item.result_asset_id,
+    }
+
+
+def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
+    provider = getattr(args, "provider", "studio")
+    model = getattr(args, "model", None) or (jobs.STUDIO_MODEL if provider == "studio" else "gemini-2.5-flash-image")
+    return jobs.JobSpec(
+        source_kind=source_kind, connection_id=getattr(args, "connection", None), provider=provider, model=model,
+        style=args.style, prompt_extra=getattr(args, "prompt", "") or "", aspect_ratio=args.aspect,
+        output_size=getattr(args, "size", 1024), variants=args.variants, mode=getattr(args, "mode", "online"),
+    )
+
+
+# Commands -----------------------------------------------------------------------------------
+
+def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
+    from lib.worker import run_until_idle
+
+    source = rt.source("demo")
+    selections = _select(source, [], "", args.products)
+    job = jobs.create_job(rt, _spec(args, "demo"), selections)
+    assert job.id is not None
+    run_until_idle(rt, concurrency=args.concurrency)
+    items = jobs.job_items(rt.db, job.id)
+    assets = [a for entry in jobs.gallery(rt.db, job.id) for a in entry.assets]
+    data = {
+        "job_id": job.id,
+        "items": len(items),
+        "succeeded": sum(i.status == "succeeded" for i in items),
+        "failed": sum(i.status == "failed" for i in items),
+        "assets": [str(rt.blobs.path(a.sha256)) for a in assets],
+    }
+    _out(args, data, f"Job {job.id}: {data['succeeded']}/{data['items']} images made, {data['failed']} failed.\n"
+         + "\n".join(data["assets"]))
+    return 0 if data["failed"] == 0 else 1
+
+
+def cmd_generate(rt: Runtime, args: argparse.Namespace) -> int:
+    spec = _spec(args, args.source)
+    source = rt.source(args.source, args.connection)
+    wanted = [p.strip() for p in (args.products or "").split(",") if p.strip()]
+    selections = _select(source, wanted, args.category or "", args.limit)
+    cost = jobs.estimate_cost(rt, spec, len(selections))
+    if not args.yes:
+        raise InputError(f"This makes {len(selections) * spec.variants} images (estimated ${cost:.2f}). "
+                         "Add --yes to queue it.")
+    job = jobs.create_job(rt, spec, selections)
+    _out(args, {"job_id": job.id, "items": job.item_count, "estimated_cost": job.estimated_cost},
+         f"Queued job {job.id}: {job.item_count} items, estimated ${job.estimated_cost:.2f}.")
+    return 0
+
+
+def cmd_worker(rt: Runtime, args: argparse.Namespace) -> int:
+    from lib.worker import Worker
+
+    stats = Worker(rt, concurrency=args.concurrency).run(until_idle=args.until_idle)
+    _out(args, stats.as_dict(), " ".join(f"{k}={v}" for k, v in stats.as_dict().items()))
+    return 0
+
+
+def cmd_jobs(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.job:
+        job = jobs.get_job(rt.db, args.job)
+        items = jobs.job_items(rt.db, args.job)
+        lines = [f"Job {job.id} [{job.status}] {job.source_kind} · {job.provider}/{job.model} · {job.style}"]
+        lines += [f"  item {i.id}: {i.status}{' (' + i.stage + ')' if i.stage else ''} attempts={i.attempts}"
+                  f"{' — ' + i.error_message if i.error_message else ''}" for i in items]
+        _out(args, {"job": _job_dict(job), "items": [_item_dict(i) for i in items]}, "\n".join(lines))
+        return 0
+    rows, total = jobs.list_jobs(rt.db, page=args.page, per_page=args.per_page)
+    _out(args, {"total": total, "jobs": [_job_dict(j) for j in rows]},
+         "\n".join(f"{j.id:>5} {j.status:<10} {j.item_count:>4} items  {j.source_kind:<12} {j.provider}/{j.model}"
+                   f"  {j.created_at:%Y-%m-%d %H:%M}" for j in rows) or "No jobs yet.")
+    return 0
+
+
+def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
+    jobs.get_job(rt.db, args.job)
+    if args.all:
+        n = jobs.approve_all(rt.db, args.job)
+    else:
+        wanted = {int(x) for x in args.items.split(",") if x.strip()}
+        items = [i for i in jobs.job_items(rt.db, args.job) if i.id in wanted]
+        if len(items) != len(wanted):
+            raise InputError("Some of those items are not in this job.")
+        asset_ids = [i.result_asset_id for i in items if i.result_asset_id]
+        n = jobs.set_review(rt.db, asset_ids, "approved")
+    _out(args, {"approved": n}, f"Approved {n} images.")
+    return 0
+
+
+def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
+    from lib import publish
+
+    pubs = publish.publish_job(rt, args.job, args.role, keep_old_featured=not args.drop_old_featured)
+    data = [{"id": p.id, "product_id": p.product_id, "variation_id": p.variation_id, "state": p.state,
+             "media_id": p.remote_media_id, "error": p.error} for p in pubs]
+    failed = [p for p in pubs if p.state == "failed"]
+    _out(args, {"publications": data},
+         f"Published {len(pubs) - len(failed)} images; {len(failed)} failed."
+         + "".join(f"\n  product {p.product_id}: {p.error}" for p in failed))
+    return 1 if failed else 0
+
+
+def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
+    from lib import publish
+
+    products = [p.strip() for p in (args.products or "").split(",") if p.strip()] or None
+    report = publish.rollback(rt, job_id=args.job, product_ids=products, force=args.force)
+    data = {"restored": report.restored, "conflicts": [{"product_id": p, "message": m} for p, m in report.conflicts]}
+    _out(args, data, f"Restored {len(report.restored)} products."
+         + "".join(f"\n  product {p}: {m} (use --force to overwrite)" for p, m in report.conflicts))
+    return 1 if report.conflicts else 0
+
+
+def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:
+    n = jobs.cancel_job(rt.db, args.job)
+    _out(args, {"cancelled_items": n}, f"Cancelled job {args.job} ({n} items).")
+    return 0
+
+
+def cmd_retry(rt: Runtime, args: argparse.Namespace) -> int:
+    n = jobs.retry_failed(rt.db, args.job)
+    _out(args, {"requeued": n}, f"Requeued {n} failed items.")
+    return 0
+
+
+def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
+    jobs.resume_job(rt.db, args.job)
+    _out(args, {"resumed": args.job}, f"Resumed job {args.job}.")
+    return 0
+
+
+def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.kind == "woocommerce":
+        from lib.sources import woocommerce
+
+        if not args.skip_check:
+            checks = woocommerce.check_connection(args.url, args.key, args.secret, args.wp_user, args.app_password,
+                                                  timeout=rt.settings.http_timeout_seconds)
+            failed = [c for c in checks if not c.ok]
+            if failed:
+                raise InputError("The store did not pass the connection check: "
+                                 + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed))
+        conn = woocommerce.save_woocommerce(rt, url=args.url, key=args.key, secret=args.secret,
+                                            wp_user=args.wp_user, app_password=args.app_password, name=args.name)
+    elif args.kind == "gemini":
+        from lib.connections import save_connection
+
+        if not args.skip_check:
+            from lib.generation import gemini
+
+            gemini.test_key(rt, args.api_key)
+        conn = save_connection(rt.db, rt.vault, kind="gemini", name=args.name or "Gemini",
+                               secret={"api_key": args.api_key})
+        rt.forget_provider("gemini")
+    else:
+        from lib.sources import drive
+
+        creds = Path(args.credentials).read_text(encoding="utf-8")
+        conn = drive.save_drive(rt, credentials_json=creds, root_folder_id=args.folder, mode=args.mode,
+                                name=args.name)
+    _out(args, {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},
+         f"Saved {conn.kind} connection {conn.id} ({conn.name}); it is now active.")
+    return 0
+
+
+# Parser -------------------------------------------------------------------------------------
+
+def _job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style", default="auto", help="preset key, or auto = each product's category default")
+    p.add_argument("--variants", type=int, default=1)
+    p.add_argument("--aspect", default="1:1", choices=ASPECT_RATIOS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lib.cli", description="ImageGecko Studio, headless.")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+        return p
+
+    p = add("demo", "run a job on the demo catalogue with the studio engine")
+    p.add_argument("--products", type=int, default=3, help="how many demo products")
+    p.add_argument("--concurrency", type=int, default=None)
+    _job_options(p)
+
+    p = add("generate", "queue a job")
+    p.add_argument("--source", required=True, choices=["demo", "woocommerce", "drive", "upload"])
+    p.add_argument("--connection", type=int, default=None, help="connection id (default: the active one)")
+    p.add_argument("--products", help="comma-separated product ids or SKUs")
+    p.add_argument("--category", help="category name (demo) or id (woocommerce)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many products")
+    p.add_argument("--provider", default="studio", choices=["studio", "gemini"])
+    p.add_argument("--model", default=None)
+    p.add_argument("--prompt", default="", help="extra prompt text")
+    p.add_argument("--size", type=int, default=1024, choices=[1024, 2048, 4096])
+    p.add_argument("--mode", default="online", choices=["online", "batch"])
+    p.add_argument("--yes", action="store_true", help="confirm (the cost estimate is printed without it)")
+    _job_options(p)
+
+    p = add("worker", "run the queue")
+    p.add_argument("--until-idle", action="store_true")
+    p.add_argument("--concurrency", type=int, default=None)
+
+    p = add("jobs", "list jobs or show one")
+    p.add_argument("--job", type=int)
+    p.add_argument("--page", type=int, default=1)
+    p.add_argument("--per-page", type=int, default=20)
+
+    p = add("approve", "approve generated images")
+    p.add_argument("--job", type=int, required=True)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--all", action="store_true")
+    group.add_argument("--items", help="comma-separated item ids")
+
+    p = add("publish", "publish a job's approved images")
+    p.add_argument("--job", type=int, required=True)
+    p.add_argument("--role", required=True, choices=["featured", "gallery", "variation"])
+    p.add_argument("--drop-old-featured", action="store_true", help="do not keep the old featured image")
+
+    p = add("rollback", "restore image lists from before publishing")
+    p.add_argument("--job", type=int, required=True)
+    p.add_argument("--products", help="comma-separated product ids (default: all of the job)")
+    p.add_argument("--force", action="store_true", help="overwrite even if the images changed since")
+
+    for name, help_text in (("cancel", "cancel a job"), ("retry", "retry a job's failed items"),
+                            ("resume", "resume a paused job")):
+        add(name, help_text).add_argument("--job", type=int, required=True)
+
+    p = add("connect", "save a connection (encrypted)")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    w = kinds.add_parser("woocommerce")
+    for flag in ("--url", "--key", "--secret", "--wp-user", "--app-password"):
+        w.add_argument(flag, required=True)
+    g = kinds.add_parser("gemini")
+    g.add_argument("--api-key", required=True)
+    d = kinds.add_parser("drive")
+    d.add_argument("--credentials", required=True, help="service-account or authorized-user JSON file")
+    d.add_argument("--folder", required=True, help="root folder id")
+    d.add_argument("--mode", default="folders", choices=["folders", "images"])
+    for k in (w, g, d):
+        k.add_argument("--name", default=None)
+        k.add_argument("--skip-check", action="store_true", help="save without testing the connection")
+        k.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    return parser
+
+
+COMMANDS = {
+    "demo": cmd_demo, "generate": cmd_generate, "worker": cmd_worker, "jobs": cmd_jobs, "approve": cmd_approve,
+    "publish": cmd_publish, "rollback": cmd_rollback, "cancel": cmd_cancel, "retry": cmd_retry,
+    "resume": cmd_resume, "connect": cmd_connect,
+}
+
+
+def main(argv: list[str] | None = None, rt: Runtime | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rt = rt or Runtime.build()
+        return COMMANDS[args.command](rt, args)
+    except AppError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

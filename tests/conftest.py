@@ -1,0 +1,75 @@
+"""Shared fixtures: a Runtime on a fresh data directory, and small providers for worker tests."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lib.config import Settings
+from lib.errors import AppError
+from lib.generation.base import GeneratedImage, GenerationRequest
+from lib.runtime import Runtime
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's own keys or data directory must never leak into a test.
+    for var in ("GEMINI_API_KEY", "IMAGEGECKO_HOME", "DATABASE_URL", "GOOGLE_GEMINI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def make_runtime(home: Path, **overrides: object) -> Runtime:
+    return Runtime.build(Settings.load(secrets_file=None, imagegecko_home=home, **overrides))
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = make_runtime(tmp_path / "data", poll_seconds=0.05, backoff_base_seconds=0.0)
+    yield runtime
+    runtime.db.dispose()
+
+
+def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+class ScriptedProvider:
+    """An image provider that answers instantly, raising the errors it is told to for given calls."""
+
+    name = "studio"
+
+    def __init__(self, errors: dict[int, AppError] | None = None, *, fail_always: AppError | None = None,
+                 cost: float = 0.0) -> None:
+        self.errors = errors or {}
+        self.fail_always = fail_always
+        self.cost = cost
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.requests: list[GenerationRequest] = []
+
+    def models(self) -> list[str]:
+        return ["studio-v1"]
+
+    def estimate_cost(self, model: str, images: int, *, batch: bool = False) -> float:
+        return self.cost * images
+
+    def generate(self, request: GenerationRequest) -> GeneratedImage:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+            self.requests.append(request)
+        if self.fail_always is not None:
+            raise self.fail_always
+        if n in self.errors:
+            raise self.errors[n]
+        # Distinct bytes per request so results are distinguishable, like a real provider.
+        shade = int.from_bytes(request.fingerprint("studio").encode()[:2], "big") % 200
+        return GeneratedImage(data=png_bytes((32, 32), (shade, 100, 150)), mime="image/png", width=32, height=32,
+                              model="studio-v1", cost=self.cost)

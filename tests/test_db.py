@@ -1,0 +1,94 @@
+"""The job log's schema: WAL, versioning, and opening a data directory made by an older version."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from lib.db import SCHEMA_VERSION, open_database
+from lib.errors import ConfigError
+from lib.models import Asset, Job, JobItem, Publication
+
+# The v1 schema as the first release wrote it (no fidelity, no after_images, no uploads/demo tables).
+V1_SCHEMA = """
+CREATE TABLE connection (id INTEGER PRIMARY KEY, kind VARCHAR NOT NULL, name VARCHAR NOT NULL, base_url VARCHAR,
+  secret_blob BLOB, settings JSON NOT NULL, is_active BOOLEAN NOT NULL, created_at DATETIME NOT NULL,
+  verified_at DATETIME, last_error VARCHAR);
+CREATE TABLE job (id INTEGER PRIMARY KEY, source_kind VARCHAR NOT NULL, connection_id INTEGER,
+  provider VARCHAR NOT NULL,
+  model VARCHAR NOT NULL, style VARCHAR NOT NULL, prompt_extra VARCHAR NOT NULL, aspect_ratio VARCHAR NOT NULL,
+  output_size INTEGER NOT NULL, variants INTEGER NOT NULL, mode VARCHAR NOT NULL, options JSON NOT NULL,
+  status VARCHAR NOT NULL, item_count INTEGER NOT NULL, estimated_cost FLOAT NOT NULL, actual_cost FLOAT NOT NULL,
+  error VARCHAR, created_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME);
+CREATE TABLE jobitem (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES job(id), product_id VARCHAR NOT NULL,
+  variation_id VARCHAR, variant_index INTEGER NOT NULL, product JSON NOT NULL, prompt VARCHAR NOT NULL,
+  regenerate BOOLEAN NOT NULL, parent_item_id INTEGER, status VARCHAR NOT NULL, stage VARCHAR,
+  attempts INTEGER NOT NULL, next_attempt_at DATETIME NOT NULL, lease_owner VARCHAR, lease_expires_at DATETIME,
+  source_sha VARCHAR, fingerprint VARCHAR, result_asset_id INTEGER, error_kind VARCHAR, error_message VARCHAR,
+  latency_ms FLOAT, cost FLOAT NOT NULL, created_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME);
+CREATE TABLE asset (id INTEGER PRIMARY KEY, sha256 VARCHAR NOT NULL, kind VARCHAR NOT NULL, mime VARCHAR NOT NULL,
+  size_bytes INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, job_id INTEGER, item_id INTEGER,
+  product_id VARCHAR, variation_id VARCHAR, alt_text VARCHAR NOT NULL, review_state VARCHAR NOT NULL,
+  fingerprint VARCHAR, created_at DATETIME NOT NULL, reviewed_at DATETIME);
+CREATE TABLE publication (id INTEGER PRIMARY KEY, asset_id INTEGER NOT NULL REFERENCES asset(id), job_id INTEGER,
+  store_kind VARCHAR NOT NULL, connection_id INTEGER, product_id VARCHAR NOT NULL, variation_id VARCHAR,
+  role VARCHAR NOT NULL, remote_media_id VARCHAR, remote_filename VARCHAR, before_images JSON NOT NULL,
+  before_variation_image VARCHAR, state VARCHAR NOT NULL, error VARCHAR, created_at DATETIME NOT NULL,
+  updated_at DATETIME);
+CREATE TABLE event (id INTEGER PRIMARY KEY, at DATETIME NOT NULL, job_id INTEGER, item_id INTEGER,
+  kind VARCHAR NOT NULL,
+  service VARCHAR, method VARCHAR, url VARCHAR, status_code INTEGER, duration_ms FLOAT, request_id VARCHAR,
+  message VARCHAR NOT NULL, data JSON NOT NULL);
+INSERT INTO job VALUES (1,'demo',NULL,'studio','studio-v1','oak_table','', '1:1',1024,1,'online','{}','succeeded',1,
+  0.0,0.0,NULL,'2025-01-02 10:00:00.000000',NULL,NULL);
+INSERT INTO jobitem (id, job_id, product_id, variant_index, product, prompt, regenerate, status, attempts,
+  next_attempt_at, cost, created_at) VALUES (1,1,'3',0,'{"id": "3", "name": "Mug"}','a mug',0,'succeeded',1,
+  '2025-01-02 10:00:00.000000',0.0,'2025-01-02 10:00:00.000000');
+INSERT INTO asset (id, sha256, kind, mime, size_bytes, width, height, job_id, item_id, product_id, alt_text,
+  review_state, created_at) VALUES (1,'ab','generated','image/jpeg',10,1024,1024,1,1,'3','A mug','approved',
+  '2025-01-02 10:00:00.000000');
+INSERT INTO publication (id, asset_id, job_id, store_kind, product_id, role, before_images, state, created_at)
+  VALUES (1,1,1,'demo','3','featured','["demo-3-0"]','done','2025-01-02 10:00:00.000000');
+"""
+
+
+def test_fresh_database_is_wal_and_current(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path}/j.db")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == str(SCHEMA_VERSION)
+
+
+def test_v1_data_directory_opens_without_loss(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    db = open_database(f"sqlite:///{path}")
+    with db.session() as s:
+        job = s.exec(select(Job)).one()
+        item = s.exec(select(JobItem)).one()
+        asset = s.exec(select(Asset)).one()
+        pub = s.exec(select(Publication)).one()
+    assert (job.style, job.status, job.created_at.tzinfo is not None) == ("oak_table", "succeeded", True)
+    assert item.product == {"id": "3", "name": "Mug"}
+    assert (asset.alt_text, asset.review_state, asset.fidelity) == ("A mug", "approved", None)
+    assert (pub.before_images, pub.after_images) == (["demo-3-0"], [])
+    # and the upgraded database takes new rows in the new columns
+    with db.transaction() as s:
+        s.add(Publication(asset_id=1, product_id="3", after_images=["m1", "demo-3-0"]))
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == str(SCHEMA_VERSION)
+    # opening again is a no-op
+    open_database(f"sqlite:///{path}")
+
+
+def test_newer_schema_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/j.db"
+    db = open_database(url)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(ConfigError, match="newer ImageGecko"):
+        open_database(url)

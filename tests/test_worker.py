@@ -1,0 +1,219 @@
+"""The worker: end to end, retries, permanent errors, auth pause, cancel, leases, result reuse."""
+
+from __future__ import annotations
+
+import math
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from lib import jobs
+from lib.errors import ProviderAuthError, ProviderPermanent, ProviderQuota, ProviderRetryable, SafetyBlocked
+from lib.models import Asset, Event, JobItem, utcnow
+from lib.runtime import Runtime
+from lib.sources.base import ProductQuery
+from lib.worker import TokenBucket, Worker, run_until_idle
+from tests.conftest import ScriptedProvider
+
+
+class FlakyProvider(ScriptedProvider):
+    """Each request fails twice with a retryable error, then succeeds: 2 of 3 calls fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict[str, int] = {}
+
+    def generate(self, request):  # type: ignore[no-untyped-def]
+        key = request.fingerprint("studio")
+        with self.lock:
+            self.seen[key] = self.seen.get(key, 0) + 1
+            attempt = self.seen[key]
+        if attempt < 3:
+            with self.lock:
+                self.calls += 1
+            raise ProviderRetryable("The model is overloaded.")
+        return super().generate(request)
+
+
+def _job(rt: Runtime, n: int = 3, variants: int = 1, **kw: object):
+    products = [p for p in rt.source("demo").list_products(ProductQuery(per_page=100)).items if not p.variations]
+    return jobs.create_job(rt, jobs.JobSpec(source_kind="demo", variants=variants, **kw),  # type: ignore[arg-type]
+                           [jobs.Selection(p) for p in products[:n]])
+
+
+def test_thirty_items_through_the_studio_engine(rt: Runtime) -> None:
+    job = _job(rt, n=10, variants=3)
+    stats = run_until_idle(rt, concurrency=4)
+    items = jobs.job_items(rt.db, job.id)
+    assert len(items) == 30 and {i.status for i in items} == {"succeeded"}
+    assert stats.succeeded == 30
+    with rt.db.session() as s:
+        assets = s.exec(select(Asset).where(Asset.job_id == job.id)).all()
+    assert len(assets) == 30 and len({a.sha256 for a in assets}) == 30  # variants differ
+    assert all(a.width >= 1024 or a.height >= 1024 for a in assets)
+    assert all(rt.blobs.exists(a.sha256) for a in assets)
+    assert jobs.get_job(rt.db, job.id).status == "succeeded"
+    with rt.db.session() as s:
+        stages = {e.message for e in s.exec(select(Event).where(Event.item_id == items[0].id)).all()}
+    assert {"claimed", "stage fetch", "stage validate", "stage generate", "stage store", "succeeded"} <= stages
+
+
+def test_flaky_provider_two_of_three_calls_fail_and_every_item_succeeds(rt: Runtime) -> None:
+    provider = FlakyProvider()
+    rt.set_provider("studio", provider)
+    job = _job(rt, n=6)
+    stats = run_until_idle(rt, concurrency=1)
+    assert {i.status for i in jobs.job_items(rt.db, job.id)} == {"succeeded"}
+    assert stats.retried == 12 and provider.calls == 18
+    assert all(i.attempts == 3 for i in jobs.job_items(rt.db, job.id))
+
+
+def test_retry_delay_honours_the_providers_retry_after(rt: Runtime) -> None:
+    rt.set_provider("studio", ScriptedProvider({1: ProviderQuota("slow down", retry_after=47.0)}))
+    job = _job(rt, n=1)
+    worker = Worker(rt, concurrency=1)
+    [item] = jobs.claim_items(rt.db, worker.owner, 1, 60)
+    before = utcnow()
+    worker._run_item(item)
+    [after] = jobs.job_items(rt.db, job.id)
+    assert after.status == "queued" and after.error_kind == "ProviderQuota"
+    assert after.next_attempt_at - before >= timedelta(seconds=47)
+    assert jobs.claim_items(rt.db, "other", 1, 60) == []  # not due yet
+    assert len(jobs.claim_items(rt.db, "other", 1, 60, now=utcnow() + timedelta(seconds=48))) == 1
+
+
+def test_backoff_grows_exponentially_with_jitter_and_respects_the_cap() -> None:
+    import random
+
+    rng = random.Random(1)
+    delays = [jobs.backoff_delay(n, base=2, cap=60, rng=rng) for n in range(1, 9)]
+    for n, d in enumerate(delays, start=1):
+        exp = min(60, 2 * 2 ** (n - 1))
+        assert exp / 2 <= d <= exp
+    assert jobs.backoff_delay(1, base=2, cap=60, retry_after=30, rng=rng) == 30
+
+
+@pytest.mark.parametrize("error", [ProviderPermanent("The source image was rejected: unsupported format."),
+                                   SafetyBlocked()])
+def test_permanent_error_fails_the_item_at_once_with_its_message(rt: Runtime, error) -> None:
+    rt.set_provider("studio", ScriptedProvider(fail_always=error))
+    job = _job(rt, n=2)
+    run_until_idle(rt)
+    items = jobs.job_items(rt.db, job.id)
+    assert {i.status for i in items} == {"failed"}
+    assert all(i.attempts == 1 and i.error_message == error.message for i in items)
+    progress = jobs.job_progress(rt.db, job.id)
+    assert progress.status == "failed" and progress.errors == [error.message]
+
+
+def test_retryable_errors_give_up_after_max_attempts(rt: Runtime) -> None:
+    rt.settings.max_attempts = 3
+    rt.set_provider("studio", ScriptedProvider(fail_always=ProviderRetryable("The model is overloaded.")))
+    job = _job(rt, n=1)
+    run_until_idle(rt)
+    [item] = jobs.job_items(rt.db, job.id)
+    assert item.status == "failed" and item.attempts == 3
+    assert "Gave up after 3 attempts" in item.error_message
+
+
+def test_auth_error_pauses_the_job_instead_of_burning_retries(rt: Runtime) -> None:
+    provider = ScriptedProvider(fail_always=ProviderAuthError())
+    rt.set_provider("studio", provider)
+    job = _job(rt, n=4)
+    run_until_idle(rt, concurrency=1)
+    assert jobs.get_job(rt.db, job.id).status == "paused"
+    assert provider.calls == 1
+    items = jobs.job_items(rt.db, job.id)
+    assert {i.status for i in items} == {"queued"} and all(i.attempts == 0 for i in items)
+    # a new key: resume and everything goes through
+    rt.set_provider("studio", ScriptedProvider())
+    jobs.resume_job(rt.db, job.id)
+    run_until_idle(rt)
+    assert jobs.get_job(rt.db, job.id).status == "succeeded"
+
+
+def test_cancelled_job_is_not_worked_on(rt: Runtime) -> None:
+    provider = ScriptedProvider()
+    rt.set_provider("studio", provider)
+    job = _job(rt, n=3)
+    jobs.cancel_job(rt.db, job.id)
+    run_until_idle(rt)
+    assert provider.calls == 0
+    assert {i.status for i in jobs.job_items(rt.db, job.id)} == {"cancelled"}
+
+
+def test_item_cancelled_while_running_keeps_no_result(rt: Runtime) -> None:
+    rt.set_provider("studio", ScriptedProvider())
+    job = _job(rt, n=1)
+    worker = Worker(rt)
+    [item] = jobs.claim_items(rt.db, worker.owner, 1, 60)
+    jobs.cancel_item(rt.db, item.id)
+    worker._run_item(item)
+    [after] = jobs.job_items(rt.db, job.id)
+    assert after.status == "cancelled" and after.result_asset_id is None
+    with rt.db.session() as s:
+        assert s.exec(select(Asset).where(Asset.job_id == job.id)).all() == []
+
+
+def test_expired_lease_is_taken_over_and_the_old_worker_cannot_overwrite(rt: Runtime) -> None:
+    rt.set_provider("studio", ScriptedProvider())
+    job = _job(rt, n=1)
+    dead = Worker(rt, owner="dead-worker")
+    [item] = jobs.claim_items(rt.db, dead.owner, 1, lease_seconds=5)
+    assert jobs.claim_items(rt.db, "other", 1, 60) == []  # lease still valid
+    later = utcnow() + timedelta(seconds=6)
+    [taken] = jobs.claim_items(rt.db, "survivor", 1, 60, now=later)
+    assert taken.id == item.id and taken.attempts == 2
+    Worker(rt, owner="survivor")._run_item(taken)
+    dead._run_item(item)  # the zombie finishes late: its result is discarded
+    [after] = jobs.job_items(rt.db, job.id)
+    assert after.status == "succeeded"
+    with rt.db.session() as s:
+        assert len(s.exec(select(Asset).where(Asset.item_id == item.id)).all()) == 1
+
+
+def test_identical_request_reuses_the_stored_result(rt: Runtime) -> None:
+    provider = ScriptedProvider()
+    rt.set_provider("studio", provider)
+    first = _job(rt, n=3)
+    run_until_idle(rt)
+    second = _job(rt, n=3)
+    stats = run_until_idle(rt)
+    assert provider.calls == 3 and stats.reused == 3
+    shas = lambda job_id: sorted(a.sha256 for e in jobs.gallery(rt.db, job_id) for a in e.assets)  # noqa: E731
+    assert shas(first.id) == shas(second.id)
+    assert all(i.cost == 0 for i in jobs.job_items(rt.db, second.id))
+
+
+def test_missing_product_photo_fails_with_a_sentence(rt: Runtime) -> None:
+    rt.set_provider("studio", ScriptedProvider())
+    job = _job(rt, n=1)
+    with rt.db.transaction() as s:
+        item = s.exec(select(JobItem).where(JobItem.job_id == job.id)).one()
+        item.product = {**item.product, "images": []}
+        s.add(item)
+    run_until_idle(rt)
+    [after] = jobs.job_items(rt.db, job.id)
+    assert after.status == "failed" and "no photo" in after.error_message
+
+
+def test_token_bucket_spaces_requests_evenly() -> None:
+    now = [0.0]
+    bucket = TokenBucket(600, clock=lambda: now[0])  # 10 per second
+    assert bucket._reserve() == 0.0
+    assert bucket._reserve() == pytest.approx(0.1)
+    now[0] += 0.1
+    assert bucket._reserve() == 0.0
+    stop = threading.Event()
+    stop.set()
+    assert bucket.acquire(stop) is False  # a stopping worker does not wait for a token
+
+
+def test_in_flight_target_covers_the_quota_when_the_provider_is_slow(rt: Runtime) -> None:
+    rt.settings.rate_limits = {"gemini": 600}
+    worker = Worker(rt, concurrency=2)
+    assert worker.target_in_flight() == 2
+    worker._observe_latency("gemini", 2.0)  # 10 req/s × 2 s = 20 in flight needed
+    assert worker.target_in_flight() >= math.ceil(10 * 2.0)
