@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from lib.errors import ConfigError
 
@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     # Google Drive: None = the real API; a loopback URL = an emulator (the discovery document's rootUrl is patched)
     drive_root_url: str | None = None
 
+    @field_validator("prices")
+    @classmethod
+    def _prices(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+        # Pricing one model in secrets.toml must not drop the others (their estimates would silently read $0).
+        return {**DEFAULT_PRICES, **value}
+
     @field_validator("output_format")
     @classmethod
     def _format(cls, value: str) -> str:
@@ -139,6 +145,9 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"Invalid settings: {problems}") from exc
+        except SettingsError as exc:  # e.g. RATE_LIMITS='{bad' in the environment: not JSON
+            raise ConfigError(f"Invalid settings: {exc}. Tables and lists in environment variables are written as "
+                              """JSON, for example RATE_LIMITS='{"gemini": 60}'.""") from exc
         finally:
             _secrets_path = SECRETS_FILE
 

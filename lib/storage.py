@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from PIL import Image
+from PIL import Image, ImageOps
 
-from lib.errors import StorageError
+from lib.errors import ImageTooLarge, ImageUnreadable, StorageError
 
 THUMB_SIDE = 384
 
@@ -67,24 +67,33 @@ class LocalBlobStore:
         return self.path(sha).exists()
 
     def thumbnail(self, sha: str, side: int = THUMB_SIDE) -> bytes:
-        """A JPEG whose long side is `side`, made once and reused."""
+        """A JPEG whose long side is `side`, made once and reused. Raises ImageError if the blob is not a
+        picture (or a decompression bomb), StorageError if it is missing."""
+        from lib import images  # lazy: lib.images pulls numpy, which plain blob access does not need
+
+        self.path(sha)  # refuse a malformed id before it becomes part of a thumbnail path
         target = self.root / "thumbs" / str(side) / sha[:2] / f"{sha}.jpg"
         if target.exists():
             return target.read_bytes()
-        with Image.open(io.BytesIO(self.get(sha))) as im:
-            im.thumbnail((side, side), Image.Resampling.LANCZOS)
-            if im.mode in ("RGBA", "LA", "P"):
-                rgba = im.convert("RGBA")
-                bg = Image.new("RGB", rgba.size, (255, 255, 255))
-                bg.paste(rgba, mask=rgba.getchannel("A"))
-                im = bg
-            elif im.mode != "RGB":
-                im = im.convert("RGB")
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=85, optimize=True)
-        data = buf.getvalue()
-        self._write_atomic(target, data)
-        return data
+        data = self.get(sha)
+        width, height = images.image_size(data)  # header only: a bomb is refused before its pixels exist
+        if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+            raise ImageTooLarge(f"This image is {width} × {height} pixels, too large to preview safely.")
+        try:
+            with Image.open(io.BytesIO(data), formats=images.ALLOWED_FORMATS) as im:
+                im.draft("RGB", (side, side))  # JPEG: decode at a reduced scale
+                im.load()
+                # EXIF orientation, CMYK, 16-bit, palette and alpha handled as for intake, so the grid shows
+                # what the pipeline will use (a phone photo upright, a transparent PNG on white).
+                rgb = images.normalise(ImageOps.exif_transpose(im) or im)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise ImageUnreadable(images.UNREADABLE, detail=f"{type(exc).__name__}: {exc}") from exc
+        rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        rgb.save(buf, "JPEG", quality=85, optimize=True)
+        out = buf.getvalue()
+        self._write_atomic(target, out)
+        return out
 
     def _write_atomic(self, target: Path, data: bytes) -> None:
         try:
