@@ -149,14 +149,14 @@ with st.container(border=True):
         st.progress(pview.fraction, text=pview.text)
         st.button("Refresh", key="gallery_refresh", icon=":material/refresh:")
     actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
-    if actions[0].button("Approve all to review", key="gallery_approve_all", icon=":material/done_all:",
+    if actions[0].button("Approve all", key="gallery_approve_all", icon=":material/done_all:",
                          disabled=not counts.get("pending")):
         with ui.errors():
             n = jobs.approve_all(rt.db, job_id)
             ui.flash(f"Approved {plural(n, 'image')}.")
             st.rerun()
     actions[1].download_button(
-        "Download approved (ZIP)", data=lambda: views.approved_zip(rt, job_id)[0],
+        "Download ZIP", data=lambda: views.approved_zip(rt, job_id)[0],
         file_name=f"imagegecko-job-{job_id}.zip", mime="application/zip", key="gallery_zip",
         disabled=not approved, icon=":material/download:", on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
@@ -237,13 +237,12 @@ def _result_card(item: Any, asset: Any) -> None:
                 st.caption("Not made yet.")
         else:
             ui.image(_thumb(asset.sha256))
-            row = st.columns([2, 1, 1], vertical_alignment="center")
-            with row[0]:
-                ui.status_badge(asset.review_state)
-            row[1].button("", key=f"gallery_ok_{asset.id}", icon=":material/thumb_up:", help="Approve",
+            ui.status_badge(asset.review_state)
+            row = st.columns(2)
+            row[0].button("Approve", key=f"gallery_ok_{asset.id}", icon=":material/thumb_up:", width="stretch",
                           on_click=_set_review, args=(asset.id, ReviewState.APPROVED),
                           disabled=asset.review_state == ReviewState.APPROVED)
-            row[2].button("", key=f"gallery_no_{asset.id}", icon=":material/thumb_down:", help="Reject",
+            row[1].button("Reject", key=f"gallery_no_{asset.id}", icon=":material/thumb_down:", width="stretch",
                           on_click=_set_review, args=(asset.id, ReviewState.REJECTED),
                           disabled=asset.review_state == ReviewState.REJECTED)
             st.text_input("Alt text", value=asset.alt_text, key=f"gallery_alt_{asset.id}", max_chars=250,
@@ -283,14 +282,18 @@ for entry in page_items:
         assets_by_item = {a.item_id: a for a in entry.assets if a.kind == "generated"}
         items = [it for it in entry.items if it.status != ItemStatus.CANCELLED
                  and (review_filter == "all" or it.id in assets_by_item)]
-        cols = st.columns([1] + [1] * max(1, min(4, len(items))))
-        with cols[0]:
+        # The original on the left, the variants three to a row on the right: the same size on every product.
+        left, right = st.columns([1, 3])
+        with left:
             st.caption("Original")
             ui.image(_thumb(entry.source_sha))
-        for i, item in enumerate(items):
-            with cols[1 + i % (len(cols) - 1)]:
-                st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
-                _result_card(item, assets_by_item.get(item.id))
+        with right:
+            for start in range(0, len(items), 3):
+                cols = st.columns(3)
+                for col, item in zip(cols, items[start:start + 3], strict=False):
+                    with col:
+                        st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
+                        _result_card(item, assets_by_item.get(item.id))
 
 
 def _go(delta: int) -> None:

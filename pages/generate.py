@@ -138,7 +138,7 @@ with st.expander("See what each style looks like", expanded=True):
                 data = _preview(key)
                 if data:
                     st.image(data, width="stretch")
-                st.markdown(("✅ " if picked else "") + f"**{preset.label}**")
+                st.markdown((":material/check_circle: " if picked else "") + f"**{preset.label}**")
                 st.caption(preset.description)
 
 # Settings -------------------------------------------------------------------------------------------

@@ -27,15 +27,24 @@ def _see(page, text: str, timeout: float = 30_000) -> None:  # type: ignore[no-u
 
 
 def _settle(page) -> None:  # type: ignore[no-untyped-def]
-    """Wait until Streamlit has finished the current script run (its status widget disappears)."""
+    """Wait until Streamlit has finished the current script run: no running indicator, no stale elements."""
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
 
 
 def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """A screenshot of the whole page (Streamlit scrolls inside its main block, so grow the viewport to fit)."""
+    _settle(page)
+    height = page.evaluate(
+        "() => Math.max(...Array.from(document.querySelectorAll('[data-testid=\"stMain\"], "
+        "[data-testid=\"stMainBlockContainer\"]')).map(e => e.scrollHeight), 800)")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 80, 6000)})
     _settle(page)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
     return path
 
 
@@ -55,7 +64,7 @@ def test_pick_generate_approve_publish_rollback(app_server, page) -> None:  # ty
     _see(page, "Try it on the demo store")
     _shot(page, "1-connect")
 
-    page.goto(url + "/products")
+    page.goto(url)  # Products is the default page, served at the root URL
     for pid in ("1", "2", "3"):
         _key(page, f"prod_pick_demo_{pid}").locator("label").first.click()
         _see(page, f"{pid} product{'s' if pid != '1' else ''} selected")
