@@ -27,6 +27,13 @@ def draw(kind: str, palette: Palette | None = None, size: int = 1024, *, mirror:
     return im.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mirror else im
 
 
+def silhouette(kind: str, palette: Palette | None = None, size: int = 1024) -> Image.Image:
+    """The drawing's exact coverage as an "L" image (255 = product): the ground truth a cut-out should find."""
+    canvas = Canvas(size, ss=2, transparent=True)
+    DRAWINGS[kind][0](canvas, palette_for(kind, palette))
+    return canvas.image().getchannel("A")
+
+
 @lru_cache(maxsize=48)
 def render_png(kind: str, palette_items: tuple[tuple[str, tuple[int, int, int]], ...] = (), size: int = 1024,
                mirror: bool = False) -> bytes:
@@ -37,4 +44,4 @@ def render_png(kind: str, palette_items: tuple[tuple[str, tuple[int, int, int]],
     return buf.getvalue()
 
 
-__all__ = ["KINDS", "draw", "render_png", "palette_for", "shifted"]
+__all__ = ["KINDS", "draw", "render_png", "palette_for", "shifted", "silhouette"]

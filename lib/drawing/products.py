@@ -68,14 +68,17 @@ def steel_bottle(c: Canvas, p: Palette) -> None:
     metal, cap, label, ink = p["metal"], p["cap"], p["label"], p["ink"]
     x0, x1 = 395, 629
     body = c.mask(("rrect", (x0, 250, x1, 880), 60))
-    c.fill(body, cylinder(x0, x1, metal, light=-0.35, ambient=0.35, spec=0.6, spec_width=0.07, spec2=0.25))
+    # rim: a darker silhouette edge, so no highlight runs into the white backdrop (it would cut out as background)
+    c.fill(body, cylinder(x0, x1, metal, light=-0.35, ambient=0.35, spec=0.6, spec_width=0.07, spec2=0.25),
+           rim=0.3, rim_width=8)
     # Shoulder narrows into the neck.
     c.fill(c.mask(("poly", [(x0 + 10, 300), (440, 215), (584, 215), (x1 - 10, 300)])),
            cylinder(x0, x1, metal, light=-0.35, ambient=0.35, spec=0.6, spec_width=0.07))
     c.fill(c.mask(("rrect", (446, 175, 578, 225), 10)), cylinder(446, 578, scale(metal, 0.85), spec=0.5))
     c.fill(c.mask(("rrect", (436, 95, 588, 190), 22)), cylinder(436, 588, cap, light=-0.35, ambient=0.4, spec=0.3))
-    c.fill(c.mask(("rrect", (478, 60, 546, 110), 24), ("-rrect", (492, 70, 532, 98), 12)),
-           cylinder(478, 546, cap, spec=0.25))
+    # Carry loop; its opening shows the loop's shaded inside (an open hole would stay white in a cut-out).
+    c.fill(c.mask(("rrect", (478, 60, 546, 110), 24)), cylinder(478, 546, cap, spec=0.25))
+    c.fill(c.mask(("rrect", (492, 70, 532, 98), 12)), vgrad(70, 98, scale(cap, 0.5), scale(cap, 0.8)))
     # Wrapped white label with printed lines: a white part inside the product outline.
     lab = c.mask(("rect", (x0 + 1, 470, x1 - 1, 700)))
     c.fill(lab, cylinder(x0, x1, label, light=-0.35, ambient=0.62, spec=0.15, spec_width=0.12))
@@ -169,8 +172,14 @@ def planter(c: Canvas, p: Palette) -> None:
     pot, leaf_c = p["pot"], p["leaf"]
     # Round pilea leaves on thin stems.
     stems = [(-62, 300), (-35, 380), (-15, 330), (10, 400), (30, 340), (55, 300), (-80, 220), (78, 230),
-             (0, 280), (-48, 250), (42, 260)]
+             (0, 280), (-48, 250), (42, 260), (-25, 200), (20, 190), (-58, 160), (60, 170), (-5, 140), (35, 110),
+             (-38, 120), (70, 120), (-72, 110)]
     rng = np.random.default_rng(7)
+    # Dark inner foliage behind the leaves: without it, white backdrop would be enclosed between stems and leaves
+    # (and stay white in a studio cut-out).
+    inner = c.mask(("poly", rotated_ellipse(512, 350, 235, 215, 0)),
+                   ("poly", [(270, 440), (754, 440), (690, 575), (334, 575)]))
+    c.fill(inner, sphere(512, 330, 260, 260, scale(leaf_c, 0.55), light=(-0.3, -0.5), ambient=0.6, spec=0.05))
     leaves = []
     for ang, length in stems:
         a = math.radians(ang)
@@ -288,11 +297,12 @@ def tote_bag(c: Canvas, p: Palette) -> None:
 def backpack(c: Canvas, p: Palette) -> None:
     fab, trim, zip_c = p["fabric"], p["trim"], p["zip"]
     # Shoulder straps peeking out at the sides.
-    for x in (268, 756):
-        c.fill(c.mask(("rrect", (x - 26, 330, x + 26, 780), 26)), cylinder(x - 26, x + 26, scale(fab, 0.7), spec=0.1))
-    # Top grab handle as a flat strap (no enclosed opening).
-    c.fill(c.mask(("line", [(452, 232), (470, 196), (554, 196), (572, 232)], 22)), flat(trim), rim=0.3, rim_width=5)
+    for x in (276, 748):
+        c.fill(c.mask(("rrect", (x - 26, 420, x + 26, 740), 26)), cylinder(x - 26, x + 26, scale(fab, 0.7), spec=0.1))
     body = c.mask(("rrect", (290, 220, 734, 880), 150))
+    # Top grab handle stands on a gusset of fabric, so no backdrop is enclosed under it.
+    c.fill(c.mask(("poly", [(440, 240), (462, 200), (562, 200), (584, 240)])), flat(scale(fab, 0.55)))
+    c.fill(c.mask(("line", [(452, 232), (470, 196), (554, 196), (572, 232)], 22)), flat(trim), rim=0.3, rim_width=5)
     c.fill(body, times(cylinder(290, 734, fab, light=-0.35, ambient=0.55, spec=0.12, spec_width=0.2),
                        c.noise(0.03, 31, 1.0)), rim=0.3, rim_width=16)
     # Main zip along the top curve.
@@ -332,10 +342,12 @@ def watch(c: Canvas, p: Palette) -> None:
     for sx in (-1, 1):
         for sy in (-1, 1):
             c.fill(c.mask(("rrect", (cx + sx * 85 - 22, cy + sy * 165 - 40, cx + sx * 85 + 22, cy + sy * 165 + 40),
-                           12)), cylinder(cx + sx * 85 - 22, cx + sx * 85 + 22, case, spec=0.6))
-    c.fill(c.mask(("rrect", (685, 485, 730, 540), 10)), cylinder(685, 730, case, spec=0.5))
+                           12)), cylinder(cx + sx * 85 - 22, cx + sx * 85 + 22, case, spec=0.4), rim=0.35,
+                   rim_width=5)
+    c.fill(c.mask(("rrect", (685, 485, 730, 540), 10)), cylinder(685, 730, case, spec=0.4), rim=0.35, rim_width=5)
     c.fill(c.mask(("ellipse", (cx - 190, cy - 190, cx + 190, cy + 190))),
-           sphere(cx, cy, 190, 190, case, light=(-0.5, -0.6), ambient=0.45, spec=0.7, spec_size=0.3))
+           sphere(cx, cy, 190, 190, case, light=(-0.5, -0.6), ambient=0.45, spec=0.5, spec_size=0.3), rim=0.35,
+           rim_width=8)
     c.fill(c.mask(("ellipse", (cx - 160, cy - 160, cx + 160, cy + 160))), flat(scale(case, 0.7)))
     # White dial: an enclosed white part the cut-out must keep.
     c.fill(c.mask(("ellipse", (cx - 148, cy - 148, cx + 148, cy + 148))),

@@ -115,11 +115,11 @@ def background(params: SceneParams, width: int, height: int, variant: int) -> tu
     if p.dapple:
         # Leaf shadows: small soft blobs, more light than shade, only on the table (the wall is far away).
         # Sun flecks through a canopy: the table mostly in soft shade, with warm bright patches.
-        leaves = tx.fbm(h, w, 34 * s, rng, octaves=3, aspect=2.4)
-        sun = tx.blur(tx.smoothstep(0.5, 0.66, leaves).astype(np.float32), 3.5 * s)
-        sun[:hy] = 0.6
-        img = img * (0.86 + 0.26 * sun)[..., None] * (1 + 0.05 * sun[..., None] * np.array([1, 0.6, -0.4],
-                                                                                        dtype=np.float32))
+        leaves = tx.fbm(h, w, 26 * s, rng, octaves=2, aspect=2.6)
+        sun = tx.blur(tx.smoothstep(0.55, 0.7, leaves).astype(np.float32), 3.0 * s)
+        sun[:hy] = 0.5
+        img = img * (0.9 + 0.18 * sun)[..., None] * (1 + 0.05 * sun[..., None] * np.array([1, 0.6, -0.4],
+                                                                                       dtype=np.float32))
     warm = p.warmth
     img = img * np.array([1 + 0.05 * warm, 1 + 0.012 * warm, 1 - 0.05 * warm], dtype=np.float32)
     img = img * p.brightness

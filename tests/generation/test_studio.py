@@ -194,3 +194,22 @@ def test_preset_preview_is_a_small_jpeg():
     im = Image.open(io.BytesIO(data))
     assert im.format == "JPEG" and im.size == (160, 160)
     assert preset_preview("concrete_loft", 160) is data  # cached
+
+
+def test_the_cut_out_recovers_every_demo_products_exact_silhouette():
+    from lib.drawing import KINDS, silhouette
+
+    for kind in KINDS:
+        cut = cut_out(png(draw(kind, size=384)))
+        truth = np.asarray(silhouette(kind, size=384), dtype=np.float32) / 255
+        alpha = np.zeros_like(truth)
+        x0, y0, x1, y1 = cut.box
+        alpha[y0:y1, x0:x1] = cut.alpha
+        solid = truth > 0.999
+        for _ in range(3):  # away from the feathered rim
+            solid[1:] &= solid[:-1]
+            solid[:-1] &= solid[1:]
+            solid[:, 1:] &= solid[:, :-1]
+            solid[:, :-1] &= solid[:, 1:]
+        assert (alpha[solid] < 0.99).mean() < 0.001, f"{kind}: part of the product was cut away"
+        assert (alpha[truth < 0.001] > 0.5).mean() < 0.0005, f"{kind}: backdrop kept as product"
