@@ -361,6 +361,7 @@ class GeminiProvider:
     takes effect without a restart); clients are cached per (key, base URL)."""
 
     name = "gemini"
+    records_requests = True  # each HTTP call is already an Event (callers need not log it again)
 
     def __init__(self, settings: Settings, *, api_key: str | None = None, base_url: str | None = None,
                  db: Database | None = None, key_loader: KeyLoader | None = None) -> None:

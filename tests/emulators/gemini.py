@@ -9,7 +9,7 @@ Switches (attributes, safe to change while running):
     latency               seconds to wait before answering generateContent
     fault_ratio           share of generateContent calls answered 429/503 first (chosen deterministically from
                           the request body, at most `max_faults_per_request` times for the same body)
-    quota_rpm             requests per minute accepted; above it 429 with the RetryInfo the window needs
+    quota_rpm             requests per minute accepted per model; above it 429 with the RetryInfo the window needs
     retry_delay           the RetryInfo delay sent with 429/503 ("2s")
     thoughts              add interim thought images (as Gemini 3 does) before the final one
     rules                 [(substring of the prompt, outcome)]: every matching request gets that outcome
@@ -29,6 +29,7 @@ import io
 import json
 import math
 import re
+import socket
 import threading
 import time
 import uuid
@@ -140,9 +141,8 @@ def _studio_image(source: bytes | None, prompt: str, aspect: str, long_side: int
     if not source:
         return None
     try:
-        from lib.generation.studio import StudioEngine
-
         from lib.generation.base import GenerationRequest, ProductInfo
+        from lib.generation.studio import StudioEngine
     except Exception:
         return None
     try:
@@ -214,9 +214,10 @@ class GeminiEmulator:
         self.rules: list[tuple[str, str]] = []
         self.describe_text = "Image of {name} on a light stone counter beside a window"
         self._queue: deque[str] = deque()
+        self._route_queue: dict[str, deque[str]] = {}
         self._lock = threading.Lock()
         self._seen: Counter[str] = Counter()
-        self._window: deque[float] = deque()
+        self._windows: dict[str, deque[float]] = {}
         self.counts: Counter[str] = Counter()
         self.statuses: Counter[tuple[str, int]] = Counter()
         self.log: list[tuple[str, str, int]] = []
@@ -261,9 +262,19 @@ class GeminiEmulator:
         return f"http://{host}:{port}"
 
     # test controls ----------------------------------------------------------------------------
-    def queue(self, outcome: str, n: int = 1) -> None:
+    def queue(self, outcome: str, n: int = 1, *, route: str = "generateContent") -> None:
+        """The next n calls of a route get this outcome. For "batches.create": an HTTP code, or "hangup"
+        (the batch is created but the connection closes before the answer, as on a network cut)."""
         with self._lock:
-            self._queue.extend([outcome] * n)
+            if route == "generateContent":
+                self._queue.extend([outcome] * n)
+            else:
+                self._route_queue.setdefault(route, deque()).extend([outcome] * n)
+
+    def _take(self, route: str) -> str | None:
+        with self._lock:
+            q = self._route_queue.get(route)
+            return q.popleft() if q else None
 
     def on_prompt(self, substring: str, outcome: str) -> None:
         self.rules.append((substring, outcome))
@@ -348,17 +359,18 @@ class GeminiEmulator:
                         return str(self.fault_codes[roll % len(self.fault_codes)])
         return None
 
-    def _quota_delay(self) -> float | None:
-        """Sliding one-minute window: None if the request is admitted, else seconds until it would be."""
+    def _quota_delay(self, model: str) -> float | None:
+        """Sliding one-minute window per model (as Google counts): None if admitted, else seconds to wait."""
         if not self.quota_rpm:
             return None
         now = time.monotonic()
         with self._lock:
-            while self._window and now - self._window[0] >= 60.0:
-                self._window.popleft()
-            if len(self._window) >= self.quota_rpm:
-                return max(0.001, 60.0 - (now - self._window[0]))
-            self._window.append(now)
+            window = self._windows.setdefault(model, deque())
+            while window and now - window[0] >= 60.0:
+                window.popleft()
+            if len(window) >= self.quota_rpm:
+                return max(0.001, 60.0 - (now - window[0]))
+            window.append(now)
         return None
 
     def answer(self, model: str, request: dict[str, Any], *, online: bool = True) -> tuple[int, dict[str, Any]]:
@@ -388,7 +400,7 @@ class GeminiEmulator:
         body_hash = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         outcome = self._pick_outcome(prompt, body_hash, online)
         if online and outcome is None:
-            wait = self._quota_delay()
+            wait = self._quota_delay(model)
             if wait is not None:
                 return 429, error_body(
                     429, "You exceeded your current quota, please check your plan and billing details. "
@@ -499,8 +511,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # plumbing --------------------------------------------------------------------------------------
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request body, read once at dispatch so that early answers (auth errors) leave a clean
+        keep-alive connection behind."""
+        return self._raw
 
     def _send(self, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
               raw: bytes | None = None, content_type: str = "application/json; charset=UTF-8") -> None:
@@ -554,6 +567,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._raw = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
         self._route = f"{method} {path}"
         m = re.fullmatch(r"/upload/(v1|v1beta)/files", path)
@@ -643,9 +658,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(400, error_body(400, "Request payload size exceeds the limit: 20971520 bytes."))
         if not requests:
             return self._send(400, error_body(400, "* BatchGenerateContentRequest.batch.input_config: no requests"))
+        outcome = emu._take("batches.create")
+        if outcome and outcome.isdigit():
+            code = int(outcome)
+            return self._send(code, error_body(code, "Batch creation failed.",
+                                               retry_delay=emu.retry_delay if code in (429, 503) else None))
         rec = BatchRecord(id=emu._new_id(""), model=model, display_name=batch.get("displayName") or "",
                           requests=requests, from_file=file_name)
         emu.batches[rec.id] = rec
+        if outcome == "hangup":  # created, but the client never hears about it
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return None
         self._send(200, emu.batch_json(rec))
 
     def _batch_get(self, batch_id: str) -> None:

@@ -1,0 +1,309 @@
+"""Batch mode (lib/generation/batch.py) through lib.jobs and the real SDK against the loopback emulator.
+
+No sleeping: tick(rt, now=...) is called with later clocks, and the emulator's batches are moved by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from lib import jobs
+from lib.config import Settings
+from lib.generation import batch
+from lib.models import Asset, ItemStatus, Job, JobItem, JobStatus, Stage, utcnow
+from lib.runtime import Runtime
+from lib.sources.base import ProductQuery
+from tests.emulators.gemini import GeminiEmulator
+
+MODEL = "gemini-2.5-flash-image"
+
+
+@pytest.fixture
+def emu():
+    with GeminiEmulator(image_side=384) as e:  # small drawn images keep 50-item batches quick
+        e.use_studio = False
+        yield e
+
+
+def runtime(home, emu, **kw) -> Runtime:
+    fields = dict(secrets_file=None, imagegecko_home=home, gemini_api_key="test-key", gemini_base_url=emu.url)
+    fields.update(kw)
+    return Runtime.build(Settings.load(**fields))
+
+
+@pytest.fixture
+def rt(tmp_path, emu):
+    return runtime(tmp_path, emu)
+
+
+def make_job(rt: Runtime, products: int, variants: int, *, mode: str = "batch", provider: str = "gemini",
+             model: str = MODEL) -> Job:
+    items = rt.source("demo").list_products(ProductQuery(per_page=100)).items[:products]
+    assert len(items) == products
+    spec = jobs.JobSpec(source_kind="demo", provider=provider, model=model, style="marble_counter",
+                        variants=variants, mode=mode)
+    return jobs.create_job(rt, spec, [jobs.Selection(p) for p in items])
+
+
+def items_of(rt: Runtime, job_id: int) -> list[JobItem]:
+    with rt.db.session() as s:
+        return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.id)).all())
+
+
+def job_of(rt: Runtime, job_id: int) -> Job:
+    with rt.db.session() as s:
+        job = s.get(Job, job_id)
+    assert job is not None
+    return job
+
+
+def later(minutes: float):
+    return utcnow() + timedelta(minutes=minutes)
+
+
+def finish(rt, emu, job_id, *, minutes: float = 60) -> None:
+    emu.advance(to="succeeded")
+    batch.tick(rt, now=later(minutes))
+
+
+# The whole path ------------------------------------------------------------------------------------
+
+def test_batch_of_52_items_inline_at_half_price(rt, emu):
+    job = make_job(rt, 13, 4)
+    assert job.item_count == 52
+
+    assert batch.tick(rt) == 52
+    assert emu.counts["batches.create"] == 1 and emu.counts["files.upload.start"] == 0
+    (rec,) = emu.batches.values()
+    assert rec.from_file is None and len(rec.requests) == 52
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.RUNNING}
+    assert {i.stage for i in items} == {Stage.BATCH_SUBMITTED}
+    assert {i.batch_name for i in items} == {f"batches/{rec.id}"}
+    assert sorted(r["metadata"]["key"] for r in rec.requests) == sorted(str(i.id) for i in items)
+    assert rec.display_name.endswith("#" + batch.digest([i.id for i in items]))
+
+    assert batch.tick(rt) == 0  # not due yet: no poll, no second batch
+    assert emu.counts["batches.get"] == 0 and emu.counts["batches.create"] == 1
+
+    batch.tick(rt, now=later(5))
+    assert emu.counts["batches.get"] == 1
+    assert {i.stage for i in items_of(rt, job.id)} == {Stage.BATCH_SUBMITTED}
+    emu.advance(to="running")
+    assert batch.tick(rt, now=later(10)) == 52
+    assert {i.stage for i in items_of(rt, job.id)} == {Stage.BATCH_RUNNING}
+
+    emu.advance(to="succeeded")
+    assert batch.tick(rt, now=later(30)) == 52
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
+    assert emu.counts["generateContent"] == 0 and emu.counts["batches.create"] == 1
+
+    # costs add up: each item = its tokens at the batch price; the job = the sum of its items
+    price = rt.settings.price(MODEL)
+    for item in items:
+        assert item.cost == pytest.approx(price.from_usage(input_tokens=_prompt_tokens(emu, item), output_tokens=1290,
+                                                           batch=True), abs=1e-6)
+        assert item.cost == pytest.approx(0.0195, abs=0.0005)
+        assert item.fingerprint and item.result_asset_id
+    final = job_of(rt, job.id)
+    assert final.status == JobStatus.SUCCEEDED
+    assert final.actual_cost == pytest.approx(sum(i.cost for i in items), abs=1e-5)
+    assert final.actual_cost == pytest.approx(price.per_image(batch=True) * 52, rel=0.05)
+    with rt.db.session() as s:
+        assets = s.exec(select(Asset).where(Asset.job_id == job.id)).all()
+    assert len(assets) == 52 and all(rt.blobs.exists(a.sha256) for a in assets)
+
+
+def _prompt_tokens(emu: GeminiEmulator, item: JobItem) -> int:
+    """What the emulator billed for this item's request (its promptTokenCount)."""
+    rec = next(iter(emu.batches.values()))
+    for entry in rec.output["inlinedResponses"]["inlinedResponses"]:
+        if entry["metadata"]["key"] == str(item.id):
+            return entry["response"]["usageMetadata"]["promptTokenCount"]
+    raise AssertionError(item.id)
+
+
+def test_batch_through_a_jsonl_file_when_over_the_inline_limit(rt, emu, monkeypatch):
+    monkeypatch.setattr(batch, "INLINE_LIMIT_BYTES", 100_000)
+    job = make_job(rt, 13, 4)
+    assert batch.tick(rt) == 52
+    assert emu.counts["files.upload.start"] == 1 and emu.counts["batches.create"] == 1
+    (rec,) = emu.batches.values()
+    assert rec.from_file and len(rec.requests) == 52
+    assert sorted(r["key"] for r in rec.requests) == sorted(str(i.id) for i in items_of(rt, job.id))
+
+    finish(rt, emu, job.id)
+    assert emu.counts["files.download"] == 1
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
+    assert all(i.cost == pytest.approx(0.0195, abs=0.0005) for i in items)
+    assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
+
+
+# Restarts --------------------------------------------------------------------------------------------
+
+def test_a_restart_mid_batch_polls_the_same_batch(tmp_path, emu):
+    first = runtime(tmp_path, emu)
+    job = make_job(first, 3, 2)
+    assert batch.tick(first) == 6
+    first.db.dispose()
+
+    again = runtime(tmp_path, emu)  # a new process: new engine, new provider, same job log
+    batch.tick(again, now=later(5))
+    finish(again, emu, job.id)
+    assert {i.status for i in items_of(again, job.id)} == {ItemStatus.SUCCEEDED}
+    assert emu.counts["batches.create"] == 1
+
+
+def test_a_crash_between_create_and_record_adopts_the_batch(rt, emu, monkeypatch):
+    job = make_job(rt, 3, 2)
+    real_mark = batch._mark
+
+    def crash_when_recording(*args, **kw):
+        if kw.get("batch_name"):
+            raise RuntimeError("killed")
+        return real_mark(*args, **kw)
+
+    monkeypatch.setattr(batch, "_mark", crash_when_recording)
+    batch.tick(rt)  # the batch is created at Gemini, its name never reaches the job log
+    monkeypatch.setattr(batch, "_mark", real_mark)
+    assert emu.counts["batches.create"] == 1
+    assert all(i.batch_name.startswith(batch.PENDING) for i in items_of(rt, job.id))
+
+    batch.tick(rt, now=later(1))  # the submitter's lease has not expired: leave it alone
+    assert emu.counts["batches.list"] == 0
+
+    batch.tick(rt, now=later(batch.SUBMIT_LEASE_SECONDS / 60 + 1))
+    assert emu.counts["batches.list"] == 1 and emu.counts["batches.create"] == 1
+    (rec,) = emu.batches.values()
+    assert {i.batch_name for i in items_of(rt, job.id)} == {f"batches/{rec.id}"}
+    finish(rt, emu, job.id, minutes=batch.SUBMIT_LEASE_SECONDS / 60 + 30)
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.SUCCEEDED}
+    assert emu.counts["batches.create"] == 1
+
+
+def test_a_create_whose_answer_is_lost_is_found_not_resubmitted(rt, emu):
+    job = make_job(rt, 2, 2)
+    emu.queue("hangup", route="batches.create")
+    batch.tick(rt)
+    assert emu.counts["batches.create"] == 1 and len(emu.batches) == 1
+    batch.tick(rt, now=later(1))
+    (rec,) = emu.batches.values()
+    assert {i.batch_name for i in items_of(rt, job.id)} == {f"batches/{rec.id}"}
+    finish(rt, emu, job.id)
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.SUCCEEDED}
+    assert emu.counts["batches.create"] == 1
+
+
+def test_items_claimed_but_never_submitted_go_back_and_are_submitted_once(rt, emu, monkeypatch):
+    job = make_job(rt, 2, 1)
+
+    def crash(*a, **kw):
+        raise RuntimeError("killed before create")
+
+    monkeypatch.setattr(batch, "_inline_requests", crash)
+    batch.tick(rt)
+    monkeypatch.undo()
+    assert emu.counts["batches.create"] == 0
+    batch.tick(rt, now=later(1))  # nothing to adopt: the items are queued again and submitted
+    assert emu.counts["batches.list"] == 1 and emu.counts["batches.create"] == 1
+    finish(rt, emu, job.id, minutes=60)
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
+    assert {i.attempts for i in items} == {1}
+
+
+# Cancel, expiry, failures ------------------------------------------------------------------------------
+
+def test_cancelling_the_job_cancels_the_batch(rt, emu):
+    job = make_job(rt, 3, 1)
+    batch.tick(rt)
+    jobs.cancel_job(rt.db, job.id)
+    batch.tick(rt, now=later(1))
+    (rec,) = emu.batches.values()
+    assert emu.counts["batches.cancel"] == 1 and rec.state == "BATCH_STATE_CANCELLED"
+    batch.tick(rt, now=later(60))
+    assert emu.counts["batches.cancel"] == 1 and emu.counts["batches.get"] == 0
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.CANCELLED}
+
+
+@pytest.mark.parametrize("state", ["expired", "failed", "cancelled"])
+def test_a_batch_that_ends_without_results_sends_its_items_online(rt, emu, state):
+    job = make_job(rt, 3, 1)
+    batch.tick(rt)
+    emu.advance(to=state)
+    assert batch.tick(rt, now=later(5)) == 3
+    items = items_of(rt, job.id)
+    assert {(i.status, i.batch_name, i.stage) for i in items} == {(ItemStatus.QUEUED, batch.ONLINE, None)}
+    claimed = jobs.claim_items(rt.db, "worker-1", 10, 60)  # the online worker takes them now
+    assert sorted(i.id for i in claimed) == [i.id for i in items]
+    batch.tick(rt, now=later(10))
+    assert emu.counts["batches.create"] == 1  # never submitted to a batch again
+
+
+def test_per_item_refusals_fail_and_overloads_go_online(rt, emu):
+    products = rt.source("demo").list_products(ProductQuery(per_page=100)).items[:4]
+    emu.on_prompt(f"Product: {products[0].name}.", "blocked")
+    emu.on_prompt(f"Product: {products[1].name}.", "image_safety")
+    emu.on_prompt(f"Product: {products[2].name}.", "503")
+    job = make_job(rt, 4, 1)
+    batch.tick(rt)
+    finish(rt, emu, job.id)
+    by_product = {i.product_id: i for i in items_of(rt, job.id)}
+    blocked, unsafe, busy, fine = (by_product[p.id] for p in products)
+    assert blocked.status == ItemStatus.FAILED and "refused the request" in blocked.error_message
+    assert unsafe.status == ItemStatus.FAILED and "safety filter" in unsafe.error_message
+    assert (busy.status, busy.batch_name) == (ItemStatus.QUEUED, batch.ONLINE)
+    assert fine.status == ItemStatus.SUCCEEDED
+
+
+# Errors at submission ----------------------------------------------------------------------------------
+
+def test_a_rate_limited_create_waits_and_resubmits(rt, emu):
+    emu.retry_delay = "45s"
+    emu.queue("429", route="batches.create")
+    job = make_job(rt, 2, 1)
+    before = utcnow()
+    batch.tick(rt)
+    items = items_of(rt, job.id)
+    assert {(i.status, i.batch_name) for i in items} == {(ItemStatus.QUEUED, None)}
+    assert all(i.next_attempt_at >= before + timedelta(seconds=45) for i in items)
+    batch.tick(rt, now=later(2))
+    assert emu.counts["batches.create"] == 2 and len(emu.batches) == 1
+    assert {i.attempts for i in items_of(rt, job.id)} == {1}
+
+
+def test_a_bad_key_pauses_the_job_and_keeps_its_items(tmp_path, emu):
+    rt = runtime(tmp_path, emu, gemini_api_key="wrong")
+    job = make_job(rt, 2, 1)
+    batch.tick(rt)
+    assert job_of(rt, job.id).status == JobStatus.PAUSED
+    assert "rejected this Gemini API key" in job_of(rt, job.id).error
+    assert {(i.status, i.batch_name) for i in items_of(rt, job.id)} == {(ItemStatus.QUEUED, None)}
+
+
+def test_no_key_pauses_without_claiming(tmp_path, emu):
+    rt = runtime(tmp_path, emu, gemini_api_key=None)
+    job = make_job(rt, 2, 1)
+    batch.tick(rt)
+    assert job_of(rt, job.id).status == JobStatus.PAUSED
+    assert emu.counts["batches.create"] == 0
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.QUEUED}
+
+
+def test_batch_mode_for_a_provider_without_a_batch_api_runs_online(rt, emu):
+    job = make_job(rt, 2, 1, provider="studio", model="studio-v1")
+    assert batch.tick(rt) == 2
+    assert {i.batch_name for i in items_of(rt, job.id)} == {batch.ONLINE}
+    assert emu.counts["batches.create"] == 0
+
+
+def test_display_name_names_the_item_set():
+    name = batch.display_name(7, [5, 3, 4, 9, 10, 11, 20])
+    assert name.startswith("imagegecko job 7 items 3-5,9-11,20 #")
+    assert name.endswith(batch.digest([20, 11, 10, 9, 5, 4, 3]))
+    assert len(batch.display_name(1, list(range(1, 2000, 2)))) < 128

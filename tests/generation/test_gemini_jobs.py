@@ -1,0 +1,188 @@
+"""Gemini jobs end to end: lib.jobs + lib.worker + GeminiProvider (real SDK) against the loopback emulator."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from lib import jobs
+from lib.config import Settings
+from lib.connections import save_connection
+from lib.generation import batch
+from lib.models import Event, ItemStatus, Job, JobItem, JobStatus
+from lib.runtime import Runtime
+from lib.sources.base import ProductQuery
+from lib.worker import run_until_idle
+from tests.emulators.gemini import GeminiEmulator
+
+MODEL = "gemini-2.5-flash-image"
+
+
+@pytest.fixture
+def emu():
+    with GeminiEmulator(image_side=384) as e:
+        e.use_studio = False
+        yield e
+
+
+def runtime(home, emu, **kw) -> Runtime:
+    fields = dict(secrets_file=None, imagegecko_home=home, gemini_api_key="test-key", gemini_base_url=emu.url,
+                  rate_limits={"gemini": 0}, backoff_base_seconds=0.05, backoff_max_seconds=1.0,
+                  worker_concurrency=4, poll_seconds=0.05)
+    fields.update(kw)
+    return Runtime.build(Settings.load(**fields))
+
+
+@pytest.fixture
+def rt(tmp_path, emu):
+    return runtime(tmp_path, emu)
+
+
+def products(rt: Runtime, n: int):
+    items = rt.source("demo").list_products(ProductQuery(per_page=100)).items[:n]
+    assert len(items) == n
+    return items
+
+
+def make_job(rt: Runtime, n: int, variants: int = 1, *, mode: str = "online") -> Job:
+    spec = jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL, style="marble_counter",
+                        variants=variants, mode=mode)
+    return jobs.create_job(rt, spec, [jobs.Selection(p) for p in products(rt, n)])
+
+
+def items_of(rt: Runtime, job_id: int) -> list[JobItem]:
+    with rt.db.session() as s:
+        return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.id)).all())
+
+
+def job_of(rt: Runtime, job_id: int) -> Job:
+    with rt.db.session() as s:
+        job = s.get(Job, job_id)
+    assert job is not None
+    return job
+
+
+def events_of(rt: Runtime, job_id: int) -> list[Event]:
+    with rt.db.session() as s:
+        return list(s.exec(select(Event).where(Event.job_id == job_id).order_by(Event.id)).all())
+
+
+def image_faults(emu: GeminiEmulator) -> list[int]:
+    return [status for _m, path, status in emu.log
+            if path.endswith(f"{MODEL}:generateContent") and status in (429, 503)]
+
+
+# Online ------------------------------------------------------------------------------------------
+
+def test_twenty_items_online_through_injected_faults(rt, emu):
+    emu.fault_ratio = 0.3
+    emu.retry_delay = "1s"
+    job = make_job(rt, 5, variants=4)
+    assert job.item_count == 20
+
+    run_until_idle(rt)
+
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
+    assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
+    faults = image_faults(emu)
+    assert faults, "the fault ratio injected no 429/503 on image calls"
+
+    # every retry waited at least what the server asked for (RetryInfo 1s), as recorded in the job log
+    retries = [e for e in events_of(rt, job.id) if e.kind == "transition" and e.data.get("delay") is not None]
+    assert len(retries) == len(faults)
+    for e in retries:
+        assert e.data["retry_after"] == 1.0
+        assert e.data["delay"] >= e.data["retry_after"]
+        assert e.data["kind"] in ("ProviderQuota", "ProviderRetryable")
+    assert sum(i.attempts for i in items) == 20 + len(faults)
+
+    # costs add up: item = its tokens × the price; job = the sum of its items
+    price = rt.settings.price(MODEL)
+    usage_by_item = {e.item_id: e.data["usage"] for e in events_of(rt, job.id)
+                     if e.kind == "request" and e.data.get("usage")}
+    for item in items:
+        usage = usage_by_item[item.id]
+        assert usage["output_tokens"] == 1290
+        assert item.cost == pytest.approx(price.from_usage(input_tokens=usage["input_tokens"],
+                                                           output_tokens=usage["output_tokens"]), abs=1e-6)
+    assert job_of(rt, job.id).actual_cost == pytest.approx(sum(i.cost for i in items), abs=1e-5)
+    assert job_of(rt, job.id).actual_cost == pytest.approx(20 * 0.039, rel=0.02)
+
+
+@pytest.mark.parametrize(("outcome", "words"), [
+    ("blocked", "Gemini refused the request for this product"),
+    ("image_safety", "Gemini's safety filter refused to make this image"),
+    ("no_image", "Gemini answered without making an image"),
+    ("text_only", "Gemini replied with text instead of an image"),
+    ("400", "Gemini refused the request: Request contains an invalid argument"),
+])
+def test_a_permanent_answer_fails_its_item_with_the_reason(rt, emu, outcome, words):
+    bad, *_ = products(rt, 3)
+    emu.on_prompt(f"Product: {bad.name}.", outcome)
+    job = make_job(rt, 3)
+
+    run_until_idle(rt)
+
+    by_product = {i.product_id: i for i in items_of(rt, job.id)}
+    failed = by_product.pop(bad.id)
+    assert failed.status == ItemStatus.FAILED and failed.attempts == 1
+    assert failed.error_message.startswith(words)
+    assert {i.status for i in by_product.values()} == {ItemStatus.SUCCEEDED}
+    final = job_of(rt, job.id)
+    assert final.status == JobStatus.FINISHED
+    assert final.actual_cost == pytest.approx(sum(i.cost for i in by_product.values()), abs=1e-5)
+
+
+def test_a_rejected_key_pauses_the_job_until_a_good_one_is_saved(tmp_path, emu):
+    rt = runtime(tmp_path, emu, gemini_api_key="not-a-key")
+    job = make_job(rt, 3)
+
+    run_until_idle(rt)
+
+    paused = job_of(rt, job.id)
+    assert paused.status == JobStatus.PAUSED
+    assert "rejected this Gemini API key" in paused.error
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.QUEUED}
+    assert len(image_faults(emu)) == 0 and emu.counts["generateContent"] <= 4  # no retry storm
+
+    save_connection(rt.db, rt.vault, kind="gemini", name="Gemini", secret={"api_key": "test-key"})
+    jobs.resume_job(rt.db, job.id)
+    run_until_idle(rt)
+    assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
+
+
+# Batch, through the worker --------------------------------------------------------------------------
+
+def test_a_batch_job_runs_through_the_worker(rt, emu, monkeypatch):
+    monkeypatch.setattr(batch, "POLL_MIN_SECONDS", 0.01)
+    emu.batch_auto = True  # each poll moves the batch on: pending -> running -> succeeded
+    job = make_job(rt, 3, variants=2, mode="batch")
+
+    run_until_idle(rt)
+
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
+    assert emu.counts["batches.create"] == 1
+    assert not [p for _m, p, _s in emu.log if p.endswith(f"{MODEL}:generateContent")]  # nothing online
+    assert all(i.cost == pytest.approx(0.0195, abs=0.0005) for i in items)
+    assert job_of(rt, job.id).actual_cost == pytest.approx(sum(i.cost for i in items), abs=1e-5)
+
+
+def test_an_expired_batch_finishes_online(rt, emu):
+    job = make_job(rt, 3, mode="batch")
+    batch.tick(rt)
+    emu.advance(to="expired")
+    for item in items_of(rt, job.id):  # the next poll is due now
+        with rt.db.transaction() as s:
+            row = s.get(JobItem, item.id)
+            row.next_attempt_at = row.created_at
+            s.add(row)
+
+    run_until_idle(rt)
+
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
+    assert emu.counts["batches.create"] == 1
+    assert len([p for _m, p, s in emu.log if p.endswith(f"{MODEL}:generateContent") and s == 200]) == 3
+    assert all(i.cost == pytest.approx(0.039, abs=0.001) for i in items)  # online price
