@@ -93,48 +93,53 @@ def background(params: SceneParams, width: int, height: int, variant: int) -> tu
     if p.surface == "shelf" and fh > 0:
         floor_bottom = _shelf_front(img, wall, hy, h, s0, rng, s)
 
-    # Light -----------------------------------------------------------------------------------
-    xs = np.linspace(-1, 1, w, dtype=np.float32)[None, :, None]
-    ys = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
-    img = img * (1 + 0.08 * light_x * xs)
+    # Light: every brightness term folds into one (h, w) gain map, applied once (full-frame float ops dominate
+    # the cost of a background).
+    xs = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+    ys = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    gain = 1 + 0.08 * light_x * xs
     if p.wall == "dark":
         cx = 0.15 * light_x
         d2 = (xs - cx) ** 2 * 1.4 + ((ys - hy / h) * h / w * 2.2) ** 2
-        img = img * (1 + 1.25 * np.exp(-d2 / 0.35))
+        gain = gain * (1 + 1.25 * np.exp(-d2 / 0.35))
     else:
         d2 = (xs + 0.35 * light_x) ** 2 + ((ys - 0.45) * 1.4) ** 2
-        img = img * (0.97 + 0.07 * np.exp(-d2 / 0.6))
+        gain = gain * (0.97 + 0.07 * np.exp(-d2 / 0.6))
+    r2 = xs**2 * 0.9 + ((ys - 0.5) * 2) ** 2 * 0.9
+    gain = gain * (1 - p.vignette * np.clip(r2 / 2, 0, 1) ** 1.4)
     if p.wall == "window":
         patch = tx.window_light(h, w, light_x, rng, s)
         patch[hy:] = 0
-        img = img + (tx.col((255, 246, 226)) - img) * (patch * 0.55)[..., None]
-        img[:hy] *= (1 - 0.06 * (1 - patch[:hy]))[..., None]
-        streak = tx.blur(np.where(np.arange(h)[:, None] >= hy, 1.0, 0.0).astype(np.float32) *
-                         (np.abs(np.linspace(-1, 1, w)[None, :] + 0.45 * light_x) < 0.35), 30 * s)
-        img = img * (1 + 0.1 * streak)[..., None]
+        img += (tx.col((255, 246, 226)) - img) * (patch * 0.55)[..., None]
+        gain[:hy] *= 1 - 0.06 * (1 - patch[:hy])
+        floor_rows = (np.arange(h)[:, None] >= hy).astype(np.float32)
+        streak = tx.blur(floor_rows * (np.abs(xs + 0.45 * light_x) < 0.35), 30 * s)
+        gain = gain * (1 + 0.1 * streak)
     if p.dapple:
-        # Leaf shadows: small soft blobs, more light than shade, only on the table (the wall is far away).
         # Sun flecks through a canopy: the table mostly in soft shade, with warm bright patches.
         leaves = tx.fbm(h, w, 26 * s, rng, octaves=2, aspect=2.6)
         sun = tx.blur(tx.smoothstep(0.55, 0.7, leaves).astype(np.float32), 3.0 * s)
         sun[:hy] = 0.5
-        img = img * (0.9 + 0.18 * sun)[..., None] * (1 + 0.05 * sun[..., None] * np.array([1, 0.6, -0.4],
-                                                                                       dtype=np.float32))
+        gain = gain * (0.9 + 0.18 * sun)
+        img *= 1 + 0.05 * sun[..., None] * np.array([1, 0.6, -0.4], dtype=np.float32)
+    img *= gain[..., None]
     warm = p.warmth
-    img = img * np.array([1 + 0.05 * warm, 1 + 0.012 * warm, 1 - 0.05 * warm], dtype=np.float32)
-    img = img * p.brightness
+    img *= np.array([1 + 0.05 * warm, 1 + 0.012 * warm, 1 - 0.05 * warm], dtype=np.float32) * p.brightness
 
-    # Depth of field: the wall and the far surface a little soft.
-    img8 = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
-    soft = np.asarray(img8.filter(ImageFilter.GaussianBlur(2.6 * s)), dtype=np.float32) / 255.0
-    rows = np.arange(h, dtype=np.float32)[:, None, None]
-    t = 1 - tx.smoothstep(hy - 2, hy + 0.45 * max(1, fh), rows)
-    img = img + (soft - img) * t
+    # Depth of field: the wall and the far surface a little soft (blurred at half size: 4x cheaper, same look).
+    sharp_from = min(h, int(hy + 0.45 * max(1, fh)) + 1)
+    if sharp_from > 0:
+        top = img[:sharp_from]
+        img8 = Image.fromarray(np.clip(top * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+        half = img8.resize((max(1, w // 2), max(1, sharp_from // 2)), Image.Resampling.BILINEAR)
+        soft = np.asarray(half.filter(ImageFilter.GaussianBlur(1.3 * s)).resize((w, sharp_from),
+                          Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+        rows = np.arange(sharp_from, dtype=np.float32)[:, None, None]
+        t = 1 - tx.smoothstep(hy - 2, hy + 0.45 * max(1, fh), rows)
+        top += (soft - top) * t
 
-    # Vignette and a little grain (the product is composited on top, untouched by both).
-    r2 = xs**2 * 0.9 + ((ys - 0.5) * 2) ** 2 * 0.9
-    img = img * (1 - p.vignette * np.clip(r2 / 2, 0, 1) ** 1.4)
-    img = img + rng.normal(0, 0.007, (h, w, 1)).astype(np.float32)
+    # A little grain (the product is composited on top, untouched by it).
+    img += rng.standard_normal((h, w, 1), dtype=np.float32) * 0.007
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
     out.setflags(write=False)
 

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from lib.drawing import draw
-from lib.drawing.canvas import Canvas, cylinder, flat, scale, vgrad
+from lib.drawing.canvas import Canvas, flat, scale, vgrad
 from lib.drawing.props import prop
 from lib.drawing.scenes import SCENE_VARIANTS, Scene, background
 from lib.errors import ProviderPermanent
@@ -429,26 +429,30 @@ class StudioEngine:
         ry = rx * 0.16
         cx = px0 + pw / 2
         bottom = base_y + 0.2 * H + 0.03 * H
-        colour = scale(scene.accent, 0.92 + 0.06 * float(rng.random()))
-        side = int(math.ceil(max(2 * rx, bottom - base_y + 2 * ry))) + 8
-        c = Canvas(side, ss=2, transparent=True)
-        k = 1024.0 / side  # design units per output px
-        ox, oy = cx - side / 2, base_y - ry - 4
-        def d(x: float, y: float) -> tuple[float, float]:
-            return ((x - ox) * k, (y - oy) * k)
-        (x0, y0), (x1, _) = d(cx - rx, base_y), d(cx + rx, base_y)
-        _, yb = d(cx, bottom)
-        ry_d = ry * k
-        c.fill(c.mask(("rect", (x0, y0, x1, yb)), ("ellipse", (x0, yb - ry_d, x1, yb + ry_d))),
-               cylinder(x0, x1, colour, light=scene.light_x * 0.6, ambient=0.72, spec=0.06, spec_width=0.3))
-        c.fill(c.mask(("ellipse", (x0, y0 - ry_d, x1, y0 + ry_d))),
-               vgrad(y0 - ry_d, y0 + ry_d, scale(colour, 1.07), scale(colour, 1.0)))
-        pim = c.image()
-        arr = np.asarray(pim, dtype=np.float32) / 255.0
+        colour = np.asarray(scale(scene.accent, 0.92 + 0.06 * float(rng.random())), dtype=np.float32) / 255
+        # Drawn analytically at output resolution: coverage from signed distances gives clean anti-aliased edges
+        # at a fraction of the cost of a supersampled canvas.
+        x0, x1 = int(math.floor(cx - rx)) - 2, int(math.ceil(cx + rx)) + 2
+        y0, y1 = int(math.floor(base_y - ry)) - 2, int(math.ceil(bottom + ry)) + 2
+        X = np.arange(x0, x1, dtype=np.float32)[None, :] + 0.5
+        Y = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5
+        side_cov = np.clip(rx - np.abs(X - cx) + 0.5, 0, 1)
+        body = side_cov * np.clip(Y - base_y + 0.5, 0, 1) * np.clip(bottom - Y + 0.5, 0, 1)
+        top = _ellipse_coverage(X, Y, cx, base_y, rx, ry)
+        foot = _ellipse_coverage(X, Y, cx, bottom, rx, ry)
+        alpha = np.maximum(np.maximum(body, foot), top)
+        t = np.clip((X - cx) / rx, -1, 1)
+        nz = np.sqrt(1 - t * t)
+        lx = scene.light_x * 0.6
+        shade = 0.72 + 0.28 * np.clip(t * lx + nz * math.sqrt(1 - lx * lx), 0, 1)
+        side_rgb = colour * shade[..., None] * np.ones_like(Y)[..., None]
+        cap_t = np.clip((Y - (base_y - ry)) / (2 * ry), 0, 1)
+        cap_rgb = colour * (1.07 - 0.07 * cap_t)[..., None] * np.ones_like(X)[..., None]
+        rgb = side_rgb * (1 - top[..., None]) + cap_rgb * top[..., None]
+        rgb = np.clip(rgb, 0, 1)
         # The plinth's own shadow on the sweep, then the plinth.
-        a = arr[..., 3]
-        self._shadows(img, scene, params, a, int(ox), int(oy), int(oy + side), strength=0.6)
-        _over(img, arr[..., :3], a, int(round(ox)), int(round(oy)))
+        self._shadows(img, scene, params, alpha, x0, y0, y1, strength=0.6)
+        _over(img, rgb, alpha, x0, y0)
 
     def _hanger(self, img: np.ndarray, scene: Scene, box: tuple[int, int, int, int], alpha: np.ndarray,
                 variant: int) -> None:
@@ -500,6 +504,14 @@ class StudioEngine:
                           Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
         img *= (1 - 0.3 * soft)[..., None]
         _over(img, harr[..., :3], harr[..., 3], hx, hy)
+
+
+def _ellipse_coverage(X: np.ndarray, Y: np.ndarray, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
+    """Anti-aliased coverage of an ellipse: its signed distance (first-order estimate) through a 1 px ramp."""
+    u, v = (X - cx) / rx, (Y - cy) / ry
+    d = np.sqrt(u * u + v * v) + 1e-6
+    grad = np.sqrt((u / rx) ** 2 + (v / ry) ** 2) / d + 1e-6
+    return np.clip(0.5 - (d - 1) / grad, 0, 1)
 
 
 def _paste_max(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
