@@ -240,10 +240,8 @@ def sidebar(rt: Runtime) -> None:
 
     status = sidebar_status(rt)
     with st.sidebar:
-        st.caption("Store")
-        st.text(status.store)
-        st.caption("AI provider")
-        st.text(status.provider)
+        st.markdown(f":material/storefront: **Store:** {escape_md(status.store)}  \n"
+                    f":material/auto_awesome: **AI:** {escape_md(status.provider)}")
         if status.running_jobs:
             st.badge(f"{status.running_jobs} job{'s' if status.running_jobs != 1 else ''} running",
                      icon=":material/autorenew:", color="blue")

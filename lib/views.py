@@ -212,7 +212,7 @@ def job_rows(jobs: list[Job]) -> list[dict[str, Any]]:
             "Source": SOURCE_LABELS.get(job.source_kind, job.source_kind),
             "Provider": job.provider,
             "Model": job.model,
-            "Style": job.style,
+            "Style": job.style.replace("_", " "),
             "Images": job.item_count,
             "Cost": round(job.actual_cost or 0.0, 4),
         }

@@ -72,9 +72,11 @@ def _checklist(report: Any) -> None:
         label = getattr(check, "label", None) or getattr(check, "name", "")
         detail = getattr(check, "message", "") or ""
         fix = getattr(check, "fix", "") or ""
-        icon = ":material/check_circle:" if ok else ":material/cancel:"
+        skipped = bool(getattr(check, "skipped", False))
+        icon = ":material/check_circle:" if ok else (":material/remove_circle_outline:" if skipped
+                                                      else ":material/cancel:")
         st.markdown(f"{icon} **{ui.escape_md(str(label))}**" + (f" — {ui.escape_md(detail)}" if detail else ""))
-        if fix and not ok:
+        if fix and not ok and not skipped:
             st.caption(ui.escape_md(f"Fix: {fix}"))
 
 

@@ -238,11 +238,11 @@ def _result_card(item: Any, asset: Any) -> None:
         else:
             ui.image(_thumb(asset.sha256))
             ui.status_badge(asset.review_state)
-            row = st.columns(2)
-            row[0].button("Approve", key=f"gallery_ok_{asset.id}", icon=":material/thumb_up:", width="stretch",
+            with st.container(horizontal=True, gap="small"):
+                st.button("Approve", key=f"gallery_ok_{asset.id}", icon=":material/thumb_up:",
                           on_click=_set_review, args=(asset.id, ReviewState.APPROVED),
                           disabled=asset.review_state == ReviewState.APPROVED)
-            row[1].button("Reject", key=f"gallery_no_{asset.id}", icon=":material/thumb_down:", width="stretch",
+                st.button("Reject", key=f"gallery_no_{asset.id}", icon=":material/thumb_down:",
                           on_click=_set_review, args=(asset.id, ReviewState.REJECTED),
                           disabled=asset.review_state == ReviewState.REJECTED)
             st.text_input("Alt text", value=asset.alt_text, key=f"gallery_alt_{asset.id}", max_chars=250,
@@ -259,6 +259,9 @@ def _result_card(item: Any, asset: Any) -> None:
                         st.rerun()
 
 
+# One column for the original and one per variant (at least two, at most three per row), so every image on
+# the page has the same size.
+slots = min(4, max(3, 1 + max((len(e.items) for e in page_items), default=1)))
 for entry in page_items:
     product = entry.product
     with st.container(border=True):
@@ -282,18 +285,18 @@ for entry in page_items:
         assets_by_item = {a.item_id: a for a in entry.assets if a.kind == "generated"}
         items = [it for it in entry.items if it.status != ItemStatus.CANCELLED
                  and (review_filter == "all" or it.id in assets_by_item)]
-        # The original on the left, the variants three to a row on the right: the same size on every product.
-        left, right = st.columns([1, 3])
-        with left:
-            st.caption("Original")
-            ui.image(_thumb(entry.source_sha))
-        with right:
-            for start in range(0, len(items), 3):
-                cols = st.columns(3)
-                for col, item in zip(cols, items[start:start + 3], strict=False):
-                    with col:
-                        st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
-                        _result_card(item, assets_by_item.get(item.id))
+        # Before and after at the same size: the original, then the variants, wrapping under the variants.
+        per_row = slots - 1
+        for start in range(0, max(1, len(items)), per_row):
+            cols = st.columns(slots)
+            if start == 0:
+                with cols[0]:
+                    st.caption("Original")
+                    ui.image(_thumb(entry.source_sha))
+            for col, item in zip(cols[1:], items[start:start + per_row], strict=False):
+                with col:
+                    st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
+                    _result_card(item, assets_by_item.get(item.id))
 
 
 def _go(delta: int) -> None:

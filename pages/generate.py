@@ -210,7 +210,7 @@ cost = jobs.estimate_cost(rt, spec, n_items)
 m1, m2, m3 = st.columns(3)
 m1.metric("Images to make", f"{n_items * int(variants):,}")
 m2.metric("Estimated cost", fmt_cost(cost), help="From the price table in the settings; the studio engine is free.")
-m3.metric("Engine", choice.label)
+m3.metric("Engine", {"studio": "Studio", "gemini": "Gemini"}.get(choice.name, choice.name), help=choice.label)
 launch = st.button("Launch", key="gen_launch", type="primary", icon=":material/rocket_launch:",
                    disabled=n_items <= 0 or not choice.available)
 if n_items <= 0:

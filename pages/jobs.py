@@ -114,7 +114,8 @@ with st.container(border=True):
     tab_params, tab_items, tab_log = st.tabs(["Parameters", "Items", "Request log"])
     with tab_params:
         params = views.job_parameters(job)
-        st.dataframe([{"Setting": k, "Value": v} for k, v in params.items()], hide_index=True, width="stretch")
+        st.dataframe([{"Setting": k, "Value": v} for k, v in params.items()], hide_index=True, width="stretch",
+                     height=36 * (len(params) + 1) + 4)
     with tab_items:
         items = jobs.job_items(rt.db, job.id)
         st.dataframe(views.item_rows(items), hide_index=True, width="stretch",

@@ -62,6 +62,7 @@ def test_pick_generate_approve_publish_rollback(app_server, page) -> None:  # ty
     url, home = app_server
     page.goto(url + "/connect")
     _see(page, "Try it on the demo store")
+    _see(page, "Get a key at aistudio")  # the last card: the page has finished drawing
     _shot(page, "1-connect")
 
     page.goto(url)  # Products is the default page, served at the root URL
@@ -82,6 +83,7 @@ def test_pick_generate_approve_publish_rollback(app_server, page) -> None:  # ty
     _click(page, "gen_review")
 
     _see(page, "Compare each product's photo")
+    _see(page, "Products 1–3 of 3")  # the pager, drawn last
     _click(page, "gallery_approve_all")
     _see(page, "Approved 3 images")
     gallery_png = _shot(page, "5-gallery")
@@ -105,4 +107,6 @@ def test_pick_generate_approve_publish_rollback(app_server, page) -> None:  # ty
 
     page.goto(url + "/jobs")
     _see(page, "Images made")
+    _see(page, "Request log")  # the job detail, drawn last
+    page.locator("[data-testid='stDataFrame'] canvas").first.wait_for()  # tables paint on a canvas
     _shot(page, "9-jobs")

@@ -28,8 +28,8 @@ def test_app_entry_point_with_navigation_and_sidebar(home) -> None:
     at = app().run()
     assert_ok(at)
     assert at.title[0].value == "Choose products"  # the default page
-    sidebar = [t.value for t in at.sidebar.text]
-    assert "Demo store" in sidebar and "Studio engine (offline)" in sidebar
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Demo store" in sidebar and "Studio engine \\(offline\\)" in sidebar
     at.switch_page("pages/jobs.py").run()
     assert_ok(at)
     assert at.title[0].value == "Jobs"
