@@ -41,7 +41,7 @@ def _seed(*parts: object) -> int:
     return zlib.crc32(repr(parts).encode())
 
 
-@lru_cache(maxsize=24)
+@lru_cache(maxsize=12)  # 3 MB each at 1024 px, 12.6 MB at 2048: bounded memory for long-running workers
 def background(params: SceneParams, width: int, height: int, variant: int) -> tuple[np.ndarray, Scene]:
     """The rendered background (uint8 H x W x 3, read-only) and its geometry."""
     p = params

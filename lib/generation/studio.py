@@ -119,7 +119,7 @@ def border_connected(near: np.ndarray) -> np.ndarray:
     return np.cumsum(delta, axis=1)[:, :w] > 0
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=8)  # variants of a product reuse its cut-out; bounded for long-running workers
 def cut_out(data: bytes) -> Cutout:
     """The product cut out of its white background (cached: variants of one product cut once)."""
     im, factor = _decode(data)
