@@ -117,10 +117,8 @@ def background(params: SceneParams, width: int, height: int, variant: int) -> tu
         gain = gain * (1 + 0.1 * streak)
     if p.dapple:
         # Sun flecks through a canopy: the table mostly in soft shade, with warm bright patches.
-        leaves = tx.fbm(h, w, 26 * s, rng, octaves=2, aspect=2.6)
-        sun = tx.blur(tx.smoothstep(0.55, 0.7, leaves).astype(np.float32), 3.0 * s)
-        sun[:hy] = 0.5
-        gain = gain * (0.9 + 0.18 * sun)
+        sun = _sun_flecks(h, w, hy, rng, s)
+        gain = gain * (0.88 + 0.26 * sun)
         img *= 1 + 0.05 * sun[..., None] * np.array([1, 0.6, -0.4], dtype=np.float32)
     img *= gain[..., None]
     warm = p.warmth
@@ -152,6 +150,29 @@ def background(params: SceneParams, width: int, height: int, variant: int) -> tu
         accent=c0,
     )
     return out, scene
+
+
+def _sun_flecks(h: int, w: int, hy: int, rng: np.random.Generator, s: float) -> np.ndarray:
+    """Sunlight through leaves lands as soft elliptical flecks (images of the sun), flattened by perspective and
+    bunched where the canopy has gaps. Returns 0..1 light on the surface (0.5 on the wall)."""
+    from PIL import ImageDraw
+
+    out = Image.new("L", (w, h), 0)
+    d = ImageDraw.Draw(out)
+    gaps = tx.fbm(max(1, h // 8), max(1, w // 8), 14 * s, rng, octaves=2)
+    depth = max(1, h - hy)
+    for _ in range(int(420 * w / 1024)):
+        y = hy + depth * rng.random() ** 0.8
+        x = rng.uniform(0, w)
+        if gaps[min(gaps.shape[0] - 1, int(y / 8)), min(gaps.shape[1] - 1, int(x / 8))] < 0.45:
+            continue
+        near = (y - hy) / depth  # 0 at the back edge, 1 at the front
+        rx = (6 + 22 * near) * s * rng.uniform(0.6, 1.4)
+        ry = rx * (0.25 + 0.3 * near)
+        d.ellipse((x - rx, y - ry, x + rx, y + ry), fill=int(rng.uniform(150, 255)))
+    sun = np.asarray(out.filter(ImageFilter.GaussianBlur(2.2 * s)), dtype=np.float32) / 255.0
+    sun[:hy] = 0.5
+    return sun
 
 
 def _shade(c: tuple[int, int, int], k: float) -> tuple[int, int, int]:
