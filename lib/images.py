@@ -320,7 +320,8 @@ def validate(settings: Any, data: bytes, *, min_white: float = 0.85) -> Validati
 
 def to_png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
-    (img if img.mode in ("RGB", "RGBA", "L") else normalise(img)).save(buf, "PNG")
+    # Fast compression: these bytes go to a provider once; encode time matters more than size.
+    (img if img.mode in ("RGB", "RGBA", "L") else normalise(img)).save(buf, "PNG", compress_level=1)
     return buf.getvalue()
 
 

@@ -8,6 +8,8 @@ expired (and whose item another worker took over) cannot overwrite the newer out
 from __future__ import annotations
 
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -587,10 +589,36 @@ def release_items(db: Database, owner: str) -> int:
         return len(items)
 
 
+_SOURCE_CACHE: OrderedDict[str, bytes] = OrderedDict()
+_SOURCE_CACHE_LOCK = threading.Lock()
+_SOURCE_CACHE_SIZE = 16
+SOURCE_MAX_SIDE = 2048  # providers gain nothing from more; a 12 MP photo as PNG would be ~20 MB per request
+
+
+def _normalised_source(rt: Runtime, sha: str, raw: bytes) -> bytes:
+    """Validate and normalise a source photo to PNG, once per photo: variants of a product share it."""
+    from lib import images
+
+    with _SOURCE_CACHE_LOCK:
+        if sha in _SOURCE_CACHE:
+            _SOURCE_CACHE.move_to_end(sha)
+            return _SOURCE_CACHE[sha]
+    intake = images.decode_for(rt.settings, raw)
+    image = intake.image
+    if max(image.size) > SOURCE_MAX_SIDE:
+        image = image.copy()
+        image.thumbnail((SOURCE_MAX_SIDE, SOURCE_MAX_SIDE))
+    png = images.to_png(image)
+    with _SOURCE_CACHE_LOCK:
+        _SOURCE_CACHE[sha] = png
+        while len(_SOURCE_CACHE) > _SOURCE_CACHE_SIZE:
+            _SOURCE_CACHE.popitem(last=False)
+    return png
+
+
 def build_request(rt: Runtime, item: JobItem,
                   on_stage: Callable[[str], object] | None = None) -> tuple[GenerationRequest, str]:
     """Fetch the item's source photo, validate and normalise it, and build the provider request."""
-    from lib import images
     from lib.generation import prompts
 
     with rt.db.session() as s:
@@ -611,9 +639,8 @@ def build_request(rt: Runtime, item: JobItem,
         raw = rt.source(job.source_kind, job.connection_id).fetch_image(image)
     if on_stage is not None:
         on_stage(Stage.VALIDATE)
-    intake = images.decode_for(rt.settings, raw)
-    source_png = images.to_png(intake.image)
     source_sha = rt.blobs.put(raw)
+    source_png = _normalised_source(rt, source_sha, raw)
     request = GenerationRequest(
         source_image=source_png,
         source_mime="image/png",

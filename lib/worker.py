@@ -100,7 +100,7 @@ class Worker:
         self.wake = threading.Event()
         self.stats = WorkerStats()
         self._buckets: dict[str, TokenBucket] = {}
-        self._latency: dict[str, float] = {}  # EWMA of provider latency in seconds
+        self._latency: dict[str, float] = {}  # EWMA of seconds a slot is busy per item, by provider
         self._in_flight: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="gecko-item")
@@ -119,9 +119,10 @@ class Worker:
         """Enough items in flight to use a provider's whole quota even when each call is slow
         (rate × latency, Little's law), never fewer than the configured concurrency."""
         target = self.concurrency
-        for provider, latency in self._latency.items():
-            rpm = self.settings.rate_limit(provider)
-            if rpm > 0:
+        for provider, rpm in self.settings.rate_limits.items():
+            if rpm and rpm > 0:
+                # Until we have measured a provider, assume an item keeps a slot busy for about a second.
+                latency = self._latency.get(provider, 1.0)
                 target = max(target, math.ceil(rpm / 60.0 * latency * 1.2) + 1)
         return min(MAX_IN_FLIGHT, target)
 
@@ -232,15 +233,16 @@ class Worker:
             return
         provider = self.rt.provider(job.provider)
         bucket = self._bucket(job.provider)
+        waited_from = time.monotonic()
         if bucket is not None and not bucket.acquire(self.stop_event):
             return  # stopping: the item is released at shutdown
         t0 = time.monotonic()
+        token_wait = t0 - waited_from
         try:
             image = provider.generate(request)
         except AppError as exc:
             self._record_call(item, job.provider, t0, error=exc)
             raise
-        self._observe_latency(job.provider, time.monotonic() - t0)
         self._record_call(item, job.provider, t0, request_id=image.request_id, usage=image.usage)
         alt_text = None
         describe = getattr(provider, "describe", None)
@@ -250,6 +252,8 @@ class Worker:
             return
         jobs.complete_item(self.rt, item.id, owner, image, fingerprint=fingerprint, source_sha=source_sha,
                            latency_ms=(time.monotonic() - started) * 1000, alt_text=alt_text)
+        # A slot is busy for the whole item, not just the provider call (Little's law needs that time).
+        self._observe_latency(job.provider, time.monotonic() - started - token_wait)
         self.stats.add("succeeded")
 
     def _record_call(self, item: JobItem, provider: str, t0: float, *, error: AppError | None = None,
