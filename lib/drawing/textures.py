@@ -32,6 +32,17 @@ def noise(h: int, w: int, cell_y: float, cell_x: float | None, rng: np.random.Ge
 def fbm(h: int, w: int, cell: float, rng: np.random.Generator, octaves: int = 4, aspect: float = 1.0,
         gain: float = 0.5) -> np.ndarray:
     """Fractal noise, normalised to 0..1. `aspect` > 1 stretches features horizontally."""
+    # Smooth noise does not need full resolution: work at 1/f size (the finest octave keeps >= 4 px cells) and
+    # upsample once. This is most of what makes backgrounds cheap.
+    finest = cell / 2 ** (octaves - 1) * min(1.0, aspect)
+    f = 1
+    while f < 8 and finest / (f * 2) >= 4 and h // (f * 2) >= 8 and w // (f * 2) >= 8:
+        f *= 2
+    if f > 1:
+        small = fbm(-(-h // f), -(-w // f), cell / f, rng, octaves, aspect, gain)
+        big = Image.fromarray(np.ascontiguousarray(small, dtype=np.float32), mode="F").resize(
+            (w, h), Image.Resampling.BILINEAR)
+        return np.asarray(big, dtype=np.float32)
     out = np.zeros((h, w), dtype=np.float32)
     amp, total = 1.0, 0.0
     for _ in range(octaves):
@@ -42,8 +53,8 @@ def fbm(h: int, w: int, cell: float, rng: np.random.Generator, octaves: int = 4,
         amp *= gain
         cell /= 2.0
     out /= max(total, 1e-6)
-    lo, hi = np.percentile(out[::4, ::4], (1, 99))  # a subsample is enough and 16x cheaper
-    return np.clip((out - lo) / max(hi - lo, 1e-6), 0, 1)
+    lo, hi = (float(v) for v in np.percentile(out[::4, ::4], (1, 99)))  # a subsample is enough, 16x cheaper
+    return np.clip((out - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32, copy=False)
 
 
 def blur(arr: np.ndarray, radius: float) -> np.ndarray:
