@@ -193,3 +193,60 @@ def _source_image(product: dict[str, Any], variation_id: str | None) -> dict[str
                 return dict(v["image"])
     images = product.get("images") or ()
     return dict(images[0]) if images else None
+
+
+# Drive photos to the connected store, by SKU --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StorePublishReport:
+    publications: list[Any]  # lib.models.Publication, one per published image (see lib.publish)
+    unmatched: list[str]  # one sentence per approved image left out: no SKU, or no store product with that SKU
+
+
+def publish_to_store(runtime: Runtime, job_id: int, role: str = "featured", *, connection_id: int | None = None,
+                     keep_old_featured: bool = True) -> StorePublishReport:
+    """Publish a Drive job's approved images to the WooCommerce product with the same SKU, through lib.publish
+    (snapshot, upload, verify; `lib.publish.rollback(job_id=...)` undoes it). Images whose SKU the store does not
+    have are listed, not published, so one missing SKU does not hold back the rest."""
+    from lib import publish
+
+    with runtime.db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise JobError(f"Job {job_id} does not exist.")
+        assets = list(s.exec(select(Asset).where(
+            Asset.job_id == job_id, Asset.kind == AssetKind.GENERATED, Asset.review_state == ReviewState.APPROVED,
+        ).order_by(col(Asset.id))).all())
+        item_ids = [a.item_id for a in assets if a.item_id is not None]
+        items = {i.id: i for i in s.exec(select(JobItem).where(col(JobItem.id).in_(item_ids))).all()}
+    if job.source_kind == "woocommerce":
+        raise InputError("This job's photos came from the store itself: publish it from the gallery.")
+    if not assets:
+        raise InputError(f"Job {job_id} has no approved images to publish. Approve some in the gallery first.")
+    if connection_id is None:
+        store = active_connection(runtime.db, "woocommerce")
+        if store is None:
+            raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
+        connection_id = store.id
+    target = runtime.publish_target("woocommerce", connection_id)
+    finder = getattr(target, "product_for_sku", None)
+    matched: list[int] = []
+    unmatched: list[str] = []
+    found: dict[str, Any] = {}
+    for asset in assets:
+        product = dict(items[asset.item_id].product) if asset.item_id in items else {}
+        name = str(product.get("name") or f"Product {asset.product_id}")
+        sku = str(product.get("sku") or "")
+        if not sku:
+            unmatched.append(f"“{name}” has no SKU (name the Drive folder or photo “SKU - Name”).")
+            continue
+        if sku not in found:
+            found[sku] = finder(sku) if finder is not None else None
+        if found[sku] is None:
+            unmatched.append(f"“{name}”: the store has no product with SKU {sku}.")
+            continue
+        assert asset.id is not None
+        matched.append(asset.id)
+    pubs = publish.publish_assets(runtime, matched, role, keep_old_featured=keep_old_featured,
+                                  store_kind="woocommerce", connection_id=connection_id) if matched else []
+    return StorePublishReport(pubs, unmatched)

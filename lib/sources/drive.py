@@ -45,7 +45,10 @@ LISTING_TTL_SECONDS = 120.0
 MAX_DEPTH = 6  # folder levels walked below the root
 PARENTS_PER_QUERY = 20  # "'a' in parents or 'b' in parents ...": fewer calls, but short of "query too complex"
 ENTRY_FIELDS = "id,name,mimeType,parents,size,md5Checksum,modifiedTime,appProperties,driveId"
-SKU_NAME = re.compile(r"^\s*(?P<sku>(?=[^\s]*\d)[A-Za-z0-9][A-Za-z0-9._/#-]{0,63})\s+[-–—|]\s+(?P<name>\S.*?)\s*$")
+# "SKU - Name": the SKU is one token with a digit (GK-MUG-001, 4711) or upper-case words joined by - _ . (WCR-MUG-RED);
+# "Mug - Large" stays a name.
+SKU_NAME = re.compile(r"^\s*(?P<sku>(?=\S*\d)[A-Za-z0-9][A-Za-z0-9._/#-]{0,63}|[A-Z0-9]+(?:[-_.][A-Z0-9]+)+)"
+                      r"\s+[-–—|]\s+(?P<name>\S.*?)\s*$")
 GENERATED_ROLE = ("imagegecko_role", "generated")
 EXPORT_MARKER = "imagegecko_asset"
 

@@ -93,7 +93,9 @@ def connect(rt, emu, root, mode="folders", creds=None):
 @pytest.mark.parametrize("text, expected", [
     ("GK-MUG-001 - Marble mug", ("GK-MUG-001", "Marble mug")),
     ("SKU123 – Linen shirt (blue)", ("SKU123", "Linen shirt (blue)")),
-    ("Mug - Large", ("", "Mug - Large")),  # no digit: a name with a dash, not a SKU
+    ("WCR-MUG-RED - Red mug", ("WCR-MUG-RED", "Red mug")),
+    ("Mug - Large", ("", "Mug - Large")),  # a name with a dash, not a SKU
+    ("TEE - Red", ("", "TEE - Red")),
     ("Ceramic vase", ("", "Ceramic vase")),
     ("  AB-12 -   Tea pot  ", ("AB-12", "Tea pot")),
 ])
