@@ -29,8 +29,10 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -54,6 +56,8 @@ ONLINE = "online"  # batch_name of items sent back to the online queue
 PENDING = "pending:"  # batch_name prefix while a batch is being created
 INLINE_LIMIT_BYTES = 19 * 1024 * 1024  # the API takes inline requests up to 20 MB in total
 MAX_ITEMS_PER_BATCH = 1000
+PREPARE_BUDGET_SECONDS = 240.0  # source fetching for one batch; the rest waits for the next (well under the lease)
+PREPARE_THREADS = 4  # sources are mostly network fetches (store, Drive): a few in parallel
 SUBMIT_LEASE_SECONDS = 600.0  # how long a submitter may take between claiming items and recording the name
 POLL_MIN_SECONDS = 10.0
 POLL_MAX_SECONDS = 300.0
@@ -66,8 +70,13 @@ def _owner() -> str:
     return f"batch:{socket.gethostname()}:{os.getpid()}"
 
 
-def tick(runtime: Runtime, *, now: datetime | None = None) -> int:
-    """One round of batch work. Returns how many items progressed (submitted, moved on, finished, requeued)."""
+def tick(runtime: Runtime, *, now: datetime | None = None, background: bool = True) -> int:
+    """One round of batch work. Returns how many items progressed (submitted, moved on, finished, requeued).
+
+    Cancelling, recovering and polling run here (each is a few quick calls). Submitting has to fetch and
+    encode every source photo, which takes minutes for a big job; with background=True (the worker's call)
+    it runs in one thread per job log so the worker's loop and its lease heartbeats never wait for it, and
+    its items are not counted here. background=False (tests, CLI) does everything in this call."""
     now = now or utcnow()
     if not _has_batch_work(runtime):
         return 0  # the common case, checked with one cheap read on every worker poll
@@ -75,12 +84,45 @@ def tick(runtime: Runtime, *, now: datetime | None = None) -> int:
     provider = _provider(runtime)
     if provider is None:
         return done + _hand_over_online(runtime, every_provider=True)
-    for step in (_cancel, _recover_pending, _poll, _submit):
+    steps = [_cancel, _recover_pending, _poll] + ([] if background else [_submit])
+    for step in steps:
         try:
             done += step(runtime, provider, now)
         except Exception:  # one failing step must not stop the others (or the worker's loop)
             log.exception("batch %s failed", step.__name__)
+    if background:
+        _submit_in_background(runtime, provider)
     return done
+
+
+_submitters: dict[int, threading.Thread] = {}
+_submitters_lock = threading.Lock()
+
+
+def _submit_in_background(runtime: Runtime, provider: GeminiProvider) -> None:
+    key = id(runtime.db)
+    with _submitters_lock:
+        running = _submitters.get(key)
+        if running is not None and running.is_alive():
+            return
+
+        def run() -> None:
+            try:
+                _submit(runtime, provider, utcnow())
+            except Exception:
+                log.exception("batch submission failed")
+
+        thread = threading.Thread(target=run, name="gecko-batch-submit", daemon=True)
+        _submitters[key] = thread
+        thread.start()
+
+
+def wait_for_submissions(runtime: Runtime, timeout: float | None = None) -> None:
+    """Block until a background submission of this job log (if any) is done (tests, benchmarks, shutdown)."""
+    with _submitters_lock:
+        thread = _submitters.get(id(runtime.db))
+    if thread is not None:
+        thread.join(timeout)
 
 
 def _has_batch_work(runtime: Runtime) -> bool:
@@ -230,16 +272,40 @@ def _claim_for_submit(runtime: Runtime, job_id: int, now: datetime, token: str) 
         return list(s.exec(select(JobItem).where(JobItem.batch_name == PENDING + token)).all())
 
 
-def _prepare(runtime: Runtime, items: list[JobItem]) -> list[_Prepared]:
-    """Fetch and validate each source; items that cannot be prepared fail (or wait) on their own."""
+def _prepare(runtime: Runtime, items: list[JobItem], token: str) -> tuple[list[_Prepared], int]:
+    """Fetch and validate each source; items that cannot be prepared fail (or wait) on their own.
+    Stops after PREPARE_BUDGET_SECONDS: the rest go back to the queue for the next batch, so that one tick
+    never holds the worker's loop (and its lease heartbeats) for long."""
     from lib import jobs
 
     ready: list[_Prepared] = []
-    for item in items:
-        assert item.id is not None
+    released = 0
+    deadline = time.monotonic() + PREPARE_BUDGET_SECONDS
+    first_done = threading.Event()
+
+    def build(item: JobItem) -> Any:
+        # past the budget (once at least one request is ready) the item is left for the next batch
+        if first_done.is_set() and time.monotonic() > deadline:
+            return None
         try:
-            request, source_sha = jobs.build_request(runtime, item)
-        except AppError as err:
+            result: Any = jobs.build_request(runtime, item)
+        except Exception as exc:
+            return exc
+        first_done.set()
+        return result
+
+    with ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="gecko-batch-prep") as pool:
+        outcomes = list(pool.map(build, items))
+    left = [i.id for i, out in zip(items, outcomes, strict=True) if out is None and i.id is not None]
+    if left:
+        released = _back_to_queue(runtime, left, delay=0.0, marker=PENDING + token, job_id=items[0].job_id,
+                                  reason="left for the next batch")
+    for item, outcome in zip(items, outcomes, strict=True):
+        assert item.id is not None
+        if outcome is None:
+            continue
+        err = outcome
+        if isinstance(err, AppError):
             if err.retryable:
                 delay = jobs.backoff_delay(item.attempts, base=runtime.settings.backoff_base_seconds,
                                            cap=runtime.settings.backoff_max_seconds,
@@ -248,11 +314,12 @@ def _prepare(runtime: Runtime, items: list[JobItem]) -> list[_Prepared]:
             else:
                 jobs.fail_item(runtime.db, item.id, None, err)
             continue
-        except Exception as exc:  # a bug or an unexpected source answer: this item only
-            log.exception("could not prepare item %s", item.id)
+        if isinstance(err, Exception):  # a bug or an unexpected source answer: this item only
+            log.error("could not prepare item %s: %r", item.id, err)
             jobs.fail_item(runtime.db, item.id, None,
-                           AppError("This item could not be prepared for the batch.", detail=repr(exc)[:500]))
+                           AppError("This item could not be prepared for the batch.", detail=repr(err)[:500]))
             continue
+        request, source_sha = outcome
         fingerprint = request.fingerprint("gemini")
         if not item.regenerate:
             cached = jobs.reuse_result(runtime, fingerprint)
@@ -261,13 +328,15 @@ def _prepare(runtime: Runtime, items: list[JobItem]) -> list[_Prepared]:
                                    latency_ms=0.0, reused=True)
                 continue
         ready.append(_Prepared(item, request, source_sha, _request_size(request)))
-    return ready
+    return ready, released
 
 
 def _mark(runtime: Runtime, prepared: list[_Prepared], marker: str, *, batch_name: str | None = None,
           stage: str | None = None, now: datetime | None = None, message: str = "",
-          job_id: int | None = None) -> None:
-    """Set the marker/batch name (and the request's fingerprint and source) on still-running items."""
+          job_id: int | None = None) -> int:
+    """Set the marker/batch name (and the request's fingerprint and source) on still-running items.
+    Returns how many were still running."""
+    marked = 0
     with runtime.db.transaction() as s:
         for p in prepared:
             item = s.get(JobItem, p.item.id)
@@ -284,8 +353,10 @@ def _mark(runtime: Runtime, prepared: list[_Prepared], marker: str, *, batch_nam
                 item.next_attempt_at = max(now or utcnow(), utcnow()) + timedelta(seconds=POLL_MIN_SECONDS)
             s.add(item)
             p.item.batch_name = item.batch_name
+            marked += 1
         if message:
-            events.record(s, "transition", message, job_id=job_id, data={"items": len(prepared)})
+            events.record(s, "transition", message, job_id=job_id, data={"items": marked})
+    return marked
 
 
 def _inline_requests(prepared: list[_Prepared]) -> list[types.InlinedRequest]:
@@ -339,8 +410,8 @@ def _submit_job(runtime: Runtime, provider: GeminiProvider, job_id: int, now: da
     with runtime.db.session() as s:
         job = s.get(Job, job_id)
     assert job is not None
-    prepared = _prepare(runtime, items)
-    progressed = len(items) - len(prepared)
+    prepared, released = _prepare(runtime, items, token)
+    progressed = len(items) - len(prepared) - released
     if not prepared:
         return progressed
     ids = [p.item.id for p in prepared if p.item.id is not None]
@@ -373,11 +444,13 @@ def _submit_job(runtime: Runtime, provider: GeminiProvider, job_id: int, now: da
         return progressed + _create_failed(runtime, job_id, ids, marker, err, answered=status is not None)
     name = created.name or ""
     # Record the name before anything else: a crash now must not lead to a second batch.
-    _mark(runtime, prepared, marker, batch_name=name, now=now, job_id=job_id,
-          message=f"batch submitted: {name} ({len(prepared)} items, {'file' if use_file else 'inline'})")
+    marked = _mark(runtime, prepared, marker, batch_name=name, now=now, job_id=job_id,
+                   message=f"batch submitted: {name} ({len(prepared)} items, {'file' if use_file else 'inline'})")
     provider.record(method="POST", path=f"models/{job.model}:batchGenerateContent", status=200,
                     duration_ms=(time.monotonic() - t0) * 1000, job_id=job_id, request_id=name,
                     message=f"batch created: {name}, {len(prepared)} requests {'(file)' if use_file else '(inline)'}")
+    if marked == 0 and name:  # the job was cancelled while the batch was being made: don't pay for it
+        _cancel_at_gemini(provider, name, job_id)
     return progressed + len(prepared)
 
 
@@ -655,21 +728,8 @@ def _cancel(runtime: Runtime, provider: GeminiProvider, now: datetime) -> int:
     for name, job_id in rows:
         name = str(name)
         still_running = _running_items(runtime, name)
-        if not still_running:
-            t0 = time.monotonic()
-            try:
-                provider.client().batches.cancel(name=name)
-                status: int | None = 200
-            except Exception as exc:
-                err = map_error(exc)
-                status = _status(err)
-                if err.retryable or status is None:
-                    provider.record(method="POST", path=f"{name}:cancel", status=status, job_id=job_id,
-                                    duration_ms=(time.monotonic() - t0) * 1000,
-                                    message=f"batch cancel failed: {err.message}")
-                    continue  # try again next tick
-            provider.record(method="POST", path=f"{name}:cancel", status=status, job_id=job_id,
-                            duration_ms=(time.monotonic() - t0) * 1000, message=f"batch cancelled: {name}")
+        if not still_running and not _cancel_at_gemini(provider, name, job_id):
+            continue  # try again next tick
         with runtime.db.transaction() as s:
             result = s.exec(
                 update(JobItem).where(col(JobItem.batch_name) == name, col(JobItem.status) == ItemStatus.CANCELLED)
@@ -679,6 +739,24 @@ def _cancel(runtime: Runtime, provider: GeminiProvider, now: datetime) -> int:
             if not still_running:
                 events.record(s, "transition", f"batch {name} cancelled at Gemini", job_id=job_id)
     return done
+
+
+def _cancel_at_gemini(provider: GeminiProvider, name: str, job_id: int | None) -> bool:
+    """batches.cancel; False if it should be tried again (no answer, or a retryable error)."""
+    t0 = time.monotonic()
+    try:
+        provider.client().batches.cancel(name=name)
+        status: int | None = 200
+    except Exception as exc:
+        err = map_error(exc)
+        status = _status(err)
+        if err.retryable or status is None:
+            provider.record(method="POST", path=f"{name}:cancel", status=status, job_id=job_id,
+                            duration_ms=(time.monotonic() - t0) * 1000, message=f"batch cancel failed: {err.message}")
+            return False
+    provider.record(method="POST", path=f"{name}:cancel", status=status, job_id=job_id,
+                    duration_ms=(time.monotonic() - t0) * 1000, message=f"batch cancelled: {name}")
+    return True
 
 
 # Non-Gemini batch jobs -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ countTokens, the Batch API (create inline or from a file, get, cancel, delete, l
 real usageMetadata; errors use Google's envelope (with RetryInfo on 429/503).
 
 Switches (attributes, safe to change while running):
-    latency               seconds to wait before answering generateContent
+    latency               seconds to wait before answering generateContent (text_latency: for text models)
     fault_ratio           share of generateContent calls answered 429/503 first (chosen deterministically from
                           the request body, at most `max_faults_per_request` times for the same body)
     quota_rpm             requests per minute accepted per model; above it 429 with the RetryInfo the window needs
@@ -201,6 +201,7 @@ class GeminiEmulator:
         self.api_keys = {VALID_KEY}
         self.api_key = VALID_KEY
         self.latency = latency
+        self.text_latency: float | None = None  # text models (alt text); None = same as latency
         self.fault_ratio = fault_ratio
         self.fault_codes = (429, 503)
         self.max_faults_per_request = 2
@@ -615,8 +616,9 @@ class _Handler(BaseHTTPRequestHandler):
         if model not in KNOWN_MODELS:
             return self._send(404, error_body(404, f"models/{model} is not found for API version v1beta, or is not "
                                                    "supported for generateContent."))
-        if emu.latency:
-            time.sleep(emu.latency)
+        delay = emu.latency if emu.text_latency is None or "image" in model else emu.text_latency
+        if delay:
+            time.sleep(delay)
         status, answer = emu.answer(model, body, online=True)
         self._send(status, answer)
 

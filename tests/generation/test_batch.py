@@ -48,6 +48,11 @@ def make_job(rt: Runtime, products: int, variants: int, *, mode: str = "batch", 
     return jobs.create_job(rt, spec, [jobs.Selection(p) for p in items])
 
 
+def tick(rt: Runtime, **kw) -> int:
+    """One synchronous round (submission included), as a worker would run it in the background."""
+    return batch.tick(rt, background=False, **kw)
+
+
 def items_of(rt: Runtime, job_id: int) -> list[JobItem]:
     with rt.db.session() as s:
         return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.id)).all())
@@ -66,7 +71,7 @@ def later(minutes: float):
 
 def finish(rt, emu, job_id, *, minutes: float = 60) -> None:
     emu.advance(to="succeeded")
-    batch.tick(rt, now=later(minutes))
+    tick(rt, now=later(minutes))
 
 
 # The whole path ------------------------------------------------------------------------------------
@@ -75,7 +80,7 @@ def test_batch_of_52_items_inline_at_half_price(rt, emu):
     job = make_job(rt, 13, 4)
     assert job.item_count == 52
 
-    assert batch.tick(rt) == 52
+    assert tick(rt) == 52
     assert emu.counts["batches.create"] == 1 and emu.counts["files.upload.start"] == 0
     (rec,) = emu.batches.values()
     assert rec.from_file is None and len(rec.requests) == 52
@@ -86,18 +91,18 @@ def test_batch_of_52_items_inline_at_half_price(rt, emu):
     assert sorted(r["metadata"]["key"] for r in rec.requests) == sorted(str(i.id) for i in items)
     assert rec.display_name.endswith("#" + batch.digest([i.id for i in items]))
 
-    assert batch.tick(rt) == 0  # not due yet: no poll, no second batch
+    assert tick(rt) == 0  # not due yet: no poll, no second batch
     assert emu.counts["batches.get"] == 0 and emu.counts["batches.create"] == 1
 
-    batch.tick(rt, now=later(5))
+    tick(rt, now=later(5))
     assert emu.counts["batches.get"] == 1
     assert {i.stage for i in items_of(rt, job.id)} == {Stage.BATCH_SUBMITTED}
     emu.advance(to="running")
-    assert batch.tick(rt, now=later(10)) == 52
+    assert tick(rt, now=later(10)) == 52
     assert {i.stage for i in items_of(rt, job.id)} == {Stage.BATCH_RUNNING}
 
     emu.advance(to="succeeded")
-    assert batch.tick(rt, now=later(30)) == 52
+    assert tick(rt, now=later(30)) == 52
     items = items_of(rt, job.id)
     assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
     assert emu.counts["generateContent"] == 0 and emu.counts["batches.create"] == 1
@@ -130,7 +135,7 @@ def _prompt_tokens(emu: GeminiEmulator, item: JobItem) -> int:
 def test_batch_through_a_jsonl_file_when_over_the_inline_limit(rt, emu, monkeypatch):
     monkeypatch.setattr(batch, "INLINE_LIMIT_BYTES", 100_000)
     job = make_job(rt, 13, 4)
-    assert batch.tick(rt) == 52
+    assert tick(rt) == 52
     assert emu.counts["files.upload.start"] == 1 and emu.counts["batches.create"] == 1
     (rec,) = emu.batches.values()
     assert rec.from_file and len(rec.requests) == 52
@@ -149,11 +154,11 @@ def test_batch_through_a_jsonl_file_when_over_the_inline_limit(rt, emu, monkeypa
 def test_a_restart_mid_batch_polls_the_same_batch(tmp_path, emu):
     first = runtime(tmp_path, emu)
     job = make_job(first, 3, 2)
-    assert batch.tick(first) == 6
+    assert tick(first) == 6
     first.db.dispose()
 
     again = runtime(tmp_path, emu)  # a new process: new engine, new provider, same job log
-    batch.tick(again, now=later(5))
+    tick(again, now=later(5))
     finish(again, emu, job.id)
     assert {i.status for i in items_of(again, job.id)} == {ItemStatus.SUCCEEDED}
     assert emu.counts["batches.create"] == 1
@@ -169,15 +174,15 @@ def test_a_crash_between_create_and_record_adopts_the_batch(rt, emu, monkeypatch
         return real_mark(*args, **kw)
 
     monkeypatch.setattr(batch, "_mark", crash_when_recording)
-    batch.tick(rt)  # the batch is created at Gemini, its name never reaches the job log
+    tick(rt)  # the batch is created at Gemini, its name never reaches the job log
     monkeypatch.setattr(batch, "_mark", real_mark)
     assert emu.counts["batches.create"] == 1
     assert all(i.batch_name.startswith(batch.PENDING) for i in items_of(rt, job.id))
 
-    batch.tick(rt, now=later(1))  # the submitter's lease has not expired: leave it alone
+    tick(rt, now=later(1))  # the submitter's lease has not expired: leave it alone
     assert emu.counts["batches.list"] == 0
 
-    batch.tick(rt, now=later(batch.SUBMIT_LEASE_SECONDS / 60 + 1))
+    tick(rt, now=later(batch.SUBMIT_LEASE_SECONDS / 60 + 1))
     assert emu.counts["batches.list"] == 1 and emu.counts["batches.create"] == 1
     (rec,) = emu.batches.values()
     assert {i.batch_name for i in items_of(rt, job.id)} == {f"batches/{rec.id}"}
@@ -189,9 +194,9 @@ def test_a_crash_between_create_and_record_adopts_the_batch(rt, emu, monkeypatch
 def test_a_create_whose_answer_is_lost_is_found_not_resubmitted(rt, emu):
     job = make_job(rt, 2, 2)
     emu.queue("hangup", route="batches.create")
-    batch.tick(rt)
+    tick(rt)
     assert emu.counts["batches.create"] == 1 and len(emu.batches) == 1
-    batch.tick(rt, now=later(1))
+    tick(rt, now=later(1))
     (rec,) = emu.batches.values()
     assert {i.batch_name for i in items_of(rt, job.id)} == {f"batches/{rec.id}"}
     finish(rt, emu, job.id)
@@ -206,10 +211,10 @@ def test_items_claimed_but_never_submitted_go_back_and_are_submitted_once(rt, em
         raise RuntimeError("killed before create")
 
     monkeypatch.setattr(batch, "_inline_requests", crash)
-    batch.tick(rt)
+    tick(rt)
     monkeypatch.undo()
     assert emu.counts["batches.create"] == 0
-    batch.tick(rt, now=later(1))  # nothing to adopt: the items are queued again and submitted
+    tick(rt, now=later(1))  # nothing to adopt: the items are queued again and submitted
     assert emu.counts["batches.list"] == 1 and emu.counts["batches.create"] == 1
     finish(rt, emu, job.id, minutes=60)
     items = items_of(rt, job.id)
@@ -221,12 +226,12 @@ def test_items_claimed_but_never_submitted_go_back_and_are_submitted_once(rt, em
 
 def test_cancelling_the_job_cancels_the_batch(rt, emu):
     job = make_job(rt, 3, 1)
-    batch.tick(rt)
+    tick(rt)
     jobs.cancel_job(rt.db, job.id)
-    batch.tick(rt, now=later(1))
+    tick(rt, now=later(1))
     (rec,) = emu.batches.values()
     assert emu.counts["batches.cancel"] == 1 and rec.state == "BATCH_STATE_CANCELLED"
-    batch.tick(rt, now=later(60))
+    tick(rt, now=later(60))
     assert emu.counts["batches.cancel"] == 1 and emu.counts["batches.get"] == 0
     assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.CANCELLED}
 
@@ -234,14 +239,14 @@ def test_cancelling_the_job_cancels_the_batch(rt, emu):
 @pytest.mark.parametrize("state", ["expired", "failed", "cancelled"])
 def test_a_batch_that_ends_without_results_sends_its_items_online(rt, emu, state):
     job = make_job(rt, 3, 1)
-    batch.tick(rt)
+    tick(rt)
     emu.advance(to=state)
-    assert batch.tick(rt, now=later(5)) == 3
+    assert tick(rt, now=later(5)) == 3
     items = items_of(rt, job.id)
     assert {(i.status, i.batch_name, i.stage) for i in items} == {(ItemStatus.QUEUED, batch.ONLINE, None)}
     claimed = jobs.claim_items(rt.db, "worker-1", 10, 60)  # the online worker takes them now
     assert sorted(i.id for i in claimed) == [i.id for i in items]
-    batch.tick(rt, now=later(10))
+    tick(rt, now=later(10))
     assert emu.counts["batches.create"] == 1  # never submitted to a batch again
 
 
@@ -251,7 +256,7 @@ def test_per_item_refusals_fail_and_overloads_go_online(rt, emu):
     emu.on_prompt(f"Product: {products[1].name}.", "image_safety")
     emu.on_prompt(f"Product: {products[2].name}.", "503")
     job = make_job(rt, 4, 1)
-    batch.tick(rt)
+    tick(rt)
     finish(rt, emu, job.id)
     by_product = {i.product_id: i for i in items_of(rt, job.id)}
     blocked, unsafe, busy, fine = (by_product[p.id] for p in products)
@@ -268,11 +273,11 @@ def test_a_rate_limited_create_waits_and_resubmits(rt, emu):
     emu.queue("429", route="batches.create")
     job = make_job(rt, 2, 1)
     before = utcnow()
-    batch.tick(rt)
+    tick(rt)
     items = items_of(rt, job.id)
     assert {(i.status, i.batch_name) for i in items} == {(ItemStatus.QUEUED, None)}
     assert all(i.next_attempt_at >= before + timedelta(seconds=45) for i in items)
-    batch.tick(rt, now=later(2))
+    tick(rt, now=later(2))
     assert emu.counts["batches.create"] == 2 and len(emu.batches) == 1
     assert {i.attempts for i in items_of(rt, job.id)} == {1}
 
@@ -280,7 +285,7 @@ def test_a_rate_limited_create_waits_and_resubmits(rt, emu):
 def test_a_bad_key_pauses_the_job_and_keeps_its_items(tmp_path, emu):
     rt = runtime(tmp_path, emu, gemini_api_key="wrong")
     job = make_job(rt, 2, 1)
-    batch.tick(rt)
+    tick(rt)
     assert job_of(rt, job.id).status == JobStatus.PAUSED
     assert "rejected this Gemini API key" in job_of(rt, job.id).error
     assert {(i.status, i.batch_name) for i in items_of(rt, job.id)} == {(ItemStatus.QUEUED, None)}
@@ -289,7 +294,7 @@ def test_a_bad_key_pauses_the_job_and_keeps_its_items(tmp_path, emu):
 def test_no_key_pauses_without_claiming(tmp_path, emu):
     rt = runtime(tmp_path, emu, gemini_api_key=None)
     job = make_job(rt, 2, 1)
-    batch.tick(rt)
+    tick(rt)
     assert job_of(rt, job.id).status == JobStatus.PAUSED
     assert emu.counts["batches.create"] == 0
     assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.QUEUED}
@@ -297,7 +302,7 @@ def test_no_key_pauses_without_claiming(tmp_path, emu):
 
 def test_batch_mode_for_a_provider_without_a_batch_api_runs_online(rt, emu):
     job = make_job(rt, 2, 1, provider="studio", model="studio-v1")
-    assert batch.tick(rt) == 2
+    assert tick(rt) == 2
     assert {i.batch_name for i in items_of(rt, job.id)} == {batch.ONLINE}
     assert emu.counts["batches.create"] == 0
 
@@ -307,3 +312,44 @@ def test_display_name_names_the_item_set():
     assert name.startswith("imagegecko job 7 items 3-5,9-11,20 #")
     assert name.endswith(batch.digest([20, 11, 10, 9, 5, 4, 3]))
     assert len(batch.display_name(1, list(range(1, 2000, 2)))) < 128
+
+
+def test_a_job_cancelled_while_its_batch_is_made_cancels_that_batch(rt, emu, monkeypatch):
+    job = make_job(rt, 2, 1)
+    real_mark = batch._mark
+
+    def cancel_first(*args, **kw):
+        if kw.get("batch_name"):
+            jobs.cancel_job(rt.db, job.id)  # the user presses Cancel while the batch is being created
+        return real_mark(*args, **kw)
+
+    monkeypatch.setattr(batch, "_mark", cancel_first)
+    tick(rt)
+    (rec,) = emu.batches.values()
+    assert emu.counts["batches.cancel"] == 1 and rec.state == "BATCH_STATE_CANCELLED"
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.CANCELLED}
+
+
+def test_preparation_is_time_boxed_and_the_rest_waits_for_the_next_batch(rt, emu, monkeypatch):
+    monkeypatch.setattr(batch, "PREPARE_BUDGET_SECONDS", 0.0)  # one item per tick
+    monkeypatch.setattr(batch, "PREPARE_THREADS", 1)
+    job = make_job(rt, 3, 1)
+    assert tick(rt) == 1
+    queued = [i for i in items_of(rt, job.id) if i.status == ItemStatus.QUEUED]
+    assert len(queued) == 2 and {(i.batch_name, i.attempts) for i in queued} == {(None, 0)}
+    tick(rt)
+    tick(rt)
+    assert emu.counts["batches.create"] == 3
+    finish(rt, emu, job.id)
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.SUCCEEDED}
+
+
+def test_the_workers_tick_submits_in_the_background(rt, emu):
+    job = make_job(rt, 2, 1)
+    assert batch.tick(rt) == 0  # returns at once: the submission runs in its own thread
+    batch.wait_for_submissions(rt, timeout=60)
+    assert emu.counts["batches.create"] == 1
+    assert {i.stage for i in items_of(rt, job.id)} == {"batch_submitted"}
+    batch.tick(rt)  # nothing left to submit: no second batch
+    batch.wait_for_submissions(rt, timeout=60)
+    assert emu.counts["batches.create"] == 1

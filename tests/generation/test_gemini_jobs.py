@@ -50,6 +50,11 @@ def make_job(rt: Runtime, n: int, variants: int = 1, *, mode: str = "online") ->
     return jobs.create_job(rt, spec, [jobs.Selection(p) for p in products(rt, n)])
 
 
+def tick(rt: Runtime, **kw) -> int:
+    """One synchronous round (submission included), as a worker would run it in the background."""
+    return batch.tick(rt, background=False, **kw)
+
+
 def items_of(rt: Runtime, job_id: int) -> list[JobItem]:
     with rt.db.session() as s:
         return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.id)).all())
@@ -171,7 +176,7 @@ def test_a_batch_job_runs_through_the_worker(rt, emu, monkeypatch):
 
 def test_an_expired_batch_finishes_online(rt, emu):
     job = make_job(rt, 3, mode="batch")
-    batch.tick(rt)
+    tick(rt)
     emu.advance(to="expired")
     for item in items_of(rt, job.id):  # the next poll is due now
         with rt.db.transaction() as s:
