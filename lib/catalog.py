@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from lib.runtime import Runtime
 
 WHITE_MIN = 0.85  # the share of near-white border pixels that counts as "on white" (lib.images.validate)
-THUMB_SIDE = 192
+THUMB_SIDE = 224
 SCAN_CHUNK = 100
 DEFAULT_SCAN_BUDGET = 600  # products looked at per view when a local filter is on
 CHECK_LIMIT = 60  # photos the Generate page validates before launch
@@ -247,7 +247,7 @@ class _LRU:
 _FACTS = _LRU(5000)
 _CHECKS = _LRU(5000)
 _FAILED = object()
-PREVIEW_SIDE = 256
+PREVIEW_SIDE = 224
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog-preview")
 
 

@@ -11,7 +11,7 @@ import io
 import re
 import zipfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -284,6 +284,33 @@ def page_slice(entries: list[Any], page: int, per_page: int) -> tuple[list[Any],
     pages = max(1, -(-len(entries) // per_page))
     page = min(max(1, page), pages)
     return entries[(page - 1) * per_page: page * per_page], page, pages
+
+
+def gallery_stamp(runtime: Runtime, job_id: int) -> tuple[Any, ...]:
+    """Changes whenever the job's gallery would: items added or finished, images added or reviewed.
+
+    Reading a 2,000-image gallery decodes every item's product snapshot; the page keeps the last read and
+    reads again only when this stamp moves (two aggregate queries)."""
+    from lib.models import Asset, JobItem
+
+    with runtime.db.session() as s:
+        items = tuple(sorted(s.exec(select(JobItem.status, func.count()).where(JobItem.job_id == job_id)
+                                    .group_by(JobItem.status)).all()))
+        assets = s.exec(select(func.count(), func.max(Asset.id), func.max(Asset.reviewed_at))
+                        .where(Asset.job_id == job_id)).one()
+    return items, tuple(assets)
+
+
+def filter_entries(entries: list[Any], review_state: str | None) -> list[Any]:
+    """Gallery entries keeping only the images in one review state (entries without any are left out)."""
+    if not review_state or review_state == "all":
+        return entries
+    out = []
+    for entry in entries:
+        assets = [a for a in entry.assets if a.review_state == review_state]
+        if assets:
+            out.append(replace(entry, assets=assets))
+    return out
 
 
 def review_counts(entries: list[Any]) -> Counter[str]:

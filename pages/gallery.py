@@ -129,7 +129,13 @@ def _rollback(product_ids: list[str] | None) -> None:
 # Job overview and bulk actions ------------------------------------------------------------------------
 progress = jobs.job_progress(rt.db, job_id)
 pview = views.progress_view(progress)
-entries = jobs.gallery(rt.db, job_id)
+stamp = (job_id, views.gallery_stamp(rt, job_id))
+cached = st.session_state.get("gallery_cache")
+if cached and cached[0] == stamp:
+    entries = cached[1]
+else:
+    entries = jobs.gallery(rt.db, job_id)
+    st.session_state["gallery_cache"] = (stamp, entries)
 counts = views.review_counts(entries)
 approved = jobs.approved_assets(rt.db, job_id)
 publications = publish.product_publications(rt.db, job_id) if publish else []
@@ -195,7 +201,7 @@ if dialog and publish is not None:
         _conflict_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
-shown = entries if review_filter == "all" else jobs.gallery(rt.db, job_id, review_state=review_filter)
+shown = views.filter_entries(entries, review_filter)
 if not shown:
     if entries:
         st.info("No images in this state. Pick “All” to see everything.", icon=":material/filter_alt:")
@@ -212,6 +218,7 @@ def _set_review(asset_id: int, state: str) -> None:
 
 def _save_alt(asset_id: int) -> None:
     text = st.session_state.get(f"gallery_alt_{asset_id}", "")
+    st.session_state.pop("gallery_cache", None)  # alt text is not part of the stamp
     try:
         jobs.set_alt_text(rt.db, asset_id, text)
     except AppError as exc:
