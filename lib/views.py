@@ -113,6 +113,15 @@ def running_jobs(runtime: Runtime) -> int:
     return int(n)
 
 
+def first_run(runtime: Runtime) -> bool:
+    """No job and no saved connection yet: the pages show their getting-started hints."""
+    from lib.models import Connection
+
+    with runtime.db.session() as s:
+        return s.exec(select(Job.id).limit(1)).first() is None and \
+            s.exec(select(Connection.id).limit(1)).first() is None
+
+
 def sidebar_status(runtime: Runtime) -> SidebarStatus:
     from lib.connections import active_connection
 

@@ -175,7 +175,19 @@ with st.container(border=True):
 if approved:
     with st.container(border=True):
         st.markdown(f"**Publish {plural(len(approved), 'approved image')}**")
-        if not can_publish:
+        if job.source_kind == "drive":
+            st.caption("Saves the approved images to a “generated” folder beside the original photos in Drive. "
+                       "Running it again adds nothing twice.")
+            if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
+                with ui.errors(), st.spinner("Uploading to Drive…"):
+                    from lib.export import export_approved
+
+                    results = export_approved(rt, job_id)
+                    new = sum(1 for r in results if r.created)
+                    ui.flash(f"Saved {plural(new, 'image')} to Drive" + (f" ({len(results) - new} were already there)"
+                                                                         if len(results) > new else "") + ".")
+                    st.rerun()
+        elif not can_publish:
             st.caption(f"Images from {store_label} cannot be published to a store; download the ZIP instead.")
         elif publish is None:
             st.caption("Publishing is not available in this installation.")

@@ -161,8 +161,14 @@ with c2:
                         captions=[p.note for p in providers])
     choice = prov_by_name[provider]
     model = st.selectbox("Model", choice.models, key=f"gen_model_{provider}", disabled=len(choice.models) < 2)
+    batch = False
     if not choice.available:
         st.info(choice.note, icon=":material/key:")
+    elif provider == "gemini":
+        big = len(selection) * int(variants) >= rt.settings.batch_threshold
+        batch = st.toggle("Batch mode: half the price, results within hours instead of minutes", value=big,
+                          key="gen_batch", help="Sends the images through Google's Batch API. Worth it for "
+                          "large jobs; small ones are quicker online.")
 
 # Photo check ----------------------------------------------------------------------------------------
 st.subheader("4 · Photo check")
@@ -204,7 +210,7 @@ if unchecked:
 st.subheader("5 · Launch")
 spec = jobs.JobSpec(source_kind=ref.kind, connection_id=ref.connection_id, provider=provider, model=model,
                     style=style, prompt_extra=extra, aspect_ratio=aspect, output_size=int(size),
-                    variants=int(variants))
+                    variants=int(variants), mode="batch" if batch else "online")
 n_items = len(selection) - len(skip)
 cost = jobs.estimate_cost(rt, spec, n_items)
 m1, m2, m3 = st.columns(3)

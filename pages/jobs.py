@@ -20,7 +20,7 @@ m[1].metric("Success rate", f"{tot.success_rate:.0%}" if tot.images or tot.succe
 m[2].metric("Median time per image", fmt_ms(tot.median_latency_ms))
 m[3].metric("Total cost", fmt_cost(tot.cost))
 if tot.per_day:
-    with st.expander("Images and cost per day", expanded=False):
+    with st.expander("Images and cost per day (last 30 days)", expanded=True):
         rows = views.per_day_rows(tot.per_day)
         c1, c2 = st.columns(2)
         c1.bar_chart(rows, x="Day", y="Images", height=220)

@@ -4,7 +4,7 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from lib import catalog, ui
+from lib import catalog, ui, views
 from lib.catalog import Filters, SourceRef
 from lib.errors import AppError
 from lib.sources.base import Product
@@ -13,6 +13,10 @@ from lib.views import plural
 rt = ui.runtime()
 ui.page_header("Choose products", "Pick the products to photograph. Your selection is kept while you page, "
                                   "search and filter.")
+
+if views.first_run(rt):
+    st.info("First time here? The demo store below works with no keys: tick a few products, then Go to Generate. "
+            "Connect your own store on the Connect page when you are ready.", icon=":material/waving_hand:")
 
 book = ui.selections()
 options = catalog.source_options(rt)

@@ -93,3 +93,20 @@ def test_uploads_source_turns_photos_into_products(home) -> None:
     assert_ok(at)
     assert any("broken.jpg" in w.value for w in at.warning)
     assert any(t.value == "White vase" for t in at.text)
+
+
+def test_product_names_are_shown_as_text_never_as_html(home, rt) -> None:
+    pytest.importorskip("lib.images")
+    from lib.sources import upload
+
+    buf = io.BytesIO()
+    Image.new("RGB", (700, 700), (255, 255, 255)).save(buf, "JPEG")
+    [p] = upload.add_uploads(rt, [("x.jpg", buf.getvalue())])
+    name = '<img src=x onerror="alert(1)"> **Bold** Mug'
+    upload.rename(rt, p.id, name, sku="<b>SKU</b>")
+    at = page("products").run()
+    at.selectbox(key="prod_source").set_value("upload").run()
+    assert_ok(at)
+    assert name in [t.value for t in at.text]  # st.text: shown exactly as typed
+    markdown = [m.value for m in [*at.markdown, *at.caption]]
+    assert not any("<img" in v or "<b>" in v for v in markdown)  # anything markdown-rendered is escaped

@@ -1,0 +1,91 @@
+"""A WooCommerce store through the screens, against the loopback emulator: connect with the checklist, browse it,
+generate, publish and roll back."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib import jobs, ui
+from lib.connections import list_connections, read_secret
+from tests.ui.conftest import assert_ok, page
+
+emulator = pytest.importorskip("tests.emulators.woocommerce")
+
+
+@pytest.fixture
+def emu():
+    with emulator.WooEmulator() as e:
+        yield e
+
+
+def _fill_store_form(at, emu, secret: str) -> None:
+    at.text_input(key="connect_woo_name").input("Emulated shop")
+    at.text_input(key="connect_woo_url").input(emu.url)
+    at.text_input(key="connect_woo_ck").input(emulator.CONSUMER_KEY)
+    at.text_input(key="connect_woo_cs").input(secret)
+    at.text_input(key="connect_woo_user").input(emulator.WP_USER)
+    at.text_input(key="connect_woo_app").input(emulator.APP_PASSWORD)
+
+
+def test_checklist_shows_what_failed_and_how_to_fix_it(home, emu) -> None:
+    at = page("connect").run()
+    _fill_store_form(at, emu, "cs_wrong_secret")
+    at.button(key="connect_woo_check").click().run()
+    assert_ok(at)
+    lines = [m.value for m in at.markdown]
+    assert any("WooCommerce store" in v and "check_circle" in v for v in lines)
+    assert any("API key valid" in v and ":material/cancel:" in v for v in lines)
+    assert any(c.value.startswith("Fix:") for c in at.caption)
+
+
+def test_save_store_then_browse_generate_publish_and_roll_back(home, rt, emu) -> None:
+    pytest.importorskip("lib.publish")
+    at = page("connect").run()
+    _fill_store_form(at, emu, emulator.CONSUMER_SECRET)
+    at.button(key="connect_woo_check").click().run()
+    assert not [m.value for m in at.markdown if ":material/cancel:" in m.value]
+    at.button(key="connect_woo_save").click().run()
+    assert_ok(at)
+    [conn] = list_connections(rt.db, "woocommerce")
+    secret = read_secret(rt.vault, conn)
+    text = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.success, *at.text_input])
+    assert emulator.CONSUMER_SECRET not in text and secret["app_password"] not in text  # never shown again
+    assert conn.name == "Emulated shop" and conn.is_active
+
+    products = page("products").run()
+    products.selectbox(key="prod_source").set_value(f"woocommerce:{conn.id}").run()
+    assert_ok(products)
+    picks = [c.key for c in products.checkbox if c.key.startswith(f"prod_pick_woocommerce:{conn.id}_")
+             and "/" not in c.key][:2]
+    assert len(picks) == 2
+    for key in picks:
+        products.checkbox(key=key).check().run()
+    book = products.session_state[ui.SELECTIONS]
+    assert len(book.active) == 2
+
+    gen = page("generate", **{ui.SELECTIONS: book}).run()
+    gen.button(key="gen_launch").click().run()
+    assert_ok(gen)
+    job_id = gen.session_state[ui.CURRENT_JOB]
+    from lib.worker import run_until_idle
+
+    run_until_idle(rt)
+    assert jobs.get_job(rt.db, job_id).status == "succeeded"
+
+    pids = [i.product_id for i in jobs.job_items(rt.db, job_id)]
+    store = rt.publish_target("woocommerce", conn.id)  # reads the store over its REST API
+    before = {pid: store.product_image_ids(pid) for pid in pids}
+    gal = page("gallery").run()
+    gal.button(key="gallery_approve_all").click().run()
+    gal.button(key="gallery_publish").click().run()
+    assert any("will change in the WooCommerce" in m.value for m in gal.markdown)
+    gal.button(key="gallery_publish_confirm").click().run()
+    assert_ok(gal)
+    assert any("Published 2 images" in s.value for s in gal.success)
+    for pid in pids:
+        now = store.product_image_ids(pid)
+        assert now[0] not in before[pid] and now[1:] == before[pid]
+
+    gal.button(key="gallery_rollback_job").click().run()
+    assert_ok(gal)
+    assert {pid: store.product_image_ids(pid) for pid in pids} == before
