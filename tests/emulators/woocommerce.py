@@ -189,7 +189,9 @@ class WooEmulator:
         self.products: dict[int, dict[str, Any]] = {}
         self.variations: dict[int, dict[str, Any]] = {}
         self.media: dict[int, dict[str, Any]] = {}
-        self.categories: dict[int, dict[str, Any]] = {}
+        self.categories: dict[int, dict[str, Any]] = {15: {"id": 15, "name": "Uncategorized", "slug": "uncategorized",
+                                                           "parent": 0}}
+        self.errors: list[str] = []  # emulator bugs (answered 500): tests may assert it stays empty
         self.nonces: dict[tuple[str, str], float] = {}
         self.faults: list[Fault] = []
         self.counts: Counter[str] = Counter()
@@ -1256,6 +1258,10 @@ class _Handler(BaseHTTPRequestHandler):
             reply = emu.handle(req)
         except WPError as err:
             reply = Reply(err.status, err.body())
+        except Exception as exc:  # a bug in the emulator: answer as PHP would, and keep it for the tests to see
+            emu.errors.append(f"{req.method} {req.path}: {exc!r}")
+            reply = Reply(500, {"code": "internal_server_error", "message": "There has been a critical error on "
+                                "this website.", "data": {"status": 500}})
         record["status"] = reply.status
         record["auth"] = req.principal.kind
         if fault and fault.mode == "drop_after":

@@ -1,0 +1,651 @@
+"""Approved images → the store, and back: snapshot, upload once, set, verify; exact rollback.
+
+For each approved asset and its product (or variation), every step is committed before the next one:
+
+  1. snapshot   a Publication row with the product's image ids in order (and the variation's image id) and the
+                versioned file name `<sku>-ai-<sha8>.jpg|webp` (committed before anything changes at the store)
+  2. upload     once to the media library; the media id is recorded at once (state "uploaded"). A retry first
+                reuses a recorded id, then looks the file name up (`find_media`): the upload may have landed even
+                though its answer was lost, or the process died before recording it.
+  3. update     the intended list is recorded, then the whole image list is written (WooCommerce replaces it),
+                re-read and compared. A retry reads the list first: if our list is already there, nothing is
+                sent again. The intended list always holds every image the product had (featured: new first, the
+                old featured kept in the gallery unless asked not to; gallery: appended), so no fault can leave
+                a product with fewer images than before.
+  4. done       the list the store now holds is recorded (`after_images`), so a rollback can tell whether someone
+                changed the product since.
+
+Rollback walks a product's publications newest first and puts each snapshot back (the earliest wins), but only if
+the store still holds what we set; otherwise it reports a conflict and overwrites only with force=True. Media are
+never deleted (WooCommerce keeps attachments; publishing again reuses them).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import col, select
+
+from lib import events
+from lib.connections import active_connection
+from lib.errors import AppError, InputError, PublishError, PublishVerifyError, SourceAuthError
+from lib.models import Asset, Job, JobItem, Publication, PublicationState, PublishRole, ReviewState, utcnow
+
+if TYPE_CHECKING:
+    from lib.runtime import Runtime
+    from lib.sources.base import PublishTarget
+
+# How retries wait. Module-level so tests and benchmarks replace it instead of sleeping.
+SLEEP: Callable[[float], None] = time.sleep
+MAX_WAIT = 30.0
+# Test hooks, called with (publication, media_id): "after_upload" runs after the store answered the upload and
+# before the media id is recorded (a test raises there to play a process killed at the worst moment).
+HOOKS: dict[str, Callable[[Publication, str], None]] = {}
+OPEN = (PublicationState.PENDING, PublicationState.UPLOADED, PublicationState.FAILED)
+EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+DEFAULT_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    product_id: str
+    variation_id: str | None
+    product_name: str
+    before: list[str]
+    after_description: str
+
+
+@dataclass
+class RollbackReport:
+    restored: list[str] = field(default_factory=list)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # store errors (after retries), per product
+
+
+@dataclass
+class _Item:
+    """An approved asset resolved to the store product (or variation) it goes to."""
+
+    asset: Asset
+    job_id: int | None
+    store_kind: str
+    connection_id: int | None
+    product_id: str
+    variation_id: str | None
+    name: str
+    sku: str
+    variation_name: str = ""
+
+
+# Resolving assets to targets ------------------------------------------------------------------------------
+
+def _role(role: str) -> PublishRole:
+    try:
+        return PublishRole(str(role))
+    except ValueError as exc:
+        raise InputError(f"Role must be featured, gallery or variation, not {role!r}.") from exc
+
+
+def _connection_for(rt: Runtime, kind: str, connection_id: int | None) -> int | None:
+    if kind != "woocommerce" or connection_id is not None:
+        return connection_id
+    conn = active_connection(rt.db, kind)
+    if conn is None:
+        raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
+    return conn.id
+
+
+class _Targets:
+    """One target per store connection for the whole call."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._cache: dict[tuple[str, int | None], PublishTarget] = {}
+
+    def get(self, kind: str, connection_id: int | None, job_id: int | None = None) -> PublishTarget:
+        key = (kind, connection_id)
+        if key not in self._cache:
+            self._cache[key] = self.rt.publish_target(kind, connection_id)
+        target = self._cache[key]
+        if hasattr(target, "job_id"):
+            target.job_id = job_id  # the store's request events land in the job's log
+        return target
+
+
+def _resolve(rt: Runtime, targets: _Targets, asset_ids: list[int], role: PublishRole, store_kind: str | None,
+             connection_id: int | None) -> list[_Item]:
+    if not asset_ids:
+        raise InputError("Choose at least one approved image to publish.")
+    with rt.db.session() as s:
+        assets = {a.id: a for a in s.exec(select(Asset).where(col(Asset.id).in_(list(asset_ids)))).all()}
+        missing = [i for i in asset_ids if i not in assets]
+        if missing:
+            raise InputError(f"Image #{missing[0]} does not exist.")
+        jobs = {j.id: j for j in s.exec(select(Job).where(col(Job.id).in_(
+            sorted({a.job_id for a in assets.values() if a.job_id is not None})))).all()}
+        items = {i.id: i for i in s.exec(select(JobItem).where(col(JobItem.id).in_(
+            sorted({a.item_id for a in assets.values() if a.item_id is not None})))).all()}
+    out: list[_Item] = []
+    for asset_id in dict.fromkeys(asset_ids):
+        asset = assets[asset_id]
+        if asset.review_state != ReviewState.APPROVED:
+            raise InputError(f"Image #{asset.id} is not approved. Approve it in the gallery first; nothing was "
+                             "published.")
+        if not asset.product_id:
+            raise InputError(f"Image #{asset.id} belongs to no product.")
+        if role == PublishRole.VARIATION and not asset.variation_id:
+            raise InputError(f"Image #{asset.id} was made for the product itself, not a variation: publish it as "
+                             "featured or gallery image. Nothing was published.")
+        job = jobs.get(asset.job_id) if asset.job_id is not None else None
+        kind = store_kind or (job.source_kind if job else "demo")
+        cid = _connection_for(rt, kind, connection_id if connection_id is not None else
+                              (job.connection_id if job and job.source_kind == kind else None))
+        snapshot: dict[str, Any] = dict(items[asset.item_id].product) if asset.item_id in items else {}
+        name = str(snapshot.get("name") or f"Product {asset.product_id}")
+        sku = str(snapshot.get("sku") or "")
+        product_id, variation_id = str(asset.product_id), asset.variation_id
+        variation_name = ""
+        for v in snapshot.get("variations") or []:
+            if variation_id is not None and str(v.get("id")) == str(variation_id):
+                sku = str(v.get("sku") or sku)
+                variation_name = str(v.get("name") or "")
+        if job is not None and job.source_kind != kind:
+            # Photos from Drive or uploads go to the store product with the same SKU.
+            target = targets.get(kind, cid, asset.job_id)
+            finder = getattr(target, "product_for_sku", None)
+            found = finder(sku) if finder and sku else None
+            if found is None:
+                raise InputError(f"No product with SKU {sku or '(none)'} in the store for “{name}”. Nothing was "
+                                 "published.")
+            product_id, variation_id = found
+            if role == PublishRole.VARIATION and not variation_id:
+                raise InputError(f"SKU {sku} is a product in the store, not a variation.")
+        out.append(_Item(asset, asset.job_id, kind, cid, product_id, variation_id if role == PublishRole.VARIATION
+                         else None, name, sku, variation_name))
+    return out
+
+
+def versioned_filename(sku: str, product_id: str, sha256: str, fmt: str) -> str:
+    """`<sku>-ai-<sha8>.jpg|webp`: a new URL for every new image (caches and CDNs see the change), and a name the
+    upload can be found by after a crash."""
+    stem = re.sub(r"[^a-z0-9]+", "-", sku.lower()).strip("-")[:60] or f"product-{product_id}"
+    return f"{stem}-ai-{sha256[:8]}.{EXTENSIONS.get(fmt, 'jpg')}"
+
+
+def intended_images(role: str, before: list[str], media_id: str, *, keep_old_featured: bool = True) -> list[str]:
+    if role == PublishRole.FEATURED:
+        rest = before if keep_old_featured else before[1:]
+        return [media_id] + [i for i in rest if i != media_id]
+    if role == PublishRole.GALLERY:
+        return [i for i in before if i != media_id] + [media_id]
+    return list(before)  # a variation's image does not change the product's list
+
+
+# Publishing ------------------------------------------------------------------------------------------------
+
+def _event(rt: Runtime, pub: Publication | None, message: str, **data: Any) -> None:
+    with rt.db.transaction() as s:
+        events.record(s, "publish", message, job_id=pub.job_id if pub else data.pop("job_id", None),
+                      service=pub.store_kind if pub else None,
+                      data={"publication_id": pub.id if pub else None,
+                            "product_id": pub.product_id if pub else None, **data})
+
+
+def _save(rt: Runtime, pub: Publication, message: str, **changes: Any) -> Publication:
+    """Apply changes to the row and commit them with an event, before the next step."""
+    with rt.db.transaction() as s:
+        row = s.get(Publication, pub.id)
+        assert row is not None
+        for k, v in changes.items():
+            setattr(row, k, v)
+        row.updated_at = utcnow()
+        s.add(row)
+        events.record(s, "publish", message, job_id=row.job_id, service=row.store_kind,
+                      data={"publication_id": row.id, "product_id": row.product_id, "state": row.state})
+        s.flush()
+        s.refresh(row)
+        return row
+
+
+def _wait(attempt: int, exc: AppError) -> float:
+    retry_after = getattr(exc, "retry_after", None) or 0.0
+    return min(MAX_WAIT, max(0.5 * 2 ** attempt, retry_after))
+
+
+def _attempts(rt: Runtime) -> int:
+    return max(1, rt.settings.http_retries + 1)
+
+
+def _is(column: Any, value: Any) -> Any:
+    """column = value, where None means IS NULL (SQL's = NULL matches nothing)."""
+    return col(column).is_(None) if value is None else column == value
+
+
+def _find_open(rt: Runtime, item: _Item, role: PublishRole) -> tuple[Publication | None, Publication | None]:
+    """(an unfinished publication to resume, a finished one) for this asset, store, product and role."""
+    with rt.db.session() as s:
+        rows = s.exec(select(Publication).where(
+            Publication.asset_id == item.asset.id, Publication.store_kind == item.store_kind,
+            _is(Publication.connection_id, item.connection_id), Publication.product_id == item.product_id,
+            _is(Publication.variation_id, item.variation_id), Publication.role == role,
+            col(Publication.remote_filename).is_not(None),
+        ).order_by(col(Publication.id).desc())).all()
+    for row in rows:
+        if row.state in OPEN:
+            return row, None
+        if row.state == PublicationState.DONE:
+            return None, row
+        return None, None  # the latest was rolled back: publish anew
+    return None, None
+
+
+def _known_media(rt: Runtime, pub: Publication) -> str | None:
+    """A media id already recorded for this file at this store (another role, or published before a rollback)."""
+    with rt.db.session() as s:
+        row = s.exec(select(Publication).where(
+            Publication.store_kind == pub.store_kind, _is(Publication.connection_id, pub.connection_id),
+            Publication.remote_filename == pub.remote_filename, col(Publication.remote_media_id).is_not(None),
+        ).order_by(col(Publication.id).desc())).first()
+    return row.remote_media_id if row else None
+
+
+def _has_history(rt: Runtime, pub: Publication) -> bool:
+    """Was this file name ever handed to this store before (so an upload may exist without a recorded id)?"""
+    with rt.db.session() as s:
+        row = s.exec(select(Publication.id).where(
+            Publication.store_kind == pub.store_kind, _is(Publication.connection_id, pub.connection_id),
+            Publication.remote_filename == pub.remote_filename, Publication.id != pub.id)).first()
+    return row is not None
+
+
+def _encode(rt: Runtime, asset: Asset) -> tuple[bytes, str]:
+    from PIL import Image
+
+    from lib.images import encode_output
+
+    st = rt.settings
+    with Image.open(io.BytesIO(rt.blobs.get(asset.sha256))) as im:
+        im.load()
+        return encode_output(im, fmt=st.output_format, quality=st.output_quality, max_side=st.output_max_side)
+
+
+def _upload(rt: Runtime, target: PublishTarget, item: _Item, pub: Publication, fresh: bool) -> Publication:
+    media_id = _known_media(rt, pub)
+    recovered = False
+    if media_id:
+        _event(rt, pub, f"reusing media {media_id} already uploaded as {pub.remote_filename}")
+    else:
+        look_first = not fresh or _has_history(rt, pub)
+        data: tuple[bytes, str] | None = None
+        attempts = _attempts(rt)
+        for attempt in range(attempts):
+            if look_first or attempt > 0:
+                media_id = target.find_media(pub.remote_filename or "")
+                if media_id:
+                    recovered = True
+                    _event(rt, pub, f"found media {media_id} uploaded earlier as {pub.remote_filename}")
+                    break
+            data = data or _encode(rt, item.asset)
+            title = f"{item.name} – {item.variation_name}" if item.variation_name else item.name
+            try:
+                media_id = target.upload_media(data[0], filename=pub.remote_filename or "", mime=data[1],
+                                               alt_text=item.asset.alt_text or item.name,
+                                               title=f"{title} (lifestyle photo)")
+                break
+            except AppError as exc:
+                if not exc.retryable or attempt == attempts - 1:
+                    raise
+                _event(rt, pub, f"upload failed, trying again: {exc.message}", error=exc.kind)
+                SLEEP(_wait(attempt, exc))
+        if recovered and hasattr(target, "set_media_text"):
+            try:  # the crash may have come before the alt text was set
+                target.set_media_text(media_id, alt_text=item.asset.alt_text or item.name,
+                                      title=f"{item.name} (lifestyle photo)")
+            except AppError:
+                pass
+    assert media_id
+    hook = HOOKS.get("after_upload")
+    if hook is not None:
+        hook(pub, media_id)
+    return _save(rt, pub, f"uploaded as media {media_id}", remote_media_id=media_id,
+                 state=PublicationState.UPLOADED, error=None)
+
+
+def _retrying(rt: Runtime, pub: Publication, what: str, fn: Callable[[], Any]) -> Any:
+    """Run a step that is safe to repeat (it reads before it writes), retrying transient store errors."""
+    attempts = _attempts(rt)
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except AppError as exc:
+            if not exc.retryable or attempt == attempts - 1:
+                raise
+            _event(rt, pub, f"{what} failed, trying again: {exc.message}", error=exc.kind)
+            SLEEP(_wait(attempt, exc))
+    raise AssertionError("unreachable")
+
+
+def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_old_featured: bool) -> Publication:
+    media_id = pub.remote_media_id or ""
+    state = {"pub": pub}
+
+    def step() -> Publication:
+        pub = state["pub"]
+        current = target.product_image_ids(pub.product_id)
+        intended = intended_images(pub.role, pub.before_images, media_id, keep_old_featured=keep_old_featured)
+        if current != intended:
+            if media_id in current:
+                # Our list landed and was edited since (by someone else): keep theirs, record what is there.
+                return _save(rt, pub, "published (the product was edited meanwhile; kept as it is)",
+                             state=PublicationState.DONE, after_images=current, error=None)
+            if current != pub.before_images:
+                # Changed by someone else since the snapshot: the new list is what we build on (and restore).
+                pub = state["pub"] = _save(rt, pub, "snapshot refreshed: the product changed since",
+                                           before_images=current)
+                intended = intended_images(pub.role, current, media_id, keep_old_featured=keep_old_featured)
+            pub = state["pub"] = _save(rt, pub, f"setting images {intended}", after_images=intended)
+            target.set_product_images(pub.product_id, intended)
+        stored = target.product_image_ids(pub.product_id)
+        if stored != intended:
+            raise PublishVerifyError(f"The store kept images {stored} instead of {intended}.")
+        return _save(rt, pub, "published", state=PublicationState.DONE, after_images=stored, error=None)
+
+    return _retrying(rt, pub, "product update", step)  # type: ignore[no-any-return]
+
+
+def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Publication:
+    media_id = pub.remote_media_id or ""
+    vid = pub.variation_id or ""
+    state = {"pub": pub}
+
+    def step() -> Publication:
+        pub = state["pub"]
+        current = target.variation_image_id(pub.product_id, vid)
+        if current != media_id:
+            if current != pub.before_variation_image:
+                pub = state["pub"] = _save(rt, pub, "snapshot refreshed: the variation changed since",
+                                           before_variation_image=current)
+            pub = state["pub"] = _save(rt, pub, f"setting variation image {media_id}", after_variation_image=media_id)
+            target.set_variation_image(pub.product_id, vid, media_id)
+        stored = target.variation_image_id(pub.product_id, vid)
+        if stored != media_id:
+            raise PublishVerifyError(f"The store kept image {stored} on the variation instead of {media_id}.")
+        return _save(rt, pub, "published", state=PublicationState.DONE, after_variation_image=stored,
+                     after_images=pub.before_images, error=None)
+
+    return _retrying(rt, pub, "variation update", step)  # type: ignore[no-any-return]
+
+
+def _publish_one(rt: Runtime, target: PublishTarget, item: _Item, role: PublishRole,
+                 keep_old_featured: bool) -> Publication:
+    pub, done = _find_open(rt, item, role)
+    if done is not None:
+        return done  # already published: publishing again changes nothing
+    fresh = pub is None
+    try:
+        if pub is None:
+            before = target.product_image_ids(item.product_id)
+            before_var = (target.variation_image_id(item.product_id, item.variation_id)
+                          if role == PublishRole.VARIATION and item.variation_id else None)
+            filename = versioned_filename(item.sku, item.product_id, item.asset.sha256, rt.settings.output_format)
+            with rt.db.transaction() as s:
+                pub = Publication(asset_id=item.asset.id, job_id=item.job_id, store_kind=item.store_kind,
+                                  connection_id=item.connection_id, product_id=item.product_id,
+                                  variation_id=item.variation_id, role=role, remote_filename=filename,
+                                  before_images=before, before_variation_image=before_var,
+                                  state=PublicationState.PENDING)
+                s.add(pub)
+                s.flush()
+                events.record(s, "publish", f"snapshot of {len(before)} images taken", job_id=item.job_id,
+                              service=item.store_kind, data={"publication_id": pub.id, "product_id": pub.product_id,
+                                                             "before": before, "before_variation": before_var,
+                                                             "role": role, "filename": filename})
+                s.refresh(pub)
+        elif pub.state == PublicationState.FAILED:
+            _event(rt, pub, "resuming")
+        if not pub.remote_media_id:
+            pub = _upload(rt, target, item, pub, fresh)
+        if role == PublishRole.VARIATION:
+            return _apply_variation(rt, target, pub)
+        return _apply_product(rt, target, pub, keep_old_featured)
+    except AppError as exc:
+        if pub is None:  # the snapshot itself failed: a row says so (it is never resumed nor rolled back)
+            with rt.db.transaction() as s:
+                pub = Publication(asset_id=item.asset.id, job_id=item.job_id, store_kind=item.store_kind,
+                                  connection_id=item.connection_id, product_id=item.product_id,
+                                  variation_id=item.variation_id, role=role, state=PublicationState.FAILED,
+                                  error=exc.message)
+                s.add(pub)
+                s.flush()
+                events.record(s, "publish", f"failed before any change: {exc.message}", job_id=item.job_id,
+                              service=item.store_kind, data={"publication_id": pub.id, "error": exc.kind})
+                s.refresh(pub)
+            if isinstance(exc, SourceAuthError):
+                raise
+            return pub
+        pub = _save(rt, pub, f"failed: {exc.message}", state=PublicationState.FAILED, error=exc.message)
+        if isinstance(exc, SourceAuthError):
+            raise  # every other image would fail the same way: stop and say so once
+        return pub
+
+
+def publish_assets(rt: Runtime, asset_ids: list[int], role: str, *, keep_old_featured: bool = True,
+                   store_kind: str | None = None, connection_id: int | None = None,
+                   concurrency: int = DEFAULT_CONCURRENCY) -> list[Publication]:
+    """Publish approved assets to the store of their job (or the one given). Returns one Publication per asset, in
+    the order given; a failed one carries a sentence in `error` and is resumed by publishing again.
+
+    Different products are published in parallel (`concurrency` at a time: a store answers each call in tenths of
+    a second, mostly waiting); the images of one product go one after the other, in order, since each builds on
+    the list the previous one left. An auth error stops everything and is raised (it would fail every image)."""
+    publish_role = _role(role)
+    targets = _Targets(rt)
+    items = _resolve(rt, targets, list(asset_ids), publish_role, store_kind, connection_id)
+    job_ids = {item.job_id for item in items}
+    ready = {(i.store_kind, i.connection_id): targets.get(i.store_kind, i.connection_id,
+                                                         next(iter(job_ids)) if len(job_ids) == 1 else None)
+             for i in items}  # made here, before any thread starts
+    groups: dict[tuple[str, int | None, str], list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault((item.store_kind, item.connection_id, item.product_id), []).append(index)
+    results: list[Publication | None] = [None] * len(items)
+    stop = threading.Event()
+
+    def run(indexes: list[int]) -> None:
+        for index in indexes:
+            if stop.is_set():
+                return
+            item = items[index]
+            try:
+                results[index] = _publish_one(rt, ready[(item.store_kind, item.connection_id)], item, publish_role,
+                                              keep_old_featured)
+            except BaseException:
+                stop.set()
+                raise
+
+    workers = max(1, min(concurrency, len(groups)))
+    if workers == 1:
+        for indexes in groups.values():
+            run(indexes)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="publish") as pool:
+            futures = [pool.submit(run, indexes) for indexes in groups.values()]
+            errors = [f.exception() for f in futures]
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+    return [r for r in results if r is not None]
+
+
+def publish_job(rt: Runtime, job_id: int, role: str, **kw: Any) -> list[Publication]:
+    """Publish all approved images of a job."""
+    from lib.job_queries import approved_assets
+
+    assets = approved_assets(rt.db, job_id)
+    if not assets:
+        raise InputError(f"Job {job_id} has no approved images to publish. Approve some in the gallery first.")
+    return publish_assets(rt, [a.id for a in assets if a.id is not None], role, **kw)
+
+
+def product_publications(db: Any, job_id: int) -> list[Publication]:
+    with db.session() as s:
+        return list(s.exec(select(Publication).where(Publication.job_id == job_id)
+                           .order_by(col(Publication.id))).all())
+
+
+# Planning --------------------------------------------------------------------------------------------------
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def plan_publish(rt: Runtime, asset_ids: list[int], role: str, *,
+                 keep_old_featured: bool = True) -> list[PlannedChange]:
+    """What publishing would change, product by product, in plain sentences (reads the store, changes nothing).
+    Images already published are left out."""
+    publish_role = _role(role)
+    targets = _Targets(rt)
+    items = _resolve(rt, targets, list(asset_ids), publish_role, None, None)
+    lists: dict[tuple[str, int | None, str], list[str]] = {}
+    out: list[PlannedChange] = []
+    for item in items:
+        if _find_open(rt, item, publish_role)[1] is not None:
+            continue
+        target = targets.get(item.store_kind, item.connection_id, item.job_id)
+        key = (item.store_kind, item.connection_id, item.product_id)
+        if key not in lists:
+            lists[key] = target.product_image_ids(item.product_id)
+        before = lists[key]
+        new = f"new:{item.asset.id}"
+        if publish_role == PublishRole.VARIATION:
+            current = target.variation_image_id(item.product_id, item.variation_id or "")
+            label = f"“{item.variation_name}”" if item.variation_name else f"#{item.variation_id}"
+            text = (f"The new image becomes the image of variation {label}"
+                    + (", replacing its current one (kept in the media library)." if current
+                       else " (it has no image of its own now)."))
+            out.append(PlannedChange(item.product_id, item.variation_id, item.name, list(before), text))
+            continue
+        after = intended_images(publish_role, before, new, keep_old_featured=keep_old_featured)
+        count = f"{_plural(len(before), 'image')} → {len(after)}"
+        if not before:
+            text = "The product has no images yet: the new image becomes its featured image."
+        elif publish_role == PublishRole.FEATURED and keep_old_featured:
+            text = f"The new image becomes the featured image; the current one moves into the gallery ({count})."
+        elif publish_role == PublishRole.FEATURED:
+            text = (f"The new image replaces the featured image, which leaves the product but stays in the media "
+                    f"library ({count}).")
+        else:
+            text = f"The new image is added at the end of the gallery ({count})."
+        out.append(PlannedChange(item.product_id, None, item.name, list(before), text))
+        lists[key] = after
+    return out
+
+
+# Rollback --------------------------------------------------------------------------------------------------
+
+def _describe_conflict(current: list[str] | str | None, after: list[str] | str | None) -> str:
+    if isinstance(current, list) and isinstance(after, list):
+        added = [i for i in current if i not in after]
+        removed = [i for i in after if i not in current]
+        parts = []
+        if added:
+            parts.append(f"{_plural(len(added), 'image')} added")
+        if removed:
+            parts.append(f"{_plural(len(removed), 'image')} removed")
+        if not parts:
+            parts.append("the images were reordered")
+        return ("Its images were changed in the store after we published (" + ", ".join(parts) + "). Rolling back "
+                "would undo that.")
+    return "The variation's image was changed in the store after we published. Rolling back would undo that."
+
+
+def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool) -> str | None:
+    """Put one publication's snapshot back. Returns a conflict sentence instead when the store changed since."""
+    is_variation = pub.role == PublishRole.VARIATION
+    intent = pub.after_variation_image is not None if is_variation else bool(pub.after_images)
+    if not pub.remote_media_id or (pub.state != PublicationState.DONE and not intent):
+        _save(rt, pub, "rolled back (the store was never changed)", state=PublicationState.ROLLED_BACK)
+        return None
+    vid = pub.variation_id or ""
+    before: Any = pub.before_variation_image if is_variation else list(pub.before_images)
+    after: Any = pub.after_variation_image if is_variation else list(pub.after_images)
+
+    def read() -> Any:
+        return target.variation_image_id(pub.product_id, vid) if is_variation else \
+            target.product_image_ids(pub.product_id)
+
+    def step() -> str | None:
+        current = read()
+        if current == before:
+            _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
+            return None
+        if current != after and not force:
+            sentence = _describe_conflict(current, after)
+            _event(rt, pub, f"rollback refused: {sentence}", current=current, expected=after)
+            return sentence
+        _event(rt, pub, f"restoring {before}" + (" (overwriting later edits)" if current != after else ""))
+        if is_variation:
+            target.set_variation_image(pub.product_id, vid, before)
+        else:
+            target.set_product_images(pub.product_id, before)
+        stored = read()
+        if stored != before:
+            raise PublishVerifyError(f"The store kept {stored} instead of the old images {before}.")
+        _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
+        return None
+
+    return _retrying(rt, pub, "rollback", step)  # type: ignore[no-any-return]
+
+
+def _rollback_product(rt: Runtime, target: PublishTarget, pubs: list[Publication], force: bool,
+                      report: RollbackReport) -> None:
+    for pub in reversed(pubs):  # newest first, so the earliest snapshot is what remains
+        conflict = _restore(rt, target, pub, force)
+        if conflict is not None:
+            report.conflicts.append((pub.product_id, conflict))
+            return  # older snapshots of this product stay as they are: nothing half-restored
+    report.restored.append(pubs[0].product_id)
+
+
+def rollback(rt: Runtime, *, job_id: int | None = None, product_ids: list[str] | None = None,
+             publication_ids: list[int] | None = None, force: bool = False) -> RollbackReport:
+    """Put the products' image lists back as they were before publishing. Conflicts (the store changed since) are
+    reported, not overwritten, unless force=True."""
+    if job_id is None and not product_ids and not publication_ids:
+        raise InputError("Say which job, products or publications to roll back.")
+    with rt.db.session() as s:
+        q = select(Publication).where(col(Publication.state).in_(list(OPEN) + [PublicationState.DONE]),
+                                      col(Publication.remote_filename).is_not(None))
+        if job_id is not None:
+            q = q.where(Publication.job_id == job_id)
+        if product_ids:
+            q = q.where(col(Publication.product_id).in_([str(p) for p in product_ids]))
+        if publication_ids:
+            q = q.where(col(Publication.id).in_(list(publication_ids)))
+        pubs = list(s.exec(q.order_by(col(Publication.id))).all())
+    groups: dict[tuple[str, int | None, str], list[Publication]] = {}
+    for pub in pubs:
+        groups.setdefault((pub.store_kind, pub.connection_id, pub.product_id), []).append(pub)
+    report = RollbackReport()
+    targets = _Targets(rt)
+    for (kind, cid, product_id), group in groups.items():
+        try:
+            target = targets.get(kind, cid, group[-1].job_id)
+            _rollback_product(rt, target, group, force, report)
+        except AppError as exc:
+            report.errors.append((product_id, exc.message))
+            _event(rt, group[-1], f"rollback failed: {exc.message}", error=exc.kind)
+            if isinstance(exc, SourceAuthError):
+                raise
+    return report
+
+
+__all__ = ["HOOKS", "PlannedChange", "PublishError", "RollbackReport", "intended_images", "plan_publish",
+           "product_publications", "publish_assets", "publish_job", "rollback", "versioned_filename"]
