@@ -53,3 +53,22 @@ def test_gemini_key_test_failure_is_a_sentence(home, rt, monkeypatch) -> None:
     at.button(key="connect_gemini_check").click().run()
     assert_ok(at)
     assert [e.value for e in at.error] == ["Google rejected this API key."]
+
+
+def test_saved_drive_and_store_cards_show_status_without_secrets(home, rt) -> None:
+    from lib.connections import mark_verified, save_connection
+
+    store = save_connection(rt.db, rt.vault, kind="woocommerce", name="Shop", base_url="https://shop.example.com",
+                            secret={"consumer_key": "ck_1234567890abcdef", "consumer_secret": "cs_secret_value"},
+                            settings={"wp_user": "editor"})
+    mark_verified(rt.db, store.id, "API key valid: the store refused the key.")
+    save_connection(rt.db, rt.vault, kind="drive", name="Photos", secret={"credentials_json": "{}"},
+                    settings={"root_folder_id": "abc123", "mode": "folders",
+                              "account": "bot@proj.iam.gserviceaccount.com"})
+    at = page("connect").run()
+    assert_ok(at)
+    text = _all_text(at)
+    assert "cdef" in text and "ck_1234567890abcdef" not in text and "cs_secret_value" not in text
+    assert "the store refused the key" in text
+    assert "bot@proj.iam.gserviceaccount.com" in text.replace("\\", "")
+    assert at.expander[0].proto.expanded is False  # the guide folds away once something is connected

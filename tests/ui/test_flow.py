@@ -189,3 +189,31 @@ def test_rollback_of_one_product(home, rt) -> None:
     assert_ok(at)
     assert store.product_image_ids("2") == before["2"]
     assert store.product_image_ids("1") != before["1"]
+
+
+def test_gemini_offers_a_cost_estimate_and_batch_mode_once_a_key_is_saved(home, rt) -> None:
+    from lib.catalog import SelectionBook
+    from lib.connections import save_connection
+    from lib.sources.demo import DemoSource
+
+    book = SelectionBook()
+    for pid in ("1", "2"):
+        book.active.add(DemoSource(rt).get_product(pid))
+    gen = page("generate", **{ui.SELECTIONS: book}).run()
+    assert "Google Gemini" in gen.radio(key="gen_provider").options
+    gen.radio(key="gen_provider").set_value("gemini").run()
+    assert gen.button(key="gen_launch").disabled  # no key yet: the page says where to add one
+    assert any("Connect page" in i.value for i in gen.info)
+
+    save_connection(rt.db, rt.vault, kind="gemini", name="Gemini", secret={"api_key": "k"})
+    gen = page("generate", **{ui.SELECTIONS: book}).run()
+    gen.radio(key="gen_provider").set_value("gemini").run()
+    assert_ok(gen)
+    online = gen.metric[1].value
+    assert online.startswith("$") and online != "$0.00"
+    gen.toggle(key="gen_batch").set_value(True).run()
+    batch = gen.metric[1].value
+    assert float(batch.lstrip("$")) == pytest.approx(float(online.lstrip("$")) / 2, rel=0.05)
+    gen.button(key="gen_launch").click().run()
+    job = jobs.get_job(rt.db, gen.session_state[ui.CURRENT_JOB])
+    assert (job.provider, job.mode, job.model) == ("gemini", "batch", rt.settings.gemini_models[0])

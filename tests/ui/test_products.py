@@ -110,3 +110,12 @@ def test_product_names_are_shown_as_text_never_as_html(home, rt) -> None:
     assert name in [t.value for t in at.text]  # st.text: shown exactly as typed
     markdown = [m.value for m in [*at.markdown, *at.caption]]
     assert not any("<img" in v or "<b>" in v for v in markdown)  # anything markdown-rendered is escaped
+
+
+def test_list_view_shows_the_same_selection(home) -> None:
+    at = page("products").run()
+    at.checkbox(key="prod_pick_demo_2").check().run()
+    at.segmented_control(key="prod_view").set_value("List").run()
+    assert_ok(at)
+    assert at.checkbox(key="prod_pick_demo_2").value is True
+    assert "GK-BTL-002" in [t.value for t in at.text]  # the SKU column
