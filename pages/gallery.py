@@ -126,6 +126,15 @@ def _rollback(product_ids: list[str] | None) -> None:
         st.rerun()
 
 
+@st.fragment(run_every="2s")
+def _follow(job_id: int, seen: tuple) -> None:
+    """While the job runs: its progress, and a page refresh whenever new images have arrived."""
+    if views.gallery_stamp(rt, job_id) != seen:
+        st.rerun(scope="app")
+    view = views.progress_view(jobs.job_progress(rt.db, job_id))
+    st.progress(view.fraction, text=view.text + " · new images appear here as they are made")
+
+
 # Job overview and bulk actions ------------------------------------------------------------------------
 progress = jobs.job_progress(rt.db, job_id)
 pview = views.progress_view(progress)
@@ -152,8 +161,7 @@ with st.container(border=True):
     m[3].metric("Rejected", f"{counts.get('rejected', 0):,}")
     m[4].metric("Published", f"{len(live_pubs):,}", help="Products whose store images now include this job's.")
     if not pview.done:
-        st.progress(pview.fraction, text=pview.text)
-        st.button("Refresh", key="gallery_refresh", icon=":material/refresh:")
+        _follow(job_id, stamp[1])
     actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
     if actions[0].button("Approve all", key="gallery_approve_all", icon=":material/done_all:",
                          disabled=not counts.get("pending")):

@@ -47,35 +47,42 @@ def _live(job_id: int) -> None:
             st.rerun(scope="app")
 
 
+book = ui.selections()
+selection = book.active
+picked_now = (book.current, tuple(selection.items))
+
 job_id = st.session_state.get(ui.CURRENT_JOB)
+job = None
 if job_id is not None:
     try:
         job = jobs.get_job(rt.db, job_id)
     except AppError:
         st.session_state.pop(ui.CURRENT_JOB, None)
-        job = None
-    if job is not None:
-        with st.container(border=True):
-            st.subheader(views.job_title(job))
-            progress = jobs.job_progress(rt.db, job_id)
-            if views.progress_view(progress).done:
-                _progress_panel(job_id)
-                left, mid, _ = st.columns([2, 2, 3])
-                if left.button("Review in Gallery", key="gen_review", type="primary", icon=":material/photo_library:"):
-                    st.session_state[ui.GALLERY_JOB] = job_id
-                    ui.go("gallery")
-                if mid.button("Set up another job", key="gen_new", icon=":material/add:"):
-                    st.session_state.pop(ui.CURRENT_JOB, None)
-                    st.rerun()
-            else:
-                _live(job_id)
-                st.caption("You can keep working elsewhere; the job log keeps going.")
-        if st.session_state.get(ui.CURRENT_JOB) is not None:
-            st.stop()
+if job is not None and st.session_state.get("gen_launched_with") != picked_now:
+    # The selection changed since that launch: the form is for the new one; the job goes on in the background.
+    line = views.progress_view(jobs.job_progress(rt.db, job.id)).text
+    st.info(f"Job #{job.id}: {line}. Follow it on the Jobs page or review it in the Gallery.",
+            icon=":material/autorenew:")
+    job = None
+if job is not None:
+    with st.container(border=True):
+        st.subheader(views.job_title(job))
+        progress = jobs.job_progress(rt.db, job.id)
+        if views.progress_view(progress).done:
+            _progress_panel(job.id)
+            left, mid, _ = st.columns([2, 2, 3])
+            if left.button("Review in Gallery", key="gen_review", type="primary", icon=":material/photo_library:"):
+                st.session_state[ui.GALLERY_JOB] = job.id
+                ui.go("gallery")
+            if mid.button("Set up another job", key="gen_new", icon=":material/add:"):
+                st.session_state.pop(ui.CURRENT_JOB, None)
+                st.rerun()
+        else:
+            _live(job.id)
+            st.caption("You can keep working elsewhere; the job log keeps going.")
+    st.stop()
 
 # The form -------------------------------------------------------------------------------------------
-book = ui.selections()
-selection = book.active
 ref = SourceRef.from_key(book.current, views.SOURCE_LABELS.get(book.current.split(":")[0], ""))
 if not len(selection):
     ui.empty_state("Nothing selected yet", "Choose the products to photograph first.", page="products",
@@ -225,6 +232,7 @@ if launch:
     with ui.errors():
         job = jobs.create_job(rt, spec, selection.as_job_selections(skip=skip))
         st.session_state[ui.CURRENT_JOB] = job.id
+        st.session_state["gen_launched_with"] = picked_now
         st.session_state.pop("gen_checks", None)
         ui.flash(f"Job #{job.id} started: {plural(job.item_count, 'image')} on the way.", ":material/rocket_launch:")
         st.rerun()

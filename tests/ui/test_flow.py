@@ -217,3 +217,21 @@ def test_gemini_offers_a_cost_estimate_and_batch_mode_once_a_key_is_saved(home, 
     gen.button(key="gen_launch").click().run()
     job = jobs.get_job(rt.db, gen.session_state[ui.CURRENT_JOB])
     assert (job.provider, job.mode, job.model) == ("gemini", "batch", rt.settings.gemini_models[0])
+
+
+def test_gallery_and_generate_while_a_job_is_still_queued(home, rt) -> None:
+    from lib.catalog import SelectionBook
+    from lib.sources.demo import DemoSource
+
+    job_id = make_job(rt, ["1", "2"], run=False)
+    gal = page("gallery").run()
+    assert_ok(gal)
+    assert "0 of 2 done" in gal.get("progress")[0].proto.text
+    assert any("Not made yet" in c.value for c in gal.caption)
+
+    book = SelectionBook()
+    book.active.add(DemoSource(rt).get_product("3"))
+    gen = page("generate", **{ui.SELECTIONS: book, ui.CURRENT_JOB: job_id}).run()
+    assert_ok(gen)
+    assert f"Job #{job_id}" in gen.info[0].value  # another selection: the form, and a line about the running job
+    assert gen.button(key="gen_launch")
