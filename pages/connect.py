@@ -210,6 +210,15 @@ with ai[0].container(border=True):
     st.badge("always available", color="green", icon=":material/check:")
     st.caption(views.provider_choices(rt)[0].note + " It places your product photo in the chosen scene with light "
                "and shadow; it does not invent new details.")
+    if st.button("Test engine", key="connect_studio_test", icon=":material/network_check:"):
+        with ui.errors():
+            try:
+                from lib.generation.studio import preset_preview
+            except ImportError:
+                st.warning("The studio engine is not available in this installation.", icon=":material/warning:")
+            else:
+                preset_preview("marble_counter", 128)
+                st.success("The studio engine works on this machine.", icon=":material/check_circle:")
 
 gemini = _optional("lib.generation.gemini")
 

@@ -24,6 +24,8 @@ def test_first_run_guide_and_demo_card(home) -> None:
     at.button(key="connect_demo_test").click().run()
     assert_ok(at)
     assert any("demo store answers" in s.value for s in at.success)
+    at.button(key="connect_studio_test").click().run()
+    assert any("studio engine works" in s.value for s in at.success)
 
 
 def test_gemini_key_is_saved_encrypted_and_never_shown_again(home, rt) -> None:

@@ -235,3 +235,30 @@ def test_gallery_and_generate_while_a_job_is_still_queued(home, rt) -> None:
     assert_ok(gen)
     assert f"Job #{job_id}" in gen.info[0].value  # another selection: the form, and a line about the running job
     assert gen.button(key="gen_launch")
+
+
+def test_rollback_conflict_asks_before_overwriting(home, rt) -> None:
+    pytest.importorskip("lib.publish")
+    from lib import publish
+    from lib.sources.demo import open_target
+
+    store = open_target(rt, None)
+    job_id = make_job(rt, ["2"])
+    before = store.product_image_ids("2")
+    jobs.approve_all(rt.db, job_id)
+    publish.publish_job(rt, job_id, "featured")
+    edited = list(reversed(store.product_image_ids("2")))  # someone reorders the images in the store meanwhile
+    store.set_product_images("2", edited)
+
+    at = page("gallery").run()
+    at.button(key="gallery_rollback_job").click().run()
+    assert_ok(at)
+    assert at.get("dialog"), "a conflict asks first"
+    assert store.product_image_ids("2") == edited  # nothing overwritten yet
+    at.button(key="gallery_force_cancel").click().run()
+    assert store.product_image_ids("2") == edited
+
+    at.button(key="gallery_rollback_job").click().run()
+    at.button(key="gallery_force").click().run()
+    assert_ok(at)
+    assert store.product_image_ids("2") == before
