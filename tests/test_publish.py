@@ -449,6 +449,17 @@ def test_demo_store_publication_survives_a_kill(rt):
         assert len(s.exec(select(DemoMedia)).all()) == 1  # uploaded once
 
 
+def test_images_from_elsewhere_go_to_the_store_product_with_the_same_sku(rt, emu, conn, woo):
+    photo = Product(id="upload-7", name="Red mug photo", sku="WCR-MUG-RED", category="Uploads")
+    nobody = Product(id="upload-8", name="Unknown", sku="NOPE-1", category="Uploads")
+    job_id, (asset_id,) = make_job(rt, "upload", None, [(photo, None)])
+    (pub,) = publish.publish_assets(rt, [asset_id], "gallery", store_kind="woocommerce")
+    assert pub.product_id == "17" and pub.connection_id == conn.id and ids(emu, 17) == ["10", pub.remote_media_id]
+    _, (other,) = make_job(rt, "upload", None, [(nobody, None)])
+    with pytest.raises(InputError):
+        publish.publish_assets(rt, [other], "gallery", store_kind="woocommerce")
+
+
 def test_publications_are_listed_per_job(rt, emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
     publish.publish_job(rt, job_id, "gallery")

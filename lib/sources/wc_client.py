@@ -102,7 +102,7 @@ def _json(resp: Any) -> Any:
 
 
 def store_error(status: int, body: Any, *, service: str, what: str = "", retry_after: float | None = None,
-                location: str | None = None) -> AppError:
+                location: str | None = None, secure: bool = True) -> AppError:
     """The typed error for a non-2xx answer, with a sentence a merchant can act on."""
     data = body if isinstance(body, dict) else {}
     code = str(data.get("code") or "")
@@ -123,6 +123,9 @@ def store_error(status: int, body: Any, *, service: str, what: str = "", retry_a
         return SourceAuthError("This WordPress user is not allowed to upload media. Use an Administrator or Shop "
                                "manager account's Application Password.", detail=detail)
     if code in ("rest_cannot_create", "rest_not_logged_in", "rest_cannot_edit") and service == "wordpress":
+        if secure:
+            return SourceAuthError("WordPress did not accept the Application Password. Check the WordPress user and "
+                                   "Application Password on the Connect page.", detail=detail)
         return SourceAuthError("WordPress did not accept the Application Password. Over plain http WordPress refuses "
                                "Application Passwords unless the site is a local one: use the store's https address.",
                                detail=detail)
@@ -271,7 +274,7 @@ class WooClient:
         if not 200 <= resp.status_code < 300:
             raise store_error(resp.status_code, body, service="wordpress",
                               retry_after=parse_retry_after(resp.headers.get("Retry-After")),
-                              location=resp.headers.get("Location"))
+                              location=resp.headers.get("Location"), secure=self.is_https)
         if body is None:
             raise NotAStoreError("This address answers, but not with the WordPress API (the answer is not JSON).",
                                  detail=f"HTTP {resp.status_code}")

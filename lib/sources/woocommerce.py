@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lib import events
 from lib.connections import read_secret
-from lib.errors import InputError, PublishError, SourceNotFound
+from lib.errors import InputError, PublishError, SourceAuthError, SourceNotFound
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage, Variation
 from lib.sources.wc_check import Check, check_connection, save_woocommerce, test_connection
 from lib.sources.wc_client import WooClient, WooCredentials, plain_text
@@ -223,6 +223,9 @@ class WooTarget:
         with find_media before trying again), then the alt text and title (idempotent, retried)."""
         if not data:
             raise PublishError("There is no image data to upload.")
+        if not (self.client.creds.wp_user and self.client.creds.app_password):
+            raise SourceAuthError("Uploading images needs a WordPress user and Application Password (store keys "
+                                  "cannot upload media). Add them to the store on the Connect page.")
         body, _, status = self.client.wp_call(
             "POST", "media", content=data,
             headers={"Content-Type": mime, "Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1320,16 +1320,21 @@ def _fault_reply(fault: Fault) -> Reply:
 
 
 class PlainServer:
-    """A plain http server that is not WordPress (for the 'not a store' check): every path answers an HTML page."""
+    """A plain http server that is not WordPress (for the 'not a store' check): every path answers an HTML page,
+    or, with `redirect_to`, a 301 to that address (an http site moved to https)."""
 
-    def __init__(self) -> None:
+    def __init__(self, redirect_to: str | None = None) -> None:
         class H(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
                 body = b"<!doctype html><title>Welcome</title><p>It works!</p>"
-                self.send_response(200 if self.path == "/" else 404)
+                if redirect_to:
+                    self.send_response(301)
+                    self.send_header("Location", redirect_to.rstrip("/") + self.path)
+                else:
+                    self.send_response(200 if self.path == "/" else 404)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -247,6 +247,25 @@ def test_not_a_store_address(rt):
             open_source(rt, conn).list_products(ProductQuery())
 
 
+def test_redirects_are_not_followed(rt):
+    from lib.errors import SourceError
+    from tests.emulators.woocommerce import PlainServer
+
+    with PlainServer(redirect_to="https://shop.example.com") as moved:
+        conn = save_woocommerce(rt, url=moved.url, key="ck_x", secret="cs_x", name="Moved")
+        with pytest.raises(SourceError) as err:
+            open_source(rt, conn).list_products(ProductQuery())
+    assert "https://shop.example.com/wp-json/wc/v3/products" in err.value.message
+    assert "oauth" not in err.value.message  # the signed query is not repeated back
+
+
+def test_upload_needs_an_application_password(rt, emu):
+    conn = save_woocommerce(rt, url=emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, name="Keys only")
+    with pytest.raises(SourceAuthError) as err:
+        open_target(rt, conn).upload_media(b"x", filename="a.jpg", mime="image/jpeg", alt_text="", title="")
+    assert "Application Password" in err.value.message and emu.counts["uploads"] == 0
+
+
 def test_store_url_is_normalised_and_checked():
     assert normalize_url("shop.example.com/") == "https://shop.example.com"
     assert normalize_url("http://127.0.0.1:8080/shop/") == "http://127.0.0.1:8080/shop"

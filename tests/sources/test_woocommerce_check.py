@@ -117,6 +117,13 @@ def test_not_a_store():
     assert all(c.skipped for c in checks[3:])
 
 
+def test_a_redirect_names_the_address_to_use():
+    with PlainServer(redirect_to="https://shop.example.com") as moved:
+        named = by_name(check_connection(moved.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, APP_PASSWORD, timeout=2))
+    assert not named["Reachable"].ok and "https://shop.example.com" in named["Reachable"].fix
+    assert named["WooCommerce store"].skipped
+
+
 def test_wordpress_without_woocommerce():
     with WooEmulator(woocommerce=False) as emu:
         named = by_name(check_connection(emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, APP_PASSWORD, timeout=2))
