@@ -155,6 +155,49 @@ with cards[1].container(border=True):
 # Google Drive ------------------------------------------------------------------------------------------------
 st.subheader("Photos in Google Drive")
 drive = _optional("lib.sources.drive")
+
+
+def _folder_picker(conn: Connection) -> None:
+    """Browse the folders this Drive account can see and pick the one that holds the photos.
+
+    Only runs while its toggle is on: every step is a request to Drive."""
+    at_key = f"connect_drive_at_{conn.id}"
+    here = st.session_state.setdefault(at_key, conn.settings.get("root_folder_id") or drive.SHARED_WITH_ME)
+
+    def go(folder_id: str) -> None:
+        st.session_state[at_key] = folder_id
+
+    with st.container(border=True), ui.errors():
+        trail = [] if here == drive.SHARED_WITH_ME else drive.breadcrumbs(rt, conn, here)
+        with st.container(horizontal=True, gap="small"):
+            st.button("Shared with me", key=f"connect_drive_top_{conn.id}", type="tertiary", on_click=go,
+                      args=(drive.SHARED_WITH_ME,), icon=":material/folder_shared:")
+            for i, folder in enumerate(trail):
+                st.button(f"› {folder.name}", key=f"connect_drive_crumb_{conn.id}_{i}", type="tertiary",
+                          on_click=go, args=(folder.id,))
+        folders = drive.list_folders(rt, conn, here)
+        if not folders:
+            st.caption("No folders inside." if here != drive.SHARED_WITH_ME else
+                       "Nothing is shared with this account yet. Share your photo folder with "
+                       f"{conn.settings.get('account') or 'the service account'} in Drive, then look again.")
+        for folder in folders[:60]:
+            st.button(folder.name, key=f"connect_drive_go_{conn.id}_{folder.id}", icon=":material/folder:",
+                      on_click=go, args=(folder.id,), type="tertiary")
+        if len(folders) > 60:
+            st.caption(f"…and {len(folders) - 60} more. Paste a folder link in “Add a Drive folder” to go straight "
+                       "to it.")
+        if here != drive.SHARED_WITH_ME and st.button(
+                f"Use “{trail[-1].name if trail else here}” for product photos", key=f"connect_drive_use_{conn.id}",
+                type="primary", icon=":material/check:"):
+            secret = read_secret(rt.vault, conn)
+            drive.save_drive(rt, credentials_json=secret["credentials_json"], root_folder_id=here,
+                             mode=conn.settings.get("mode") or "folders", name=conn.name,
+                             shared_drive_id=trail[-1].drive_id if trail else None, connection_id=conn.id)
+            st.session_state.pop(f"connect_drive_browse_{conn.id}", None)
+            ui.flash(f"Product photos now come from “{trail[-1].name if trail else here}”.")
+            st.rerun()
+
+
 with st.container(border=True):
     st.markdown("#### :material/add_to_drive: Google Drive")
     st.caption("Use a Google Cloud service account: create one, download its JSON key, then **share your photo "
@@ -180,6 +223,8 @@ with st.container(border=True):
             if b[2].button("Remove", key=f"connect_drive_remove_{conn.id}", icon=":material/delete:"):
                 delete_connection(rt.db, conn.id)
                 st.rerun()
+            if drive is not None and st.toggle("Choose another folder", key=f"connect_drive_browse_{conn.id}"):
+                _folder_picker(conn)
     with st.expander("Add a Drive folder", expanded=False, icon=":material/add:"):
         if drive is None:
             st.info("Google Drive support is not available in this installation.", icon=":material/info:")
