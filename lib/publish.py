@@ -246,16 +246,6 @@ def _find_open(rt: Runtime, item: _Item, role: PublishRole) -> tuple[Publication
     return None, None
 
 
-def _known_media(rt: Runtime, pub: Publication) -> str | None:
-    """A media id already recorded for this file at this store (another role, or published before a rollback)."""
-    with rt.db.session() as s:
-        row = s.exec(select(Publication).where(
-            Publication.store_kind == pub.store_kind, _is(Publication.connection_id, pub.connection_id),
-            Publication.remote_filename == pub.remote_filename, col(Publication.remote_media_id).is_not(None),
-        ).order_by(col(Publication.id).desc())).first()
-    return row.remote_media_id if row else None
-
-
 def _has_history(rt: Runtime, pub: Publication) -> bool:
     """Was this file name ever handed to this store before (so an upload may exist without a recorded id)?"""
     with rt.db.session() as s:
@@ -277,39 +267,36 @@ def _encode(rt: Runtime, asset: Asset) -> tuple[bytes, str]:
 
 
 def _upload(rt: Runtime, target: PublishTarget, item: _Item, pub: Publication, fresh: bool) -> Publication:
-    media_id = _known_media(rt, pub)
-    recovered = False
-    if media_id:
-        _event(rt, pub, f"reusing media {media_id} already uploaded as {pub.remote_filename}")
-    else:
-        look_first = not fresh or _has_history(rt, pub)
-        data: tuple[bytes, str] | None = None
-        attempts = _attempts(rt)
-        for attempt in range(attempts):
-            if look_first or attempt > 0:
-                media_id = target.find_media(pub.remote_filename or "")
-                if media_id:
-                    recovered = True
-                    _event(rt, pub, f"found media {media_id} uploaded earlier as {pub.remote_filename}")
-                    break
-            data = data or _encode(rt, item.asset)
-            title = f"{item.name} – {item.variation_name}" if item.variation_name else item.name
-            try:
-                media_id = target.upload_media(data[0], filename=pub.remote_filename or "", mime=data[1],
-                                               alt_text=item.asset.alt_text or item.name,
-                                               title=f"{title} (lifestyle photo)")
+    """Upload once. Before any upload that might not be the first for this file name (a resumed publication, an
+    earlier publication of the same image, a retry after an error whose upload may have landed), the store is asked
+    for the file name: it answers with media that really exist, so a media deleted since is uploaded anew."""
+    alt = item.asset.alt_text or item.name
+    title = (f"{item.name} – {item.variation_name}" if item.variation_name else item.name) + " (lifestyle photo)"
+    look_first = not fresh or _has_history(rt, pub)
+    media_id: str | None = None
+    data: tuple[bytes, str] | None = None
+    attempts = _attempts(rt)
+    for attempt in range(attempts):
+        if look_first or attempt > 0:
+            media_id = target.find_media(pub.remote_filename or "")
+            if media_id:
+                _event(rt, pub, f"found media {media_id} uploaded earlier as {pub.remote_filename}")
+                if hasattr(target, "set_media_text"):
+                    try:  # a crash may have come before the alt text was set
+                        target.set_media_text(media_id, alt_text=alt, title=title)
+                    except AppError:
+                        pass
                 break
-            except AppError as exc:
-                if not exc.retryable or attempt == attempts - 1:
-                    raise
-                _event(rt, pub, f"upload failed, trying again: {exc.message}", error=exc.kind)
-                SLEEP(_wait(attempt, exc))
-        if recovered and hasattr(target, "set_media_text"):
-            try:  # the crash may have come before the alt text was set
-                target.set_media_text(media_id, alt_text=item.asset.alt_text or item.name,
-                                      title=f"{item.name} (lifestyle photo)")
-            except AppError:
-                pass
+        data = data or _encode(rt, item.asset)
+        try:
+            media_id = target.upload_media(data[0], filename=pub.remote_filename or "", mime=data[1], alt_text=alt,
+                                           title=title)
+            break
+        except AppError as exc:
+            if not exc.retryable or attempt == attempts - 1:
+                raise
+            _event(rt, pub, f"upload failed, trying again: {exc.message}", error=exc.kind)
+            SLEEP(_wait(attempt, exc))
     assert media_id
     hook = HOOKS.get("after_upload")
     if hook is not None:
@@ -430,7 +417,10 @@ def _publish_one(rt: Runtime, target: PublishTarget, item: _Item, role: PublishR
             if isinstance(exc, SourceAuthError):
                 raise
             return pub
-        pub = _save(rt, pub, f"failed: {exc.message}", state=PublicationState.FAILED, error=exc.message)
+        changes: dict[str, Any] = {}
+        if isinstance(exc, PublishError) and pub.remote_media_id and f"#{pub.remote_media_id} " in exc.message:
+            changes["remote_media_id"] = None  # deleted from the media library since: the next run uploads anew
+        pub = _save(rt, pub, f"failed: {exc.message}", state=PublicationState.FAILED, error=exc.message, **changes)
         if isinstance(exc, SourceAuthError):
             raise  # every other image would fail the same way: stop and say so once
         return pub

@@ -388,6 +388,28 @@ def test_publish_after_rollback_reuses_the_uploaded_media(rt, emu, conn, woo):
     assert uploads(emu) == 1 and ids(emu, 17) == ["10", first.remote_media_id]
 
 
+def test_media_deleted_from_the_library_is_uploaded_again(rt, emu, conn, woo):
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    (first,) = publish.publish_job(rt, job_id, "featured")
+    publish.rollback(rt, job_id=job_id)
+    del emu.media[int(first.remote_media_id)]  # the merchant cleans up the media library
+    (second,) = publish.publish_job(rt, job_id, "featured")
+    assert second.state == PublicationState.DONE and second.remote_media_id != first.remote_media_id
+    assert ids(emu, 17) == [second.remote_media_id, "10"] and uploads(emu) == 2
+
+
+def test_media_deleted_while_a_publication_was_unfinished(rt, emu, conn, woo):
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    emu.inject("PUT", r"/products/17$", status=500, times=None)
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    emu.clear_faults()
+    del emu.media[int(pub.remote_media_id)]
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.FAILED and "invalid image ID" in pub.error and ids(emu, 17) == ["10"]
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.DONE and ids(emu, 17) == [pub.remote_media_id, "10"]
+
+
 # Planning ----------------------------------------------------------------------------------------------------
 
 def test_plan_describes_the_change_without_making_it(rt, emu, conn, woo):
