@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from lib import events
@@ -39,10 +40,11 @@ def client_for(runtime: Runtime, connection: Connection | None) -> WooClient:
                            wp_user=str(connection.settings.get("wp_user") or secret.get("wp_user") or ""),
                            app_password=str(secret.get("app_password", "")))
     settings = runtime.settings
-    holder: dict[str, WooClient] = {}
+    ref: list[weakref.ReferenceType[WooClient]] = []  # a weak link: no cycle keeps the client's sockets alive
 
     def sink(service: str, method: str, url: str, status: int | None, ms: float, error: str | None) -> None:
-        job_id = getattr(holder.get("client"), "job_id", None)
+        owner = ref[0]() if ref else None
+        job_id = getattr(owner, "job_id", None)
         with runtime.db.transaction() as s:
             events.record(s, "request", error or f"{service} {method}", job_id=job_id, service=service,
                           method=method, url=url, status_code=status, duration_ms=round(ms, 1))
@@ -50,7 +52,7 @@ def client_for(runtime: Runtime, connection: Connection | None) -> WooClient:
     client = WooClient(creds, timeout=settings.http_timeout_seconds, retries=settings.http_retries,
                        max_image_bytes=settings.max_image_bytes, sink=sink)
     client.job_id = None  # type: ignore[attr-defined]  # publish sets it so requests land in the job's log
-    holder["client"] = client
+    ref.append(weakref.ref(client))
     return client
 
 
