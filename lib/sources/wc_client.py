@@ -221,21 +221,22 @@ class WooClient:
                 resp = self.wc.post(endpoint, data, params=params, allow_redirects=False)
             else:
                 raise ValueError(method)
+        # `from None`: requests' messages quote the signed URL (key, nonce, signature); no traceback may carry it.
         except requests.exceptions.SSLError as exc:
             self._record("woocommerce", method, url, None, start, "ssl")
             raise SourceError("The store's https certificate could not be verified. Check the address, or ask "
-                              "your host to fix the certificate.", detail=type(exc).__name__) from exc
+                              "your host to fix the certificate.", detail=type(exc).__name__) from None
         except requests.exceptions.Timeout as exc:
             self._record("woocommerce", method, url, None, start, "timeout")
             raise SourceUnavailable(f"The store did not answer within {self.timeout:g} s. We will try again.",
-                                    detail=type(exc).__name__) from exc
+                                    detail=type(exc).__name__) from None
         except requests.exceptions.ConnectionError as exc:
             self._record("woocommerce", method, url, None, start, "connection")
             raise SourceUnavailable("The connection to the store failed or was dropped. We will try again.",
-                                    detail=type(exc).__name__) from exc
+                                    detail=type(exc).__name__) from None
         except requests.exceptions.RequestException as exc:
             self._record("woocommerce", method, url, None, start, "request")
-            raise SourceError("The request to the store could not be sent.", detail=type(exc).__name__) from exc
+            raise SourceError("The request to the store could not be sent.", detail=type(exc).__name__) from None
         self._record("woocommerce", method, url, resp.status_code, start, None)
         body = _json(resp)
         if resp.status_code >= 300 or resp.status_code < 200:

@@ -200,7 +200,7 @@ class WooEmulator:
         self._rng = random.Random(rng_seed)
         self._ids = itertools.count(10)
         self._stop = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         if seed:
             self.seed()
 
@@ -211,8 +211,8 @@ class WooEmulator:
         class Handler(_Handler):
             emulator = emu
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server.emulator = self
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                          name="woo-emulator").start()
         return self
@@ -1218,6 +1218,19 @@ def _multipart(ctype: str, body: bytes) -> tuple[bytes | None, str, dict[str, st
         elif name:
             fields[str(name)] = payload.decode("utf-8", "replace")
     return data, filename, fields
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    emulator: WooEmulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # the client hung up (a timeout on its side): nothing to report
+            return
+        self.emulator.errors.append(repr(exc))
 
 
 class _Handler(BaseHTTPRequestHandler):
