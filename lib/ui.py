@@ -7,6 +7,7 @@ AppTest too), wrap user actions in `with ui.errors():`, and keep their widget ke
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -206,15 +207,16 @@ def product_title(product: dict[str, Any] | Any) -> None:
         st.caption(escape_md(meta))
 
 
+_MD_SPECIAL = set("\\`*_{}[]<>#|~$")
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-+>])|(\d+)([.)]))")
+
+
 def escape_md(text: str) -> str:
-    """Text safe to pass to st.markdown/st.caption: markdown and HTML characters escaped."""
-    out = []
-    for ch in str(text):
-        if ch in "\\`*_{}[]()#+-.!|<>~$":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
+    """Text safe to pass to st.markdown/st.caption: markdown and HTML characters escaped, so product data shows
+    exactly as typed (no links, emphasis, headings, lists or HTML)."""
+    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2)
+                                                    else m.group(3) + "\\" + m.group(4)), out)
 
 
 def image(data: bytes | str | None, *, caption: str | None = None, width: Any = "stretch") -> None:

@@ -128,7 +128,8 @@ def sidebar_status(runtime: Runtime) -> SidebarStatus:
     store = active_connection(runtime.db, "woocommerce")
     gemini = active_connection(runtime.db, "gemini")
     if gemini is not None or runtime.settings.gemini_api_key is not None:
-        provider = "Google Gemini" + (f" ({gemini.name})" if gemini is not None else "")
+        named = gemini is not None and gemini.name.strip().lower() not in ("gemini", "google gemini")
+        provider = "Google Gemini" + (f" ({gemini.name})" if named else "")
     else:
         provider = PROVIDER_LABELS["studio"]
     return SidebarStatus(

@@ -102,7 +102,7 @@ with cards[1].container(border=True):
     for conn in stores:
         with st.container(border=True):
             st.markdown(f"**{ui.escape_md(conn.name)}**" + ("  (active)" if conn.is_active else ""))
-            st.caption(ui.escape_md(conn.base_url or ""))
+            st.text(conn.base_url or "")
             try:
                 secret = read_secret(rt.vault, conn)
                 st.caption(f"Key {mask(str(secret.get('consumer_key', '')))} · WordPress user "
@@ -110,19 +110,19 @@ with cards[1].container(border=True):
             except AppError as exc:
                 st.caption(exc.message)
             _status_line(conn)
-            b = st.columns(3)
-            if b[0].button("Test connection", key=f"connect_woo_test_{conn.id}", icon=":material/network_check:",
-                           disabled=woo is None):
+            with st.container(horizontal=True, gap="small"):
+                test = st.button("Test connection", key=f"connect_woo_test_{conn.id}",
+                                 icon=":material/network_check:", disabled=woo is None)
+                if not conn.is_active and st.button("Make active", key=f"connect_woo_activate_{conn.id}"):
+                    activate(rt.db, conn.id)
+                    st.rerun()
+                if st.button("Remove", key=f"connect_woo_remove_{conn.id}", icon=":material/delete:"):
+                    delete_connection(rt.db, conn.id)
+                    ui.flash(f"Removed {conn.name}. Jobs and published images stay as they are.")
+                    st.rerun()
+            if test:
                 with ui.errors(), st.spinner("Checking the store…"):
-                    report = woo.test_connection(rt, conn)
-                    _checklist(report)
-            if not conn.is_active and b[1].button("Make active", key=f"connect_woo_activate_{conn.id}"):
-                activate(rt.db, conn.id)
-                st.rerun()
-            if b[2].button("Remove", key=f"connect_woo_remove_{conn.id}", icon=":material/delete:"):
-                delete_connection(rt.db, conn.id)
-                ui.flash(f"Removed {conn.name}. Jobs and published images stay as they are.")
-                st.rerun()
+                    _checklist(woo.test_connection(rt, conn))
 
     with st.expander("Add a store", expanded=not stores, icon=":material/add:"):
         if woo is None:
@@ -212,17 +212,18 @@ with st.container(border=True):
             where = f"Folder {conn.settings.get('root_folder_id', 'root')} · {per}"
             st.caption(ui.escape_md(where + (f" · shared with {account}" if account else "")))
             _status_line(conn)
-            b = st.columns(3)
-            if b[0].button("Test connection", key=f"connect_drive_test_{conn.id}", icon=":material/network_check:",
-                           disabled=drive is None):
+            with st.container(horizontal=True, gap="small"):
+                test = st.button("Test connection", key=f"connect_drive_test_{conn.id}",
+                                 icon=":material/network_check:", disabled=drive is None)
+                if not conn.is_active and st.button("Make active", key=f"connect_drive_activate_{conn.id}"):
+                    activate(rt.db, conn.id)
+                    st.rerun()
+                if st.button("Remove", key=f"connect_drive_remove_{conn.id}", icon=":material/delete:"):
+                    delete_connection(rt.db, conn.id)
+                    st.rerun()
+            if test:
                 with ui.errors(), st.spinner("Listing the folder…"):
                     st.success(drive.test_connection(rt, conn), icon=":material/check_circle:")
-            if not conn.is_active and b[1].button("Make active", key=f"connect_drive_activate_{conn.id}"):
-                activate(rt.db, conn.id)
-                st.rerun()
-            if b[2].button("Remove", key=f"connect_drive_remove_{conn.id}", icon=":material/delete:"):
-                delete_connection(rt.db, conn.id)
-                st.rerun()
             if drive is not None and st.toggle("Choose another folder", key=f"connect_drive_browse_{conn.id}"):
                 _folder_picker(conn)
     with st.expander("Add a Drive folder", expanded=False, icon=":material/add:"):

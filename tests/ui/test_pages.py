@@ -29,7 +29,7 @@ def test_app_entry_point_with_navigation_and_sidebar(home) -> None:
     assert_ok(at)
     assert at.title[0].value == "Choose products"  # the default page
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
-    assert "Demo store" in sidebar and "Studio engine \\(offline\\)" in sidebar
+    assert "Demo store" in sidebar and "Studio engine (offline)" in sidebar
     at.switch_page("pages/jobs.py").run()
     assert_ok(at)
     assert at.title[0].value == "Jobs"
