@@ -1,0 +1,102 @@
+"""Drive photos published to the connected WooCommerce store, matched by SKU, through lib.publish (and rolled back),
+against the Drive and WooCommerce emulators through their real clients."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib import publish
+from lib.config import Settings
+from lib.errors import InputError
+from lib.export import publish_to_store
+from lib.models import Asset, AssetKind, ItemStatus, Job, JobItem, PublicationState, ReviewState
+from lib.runtime import Runtime
+from lib.sources import drive_client, wc_client
+from lib.sources.base import ProductQuery
+from lib.sources.drive import save_drive
+from lib.sources.woocommerce import save_woocommerce
+from tests.emulators.drive import DriveEmulator, jpeg_bytes, service_account_json
+from tests.emulators.woocommerce import APP_PASSWORD, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, WooEmulator
+
+PHOTO = jpeg_bytes((200, 40, 40), (512, 512))
+
+
+@pytest.fixture
+def drive_emu():
+    with DriveEmulator() as e:
+        yield e
+
+
+@pytest.fixture
+def woo():
+    with WooEmulator() as e:
+        yield e
+
+
+@pytest.fixture(autouse=True)
+def no_waits(monkeypatch):
+    monkeypatch.setattr(drive_client, "SLEEP", lambda s: None)
+    monkeypatch.setattr(wc_client, "SLEEP", lambda s: None)
+    monkeypatch.setattr(publish, "SLEEP", lambda s: None)
+
+
+@pytest.fixture
+def rt(tmp_path, drive_emu):
+    runtime = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=drive_emu.url,
+                                          http_timeout_seconds=2.0, http_retries=2))
+    yield runtime
+    runtime.db.dispose()
+
+
+def drive_job(rt, drive_emu) -> int:
+    """Two Drive product folders, one whose SKU the store has (WCR-MUG-RED) and one it does not; a finished job with
+    one approved image for each (as the worker and the gallery leave it)."""
+    root = drive_emu.add_folder("Catalogue")
+    for name in ("WCR-MUG-RED - Red mug", "GK-NEW-001 - New lamp"):
+        drive_emu.add_file("front.jpg", drive_emu.add_folder(name, root), PHOTO)
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=root, mode="folders")
+    products = rt.source("drive", conn.id).list_products(ProductQuery()).items
+    with rt.db.transaction() as s:
+        job = Job(source_kind="drive", connection_id=conn.id, provider="studio", model="studio-v1",
+                  style="marble_counter", status="succeeded", item_count=len(products))
+        s.add(job)
+        s.flush()
+        for n, product in enumerate(products):
+            item = JobItem(job_id=job.id, product_id=product.id, product={**product.to_dict(), "style": "oak_table"},
+                           status=ItemStatus.SUCCEEDED)
+            s.add(item)
+            s.flush()
+            data = jpeg_bytes((30 * n, 120, 90), (800, 800))
+            s.add(Asset(sha256=rt.blobs.put(data), kind=AssetKind.GENERATED, size_bytes=len(data), width=800,
+                        height=800, job_id=job.id, item_id=item.id, product_id=product.id,
+                        alt_text=f"{product.name} on an oak table", review_state=ReviewState.APPROVED))
+        return job.id
+
+
+def test_drive_images_go_to_the_store_product_with_the_same_sku_and_roll_back(rt, drive_emu, woo):
+    save_woocommerce(rt, url=woo.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+                     app_password=APP_PASSWORD, name="Shop")
+    job_id = drive_job(rt, drive_emu)
+    red_mug = next(pid for pid, p in woo.products.items() if p["sku"] == "WCR-MUG-RED")
+    before = woo.image_ids(red_mug)
+
+    report = publish_to_store(rt, job_id, "featured")
+
+    assert report.unmatched == ["“New lamp”: the store has no product with SKU GK-NEW-001."]
+    [pub] = report.publications
+    assert pub.state == PublicationState.DONE and pub.product_id == str(red_mug) and pub.store_kind == "woocommerce"
+    after = woo.image_ids(red_mug)
+    assert after[0] == int(pub.remote_media_id) and after[1:] == before  # new featured; the old one kept in gallery
+    assert woo.media[after[0]]["alt"] == "Red mug on an oak table"
+
+    again = publish_to_store(rt, job_id, "featured")  # a retry changes nothing at the store
+    assert woo.image_ids(red_mug) == after and again.publications[0].id == pub.id
+
+    report = publish.rollback(rt, job_id=job_id)
+    assert report.restored == [str(red_mug)] and woo.image_ids(red_mug) == before
+
+
+def test_publishing_needs_a_store(rt, drive_emu):
+    job_id = drive_job(rt, drive_emu)
+    with pytest.raises(InputError, match="No WooCommerce store is connected"):
+        publish_to_store(rt, job_id)
