@@ -94,6 +94,7 @@ def test_drive_images_go_to_the_store_product_with_the_same_sku_and_roll_back(rt
 
     report = publish.rollback(rt, job_id=job_id)
     assert report.restored == [str(red_mug)] and woo.image_ids(red_mug) == before
+    assert woo.errors == []
 
 
 def test_publishing_needs_a_store(rt, drive_emu):
