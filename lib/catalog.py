@@ -36,7 +36,7 @@ WHITE_MIN = 0.85  # the share of near-white border pixels that counts as "on whi
 THUMB_SIDE = 224
 SCAN_CHUNK = 100
 DEFAULT_SCAN_BUDGET = 600  # products looked at per view when a local filter is on
-CHECK_LIMIT = 60  # photos the Generate page validates before launch
+CHECK_LIMIT = 36  # photos the Generate page validates before launch
 
 STOCK_LABELS = {"": "Any stock", "instock": "In stock", "outofstock": "Out of stock", "onbackorder": "On backorder"}
 

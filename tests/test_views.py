@@ -145,3 +145,42 @@ def test_approved_zip(rt: Runtime) -> None:
         assert sorted(zf.namelist()) == ["MUG-1-1.jpg", "MUG-1-2.jpg", "alt-text.csv"]
         assert zf.read("MUG-1-1.jpg") == b"\xff\xd8fake-jpeg"
         assert "Mug 2" in zf.read("alt-text.csv").decode()
+
+
+def test_gallery_stamp_moves_when_the_gallery_would_change(rt: Runtime) -> None:
+    pytest.importorskip("lib.job_queries")
+    from lib import jobs
+    from lib.models import Asset, AssetKind, ItemStatus, JobItem, ReviewState
+
+    with rt.db.transaction() as s:
+        job = Job(source_kind="demo", provider="studio", model="studio-v1", style="auto")
+        s.add(job)
+        s.flush()
+        item = JobItem(job_id=job.id, product_id="1", product={"id": "1", "name": "Mug"})
+        s.add(item)
+        s.flush()
+        job_id, item_id = job.id, item.id
+    first = views.gallery_stamp(rt, job_id)
+    assert views.gallery_stamp(rt, job_id) == first  # nothing changed, nothing to reread
+    with rt.db.transaction() as s:
+        it = s.get(JobItem, item_id)
+        it.status = ItemStatus.SUCCEEDED
+        s.add(it)
+        s.add(Asset(sha256="0" * 64, kind=AssetKind.GENERATED, job_id=job_id, item_id=item_id, product_id="1"))
+    done = views.gallery_stamp(rt, job_id)
+    assert done != first
+    [asset] = [a for e in jobs.gallery(rt.db, job_id) for a in e.assets]
+    jobs.set_review(rt.db, [asset.id], ReviewState.APPROVED)
+    assert views.gallery_stamp(rt, job_id) != done
+
+    entries = jobs.gallery(rt.db, job_id)
+    assert len(views.filter_entries(entries, "approved")) == 1
+    assert views.filter_entries(entries, "rejected") == []
+    assert views.filter_entries(entries, "all") is entries
+
+
+def test_first_run(rt: Runtime) -> None:
+    assert views.first_run(rt)
+    with rt.db.transaction() as s:
+        s.add(Job(source_kind="demo", provider="studio", model="studio-v1", style="auto"))
+    assert not views.first_run(rt)
