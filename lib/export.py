@@ -22,8 +22,8 @@ from lib import events
 from lib.connections import active_connection, get_connection
 from lib.errors import InputError, JobError, SourceNotFound
 from lib.models import Asset, AssetKind, Connection, Job, JobItem, ReviewState
-from lib.sources.drive import EXPORT_MARKER, GENERATED_ROLE, client_for
 from lib.sources.drive_client import FOLDER_MIME, DriveClient, escape
+from lib.sources.drive_connect import EXPORT_MARKER, GENERATED_ROLE, client_for
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime

@@ -21,26 +21,39 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from lib import events
-from lib.connections import mark_verified, read_secret, save_connection
+from lib.connections import mark_verified
 from lib.errors import AppError, ImageTooLarge, ImageUnreadable, InputError, SourceNotFound
 from lib.models import Connection
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage
-from lib.sources.drive_client import (
-    FOLDER_MIME,
-    IMAGE_MIMES,
-    DriveClient,
-    DriveCredentials,
-    escape,
-    parse_credentials,
+from lib.sources.drive_client import FOLDER_MIME, IMAGE_MIMES, DriveClient, escape
+from lib.sources.drive_connect import (  # re-exported: pages and the CLI import them from here
+    EXPORT_MARKER,
+    GENERATED_ROLE,
+    MODES,
+    SHARED_WITH_ME,
+    DriveSettings,
+    Folder,
+    breadcrumbs,
+    client_for,
+    corpus_for,
+    folder_id_from,
+    is_generated,
+    list_folders,
+    list_shared_drives,
+    save_drive,
+    with_settings,
 )
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
 
-MODES = ("folders", "images")
+__all__ = [
+    "EXPORT_MARKER", "GENERATED_ROLE", "MODES", "SHARED_WITH_ME", "DriveSettings", "DriveSource", "Folder",
+    "breadcrumbs", "client_for", "folder_id_from", "list_folders", "list_shared_drives", "open_source", "parse_name",
+    "save_drive", "test_connection", "with_settings",
+]
+
 LISTING_TTL_SECONDS = 120.0
 MAX_DEPTH = 6  # folder levels walked below the root
 PARENTS_PER_QUERY = 20  # "'a' in parents or 'b' in parents ...": fewer calls, but short of "query too complex"
@@ -49,8 +62,6 @@ ENTRY_FIELDS = "id,name,mimeType,parents,size,md5Checksum,modifiedTime,appProper
 # "Mug - Large" stays a name.
 SKU_NAME = re.compile(r"^\s*(?P<sku>(?=\S*\d)[A-Za-z0-9][A-Za-z0-9._/#-]{0,63}|[A-Z0-9]+(?:[-_.][A-Z0-9]+)+)"
                       r"\s+[-–—|]\s+(?P<name>\S.*?)\s*$")
-GENERATED_ROLE = ("imagegecko_role", "generated")
-EXPORT_MARKER = "imagegecko_asset"
 
 
 def parse_name(text: str) -> tuple[str, str]:
@@ -66,83 +77,6 @@ def stem(filename: str) -> str:
     return base if dot and base and 1 <= len(ext) <= 5 and " " not in ext else filename
 
 
-def folder_id_from(value: str) -> str:
-    """Accepts a bare folder id or a Drive folder URL (https://drive.google.com/drive/folders/<id>?usp=...)."""
-    value = value.strip()
-    if value.startswith(("http://", "https://")):
-        parts = urlsplit(value)
-        m = re.search(r"/folders/([A-Za-z0-9_-]+)", parts.path) or re.search(r"[?&]id=([A-Za-z0-9_-]+)", value)
-        if not m:
-            raise InputError("That link is not a Drive folder link. Open the folder in Drive and copy its address.")
-        return m.group(1)
-    if value and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-        raise InputError("That is not a Drive folder id (letters, digits, - and _ only).")
-    return value or "root"
-
-
-@dataclass(frozen=True)
-class Folder:
-    id: str
-    name: str
-    drive_id: str | None = None
-
-
-@dataclass(frozen=True)
-class DriveSettings:
-    root_folder_id: str
-    mode: str
-    shared_drive_id: str | None = None
-
-    @classmethod
-    def of(cls, conn: Connection) -> DriveSettings:
-        s = conn.settings or {}
-        return cls(str(s.get("root_folder_id") or "root"), str(s.get("mode") or "folders"),
-                   s.get("shared_drive_id") or None)
-
-
-# Connection management -------------------------------------------------------------------------------------
-
-def save_drive(runtime: Runtime, *, credentials_json: str, root_folder_id: str, mode: str, name: str | None = None,
-               shared_drive_id: str | None = None, connection_id: int | None = None) -> Connection:
-    """Validate and save a Drive connection (the credentials encrypted). Nothing is saved when input is bad."""
-    creds = parse_credentials(credentials_json)
-    if mode not in MODES:
-        raise InputError("Choose how photos become products: one product per folder, or one per photo.")
-    root = folder_id_from(root_folder_id)
-    if creds.type == "service_account" and root == "root":
-        raise InputError("Give the id of a folder shared with the service account ("
-                         f"{creds.account}): a service account has no My Drive of its own to browse.")
-    settings: dict[str, Any] = {"root_folder_id": root, "mode": mode}
-    if shared_drive_id:
-        settings["shared_drive_id"] = folder_id_from(shared_drive_id)
-    if creds.type == "service_account":
-        settings["account"] = creds.account  # shown on the page ("share the folder with ...")
-    label = (name or "").strip() or f"Google Drive ({creds.account})"
-    return save_connection(runtime.db, runtime.vault, kind="drive", name=label,
-                           secret={"credentials_json": credentials_json, "type": creds.type},
-                           settings=settings, connection_id=connection_id)
-
-
-def connection_credentials(runtime: Runtime, conn: Connection) -> DriveCredentials:
-    secret = read_secret(runtime.vault, conn)
-    if not secret.get("credentials_json"):
-        raise InputError("This Drive connection has no credentials. Upload them again on the Connect page.")
-    return parse_credentials(secret["credentials_json"])
-
-
-def client_for(runtime: Runtime, conn: Connection, *, job_id: int | None = None) -> DriveClient:
-    """A fresh client (one per thread of work) that records each request in the job log."""
-    def sink(method: str, url: str, status: int | None, ms: float, error: str | None) -> None:
-        try:
-            with runtime.db.transaction() as s:
-                events.record(s, "request", error or f"drive {method}", job_id=job_id, service="drive",
-                              method=method, url=url, status_code=status, duration_ms=round(ms, 1))
-        except Exception:  # the request log must never break the request itself
-            pass
-
-    return DriveClient(runtime.settings, connection_credentials(runtime, conn), sink)
-
-
 def test_connection(runtime: Runtime, connection: Connection) -> str:
     """List the chosen root folder; a plain sentence on success, a typed error with the fix otherwise."""
     assert connection.id is not None
@@ -155,7 +89,7 @@ def test_connection(runtime: Runtime, connection: Connection) -> str:
         if root.get("trashed"):
             raise SourceNotFound(f"The folder “{root.get('name')}” is in the Drive trash. Restore it, or choose "
                                  "another folder.")
-        corpus = _corpus(cfg, root)
+        corpus = corpus_for(cfg, root)
         q = (f"'{escape(root['id'])}' in parents and trashed = false and "
              f"(mimeType = '{FOLDER_MIME}' or mimeType contains 'image/')")
         folders = images = 0
@@ -182,71 +116,6 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _corpus(cfg: DriveSettings, root: dict[str, Any]) -> dict[str, Any]:
-    """Items in a shared drive are only listed with corpora=drive and its driveId."""
-    drive_id = cfg.shared_drive_id or root.get("driveId")
-    return {"corpora": "drive", "driveId": drive_id} if drive_id else {"corpora": "user"}
-
-
-# Folder picker -----------------------------------------------------------------------------------------------
-
-SHARED_WITH_ME = "shared-with-me"
-
-
-def list_folders(runtime: Runtime, connection: Connection, parent_id: str) -> list[Folder]:
-    """The folders directly inside `parent_id` ("root" = My Drive, a shared drive's id, or SHARED_WITH_ME = the
-    folders others shared with this account: where a service account starts), by name."""
-    client = client_for(runtime, connection)
-    if parent_id == SHARED_WITH_ME:
-        q = f"sharedWithMe = true and mimeType = '{FOLDER_MIME}' and trashed = false"
-        shared = [Folder(f["id"], f["name"], f.get("driveId")) for f in client.list_all(q, "id,name,driveId")]
-        return sorted(shared, key=lambda f: f.name.lower())
-    parent = client.get(folder_id_from(parent_id), "id,name,driveId", "that folder")
-    corpus = _corpus(DriveSettings("", "folders"), parent)
-    q = f"'{escape(parent['id'])}' in parents and mimeType = '{FOLDER_MIME}' and trashed = false"
-    out = [Folder(f["id"], f["name"], f.get("driveId")) for f in client.list_all(q, "id,name,driveId,appProperties",
-                                                                                  orderBy="name", **corpus)
-           if not _is_generated(f)]
-    return sorted(out, key=lambda f: f.name.lower())
-
-
-def list_shared_drives(runtime: Runtime, connection: Connection) -> list[Folder]:
-    client = client_for(runtime, connection)
-    out: list[Folder] = []
-    token: str | None = None
-    while True:
-        resp = client.call(client.service.drives().list(pageSize=100, pageToken=token, fields="nextPageToken, drives"
-                                                                                             "(id,name)"))
-        out += [Folder(d["id"], d["name"], d["id"]) for d in resp.get("drives", [])]
-        token = resp.get("nextPageToken")
-        if not token:
-            return out
-
-
-def breadcrumbs(runtime: Runtime, connection: Connection, folder_id: str) -> list[Folder]:
-    """From the top-most folder this account can see down to `folder_id` (inclusive)."""
-    client = client_for(runtime, connection)
-    trail: list[Folder] = []
-    current: str | None = folder_id_from(folder_id)
-    while current and len(trail) < 32:
-        try:
-            meta = client.get(current, "id,name,parents,driveId", "that folder")
-        except SourceNotFound:
-            if not trail:
-                raise
-            break  # the parent is not shared with us: the trail starts at the first folder we can see
-        name = meta.get("name", "")
-        if meta.get("driveId") and meta["id"] == meta["driveId"]:
-            try:
-                name = client.call(client.service.drives().get(driveId=meta["id"], fields="name"))["name"]
-            except AppError:
-                pass
-        trail.append(Folder(meta["id"], name, meta.get("driveId")))
-        parents = meta.get("parents") or []
-        current = parents[0] if parents else None
-    return list(reversed(trail))
-
-
 # The source ------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -270,11 +139,6 @@ def _listing_key(runtime: Runtime, conn: Connection) -> tuple[Any, ...]:
 def _forget_listing(runtime: Runtime, conn: Connection) -> None:
     with _LISTINGS_LOCK:
         _LISTINGS.pop(_listing_key(runtime, conn), None)
-
-
-def _is_generated(item: dict[str, Any]) -> bool:
-    props = item.get("appProperties") or {}
-    return props.get(GENERATED_ROLE[0]) == GENERATED_ROLE[1] or EXPORT_MARKER in props
 
 
 class DriveSource:
@@ -312,7 +176,7 @@ class DriveSource:
         if root.get("mimeType") != FOLDER_MIME:
             raise InputError(f"“{root.get('name')}” is a file, not a folder. Choose another folder on the Connect "
                              "page.")
-        corpus = _corpus(self.cfg, root)
+        corpus = corpus_for(self.cfg, root)
         folders: dict[str, dict[str, Any]] = {root["id"]: root}
         images: dict[str, list[dict[str, Any]]] = {}  # folder id -> photos directly inside
         level, depth = [root["id"]], 0
@@ -324,7 +188,7 @@ class DriveSource:
                 q = (f"({parents}) and trashed = false and "
                      f"(mimeType = '{FOLDER_MIME}' or mimeType contains 'image/')")
                 for item in client.list_all(q, ENTRY_FIELDS, **corpus):
-                    if _is_generated(item):
+                    if is_generated(item):
                         continue
                     parent = next((p for p in item.get("parents", []) if p in batch), None)
                     if parent is None:
@@ -401,8 +265,8 @@ class DriveSource:
             return Product(id=meta["id"], name=name, sku=sku, images=(_image(meta),))
         if meta.get("mimeType") == FOLDER_MIME:
             q = f"'{escape(meta['id'])}' in parents and trashed = false and mimeType contains 'image/'"
-            photos = sorted((f for f in self.client.list_all(q, ENTRY_FIELDS, **_corpus(self.cfg, meta))
-                             if f.get("mimeType") in IMAGE_MIMES and not _is_generated(f)),
+            photos = sorted((f for f in self.client.list_all(q, ENTRY_FIELDS, **corpus_for(self.cfg, meta))
+                             if f.get("mimeType") in IMAGE_MIMES and not is_generated(f)),
                             key=lambda f: (f["name"].lower(), f["id"]))
             sku, name = parse_name(meta["name"])
             return Product(id=meta["id"], name=name, sku=sku, images=tuple(_image(f) for f in photos))
@@ -478,10 +342,3 @@ def open_source(runtime: Runtime, connection: Connection | None) -> DriveSource:
     if connection is None:
         raise InputError("No Google Drive connection is set up. Add one on the Connect page.")
     return DriveSource(runtime, connection)
-
-
-def with_settings(conn: Connection, **changes: Any) -> Connection:
-    """An unsaved copy of the connection with other settings (e.g. browse another root before saving it)."""
-    data = conn.model_dump()
-    data["settings"] = {**(conn.settings or {}), **changes}
-    return Connection(**data)
