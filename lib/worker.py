@@ -119,10 +119,9 @@ class Worker:
         """Enough items in flight to use a provider's whole quota even when each call is slow
         (rate × latency, Little's law), never fewer than the configured concurrency."""
         target = self.concurrency
-        for provider, rpm in self.settings.rate_limits.items():
-            if rpm and rpm > 0:
-                # Until we have measured a provider, assume an item keeps a slot busy for about a second.
-                latency = self._latency.get(provider, 1.0)
+        for provider, latency in list(self._latency.items()):
+            rpm = self.settings.rate_limit(provider)
+            if rpm > 0:
                 target = max(target, math.ceil(rpm / 60.0 * latency * 1.2) + 1)
         return min(MAX_IN_FLIGHT, target)
 
@@ -233,6 +232,9 @@ class Worker:
             return
         provider = self.rt.provider(job.provider)
         bucket = self._bucket(job.provider)
+        if bucket is not None:
+            with self._lock:  # until measured, assume an item keeps a slot busy for about a second
+                self._latency.setdefault(job.provider, 1.0)
         waited_from = time.monotonic()
         if bucket is not None and not bucket.acquire(self.stop_event):
             return  # stopping: the item is released at shutdown
