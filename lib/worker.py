@@ -27,6 +27,13 @@ from sqlmodel import col, select
 
 from lib import events, jobs
 from lib.errors import AppError, ProviderAuthError
+from lib.generation.base import (
+    AltTextProvider,
+    GeneratedImage,
+    GenerationRequest,
+    ImageProvider,
+    records_own_requests,
+)
 from lib.models import ItemStatus, Job, JobItem, JobStatus, Stage
 from lib.runtime import Runtime
 
@@ -238,18 +245,12 @@ class Worker:
         waited_from = time.monotonic()
         if bucket is not None and not bucket.acquire(self.stop_event):
             return  # stopping: the item is released at shutdown
-        t0 = time.monotonic()
-        token_wait = t0 - waited_from
-        try:
-            image = provider.generate(request)
-        except AppError as exc:
-            self._record_call(item, job.provider, t0, error=exc)
-            raise
-        self._record_call(item, job.provider, t0, request_id=image.request_id, usage=image.usage)
+        token_wait = time.monotonic() - waited_from
+        image = self._generate(provider, request, item, job.provider)
         alt_text = None
-        describe = getattr(provider, "describe", None)
-        if describe is not None:
-            alt_text = describe(image.data, request.product)
+        if isinstance(provider, AltTextProvider):
+            alt_text = provider.describe(image.data, request.product, style=request.style, job_id=item.job_id,
+                                         item_id=item.id)
         if not jobs.set_stage(db, item.id, owner, Stage.STORE):
             return
         jobs.complete_item(self.rt, item.id, owner, image, fingerprint=fingerprint, source_sha=source_sha,
@@ -257,6 +258,21 @@ class Worker:
         # A slot is busy for the whole item, not just the provider call (Little's law needs that time).
         self._observe_latency(job.provider, time.monotonic() - started - token_wait)
         self.stats.add("succeeded")
+
+    def _generate(self, provider: ImageProvider, request: GenerationRequest, item: JobItem,
+                  provider_name: str) -> GeneratedImage:
+        """One provider call, recorded once: by the provider itself when it logs its own requests (it is given the
+        item's ids for that), else here."""
+        if records_own_requests(provider):
+            return provider.generate(request, job_id=item.job_id, item_id=item.id)
+        t0 = time.monotonic()
+        try:
+            image = provider.generate(request)
+        except AppError as exc:
+            self._record_call(item, provider_name, t0, error=exc)
+            raise
+        self._record_call(item, provider_name, t0, request_id=image.request_id, usage=image.usage)
+        return image
 
     def _record_call(self, item: JobItem, provider: str, t0: float, *, error: AppError | None = None,
                      request_id: str | None = None, usage: dict[str, Any] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -68,6 +69,28 @@ def test_flaky_provider_two_of_three_calls_fail_and_every_item_succeeds(rt: Runt
     assert {i.status for i in jobs.job_items(rt.db, job.id)} == {"succeeded"}
     assert stats.retried == 12 and provider.calls == 18
     assert all(i.attempts == 3 for i in jobs.job_items(rt.db, job.id))
+
+
+def test_the_worker_logs_each_call_of_a_provider_that_does_not_log_its_own(rt: Runtime) -> None:
+    rt.set_provider("studio", ScriptedProvider({1: ProviderRetryable("The model is overloaded.")}))
+    job = _job(rt, n=2)
+    run_until_idle(rt, concurrency=1)
+    items = jobs.job_items(rt.db, job.id)
+    with rt.db.session() as s:
+        calls = s.exec(select(Event).where(Event.job_id == job.id, Event.kind == "request").order_by(Event.id)).all()
+    assert [(e.service, e.method) for e in calls] == [("studio", "generate")] * 3  # two items, one retried
+    assert Counter(e.item_id for e in calls) == {i.id: i.attempts for i in items}
+    assert [e.message for e in calls].count("studio generate: ProviderRetryable") == 1
+
+
+def test_the_studio_engine_calls_are_in_the_job_log(rt: Runtime) -> None:
+    job = _job(rt, n=2)
+    run_until_idle(rt, concurrency=2)
+    items = jobs.job_items(rt.db, job.id)
+    with rt.db.session() as s:
+        calls = s.exec(select(Event).where(Event.job_id == job.id, Event.kind == "request")).all()
+    assert sorted(e.item_id for e in calls) == sorted(i.id for i in items)
+    assert all(e.message == "studio generate: ok" and "usage" in e.data for e in calls)
 
 
 def test_retry_delay_honours_the_providers_retry_after(rt: Runtime) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 ASPECT_RATIOS = ("1:1", "4:5", "5:4", "3:4", "4:3", "2:3", "3:2", "9:16", "16:9", "21:9")
 OUTPUT_SIZES = (1024, 2048, 4096)  # long side in px; Gemini "1K" | "2K" | "4K"
@@ -86,3 +86,29 @@ class ImageProvider(Protocol):
     def generate(self, request: GenerationRequest) -> GeneratedImage: ...
 
     def estimate_cost(self, model: str, images: int, *, batch: bool = False) -> float: ...
+
+
+@runtime_checkable
+class RecordingProvider(ImageProvider, Protocol):
+    """A provider that records each of its own outbound calls as a "request" Event (gemini). Callers pass the
+    item's ids so those events link to it, and do not record the call again; other providers' calls are
+    recorded by the worker."""
+
+    records_requests: bool
+
+    def generate(self, request: GenerationRequest, *, job_id: int | None = None,
+                 item_id: int | None = None) -> GeneratedImage: ...
+
+
+@runtime_checkable
+class AltTextProvider(Protocol):
+    """A provider that also writes the alt text for an image it made. Never raises: it falls back to a template.
+    job_id / item_id link a recording provider's request events to the item."""
+
+    def describe(self, image: bytes, product: ProductInfo, *, style: str = "", job_id: int | None = None,
+                 item_id: int | None = None) -> str: ...
+
+
+def records_own_requests(provider: ImageProvider) -> TypeGuard[RecordingProvider]:
+    """True when the provider logs its own calls (see RecordingProvider)."""
+    return isinstance(provider, RecordingProvider) and provider.records_requests is True

@@ -10,8 +10,10 @@ One request = the product photo (+ optional reference images) + the prompt, with
     no image part
 
 The SDK's own retries stay off (its default): the worker owns retries, backoff and the rate limit.
-Every outbound call is recorded as an Event (kind="request", service="gemini"); generate() takes optional
-job_id/item_id so the events link to the item, and GeneratedImage.usage carries status, duration and request id.
+Every outbound call is recorded as an Event (kind="request", service="gemini"), so the provider is a
+RecordingProvider (base.py): generate() and describe() take job_id/item_id so the events link to the item, and the
+worker does not log the call again. A generate event's data is {"usage", "cost"}, the shape the worker gives other
+providers' calls; GeneratedImage.usage carries status, duration and request id.
 """
 
 from __future__ import annotations
@@ -453,7 +455,7 @@ class GeminiProvider:
         image.usage.update(status_code=200, duration_ms=round(duration, 1))
         self.record(method="POST", path=path, status=200, duration_ms=duration, job_id=job_id, item_id=item_id,
                     message=f"generateContent {request.model}: 200, {image.width}x{image.height}",
-                    request_id=image.request_id, data={**image.usage, "cost": image.cost})
+                    request_id=image.request_id, data={"usage": image.usage, "cost": image.cost})
         return image
 
     # Alt text ----------------------------------------------------------------------------------------
