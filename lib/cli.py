@@ -7,6 +7,7 @@
     approve    approve a job's images
     publish    publish a job's approved images to its store
     rollback   restore the products' image lists from before publishing
+    export     save a job's approved images to Google Drive (again: nothing is uploaded twice)
     cancel / retry / resume   job actions
     connect    save a WooCommerce store, a Gemini key or a Google Drive folder (encrypted)
 
@@ -197,6 +198,22 @@ def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
     return 1 if report.conflicts else 0
 
 
+def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
+    from lib.export import export_approved
+
+    results = export_approved(rt, args.job, folder_id=args.folder, connection_id=args.connection)
+    if not results:
+        raise InputError(f"Job {args.job} has no approved images to export. Approve some first "
+                         f"(approve --job {args.job} --all).")
+    made = sum(r.created for r in results)
+    data = {"created": made, "already_there": len(results) - made,
+            "files": [{"asset_id": r.asset_id, "file_id": r.file_id, "name": r.name, "folder_id": r.folder_id,
+                       "created": r.created, "link": r.web_view_link} for r in results]}
+    _out(args, data, f"Exported {made} images to Drive; {len(results) - made} were already there."
+         + "".join(f"\n  {r.name}{'' if r.created else ' (already there)'}" for r in results))
+    return 0
+
+
 def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:
     n = jobs.cancel_job(rt.db, args.job)
     _out(args, {"cancelled_items": n}, f"Cancelled job {args.job} ({n} items).")
@@ -311,6 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--products", help="comma-separated product ids (default: all of the job)")
     p.add_argument("--force", action="store_true", help="overwrite even if the images changed since")
 
+    p = add("export", "save a job's approved images to Google Drive")
+    p.add_argument("--job", type=int, required=True)
+    p.add_argument("--folder", default=None,
+                   help="Drive folder id (default: a `generated` folder beside each original photo; "
+                        "required for jobs whose photos did not come from Drive)")
+    p.add_argument("--connection", type=int, default=None,
+                   help="Drive connection id (default: the job's own, else the active one)")
+
     for name, help_text in (("cancel", "cancel a job"), ("retry", "retry a job's failed items"),
                             ("resume", "resume a paused job")):
         add(name, help_text).add_argument("--job", type=int, required=True)
@@ -335,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "demo": cmd_demo, "generate": cmd_generate, "worker": cmd_worker, "jobs": cmd_jobs, "approve": cmd_approve,
-    "publish": cmd_publish, "rollback": cmd_rollback, "cancel": cmd_cancel, "retry": cmd_retry,
+    "publish": cmd_publish, "rollback": cmd_rollback, "export": cmd_export, "cancel": cmd_cancel, "retry": cmd_retry,
     "resume": cmd_resume, "connect": cmd_connect,
 }
 

@@ -72,9 +72,8 @@ def _drive_connection(runtime: Runtime, job: Job, connection_id: int | None) -> 
     return conn
 
 
-def export_approved(runtime: Runtime, job_id: int, *, folder_id: str | None = None,
-                    connection_id: int | None = None) -> list[ExportResult]:
-    """Upload the job's approved images to Drive (see module docstring). Safe to run again after any failure."""
+def _approved(runtime: Runtime, job_id: int) -> tuple[Job, list[Asset], dict[int | None, JobItem]]:
+    """The job, its approved generated images (oldest first) and their items by id, read in one session."""
     with runtime.db.session() as s:
         job = s.get(Job, job_id)
         if job is None:
@@ -84,6 +83,13 @@ def export_approved(runtime: Runtime, job_id: int, *, folder_id: str | None = No
         ).order_by(col(Asset.id))).all())
         item_ids = [a.item_id for a in assets if a.item_id is not None]
         items = {i.id: i for i in s.exec(select(JobItem).where(col(JobItem.id).in_(item_ids))).all()}
+    return job, assets, items
+
+
+def export_approved(runtime: Runtime, job_id: int, *, folder_id: str | None = None,
+                    connection_id: int | None = None) -> list[ExportResult]:
+    """Upload the job's approved images to Drive (see module docstring). Safe to run again after any failure."""
+    job, assets, items = _approved(runtime, job_id)
     if not folder_id and job.source_kind != "drive":
         raise InputError("These photos did not come from Drive: choose the Drive folder to export them to.")
     if not assets:
@@ -210,15 +216,7 @@ def publish_to_store(runtime: Runtime, job_id: int, role: str = "featured", *, c
     have are listed, not published, so one missing SKU does not hold back the rest."""
     from lib import publish
 
-    with runtime.db.session() as s:
-        job = s.get(Job, job_id)
-        if job is None:
-            raise JobError(f"Job {job_id} does not exist.")
-        assets = list(s.exec(select(Asset).where(
-            Asset.job_id == job_id, Asset.kind == AssetKind.GENERATED, Asset.review_state == ReviewState.APPROVED,
-        ).order_by(col(Asset.id))).all())
-        item_ids = [a.item_id for a in assets if a.item_id is not None]
-        items = {i.id: i for i in s.exec(select(JobItem).where(col(JobItem.id).in_(item_ids))).all()}
+    job, assets, items = _approved(runtime, job_id)
     if job.source_kind == "woocommerce":
         raise InputError("This job's photos came from the store itself: publish it from the gallery.")
     if not assets:

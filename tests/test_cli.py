@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from lib import cli, jobs
+from lib.models import Event
 from lib.runtime import Runtime
-from tests.conftest import ScriptedProvider
+from lib.sources.drive import save_drive
+from tests.conftest import ScriptedProvider, make_runtime
+from tests.emulators.drive import DriveEmulator, service_account_json
+from tests.test_export import PHOTO, approved_job, exported_files
 
 
 def run(rt: Runtime, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, object, str]:
@@ -63,3 +69,107 @@ def test_refusals_print_one_sentence_and_change_nothing(rt: Runtime, capsys: pyt
     code, _, err = run(rt, capsys, *argv)
     assert code == 2 and message in err and "Traceback" not in err
     assert jobs.list_jobs(rt.db) == ([], 0)
+
+
+# export: approved images to Google Drive, against the loopback Drive emulator ---------------------------------
+
+@pytest.fixture
+def drive_emu() -> Iterator[DriveEmulator]:
+    with DriveEmulator(page_cap=100) as emu:
+        yield emu
+
+
+@pytest.fixture
+def drive_rt(tmp_path: Path, drive_emu: DriveEmulator) -> Iterator[Runtime]:
+    runtime = make_runtime(tmp_path / "drive-data", drive_root_url=drive_emu.url)
+    yield runtime
+    runtime.db.dispose()
+
+
+def shop_folder(emu: DriveEmulator) -> str:
+    """A catalogue folder in a shared drive (where a service account may create files), two products in it."""
+    root = emu.add_folder("Catalogue", emu.add_shared_drive("Shop photos"))
+    emu.add_file("front.jpg", emu.add_folder("GK-MUG-001 - Marble mug", root), PHOTO)
+    emu.add_file("side.jpg", emu.add_folder("GK-VAS-002 - Vase", root), PHOTO)
+    return root
+
+
+def drive_contents(emu: DriveEmulator) -> list[tuple[str, str, tuple[str, ...], bool]]:
+    return sorted((f.id, f.name, tuple(f.parents), f.trashed) for f in emu.files.values())
+
+
+def test_export_twice_puts_each_image_in_drive_once(drive_rt: Runtime, drive_emu: DriveEmulator,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    root = shop_folder(drive_emu)
+    conn = save_drive(drive_rt, credentials_json=service_account_json(drive_emu), root_folder_id=root, mode="folders")
+    job_id, _ = approved_job(drive_rt, conn.id)
+
+    code, first, _ = run(drive_rt, capsys, "export", "--job", str(job_id), "--json")
+    assert code == 0 and (first["created"], first["already_there"]) == (2, 0)
+    assert sorted(f["name"] for f in first["files"]) == ["GK-MUG-001_marble_counter_v1.jpg",
+                                                         "GK-VAS-002_marble_counter_v1.jpg"]
+    after_first = drive_contents(drive_emu)
+
+    code, text, _ = run(drive_rt, capsys, "export", "--job", str(job_id))
+    assert code == 0 and "Exported 0 images to Drive; 2 were already there." in text
+    code, again, _ = run(drive_rt, capsys, "export", "--job", str(job_id), "--json")
+    assert code == 0 and (again["created"], again["already_there"]) == (0, 2)
+    assert [f["file_id"] for f in again["files"]] == [f["file_id"] for f in first["files"]]
+    assert drive_contents(drive_emu) == after_first and len(exported_files(drive_emu)) == 2
+
+
+def test_export_to_a_chosen_folder(drive_rt: Runtime, drive_emu: DriveEmulator,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    root = shop_folder(drive_emu)
+    conn = save_drive(drive_rt, credentials_json=service_account_json(drive_emu), root_folder_id=root, mode="folders")
+    target = drive_emu.add_folder("For the website", root)
+    job_id, _ = approved_job(drive_rt, conn.id, source_kind="demo")
+    code, data, _ = run(drive_rt, capsys, "--json", "export", "--job", str(job_id), "--folder", target)
+    assert code == 0 and data["created"] == 2
+    assert sorted(f.name for f in drive_emu.children(target)) == sorted(f["name"] for f in data["files"])
+
+
+def refused_export(case: str, rt: Runtime, emu: DriveEmulator, root: str,
+                   capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The `export` arguments of each refused case, after setting up what the case needs."""
+    if case == "unknown job":
+        return ["export", "--job", "999"]
+    if case == "no drive connection":  # a demo job, approved, and Drive never connected
+        rt.set_provider("studio", ScriptedProvider())
+        _, made, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "GK-MUG-001", "--yes")
+        run(rt, capsys, "worker", "--until-idle")
+        run(rt, capsys, "approve", "--job", str(made["job_id"]), "--all")
+        return ["export", "--job", str(made["job_id"]), "--folder", root]
+    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=root, mode="folders")
+    if case == "nothing approved":
+        job_id, _ = approved_job(rt, conn.id, only="a name no product has")
+        return ["export", "--job", str(job_id)]
+    job_id, _ = approved_job(rt, conn.id, source_kind="demo")
+    photo = next(f.id for f in emu.files.values() if f.name == "front.jpg")
+    folder = {"folder is a photo": [photo], "folder does not exist": ["no-such-folder-id"]}.get(case, [])
+    return ["export", "--job", str(job_id), *(["--folder", *folder] if folder else [])]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("unknown job", "Job 999 does not exist"),
+        ("not from drive, no folder", "choose the Drive folder to export them to"),
+        ("folder is a photo", "is not a folder we can export to"),
+        ("folder does not exist", "Google Drive cannot find the export folder"),
+        ("nothing approved", "has no approved images to export"),
+        ("no drive connection", "No Google Drive connection is set up"),
+    ],
+)
+def test_export_refusals_print_one_sentence_and_change_nothing(
+        drive_rt: Runtime, drive_emu: DriveEmulator, capsys: pytest.CaptureFixture[str], case: str,
+        message: str) -> None:
+    argv = refused_export(case, drive_rt, drive_emu, shop_folder(drive_emu), capsys)
+    before = drive_contents(drive_emu)
+
+    code, _, err = run(drive_rt, capsys, *argv)
+
+    assert code == 2 and message in err and "Traceback" not in err and err.count("\n") == 1
+    assert drive_contents(drive_emu) == before and exported_files(drive_emu) == []
+    with drive_rt.db.session() as s:
+        assert s.exec(select(Event).where(Event.kind == "info", Event.service == "drive")).all() == []
