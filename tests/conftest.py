@@ -1,4 +1,5 @@
-"""Shared fixtures: a Runtime on a fresh data directory, and small providers for worker tests."""
+"""Shared fixtures: a Runtime on a fresh data directory, the emulators (tests/emulators/fixtures.py), and small
+providers for worker tests."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from lib.errors import AppError
 from lib.generation.base import GeneratedImage, GenerationRequest
 from lib.runtime import Runtime
 
+pytest_plugins = ["tests.emulators.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,8 +31,15 @@ def make_runtime(home: Path, **overrides: object) -> Runtime:
 
 
 @pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = make_runtime(tmp_path / "data", poll_seconds=0.05, backoff_base_seconds=0.0)
+def rt_settings() -> dict[str, object]:
+    """The settings `rt` is built with; a module overrides this (an emulator's address, other timeouts) rather
+    than `rt` itself."""
+    return {"poll_seconds": 0.05, "backoff_base_seconds": 0.0}
+
+
+@pytest.fixture
+def rt(tmp_path: Path, rt_settings: dict[str, object]) -> Iterator[Runtime]:
+    runtime = make_runtime(tmp_path / "data", **rt_settings)
     yield runtime
     runtime.db.dispose()
 

@@ -5,48 +5,33 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from lib.config import Settings
 from lib.errors import DriveQuotaError, InputError, SourceUnavailable
 from lib.export import export_approved, export_name
 from lib.models import Asset, AssetKind, Event, ItemStatus, Job, JobItem, ReviewState
-from lib.runtime import Runtime
 from lib.sources import drive_client
 from lib.sources.base import ProductQuery
 from lib.sources.drive import save_drive
-from tests.emulators.drive import DriveEmulator, authorized_user_json, jpeg_bytes, service_account_json
+from tests.emulators.drive import authorized_user_json, jpeg_bytes, service_account_json
+
+pytestmark = pytest.mark.usefixtures("drive_waits")
 
 PHOTO = jpeg_bytes((30, 90, 200), (320, 320))
 
 
 @pytest.fixture
-def emu():
-    with DriveEmulator(page_cap=100) as e:
-        yield e
+def rt_settings(drive_emu):
+    return {"drive_root_url": drive_emu.url}
 
 
 @pytest.fixture
-def rt(tmp_path, emu):
-    runtime = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=emu.url))
-    yield runtime
-    runtime.db.dispose()
-
-
-@pytest.fixture(autouse=True)
-def waits(monkeypatch):
-    recorded: list[float] = []
-    monkeypatch.setattr(drive_client, "SLEEP", recorded.append)
-    return recorded
-
-
-@pytest.fixture
-def shop(emu):
+def shop(drive_emu):
     """A shared drive (where a service account may create files) with two product folders."""
-    drive = emu.add_shared_drive("Shop photos")
-    root = emu.add_folder("Catalogue", drive)
-    mug = emu.add_folder("GK-MUG-001 - Marble mug", root)
-    emu.add_file("front.jpg", mug, PHOTO)
-    vase = emu.add_folder("Baker's vase \\ large", root)  # no SKU; a quote and a backslash in the name
-    emu.add_file("side.jpg", vase, PHOTO)
+    drive = drive_emu.add_shared_drive("Shop photos")
+    root = drive_emu.add_folder("Catalogue", drive)
+    mug = drive_emu.add_folder("GK-MUG-001 - Marble mug", root)
+    drive_emu.add_file("front.jpg", mug, PHOTO)
+    vase = drive_emu.add_folder("Baker's vase \\ large", root)  # no SKU; a quote and a backslash in the name
+    drive_emu.add_file("side.jpg", vase, PHOTO)
     return {"root": root, "mug": mug, "vase": vase, "drive": drive}
 
 
@@ -102,15 +87,15 @@ def test_file_names_use_sku_style_and_variant():
     assert export_name(product, "model_worn", 0, "image/jpeg", "7") == "TEE-RED-M_model_worn_v1.jpg"
 
 
-def test_approved_images_go_to_a_generated_folder_beside_the_originals(rt, emu, shop):
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="folders")
+def test_approved_images_go_to_a_generated_folder_beside_the_originals(rt, drive_emu, shop):
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     job_id, assets = approved_job(rt, conn.id, only="Marble mug")
     results = export_approved(rt, job_id)
 
     assert len(results) == 1 and results[0].created
-    mug_generated = [f for f in emu.children(shop["mug"]) if f.name == "generated"]
+    mug_generated = [f for f in drive_emu.children(shop["mug"]) if f.name == "generated"]
     assert len(mug_generated) == 1 and mug_generated[0].app_properties == {"imagegecko_role": "generated"}
-    [file] = emu.children(mug_generated[0].id)
+    [file] = drive_emu.children(mug_generated[0].id)
     assert file.name == "GK-MUG-001_marble_counter_v1.jpg" and file.id == results[0].file_id
     with rt.db.session() as s:
         asset = s.get(Asset, results[0].asset_id)
@@ -118,35 +103,35 @@ def test_approved_images_go_to_a_generated_folder_beside_the_originals(rt, emu, 
     assert file.app_properties["imagegecko_asset"] == str(asset.id)
     assert file.app_properties["imagegecko_sha"] == asset.sha256
     assert file.description == "Marble mug on a marble counter"
-    assert not [f for f in emu.children(shop["vase"]) if f.name == "generated"]  # the rejected one stays home
+    assert not [f for f in drive_emu.children(shop["vase"]) if f.name == "generated"]  # the rejected one stays home
     with rt.db.session() as s:
         logged = s.exec(select(Event).where(Event.job_id == job_id, Event.kind == "info")).all()
     assert [e.message for e in logged] == ["exported: GK-MUG-001_marble_counter_v1.jpg"]
 
 
-def test_exporting_again_finds_the_files_instead_of_making_new_ones(rt, emu, shop):
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="folders")
+def test_exporting_again_finds_the_files_instead_of_making_new_ones(rt, drive_emu, shop):
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     job_id, _ = approved_job(rt, conn.id)
     first = export_approved(rt, job_id)
-    uploads = emu.calls["upload.multipart"]
-    folders = emu.calls["files.create"]
+    uploads = drive_emu.calls["upload.multipart"]
+    folders = drive_emu.calls["files.create"]
     again = export_approved(rt, job_id)
 
     assert [r.file_id for r in again] == [r.file_id for r in first]
     assert [r.created for r in again] == [False, False]
-    assert emu.calls["upload.multipart"] == uploads and emu.calls["files.create"] == folders
-    assert len(exported_files(emu)) == 2
-    assert len(emu.find("generated")) == 2  # one per product folder, found again by name and appProperties
+    assert drive_emu.calls["upload.multipart"] == uploads and drive_emu.calls["files.create"] == folders
+    assert len(exported_files(drive_emu)) == 2
+    assert len(drive_emu.find("generated")) == 2  # one per product folder, found again by name and appProperties
 
 
-def test_an_interrupted_export_resumes_without_duplicates(rt, emu, shop, monkeypatch):
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="folders")
+def test_an_interrupted_export_resumes_without_duplicates(rt, drive_emu, shop, monkeypatch):
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     job_id, _ = approved_job(rt, conn.id)
     # The first upload succeeds; the second keeps failing past every retry.
-    calls_before = emu.calls["upload.multipart"]
+    calls_before = drive_emu.calls["upload.multipart"]
 
     def fail_second_upload():
-        emu.fail_next(rt.settings.http_retries + 1, op="upload.multipart", status=503, reason="backendError")
+        drive_emu.fail_next(rt.settings.http_retries + 1, op="upload.multipart", status=503, reason="backendError")
 
     original = drive_client.DriveClient.create_file
 
@@ -159,35 +144,35 @@ def test_an_interrupted_export_resumes_without_duplicates(rt, emu, shop, monkeyp
         m.setattr(drive_client.DriveClient, "create_file", create_then_break)
         with pytest.raises(SourceUnavailable):
             export_approved(rt, job_id)
-    assert len(exported_files(emu)) == 1
-    assert emu.calls["upload.multipart"] - calls_before == 1 + rt.settings.http_retries + 1
+    assert len(exported_files(drive_emu)) == 1
+    assert drive_emu.calls["upload.multipart"] - calls_before == 1 + rt.settings.http_retries + 1
 
     results = export_approved(rt, job_id)
     assert sorted(r.created for r in results) == [False, True]
-    assert len(exported_files(emu)) == 2
+    assert len(exported_files(drive_emu)) == 2
 
 
-def test_names_with_quotes_are_found_again(rt, emu, shop):
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="folders")
+def test_names_with_quotes_are_found_again(rt, drive_emu, shop):
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     job_id, _ = approved_job(rt, conn.id)
     names = sorted(r.name for r in export_approved(rt, job_id))
     assert names == ["Baker's-vase-large_marble_counter_v1.jpg", "GK-MUG-001_marble_counter_v1.jpg"]
     assert all(not r.created for r in export_approved(rt, job_id))
 
 
-def test_an_existing_file_with_the_same_name_is_kept(rt, emu, shop):
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="folders")
-    target = emu.add_folder("For the website", shop["root"])
-    emu.add_file("GK-MUG-001_marble_counter_v1.jpg", target, b"someone else's file")
+def test_an_existing_file_with_the_same_name_is_kept(rt, drive_emu, shop):
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
+    target = drive_emu.add_folder("For the website", shop["root"])
+    drive_emu.add_file("GK-MUG-001_marble_counter_v1.jpg", target, b"someone else's file")
     job_id, assets = approved_job(rt, conn.id, only="Marble mug")
     [result] = export_approved(rt, job_id, folder_id=target)
     assert result.name == f"GK-MUG-001_marble_counter_v1_a{result.asset_id}.jpg" and result.folder_id == target
-    assert emu.content(emu.find("GK-MUG-001_marble_counter_v1.jpg")[0].id) == b"someone else's file"
+    assert drive_emu.content(drive_emu.find("GK-MUG-001_marble_counter_v1.jpg")[0].id) == b"someone else's file"
     assert export_approved(rt, job_id, folder_id=target)[0].file_id == result.file_id
 
 
-def test_exports_never_come_back_as_products(rt, emu, shop):
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="images")
+def test_exports_never_come_back_as_products(rt, drive_emu, shop):
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="images")
     job_id, _ = approved_job(rt, conn.id)
     export_approved(rt, job_id)
     source = rt.source("drive", conn.id)
@@ -195,47 +180,48 @@ def test_exports_never_come_back_as_products(rt, emu, shop):
     assert source.list_products(ProductQuery()).total == 2
 
 
-def test_a_service_account_cannot_export_into_my_drive(rt, emu):
-    root = emu.add_folder("Catalogue")  # in the merchant's My Drive
-    emu.add_file("GK-1 - Cup.jpg", root, PHOTO)
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=root, mode="images")
+def test_a_service_account_cannot_export_into_my_drive(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")  # in the merchant's My Drive
+    drive_emu.add_file("GK-1 - Cup.jpg", root, PHOTO)
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=root, mode="images")
     job_id, _ = approved_job(rt, conn.id)
     with pytest.raises(DriveQuotaError) as err:
         export_approved(rt, job_id)
     assert "shared drive" in err.value.message and "user credentials" in err.value.message
-    assert exported_files(emu) == []
+    assert exported_files(drive_emu) == []
 
-    user = save_drive(rt, credentials_json=authorized_user_json(emu), root_folder_id=root, mode="images")
+    user = save_drive(rt, credentials_json=authorized_user_json(drive_emu), root_folder_id=root, mode="images")
     [done] = export_approved(rt, job_id, connection_id=user.id)
     assert done.created and done.name == "GK-1_marble_counter_v1.jpg"
 
 
-def test_large_images_use_a_resumable_upload(rt, emu, shop, monkeypatch):
+def test_large_images_use_a_resumable_upload(rt, drive_emu, shop, monkeypatch):
     monkeypatch.setattr(drive_client, "RESUMABLE_THRESHOLD", 100_000)
     monkeypatch.setattr(drive_client, "UPLOAD_CHUNK", 256 * 1024)
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="folders")
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     job_id, _ = approved_job(rt, conn.id, only="Marble mug", size=(500, 500), noisy=True)
     [result] = export_approved(rt, job_id)
     with rt.db.session() as s:
         asset = s.get(Asset, result.asset_id)
     assert asset.size_bytes > 256 * 1024
-    assert emu.calls["upload.resumable"] == 1 and emu.calls["upload.chunk"] == -(-asset.size_bytes // (256 * 1024))
-    assert emu.content(result.file_id) == rt.blobs.get(asset.sha256)
+    assert drive_emu.calls["upload.resumable"] == 1
+    assert drive_emu.calls["upload.chunk"] == -(-asset.size_bytes // (256 * 1024))
+    assert drive_emu.content(result.file_id) == rt.blobs.get(asset.sha256)
 
 
-def test_rate_limited_uploads_are_retried(rt, emu, shop, waits):
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="folders")
+def test_rate_limited_uploads_are_retried(rt, drive_emu, shop, drive_waits):
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     job_id, _ = approved_job(rt, conn.id)
-    emu.fail_next(2, op="upload.multipart", reason="userRateLimitExceeded")
+    drive_emu.fail_next(2, op="upload.multipart", reason="userRateLimitExceeded")
     assert all(r.created for r in export_approved(rt, job_id))
-    assert len(waits) == 2 and len(exported_files(emu)) == 2
+    assert len(drive_waits) == 2 and len(exported_files(drive_emu)) == 2
 
 
-def test_jobs_from_other_sources_need_a_chosen_folder(rt, emu, shop):
-    conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=shop["root"], mode="folders")
+def test_jobs_from_other_sources_need_a_chosen_folder(rt, drive_emu, shop):
+    conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     job_id, _ = approved_job(rt, conn.id, source_kind="demo")
     with pytest.raises(InputError, match="choose the Drive folder"):
         export_approved(rt, job_id)
     with pytest.raises(InputError, match="not a folder"):
-        export_approved(rt, job_id, folder_id=emu.children(shop["mug"])[0].id)
+        export_approved(rt, job_id, folder_id=drive_emu.children(shop["mug"])[0].id)
     assert len(export_approved(rt, job_id, folder_id=shop["root"])) == 2

@@ -25,19 +25,11 @@ from tests.emulators.woocommerce import (
     READ_ONLY_KEY,
     READ_ONLY_SECRET,
     WP_USER,
-    WooEmulator,
 )
 
 
 class Killed(BaseException):
     """The process dies: nothing after this point runs (not even `except Exception` handlers)."""
-
-
-@pytest.fixture
-def emu():
-    with WooEmulator() as e:
-        yield e
-    assert e.errors == []  # no request tripped over a bug in the emulator
 
 
 @pytest.fixture
@@ -50,15 +42,13 @@ def waits(monkeypatch):
 
 
 @pytest.fixture
-def rt(tmp_path, waits):
-    runtime = make_runtime(tmp_path / "data", http_timeout_seconds=1.0, http_retries=2)
-    yield runtime
-    runtime.db.dispose()
+def rt_settings(waits):
+    return {"http_timeout_seconds": 1.0, "http_retries": 2}
 
 
 @pytest.fixture
-def conn(rt, emu):
-    return save_woocommerce(rt, url=emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+def conn(rt, woo_emu):
+    return save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
                             app_password=APP_PASSWORD, name="Shop")
 
 
@@ -109,42 +99,42 @@ def ids(emu, pid) -> list[str]:
 
 # Roles -------------------------------------------------------------------------------------------------------
 
-def test_featured_keeps_the_old_featured_in_the_gallery(rt, emu, conn, woo):
+def test_featured_keeps_the_old_featured_in_the_gallery(rt, woo_emu, conn, woo):
     job_id, (asset_id,) = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     (pub,) = publish.publish_job(rt, job_id, "featured")
     assert pub.state == PublicationState.DONE and pub.error is None
-    media = emu.media[int(pub.remote_media_id)]
+    media = woo_emu.media[int(pub.remote_media_id)]
     with rt.db.session() as s:
         sha = s.get(Asset, asset_id).sha256
     assert media["file"] == f"wcr-mug-red-ai-{sha[:8]}.jpg" == pub.remote_filename
     assert media["alt"] == "Red Mug on a marble counter" and "Red Mug" in media["title"]
     assert media["mime"] == "image/jpeg"
-    assert ids(emu, 17) == [pub.remote_media_id, "10"]
+    assert ids(woo_emu, 17) == [pub.remote_media_id, "10"]
     assert pub.before_images == ["10"] and pub.after_images == [pub.remote_media_id, "10"]
-    assert uploads(emu) == 1 and emu.counts["product_updates"] == 1
+    assert uploads(woo_emu) == 1 and woo_emu.counts["product_updates"] == 1
 
 
-def test_featured_can_replace_the_old_featured(rt, emu, conn, woo):
+def test_featured_can_replace_the_old_featured(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["19"], None)])
     (pub,) = publish.publish_job(rt, job_id, "featured", keep_old_featured=False)
-    assert ids(emu, 19) == [pub.remote_media_id, "13"]
-    assert 12 in emu.media  # the old image stays in the media library
+    assert ids(woo_emu, 19) == [pub.remote_media_id, "13"]
+    assert 12 in woo_emu.media  # the old image stays in the media library
 
 
-def test_gallery_appends(rt, emu, conn, woo):
+def test_gallery_appends(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["19"], None)])
     (pub,) = publish.publish_job(rt, job_id, "gallery")
-    assert ids(emu, 19) == ["12", "13", pub.remote_media_id]
+    assert ids(woo_emu, 19) == ["12", "13", pub.remote_media_id]
 
 
-def test_variation_image(rt, emu, conn, woo):
+def test_variation_image(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["21"], "27")])
     (pub,) = publish.publish_job(rt, job_id, "variation")
     assert pub.state == PublicationState.DONE
-    assert str(emu.variation_image(27)) == pub.remote_media_id
+    assert str(woo_emu.variation_image(27)) == pub.remote_media_id
     assert pub.before_variation_image == "16" and pub.after_variation_image == pub.remote_media_id
-    assert ids(emu, 21) == ["14"]  # the parent's list is untouched
-    assert emu.media[int(pub.remote_media_id)]["file"].startswith("wcr-tee-blue-l-ai-")
+    assert ids(woo_emu, 21) == ["14"]  # the parent's list is untouched
+    assert woo_emu.media[int(pub.remote_media_id)]["file"].startswith("wcr-tee-blue-l-ai-")
 
 
 def test_variation_role_needs_a_variation(rt, conn, woo):
@@ -155,37 +145,37 @@ def test_variation_role_needs_a_variation(rt, conn, woo):
         publish.publish_job(rt, job_id, "banner")
 
 
-def test_only_approved_images_are_published(rt, emu, conn, woo):
+def test_only_approved_images_are_published(rt, woo_emu, conn, woo):
     job_id, (asset_id,) = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)], approve=False)
     with pytest.raises(InputError):
         publish.publish_assets(rt, [asset_id], "featured")
     with pytest.raises(InputError):
         publish.publish_job(rt, job_id, "featured")
-    assert uploads(emu) == 0 and ids(emu, 17) == ["10"]
+    assert uploads(woo_emu) == 0 and ids(woo_emu, 17) == ["10"]
 
 
-def test_publishing_again_changes_nothing(rt, emu, conn, woo):
+def test_publishing_again_changes_nothing(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     (first,) = publish.publish_job(rt, job_id, "featured")
     (again,) = publish.publish_job(rt, job_id, "featured")
-    assert again.id == first.id and uploads(emu) == 1 and ids(emu, 17) == [first.remote_media_id, "10"]
+    assert again.id == first.id and uploads(woo_emu) == 1 and ids(woo_emu, 17) == [first.remote_media_id, "10"]
     assert publish.plan_publish(rt, [first.asset_id], "featured") == []
 
 
-def test_output_format_and_size_follow_the_settings(tmp_path, waits, emu):
+def test_output_format_and_size_follow_the_settings(tmp_path, waits, woo_emu):
     rt = make_runtime(tmp_path / "webp", output_format="webp", output_max_side=512)
-    conn = save_woocommerce(rt, url=emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+    conn = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
                             app_password=APP_PASSWORD)
     mug = open_source(rt, conn).get_product("17")
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(mug, None)], size=(1500, 1000))
     (pub,) = publish.publish_job(rt, job_id, "gallery")
-    media = emu.media[int(pub.remote_media_id)]
+    media = woo_emu.media[int(pub.remote_media_id)]
     assert media["file"].endswith(".webp") and media["mime"] == "image/webp"
     assert (media["width"], media["height"]) == (512, 341)
     rt.db.dispose()
 
 
-def test_every_step_is_recorded(rt, emu, conn, woo):
+def test_every_step_is_recorded(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     publish.publish_job(rt, job_id, "featured")
     with rt.db.session() as s:
@@ -198,14 +188,14 @@ def test_every_step_is_recorded(rt, emu, conn, woo):
     assert "oauth_" not in text and CONSUMER_SECRET not in text and APP_PASSWORD not in text
 
 
-def test_read_only_key_stops_with_a_clear_error(rt, emu, woo):
-    conn = save_woocommerce(rt, url=emu.url, key=READ_ONLY_KEY, secret=READ_ONLY_SECRET, wp_user=WP_USER,
+def test_read_only_key_stops_with_a_clear_error(rt, woo_emu, woo):
+    conn = save_woocommerce(rt, url=woo_emu.url, key=READ_ONLY_KEY, secret=READ_ONLY_SECRET, wp_user=WP_USER,
                             app_password=APP_PASSWORD, name="RO")
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
     with pytest.raises(SourceAuthError) as err:
         publish.publish_job(rt, job_id, "featured")
     assert "read-only" in err.value.message
-    assert ids(emu, 17) == ["10"] and ids(emu, 18) == ["11"]
+    assert ids(woo_emu, 17) == ["10"] and ids(woo_emu, 18) == ["11"]
     pubs = publish.product_publications(rt.db, job_id)
     assert pubs and all(p.state == PublicationState.FAILED for p in pubs)
     assert all(p.remote_media_id for p in pubs)  # uploaded with the Application Password: reused on the next run
@@ -213,48 +203,48 @@ def test_read_only_key_stops_with_a_clear_error(rt, emu, woo):
 
 # Faults ------------------------------------------------------------------------------------------------------
 
-def test_5xx_on_the_update_after_the_upload(rt, emu, conn, woo):
+def test_5xx_on_the_update_after_the_upload(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
-    emu.inject("PUT", r"/products/17$", status=500, times=None)
+    woo_emu.inject("PUT", r"/products/17$", status=500, times=None)
     (pub,) = publish.publish_job(rt, job_id, "featured")
     assert pub.state == PublicationState.FAILED and "internal error" in pub.error
-    assert pub.remote_media_id and uploads(emu) == 1
-    assert ids(emu, 17) == ["10"]  # nothing lost
-    emu.clear_faults()
+    assert pub.remote_media_id and uploads(woo_emu) == 1
+    assert ids(woo_emu, 17) == ["10"]  # nothing lost
+    woo_emu.clear_faults()
     (pub,) = publish.publish_job(rt, job_id, "featured")
     assert pub.state == PublicationState.DONE
-    assert uploads(emu) == 1 and ids(emu, 17) == [pub.remote_media_id, "10"]
+    assert uploads(woo_emu) == 1 and ids(woo_emu, 17) == [pub.remote_media_id, "10"]
 
 
-def test_transient_5xx_is_retried_within_the_run(rt, emu, conn, woo, waits):
+def test_transient_5xx_is_retried_within_the_run(rt, woo_emu, conn, woo, waits):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
-    emu.inject("PUT", r"/products/17$", status=503, times=1)
-    emu.inject("POST", r"/wp/v2/media$", status=502, times=1)
+    woo_emu.inject("PUT", r"/products/17$", status=503, times=1)
+    woo_emu.inject("POST", r"/wp/v2/media$", status=502, times=1)
     (pub,) = publish.publish_job(rt, job_id, "featured")
-    assert pub.state == PublicationState.DONE and uploads(emu) == 1
-    assert ids(emu, 17) == [pub.remote_media_id, "10"] and len(waits) == 2
+    assert pub.state == PublicationState.DONE and uploads(woo_emu) == 1
+    assert ids(woo_emu, 17) == [pub.remote_media_id, "10"] and len(waits) == 2
 
 
-def test_timeout_on_the_update_that_the_store_applied(rt, emu, conn, woo):
+def test_timeout_on_the_update_that_the_store_applied(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
-    emu.inject("PUT", r"/products/17$", mode="slow", delay=5)
+    woo_emu.inject("PUT", r"/products/17$", mode="slow", delay=5)
     (pub,) = publish.publish_job(rt, job_id, "featured")
     assert pub.state == PublicationState.DONE
-    assert emu.counts["product_updates"] == 1  # the retry read the list first and saw ours: no second update
-    assert uploads(emu) == 1 and ids(emu, 17) == [pub.remote_media_id, "10"]
+    assert woo_emu.counts["product_updates"] == 1  # the retry read the list first and saw ours: no second update
+    assert uploads(woo_emu) == 1 and ids(woo_emu, 17) == [pub.remote_media_id, "10"]
 
 
 @pytest.mark.parametrize("mode", ["status_after", "drop_after"])
-def test_upload_whose_answer_was_lost_is_not_repeated(rt, emu, conn, woo, mode):
+def test_upload_whose_answer_was_lost_is_not_repeated(rt, woo_emu, conn, woo, mode):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["19"], None)])
-    emu.inject("POST", r"/wp/v2/media$", mode=mode, status=500)
+    woo_emu.inject("POST", r"/wp/v2/media$", mode=mode, status=500)
     (pub,) = publish.publish_job(rt, job_id, "gallery")
     assert pub.state == PublicationState.DONE
-    assert uploads(emu) == 1 and len(emu.media_named("wcr-cap-blue-ai-")) == 1
-    assert ids(emu, 19) == ["12", "13", pub.remote_media_id]
+    assert uploads(woo_emu) == 1 and len(woo_emu.media_named("wcr-cap-blue-ai-")) == 1
+    assert ids(woo_emu, 19) == ["12", "13", pub.remote_media_id]
 
 
-def test_killed_between_upload_and_recording(rt, emu, conn, woo):
+def test_killed_between_upload_and_recording(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["21"], "27")])
 
     def die(pub, media_id):
@@ -265,17 +255,17 @@ def test_killed_between_upload_and_recording(rt, emu, conn, woo):
         publish.publish_job(rt, job_id, "featured")
     (pub,) = [p for p in publish.product_publications(rt.db, job_id) if p.product_id == "17"]
     assert pub.state == PublicationState.PENDING and pub.remote_media_id is None  # the upload was never recorded
-    assert len(emu.media_named("wcr-mug-red-ai-")) == 1 and ids(emu, 17) == ["10"]
+    assert len(woo_emu.media_named("wcr-mug-red-ai-")) == 1 and ids(woo_emu, 17) == ["10"]
     del publish.HOOKS["after_upload"]
     pubs = publish.publish_job(rt, job_id, "featured")
     assert [p.state for p in pubs] == [PublicationState.DONE] * 2
-    assert uploads(emu) == 2  # one per image: the first was found by its file name, not uploaded again
-    assert pubs[0].id == pub.id and ids(emu, 17) == [pubs[0].remote_media_id, "10"]
-    assert pubs[0].before_images == ["10"] and ids(emu, 21) == [pubs[1].remote_media_id, "14"]
-    assert emu.errors == []
+    assert uploads(woo_emu) == 2  # one per image: the first was found by its file name, not uploaded again
+    assert pubs[0].id == pub.id and ids(woo_emu, 17) == [pubs[0].remote_media_id, "10"]
+    assert pubs[0].before_images == ["10"] and ids(woo_emu, 21) == [pubs[1].remote_media_id, "14"]
+    assert woo_emu.errors == []
 
 
-def test_killed_after_the_update_before_done(rt, emu, conn, woo, monkeypatch):
+def test_killed_after_the_update_before_done(rt, woo_emu, conn, woo, monkeypatch):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     real = publish._save
 
@@ -289,90 +279,90 @@ def test_killed_after_the_update_before_done(rt, emu, conn, woo, monkeypatch):
         publish.publish_job(rt, job_id, "featured")
     monkeypatch.setattr(publish, "_save", real)
     (pub,) = publish.publish_job(rt, job_id, "featured")
-    assert pub.state == PublicationState.DONE and uploads(emu) == 1 and emu.counts["product_updates"] == 1
-    assert ids(emu, 17) == [pub.remote_media_id, "10"]
+    assert pub.state == PublicationState.DONE and uploads(woo_emu) == 1 and woo_emu.counts["product_updates"] == 1
+    assert ids(woo_emu, 17) == [pub.remote_media_id, "10"]
     publish.rollback(rt, job_id=job_id)
-    assert ids(emu, 17) == ["10"]
+    assert ids(woo_emu, 17) == ["10"]
 
 
-def test_failed_snapshot_is_reported_and_changes_nothing(rt, emu, conn, woo):
+def test_failed_snapshot_is_reported_and_changes_nothing(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
-    emu.inject("GET", r"/products/17$", status=500, times=None)
+    woo_emu.inject("GET", r"/products/17$", status=500, times=None)
     (pub,) = publish.publish_job(rt, job_id, "featured")
-    assert pub.state == PublicationState.FAILED and pub.remote_filename is None and uploads(emu) == 0
-    emu.clear_faults()
+    assert pub.state == PublicationState.FAILED and pub.remote_filename is None and uploads(woo_emu) == 0
+    woo_emu.clear_faults()
     (pub2,) = publish.publish_job(rt, job_id, "featured")
     assert pub2.id != pub.id and pub2.state == PublicationState.DONE and pub2.before_images == ["10"]
     report = publish.rollback(rt, job_id=job_id)
-    assert report.restored == ["17"] and ids(emu, 17) == ["10"]
+    assert report.restored == ["17"] and ids(woo_emu, 17) == ["10"]
 
 
 # Rollback ----------------------------------------------------------------------------------------------------
 
-def test_rollback_restores_exactly(rt, emu, conn, woo):
-    emu.variations[26]["image_id"] = None  # a variation with no image of its own
+def test_rollback_restores_exactly(rt, woo_emu, conn, woo):
+    woo_emu.variations[26]["image_id"] = None  # a variation with no image of its own
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["19"], None)])
     var_job, _ = make_job(rt, "woocommerce", conn.id, [(woo["21"], "27"), (woo["21"], "26")])
     publish.publish_job(rt, job_id, "featured", keep_old_featured=False)
     publish.publish_job(rt, var_job, "variation")
-    assert ids(emu, 19)[1:] == ["13"] and emu.variation_image(26) is not None
+    assert ids(woo_emu, 19)[1:] == ["13"] and woo_emu.variation_image(26) is not None
     report = publish.rollback(rt, job_id=job_id)
     assert sorted(report.restored) == ["17", "19"] and report.conflicts == []
-    assert ids(emu, 17) == ["10"] and ids(emu, 19) == ["12", "13"]
+    assert ids(woo_emu, 17) == ["10"] and ids(woo_emu, 19) == ["12", "13"]
     report = publish.rollback(rt, job_id=var_job)
     assert report.restored == ["21"]
-    assert emu.variation_image(27) == 16 and emu.variation_image(26) is None
+    assert woo_emu.variation_image(27) == 16 and woo_emu.variation_image(26) is None
     assert all(p.state == PublicationState.ROLLED_BACK for p in publish.product_publications(rt.db, job_id))
-    assert uploads(emu) == 4 and len(emu.media) == 7 + 4  # rollback deletes no media
+    assert uploads(woo_emu) == 4 and len(woo_emu.media) == 7 + 4  # rollback deletes no media
 
 
-def test_rollback_of_several_publications_of_one_product(rt, emu, conn, woo):
+def test_rollback_of_several_publications_of_one_product(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["19"], None), (woo["19"], None), (woo["19"], None)])
     pubs = publish.publish_job(rt, job_id, "gallery")
-    assert ids(emu, 19) == ["12", "13"] + [p.remote_media_id for p in pubs]
+    assert ids(woo_emu, 19) == ["12", "13"] + [p.remote_media_id for p in pubs]
     report = publish.rollback(rt, job_id=job_id)
-    assert report.restored == ["19"] and ids(emu, 19) == ["12", "13"]  # the earliest snapshot wins
+    assert report.restored == ["19"] and ids(woo_emu, 19) == ["12", "13"]  # the earliest snapshot wins
 
 
-def test_rollback_reports_a_conflict_and_overwrites_only_when_forced(rt, emu, conn, woo):
+def test_rollback_reports_a_conflict_and_overwrites_only_when_forced(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
     (mug, lamp) = publish.publish_job(rt, job_id, "featured")
-    emu.products[17]["image_ids"].append(12)  # the merchant adds an image in the store
+    woo_emu.products[17]["image_ids"].append(12)  # the merchant adds an image in the store
     report = publish.rollback(rt, job_id=job_id)
-    assert report.restored == ["18"] and ids(emu, 18) == ["11"]
+    assert report.restored == ["18"] and ids(woo_emu, 18) == ["11"]
     assert len(report.conflicts) == 1 and report.conflicts[0][0] == "17"
     assert "1 image added" in report.conflicts[0][1]
-    assert ids(emu, 17) == [mug.remote_media_id, "10", "12"]  # untouched
+    assert ids(woo_emu, 17) == [mug.remote_media_id, "10", "12"]  # untouched
     report = publish.rollback(rt, job_id=job_id, product_ids=["17"], force=True)
-    assert report.restored == ["17"] and ids(emu, 17) == ["10"]
+    assert report.restored == ["17"] and ids(woo_emu, 17) == ["10"]
 
 
-def test_variation_conflict(rt, emu, conn, woo):
+def test_variation_conflict(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["21"], "27")])
     publish.publish_job(rt, job_id, "variation")
-    emu.variations[27]["image_id"] = 15
+    woo_emu.variations[27]["image_id"] = 15
     report = publish.rollback(rt, job_id=job_id)
-    assert report.conflicts and "variation" in report.conflicts[0][1] and emu.variation_image(27) == 15
+    assert report.conflicts and "variation" in report.conflicts[0][1] and woo_emu.variation_image(27) == 15
     publish.rollback(rt, job_id=job_id, force=True)
-    assert emu.variation_image(27) == 16
+    assert woo_emu.variation_image(27) == 16
 
 
-def test_rollback_retries_transient_errors(rt, emu, conn, woo, waits):
+def test_rollback_retries_transient_errors(rt, woo_emu, conn, woo, waits):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     publish.publish_job(rt, job_id, "featured")
-    emu.inject("PUT", r"/products/17$", mode="drop_after")
+    woo_emu.inject("PUT", r"/products/17$", mode="drop_after")
     report = publish.rollback(rt, job_id=job_id)
-    assert report.restored == ["17"] and ids(emu, 17) == ["10"] and report.errors == []
+    assert report.restored == ["17"] and ids(woo_emu, 17) == ["10"] and report.errors == []
 
 
-def test_rollback_of_a_failed_publication_that_never_changed_the_store(rt, emu, conn, woo):
+def test_rollback_of_a_failed_publication_that_never_changed_the_store(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
-    emu.inject("PUT", r"/products/17$", status=500, times=None)
+    woo_emu.inject("PUT", r"/products/17$", status=500, times=None)
     publish.publish_job(rt, job_id, "featured")
-    emu.clear_faults()
+    woo_emu.clear_faults()
     report = publish.rollback(rt, job_id=job_id)
-    assert report.restored == ["17"] and report.conflicts == [] and ids(emu, 17) == ["10"]
-    assert emu.counts["product_updates"] == 0
+    assert report.restored == ["17"] and report.conflicts == [] and ids(woo_emu, 17) == ["10"]
+    assert woo_emu.counts["product_updates"] == 0
 
 
 def test_rollback_needs_a_scope(rt):
@@ -380,40 +370,40 @@ def test_rollback_needs_a_scope(rt):
         publish.rollback(rt)
 
 
-def test_publish_after_rollback_reuses_the_uploaded_media(rt, emu, conn, woo):
+def test_publish_after_rollback_reuses_the_uploaded_media(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     (first,) = publish.publish_job(rt, job_id, "featured")
     publish.rollback(rt, job_id=job_id)
     (second,) = publish.publish_job(rt, job_id, "gallery")
     assert second.id != first.id and second.remote_media_id == first.remote_media_id
-    assert uploads(emu) == 1 and ids(emu, 17) == ["10", first.remote_media_id]
+    assert uploads(woo_emu) == 1 and ids(woo_emu, 17) == ["10", first.remote_media_id]
 
 
-def test_media_deleted_from_the_library_is_uploaded_again(rt, emu, conn, woo):
+def test_media_deleted_from_the_library_is_uploaded_again(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     (first,) = publish.publish_job(rt, job_id, "featured")
     publish.rollback(rt, job_id=job_id)
-    del emu.media[int(first.remote_media_id)]  # the merchant cleans up the media library
+    del woo_emu.media[int(first.remote_media_id)]  # the merchant cleans up the media library
     (second,) = publish.publish_job(rt, job_id, "featured")
     assert second.state == PublicationState.DONE and second.remote_media_id != first.remote_media_id
-    assert ids(emu, 17) == [second.remote_media_id, "10"] and uploads(emu) == 2
+    assert ids(woo_emu, 17) == [second.remote_media_id, "10"] and uploads(woo_emu) == 2
 
 
-def test_media_deleted_while_a_publication_was_unfinished(rt, emu, conn, woo):
+def test_media_deleted_while_a_publication_was_unfinished(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
-    emu.inject("PUT", r"/products/17$", status=500, times=None)
+    woo_emu.inject("PUT", r"/products/17$", status=500, times=None)
     (pub,) = publish.publish_job(rt, job_id, "featured")
-    emu.clear_faults()
-    del emu.media[int(pub.remote_media_id)]
+    woo_emu.clear_faults()
+    del woo_emu.media[int(pub.remote_media_id)]
     (pub,) = publish.publish_job(rt, job_id, "featured")
-    assert pub.state == PublicationState.FAILED and "invalid image ID" in pub.error and ids(emu, 17) == ["10"]
+    assert pub.state == PublicationState.FAILED and "invalid image ID" in pub.error and ids(woo_emu, 17) == ["10"]
     (pub,) = publish.publish_job(rt, job_id, "featured")
-    assert pub.state == PublicationState.DONE and ids(emu, 17) == [pub.remote_media_id, "10"]
+    assert pub.state == PublicationState.DONE and ids(woo_emu, 17) == [pub.remote_media_id, "10"]
 
 
 # Planning ----------------------------------------------------------------------------------------------------
 
-def test_plan_describes_the_change_without_making_it(rt, emu, conn, woo):
+def test_plan_describes_the_change_without_making_it(rt, woo_emu, conn, woo):
     _, assets = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["19"], None)])
     plan = publish.plan_publish(rt, assets, "featured")
     assert [(c.product_id, c.product_name, c.before) for c in plan] == [("17", "Red Mug", ["10"]),
@@ -424,7 +414,7 @@ def test_plan_describes_the_change_without_making_it(rt, emu, conn, woo):
     _, var_assets = make_job(rt, "woocommerce", conn.id, [(woo["21"], "27")])
     (change,) = publish.plan_publish(rt, var_assets, "variation")
     assert change.variation_id == "27" and "“Blue, L”" in change.after_description
-    assert uploads(emu) == 0 and emu.counts["product_updates"] == 0
+    assert uploads(woo_emu) == 0 and woo_emu.counts["product_updates"] == 0
 
 
 # The demo store ----------------------------------------------------------------------------------------------
@@ -472,18 +462,18 @@ def test_demo_store_publication_survives_a_kill(rt):
         assert len(s.exec(select(DemoMedia)).all()) == 1  # uploaded once
 
 
-def test_images_from_elsewhere_go_to_the_store_product_with_the_same_sku(rt, emu, conn, woo):
+def test_images_from_elsewhere_go_to_the_store_product_with_the_same_sku(rt, woo_emu, conn, woo):
     photo = Product(id="upload-7", name="Red mug photo", sku="WCR-MUG-RED", category="Uploads")
     nobody = Product(id="upload-8", name="Unknown", sku="NOPE-1", category="Uploads")
     job_id, (asset_id,) = make_job(rt, "upload", None, [(photo, None)])
     (pub,) = publish.publish_assets(rt, [asset_id], "gallery", store_kind="woocommerce")
-    assert pub.product_id == "17" and pub.connection_id == conn.id and ids(emu, 17) == ["10", pub.remote_media_id]
+    assert pub.product_id == "17" and pub.connection_id == conn.id and ids(woo_emu, 17) == ["10", pub.remote_media_id]
     _, (other,) = make_job(rt, "upload", None, [(nobody, None)])
     with pytest.raises(InputError):
         publish.publish_assets(rt, [other], "gallery", store_kind="woocommerce")
 
 
-def test_publications_are_listed_per_job(rt, emu, conn, woo):
+def test_publications_are_listed_per_job(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
     publish.publish_job(rt, job_id, "gallery")
     pubs = publish.product_publications(rt.db, job_id)

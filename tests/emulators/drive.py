@@ -29,9 +29,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.emulators.base import LoopbackEmulator
 
 FOLDER = "application/vnd.google-apps.folder"
 MY_DRIVE_ROOT = "0AMyDriveRootFolder"
@@ -303,7 +305,7 @@ def select(obj: Any, tree: dict[str, Any] | None) -> Any:
 
 # The emulator ----------------------------------------------------------------------------------------------
 
-class DriveEmulator:
+class DriveEmulator(LoopbackEmulator):
     """Start with `with DriveEmulator() as emu:`; `emu.url` is the rootUrl to patch into the discovery document."""
 
     def __init__(self, *, page_cap: int = 100, allow_anonymous: bool = False) -> None:
@@ -326,39 +328,14 @@ class DriveEmulator:
         self._clock = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
         self.files[MY_DRIVE_ROOT] = FileRec(MY_DRIVE_ROOT, "My Drive", FOLDER, [], created=self._now(),
                                             modified=self._now())
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # Lifecycle
+    # Lifecycle (stop, `with` and the base url: LoopbackEmulator)
     def start(self) -> DriveEmulator:
-        emu = self
-
-        class Handler(_Handler):
-            emulator = emu
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True, name="drive-emulator")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> DriveEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return self._serve(_Handler, "drive-emulator")
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() the emulator first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return super().url + "/"  # the discovery document's rootUrl ends with a slash
 
     @property
     def token_uri(self) -> str:

@@ -36,11 +36,13 @@ import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image, ImageDraw, ImageFilter
+
+from tests.emulators.base import LoopbackEmulator
 
 VALID_KEY = "test-key"
 IMAGE_MODELS_1K = ("gemini-2.5-flash-image",)  # always ~1024 px, ignores imageSize
@@ -193,7 +195,7 @@ class FileRecord:
         return body
 
 
-class GeminiEmulator:
+class GeminiEmulator(LoopbackEmulator):
     """Start with `with GeminiEmulator() as emu:`; point the SDK at `emu.url` with api key `emu.api_key`."""
 
     def __init__(self, *, latency: float = 0.0, fault_ratio: float = 0.0, quota_rpm: int = 0,
@@ -227,40 +229,10 @@ class GeminiEmulator:
         self.files: dict[str, FileRecord] = {}
         self._uploads: dict[str, FileRecord] = {}
         self._next_id = 1000
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # lifecycle -------------------------------------------------------------------------------
+    # lifecycle (stop, `with` and url: LoopbackEmulator) ---------------------------------------
     def start(self) -> GeminiEmulator:
-        emu = self
-
-        class Handler(_Handler):
-            emulator = emu
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="gemini-emulator",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> GeminiEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "emulator not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._serve(_Handler, "gemini-emulator")
 
     # test controls ----------------------------------------------------------------------------
     def queue(self, outcome: str, n: int = 1, *, route: str = "generateContent") -> None:

@@ -56,6 +56,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+from tests.emulators.base import LoopbackEmulator
+
 CONSUMER_KEY = "ck_4f1e0c2d9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
 CONSUMER_SECRET = "cs_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
 READ_ONLY_KEY = "ck_read0000000000000000000000000000000000"
@@ -168,7 +170,7 @@ class Reply:
     content_type: str = "application/json; charset=UTF-8"
 
 
-class WooEmulator:
+class WooEmulator(LoopbackEmulator):
     """`with WooEmulator() as emu:`; `emu.url` is the store's base URL (no trailing slash)."""
 
     def __init__(self, *, local_site: bool = True, woocommerce: bool = True, seed: bool = True,
@@ -200,40 +202,16 @@ class WooEmulator:
         self._rng = random.Random(rng_seed)
         self._ids = itertools.count(10)
         self._stop = threading.Event()
-        self._server: _Server | None = None
         if seed:
             self.seed()
 
-    # Lifecycle -----------------------------------------------------------------------------------------
+    # Lifecycle (`with` and url: LoopbackEmulator) ------------------------------------------------------
     def start(self) -> WooEmulator:
-        emu = self
-
-        class Handler(_Handler):
-            emulator = emu
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.emulator = self
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                         name="woo-emulator").start()
-        return self
+        return self._serve(_Handler, "woo-emulator", server_class=_Server)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> WooEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the emulator first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._stop.set()  # slow answers (inject mode="slow") stop waiting
+        super().stop()
 
     # Fault switches ------------------------------------------------------------------------------------
     def inject(self, method: str = "*", path: str = ".*", *, status: int = 500, mode: str = "status",
@@ -1221,8 +1199,7 @@ def _multipart(ctype: str, body: bytes) -> tuple[bytes | None, str, dict[str, st
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    emulator: WooEmulator
+    RequestHandlerClass: type[_Handler]  # bound to its emulator by LoopbackEmulator._serve
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
@@ -1230,7 +1207,7 @@ class _Server(ThreadingHTTPServer):
         exc = sys.exc_info()[1]
         if isinstance(exc, OSError):  # the client hung up (a timeout on its side): nothing to report
             return
-        self.emulator.errors.append(repr(exc))
+        self.RequestHandlerClass.emulator.errors.append(repr(exc))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -1332,40 +1309,34 @@ def _fault_reply(fault: Fault) -> Reply:
     return Reply(fault.status, body, headers)
 
 
-class PlainServer:
+class PlainServer(LoopbackEmulator):
     """A plain http server that is not WordPress (for the 'not a store' check): every path answers an HTML page,
     or, with `redirect_to`, a 301 to that address (an http site moved to https)."""
 
     def __init__(self, redirect_to: str | None = None) -> None:
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+        self.redirect_to = redirect_to
 
-            def do_GET(self) -> None:  # noqa: N802
-                body = b"<!doctype html><title>Welcome</title><p>It works!</p>"
-                if redirect_to:
-                    self.send_response(301)
-                    self.send_header("Location", redirect_to.rstrip("/") + self.path)
-                else:
-                    self.send_response(200 if self.path == "/" else 404)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def start(self) -> PlainServer:
+        return self._serve(_PlainHandler, "plain-server")
 
-            do_PUT = do_POST = do_GET
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self._server.daemon_threads = True
+class _PlainHandler(BaseHTTPRequestHandler):
+    emulator: PlainServer
 
-    def __enter__(self) -> PlainServer:
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
+    def log_message(self, *args: Any) -> None:
+        pass
 
-    def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"<!doctype html><title>Welcome</title><p>It works!</p>"
+        redirect_to = self.emulator.redirect_to
+        if redirect_to:
+            self.send_response(301)
+            self.send_header("Location", redirect_to.rstrip("/") + self.path)
+        else:
+            self.send_response(200 if self.path == "/" else 404)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    do_PUT = do_POST = do_GET

@@ -17,15 +17,9 @@ from lib.models import Asset, ItemStatus, Job, JobItem, JobStatus, Stage, utcnow
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from tests.emulators.gemini import GeminiEmulator
+from tests.generation.conftest import items_of, job_of, tick
 
 MODEL = "gemini-2.5-flash-image"
-
-
-@pytest.fixture
-def emu():
-    with GeminiEmulator(image_side=384) as e:  # small drawn images keep 50-item batches quick
-        e.use_studio = False
-        yield e
 
 
 def runtime(home, emu, **kw) -> Runtime:
@@ -46,23 +40,6 @@ def make_job(rt: Runtime, products: int, variants: int, *, mode: str = "batch", 
     spec = jobs.JobSpec(source_kind="demo", provider=provider, model=model, style="marble_counter",
                         variants=variants, mode=mode)
     return jobs.create_job(rt, spec, [jobs.Selection(p) for p in items])
-
-
-def tick(rt: Runtime, **kw) -> int:
-    """One synchronous round (submission included), as a worker would run it in the background."""
-    return batch.tick(rt, background=False, **kw)
-
-
-def items_of(rt: Runtime, job_id: int) -> list[JobItem]:
-    with rt.db.session() as s:
-        return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.id)).all())
-
-
-def job_of(rt: Runtime, job_id: int) -> Job:
-    with rt.db.session() as s:
-        job = s.get(Job, job_id)
-    assert job is not None
-    return job
 
 
 def later(minutes: float):

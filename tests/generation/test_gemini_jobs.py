@@ -14,15 +14,9 @@ from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from lib.worker import run_until_idle
 from tests.emulators.gemini import GeminiEmulator
+from tests.generation.conftest import items_of, job_of, tick
 
 MODEL = "gemini-2.5-flash-image"
-
-
-@pytest.fixture
-def emu():
-    with GeminiEmulator(image_side=384) as e:
-        e.use_studio = False
-        yield e
 
 
 def runtime(home, emu, **kw) -> Runtime:
@@ -48,23 +42,6 @@ def make_job(rt: Runtime, n: int, variants: int = 1, *, mode: str = "online") ->
     spec = jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL, style="marble_counter",
                         variants=variants, mode=mode)
     return jobs.create_job(rt, spec, [jobs.Selection(p) for p in products(rt, n)])
-
-
-def tick(rt: Runtime, **kw) -> int:
-    """One synchronous round (submission included), as a worker would run it in the background."""
-    return batch.tick(rt, background=False, **kw)
-
-
-def items_of(rt: Runtime, job_id: int) -> list[JobItem]:
-    with rt.db.session() as s:
-        return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.id)).all())
-
-
-def job_of(rt: Runtime, job_id: int) -> Job:
-    with rt.db.session() as s:
-        job = s.get(Job, job_id)
-    assert job is not None
-    return job
 
 
 def events_of(rt: Runtime, job_id: int) -> list[Event]:

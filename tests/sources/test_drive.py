@@ -34,28 +34,14 @@ from tests.emulators.drive import (
     service_account_json,
 )
 
+pytestmark = pytest.mark.usefixtures("drive_waits")
+
 PHOTO = jpeg_bytes((30, 90, 200), (320, 320))
 
 
 @pytest.fixture
-def emu():
-    with DriveEmulator(page_cap=100) as e:
-        yield e
-
-
-@pytest.fixture
-def rt(tmp_path, emu):
-    runtime = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=emu.url))
-    yield runtime
-    runtime.db.dispose()
-
-
-@pytest.fixture(autouse=True)
-def waits(monkeypatch):
-    """Retry back-off waits are recorded instead of slept."""
-    recorded: list[float] = []
-    monkeypatch.setattr(drive_client, "SLEEP", recorded.append)
-    return recorded
+def rt_settings(drive_emu):
+    return {"drive_root_url": drive_emu.url}
 
 
 def build_catalogue(emu: DriveEmulator) -> dict:
@@ -112,8 +98,8 @@ def test_folder_links_and_ids_are_accepted():
 
 # Saving a connection ----------------------------------------------------------------------------------------
 
-def test_credentials_are_checked_and_stored_encrypted(rt, emu):
-    key = service_account_json(emu)
+def test_credentials_are_checked_and_stored_encrypted(rt, drive_emu):
+    key = service_account_json(drive_emu)
     conn = save_drive(rt, credentials_json=key, root_folder_id="https://drive.google.com/drive/folders/1Abc",
                       mode="images")
     stored = get_connection(rt.db, conn.id)
@@ -142,40 +128,40 @@ def test_bad_credentials_are_refused_with_a_sentence_and_nothing_is_saved(rt, te
     assert list_connections(rt.db, "drive") == []
 
 
-def test_a_service_account_needs_a_shared_folder_and_modes_are_checked(rt, emu):
+def test_a_service_account_needs_a_shared_folder_and_modes_are_checked(rt, drive_emu):
     with pytest.raises(InputError, match="shared with the service account"):
-        save_drive(rt, credentials_json=service_account_json(emu), root_folder_id="", mode="folders")
+        save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id="", mode="folders")
     with pytest.raises(InputError, match="how photos become products"):
-        save_drive(rt, credentials_json=service_account_json(emu), root_folder_id="1Abc", mode="everything")
+        save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id="1Abc", mode="everything")
 
 
 # Test connection --------------------------------------------------------------------------------------------
 
-def test_test_connection_lists_the_root_folder(rt, emu):
-    ids = build_catalogue(emu)
-    conn = connect(rt, emu, ids["root"])
+def test_test_connection_lists_the_root_folder(rt, drive_emu):
+    ids = build_catalogue(drive_emu)
+    conn = connect(rt, drive_emu, ids["root"])
     sentence = check_connection(rt, conn)
     assert sentence == f"Connected as {SA_EMAIL}. “Catalogue” holds 2 folders and 1 photo."
     assert get_connection(rt.db, conn.id).last_error is None
 
 
-def test_a_folder_not_shared_with_the_service_account_says_how_to_fix_it(rt, emu):
-    ids = build_catalogue(emu)
-    emu.unshare(ids["root"], SA_EMAIL)
-    conn = connect(rt, emu, ids["root"])
+def test_a_folder_not_shared_with_the_service_account_says_how_to_fix_it(rt, drive_emu):
+    ids = build_catalogue(drive_emu)
+    drive_emu.unshare(ids["root"], SA_EMAIL)
+    conn = connect(rt, drive_emu, ids["root"])
     with pytest.raises(SourceNotFound) as err:
         check_connection(rt, conn)
     assert f"Share it with {SA_EMAIL}" in err.value.message
     assert "Share it with" in get_connection(rt.db, conn.id).last_error
 
 
-def test_revoked_credentials_are_an_auth_error(rt, emu):
-    root = emu.add_folder("Catalogue")
-    user_file = json.loads(authorized_user_json(emu, refresh_token="1//revoked-later"))
+def test_revoked_credentials_are_an_auth_error(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    user_file = json.loads(authorized_user_json(drive_emu, refresh_token="1//revoked-later"))
     del user_file["account"]  # most authorized-user files do not name the account
-    conn = connect(rt, emu, root, creds=json.dumps(user_file))
+    conn = connect(rt, drive_emu, root, creds=json.dumps(user_file))
     assert "Connected as merchant@example.com" in check_connection(rt, conn)
-    emu.revoke_credentials()
+    drive_emu.revoke_credentials()
     with pytest.raises(SourceAuthError) as err:
         check_connection(rt, conn)
     assert "sign in again" in err.value.message
@@ -183,19 +169,19 @@ def test_revoked_credentials_are_an_auth_error(rt, emu):
 
 # Browsing ---------------------------------------------------------------------------------------------------
 
-def test_folders_mode_makes_one_product_per_folder_across_pages(rt, emu):
-    ids = build_catalogue(emu)
-    source = rt.source("drive", connect(rt, emu, ids["root"]).id)
+def test_folders_mode_makes_one_product_per_folder_across_pages(rt, drive_emu):
+    ids = build_catalogue(drive_emu)
+    source = rt.source("drive", connect(rt, drive_emu, ids["root"]).id)
     first = source.list_products(ProductQuery(per_page=24))
     assert first.total == 50 and first.pages == 3
-    lists_after_walk = emu.calls["files.list"]
+    lists_after_walk = drive_emu.calls["files.list"]
     assert lists_after_walk > 3  # Drive answered in pages of 100: the walk followed nextPageToken
 
     seen = {p.id for p in first.items}
     for page in (2, 3):
         seen |= {p.id for p in source.list_products(ProductQuery(page=page, per_page=24)).items}
     assert seen == set(ids["products"].values())
-    assert emu.calls["files.list"] == lists_after_walk  # paging the screen reuses the walk
+    assert drive_emu.calls["files.list"] == lists_after_walk  # paging the screen reuses the walk
 
     mug = source.get_product(ids["products"]["GK-KIT-007"])
     assert (mug.sku, mug.name, mug.category) == ("GK-KIT-007", "Kitchen item 7", "Kitchen")
@@ -207,9 +193,9 @@ def test_folders_mode_makes_one_product_per_folder_across_pages(rt, emu):
     assert "Discontinued" not in {p.name for p in source.list_products(ProductQuery(per_page=100)).items}
 
 
-def test_images_mode_makes_one_product_per_photo(rt, emu):
-    ids = build_catalogue(emu)
-    source = rt.source("drive", connect(rt, emu, ids["root"], mode="images").id)
+def test_images_mode_makes_one_product_per_photo(rt, drive_emu):
+    ids = build_catalogue(drive_emu)
+    source = rt.source("drive", connect(rt, drive_emu, ids["root"], mode="images").id)
     everything = source.list_products(ProductQuery(per_page=1000))
     assert everything.total == 251  # 250 photos in product folders + one loose photo in the root
     loose = next(p for p in everything.items if p.name == "Loose photo")
@@ -219,45 +205,45 @@ def test_images_mode_makes_one_product_per_photo(rt, emu):
     assert one[0].categories == ("Bathroom", "GK-BAT-011 - Bathroom item 11")
 
 
-def test_search_and_category_filter(rt, emu):
-    ids = build_catalogue(emu)
-    source = rt.source("drive", connect(rt, emu, ids["root"]).id)
+def test_search_and_category_filter(rt, drive_emu):
+    ids = build_catalogue(drive_emu)
+    source = rt.source("drive", connect(rt, drive_emu, ids["root"]).id)
     assert source.list_products(ProductQuery(search="gk-bat-02")).total == 5  # GK-BAT-020 .. 024, by SKU
     assert source.list_products(ProductQuery(category="Bathroom", per_page=5)).total == 25
     assert source.list_products(ProductQuery(ids=(ids["products"]["GK-KIT-003"],))).items[0].sku == "GK-KIT-003"
 
 
-def test_names_with_quotes_and_backslashes(rt, emu):
-    root = emu.add_folder("It's \"Bob's\" shop")
-    odd = emu.add_folder("Baker's mug \\ large", root)
-    emu.add_file("front 'a'.jpg", odd, PHOTO)
-    conn = connect(rt, emu, root)
+def test_names_with_quotes_and_backslashes(rt, drive_emu):
+    root = drive_emu.add_folder("It's \"Bob's\" shop")
+    odd = drive_emu.add_folder("Baker's mug \\ large", root)
+    drive_emu.add_file("front 'a'.jpg", odd, PHOTO)
+    conn = connect(rt, drive_emu, root)
     product = rt.source("drive", conn.id).list_products(ProductQuery()).items[0]
     assert product.name == "Baker's mug \\ large"
-    client = drive_client.DriveClient(rt.settings, drive_client.parse_credentials(service_account_json(emu)))
+    client = drive_client.DriveClient(rt.settings, drive_client.parse_credentials(service_account_json(drive_emu)))
     found = list(client.list_all(f"name = '{drive_client.escape(odd_name := product.name)}' and trashed = false",
                                  "id,name"))
     assert [f["name"] for f in found] == [odd_name]
     assert [f.name for f in list_folders(rt, conn, root)] == ["Baker's mug \\ large"]
 
 
-def test_shared_drives_are_listed_with_their_drive_id(rt, emu):
-    drive = emu.add_shared_drive("Studio team")
-    root = emu.add_folder("Spring range", drive)
-    product = emu.add_folder("SP-1 - Straw hat", root)
-    emu.add_file("hat.jpg", product, PHOTO)
-    conn = connect(rt, emu, root)
+def test_shared_drives_are_listed_with_their_drive_id(rt, drive_emu):
+    drive = drive_emu.add_shared_drive("Studio team")
+    root = drive_emu.add_folder("Spring range", drive)
+    product = drive_emu.add_folder("SP-1 - Straw hat", root)
+    drive_emu.add_file("hat.jpg", product, PHOTO)
+    conn = connect(rt, drive_emu, root)
     page = rt.source("drive", conn.id).list_products(ProductQuery())
     assert [(p.sku, p.name) for p in page.items] == [("SP-1", "Straw hat")]
     assert [d.name for d in list_shared_drives(rt, conn)] == ["Studio team"]
     assert [f.name for f in breadcrumbs(rt, conn, product)] == ["Studio team", "Spring range", "SP-1 - Straw hat"]
 
 
-def test_folder_picker_and_breadcrumbs(rt, emu):
-    ids = build_catalogue(emu)
-    emu.unshare(MY_DRIVE_ROOT, SA_EMAIL)  # the merchant shared only "Catalogue" with the service account
-    emu.share(ids["root"], SA_EMAIL)
-    conn = connect(rt, emu, ids["root"])
+def test_folder_picker_and_breadcrumbs(rt, drive_emu):
+    ids = build_catalogue(drive_emu)
+    drive_emu.unshare(MY_DRIVE_ROOT, SA_EMAIL)  # the merchant shared only "Catalogue" with the service account
+    drive_emu.share(ids["root"], SA_EMAIL)
+    conn = connect(rt, drive_emu, ids["root"])
     assert [f.name for f in list_folders(rt, conn, ids["root"])] == ["Bathroom", "Kitchen"]
     kitchen = list_folders(rt, conn, ids["categories"]["Kitchen"])
     assert len(kitchen) == 25 and kitchen[0].name == "GK-KIT-000 - Kitchen item 0"
@@ -265,77 +251,77 @@ def test_folder_picker_and_breadcrumbs(rt, emu):
     trail = breadcrumbs(rt, conn, ids["products"]["GK-KIT-004"])
     assert [f.name for f in trail] == ["Catalogue", "Kitchen", "GK-KIT-004 - Kitchen item 4"]
 
-    user = save_drive(rt, credentials_json=authorized_user_json(emu), root_folder_id="", mode="folders")
+    user = save_drive(rt, credentials_json=authorized_user_json(drive_emu), root_folder_id="", mode="folders")
     assert [f.name for f in breadcrumbs(rt, user, ids["categories"]["Kitchen"])] == ["My Drive", "Catalogue", "Kitchen"]
     assert "Catalogue" in [f.name for f in list_folders(rt, user, "root")]
 
 
 # Photos -----------------------------------------------------------------------------------------------------
 
-def test_fetch_downloads_in_range_chunks_once_and_caches(rt, emu, monkeypatch):
-    root = emu.add_folder("Catalogue")
+def test_fetch_downloads_in_range_chunks_once_and_caches(rt, drive_emu, monkeypatch):
+    root = drive_emu.add_folder("Catalogue")
     big = jpeg_bytes((10, 120, 60), (900, 900))
-    file_id = emu.add_file("GK-1 - Bowl.jpg", root, big)
-    source = rt.source("drive", connect(rt, emu, root, mode="images").id)
+    file_id = drive_emu.add_file("GK-1 - Bowl.jpg", root, big)
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
     monkeypatch.setattr(drive_client, "DOWNLOAD_CHUNK", 4096)
     image = SourceImage(ref=file_id, name="GK-1 - Bowl.jpg")
     assert source.fetch_image(image) == big
-    downloads = emu.calls["files.download"]
+    downloads = drive_emu.calls["files.download"]
     assert downloads == -(-len(big) // 4096)  # one Range request per chunk
     assert open_source(rt, get_connection(rt.db, source.connection.id)).fetch_image(image) == big
-    assert emu.calls["files.download"] == downloads  # unchanged md5: served from the local cache
+    assert drive_emu.calls["files.download"] == downloads  # unchanged md5: served from the local cache
 
 
-def test_previews_are_small_cached_jpegs(rt, emu):
-    root = emu.add_folder("Catalogue")
-    emu.add_file("GK-2 - Cup.png", root, jpeg_bytes((200, 100, 0), (1200, 800)), "image/jpeg")
-    source = rt.source("drive", connect(rt, emu, root, mode="images").id)
+def test_previews_are_small_cached_jpegs(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    drive_emu.add_file("GK-2 - Cup.png", root, jpeg_bytes((200, 100, 0), (1200, 800)), "image/jpeg")
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
     product = source.list_products(ProductQuery()).items[0]
     thumb = source.preview(product.featured, side=128)
     assert thumb[:3] == b"\xff\xd8\xff"
-    calls = sum(emu.calls.values())
+    calls = sum(drive_emu.calls.values())
     assert source.preview(product.featured, side=128) == thumb
-    assert sum(emu.calls.values()) == calls  # no Drive call at all the second time
+    assert sum(drive_emu.calls.values()) == calls  # no Drive call at all the second time
 
 
-def test_oversized_photos_are_refused_before_downloading(tmp_path, emu):
-    rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=emu.url,
+def test_oversized_photos_are_refused_before_downloading(tmp_path, drive_emu):
+    rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=drive_emu.url,
                                      max_image_bytes=1000))
-    root = emu.add_folder("Catalogue")
-    file_id = emu.add_file("huge.jpg", root, PHOTO)
-    source = rt.source("drive", connect(rt, emu, root, mode="images").id)
+    root = drive_emu.add_folder("Catalogue")
+    file_id = drive_emu.add_file("huge.jpg", root, PHOTO)
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
     with pytest.raises(ImageTooLarge):
         source.fetch_image(SourceImage(ref=file_id, name="huge.jpg"))
-    assert emu.calls["files.download"] == 0
+    assert drive_emu.calls["files.download"] == 0
 
 
-def test_missing_photo_is_not_found(rt, emu):
-    root = emu.add_folder("Catalogue")
-    source = rt.source("drive", connect(rt, emu, root, mode="images").id)
+def test_missing_photo_is_not_found(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
     with pytest.raises(SourceNotFound) as err:
         source.fetch_image(SourceImage(ref="1DoesNotExist", name="gone.jpg"))
     assert "gone.jpg" in err.value.message
 
 
-def test_rate_limits_are_retried_then_reported_as_retryable(rt, emu, waits):
-    root = emu.add_folder("Catalogue")
-    file_id = emu.add_file("GK-3 - Plate.jpg", root, PHOTO)
-    source = rt.source("drive", connect(rt, emu, root, mode="images").id)
-    emu.fail_next(2, op="files.get", reason="rateLimitExceeded")
-    emu.fail_next(1, op="files.download", status=429, reason="rateLimitExceeded")
+def test_rate_limits_are_retried_then_reported_as_retryable(rt, drive_emu, drive_waits):
+    root = drive_emu.add_folder("Catalogue")
+    file_id = drive_emu.add_file("GK-3 - Plate.jpg", root, PHOTO)
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
+    drive_emu.fail_next(2, op="files.get", reason="rateLimitExceeded")
+    drive_emu.fail_next(1, op="files.download", status=429, reason="rateLimitExceeded")
     assert source.fetch_image(SourceImage(ref=file_id)) == PHOTO
-    assert len(waits) == 3  # two retries of files.get, one of the download
+    assert len(drive_waits) == 3  # two retries of files.get, one of the download
 
-    emu.fail_next(10, op="files.get", status=503, reason="backendError")
+    drive_emu.fail_next(10, op="files.get", status=503, reason="backendError")
     with pytest.raises(SourceUnavailable) as err:
         source.fetch_image(SourceImage(ref=file_id))
     assert err.value.retryable and "try again" in err.value.message
 
 
-def test_requests_are_recorded_without_secrets(rt, emu):
-    root = emu.add_folder("Catalogue")
-    emu.add_file("GK-4 - Jug.jpg", root, PHOTO)
-    source = rt.source("drive", connect(rt, emu, root, mode="images").id)
+def test_requests_are_recorded_without_secrets(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    drive_emu.add_file("GK-4 - Jug.jpg", root, PHOTO)
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
     source.list_products(ProductQuery())
     with rt.db.session() as s:
         logged = s.exec(select(Event).where(Event.service == "drive", Event.kind == "request")).all()

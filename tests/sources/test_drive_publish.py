@@ -6,31 +6,17 @@ from __future__ import annotations
 import pytest
 
 from lib import publish
-from lib.config import Settings
 from lib.errors import InputError
 from lib.export import publish_to_store
 from lib.models import Asset, AssetKind, ItemStatus, Job, JobItem, PublicationState, ReviewState
-from lib.runtime import Runtime
 from lib.sources import drive_client, wc_client
 from lib.sources.base import ProductQuery
 from lib.sources.drive import save_drive
 from lib.sources.woocommerce import save_woocommerce
-from tests.emulators.drive import DriveEmulator, jpeg_bytes, service_account_json
-from tests.emulators.woocommerce import APP_PASSWORD, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, WooEmulator
+from tests.emulators.drive import jpeg_bytes, service_account_json
+from tests.emulators.woocommerce import APP_PASSWORD, CONSUMER_KEY, CONSUMER_SECRET, WP_USER
 
 PHOTO = jpeg_bytes((200, 40, 40), (512, 512))
-
-
-@pytest.fixture
-def drive_emu():
-    with DriveEmulator() as e:
-        yield e
-
-
-@pytest.fixture
-def woo():
-    with WooEmulator() as e:
-        yield e
 
 
 @pytest.fixture(autouse=True)
@@ -41,11 +27,8 @@ def no_waits(monkeypatch):
 
 
 @pytest.fixture
-def rt(tmp_path, drive_emu):
-    runtime = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=drive_emu.url,
-                                          http_timeout_seconds=2.0, http_retries=2))
-    yield runtime
-    runtime.db.dispose()
+def rt_settings(drive_emu):
+    return {"drive_root_url": drive_emu.url, "http_timeout_seconds": 2.0, "http_retries": 2}
 
 
 def drive_job(rt, drive_emu) -> int:
@@ -73,28 +56,28 @@ def drive_job(rt, drive_emu) -> int:
         return job.id
 
 
-def test_drive_images_go_to_the_store_product_with_the_same_sku_and_roll_back(rt, drive_emu, woo):
-    save_woocommerce(rt, url=woo.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+def test_drive_images_go_to_the_store_product_with_the_same_sku_and_roll_back(rt, drive_emu, woo_emu):
+    save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
                      app_password=APP_PASSWORD, name="Shop")
     job_id = drive_job(rt, drive_emu)
-    red_mug = next(pid for pid, p in woo.products.items() if p["sku"] == "WCR-MUG-RED")
-    before = woo.image_ids(red_mug)
+    red_mug = next(pid for pid, p in woo_emu.products.items() if p["sku"] == "WCR-MUG-RED")
+    before = woo_emu.image_ids(red_mug)
 
     report = publish_to_store(rt, job_id, "featured")
 
     assert report.unmatched == ["“New lamp”: the store has no product with SKU GK-NEW-001."]
     [pub] = report.publications
     assert pub.state == PublicationState.DONE and pub.product_id == str(red_mug) and pub.store_kind == "woocommerce"
-    after = woo.image_ids(red_mug)
+    after = woo_emu.image_ids(red_mug)
     assert after[0] == int(pub.remote_media_id) and after[1:] == before  # new featured; the old one kept in gallery
-    assert woo.media[after[0]]["alt"] == "Red mug on an oak table"
+    assert woo_emu.media[after[0]]["alt"] == "Red mug on an oak table"
 
     again = publish_to_store(rt, job_id, "featured")  # a retry changes nothing at the store
-    assert woo.image_ids(red_mug) == after and again.publications[0].id == pub.id
+    assert woo_emu.image_ids(red_mug) == after and again.publications[0].id == pub.id
 
     report = publish.rollback(rt, job_id=job_id)
-    assert report.restored == [str(red_mug)] and woo.image_ids(red_mug) == before
-    assert woo.errors == []
+    assert report.restored == [str(red_mug)] and woo_emu.image_ids(red_mug) == before
+    assert woo_emu.errors == []
 
 
 def test_publishing_needs_a_store(rt, drive_emu):

@@ -22,22 +22,13 @@ from lib.sources import wc_client
 from lib.sources.base import ProductQuery, ProductSource, PublishTarget, SourceImage
 from lib.sources.wc_client import normalize_url, plain_text
 from lib.sources.woocommerce import WooSource, WooTarget, open_source, open_target, save_woocommerce
-from tests.conftest import make_runtime
 from tests.emulators.woocommerce import (
     APP_PASSWORD,
     CONSUMER_KEY,
     CONSUMER_SECRET,
     WP_USER,
-    WooEmulator,
     image_bytes,
 )
-
-
-@pytest.fixture
-def emu():
-    with WooEmulator() as e:
-        yield e
-    assert e.errors == []  # no request tripped over a bug in the emulator
 
 
 @pytest.fixture
@@ -49,10 +40,8 @@ def waits(monkeypatch):
 
 
 @pytest.fixture
-def rt(tmp_path, waits):
-    runtime = make_runtime(tmp_path / "data", http_timeout_seconds=1.0, http_retries=2)
-    yield runtime
-    runtime.db.dispose()
+def rt_settings(waits):
+    return {"http_timeout_seconds": 1.0, "http_retries": 2}
 
 
 def connect(rt, emu, *, secret=CONSUMER_SECRET, key=CONSUMER_KEY, app_password=APP_PASSWORD):
@@ -61,13 +50,13 @@ def connect(rt, emu, *, secret=CONSUMER_SECRET, key=CONSUMER_KEY, app_password=A
 
 
 @pytest.fixture
-def source(rt, emu) -> WooSource:
-    return open_source(rt, connect(rt, emu))
+def source(rt, woo_emu) -> WooSource:
+    return open_source(rt, connect(rt, woo_emu))
 
 
 @pytest.fixture
-def target(rt, emu) -> WooTarget:
-    return open_target(rt, connect(rt, emu))
+def target(rt, woo_emu) -> WooTarget:
+    return open_target(rt, connect(rt, woo_emu))
 
 
 def product_requests(emu, path="/wp-json/wc/v3/products"):
@@ -81,7 +70,7 @@ def test_implements_the_protocols(source, target):
     assert isinstance(target, PublishTarget) and target.kind == "woocommerce"
 
 
-def test_pages_through_the_whole_catalogue_by_id_without_repeats(source, emu):
+def test_pages_through_the_whole_catalogue_by_id_without_repeats(source, woo_emu):
     seen: list[str] = []
     page = 1
     while True:
@@ -93,7 +82,7 @@ def test_pages_through_the_whole_catalogue_by_id_without_repeats(source, emu):
         page += 1
     assert len(seen) == 17 and len(set(seen)) == 17  # the store's default date order would repeat and skip
     assert seen == sorted(seen, key=int)
-    sent = product_requests(emu)
+    sent = product_requests(woo_emu)
     assert all(dict(r["query"])["orderby"] == "id" for r in sent)
     # one request per page we asked for: the Link header (which carries the nonce and signature) is never followed
     assert len(sent) == 5 and all(r["status"] == 200 for r in sent)
@@ -120,13 +109,13 @@ def test_per_page_is_capped_at_the_api_maximum(source):
     assert page.per_page == 100 and len(page.items) == 17
 
 
-def test_product_data_for_the_prompt_is_plain_text(source, emu):
+def test_product_data_for_the_prompt_is_plain_text(source, woo_emu):
     mug = source.get_product("17")
     assert mug.name == "Red Mug" and mug.sku == "WCR-MUG-RED"
     assert mug.category == "Home" and mug.categories == ("Home",)
     assert mug.short_description == "Glazed stoneware mug & saucer, 350 ml"
     assert mug.images[0].id == "10" and mug.images[0].ref.endswith("/wcreal-mug-red.jpg")
-    pid = emu.add_product("Tee &amp; <b>Co</b>", short_description="<script>alert(1)</script><p>Soft&nbsp;cotton"
+    pid = woo_emu.add_product("Tee &amp; <b>Co</b>", short_description="<script>alert(1)</script><p>Soft&nbsp;cotton"
                           "\n<em>tee</em></p>")
     odd = source.get_product(str(pid))
     assert odd.name == "Tee & Co" and odd.short_description == "Soft cotton tee"
@@ -155,7 +144,7 @@ def test_gallery_order_is_kept(source):
     assert [i.id for i in cap.images] == ["12", "13"] and cap.featured.id == "12"
 
 
-def test_fetch_image_downloads_and_respects_the_byte_limit(rt, emu, source):
+def test_fetch_image_downloads_and_respects_the_byte_limit(rt, woo_emu, source):
     mug = source.get_product("17")
     data = source.fetch_image(mug.images[0])
     assert data == image_bytes((200, 30, 40))
@@ -163,21 +152,21 @@ def test_fetch_image_downloads_and_respects_the_byte_limit(rt, emu, source):
     with pytest.raises(ImageTooLarge):
         small.fetch_image(mug.images[0])
     with pytest.raises(SourceNotFound):
-        source.fetch_image(SourceImage(ref=f"{emu.url}/wp-content/uploads/2026/11/gone.jpg"))
+        source.fetch_image(SourceImage(ref=f"{woo_emu.url}/wp-content/uploads/2026/11/gone.jpg"))
 
 
 # Errors --------------------------------------------------------------------------------------------------
 
-def test_wrong_secret_is_an_auth_error(rt, emu, waits):
-    src = open_source(rt, connect(rt, emu, secret="cs_wrong"))
+def test_wrong_secret_is_an_auth_error(rt, woo_emu, waits):
+    src = open_source(rt, connect(rt, woo_emu, secret="cs_wrong"))
     with pytest.raises(SourceAuthError) as err:
         src.list_products(ProductQuery())
     assert "Invalid signature" in err.value.message
     assert waits == []  # not retried
 
 
-def test_forbidden_is_an_auth_error(source, emu):
-    emu.inject("GET", r"/products$", status=403)
+def test_forbidden_is_an_auth_error(source, woo_emu):
+    woo_emu.inject("GET", r"/products$", status=403)
     with pytest.raises(SourceAuthError):
         source.list_products(ProductQuery())
 
@@ -190,57 +179,57 @@ def test_missing_product_is_not_found(source):
         source.get_product("abc")
 
 
-def test_rate_limit_is_retried_after_the_servers_delay(source, emu, waits):
-    emu.inject("GET", r"/products$", status=429, retry_after=2)
+def test_rate_limit_is_retried_after_the_servers_delay(source, woo_emu, waits):
+    woo_emu.inject("GET", r"/products$", status=429, retry_after=2)
     assert source.list_products(ProductQuery()).total == 17
     assert waits and waits[0] >= 2
 
 
-def test_long_retry_after_is_handed_to_the_caller(source, emu, waits):
-    emu.inject("GET", r"/products$", status=429, retry_after=120, times=None)
+def test_long_retry_after_is_handed_to_the_caller(source, woo_emu, waits):
+    woo_emu.inject("GET", r"/products$", status=429, retry_after=120, times=None)
     with pytest.raises(SourceUnavailable) as err:
         source.list_products(ProductQuery())
     assert err.value.retry_after == 120 and err.value.retryable
-    assert len(product_requests(emu)) == 1 and waits == []
+    assert len(product_requests(woo_emu)) == 1 and waits == []
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_server_errors_are_retried_then_reported(source, emu, waits, status):
-    emu.inject("GET", r"/products$", status=status, times=2)
+def test_server_errors_are_retried_then_reported(source, woo_emu, waits, status):
+    woo_emu.inject("GET", r"/products$", status=status, times=2)
     assert source.list_products(ProductQuery()).total == 17
     assert len(waits) == 2
-    emu.inject("GET", r"/products$", status=status, times=None)
+    woo_emu.inject("GET", r"/products$", status=status, times=None)
     with pytest.raises(SourceUnavailable) as err:
         source.list_products(ProductQuery())
     assert f"HTTP {status}" in err.value.message
-    assert len(product_requests(emu)) == 3 + 3  # 1 + http_retries attempts each time
+    assert len(product_requests(woo_emu)) == 3 + 3  # 1 + http_retries attempts each time
 
 
-def test_timeouts_are_retried_then_reported(source, emu):
+def test_timeouts_are_retried_then_reported(source, woo_emu):
     source = WooSource(wc_client.WooClient(source.client.creds, timeout=0.25, retries=2))
-    emu.inject("GET", r"/products/17$", mode="slow", delay=5)
+    woo_emu.inject("GET", r"/products/17$", mode="slow", delay=5)
     assert source.get_product("17").name == "Red Mug"
-    emu.inject("GET", r"/products/17$", mode="slow", delay=5, times=None)
+    woo_emu.inject("GET", r"/products/17$", mode="slow", delay=5, times=None)
     with pytest.raises(SourceUnavailable) as err:
         source.get_product("17")
     assert "did not answer" in err.value.message
 
 
-def test_dropped_connections_are_retried_then_reported(source, emu):
-    emu.inject("GET", r"/products/17$", mode="drop")
+def test_dropped_connections_are_retried_then_reported(source, woo_emu):
+    woo_emu.inject("GET", r"/products/17$", mode="drop")
     assert source.get_product("17").name == "Red Mug"
-    emu.inject("GET", r"/products/17$", mode="drop", times=None)
+    woo_emu.inject("GET", r"/products/17$", mode="drop", times=None)
     with pytest.raises(SourceUnavailable) as err:
         source.get_product("17")
     printed = "".join(traceback.format_exception(err.value))
     assert "oauth_" not in printed and CONSUMER_KEY not in printed  # requests quotes the signed URL
 
 
-def test_writes_are_not_retried_by_the_client(target, emu):
-    emu.inject("PUT", r"/products/17$", status=500)
+def test_writes_are_not_retried_by_the_client(target, woo_emu):
+    woo_emu.inject("PUT", r"/products/17$", status=500)
     with pytest.raises(SourceUnavailable):
         target.set_product_images("17", ["10"])
-    assert len([r for r in emu.requests if r["method"] == "PUT"]) == 1
+    assert len([r for r in woo_emu.requests if r["method"] == "PUT"]) == 1
 
 
 def test_not_a_store_address(rt):
@@ -264,11 +253,11 @@ def test_redirects_are_not_followed(rt):
     assert "oauth" not in err.value.message  # the signed query is not repeated back
 
 
-def test_upload_needs_an_application_password(rt, emu):
-    conn = save_woocommerce(rt, url=emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, name="Keys only")
+def test_upload_needs_an_application_password(rt, woo_emu):
+    conn = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, name="Keys only")
     with pytest.raises(SourceAuthError) as err:
         open_target(rt, conn).upload_media(b"x", filename="a.jpg", mime="image/jpeg", alt_text="", title="")
-    assert "Application Password" in err.value.message and emu.counts["uploads"] == 0
+    assert "Application Password" in err.value.message and woo_emu.counts["uploads"] == 0
 
 
 def test_store_url_is_normalised_and_checked():
@@ -280,7 +269,7 @@ def test_store_url_is_normalised_and_checked():
         normalize_url("https://user:pw@shop.example.com")
 
 
-def test_requests_are_recorded_without_credentials(rt, emu, source, target):
+def test_requests_are_recorded_without_credentials(rt, woo_emu, source, target):
     source.list_products(ProductQuery(per_page=5, search="mug"))
     source.fetch_image(source.get_product("17").images[0])
     target.find_media("nothing.jpg")
@@ -296,19 +285,19 @@ def test_requests_are_recorded_without_credentials(rt, emu, source, target):
 
 # Publish target --------------------------------------------------------------------------------------------
 
-def test_target_reads_image_lists(target, emu):
+def test_target_reads_image_lists(target, woo_emu):
     assert target.product_image_ids("19") == ["12", "13"]
     assert target.variation_image_id("21", "27") == "16"
     target.set_variation_image("21", "27", None)
-    assert emu.variation_image(27) is None
+    assert woo_emu.variation_image(27) is None
     assert target.variation_image_id("21", "27") is None  # edit context: the parent's image is not reported
 
 
-def test_upload_sets_alt_text_and_title_and_can_be_found_again(target, emu):
+def test_upload_sets_alt_text_and_title_and_can_be_found_again(target, woo_emu):
     data = image_bytes((10, 200, 10))
     media_id = target.upload_media(data, filename="wcr-mug-red-ai-0123abcd.jpg", mime="image/jpeg",
                                    alt_text="Red mug on a marble counter", title="Red Mug (lifestyle photo)")
-    stored = emu.media[int(media_id)]
+    stored = woo_emu.media[int(media_id)]
     assert stored["alt"] == "Red mug on a marble counter" and stored["title"] == "Red Mug (lifestyle photo)"
     assert stored["data"] == data
     assert target.find_media("wcr-mug-red-ai-0123abcd.jpg") == media_id  # by slug: search matches titles only
@@ -316,13 +305,13 @@ def test_upload_sets_alt_text_and_title_and_can_be_found_again(target, emu):
     assert target.find_media("wcr-mug-red-ai-0123abc.jpg") is None
 
 
-def test_set_images_replaces_the_whole_list(target, emu):
+def test_set_images_replaces_the_whole_list(target, woo_emu):
     assert target.set_product_images("19", ["13", "12", "10"]) == ["13", "12", "10"]
-    assert emu.image_ids(19) == [13, 12, 10]
+    assert woo_emu.image_ids(19) == [13, 12, 10]
     with pytest.raises(PublishError) as err:
         target.set_product_images("19", ["12", "999999"])
     assert "#999999 is an invalid image ID" in err.value.message and not err.value.retryable
-    assert emu.image_ids(19) == [13, 12, 10]  # the whole update was rejected
+    assert woo_emu.image_ids(19) == [13, 12, 10]  # the whole update was rejected
 
 
 def test_product_for_sku(target):

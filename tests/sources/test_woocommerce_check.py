@@ -9,7 +9,6 @@ from lib.errors import InputError
 from lib.sources.wc_check import Check, check_connection
 from lib.sources.woocommerce import save_woocommerce
 from lib.sources.woocommerce import test_connection as run_saved_check
-from tests.conftest import make_runtime
 from tests.emulators.woocommerce import (
     APP_PASSWORD,
     CONSUMER_KEY,
@@ -25,17 +24,8 @@ from tests.emulators.woocommerce import (
 
 
 @pytest.fixture
-def emu():
-    with WooEmulator() as e:
-        yield e
-    assert e.errors == []  # no request tripped over a bug in the emulator
-
-
-@pytest.fixture
-def rt(tmp_path):
-    runtime = make_runtime(tmp_path / "data", http_timeout_seconds=2.0)
-    yield runtime
-    runtime.db.dispose()
+def rt_settings():
+    return {"http_timeout_seconds": 2.0}
 
 
 def by_name(checks: list[Check]) -> dict[str, Check]:
@@ -46,8 +36,8 @@ def failures(checks: list[Check]) -> list[str]:
     return [c.name for c in checks if not c.ok and not c.skipped]
 
 
-def test_good_store_passes_every_check(emu):
-    checks = check_connection(emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, APP_PASSWORD, timeout=2)
+def test_good_store_passes_every_check(woo_emu):
+    checks = check_connection(woo_emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, APP_PASSWORD, timeout=2)
     assert failures(checks) == []
     named = by_name(checks)
     assert list(named) == ["Store address", "Reachable", "WooCommerce store", "API key valid", "API key can write",
@@ -56,11 +46,11 @@ def test_good_store_passes_every_check(emu):
     assert "17 in the store" in named["API key valid"].message
     assert "local" in named["Secure connection"].message
     # the write probe changed nothing
-    assert emu.counts["product_updates"] == 0 and len(emu.products) == 17
+    assert woo_emu.counts["product_updates"] == 0 and len(woo_emu.products) == 17
 
 
-def test_wrong_secret(emu):
-    checks = check_connection(emu.url, CONSUMER_KEY, "cs_wrong", WP_USER, APP_PASSWORD, timeout=2)
+def test_wrong_secret(woo_emu):
+    checks = check_connection(woo_emu.url, CONSUMER_KEY, "cs_wrong", WP_USER, APP_PASSWORD, timeout=2)
     named = by_name(checks)
     assert failures(checks) == ["API key valid"]
     assert "Invalid signature" in named["API key valid"].message
@@ -68,36 +58,36 @@ def test_wrong_secret(emu):
     assert named["API key can write"].skipped
 
 
-def test_unknown_key(emu):
-    named = by_name(check_connection(emu.url, "ck_nobody", "cs_nobody", WP_USER, APP_PASSWORD, timeout=2))
+def test_unknown_key(woo_emu):
+    named = by_name(check_connection(woo_emu.url, "ck_nobody", "cs_nobody", WP_USER, APP_PASSWORD, timeout=2))
     assert not named["API key valid"].ok and "Consumer key is invalid" in named["API key valid"].message
 
 
-def test_read_only_key(emu):
-    checks = check_connection(emu.url, READ_ONLY_KEY, READ_ONLY_SECRET, WP_USER, APP_PASSWORD, timeout=2)
+def test_read_only_key(woo_emu):
+    checks = check_connection(woo_emu.url, READ_ONLY_KEY, READ_ONLY_SECRET, WP_USER, APP_PASSWORD, timeout=2)
     assert failures(checks) == ["API key can write"]
     assert "Read/Write" in by_name(checks)["API key can write"].fix
 
 
-def test_bad_application_password(emu):
-    checks = check_connection(emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, "wrong pass word", timeout=2)
+def test_bad_application_password(woo_emu):
+    checks = check_connection(woo_emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, "wrong pass word", timeout=2)
     assert failures(checks) == ["Application Password can upload media"]
     assert "Application Password" in by_name(checks)["Application Password can upload media"].message
 
 
-def test_unknown_wordpress_user(emu):
-    named = by_name(check_connection(emu.url, CONSUMER_KEY, CONSUMER_SECRET, "nobody", APP_PASSWORD, timeout=2))
+def test_unknown_wordpress_user(woo_emu):
+    named = by_name(check_connection(woo_emu.url, CONSUMER_KEY, CONSUMER_SECRET, "nobody", APP_PASSWORD, timeout=2))
     assert "user name" in named["Application Password can upload media"].message
 
 
-def test_user_who_cannot_upload(emu):
-    checks = check_connection(emu.url, CONSUMER_KEY, CONSUMER_SECRET, VIEWER_USER, VIEWER_PASSWORD, timeout=2)
+def test_user_who_cannot_upload(woo_emu):
+    checks = check_connection(woo_emu.url, CONSUMER_KEY, CONSUMER_SECRET, VIEWER_USER, VIEWER_PASSWORD, timeout=2)
     assert failures(checks) == ["Application Password can upload media"]
     assert "Shop manager" in by_name(checks)["Application Password can upload media"].fix
 
 
-def test_missing_application_password(emu):
-    checks = check_connection(emu.url, CONSUMER_KEY, CONSUMER_SECRET, "", "", timeout=2)
+def test_missing_application_password(woo_emu):
+    checks = check_connection(woo_emu.url, CONSUMER_KEY, CONSUMER_SECRET, "", "", timeout=2)
     assert failures(checks) == ["Application Password can upload media"]
 
 
@@ -147,37 +137,37 @@ def test_plain_http_on_a_public_address_is_flagged():
     assert _is_local("127.0.0.1") and _is_local("shop.local") and not _is_local("shop.example.com")
 
 
-def test_the_connect_page_calling_convention(rt, emu):
-    checks = check_connection(rt, base_url=emu.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET,
+def test_the_connect_page_calling_convention(rt, woo_emu):
+    checks = check_connection(rt, base_url=woo_emu.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET,
                               wp_user=WP_USER, app_password=APP_PASSWORD)
     assert failures(checks) == []
 
 
-def test_save_encrypts_and_activates(rt, emu):
-    conn = save_woocommerce(rt, url=emu.url + "/", key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+def test_save_encrypts_and_activates(rt, woo_emu):
+    conn = save_woocommerce(rt, url=woo_emu.url + "/", key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
                             app_password=APP_PASSWORD)
-    assert conn.is_active and conn.base_url == emu.url and conn.name == "127.0.0.1"
+    assert conn.is_active and conn.base_url == woo_emu.url and conn.name == "127.0.0.1"
     assert conn.settings == {"wp_user": WP_USER}
     assert CONSUMER_SECRET.encode() not in conn.secret_blob and APP_PASSWORD.encode() not in conn.secret_blob
     assert read_secret(rt.vault, conn) == {"consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET,
                                            "app_password": APP_PASSWORD}
-    second = save_woocommerce(rt, base_url=emu.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET,
+    second = save_woocommerce(rt, base_url=woo_emu.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET,
                               name="Second shop")
     assert [c.is_active for c in list_connections(rt.db, "woocommerce")] == [False, True]
     assert second.name == "Second shop"
     with pytest.raises(InputError):
-        save_woocommerce(rt, url=emu.url, key="", secret="cs")
+        save_woocommerce(rt, url=woo_emu.url, key="", secret="cs")
     with pytest.raises(InputError):
         save_woocommerce(rt, url="not a url at all://", key="ck", secret="cs")
 
 
-def test_saved_connection_check_is_remembered(rt, emu):
-    conn = save_woocommerce(rt, url=emu.url, key=CONSUMER_KEY, secret="cs_wrong", wp_user=WP_USER,
+def test_saved_connection_check_is_remembered(rt, woo_emu):
+    conn = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret="cs_wrong", wp_user=WP_USER,
                             app_password=APP_PASSWORD)
     run_saved_check(rt, conn)
     stored = get_connection(rt.db, conn.id)
     assert stored.verified_at is not None and stored.last_error.startswith("API key valid")
-    good = save_woocommerce(rt, url=emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+    good = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
                             app_password=APP_PASSWORD)
     assert failures(run_saved_check(rt, good)) == []
     assert get_connection(rt.db, good.id).last_error is None
