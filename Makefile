@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test worker lint format bench presets clean
+.PHONY: run test worker lint format bench presets screenshot clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(VENV)/.runtime
 
 presets: $(VENV)/.runtime
 	$(PY) scripts/make_contact_sheet.py
+
+# Re-take docs/screenshot-gallery.png (the README's picture) with the browser test.
+screenshot: $(VENV)/.dev
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q -m e2e tests/e2e
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

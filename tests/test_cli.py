@@ -74,12 +74,6 @@ def test_refusals_print_one_sentence_and_change_nothing(rt: Runtime, capsys: pyt
 # export: approved images to Google Drive, against the loopback Drive emulator ---------------------------------
 
 @pytest.fixture
-def drive_emu() -> Iterator[DriveEmulator]:
-    with DriveEmulator(page_cap=100) as emu:
-        yield emu
-
-
-@pytest.fixture
 def drive_rt(tmp_path: Path, drive_emu: DriveEmulator) -> Iterator[Runtime]:
     runtime = make_runtime(tmp_path / "drive-data", drive_root_url=drive_emu.url)
     yield runtime
