@@ -250,14 +250,16 @@ def item_rows(items: list[Any]) -> list[dict[str, Any]]:
 
 
 def event_rows(events: list[Any]) -> list[dict[str, Any]]:
+    """The request log's rows. A missing item or status code is None (an empty cell), never "": each column
+    keeps one type, so the table goes to Arrow as it is."""
     return [
         {
             "At": ev.at,
             "Kind": ev.kind,
-            "Item": ev.item_id or "",
+            "Item": ev.item_id,
             "Service": ev.service or "",
             "Request": f"{ev.method or ''} {ev.url or ''}".strip(),
-            "Status": ev.status_code or "",
+            "Status": ev.status_code,
             "Duration": fmt_ms(ev.duration_ms) if ev.duration_ms is not None else "",
             "Message": ev.message,
         }

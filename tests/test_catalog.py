@@ -211,3 +211,27 @@ def test_check_selection_flags_problem_photos(rt: Runtime) -> None:
     by_key = {c.key: c for c in checks}
     assert not by_key["1"].ok and by_key["1"].problem
     assert by_key["2/2-1"].ok
+
+
+def test_check_selection_reports_too_small_and_unreadable_photos(rt: Runtime) -> None:
+    pytest.importorskip("lib.images")
+
+    class Mixed(FakeSource):
+        def fetch_image(self, image: SourceImage) -> bytes:
+            pid = image.ref.split("//")[1]
+            if pid == "1":
+                return _photo(white=True, side=120)  # far below the smallest usable side
+            if pid == "2":
+                return b"this is not an image"
+            return _photo(white=True)
+
+    src = Mixed(4)
+    state = SelectionState("demo")
+    for pid in ("1", "2", "4"):
+        state.add(src.get_product(pid))
+    checks, _ = catalog.check_selection(rt, src, REF, state)
+    by_key = {c.key: c for c in checks}
+    small, unreadable, good = by_key["1"], by_key["2"], by_key["4"]
+    assert not small.ok and "at least" in (small.problem or "") and (small.width, small.height) == (120, 120)
+    assert not unreadable.ok and unreadable.problem and unreadable.width == 0
+    assert good.ok and good.problem is None

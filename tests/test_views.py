@@ -184,3 +184,49 @@ def test_first_run(rt: Runtime) -> None:
     with rt.db.transaction() as s:
         s.add(Job(source_kind="demo", provider="studio", model="studio-v1", style="auto"))
     assert not views.first_run(rt)
+
+
+def test_request_log_rows_keep_one_type_per_column() -> None:
+    """Streamlit sends tables as Arrow: a column mixing numbers and "" fails to convert (and logs a traceback)."""
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+    events = [
+        SimpleNamespace(at=now, kind="transition", item_id=None, service=None, method=None, url=None,
+                        status_code=None, duration_ms=None, message="job created"),
+        SimpleNamespace(at=now, kind="request", item_id=7, service="gemini", method="POST", url="/v1beta/models",
+                        status_code=200, duration_ms=812.0, message="generateContent"),
+    ]
+    rows = views.event_rows(events)
+    assert rows[0]["Item"] is None and rows[1]["Item"] == 7 and rows[1]["Status"] == 200
+    assert rows[1]["Request"] == "POST /v1beta/models" and rows[1]["Duration"] == "812 ms"
+    pa.Table.from_pandas(pd.DataFrame(rows))  # raises ArrowTypeError on a mixed column
+
+
+def test_live_progress_read_from_the_job_log(rt: Runtime) -> None:
+    """What the Generate page's fragment shows, from a real job log: bar, stage, counts, ETA, errors."""
+    pytest.importorskip("lib.job_queries")
+    from lib import jobs
+    from lib.models import ItemStatus, JobItem, utcnow
+
+    with rt.db.transaction() as s:
+        job = Job(source_kind="demo", provider="studio", model="studio-v1", style="auto", status=JobStatus.RUNNING,
+                  started_at=utcnow() - timedelta(seconds=60), item_count=4)
+        s.add(job)
+        s.flush()
+        for i, (status, stage, error) in enumerate([
+            (ItemStatus.SUCCEEDED, "store", None),
+            (ItemStatus.FAILED, "validate", "Stoneware Mug: this photo is too small (300×300 px)."),
+            (ItemStatus.RUNNING, "generate", None),
+            (ItemStatus.QUEUED, None, None),
+        ]):
+            s.add(JobItem(job_id=job.id, product_id=str(i + 1), product={"id": str(i + 1), "name": f"P{i}"},
+                          status=status, stage=stage, error_message=error))
+        job_id = job.id
+    view = views.progress_view(jobs.job_progress(rt.db, job_id))
+    assert view.fraction == pytest.approx(0.5)
+    assert view.text == "Generating images — 2 of 4 done"
+    assert view.counts == "1 queued · 1 running · 1 done · 1 failed"
+    assert view.eta.startswith("about ") and view.eta.endswith(" left")  # 60 s for 2 done: about a minute more
+    assert view.errors == ("Stoneware Mug: this photo is too small (300×300 px).",)
+    assert not view.done
