@@ -148,13 +148,15 @@ class DriveSource:
         self.runtime = runtime
         self.connection = connection
         self.cfg = DriveSettings.of(connection)
-        self._client: DriveClient | None = None
+        self._local = threading.local()
 
     @property
     def client(self) -> DriveClient:
-        if self._client is None:
-            self._client = client_for(self.runtime, self.connection)
-        return self._client
+        """This thread's client: httplib2 is not thread-safe, and the screens fetch previews in parallel."""
+        client: DriveClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = client_for(self.runtime, self.connection)
+        return client
 
     # Listing
     def refresh(self) -> None:

@@ -284,6 +284,33 @@ def test_previews_are_small_cached_jpegs(rt, drive_emu):
     assert sum(drive_emu.calls.values()) == calls  # no Drive call at all the second time
 
 
+def test_parallel_previews_use_one_client_per_thread(rt, drive_emu):
+    """The screens prefetch previews in a thread pool; httplib2 breaks when two threads share a connection."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = drive_emu.add_folder("Catalogue")
+    for n in range(12):
+        drive_emu.add_file(f"GK-{n} - Cup {n}.jpg", root, jpeg_bytes((n * 20, 100, 50), (300, 300)))
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
+    products = source.list_products(ProductQuery(per_page=100)).items
+    assert len(products) == 12
+
+    together = threading.Barrier(4, timeout=30)
+
+    def client_of_this_thread(_: int) -> int:
+        together.wait()  # four threads at once
+        return id(source.client)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        clients = set(pool.map(client_of_this_thread, range(4)))
+        thumbs = list(pool.map(lambda p: source.preview(p.featured, side=64), products))
+    assert source.client is source.client  # one per thread, kept
+    assert len(clients) == 4
+    assert all(t[:3] == b"\xff\xd8\xff" for t in thumbs)
+    assert drive_emu.calls["files.download"] == 12
+
+
 def test_oversized_photos_are_refused_before_downloading(tmp_path, drive_emu):
     rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=drive_emu.url,
                                      max_image_bytes=1000))
