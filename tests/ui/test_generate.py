@@ -1,0 +1,88 @@
+"""Generate page: the category default, style previews, the settings a job is made with, and live progress.
+
+AppTest runs the progress fragment once per `run()` (its timer never fires), which is enough to see what it
+draws and to press Cancel; the progress arithmetic itself is tested in tests/test_views.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lib import jobs, ui
+from lib.catalog import SelectionBook
+from lib.generation import prompts
+from lib.models import ItemStatus, JobItem
+from tests.ui.conftest import assert_ok, page
+
+pytest.importorskip("lib.generation.studio")
+
+
+def _book(rt, *product_ids: str) -> SelectionBook:
+    from lib.sources.demo import DemoSource
+
+    book = SelectionBook()
+    for pid in product_ids:
+        book.active.add(DemoSource(rt).get_product(pid))
+    return book
+
+
+def test_one_category_preselects_its_default_style_and_every_style_has_a_preview(home, rt) -> None:
+    gen = page("generate", **{ui.SELECTIONS: _book(rt, "1", "2")}).run()  # two Kitchen products
+    assert_ok(gen)
+    assert gen.pills(key="gen_style").value == prompts.default_style("Kitchen")
+    assert any(c.value.startswith("Preselected for Kitchen") for c in gen.caption)
+    assert len(gen.get("image")) == len(prompts.PRESETS)  # a small preview of each preset
+    labels = [m.value for m in gen.markdown if m.value.endswith("**")]
+    assert [lbl.split("**")[1] for lbl in labels] == [p.label for p in prompts.PRESETS.values()]
+    picked = [lbl for lbl in labels if lbl.startswith(":material/check_circle:")]
+    assert picked == [f":material/check_circle: **{prompts.PRESETS[prompts.default_style('Kitchen')].label}**"]
+
+
+def test_mixed_categories_preselect_each_products_own_default(home, rt) -> None:
+    gen = page("generate", **{ui.SELECTIONS: _book(rt, "1", "4")}).run()  # Kitchen and Home & Lighting
+    assert_ok(gen)
+    assert gen.pills(key="gen_style").value == prompts.AUTO_STYLE
+    gen.button(key="gen_launch").click().run()
+    job = jobs.get_job(rt.db, gen.session_state[ui.CURRENT_JOB])
+    assert job.style == prompts.AUTO_STYLE
+
+
+def test_the_job_is_made_with_the_chosen_size_variants_and_model(home, rt) -> None:
+    gen = page("generate", **{ui.SELECTIONS: _book(rt, "5")}).run()
+    variants = gen.number_input(key="gen_variants")
+    assert (variants.min, variants.max, variants.value) == (1, 4, 1)  # 1–4 variants per product
+    gen.selectbox(key="gen_size").set_value(2048).run()
+    gen.number_input(key="gen_variants").set_value(4).run()
+    assert gen.metric[0].value == "4"
+    assert gen.metric[1].value == "free"  # the studio engine costs nothing
+    gen.button(key="gen_launch").click().run()
+    assert_ok(gen)
+    job = jobs.get_job(rt.db, gen.session_state[ui.CURRENT_JOB])
+    assert (job.output_size, job.variants, job.model, job.item_count) == (2048, 4, "studio-v1", 4)
+
+
+def test_live_progress_shows_bar_counts_errors_and_cancels(home, rt) -> None:
+    gen = page("generate", **{ui.SELECTIONS: _book(rt, "1", "2", "3")}).run()
+    gen.button(key="gen_launch").click().run()
+    assert_ok(gen)
+    job_id = gen.session_state[ui.CURRENT_JOB]
+    first = jobs.job_items(rt.db, job_id)[0]
+    with rt.db.transaction() as s:  # as the worker records a permanent failure
+        item = s.get(JobItem, first.id)
+        item.status, item.stage = ItemStatus.FAILED, "validate"
+        item.error_message = "Stoneware Mug: this photo could not be read."
+        s.add(item)
+
+    gen.run()
+    assert_ok(gen)
+    bar = gen.get("progress")[0].proto
+    assert bar.value == 33 and "1 of 3 done" in bar.text
+    assert any("2 queued · 1 failed" in c.value for c in gen.caption)  # counts per state
+    assert [w.value for w in gen.warning] == ["Stoneware Mug: this photo could not be read."]  # errors as they come
+
+    gen.button(key="gen_cancel").click().run()
+    assert_ok(gen)
+    assert jobs.get_job(rt.db, job_id).status == "cancelled"
+    assert {i.status for i in jobs.job_items(rt.db, job_id)} == {ItemStatus.FAILED, ItemStatus.CANCELLED}
+    assert any("Cancelled 2 images" in s.value for s in gen.success)
+    assert gen.button(key="gen_new")  # finished: the panel offers the next step instead of Cancel
