@@ -3,7 +3,8 @@ Password) and image downloads; typed errors, retries of idempotent reads, and a 
 
 Rules from reference/woocommerce/README.md that shape this module:
 - Over http the `woocommerce` client signs every request with OAuth 1.0a in the query string, so a request URL
-  carries the key, a nonce and a signature: only `lib.events.safe_url` versions of URLs are ever recorded.
+  carries the key, a nonce and a signature: only `lib.events.safe_url` versions of URLs are ever recorded, and a
+  filter on the HTTP libraries' loggers (urllib3 logs each request line at DEBUG) masks those values in any log.
 - The `Link` header is built from the request's own query (nonce, signature, or even the consumer secret): it is
   never read or followed; page URLs are built from page numbers. Redirects are not followed either (a signed URL
   must not be replayed elsewhere); a redirect becomes a clear error naming the new address.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import html
+import logging
 import random
 import re
 import time
@@ -38,12 +40,41 @@ from lib.errors import (
     SourceNotFound,
     SourceUnavailable,
 )
-from lib.events import safe_url
+from lib.events import SECRET_PARAMS, safe_url
 
 USER_AGENT = "ImageGecko-Studio/0.1"
 MAX_INLINE_WAIT = 30.0  # a longer Retry-After is handed to the caller (the worker requeues) instead of blocking
 # How retries wait between attempts. Module-level so tests and benchmarks replace it instead of sleeping.
 SLEEP: Callable[[float], None] = time.sleep
+
+_SECRET_IN_QUERY = re.compile(r"(?i)([?&;](?:" + "|".join(sorted(map(re.escape, SECRET_PARAMS))) + r")=)[^&\s\"';>]*")
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every credential-carrying query parameter replaced by `***`."""
+    return _SECRET_IN_QUERY.sub(r"\1***", text)
+
+
+class _RedactSignedUrls(logging.Filter):
+    """urllib3 logs every request line at DEBUG (and its retry helper the URL): over http the `woocommerce` client's
+    URLs carry the consumer key, nonce and signature. Whatever the log level, those never reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's business
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_REDACT = _RedactSignedUrls()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager", "requests", "httpx",
+              "httpcore.http11", "httpcore.connection"):
+    if not any(isinstance(f, _RedactSignedUrls) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_REDACT)
 
 # service ("woocommerce" | "wordpress"), method, safe url, status (None = no answer), milliseconds, error kind
 Sink = Callable[[str, str, str, int | None, float, str | None], None]
