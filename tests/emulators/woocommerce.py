@@ -25,7 +25,8 @@ What it speaks, through the real `woocommerce` client (requests) and httpx:
   400 rest_upload_no_content_disposition / rest_upload_no_data, 500 rest_upload_sideload_error, 401
   rest_cannot_create, 400 for users without upload_files; `POST /wp/v2/media/{id}` updates alt_text/title; list
   with search (title, caption, description; not the file name, as WordPress) and `slug`; page past the end 400;
-  DELETE without force 501. Files are served under /wp-content/uploads/.
+  DELETE without force 501. Files are served under /wp-content/uploads/ (chunked, without a Content-Length, when
+  `chunked_files` is set, as CDNs often do).
 Fault switches (`inject`): an error status (e.g. 429 with Retry-After, 5xx) before or after the request is applied,
 a dropped connection (socket closed without an answer) before or after applying it, a slow answer; for the next N
 requests matching a method and a path pattern, or a random fraction of them. Counters: `counts["uploads"]`,
@@ -168,6 +169,7 @@ class Reply:
     body: Any = None  # JSON-able, or bytes for files
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json; charset=UTF-8"
+    chunked: bool = False  # sent with Transfer-Encoding: chunked (no Content-Length), as CDNs often serve files
 
 
 class WooEmulator(LoopbackEmulator):
@@ -199,6 +201,7 @@ class WooEmulator(LoopbackEmulator):
         self.counts: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
         self.clock = time.time  # tests may move time (OAuth timestamp window)
+        self.chunked_files = False  # serve /wp-content/uploads/ files chunked, without a Content-Length
         self._rng = random.Random(rng_seed)
         self._ids = itertools.count(10)
         self._stop = threading.Event()
@@ -632,7 +635,7 @@ class WooEmulator(LoopbackEmulator):
         with self.lock:
             for m in self.media.values():
                 if m["file"] == name:
-                    return Reply(200, m["data"], content_type=m["mime"])
+                    return Reply(200, m["data"], content_type=m["mime"], chunked=self.chunked_files)
         return Reply(404, b"<!doctype html><title>Not Found</title>", content_type="text/html; charset=UTF-8")
 
     # wc/v3 ---------------------------------------------------------------------------------------------
@@ -1273,14 +1276,23 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(data)))
+            if reply.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(data)))
             headers = dict(reply.headers)
             if reply.content_type.startswith("application/json") and "Link" not in headers:
                 headers["Link"] = f"<http://{self.headers.get('Host', '')}/wp-json/>; rel=\"https://api.w.org/\""
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(data)
+            if reply.chunked:
+                for i in range(0, len(data), 16384):
+                    part = data[i:i + 16384]
+                    self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
             self.close_connection = True
 

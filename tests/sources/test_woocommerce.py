@@ -3,6 +3,8 @@ loopback store emulator (tests/emulators/woocommerce.py)."""
 
 from __future__ import annotations
 
+import logging
+import re
 import traceback
 
 import pytest
@@ -155,6 +157,27 @@ def test_fetch_image_downloads_and_respects_the_byte_limit(rt, woo_emu, source):
         source.fetch_image(SourceImage(ref=f"{woo_emu.url}/wp-content/uploads/2026/11/gone.jpg"))
 
 
+def test_download_without_a_declared_length_stops_at_the_byte_limit(woo_emu, source):
+    woo_emu.chunked_files = True  # no Content-Length: the limit is enforced while streaming
+    mug = source.get_product("17")
+    assert source.fetch_image(mug.images[0]) == image_bytes((200, 30, 40))
+    small = WooSource(wc_client.WooClient(source.client.creds, max_image_bytes=1000))
+    with pytest.raises(ImageTooLarge):
+        small.fetch_image(mug.images[0])
+
+
+def test_download_timeouts_are_retried_then_reported(woo_emu, source, waits):
+    mug = source.get_product("17")
+    quick = WooSource(wc_client.WooClient(source.client.creds, timeout=0.25, retries=2))
+    woo_emu.inject("GET", r"^/wp-content/uploads/", mode="slow", delay=5)
+    assert quick.fetch_image(mug.images[0]) == image_bytes((200, 30, 40))
+    woo_emu.inject("GET", r"^/wp-content/uploads/", mode="slow", delay=5, times=None)
+    with pytest.raises(SourceUnavailable) as err:
+        quick.fetch_image(mug.images[0])
+    assert "in time" in err.value.message
+    assert len([r for r in woo_emu.requests if r["path"].startswith("/wp-content/uploads/")]) == 1 + 1 + 3
+
+
 # Errors --------------------------------------------------------------------------------------------------
 
 def test_wrong_secret_is_an_auth_error(rt, woo_emu, waits):
@@ -281,6 +304,25 @@ def test_requests_are_recorded_without_credentials(rt, woo_emu, source, target):
     for secret in ("oauth_", "consumer_", CONSUMER_KEY, CONSUMER_SECRET, APP_PASSWORD, "signature", "nonce"):
         assert secret not in text
     assert any("search=mug" in (e.url or "") for e in recorded)
+
+
+def test_no_log_line_carries_the_signed_url(rt, woo_emu, source, target, caplog):
+    """urllib3 logs each request line at DEBUG; over http that line holds the key, the nonce and the signature."""
+    caplog.set_level(logging.DEBUG)
+    source.list_products(ProductQuery(per_page=5, search="mug"))
+    woo_emu.inject("GET", r"/products/17$", status=503)
+    woo_emu.inject("GET", r"/products/18$", mode="drop", times=None)
+    source.get_product("17")
+    with pytest.raises(SourceUnavailable):
+        source.get_product("18")
+    target.find_media("nothing.jpg")
+    text = caplog.text
+    assert "/wp-json/wc/v3/products" in text  # the lines are there, only the credentials are not
+    nonces = [r["nonce"] for r in woo_emu.requests if r["nonce"]]
+    assert nonces
+    for secret in (CONSUMER_KEY, CONSUMER_SECRET, APP_PASSWORD, *nonces):
+        assert secret not in text
+    assert "oauth_signature=***" in text and not re.search(r"oauth_signature=[^*]", text)
 
 
 # Publish target --------------------------------------------------------------------------------------------
