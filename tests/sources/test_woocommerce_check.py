@@ -137,6 +137,18 @@ def test_plain_http_on_a_public_address_is_flagged():
     assert _is_local("127.0.0.1") and _is_local("shop.local") and not _is_local("shop.example.com")
 
 
+def test_plain_http_on_a_public_site_fails_the_secure_check_with_the_https_fix(monkeypatch):
+    from lib.sources import wc_check
+
+    monkeypatch.setattr(wc_check, "_is_local", lambda host: False)  # the loopback store plays a public one
+    with WooEmulator(local_site=False) as emu:
+        named = by_name(check_connection(emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, APP_PASSWORD, timeout=2))
+    assert named["API key valid"].ok and "OAuth 1.0a" in named["API key valid"].message
+    secure = named["Secure connection"]
+    assert not secure.ok and "Plain http" in secure.message and "Application Passwords" in secure.message
+    assert "https://" in secure.fix
+
+
 def test_the_connect_page_calling_convention(rt, woo_emu):
     checks = check_connection(rt, base_url=woo_emu.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET,
                               wp_user=WP_USER, app_password=APP_PASSWORD)
