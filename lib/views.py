@@ -33,7 +33,7 @@ STATE_LABELS = {"succeeded": "done", "finished": "done with errors", "rolled_bac
 SOURCE_LABELS = {"demo": "Demo store", "woocommerce": "WooCommerce", "drive": "Google Drive", "upload": "Uploads"}
 PROVIDER_LABELS = {"studio": "Studio engine (offline)", "gemini": "Google Gemini"}
 ROLE_LABELS = {
-    "featured": "Make it the main image (the old one stays in the gallery)",
+    "featured": "Make it the main image",  # whether the old one stays in the gallery: a checkbox beside it
     "gallery": "Add it to the product gallery",
     "variation": "Use it as the variation's image",
 }

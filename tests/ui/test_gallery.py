@@ -1,0 +1,158 @@
+"""Gallery page: job picker, before/after, what each publish role does (as the dialog says, then in the store),
+rollback per product, and product names that stay text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lib import jobs, ui
+from tests.ui.conftest import assert_ok, make_job, page
+
+pytest.importorskip("lib.generation.studio")
+pytest.importorskip("lib.publish")
+
+
+@pytest.fixture
+def store(rt):
+    from lib.sources.demo import open_target
+
+    return open_target(rt, None)
+
+
+def _dialog_lines(at) -> list[str]:
+    [dialog] = at.get("dialog")
+    return [c.value for c in dialog.caption]
+
+
+def test_the_latest_job_is_shown_and_another_can_be_picked(home, rt) -> None:
+    older = make_job(rt, ["1", "2", "3"])
+    latest = make_job(rt, ["4"], variants=2)
+    at = page("gallery").run()
+    assert at.selectbox(key=ui.GALLERY_JOB).value == latest
+    assert at.metric[0].value == "1"
+    at.selectbox(key=ui.GALLERY_JOB).set_value(older).run()
+    assert_ok(at)
+    assert at.metric[0].value == "3"
+    assert [m.value for m in at.markdown if m.value.startswith("####")] == [
+        "#### Stoneware Mug", "#### Insulated Steel Bottle", "#### Kyusu Clay Teapot"]
+
+
+def test_each_product_shows_its_original_beside_its_variants(home, rt) -> None:
+    make_job(rt, ["1", "2"], variants=2)
+    at = page("gallery").run()
+    assert_ok(at)
+    captions = [c.value for c in at.caption]
+    assert captions.count("Original") == 2
+    assert captions.count("Variant 1") == 2 and captions.count("Variant 2") == 2
+    assert len(at.get("image")) == 2 + 4  # the two originals and four generated images
+
+
+def _publish(at, role: str, *, keep_old: bool = True) -> list[str]:
+    """Approve everything, pick the role, open the confirmation dialog, read it, confirm; the dialog's lines."""
+    if not at.button(key="gallery_approve_all").disabled:
+        at.button(key="gallery_approve_all").click().run()
+    at.radio(key="gallery_role").set_value(role).run()
+    if role == "featured":
+        at.checkbox(key="gallery_keep").set_value(keep_old).run()
+    at.button(key="gallery_publish").click().run()
+    assert_ok(at)
+    lines = _dialog_lines(at)
+    at.button(key="gallery_publish_confirm").click().run()
+    assert_ok(at)
+    return lines
+
+
+def test_publish_as_the_main_image_keeping_the_old_one(home, rt, store) -> None:
+    make_job(rt, ["1"])
+    before = store.product_image_ids("1")
+    at = page("gallery").run()
+    lines = _publish(at, "featured")
+    n = len(before)
+    assert f"The new image becomes the featured image; the current one moves into the gallery ({n} images → {n + 1})." \
+        in lines
+    after = store.product_image_ids("1")
+    assert after[1:] == before and after[0] not in before
+
+
+def test_publish_as_the_main_image_replacing_the_old_one(home, rt, store) -> None:
+    make_job(rt, ["1"])
+    before = store.product_image_ids("1")
+    at = page("gallery").run()
+    lines = _publish(at, "featured", keep_old=False)
+    assert any(line.startswith("The new image replaces the featured image") for line in lines)
+    after = store.product_image_ids("1")
+    assert after[1:] == before[1:] and after[0] not in before
+
+
+def test_publish_to_the_gallery_then_roll_back_the_product(home, rt, store) -> None:
+    make_job(rt, ["1", "2"])
+    before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
+    at = page("gallery").run()
+    lines = _publish(at, "gallery")
+    assert len(lines) == 2 + 1  # one line per product, then the note about rollback
+    assert all("added at the end of the gallery" in line for line in lines[:2])
+    for pid in ("1", "2"):
+        after = store.product_image_ids(pid)
+        assert after[:-1] == before[pid] and after[-1] not in before[pid]
+    at.button(key="gallery_rb_1_None").click().run()
+    assert_ok(at)
+    assert store.product_image_ids("1") == before["1"]
+    assert store.product_image_ids("2") != before["2"]  # only that product
+
+
+def test_publish_as_a_variation_image(home, rt, store) -> None:
+    make_job(rt, [], variation=("12", "12-2"))
+    before_list = store.product_image_ids("12")
+    before_var = store.variation_image_id("12", "12-2")
+    at = page("gallery").run()
+    at.button(key="gallery_approve_all").click().run()
+    assert "Use it as the variation's image" in at.radio(key="gallery_role").options
+    lines = _publish(at, "variation")
+    assert any(line.startswith("The new image becomes the image of variation") for line in lines)
+    assert store.variation_image_id("12", "12-2") not in (None, before_var)
+    assert store.product_image_ids("12") == before_list  # the product's own images are untouched
+    at.button(key="gallery_rollback_job").click().run()
+    assert_ok(at)
+    assert store.variation_image_id("12", "12-2") == before_var
+
+
+def test_the_variation_role_is_offered_only_for_variation_images(home, rt) -> None:
+    make_job(rt, ["1"])
+    at = page("gallery").run()
+    at.button(key="gallery_approve_all").click().run()
+    assert at.radio(key="gallery_role").options == [
+        "Make it the main image", "Add it to the product gallery"]
+
+
+def test_product_names_in_the_gallery_are_text_not_html(home, rt) -> None:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from lib.jobs import JobSpec, Selection, create_job
+    from lib.sources import upload
+    from lib.worker import run_until_idle
+
+    buf = io.BytesIO()
+    photo = Image.new("RGB", (700, 700), (255, 255, 255))
+    ImageDraw.Draw(photo).ellipse((200, 200, 500, 500), fill=(40, 90, 160))  # a product on white
+    photo.save(buf, "JPEG")
+    [row] = upload.add_uploads(rt, [("x.jpg", buf.getvalue())])
+    name = '<img src=x onerror="alert(1)"> **Bold** [link](http://x)'
+    upload.rename(rt, row.id, name, sku="<b>SKU</b>")
+    product = rt.source("upload").get_product(str(row.id))
+    create_job(rt, JobSpec(source_kind="upload"), [Selection(product)])
+    run_until_idle(rt)
+
+    at = page("gallery").run()
+    assert_ok(at)
+    rendered = [m.value for m in [*at.markdown, *at.caption]]
+    unescaped = re.compile(r"(?<!\\)[<>\[\]*]")  # markup characters without a backslash before them
+    assert not [v for v in rendered if "img" in v or "SKU" in v if unescaped.search(v)]
+    [heading] = [v for v in rendered if v.startswith("####")]
+    assert "\\<img" in heading and "\\*\\*Bold\\*\\*" in heading  # escaped: shown exactly as typed
+    job_id = jobs.latest_job_id(rt.db)
+    alt = at.text_input(key=f"gallery_alt_{jobs.gallery(rt.db, job_id)[0].assets[0].id}")
+    assert alt.value  # prefilled, plain text in an input
