@@ -17,7 +17,9 @@ whose name is recorded are simply polled again after a restart, never resubmitte
 every claim (items to submit, a batch to poll) is a conditional update inside one transaction.
 
 Requests go inline while their total stays under INLINE_LIMIT_BYTES, else as a JSONL file (Files API).
-Keys are item ids. Results cost the batch price (settings.price(model) with batch=True).
+Keys are item ids. Results cost the batch price (settings.price(model) with batch=True). Stages shown per item:
+batch_submitted -> batch_running -> store; while storing, each image gets its alt text from the text model (online
+calls, time-boxed by ALT_TEXT_BUDGET_SECONDS; the template after that or on any error).
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ SUBMIT_LEASE_SECONDS = 600.0  # how long a submitter may take between claiming i
 POLL_MIN_SECONDS = 10.0
 POLL_MAX_SECONDS = 300.0
 POLL_CLAIM_SECONDS = 120.0  # a poller holds the batch this long (another process skips it meanwhile)
+ALT_TEXT_THREADS = 4  # results are stored (and their alt text written) a few at a time
+ALT_TEXT_BUDGET_SECONDS = 20.0  # alt texts from the text model per collected batch; the rest get the template
 RETRYABLE_RPC_CODES = {4, 8, 10, 13, 14}  # DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE
 OPEN_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -570,7 +574,8 @@ def _running_items(runtime: Runtime, name: str) -> list[JobItem]:
         ).all())
 
 
-def _set_next_poll(runtime: Runtime, name: str, when: datetime, stage: str | None = None) -> int:
+def _set_next_poll(runtime: Runtime, name: str, when: datetime, stage: str | None = None, *,
+                   job_id: int | None = None) -> int:
     with runtime.db.transaction() as s:
         values: dict[str, Any] = {"next_attempt_at": when}
         query = update(JobItem).where(col(JobItem.batch_name) == name, col(JobItem.status) == ItemStatus.RUNNING)
@@ -579,7 +584,8 @@ def _set_next_poll(runtime: Runtime, name: str, when: datetime, stage: str | Non
             changed = int(s.exec(query.where(col(JobItem.stage) != stage).values(stage=stage, **values))
                           .rowcount or 0)
             if changed:
-                events.record(s, "transition", f"{name}: {changed} items now {stage}")
+                events.record(s, "transition", f"{name}: {changed} items now {stage}", job_id=job_id,
+                              data={"stage": str(stage), "items": changed})
         s.exec(query.values(**values))
         return changed
 
@@ -616,7 +622,7 @@ def _poll_one(runtime: Runtime, provider: GeminiProvider, name: str, job_id: int
     started = min((i.started_at or now) for i in items)
     stage = Stage.BATCH_RUNNING if state == "RUNNING" else Stage.BATCH_SUBMITTED
     return _set_next_poll(runtime, name, now + timedelta(seconds=poll_delay((now - started).total_seconds())),
-                          stage)
+                          stage, job_id=job_id)
 
 
 def _status(err: AppError) -> int | None:
@@ -659,8 +665,8 @@ def _results(provider: GeminiProvider, batch: types.BatchJob, job_id: int) -> di
 
 def _collect(runtime: Runtime, provider: GeminiProvider, batch: types.BatchJob, items: list[JobItem],
              job_id: int, now: datetime) -> int:
-    from lib import jobs
-
+    """Store the batch's results (stage `store`): each image with alt text from the text model (as online items
+    get), refusals fail their item, overloads and missing results go to the online queue."""
     try:
         results = _results(provider, batch, job_id)
     except Exception as exc:
@@ -668,46 +674,68 @@ def _collect(runtime: Runtime, provider: GeminiProvider, batch: types.BatchJob, 
         log.warning("could not read the results of %s: %s", batch.name, err.message)
         _set_next_poll(runtime, batch.name or "", now + timedelta(seconds=max(30.0, err_delay(err))))
         return 0
+    name = batch.name or ""
+    # still claimed by this poller meanwhile (another process skips the batch); stage: store
+    _set_next_poll(runtime, name, now + timedelta(seconds=POLL_CLAIM_SECONDS), Stage.STORE, job_id=job_id)
     with runtime.db.session() as s:
         job = s.get(Job, job_id)
     model = job.model if job is not None else ""
-    done = 0
-    missing: list[int] = []
-    retry: list[int] = []
-    for item in items:
-        assert item.id is not None
-        result = results.get(str(item.id))
-        if result is None:
-            missing.append(item.id)
-            continue
-        if isinstance(result, dict):
-            code = result.get("code")
-            if code in RETRYABLE_RPC_CODES:
-                retry.append(item.id)
-                continue
-            jobs.fail_item(runtime.db, item.id, None, ProviderPermanent(
-                f"Gemini refused this request in the batch: {result.get('message') or 'no reason given'}.",
-                detail=f"rpc code {code}"))
-            done += 1
-            continue
-        try:
-            image = parse_response(result, model, runtime.settings, batch=True)
-        except ProviderError as err:
-            if err.retryable:
-                retry.append(item.id)
-            else:
-                jobs.fail_item(runtime.db, item.id, None, err)
-                done += 1
-            continue
-        started = item.started_at or now
-        latency = max(0.0, (utcnow() - started).total_seconds() * 1000)
-        jobs.complete_item(runtime, item.id, None, image, fingerprint=item.fingerprint or "",
-                           source_sha=item.source_sha, latency_ms=latency)
-        done += 1
-    done += _to_online(runtime, retry, f"Gemini could not finish them in {batch.name}; they run online",
-                       job_id=job_id)
-    done += _to_online(runtime, missing, f"{batch.name} returned no result for them", job_id=job_id)
+    style = job.style if job is not None else ""
+    deadline = time.monotonic() + ALT_TEXT_BUDGET_SECONDS
+
+    def store(item: JobItem) -> str:
+        return _store_one(runtime, provider, item, results.get(str(item.id)), model=model, style=style,
+                          job_id=job_id, now=now, deadline=deadline)
+
+    with ThreadPoolExecutor(max_workers=ALT_TEXT_THREADS, thread_name_prefix="gecko-batch-store") as pool:
+        outcomes = list(pool.map(store, items))
+    retry = [i.id for i, o in zip(items, outcomes, strict=True) if o == "retry" and i.id is not None]
+    missing = [i.id for i, o in zip(items, outcomes, strict=True) if o == "missing" and i.id is not None]
+    done = sum(1 for o in outcomes if o == "done")
+    done += _to_online(runtime, retry, f"Gemini could not finish them in {name}; they run online", job_id=job_id)
+    done += _to_online(runtime, missing, f"{name} returned no result for them", job_id=job_id)
     return done
+
+
+def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result: Any, *, model: str, style: str,
+               job_id: int, now: datetime, deadline: float) -> str:
+    """One item's result: "done" (stored or failed), "retry" or "missing" (both go online)."""
+    from lib import jobs
+
+    assert item.id is not None
+    if result is None:
+        return "missing"
+    if isinstance(result, dict):
+        code = result.get("code")
+        if code in RETRYABLE_RPC_CODES:
+            return "retry"
+        jobs.fail_item(runtime.db, item.id, None, ProviderPermanent(
+            f"Gemini refused this request in the batch: {result.get('message') or 'no reason given'}.",
+            detail=f"rpc code {code}"))
+        return "done"
+    try:
+        image = parse_response(result, model, runtime.settings, batch=True)
+    except ProviderError as err:
+        if err.retryable:
+            return "retry"
+        jobs.fail_item(runtime.db, item.id, None, err)
+        return "done"
+    alt_text = None  # past the budget: the template (jobs.complete_item), so a huge batch is not held up
+    if time.monotonic() < deadline:
+        try:
+            from lib.generation import prompts
+            from lib.sources.base import Product
+
+            info = prompts.product_info(Product.from_dict(item.product), item.variation_id)
+            alt_text = provider.describe(image.data, info, style=item.product.get("style") or style,
+                                         job_id=job_id, item_id=item.id)
+        except Exception:  # describe falls back by itself; this guards reading the stored product
+            log.warning("alt text for item %s: using the template", item.id, exc_info=True)
+    started = item.started_at or now
+    latency = max(0.0, (utcnow() - started).total_seconds() * 1000)
+    jobs.complete_item(runtime, item.id, None, image, fingerprint=item.fingerprint or "",
+                       source_sha=item.source_sha, latency_ms=latency, alt_text=alt_text)
+    return "done"
 
 
 def err_delay(err: AppError) -> float:

@@ -13,7 +13,7 @@ from sqlmodel import select
 from lib import jobs
 from lib.config import Settings
 from lib.generation import batch
-from lib.models import Asset, ItemStatus, Job, JobItem, JobStatus, Stage, utcnow
+from lib.models import Asset, Event, ItemStatus, Job, JobItem, JobStatus, Stage, utcnow
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from tests.emulators.gemini import GeminiEmulator
@@ -82,7 +82,14 @@ def test_batch_of_52_items_inline_at_half_price(rt, emu):
     assert tick(rt, now=later(30)) == 52
     items = items_of(rt, job.id)
     assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
-    assert emu.counts["generateContent"] == 0 and emu.counts["batches.create"] == 1
+    assert emu.counts["batches.create"] == 1
+    # no image was made online; each result got its alt text from the text model, as online items do
+    called = [model for model, _body in emu.bodies]
+    assert MODEL not in called and called.count(rt.settings.gemini_text_model) == 52
+    with rt.db.session() as s:
+        stages = [e.data.get("stage") for e in s.exec(select(Event).where(Event.job_id == job.id)).all()
+                  if e.kind == "transition" and e.data.get("stage")]
+    assert stages == [Stage.BATCH_RUNNING, Stage.STORE]  # batch_submitted -> batch_running -> store
 
     # costs add up: each item = its tokens at the batch price; the job = the sum of its items
     price = rt.settings.price(MODEL)
@@ -98,6 +105,8 @@ def test_batch_of_52_items_inline_at_half_price(rt, emu):
     with rt.db.session() as s:
         assets = s.exec(select(Asset).where(Asset.job_id == job.id)).all()
     assert len(assets) == 52 and all(rt.blobs.exists(a.sha256) for a in assets)
+    names = {i.id: i.product["name"] for i in items}
+    assert all(a.alt_text == f"{names[a.item_id]} on a light stone counter beside a window" for a in assets)
 
 
 def _prompt_tokens(emu: GeminiEmulator, item: JobItem) -> int:
@@ -330,3 +339,38 @@ def test_the_workers_tick_submits_in_the_background(rt, emu):
     batch.tick(rt)  # nothing left to submit: no second batch
     batch.wait_for_submissions(rt, timeout=60)
     assert emu.counts["batches.create"] == 1
+
+
+def test_batch_alt_text_falls_back_to_the_template_past_its_budget_or_on_error(rt, emu, monkeypatch):
+    from lib.generation import prompts
+    from lib.sources.base import Product
+
+    job = make_job(rt, 3, 1)
+    tick(rt)
+    emu.queue("503")  # the first alt text call fails: that item gets the template
+    monkeypatch.setattr(batch, "ALT_TEXT_THREADS", 1)
+    finish(rt, emu, job.id)
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
+    with rt.db.session() as s:
+        alts = {a.item_id: a.alt_text for a in s.exec(select(Asset).where(Asset.job_id == job.id)).all()}
+
+    def template(item):
+        return prompts.alt_text(prompts.product_info(Product.from_dict(item.product), item.variation_id),
+                                item.product.get("style") or "marble_counter")
+
+    assert alts[items[0].id] == template(items[0])
+    assert [alts[i.id] for i in items[1:]] == [f"{i.product['name']} on a light stone counter beside a window"
+                                               for i in items[1:]]
+
+    job2 = make_job(rt, 3, 2)  # other variants: new requests
+    tick(rt, now=later(61))
+    monkeypatch.setattr(batch, "ALT_TEXT_BUDGET_SECONDS", 0.0)  # no time for alt texts: all templates, no calls
+    calls = emu.counts["generateContent"]
+    finish(rt, emu, job2.id, minutes=120)
+    assert emu.counts["generateContent"] == calls
+    fresh = [i for i in items_of(rt, job2.id) if i.status == ItemStatus.SUCCEEDED]
+    assert len(fresh) == 6
+    with rt.db.session() as s:
+        alts = {a.item_id: a.alt_text for a in s.exec(select(Asset).where(Asset.job_id == job2.id)).all()}
+    assert all(alts[i.id] == template(i) for i in fresh)
