@@ -16,7 +16,7 @@ Switches (attributes, safe to change while running):
     queue(outcome, n)     the next n generateContent calls get that outcome
     batch_auto            each batches.get moves a pending/running batch one step on (pending->running->done)
     image_side            long side override for generated images (None = what the model would make)
-Outcomes: "429", "503", "500", "504", "400", "403", "blocked", "image_safety", "image_prohibited", "no_image",
+Outcomes: "429", "503", "500", "504", "400", "401", "403", "blocked", "image_safety", "image_prohibited", "no_image",
 "image_other", "image_recitation", "safety", "text_only".
 Batches move with `advance(name, "running" | "succeeded" | "failed" | "expired" | "cancelled")`, no sleeping.
 """
@@ -51,7 +51,7 @@ KNOWN_MODELS = (
 )
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-RPC_CODES = {400: 3, 403: 7, 404: 5, 429: 8, 500: 13, 503: 14, 504: 4}
+RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 429: 8, 500: 13, 503: 14, 504: 4}
 FINISH_OUTCOMES = {
     "image_safety": "IMAGE_SAFETY", "image_prohibited": "IMAGE_PROHIBITED_CONTENT", "no_image": "NO_IMAGE",
     "image_other": "IMAGE_OTHER", "image_recitation": "IMAGE_RECITATION", "safety": "SAFETY",
@@ -244,6 +244,12 @@ class GeminiEmulator(LoopbackEmulator):
             else:
                 self._route_queue.setdefault(route, deque()).extend([outcome] * n)
 
+    def clear_queue(self) -> None:
+        """Forget the outcomes queued for the next calls (every route)."""
+        with self._lock:
+            self._queue.clear()
+            self._route_queue.clear()
+
     def _take(self, route: str) -> str | None:
         with self._lock:
             q = self._route_queue.get(route)
@@ -386,6 +392,7 @@ class GeminiEmulator(LoopbackEmulator):
                              "https://developers.generativeai.google/guide/troubleshooting",
                         504: "Deadline expired before operation could complete.",
                         400: "Request contains an invalid argument.",
+                        401: "Request had invalid authentication credentials.",
                         403: "Permission denied: Consumer has been suspended."}
             delay = self.retry_delay if code in (429, 503) else None
             return code, error_body(code, messages.get(code, "Error."), retry_delay=delay)

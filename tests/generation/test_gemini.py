@@ -106,6 +106,22 @@ def test_pro_model_gets_the_size_and_thought_images_are_skipped(emu, provider):
     assert image.cost == pytest.approx((image.usage["input_tokens"] * 2.0 + 1120 * 120.0) / 1e6, abs=1e-6)
 
 
+def test_the_emulator_answers_the_sdk_on_v1_as_well_as_v1beta(emu):
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=emu.url, api_version="v1"))
+    resp = client.models.generate_content(
+        model="gemini-2.5-flash-image", contents=[types.Part.from_bytes(data=product_png(), mime_type="image/png"),
+                                                  "Place the mug on a marble counter."],
+        config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"],
+                                           image_config=types.ImageConfig(aspect_ratio="1:1")))
+    assert emu.log[-1][1] == "/v1/models/gemini-2.5-flash-image:generateContent"
+    [image] = [p.inline_data.data for p in resp.parts or [] if p.inline_data and not p.thought]
+    assert Image.open(io.BytesIO(image)).size == (1024, 1024)
+    assert resp.usage_metadata.candidates_token_count == 1290
+
+
 def test_reference_images_are_sent_after_the_source(emu, provider):
     ref = product_png("tomato")
     provider.generate(make_request(reference_images=(ref,)))
@@ -241,6 +257,9 @@ def test_bad_key_and_missing_key_are_auth_errors(tmp_path, emu):
     good = gemini.GeminiProvider(Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key",
                                                gemini_base_url=emu.url))
     with pytest.raises(ProviderAuthError, match="permission denied"):
+        good.generate(make_request())
+    emu.queue("401")
+    with pytest.raises(ProviderAuthError, match="rejected this Gemini API key"):
         good.generate(make_request())
 
     rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_base_url=emu.url))

@@ -79,6 +79,19 @@ def test_twenty_items_online_through_injected_faults(rt, emu):
         assert e.data["kind"] in ("ProviderQuota", "ProviderRetryable")
     assert sum(i.attempts for i in items) == 20 + len(faults)
 
+    # ... and in wall-clock time: an item's next call started at least 1 s after the 429/503 answer arrived
+    calls: dict[int, list[Event]] = {}
+    for e in events_of(rt, job.id):
+        if e.kind == "request" and e.url.endswith(f"{MODEL}:generateContent"):
+            calls.setdefault(e.item_id, []).append(e)
+    waits = []
+    for series in calls.values():
+        for failed, nxt in zip(series, series[1:], strict=False):
+            if failed.status_code in (429, 503):
+                started = nxt.at.timestamp() - (nxt.duration_ms or 0) / 1000
+                waits.append(started - failed.at.timestamp())
+    assert len(waits) == len(faults) and min(waits) >= 1.0 - 0.05  # (event times are taken a hair after the call)
+
     # costs add up: item = its tokens × the price; job = the sum of its items
     price = rt.settings.price(MODEL)
     usage_by_item = {e.item_id: e.data["usage"] for e in events_of(rt, job.id)
@@ -129,6 +142,24 @@ def test_a_rejected_key_pauses_the_job_until_a_good_one_is_saved(tmp_path, emu):
     assert len(image_faults(emu)) == 0 and emu.counts["generateContent"] <= 4  # no retry storm
 
     save_connection(rt.db, rt.vault, kind="gemini", name="Gemini", secret={"api_key": "test-key"})
+    jobs.resume_job(rt.db, job.id)
+    run_until_idle(rt)
+    assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(("code", "words"), [("401", "rejected this Gemini API key"), ("403", "permission denied")])
+def test_a_401_or_403_pauses_the_job_and_resuming_finishes_it(rt, emu, code, words):
+    emu.queue(code, n=10)  # more than the job's calls: any retry storm would show
+    job = make_job(rt, 3)
+
+    run_until_idle(rt)
+
+    paused = job_of(rt, job.id)
+    assert paused.status == JobStatus.PAUSED and words in paused.error
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.QUEUED}
+    assert emu.counts["generateContent"] <= 4  # in flight when the first answer came back, nothing more
+
+    emu.clear_queue()  # the key works again
     jobs.resume_job(rt.db, job.id)
     run_until_idle(rt)
     assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
