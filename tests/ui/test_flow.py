@@ -113,6 +113,11 @@ def test_review_approve_reject_and_alt_text(home, rt) -> None:
 
     alt = at.text_input(key=f"gallery_alt_{first.id}")
     assert alt.value  # prefilled from the product and the style
+    from lib.generation import prompts
+
+    kitchen = prompts.PRESETS[prompts.default_style("Kitchen")]  # the auto style of both products' category
+    name = {"1": "Stoneware Mug", "2": "Insulated Steel Bottle"}[first.product_id]
+    assert alt.value == f"{name} {kitchen.alt_phrase}"
     alt.input("Blue stoneware mug on a marble counter").run()
     assert [a.alt_text for a in jobs.approved_assets(rt.db, job_id)] == ["Blue stoneware mug on a marble counter"]
 

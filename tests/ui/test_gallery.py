@@ -156,3 +156,20 @@ def test_product_names_in_the_gallery_are_text_not_html(home, rt) -> None:
     job_id = jobs.latest_job_id(rt.db)
     alt = at.text_input(key=f"gallery_alt_{jobs.gallery(rt.db, job_id)[0].assets[0].id}")
     assert alt.value  # prefilled, plain text in an input
+
+
+def test_zip_of_the_approved_images_named_by_sku(home, rt) -> None:
+    import io
+    import zipfile
+
+    from lib import views
+
+    job_id = make_job(rt, ["1", "2"])
+    at = page("gallery").run()
+    assert at.get("download_button")[0].proto.disabled  # nothing approved yet
+    first = jobs.gallery(rt.db, job_id)[0].assets[0]
+    at.button(key=f"gallery_ok_{first.id}").click().run()
+    assert not at.get("download_button")[0].proto.disabled
+    data, n = views.approved_zip(rt, job_id)  # what the button serves when clicked
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert (n, sorted(zf.namelist())) == (1, ["GK-MUG-001-1.jpg", "alt-text.csv"])
