@@ -47,30 +47,34 @@ def _all_products(source: ProductSource, query: ProductQuery) -> Iterator[Produc
 
 
 def _select(source: ProductSource, wanted: list[str], category: str, limit: int | None) -> list[jobs.Selection]:
-    """Products by id or SKU (or all of a category); a variable product contributes each variation."""
+    """Products by id or SKU (or all of a category), at most `limit` products; a variable product contributes
+    each of its variations (all of them: the limit counts products, not items)."""
     selections: list[jobs.Selection] = []
     found: set[str] = set()
+    products = 0
     for product in _all_products(source, ProductQuery(category=category)):
+        if limit and products >= limit:
+            break
         keys = {product.id, product.sku}
         if wanted and not keys & set(wanted):
             variation_hits = [v for v in product.variations if {v.id, v.sku} & set(wanted)]
             for v in variation_hits:
                 selections.append(jobs.Selection(product, v.id))
                 found |= {v.id, v.sku}
+            products += bool(variation_hits)
             continue
         found |= keys
         if product.variations:
             selections.extend(jobs.Selection(product, v.id) for v in product.variations)
         else:
             selections.append(jobs.Selection(product))
-        if limit and len(selections) >= limit:
-            break
+        products += 1
     missing = [w for w in wanted if w not in found]
     if missing:
         raise InputError(f"No product with id or SKU {', '.join(missing)} in this source.")
     if not selections:
         raise InputError("No products match.")
-    return selections[:limit] if limit else selections
+    return selections
 
 
 def _job_dict(job: Job) -> dict[str, Any]:
@@ -105,7 +109,7 @@ def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
     selections = _select(source, [], "", args.products)
     job = jobs.create_job(rt, _spec(args, "demo"), selections)
     assert job.id is not None
-    run_until_idle(rt, concurrency=args.concurrency)
+    run_until_idle(rt, concurrency=args.concurrency, job_id=job.id)  # this job only: other queued jobs stay queued
     items = jobs.job_items(rt.db, job.id)
     assets = [a for entry in jobs.gallery(rt.db, job.id) for a in entry.assets]
     data = {

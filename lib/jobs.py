@@ -352,12 +352,13 @@ def backoff_delay(attempts: int, *, base: float, cap: float, retry_after: float 
 
 
 def claim_items(db: Database, owner: str, limit: int, lease_seconds: float,
-                now: datetime | None = None, providers: set[str] | None = None) -> list[JobItem]:
+                now: datetime | None = None, providers: set[str] | None = None,
+                job_ids: set[int] | None = None) -> list[JobItem]:
     """Atomically lease up to `limit` runnable items: queued and due, or running with an expired lease.
 
     Only items of online jobs (or batch items sent back to the online queue) of jobs that are not
-    paused or cancelled. On SQLite the IMMEDIATE transaction serialises claimers; elsewhere rows are
-    locked with FOR UPDATE SKIP LOCKED so several machines can claim at once.
+    paused or cancelled; only of `job_ids` when given. On SQLite the IMMEDIATE transaction serialises
+    claimers; elsewhere rows are locked with FOR UPDATE SKIP LOCKED so several machines can claim at once.
     """
     if limit <= 0:
         return []
@@ -379,6 +380,8 @@ def claim_items(db: Database, owner: str, limit: int, lease_seconds: float,
         )
         if providers is not None:
             query = query.where(col(Job.provider).in_(sorted(providers)))
+        if job_ids is not None:
+            query = query.where(col(JobItem.job_id).in_(sorted(job_ids)))
         if not db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=JobItem)
         items = list(s.exec(query).all())
@@ -400,6 +403,7 @@ def claim_items(db: Database, owner: str, limit: int, lease_seconds: float,
                 job.status = JobStatus.RUNNING
                 job.started_at = job.started_at or now
                 s.add(job)
+                events.record(s, "transition", "job running", job_id=job_id, data={"owner": owner})
         return items
 
 

@@ -98,8 +98,10 @@ def default_owner() -> str:
 
 
 class Worker:
-    def __init__(self, rt: Runtime, *, concurrency: int | None = None, owner: str | None = None) -> None:
+    def __init__(self, rt: Runtime, *, concurrency: int | None = None, owner: str | None = None,
+                 job_id: int | None = None) -> None:
         self.rt = rt
+        self.job_id = job_id  # only this job's items (the CLI's `demo`); None = the whole queue
         self.settings = rt.settings
         self.concurrency = concurrency or self.settings.worker_concurrency
         self.owner = owner or default_owner()
@@ -144,9 +146,12 @@ class Worker:
         try:
             while not self.stop_event.is_set():
                 self._reap()
-                self._tick_batches()
+                if self.job_id is None:
+                    self._tick_batches()
                 free = self.target_in_flight() - len(self._in_flight)
-                claimed = jobs.claim_items(self.rt.db, self.owner, free, self.settings.lease_seconds) if free else []
+                job_ids = None if self.job_id is None else {self.job_id}
+                claimed = (jobs.claim_items(self.rt.db, self.owner, free, self.settings.lease_seconds, job_ids=job_ids)
+                           if free else [])
                 for item in claimed:
                     self.stats.add("claimed")
                     assert item.id is not None
@@ -156,7 +161,7 @@ class Worker:
                     last_beat = time.monotonic()
                 if claimed:
                     continue
-                if until_idle and not self._in_flight and pending_items(self.rt) == 0:
+                if until_idle and not self._in_flight and pending_items(self.rt, self.job_id) == 0:
                     break
                 self.wake.wait(self.settings.poll_seconds)
                 self.wake.clear()
@@ -307,23 +312,26 @@ class Worker:
         self.stats.add("failed")
 
 
-def pending_items(rt: Runtime) -> int:
-    """Items that still need work: queued or running, in jobs that are neither paused nor cancelled."""
+def pending_items(rt: Runtime, job_id: int | None = None) -> int:
+    """Items that still need work: queued or running, in jobs that are neither paused nor cancelled
+    (of one job when `job_id` is given)."""
+    query = (
+        select(func.count())
+        .select_from(JobItem)
+        .join(Job, col(Job.id) == col(JobItem.job_id))
+        .where(col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]))
+        .where(col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+    )
+    if job_id is not None:
+        query = query.where(col(JobItem.job_id) == job_id)
     with rt.db.session() as s:
-        return int(
-            s.exec(
-                select(func.count())
-                .select_from(JobItem)
-                .join(Job, col(Job.id) == col(JobItem.job_id))
-                .where(col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]))
-                .where(col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))
-            ).one()
-        )
+        return int(s.exec(query).one())
 
 
-def run_until_idle(rt: Runtime, *, concurrency: int | None = None) -> WorkerStats:
-    """Run the queue in this thread until nothing is left (CLI, tests)."""
-    return Worker(rt, concurrency=concurrency).run(until_idle=True)
+def run_until_idle(rt: Runtime, *, concurrency: int | None = None, job_id: int | None = None) -> WorkerStats:
+    """Run the queue in this thread until nothing is left (CLI, tests); only one job's items when `job_id` is
+    given (batch jobs are left to a full worker)."""
+    return Worker(rt, concurrency=concurrency, job_id=job_id).run(until_idle=True)
 
 
 @dataclass

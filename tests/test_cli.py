@@ -34,6 +34,24 @@ def test_demo_runs_a_job_to_completion(rt: Runtime, capsys: pytest.CaptureFixtur
                                             for p in data["assets"])
 
 
+def test_demo_products_counts_products_and_runs_only_its_own_job(rt: Runtime,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    provider = ScriptedProvider()
+    rt.set_provider("studio", provider)
+    code, data, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "GK-MUG-001", "--yes")
+    other = data["job_id"]
+    code, data, _ = run(rt, capsys, "--json", "demo", "--products", "14")
+    assert code == 0
+    items = jobs.job_items(rt.db, data["job_id"])
+    # every one of the 14 products; the variable tee (product 12) with each of its 4 variations
+    assert sorted({i.product_id for i in items}, key=int) == [str(n) for n in range(1, 15)]
+    assert sorted(i.variation_id for i in items if i.product_id == "12") == ["12-1", "12-2", "12-3", "12-4"]
+    assert (data["items"], data["succeeded"]) == (17, 17) and provider.calls == 17
+    # the job queued before it was left for a worker
+    assert [i.status for i in jobs.job_items(rt.db, other)] == ["queued"]
+    assert jobs.get_job(rt.db, other).status == "queued"
+
+
 def test_generate_then_worker_then_jobs(rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
     rt.set_provider("studio", ScriptedProvider())
     code, data, _ = run(rt, capsys, "generate", "--source", "demo", "--products", "GK-MUG-001,2",
