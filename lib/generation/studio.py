@@ -57,7 +57,10 @@ def _decode(data: bytes) -> tuple[Image.Image, float]:
     try:
         im = Image.open(io.BytesIO(data))
         im.load()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:  # the worker hands over checked photos; a direct caller may not
+        raise ProviderPermanent("This product photo has too many pixels for the studio engine. Resize it (for "
+                                "example to 4000 pixels on the long side) and try again.", detail=str(exc)) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ProviderPermanent("The studio engine could not read this product photo.", detail=str(exc)) from exc
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")

@@ -182,6 +182,20 @@ def test_photos_the_engine_cannot_use_fail_with_a_plain_message():
         engine.generate(request(png(draw("mug", size=256)), aspect_ratio="7:3", output_size=128))
 
 
+def test_a_decompression_bomb_given_straight_to_the_engine_is_a_permanent_error():
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    side = 30_000  # 900 megapixels in the header, a few bytes on disk
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(ProviderPermanent, match="too many pixels"):
+        StudioEngine(min_side=128).generate(request(bomb, output_size=128))
+
+
 def test_transparent_png_sources_are_flattened_onto_white():
     im = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
     ImageDraw.Draw(im).ellipse((80, 80, 220, 220), fill=(200, 40, 40, 255))
