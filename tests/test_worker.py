@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from lib.errors import ProviderAuthError, ProviderPermanent, ProviderQuota, Prov
 from lib.models import Asset, Event, JobItem, utcnow
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
-from lib.worker import TokenBucket, Worker, run_until_idle
+from lib.worker import TokenBucket, Worker, run_until_idle, start_embedded
 from tests.conftest import ScriptedProvider
 
 
@@ -59,6 +60,10 @@ def test_thirty_items_through_the_studio_engine(rt: Runtime) -> None:
     with rt.db.session() as s:
         stages = {e.message for e in s.exec(select(Event).where(Event.item_id == items[0].id)).all()}
     assert {"claimed", "stage fetch", "stage validate", "stage generate", "stage store", "succeeded"} <= stages
+    with rt.db.session() as s:
+        job_transitions = [e.message for e in s.exec(select(Event).where(Event.job_id == job.id,
+                                                                          Event.item_id.is_(None))).all()]
+    assert job_transitions == ["job created: 30 items", "job running", "job succeeded"]
 
 
 def test_flaky_provider_two_of_three_calls_fail_and_every_item_succeeds(rt: Runtime) -> None:
@@ -220,6 +225,26 @@ def test_missing_product_photo_fails_with_a_sentence(rt: Runtime) -> None:
     run_until_idle(rt)
     [after] = jobs.job_items(rt.db, job.id)
     assert after.status == "failed" and "no photo" in after.error_message
+
+
+def test_embedded_worker_thread_runs_jobs_and_stops(rt: Runtime) -> None:
+    provider = ScriptedProvider()
+    rt.set_provider("studio", provider)
+    embedded = start_embedded(rt, concurrency=2)
+    try:
+        assert embedded.alive and embedded.thread.daemon
+        job = _job(rt, n=3)
+        embedded.worker.wake.set()
+        deadline = time.monotonic() + 60
+        while jobs.get_job(rt.db, job.id).status != "succeeded":
+            assert time.monotonic() < deadline, "the embedded worker did not finish the job"
+            assert embedded.alive
+            threading.Event().wait(0.02)
+    finally:
+        embedded.stop(timeout=30)
+    assert not embedded.alive
+    assert provider.calls == 3
+    assert all(i.lease_owner is None for i in jobs.job_items(rt.db, job.id))
 
 
 def test_token_bucket_spaces_requests_evenly() -> None:
