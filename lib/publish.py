@@ -51,6 +51,7 @@ HOOKS: dict[str, Callable[[Publication, str], None]] = {}
 OPEN = (PublicationState.PENDING, PublicationState.UPLOADED, PublicationState.FAILED)
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
 DEFAULT_CONCURRENCY = 4
+VERIFY_FAILED = "The store did not keep the image"
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,14 @@ def _save(rt: Runtime, pub: Publication, message: str, **changes: Any) -> Public
         return row
 
 
+def _ids(image_ids: list[str]) -> str:
+    """An image id list in words: "no image", "image #12", "images #40, #12 (in this order)"."""
+    if not image_ids:
+        return "no image"
+    listed = ", ".join(f"#{i}" for i in image_ids)
+    return f"image {listed}" if len(image_ids) == 1 else f"images {listed} (in this order)"
+
+
 def _wait(attempt: int, exc: AppError) -> float:
     retry_after = getattr(exc, "retry_after", None) or 0.0
     return min(MAX_WAIT, max(0.5 * 2 ** attempt, retry_after))
@@ -319,20 +328,27 @@ def _retrying(rt: Runtime, pub: Publication, what: str, fn: Callable[[], Any]) -
     raise AssertionError("unreachable")
 
 
+def _after_verify_failure(pub: Publication) -> bool:
+    """Did this publication's last attempt end with the store keeping another list than the one we sent?"""
+    return (pub.error or "").startswith(VERIFY_FAILED)
+
+
 def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_old_featured: bool) -> Publication:
     media_id = pub.remote_media_id or ""
-    state = {"pub": pub}
+    # After the store kept another list than ours, what it shows is not somebody's edit to respect or build on:
+    # our list is sent again (the update is idempotent) until the re-read matches, or the publication fails.
+    state: dict[str, Any] = {"pub": pub, "suspect": _after_verify_failure(pub)}
 
     def step() -> Publication:
         pub = state["pub"]
         current = target.product_image_ids(pub.product_id)
         intended = intended_images(pub.role, pub.before_images, media_id, keep_old_featured=keep_old_featured)
         if current != intended:
-            if media_id in current:
+            if media_id in current and not state["suspect"]:
                 # Our list landed and was edited since (by someone else): keep theirs, record what is there.
                 return _save(rt, pub, "published (the product was edited meanwhile; kept as it is)",
                              state=PublicationState.DONE, after_images=current, error=None)
-            if current != pub.before_images:
+            if current != pub.before_images and not state["suspect"]:
                 # Changed by someone else since the snapshot: the new list is what we build on (and restore).
                 pub = state["pub"] = _save(rt, pub, "snapshot refreshed: the product changed since",
                                            before_images=current)
@@ -341,7 +357,10 @@ def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_ol
             target.set_product_images(pub.product_id, intended)
         stored = target.product_image_ids(pub.product_id)
         if stored != intended:
-            raise PublishVerifyError(f"The store kept images {stored} instead of {intended}.")
+            state["suspect"] = True
+            raise PublishVerifyError(f"{VERIFY_FAILED} list we sent: the product shows {_ids(stored)} instead of "
+                                     f"{_ids(intended)}. Check the product in the store.",
+                                     detail=f"stored={stored} intended={intended}")
         return _save(rt, pub, "published", state=PublicationState.DONE, after_images=stored, error=None)
 
     return _retrying(rt, pub, "product update", step)  # type: ignore[no-any-return]
@@ -350,20 +369,23 @@ def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_ol
 def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Publication:
     media_id = pub.remote_media_id or ""
     vid = pub.variation_id or ""
-    state = {"pub": pub}
+    state: dict[str, Any] = {"pub": pub, "suspect": _after_verify_failure(pub)}
 
     def step() -> Publication:
         pub = state["pub"]
         current = target.variation_image_id(pub.product_id, vid)
         if current != media_id:
-            if current != pub.before_variation_image:
+            if current != pub.before_variation_image and not state["suspect"]:
                 pub = state["pub"] = _save(rt, pub, "snapshot refreshed: the variation changed since",
                                            before_variation_image=current)
             pub = state["pub"] = _save(rt, pub, f"setting variation image {media_id}", after_variation_image=media_id)
             target.set_variation_image(pub.product_id, vid, media_id)
         stored = target.variation_image_id(pub.product_id, vid)
         if stored != media_id:
-            raise PublishVerifyError(f"The store kept image {stored} on the variation instead of {media_id}.")
+            state["suspect"] = True
+            raise PublishVerifyError(f"{VERIFY_FAILED} we set on the variation: it shows "
+                                     f"{_ids([stored] if stored else [])} instead of {_ids([media_id])}.",
+                                     detail=f"stored={stored} intended={media_id}")
         return _save(rt, pub, "published", state=PublicationState.DONE, after_variation_image=stored,
                      after_images=pub.before_images, error=None)
 
@@ -418,7 +440,8 @@ def _publish_one(rt: Runtime, target: PublishTarget, item: _Item, role: PublishR
                 raise
             return pub
         changes: dict[str, Any] = {}
-        if isinstance(exc, PublishError) and pub.remote_media_id and f"#{pub.remote_media_id} " in exc.message:
+        if (isinstance(exc, PublishError) and not isinstance(exc, PublishVerifyError) and pub.remote_media_id
+                and "invalid_image_id" in (exc.detail or "") and f"#{pub.remote_media_id} " in exc.message):
             changes["remote_media_id"] = None  # deleted from the media library since: the next run uploads anew
         pub = _save(rt, pub, f"failed: {exc.message}", state=PublicationState.FAILED, error=exc.message, **changes)
         if isinstance(exc, SourceAuthError):
@@ -587,7 +610,10 @@ def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool) 
             target.set_product_images(pub.product_id, before)
         stored = read()
         if stored != before:
-            raise PublishVerifyError(f"The store kept {stored} instead of the old images {before}.")
+            shown = stored if isinstance(stored, list) else [stored] if stored else []
+            wanted = before if isinstance(before, list) else [before] if before else []
+            raise PublishVerifyError(f"The store did not take the old images back: it shows {_ids(shown)} instead "
+                                     f"of {_ids(wanted)}.", detail=f"stored={stored} before={before}")
         _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
         return None
 

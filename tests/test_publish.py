@@ -58,10 +58,23 @@ def jpeg(seed: int, size: tuple[int, int] = (640, 640)) -> bytes:
     return buf.getvalue()
 
 
+def noisy_jpeg(size: tuple[int, int]) -> bytes:
+    """A photo-like image with detail everywhere, so the output quality setting shows in the file size."""
+    import random
+
+    rng = random.Random(4)
+    im = Image.frombytes("RGB", size, bytes(rng.getrandbits(8) for _ in range(size[0] * size[1] * 3)))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
 def make_job(rt, kind: str, connection_id: int | None, picks: list[tuple[Product, str | None]], *,
-             approve: bool = True, size: tuple[int, int] = (640, 640)) -> tuple[int, list[int]]:
+             approve: bool = True, size: tuple[int, int] = (640, 640),
+             image: bytes | None = None) -> tuple[int, list[int]]:
     """A finished job with one generated (approved) image per pick, as the worker leaves it."""
-    blobs = [(rt.blobs.put(data), len(data)) for data in (jpeg(i + 1, size) for i in range(len(picks)))]
+    blobs = [(rt.blobs.put(data), len(data))
+             for data in (image or jpeg(i + 1, size) for i in range(len(picks)))]
     with rt.db.transaction() as s:
         job = Job(source_kind=kind, connection_id=connection_id, provider="studio", model="studio-v1",
                   style="marble_counter", item_count=len(picks), status="succeeded")
@@ -175,6 +188,24 @@ def test_output_format_and_size_follow_the_settings(tmp_path, waits, woo_emu):
     rt.db.dispose()
 
 
+def test_output_quality_and_the_default_long_side(tmp_path, waits, woo_emu):
+    photo = noisy_jpeg((3000, 2000))
+    sizes = {}
+    for quality, pid in ((40, "17"), (95, "18")):
+        rt = make_runtime(tmp_path / f"q{quality}", output_quality=quality)
+        conn = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+                                app_password=APP_PASSWORD)
+        product = open_source(rt, conn).get_product(pid)
+        job_id, _ = make_job(rt, "woocommerce", conn.id, [(product, None)], size=(3000, 2000), image=photo)
+        (pub,) = publish.publish_job(rt, job_id, "gallery")
+        media = woo_emu.media[int(pub.remote_media_id)]
+        assert media["file"].endswith(".jpg") and media["mime"] == "image/jpeg"
+        assert (media["width"], media["height"]) == (2048, 1365)  # default long side 2048 px
+        sizes[quality] = len(media["data"])
+        rt.db.dispose()
+    assert sizes[40] < sizes[95] * 0.6
+
+
 def test_every_step_is_recorded(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     publish.publish_job(rt, job_id, "featured")
@@ -283,6 +314,65 @@ def test_killed_after_the_update_before_done(rt, woo_emu, conn, woo, monkeypatch
     assert ids(woo_emu, 17) == [pub.remote_media_id, "10"]
     publish.rollback(rt, job_id=job_id)
     assert ids(woo_emu, 17) == ["10"]
+
+
+def keeps_only_the_first_image(emu, monkeypatch):
+    """The store (a plugin, say) saves only the first image of any list it is sent, and answers 200."""
+    real = emu._image_list
+    monkeypatch.setattr(emu, "_image_list", lambda images, code, base: real(images, code, base)[:1])
+    return real
+
+
+def test_the_list_is_read_back_and_a_store_that_kept_another_is_reported(rt, woo_emu, conn, woo, monkeypatch,
+                                                                        waits):
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    real = keeps_only_the_first_image(woo_emu, monkeypatch)
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.FAILED and uploads(woo_emu) == 1
+    assert pub.error == (f"The store did not keep the image list we sent: the product shows image "
+                         f"#{pub.remote_media_id} instead of images #{pub.remote_media_id}, #10 (in this order). "
+                         "Check the product in the store.")
+    assert pub.after_images == [pub.remote_media_id, "10"]  # the intent, recorded before the update
+    assert woo_emu.counts["product_updates"] == 3  # re-sent on each in-run retry, never taken as someone's edit
+    (again,) = publish.publish_job(rt, job_id, "featured")  # the next run does not accept the short list either
+    assert again.state == PublicationState.FAILED and again.before_images == ["10"] and uploads(woo_emu) == 1
+    monkeypatch.setattr(woo_emu, "_image_list", real)  # the plugin is gone
+    (done,) = publish.publish_job(rt, job_id, "featured")
+    assert done.state == PublicationState.DONE and ids(woo_emu, 17) == [done.remote_media_id, "10"]
+    assert uploads(woo_emu) == 1 and done.before_images == ["10"]
+    assert publish.rollback(rt, job_id=job_id).restored == ["17"] and ids(woo_emu, 17) == ["10"]
+
+
+def test_rollback_after_the_store_kept_another_list_asks_first(rt, woo_emu, conn, woo, monkeypatch, waits):
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    real = keeps_only_the_first_image(woo_emu, monkeypatch)
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.FAILED
+    monkeypatch.setattr(woo_emu, "_image_list", real)
+    report = publish.rollback(rt, job_id=job_id)  # the store holds neither the snapshot nor what we set
+    assert report.conflicts and "1 image removed" in report.conflicts[0][1]
+    assert ids(woo_emu, 17) == [pub.remote_media_id]
+    report = publish.rollback(rt, job_id=job_id, force=True)
+    assert report.restored == ["17"] and ids(woo_emu, 17) == ["10"]
+
+
+def test_a_variation_image_is_read_back_too(rt, woo_emu, conn, woo, monkeypatch, waits):
+    """The store answers 200 to the variation update but keeps the old image (a stale read looks the same)."""
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["21"], "27")])
+    real = woo_emu.render_variation
+
+    def stale(base, v, context):
+        return {**real(base, v, context), "image": woo_emu._image_obj(base, 16)}
+
+    monkeypatch.setattr(woo_emu, "render_variation", stale)
+    (pub,) = publish.publish_job(rt, job_id, "variation")
+    assert pub.state == PublicationState.FAILED and pub.before_variation_image == "16"
+    assert pub.error.startswith("The store did not keep the image we set on the variation: it shows image #16")
+    monkeypatch.setattr(woo_emu, "render_variation", real)
+    (pub,) = publish.publish_job(rt, job_id, "variation")
+    assert pub.state == PublicationState.DONE and str(woo_emu.variation_image(27)) == pub.remote_media_id
+    assert uploads(woo_emu) == 1 and pub.before_variation_image == "16"
+    assert publish.rollback(rt, job_id=job_id).restored == ["21"] and woo_emu.variation_image(27) == 16
 
 
 def test_failed_snapshot_is_reported_and_changes_nothing(rt, woo_emu, conn, woo):
