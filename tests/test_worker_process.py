@@ -53,11 +53,16 @@ def test_killed_worker_items_are_finished_by_another_exactly_once(tmp_path: Path
     job = _demo_job(rt, n=8, variants=2)
     proc = _start_worker(home)
     try:
-        _wait_for(lambda: _statuses(rt, job.id)["succeeded"] >= 2, "the first worker to make progress")
+        # Kill in the middle of the job: some items done, some leased and running in the first worker.
+        _wait_for(lambda: _statuses(rt, job.id)["succeeded"] >= 2 and _statuses(rt, job.id)["running"] >= 1,
+                  "the first worker to make progress with items in flight")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-    assert _statuses(rt, job.id)["succeeded"] < 16, "the job finished before the kill; nothing was tested"
+    at_kill = _statuses(rt, job.id)
+    assert at_kill["succeeded"] < 16, "the job finished before the kill; nothing was tested"
+    orphaned = {i.id for i in jobs.job_items(rt.db, job.id) if i.status == "running"}
+    assert orphaned, "no item was in flight when the worker died; the lease takeover was not tested"
 
     run_until_idle(rt)  # a second worker: takes over expired leases and finishes the rest
 
@@ -70,6 +75,10 @@ def test_killed_worker_items_are_finished_by_another_exactly_once(tmp_path: Path
             if e.message.startswith("succeeded")
         )
     assert Counter(a.item_id for a in assets) == Counter({i.id: 1 for i in items})
+    with rt.db.session() as s:
+        taken_over = {e.item_id for e in s.exec(select(Event).where(Event.job_id == job.id)).all()
+                      if e.message == "taken over after lease expiry"}
+    assert orphaned <= taken_over  # the dead worker's leased items were taken over, not lost
     assert set(succeeded_events.values()) == {1} and len(succeeded_events) == 16
     # no file stored twice: exactly one blob per distinct image (sources + results)
     blob_names = [p.name for p in (home / "blobs").rglob("*") if p.is_file() and re.fullmatch(r"[0-9a-f]{64}", p.name)
