@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import UniqueConstraint, event, inspect, text
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -110,6 +111,29 @@ def _add_missing_columns(conn: SAConnection) -> None:
             log.info("schema: added %s.%s", table.name, column.name)
         for index in table.indexes:
             index.create(conn, checkfirst=True)
+        _add_missing_unique_constraints(conn, table)
+
+
+def _add_missing_unique_constraints(conn: SAConnection, table: Any) -> None:
+    """A table created before a UniqueConstraint was declared gets it as a unique index (SQLite cannot add a
+    constraint to an existing table). Rows that already break it are kept: the index is then skipped, logged."""
+    insp = inspect(conn)
+    have = {tuple(u["column_names"]) for u in insp.get_unique_constraints(table.name)}
+    have |= {tuple(i["column_names"]) for i in insp.get_indexes(table.name) if i.get("unique")}
+    for constraint in table.constraints:
+        if not isinstance(constraint, UniqueConstraint):
+            continue
+        columns = tuple(c.name for c in constraint.columns)
+        if columns in have:
+            continue
+        name = constraint.name or f"uq_{table.name}_{'_'.join(columns)}"
+        cols_sql = ", ".join(f'"{c}"' for c in columns)
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql(f'CREATE UNIQUE INDEX "{name}" ON "{table.name}" ({cols_sql})')
+            log.info("schema: added unique index %s", name)
+        except IntegrityError:
+            log.warning("schema: %s not added: existing rows of %s repeat %s", name, table.name, columns)
 
 
 def _column_default_sql(column: Any) -> str:

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from lib.db import SCHEMA_VERSION, open_database
@@ -81,8 +82,23 @@ def test_v1_data_directory_opens_without_loss(tmp_path: Path) -> None:
         s.add(Publication(asset_id=1, product_id="3", after_images=["m1", "demo-3-0"]))
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == str(SCHEMA_VERSION)
+    # the upgraded database enforces what a fresh one does: one generated asset per item
+    with pytest.raises(IntegrityError), db.transaction() as s:
+        s.add(Asset(sha256="cd", item_id=1, kind="generated", job_id=1))
     # opening again is a no-op
     open_database(f"sqlite:///{path}")
+
+
+def test_an_old_database_that_already_breaks_a_new_constraint_still_opens(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+        conn.execute("INSERT INTO asset (id, sha256, kind, mime, size_bytes, width, height, job_id, item_id, alt_text, "
+                     "review_state, created_at) VALUES (2,'cd','generated','image/jpeg',10,1024,1024,1,1,'','pending',"
+                     "'2025-01-02 10:00:00.000000')")
+    db = open_database(f"sqlite:///{path}")
+    with db.session() as s:
+        assert sorted(a.sha256 for a in s.exec(select(Asset)).all()) == ["ab", "cd"]  # nothing lost
 
 
 def test_newer_schema_is_refused_with_a_sentence(tmp_path: Path) -> None:
