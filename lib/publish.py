@@ -633,7 +633,8 @@ def _rollback_product(rt: Runtime, target: PublishTarget, pubs: list[Publication
 def rollback(rt: Runtime, *, job_id: int | None = None, product_ids: list[str] | None = None,
              publication_ids: list[int] | None = None, force: bool = False) -> RollbackReport:
     """Put the products' image lists back as they were before publishing. Conflicts (the store changed since) are
-    reported, not overwritten, unless force=True."""
+    reported, not overwritten, unless force=True. Store errors (after retries) are raised once every product has
+    been tried, unless there are conflicts to report too (then they are in `report.errors`)."""
     if job_id is None and not product_ids and not publication_ids:
         raise InputError("Say which job, products or publications to roll back.")
     with rt.db.session() as s:
@@ -651,15 +652,25 @@ def rollback(rt: Runtime, *, job_id: int | None = None, product_ids: list[str] |
         groups.setdefault((pub.store_kind, pub.connection_id, pub.product_id), []).append(pub)
     report = RollbackReport()
     targets = _Targets(rt)
+    failures: list[AppError] = []
     for (kind, cid, product_id), group in groups.items():
         try:
             target = targets.get(kind, cid, group[-1].job_id)
             _rollback_product(rt, target, group, force, report)
         except AppError as exc:
             report.errors.append((product_id, exc.message))
+            failures.append(exc)
             _event(rt, group[-1], f"rollback failed: {exc.message}", error=exc.kind)
             if isinstance(exc, SourceAuthError):
                 raise
+    if failures and not report.conflicts:
+        # Said out loud: a caller that only counts `restored` would otherwise report success. (With conflicts the
+        # report is returned, since the caller must ask about those; `errors` is in it.)
+        done = f"Restored {_plural(len(report.restored), 'product')}. " if report.restored else ""
+        raise PublishError(done + " ".join(f"Product {pid} was not rolled back: {message}"
+                                           for pid, message in report.errors)
+                           + " Roll back again to finish" + (" (what was restored stays restored)." if done else "."),
+                           detail=", ".join(f.kind for f in failures))
     return report
 
 

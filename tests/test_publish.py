@@ -11,7 +11,7 @@ from PIL import Image
 from sqlmodel import select
 
 from lib import publish
-from lib.errors import InputError, SourceAuthError
+from lib.errors import InputError, PublishError, SourceAuthError
 from lib.models import Asset, AssetKind, Event, Job, JobItem, Publication, PublicationState, ReviewState
 from lib.sources import wc_client
 from lib.sources.base import Product
@@ -443,6 +443,23 @@ def test_rollback_retries_transient_errors(rt, woo_emu, conn, woo, waits):
     woo_emu.inject("PUT", r"/products/17$", mode="drop_after")
     report = publish.rollback(rt, job_id=job_id)
     assert report.restored == ["17"] and ids(woo_emu, 17) == ["10"] and report.errors == []
+
+
+def test_rollback_the_store_keeps_refusing_is_an_error_not_a_quiet_report(rt, woo_emu, conn, woo, waits):
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
+    mug, lamp = publish.publish_job(rt, job_id, "featured")
+    woo_emu.inject("PUT", r"/products/18$", status=500, times=None)
+    with pytest.raises(PublishError) as err:
+        publish.rollback(rt, job_id=job_id)
+    assert err.value.message == ("Restored 1 product. Product 18 was not rolled back: The store had an internal "
+                                 "error (HTTP 500). We will try again. Roll back again to finish (what was restored "
+                                 "stays restored).")
+    assert ids(woo_emu, 17) == ["10"] and ids(woo_emu, 18) == [lamp.remote_media_id, "11"]
+    with pytest.raises(PublishError) as err:
+        publish.rollback(rt, job_id=job_id)
+    assert err.value.message.startswith("Product 18 was not rolled back")
+    woo_emu.clear_faults()
+    assert publish.rollback(rt, job_id=job_id).restored == ["18"] and ids(woo_emu, 18) == ["11"]
 
 
 def test_rollback_of_a_failed_publication_that_never_changed_the_store(rt, woo_emu, conn, woo):
