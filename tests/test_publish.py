@@ -587,3 +587,59 @@ def test_publications_are_listed_per_job(rt, woo_emu, conn, woo):
     assert sorted(p.product_id for p in pubs) == ["17", "18"]
     with rt.db.session() as s:
         assert len(s.exec(select(Publication)).all()) == 2
+
+
+# The headless CLI against the store ---------------------------------------------------------------------------
+
+def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, capsys):
+    import json
+
+    from lib import cli
+    from lib.connections import list_connections
+    from tests.conftest import ScriptedProvider
+
+    def run(*argv: str) -> tuple[int, object, str]:
+        code = cli.main([*argv, "--json"], rt=rt)
+        out, err = capsys.readouterr()
+        return code, json.loads(out) if out.strip() else None, err
+
+    store = ["--url", woo_emu.url, "--key", CONSUMER_KEY, "--wp-user", WP_USER, "--app-password", APP_PASSWORD]
+    code, data, err = run("connect", "woocommerce", *store, "--secret", "cs_wrong", "--name", "Shop")
+    assert code == 2 and data is None and "API key valid" in err and list_connections(rt.db, "woocommerce") == []
+    code, data, _ = run("connect", "woocommerce", *store, "--secret", CONSUMER_SECRET, "--name", "Shop")
+    assert code == 0 and data["kind"] == "woocommerce" and data["name"] == "Shop"
+
+    rt.set_provider("studio", ScriptedProvider())
+    code, data, _ = run("generate", "--source", "woocommerce", "--products", "17,WCR-CAP-BLUE", "--yes")
+    assert code == 0 and data["items"] == 2
+    job = str(data["job_id"])
+    code, data, _ = run("generate", "--source", "woocommerce", "--products", "WCR-TEE-BLUE-L", "--yes")
+    assert code == 0 and data["items"] == 1
+    var_job = str(data["job_id"])
+    code, data, _ = run("generate", "--source", "woocommerce", "--category", "16", "--yes")
+    assert code == 0 and data["items"] == 1 + 6  # Blue Cap, and each variation of the Classic Tee
+    code, data, _ = run("worker", "--until-idle")
+    assert code == 0 and data["failed"] == 0
+    for j in (job, var_job):
+        assert run("approve", "--job", j, "--all")[1]["approved"] >= 1
+
+    code, data, _ = run("publish", "--job", job, "--role", "featured")
+    assert code == 0
+    pubs = {p["product_id"]: p for p in data["publications"]}
+    assert {p["state"] for p in pubs.values()} == {"done"}
+    assert ids(woo_emu, 17) == [pubs["17"]["media_id"], "10"]
+    assert ids(woo_emu, 19) == [pubs["19"]["media_id"], "12", "13"]
+    code, data, _ = run("publish", "--job", var_job, "--role", "variation")
+    assert code == 0 and str(woo_emu.variation_image(27)) == data["publications"][0]["media_id"]
+    assert uploads(woo_emu) == 3
+
+    code, data, _ = run("rollback", "--job", job, "--products", "17")
+    assert (code, data) == (0, {"restored": ["17"], "conflicts": []})
+    assert ids(woo_emu, 17) == ["10"] and ids(woo_emu, 19) == [pubs["19"]["media_id"], "12", "13"]
+    woo_emu.products[19]["image_ids"].append(11)  # the merchant adds an image in the store
+    code, data, _ = run("rollback", "--job", job)
+    assert code == 1 and data["restored"] == [] and data["conflicts"][0]["product_id"] == "19"
+    code, data, _ = run("rollback", "--job", job, "--force")
+    assert code == 0 and data["restored"] == ["19"] and ids(woo_emu, 19) == ["12", "13"]
+    code, data, _ = run("rollback", "--job", var_job)
+    assert code == 0 and data["restored"] == ["21"] and woo_emu.variation_image(27) == 16
