@@ -247,6 +247,42 @@ def test_embedded_worker_thread_runs_jobs_and_stops(rt: Runtime) -> None:
     assert all(i.lease_owner is None for i in jobs.job_items(rt.db, job.id))
 
 
+class WidthProbe(ScriptedProvider):
+    """Counts calls in progress at once. The first `width` calls wait for each other (a barrier), so a worker
+    that ran fewer at once fails the barrier instead of passing by luck."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(width, timeout=30)
+        self.inside = 0
+        self.most = 0
+        self.waves = 0
+
+    def generate(self, request):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            first_wave = self.waves < self.barrier.parties
+            self.waves += 1
+        try:
+            if first_wave:
+                self.barrier.wait()
+            return super().generate(request)
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+
+def test_concurrency_is_bounded_and_used(rt: Runtime) -> None:
+    provider = WidthProbe(3)
+    rt.set_provider("studio", provider)
+    job = _job(rt, n=10)
+    stats = run_until_idle(rt, concurrency=3)
+    assert {i.status for i in jobs.job_items(rt.db, job.id)} == {"succeeded"}
+    assert stats.retried == 0  # the barrier was met: three calls really ran at once
+    assert provider.most == 3  # and never more
+
+
 def test_token_bucket_spaces_requests_evenly() -> None:
     now = [0.0]
     bucket = TokenBucket(600, clock=lambda: now[0])  # 10 per second
