@@ -291,10 +291,9 @@ def _upload(rt: Runtime, target: PublishTarget, item: _Item, pub: Publication, f
             if media_id:
                 _event(rt, pub, f"found media {media_id} uploaded earlier as {pub.remote_filename}")
                 if hasattr(target, "set_media_text"):
-                    try:  # a crash may have come before the alt text was set
-                        target.set_media_text(media_id, alt_text=alt, title=title)
-                    except AppError:
-                        pass
+                    # A crash or an error may have come before the alt text and title were set. If they still
+                    # cannot be set, the publication fails and the next run finds the file again (no new upload).
+                    target.set_media_text(media_id, alt_text=alt, title=title)
                 break
         data = data or _encode(rt, item.asset)
         try:

@@ -275,6 +275,20 @@ def test_upload_whose_answer_was_lost_is_not_repeated(rt, woo_emu, conn, woo, mo
     assert ids(woo_emu, 19) == ["12", "13", pub.remote_media_id]
 
 
+def test_alt_text_that_could_not_be_set_is_set_on_the_next_run(rt, woo_emu, conn, woo, waits):
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    woo_emu.inject("POST", r"^/wp-json/wp/v2/media/\d+$", status=503, times=None)  # the upload works, the text not
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.FAILED and ids(woo_emu, 17) == ["10"]
+    (media,) = woo_emu.media_named("wcr-mug-red-ai-")
+    assert media["alt"] == "" and uploads(woo_emu) == 1
+    woo_emu.clear_faults()
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.DONE and pub.remote_media_id == str(media["id"]) and uploads(woo_emu) == 1
+    assert media["alt"] == "Red Mug on a marble counter" and "Red Mug" in media["title"]
+    assert ids(woo_emu, 17) == [pub.remote_media_id, "10"]
+
+
 def test_killed_between_upload_and_recording(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["21"], "27")])
 
