@@ -72,6 +72,18 @@ def test_generate_then_worker_then_jobs(rt: Runtime, capsys: pytest.CaptureFixtu
     assert data["total"] == 1 and data["jobs"][0]["id"] == job_id
 
 
+def test_generate_a_category_in_one_style(rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    code, data, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--category", "Bath & Beauty",
+                        "--provider", "studio", "--style", "dark_moody", "--aspect", "16:9", "--yes")
+    assert code == 0 and data["items"] == 2
+    job = jobs.get_job(rt.db, data["job_id"])
+    assert (job.style, job.aspect_ratio, job.provider) == ("dark_moody", "16:9", "studio")
+    items = jobs.job_items(rt.db, job.id)
+    assert sorted(i.product_id for i in items) == ["13", "14"]  # the soap pump and the serum
+    assert {i.product["category"] for i in items} == {"Bath & Beauty"}
+    assert {i.product["style"] for i in items} == {"dark_moody"}
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
