@@ -374,3 +374,20 @@ def test_batch_alt_text_falls_back_to_the_template_past_its_budget_or_on_error(r
     with rt.db.session() as s:
         alts = {a.item_id: a.alt_text for a in s.exec(select(Asset).where(Asset.job_id == job2.id)).all()}
     assert all(alts[i.id] == template(i) for i in fresh)
+
+
+def test_polls_back_off_as_the_batch_ages(rt, emu):
+    assert [batch.poll_delay(age) for age in (0, 50, 600, 3000, 86_400)] == [
+        batch.POLL_MIN_SECONDS, batch.POLL_MIN_SECONDS, 60.0, batch.POLL_MAX_SECONDS, batch.POLL_MAX_SECONDS]
+    job = make_job(rt, 2, 1)
+    tick(rt)
+    gaps = []
+    clock = utcnow()
+    for _ in range(8):  # each poll finds the batch still pending; the next one is scheduled further out
+        due = min(i.next_attempt_at for i in items_of(rt, job.id))
+        clock = max(clock, due) + timedelta(minutes=10)
+        polls = emu.counts["batches.get"]
+        tick(rt, now=clock)
+        assert emu.counts["batches.get"] == polls + 1
+        gaps.append((min(i.next_attempt_at for i in items_of(rt, job.id)) - clock).total_seconds())
+    assert gaps == sorted(gaps) and gaps[0] > batch.POLL_MIN_SECONDS and gaps[-1] == batch.POLL_MAX_SECONDS
