@@ -256,6 +256,15 @@ def test_transient_5xx_is_retried_within_the_run(rt, woo_emu, conn, woo, waits):
     assert ids(woo_emu, 17) == [pub.remote_media_id, "10"] and len(waits) == 2
 
 
+def test_rate_limits_during_publish_wait_as_the_store_asks(rt, woo_emu, conn, woo, waits):
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    woo_emu.inject("POST", r"/wp/v2/media$", status=429, retry_after=7)
+    woo_emu.inject("PUT", r"/products/17$", status=429, retry_after=11)
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.DONE and uploads(woo_emu) == 1 and woo_emu.counts["product_updates"] == 1
+    assert sorted(waits) == [7, 11] and ids(woo_emu, 17) == [pub.remote_media_id, "10"]
+
+
 def test_timeout_on_the_update_that_the_store_applied(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     woo_emu.inject("PUT", r"/products/17$", mode="slow", delay=5)
