@@ -91,7 +91,7 @@ class NotAStoreError(SourceError):
 
 
 class SourceUnavailable(SourceError):
-    """The source did not answer in time or is overloaded. We will try again."""
+    """The source did not answer in time or is overloaded; try again in a moment."""
 
     retryable = True
 

@@ -98,7 +98,9 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
 
 
 @st.dialog("Someone changed these products", width="large", on_dismiss=_close_dialog)
-def _conflict_dialog(conflicts: list[tuple[str, str]]) -> None:
+def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, str]] | None = None) -> None:
+    for product_id, sentence in errors or []:
+        st.error(f"Product {product_id} was not rolled back: {sentence}", icon=":material/error:")
     st.write("These products were edited in the store after we published. Rolling back would undo those edits:")
     for product_id, sentence in conflicts:
         st.text(f"Product {product_id}: {sentence}")
@@ -118,7 +120,9 @@ def _rollback(product_ids: list[str] | None) -> None:
     with ui.errors():
         report = publish.rollback(rt, job_id=job_id, product_ids=product_ids)
         if report.conflicts:
-            st.session_state[DIALOG] = ("conflict", {"conflicts": list(report.conflicts)})
+            # Store errors come back in the report (not raised) when there are conflicts to ask about too.
+            st.session_state[DIALOG] = ("conflict", {"conflicts": list(report.conflicts),
+                                                     "errors": list(report.errors)})
             if report.restored:
                 ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
         else:

@@ -475,8 +475,8 @@ def test_rollback_the_store_keeps_refusing_is_an_error_not_a_quiet_report(rt, wo
     with pytest.raises(PublishError) as err:
         publish.rollback(rt, job_id=job_id)
     assert err.value.message == ("Restored 1 product. Product 18 was not rolled back: The store had an internal "
-                                 "error (HTTP 500). We will try again. Roll back again to finish (what was restored "
-                                 "stays restored).")
+                                 "error (HTTP 500). Try again in a moment. Roll back again to finish (what was "
+                                 "restored stays restored).")
     assert ids(woo_emu, 17) == ["10"] and ids(woo_emu, 18) == [lamp.remote_media_id, "11"]
     with pytest.raises(PublishError) as err:
         publish.rollback(rt, job_id=job_id)

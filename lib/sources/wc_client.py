@@ -172,10 +172,10 @@ def store_error(status: int, body: Any, *, service: str, what: str = "", retry_a
                                   "Check the address and that WooCommerce is active.", detail=detail)
         return SourceNotFound(f"{what or 'That item'} no longer exists in the store.", detail=detail)
     if status == 429:
-        return SourceUnavailable(f"{where} is limiting how fast we call it. We will wait and try again.",
-                                 retry_after=retry_after, detail=detail)
+        return SourceUnavailable(f"{where} is limiting how fast we call it (too many requests). Try again in a "
+                                 "moment.", retry_after=retry_after, detail=detail)
     if status >= 500:
-        return SourceUnavailable(f"{where} had an internal error (HTTP {status}). We will try again.",
+        return SourceUnavailable(f"{where} had an internal error (HTTP {status}). Try again in a moment.",
                                  retry_after=retry_after, detail=detail)
     if code in ("woocommerce_product_invalid_image_id", "woocommerce_variation_invalid_image_id"):
         return PublishError(f"The store refused the image list ({message}); it changed nothing.", detail=detail)
@@ -259,11 +259,11 @@ class WooClient:
                               "your host to fix the certificate.", detail=type(exc).__name__) from None
         except requests.exceptions.Timeout as exc:
             self._record("woocommerce", method, url, None, start, "timeout")
-            raise SourceUnavailable(f"The store did not answer within {self.timeout:g} s. We will try again.",
+            raise SourceUnavailable(f"The store did not answer within {self.timeout:g} s. Try again in a moment.",
                                     detail=type(exc).__name__) from None
         except requests.exceptions.ConnectionError as exc:
             self._record("woocommerce", method, url, None, start, "connection")
-            raise SourceUnavailable("The connection to the store failed or was dropped. We will try again.",
+            raise SourceUnavailable("The connection to the store failed or was dropped. Try again in a moment.",
                                     detail=type(exc).__name__) from None
         except requests.exceptions.RequestException as exc:
             self._record("woocommerce", method, url, None, start, "request")
@@ -295,11 +295,11 @@ class WooClient:
                                      auth=self._wp_auth if auth and self._wp_auth else httpx.USE_CLIENT_DEFAULT)
         except httpx.TimeoutException as exc:
             self._record("wordpress", method, url, None, start, "timeout")
-            raise SourceUnavailable(f"WordPress did not answer within {self.timeout:g} s. We will try again.",
+            raise SourceUnavailable(f"WordPress did not answer within {self.timeout:g} s. Try again in a moment.",
                                     detail=type(exc).__name__) from exc
         except httpx.TransportError as exc:
             self._record("wordpress", method, url, None, start, "connection")
-            raise SourceUnavailable("The connection to WordPress failed or was dropped. We will try again.",
+            raise SourceUnavailable("The connection to WordPress failed or was dropped. Try again in a moment.",
                                     detail=type(exc).__name__) from exc
         self._record("wordpress", method, str(resp.request.url), resp.status_code, start, None)
         body = _json(resp)
@@ -349,9 +349,9 @@ class WooClient:
                 return bytes(buf)
         except httpx.TimeoutException as exc:
             self._record("woocommerce", "GET", url, None, start, "timeout")
-            raise SourceUnavailable("The store did not send the image in time. We will try again.",
+            raise SourceUnavailable("The store did not send the image in time. Try again in a moment.",
                                     detail=type(exc).__name__) from exc
         except httpx.TransportError as exc:
             self._record("woocommerce", "GET", url, None, start, "connection")
-            raise SourceUnavailable("The connection dropped while downloading the image. We will try again.",
+            raise SourceUnavailable("The connection dropped while downloading the image. Try again in a moment.",
                                     detail=type(exc).__name__) from exc

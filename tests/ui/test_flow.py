@@ -267,3 +267,20 @@ def test_rollback_conflict_asks_before_overwriting(home, rt) -> None:
     at.button(key="gallery_force").click().run()
     assert_ok(at)
     assert store.product_image_ids("2") == before
+
+
+def test_rollback_store_errors_are_shown_beside_the_conflicts(home, rt, monkeypatch) -> None:
+    from lib import publish
+
+    job_id = make_job(rt, ["2", "3"])
+    jobs.approve_all(rt.db, job_id)
+    publish.publish_job(rt, job_id, "featured")  # the job's rollback button shows once something is published
+    report = publish.RollbackReport(conflicts=[("2", "Its images were changed in the store after publishing.")],
+                                    errors=[("3", "The store had an internal error (HTTP 500).")])
+    monkeypatch.setattr(publish, "rollback", lambda *a, **k: report)
+
+    at = page("gallery").run()
+    at.button(key="gallery_rollback_job").click().run()
+    assert_ok(at)
+    assert at.get("dialog"), "the conflict still asks first"
+    assert [e.value for e in at.error] == ["Product 3 was not rolled back: The store had an internal error (HTTP 500)."]
