@@ -196,10 +196,14 @@ def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
 
     products = [p.strip() for p in (args.products or "").split(",") if p.strip()] or None
     report = publish.rollback(rt, job_id=args.job, product_ids=products, force=args.force)
-    data = {"restored": report.restored, "conflicts": [{"product_id": p, "message": m} for p, m in report.conflicts]}
+    # Store errors are raised unless there are conflicts too; then both come back in the report.
+    data = {"restored": report.restored,
+            "conflicts": [{"product_id": p, "message": m} for p, m in report.conflicts],
+            "errors": [{"product_id": p, "message": m} for p, m in report.errors]}
     _out(args, data, f"Restored {len(report.restored)} products."
-         + "".join(f"\n  product {p}: {m} (use --force to overwrite)" for p, m in report.conflicts))
-    return 1 if report.conflicts else 0
+         + "".join(f"\n  product {p}: {m} (use --force to overwrite)" for p, m in report.conflicts)
+         + "".join(f"\n  product {p} was not rolled back: {m}" for p, m in report.errors))
+    return 1 if report.conflicts or report.errors else 0
 
 
 def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:

@@ -460,6 +460,22 @@ def test_variation_conflict(rt, woo_emu, conn, woo):
     assert woo_emu.variation_image(27) == 16
 
 
+def test_cli_rollback_reports_store_errors_beside_conflicts(rt, woo_emu, conn, woo, waits, capsys):
+    import json
+
+    from lib import cli
+
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["19"], None)])
+    publish.publish_job(rt, job_id, "featured")
+    woo_emu.products[19]["image_ids"].append(11)  # the merchant edits one product meanwhile
+    woo_emu.inject("PUT", r"/products/17$", status=500, times=None)  # the store keeps failing the other
+    code = cli.main(["rollback", "--job", str(job_id), "--json"], rt=rt)
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["restored"] == []
+    assert [c["product_id"] for c in data["conflicts"]] == ["19"]
+    assert [e["product_id"] for e in data["errors"]] == ["17"] and "HTTP 500" in data["errors"][0]["message"]
+
+
 def test_rollback_retries_transient_errors(rt, woo_emu, conn, woo, waits):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     publish.publish_job(rt, job_id, "featured")
@@ -657,7 +673,7 @@ def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, ca
     assert uploads(woo_emu) == 3
 
     code, data, _ = run("rollback", "--job", job, "--products", "17")
-    assert (code, data) == (0, {"restored": ["17"], "conflicts": []})
+    assert (code, data) == (0, {"restored": ["17"], "conflicts": [], "errors": []})
     assert ids(woo_emu, 17) == ["10"] and ids(woo_emu, 19) == [pubs["19"]["media_id"], "12", "13"]
     woo_emu.products[19]["image_ids"].append(11)  # the merchant adds an image in the store
     code, data, _ = run("rollback", "--job", job)
