@@ -25,7 +25,7 @@ from lib.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _sqlite_connect_args(url: str) -> dict[str, Any]:
@@ -155,6 +155,8 @@ MIGRATIONS: dict[int, Callable[[SAConnection], None]] = {
     # whether someone else changed the product since; assets get a fidelity score; uploads and the
     # demo store's media become tables.
     2: _add_missing_columns,
+    # v3: publications remember a failed verify (verify_failed) across attempts that fail for other reasons.
+    3: _add_missing_columns,
 }
 
 

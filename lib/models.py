@@ -221,6 +221,9 @@ class Publication(SQLModel, table=True):
     after_variation_image: str | None = None
     state: str = Field(default=PublicationState.PENDING, index=True)
     error: str | None = None
+    # The store once kept another list than the one we sent: until a verify succeeds, what it shows is not an
+    # edit to respect. Kept apart from `error`, which a later failure of another kind overwrites.
+    verify_failed: bool = False
     created_at: datetime = _created()
     updated_at: datetime | None = _ts()
 

@@ -329,7 +329,7 @@ def _retrying(rt: Runtime, pub: Publication, what: str, fn: Callable[[], Any]) -
 
 def _after_verify_failure(pub: Publication) -> bool:
     """Did this publication's last attempt end with the store keeping another list than the one we sent?"""
-    return (pub.error or "").startswith(VERIFY_FAILED)
+    return pub.verify_failed or (pub.error or "").startswith(VERIFY_FAILED)  # the prefix: rows from schema v2
 
 
 def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_old_featured: bool) -> Publication:
@@ -357,10 +357,12 @@ def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_ol
         stored = target.product_image_ids(pub.product_id)
         if stored != intended:
             state["suspect"] = True
+            state["pub"] = _save(rt, pub, "the store kept another list", verify_failed=True)
             raise PublishVerifyError(f"{VERIFY_FAILED} list we sent: the product shows {_ids(stored)} instead of "
                                      f"{_ids(intended)}. Check the product in the store.",
                                      detail=f"stored={stored} intended={intended}")
-        return _save(rt, pub, "published", state=PublicationState.DONE, after_images=stored, error=None)
+        return _save(rt, pub, "published", state=PublicationState.DONE, after_images=stored, error=None,
+                     verify_failed=False)
 
     return _retrying(rt, pub, "product update", step)  # type: ignore[no-any-return]
 
@@ -382,11 +384,12 @@ def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Pu
         stored = target.variation_image_id(pub.product_id, vid)
         if stored != media_id:
             state["suspect"] = True
+            state["pub"] = _save(rt, pub, "the store kept another variation image", verify_failed=True)
             raise PublishVerifyError(f"{VERIFY_FAILED} we set on the variation: it shows "
                                      f"{_ids([stored] if stored else [])} instead of {_ids([media_id])}.",
                                      detail=f"stored={stored} intended={media_id}")
         return _save(rt, pub, "published", state=PublicationState.DONE, after_variation_image=stored,
-                     after_images=pub.before_images, error=None)
+                     after_images=pub.before_images, error=None, verify_failed=False)
 
     return _retrying(rt, pub, "variation update", step)  # type: ignore[no-any-return]
 

@@ -366,6 +366,25 @@ def test_the_list_is_read_back_and_a_store_that_kept_another_is_reported(rt, woo
     assert publish.rollback(rt, job_id=job_id).restored == ["17"] and ids(woo_emu, 17) == ["10"]
 
 
+def test_a_short_list_is_not_accepted_after_a_failure_of_another_kind(rt, woo_emu, conn, woo, monkeypatch, waits):
+    """Run 1: the store keeps a list without the old image. Run 2: the store fails with 5xx. Run 3 must still not
+    take the short list (our image in it) as somebody's edit: the product would be left with fewer images."""
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    real = keeps_only_the_first_image(woo_emu, monkeypatch)
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.FAILED and ids(woo_emu, 17) == [pub.remote_media_id]
+    woo_emu.inject("PUT", r"/products/17$", status=500, times=None)
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.FAILED and "HTTP 500" in pub.error
+    woo_emu.clear_faults()
+    (pub,) = publish.publish_job(rt, job_id, "featured")
+    assert pub.state == PublicationState.FAILED, "the short list is still the store's doing, not an edit"
+    monkeypatch.setattr(woo_emu, "_image_list", real)
+    (done,) = publish.publish_job(rt, job_id, "featured")
+    assert done.state == PublicationState.DONE and ids(woo_emu, 17) == [done.remote_media_id, "10"]
+    assert uploads(woo_emu) == 1
+
+
 def test_rollback_after_the_store_kept_another_list_asks_first(rt, woo_emu, conn, woo, monkeypatch, waits):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     real = keeps_only_the_first_image(woo_emu, monkeypatch)
