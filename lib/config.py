@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -133,13 +134,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls, _secrets_path))
+        return (init_settings, env_settings, _TomlSource(settings_cls, _secrets_path.get()))
 
     @classmethod
     def load(cls, secrets_file: Path | None = SECRETS_FILE, **overrides: Any) -> Settings:
         """Build settings: explicit overrides > environment > secrets.toml > defaults."""
-        global _secrets_path
-        _secrets_path = secrets_file
+        token = _secrets_path.set(secrets_file)
         try:
             return cls(**overrides)
         except ValidationError as exc:
@@ -149,7 +149,7 @@ class Settings(BaseSettings):
             raise ConfigError(f"Invalid settings: {exc}. Tables and lists in environment variables are written as "
                               """JSON, for example RATE_LIMITS='{"gemini": 60}'.""") from exc
         finally:
-            _secrets_path = SECRETS_FILE
+            _secrets_path.reset(token)
 
     # Derived paths -------------------------------------------------------------------------
     @property
@@ -179,4 +179,6 @@ class Settings(BaseSettings):
         self.blob_dir.mkdir(parents=True, exist_ok=True)
 
 
-_secrets_path: Path | None = SECRETS_FILE
+# Which secrets file the settings being built read: pydantic-settings gives sources no argument for it, and a
+# context variable keeps two threads loading settings at once apart.
+_secrets_path: ContextVar[Path | None] = ContextVar("secrets_path", default=SECRETS_FILE)
