@@ -86,6 +86,7 @@ def in_batch(n: int, latency: float, rpm: int) -> dict[str, Any]:
     batch.POLL_MIN_SECONDS = 1.0  # the emulator finishes on the second poll; real batches take minutes to hours
     with tempfile.TemporaryDirectory() as tmp, GeminiEmulator(latency=latency, quota_rpm=rpm) as emu:
         emu.use_studio = False
+        emu.text_latency = 0.5  # alt text calls, as in the online run
         emu.batch_auto = True
         rt = _runtime(Path(tmp), emu, rpm)
         job = _job(rt, n, "batch")
