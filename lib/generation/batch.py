@@ -721,14 +721,15 @@ def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result
         jobs.fail_item(runtime.db, item.id, None, err)
         return "done"
     alt_text = None  # past the budget: the template (jobs.complete_item), so a huge batch is not held up
-    if time.monotonic() < deadline:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
         try:
             from lib.generation import prompts
             from lib.sources.base import Product
 
             info = prompts.product_info(Product.from_dict(item.product), item.variation_id)
             alt_text = provider.describe(image.data, info, style=item.product.get("style") or style,
-                                         job_id=job_id, item_id=item.id)
+                                         job_id=job_id, item_id=item.id, timeout=max(1.0, remaining))
         except Exception:  # describe falls back by itself; this guards reading the stored product
             log.warning("alt text for item %s: using the template", item.id, exc_info=True)
     started = item.started_at or now

@@ -460,14 +460,17 @@ class GeminiProvider:
 
     # Alt text ----------------------------------------------------------------------------------------
     def describe(self, image: bytes, product: ProductInfo, *, style: str = "", job_id: int | None = None,
-                 item_id: int | None = None) -> str:
-        """Alt text from the text model; the template on any error (offline, no key, refusal, junk)."""
+                 item_id: int | None = None, timeout: float | None = None) -> str:
+        """Alt text from the text model; the template on any error (offline, no key, refusal, junk) or when no
+        answer comes within `timeout` seconds (default: settings.gemini_timeout_seconds)."""
         model = self.settings.gemini_text_model
         path = f"models/{model}:generateContent"
         t0 = time.monotonic()
         try:
             client = self.client()
             config = types.GenerateContentConfig(temperature=0.2, max_output_tokens=200)
+            if timeout is not None:
+                config.http_options = types.HttpOptions(timeout=max(1, int(timeout * 1000)))  # milliseconds
             if "flash" in model and model.startswith("gemini-2.5"):
                 config.thinking_config = types.ThinkingConfig(thinking_budget=0)  # short answers, no thinking
             resp = client.models.generate_content(

@@ -315,6 +315,13 @@ def test_describe_falls_back_to_the_template(emu, provider):
     assert text and len(text) <= 125 and "image of" not in text.lower()
 
 
+def test_describe_gives_up_after_its_timeout(emu, provider):
+    assert provider.describe(product_png(), PRODUCT, timeout=5.0).startswith("Blue ceramic mug on a light stone")
+    assert emu.log[-1][1] == "/v1beta/models/gemini-2.5-flash:generateContent"  # still the emulator, same path
+    emu.text_latency = 3.0
+    assert provider.describe(product_png(), PRODUCT, timeout=1.0) == gemini.template_alt(PRODUCT)
+
+
 @pytest.mark.parametrize(("raw", "clean"), [
     ('"Image of a red kettle on a stove."', "A red kettle on a stove."),
     ("Alt text: Photo of white sneakers on concrete", "White sneakers on concrete"),
