@@ -200,17 +200,24 @@ def _folder_picker(conn: Connection) -> None:
 
 with st.container(border=True):
     st.markdown("#### :material/add_to_drive: Google Drive")
-    st.caption("Use a Google Cloud service account: create one, download its JSON key, then **share your photo "
-               "folder with the service account's e-mail address** (Viewer is enough to read; Editor to export "
-               "images back). A service account has no My Drive of its own and cannot create files there: to "
-               "export into Drive, use a folder in a shared drive.")
+    st.markdown("Two ways to let ImageGecko into your Drive:\n"
+                "- **A service account** (Google Cloud console › IAM › Service accounts › Keys › JSON). It sees "
+                "nothing until you **share your photo folder with the service account's e-mail address** (Viewer "
+                "is enough to read; Editor to export images back). A service account has no storage quota: it "
+                "cannot create files in a personal My Drive, so to export images into Drive use a folder in a "
+                "**shared drive**, or connect with user credentials instead.\n"
+                "- **User credentials** (an authorized-user JSON with a refresh token, e.g. the file "
+                "`gcloud auth application-default login` saves). It sees what you see, My Drive included, and "
+                "exports land in your own Drive.")
     for conn in drives:
         with st.container(border=True):
             st.markdown(f"**{ui.escape_md(conn.name)}**" + ("  (active)" if conn.is_active else ""))
             account = conn.settings.get("account")
             per = "one product per folder" if conn.settings.get("mode") == "folders" else "one product per photo"
             where = f"Folder {conn.settings.get('root_folder_id', 'root')} · {per}"
-            st.caption(ui.escape_md(where + (f" · shared with {account}" if account else "")))
+            who = (f" · shared with {account}" if account else
+                   " · user credentials" if conn.settings.get("auth") == "authorized_user" else "")
+            st.caption(ui.escape_md(where + who))
             _status_line(conn)
             with st.container(horizontal=True, gap="small"):
                 test = st.button("Test connection", key=f"connect_drive_test_{conn.id}",
@@ -230,9 +237,17 @@ with st.container(border=True):
         if drive is None:
             st.info("Google Drive support is not available in this installation.", icon=":material/info:")
         else:
-            key_file = st.file_uploader("Service account JSON key", type=["json"], key="connect_drive_key")
+            key_file = st.file_uploader("Credentials JSON: service-account key or authorized-user file",
+                                        type=["json"], key="connect_drive_key",
+                                        help="Saved encrypted; never shown again.")
+            if key_file is not None:
+                from lib.sources.drive_connect import credentials_hint
+
+                with ui.errors():
+                    st.caption(ui.escape_md(credentials_hint(key_file.getvalue().decode("utf-8", "replace"))))
             folder = st.text_input("Folder (link or id)", key="connect_drive_folder",
-                                   placeholder="https://drive.google.com/drive/folders/…")
+                                   placeholder="https://drive.google.com/drive/folders/…",
+                                   help="Leave empty to start at My Drive (user credentials only).")
             mode = st.radio("How photos become products", list(drive.MODES), key="connect_drive_mode",
                             format_func=lambda m: {"folders": "One product per folder (all its photos)",
                                                    "images": "One product per photo"}.get(m, m), horizontal=True)

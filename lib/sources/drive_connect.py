@@ -69,7 +69,7 @@ def save_drive(runtime: Runtime, *, credentials_json: str, root_folder_id: str, 
     if creds.type == "service_account" and root == "root":
         raise InputError("Give the id of a folder shared with the service account ("
                          f"{creds.account}): a service account has no My Drive of its own to browse.")
-    settings: dict[str, Any] = {"root_folder_id": root, "mode": mode}
+    settings: dict[str, Any] = {"root_folder_id": root, "mode": mode, "auth": creds.type}
     if shared_drive_id:
         settings["shared_drive_id"] = folder_id_from(shared_drive_id)
     if creds.type == "service_account":
@@ -78,6 +78,15 @@ def save_drive(runtime: Runtime, *, credentials_json: str, root_folder_id: str, 
     return save_connection(runtime.db, runtime.vault, kind="drive", name=label,
                            secret={"credentials_json": credentials_json, "type": creds.type},
                            settings=settings, connection_id=connection_id)
+
+
+def credentials_hint(credentials_json: str) -> str:
+    """What an uploaded credentials file is and what to do next, in one sentence (InputError when unusable)."""
+    creds = parse_credentials(credentials_json)
+    if creds.type == "service_account":
+        return (f"Service account {creds.account}: share the photo folder with this address in Drive (Editor to "
+                "export back; exports need a folder in a shared drive).")
+    return "User credentials: the folders you can see in Drive, My Drive included; exports go to your own Drive."
 
 
 def connection_credentials(runtime: Runtime, conn: Connection) -> DriveCredentials:
