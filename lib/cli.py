@@ -97,6 +97,7 @@ def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
         source_kind=source_kind, connection_id=getattr(args, "connection", None), provider=provider, model=model,
         style=args.style, prompt_extra=getattr(args, "prompt", "") or "", aspect_ratio=args.aspect,
         output_size=getattr(args, "size", 1024), variants=args.variants, mode=getattr(args, "mode", "online"),
+        use_reference=getattr(args, "reference", False),
     )
 
 
@@ -308,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default="", help="extra prompt text")
     p.add_argument("--size", type=int, default=1024, choices=[1024, 2048, 4096])
     p.add_argument("--mode", default="online", choices=["online", "batch"])
+    p.add_argument("--reference", action="store_true",
+                   help="Gemini: send variants after the first the product's first approved image, so its shots "
+                        "stay alike (once one is approved)")
     p.add_argument("--yes", action="store_true", help="confirm (the cost estimate is printed without it)")
     _job_options(p)
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
@@ -58,12 +58,13 @@ __all__ = [
     "JobSpec", "Selection", "create_job", "estimate_cost", "cancel_job", "cancel_item", "pause_job", "resume_job",
     "retry_failed", "regenerate_item", "set_review", "approve_all", "set_alt_text", "claim_items", "heartbeat",
     "set_stage", "complete_item", "reuse_result", "requeue_item", "fail_item", "release_items", "build_request",
-    "backoff_delay", "GalleryEntry", "JobProgress", "Totals", "approved_assets", "gallery", "get_job", "job_events",
-    "job_items", "job_progress", "latest_job_id", "list_jobs", "totals",
+    "backoff_delay", "GalleryEntry", "JobProgress", "Totals", "approved_assets", "gallery",
+    "get_job", "job_events", "job_items", "job_progress", "latest_job_id", "list_jobs", "totals",
 ]
 
 MAX_VARIANTS = 4
 STUDIO_MODEL = "studio-v1"
+REFERENCE_PROVIDERS = {"gemini"}  # providers that take reference images (the studio engine has no use for them)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class JobSpec:
     output_size: int = 1024
     variants: int = 1
     mode: str = "online"  # online | batch
+    # Variants after the first also get the product's first approved shot, so a product's images stay alike.
+    use_reference: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ def _validate_spec(rt: Runtime, spec: JobSpec) -> None:
         raise InputError(f"Model {spec.model!r} is not configured. Choose one of {models}.")
     if len(spec.prompt_extra) > 2000:
         raise InputError("The extra prompt is too long (2,000 characters at most).")
+    if spec.use_reference and spec.provider not in REFERENCE_PROVIDERS:
+        raise InputError("Reference shots are only used by Gemini; choose Gemini or leave the option off.")
 
 
 def _model_for(spec: JobSpec) -> str:
@@ -143,6 +148,7 @@ def create_job(rt: Runtime, spec: JobSpec, selections: list[Selection]) -> Job:
             output_size=spec.output_size,
             variants=spec.variants,
             mode=spec.mode,
+            options={"use_reference": True} if spec.use_reference else {},
             estimated_cost=estimate_cost(rt, spec, len(selections)),
         )
         s.add(job)
@@ -645,10 +651,16 @@ def build_request(rt: Runtime, item: JobItem,
         on_stage(Stage.VALIDATE)
     source_sha = rt.blobs.put(raw)
     source_png = _normalised_source(rt, source_sha, raw)
+    prompt, references = item.prompt, ()
+    if job.options.get("use_reference") and item.variant_index > 0:
+        reference = _reference_shot(rt, job, item)
+        if reference is not None:  # none approved yet: this variant is made from the product photo alone
+            prompt, references = prompts.with_reference(item.prompt), (reference,)
     request = GenerationRequest(
         source_image=source_png,
         source_mime="image/png",
-        prompt=item.prompt,
+        prompt=prompt,
+        reference_images=references,
         product=prompts.product_info(product, item.variation_id),
         style=item.product.get("style") or job.style,
         model=job.model,
@@ -658,3 +670,30 @@ def build_request(rt: Runtime, item: JobItem,
         seed=item.variant_index,
     )
     return request, source_sha
+
+
+def _same(column: Any, value: object) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def _reference_shot(rt: Runtime, job: Job, item: JobItem) -> bytes | None:
+    """The first approved generated image (earliest reviewed_at, then id) of the item's product and variation, from
+    any job on the same source, or None. It goes into the request, so it is part of the fingerprint: a result made
+    without it (or with another reference) is not reused.
+
+    A job's items run in parallel, so in a fresh job later variants usually start before anyone has approved the
+    first: the reference then comes from an earlier job, or applies when a variant is regenerated after review."""
+    with rt.db.session() as s:
+        candidates = s.exec(
+            select(Asset).join(Job, col(Job.id) == col(Asset.job_id))
+            .where(col(Asset.kind) == AssetKind.GENERATED, col(Asset.review_state) == ReviewState.APPROVED,
+                   col(Asset.product_id) == item.product_id, _same(col(Asset.variation_id), item.variation_id),
+                   # product ids are only unique within a source: demo product 12 is not store product 12
+                   col(Job.source_kind) == job.source_kind, _same(col(Job.connection_id), job.connection_id))
+            .order_by(col(Asset.reviewed_at).is_(None), col(Asset.reviewed_at), col(Asset.id))
+            .limit(5)
+        ).all()
+    for asset in candidates:
+        if rt.blobs.exists(asset.sha256):  # a pruned blob store may have lost it; the next one will do
+            return rt.blobs.get(asset.sha256)
+    return None

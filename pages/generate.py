@@ -168,7 +168,7 @@ with c2:
                         captions=[p.note for p in providers])
     choice = prov_by_name[provider]
     model = st.selectbox("Model", choice.models, key=f"gen_model_{provider}", disabled=len(choice.models) < 2)
-    batch = False
+    batch = use_reference = False
     if not choice.available:
         st.info(choice.note, icon=":material/key:")
     elif provider == "gemini":
@@ -176,6 +176,11 @@ with c2:
         batch = st.toggle("Batch mode: half the price, results within hours instead of minutes", value=big,
                           key="gen_batch", help="Sends the images through Google's Batch API. Worth it for "
                           "large jobs; small ones are quicker online.")
+        use_reference = st.checkbox(
+            "Match later variants to the product's first approved shot", key="gen_reference",
+            help="Variants after the first also get the product's first approved image, so Gemini matches its "
+                 "setting and light. It applies once a shot of that product is approved: when you regenerate a "
+                 "variant from the Gallery, or in a later job.")
 
 # Photo check ----------------------------------------------------------------------------------------
 st.subheader("4 · Photo check")
@@ -217,7 +222,7 @@ if unchecked:
 st.subheader("5 · Launch")
 spec = jobs.JobSpec(source_kind=ref.kind, connection_id=ref.connection_id, provider=provider, model=model,
                     style=style, prompt_extra=extra, aspect_ratio=aspect, output_size=int(size),
-                    variants=int(variants), mode="batch" if batch else "online")
+                    variants=int(variants), mode="batch" if batch else "online", use_reference=use_reference)
 n_items = len(selection) - len(skip)
 cost = jobs.estimate_cost(rt, spec, n_items)
 m1, m2, m3 = st.columns(3)

@@ -84,10 +84,22 @@ def test_generate_a_category_in_one_style(rt: Runtime, capsys: pytest.CaptureFix
     assert {i.product["style"] for i in items} == {"dark_moody"}
 
 
+def test_generate_with_reference_asks_gemini_to_match_the_first_approved_shot(
+        rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    for flags in (["--reference"], []):
+        code, made, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "GK-MUG-001",
+                            "--provider", "gemini", "--variants", "2", *flags, "--yes")
+        assert code == 0
+        _, shown, _ = run(rt, capsys, "--json", "jobs", "--job", str(made["job_id"]))
+        assert shown["job"]["options"] == ({"use_reference": True} if flags else {})
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["generate", "--source", "demo", "--products", "NOPE-1", "--yes"], "No product with id or SKU NOPE-1"),
+        (["generate", "--source", "demo", "--products", "2", "--reference", "--yes"],
+         "Reference shots are only used by Gemini"),
         (["generate", "--source", "demo", "--category", "Kitchen"], "Add --yes"),
         (["generate", "--source", "demo", "--variants", "9", "--yes"], "between 1 and 4"),
         (["generate", "--source", "woocommerce", "--yes"], "No woocommerce connection"),

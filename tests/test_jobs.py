@@ -44,6 +44,7 @@ def test_create_job_makes_one_item_per_product_variation_and_variant(rt: Runtime
         (jobs.JobSpec(source_kind="demo", style="moon_base"), "Unknown style"),
         (jobs.JobSpec(source_kind="nowhere"), "Unknown product source"),
         (jobs.JobSpec(source_kind="demo", provider="gemini", model="gpt-image"), "not configured"),
+        (jobs.JobSpec(source_kind="demo", use_reference=True), "Reference shots are only used by Gemini"),
     ],
 )
 def test_bad_job_settings_are_refused_and_change_nothing(rt: Runtime, spec: jobs.JobSpec, message: str) -> None:

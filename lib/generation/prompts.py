@@ -271,6 +271,18 @@ def build_prompt(info: ProductInfo, style: str, extra: str = "") -> str:
     return "\n".join(lines)
 
 
+REFERENCE_NOTE = (
+    "The second image is an approved earlier photo of this same product: match its setting, props, lighting and "
+    "colour mood so the two read as one series, but take the product itself from the first image."
+)
+
+
+def with_reference(prompt: str) -> str:
+    """The prompt for a request that also carries an approved earlier shot (see lib.jobs.build_request): without
+    this line the model cannot tell which image is the product and which the look to keep."""
+    return f"{prompt}\n{REFERENCE_NOTE}"
+
+
 def alt_text(info: ProductInfo, style: str) -> str:
     """Alt text from a template: what the product is and where it stands, at most 125 characters."""
     preset = PRESETS[resolve_style(style, info.category)]

@@ -13,7 +13,7 @@ from lib.models import Event, ItemStatus, Job, JobItem, JobStatus
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from lib.worker import run_until_idle
-from tests.emulators.gemini import GeminiEmulator
+from tests.emulators.gemini import GeminiEmulator, b64decode_any
 from tests.generation.conftest import items_of, job_of, tick
 
 MODEL = "gemini-2.5-flash-image"
@@ -38,15 +38,33 @@ def products(rt: Runtime, n: int):
     return items
 
 
-def make_job(rt: Runtime, n: int, variants: int = 1, *, mode: str = "online") -> Job:
+def make_job(rt: Runtime, n: int, variants: int = 1, *, mode: str = "online", use_reference: bool = False) -> Job:
     spec = jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL, style="marble_counter",
-                        variants=variants, mode=mode)
+                        variants=variants, mode=mode, use_reference=use_reference)
     return jobs.create_job(rt, spec, [jobs.Selection(p) for p in products(rt, n)])
 
 
 def events_of(rt: Runtime, job_id: int) -> list[Event]:
     with rt.db.session() as s:
         return list(s.exec(select(Event).where(Event.job_id == job_id).order_by(Event.id)).all())
+
+
+def images_sent(emu: GeminiEmulator) -> list[list[bytes]]:
+    """The input images of each image-generation request the emulator received, in order."""
+    return [[b64decode_any(p["inlineData"]["data"]) for p in body["contents"][0]["parts"] if "inlineData" in p]
+            for model, body in emu.bodies if model == MODEL]
+
+
+def prompts_sent(emu: GeminiEmulator) -> list[str]:
+    return [p["text"] for model, body in emu.bodies if model == MODEL for p in body["contents"][0]["parts"]
+            if "text" in p]
+
+
+def approve(rt: Runtime, item: JobItem) -> bytes:
+    """Approve an item's image as the gallery does; returns the image."""
+    assert jobs.set_review(rt.db, [item.result_asset_id], "approved") == 1
+    [asset] = [a for entry in jobs.gallery(rt.db, item.job_id) for a in entry.assets if a.id == item.result_asset_id]
+    return rt.blobs.get(asset.sha256)
 
 
 def image_faults(emu: GeminiEmulator) -> list[int]:
@@ -165,6 +183,53 @@ def test_a_401_or_403_pauses_the_job_and_resuming_finishes_it(rt, emu, code, wor
     assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
 
 
+# Reference shots: later variants see the product's first approved image --------------------------------------
+
+@pytest.mark.parametrize("use_reference", [True, False])
+def test_a_variant_regenerated_after_approval_is_sent_the_approved_shot_only_when_asked(rt, emu, use_reference):
+    job = make_job(rt, 1, variants=2, use_reference=use_reference)
+    run_until_idle(rt)
+    first, second = items_of(rt, job.id)
+    assert [len(sent) for sent in images_sent(emu)] == [1, 1]  # nothing was approved yet: the photo alone
+    approved = approve(rt, first)
+    emu.reset_counts()
+
+    jobs.regenerate_item(rt, second.id)
+    run_until_idle(rt)
+
+    [sent] = images_sent(emu)
+    [prompt] = prompts_sent(emu)
+    if use_reference:
+        assert len(sent) == 2 and sent[1] == approved  # the product photo first, then the approved shot
+        assert "approved earlier photo of this same product" in prompt
+    else:
+        assert len(sent) == 1 and "approved earlier photo" not in prompt
+    assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
+
+
+def test_a_new_job_sends_later_variants_the_first_approved_shot_and_does_not_reuse_plain_results(rt, emu):
+    earlier = make_job(rt, 1, variants=2)
+    run_until_idle(rt)
+    first, second = items_of(rt, earlier.id)
+    jobs.regenerate_item(rt, second.id, prompt_extra="on a sunny windowsill")  # a shot that looks different
+    run_until_idle(rt)
+    *_, redone = items_of(rt, earlier.id)
+    reference = approve(rt, redone)  # approved before variant 0 was: the reference, though made later
+    assert approve(rt, first) != reference
+    emu.reset_counts()
+
+    job = make_job(rt, 1, variants=3, use_reference=True)
+    run_until_idle(rt)
+
+    # variant 0 asks exactly what the earlier job asked: reused, no call. Variants 1 and 2 now carry the approved
+    # shot, so the earlier job's variant 1 (made without it) is not reused in their place.
+    sent = images_sent(emu)
+    assert sorted(len(images) for images in sent) == [2, 2] and all(images[1] == reference for images in sent)
+    items = items_of(rt, job.id)
+    assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
+    assert [i.cost == 0 for i in items] == [True, False, False]
+
+
 # Batch, through the worker --------------------------------------------------------------------------
 
 def test_a_batch_job_runs_through_the_worker(rt, emu, monkeypatch):
@@ -180,6 +245,24 @@ def test_a_batch_job_runs_through_the_worker(rt, emu, monkeypatch):
     assert not [p for _m, p, _s in emu.log if p.endswith(f"{MODEL}:generateContent")]  # nothing online
     assert all(i.cost == pytest.approx(0.0195, abs=0.0005) for i in items)
     assert job_of(rt, job.id).actual_cost == pytest.approx(sum(i.cost for i in items), abs=1e-5)
+
+
+def test_a_batch_job_sends_later_variants_the_approved_shot_too(rt, emu, monkeypatch):
+    monkeypatch.setattr(batch, "POLL_MIN_SECONDS", 0.01)
+    emu.batch_auto = True
+    earlier = make_job(rt, 1)
+    run_until_idle(rt)
+    reference = approve(rt, items_of(rt, earlier.id)[0])
+
+    job = make_job(rt, 1, variants=2, mode="batch", use_reference=True)
+    run_until_idle(rt)
+
+    assert {i.status for i in items_of(rt, job.id)} == {ItemStatus.SUCCEEDED}
+    [sent] = emu.batches.values()
+    [request] = sent.requests  # variant 0 is the earlier job's request again: reused, not sent
+    parts = request["request"]["contents"][0]["parts"]
+    images = [b64decode_any(p["inlineData"]["data"]) for p in parts if "inlineData" in p]
+    assert len(images) == 2 and images[1] == reference
 
 
 def test_an_expired_batch_finishes_online(rt, emu):

@@ -86,3 +86,38 @@ def test_live_progress_shows_bar_counts_errors_and_cancels(home, rt) -> None:
     assert {i.status for i in jobs.job_items(rt.db, job_id)} == {ItemStatus.FAILED, ItemStatus.CANCELLED}
     assert any("Cancelled 2 images" in s.value for s in gen.success)
     assert gen.button(key="gen_new")  # finished: the panel offers the next step instead of Cancel
+
+
+def _gemini_page(rt, *product_ids: str):
+    from lib.connections import save_connection
+
+    save_connection(rt.db, rt.vault, kind="gemini", name="Gemini", secret={"api_key": "k"})
+    gen = page("generate", **{ui.SELECTIONS: _book(rt, *product_ids)}).run()
+    gen.radio(key="gen_provider").set_value("gemini").run()
+    assert_ok(gen)
+    return gen
+
+
+def test_the_reference_option_is_offered_for_gemini_and_reaches_the_job(home, rt) -> None:
+    studio = page("generate", **{ui.SELECTIONS: _book(rt, "1")}).run()
+    assert "gen_reference" not in [c.key for c in studio.checkbox]  # the studio engine takes no reference
+
+    gen = _gemini_page(rt, "1")
+    box = gen.checkbox(key="gen_reference")
+    assert box.value is False and "first approved" in box.help
+    box.check().run()
+    gen.number_input(key="gen_variants").set_value(2).run()
+    gen.button(key="gen_launch").click().run()
+    assert_ok(gen)
+    job = jobs.get_job(rt.db, gen.session_state[ui.CURRENT_JOB])
+    assert (job.provider, job.variants, job.options) == ("gemini", 2, {"use_reference": True})
+
+
+@pytest.mark.parametrize(("product_ids", "batch"), [(("1", "2", "3"), True), (("1", "2"), False)])
+def test_batch_mode_is_on_by_default_from_the_batch_threshold(home, rt, monkeypatch, product_ids, batch) -> None:
+    monkeypatch.setenv("BATCH_THRESHOLD", "3")
+    gen = _gemini_page(rt, *product_ids)
+    assert gen.toggle(key="gen_batch").value is batch
+    gen.button(key="gen_launch").click().run()
+    assert_ok(gen)
+    assert jobs.get_job(rt.db, gen.session_state[ui.CURRENT_JOB]).mode == ("batch" if batch else "online")
