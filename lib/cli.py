@@ -20,10 +20,12 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lib import jobs
+from lib.config import Settings
 from lib.errors import AppError, InputError
 from lib.generation.base import ASPECT_RATIOS
 from lib.models import Job, JobItem
@@ -130,13 +132,15 @@ def cmd_generate(rt: Runtime, args: argparse.Namespace) -> int:
     source = rt.source(args.source, args.connection)
     wanted = [p.strip() for p in (args.products or "").split(",") if p.strip()]
     selections = _select(source, wanted, args.category or "", args.limit)
+    if args.mode == "auto":  # as the Generate page's batch toggle defaults
+        spec = replace(spec, mode=jobs.suggested_mode(rt, spec.provider, len(selections) * spec.variants))
     cost = jobs.estimate_cost(rt, spec, len(selections))
     if not args.yes:
         raise InputError(f"This makes {len(selections) * spec.variants} images (estimated ${cost:.2f}). "
                          "Add --yes to queue it.")
     job = jobs.create_job(rt, spec, selections)
-    _out(args, {"job_id": job.id, "items": job.item_count, "estimated_cost": job.estimated_cost},
-         f"Queued job {job.id}: {job.item_count} items, estimated ${job.estimated_cost:.2f}.")
+    _out(args, {"job_id": job.id, "items": job.item_count, "mode": job.mode, "estimated_cost": job.estimated_cost},
+         f"Queued job {job.id}: {job.item_count} items ({job.mode}), estimated ${job.estimated_cost:.2f}.")
     return 0
 
 
@@ -308,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None)
     p.add_argument("--prompt", default="", help="extra prompt text")
     p.add_argument("--size", type=int, default=1024, choices=[1024, 2048, 4096])
-    p.add_argument("--mode", default="online", choices=["online", "batch"])
+    p.add_argument("--mode", default="auto", choices=["auto", "online", "batch"],
+                   help="auto (default): the Batch API for Gemini jobs of at least batch_threshold images "
+                        f"(setting, default {Settings.model_fields['batch_threshold'].default}), else online")
     p.add_argument("--reference", action="store_true",
                    help="Gemini: send variants after the first the product's first approved image, so its shots "
                         "stay alike (once one is approved)")

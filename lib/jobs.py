@@ -58,13 +58,14 @@ __all__ = [
     "JobSpec", "Selection", "create_job", "estimate_cost", "cancel_job", "cancel_item", "pause_job", "resume_job",
     "retry_failed", "regenerate_item", "set_review", "approve_all", "set_alt_text", "claim_items", "heartbeat",
     "set_stage", "complete_item", "reuse_result", "requeue_item", "fail_item", "release_items", "build_request",
-    "backoff_delay", "GalleryEntry", "JobProgress", "Totals", "approved_assets", "gallery",
+    "backoff_delay", "suggested_mode", "GalleryEntry", "JobProgress", "Totals", "approved_assets", "gallery",
     "get_job", "job_events", "job_items", "job_progress", "latest_job_id", "list_jobs", "totals",
 ]
 
 MAX_VARIANTS = 4
 STUDIO_MODEL = "studio-v1"
 REFERENCE_PROVIDERS = {"gemini"}  # providers that take reference images (the studio engine has no use for them)
+BATCH_PROVIDERS = {"gemini"}  # providers with a batch API
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,13 @@ def _validate_spec(rt: Runtime, spec: JobSpec) -> None:
         raise InputError("The extra prompt is too long (2,000 characters at most).")
     if spec.use_reference and spec.provider not in REFERENCE_PROVIDERS:
         raise InputError("Reference shots are only used by Gemini; choose Gemini or leave the option off.")
+
+
+def suggested_mode(rt: Runtime, provider: str, n_items: int) -> str:
+    """Batch for jobs of at least `batch_threshold` items on a provider with a batch API, else online."""
+    if provider in BATCH_PROVIDERS and n_items >= rt.settings.batch_threshold:
+        return "batch"
+    return "online"
 
 
 def _model_for(spec: JobSpec) -> str:

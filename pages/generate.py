@@ -172,7 +172,7 @@ with c2:
     if not choice.available:
         st.info(choice.note, icon=":material/key:")
     elif provider == "gemini":
-        big = len(selection) * int(variants) >= rt.settings.batch_threshold
+        big = jobs.suggested_mode(rt, provider, len(selection) * int(variants)) == "batch"
         batch = st.toggle("Batch mode: half the price, results within hours instead of minutes", value=big,
                           key="gen_batch", help="Sends the images through Google's Batch API. Worth it for "
                           "large jobs; small ones are quicker online.")

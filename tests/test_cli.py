@@ -95,6 +95,28 @@ def test_generate_with_reference_asks_gemini_to_match_the_first_approved_shot(
 
 
 @pytest.mark.parametrize(
+    ("argv", "mode"),
+    [
+        (["--provider", "gemini", "--variants", "2"], "batch"),  # 2 products × 2 variants: at the threshold of 4
+        (["--provider", "gemini"], "online"),  # 2 images, under it
+        (["--provider", "gemini", "--variants", "2", "--mode", "online"], "online"),
+        (["--provider", "gemini", "--mode", "batch"], "batch"),
+        (["--provider", "studio", "--variants", "2"], "online"),  # no batch API
+    ],
+)
+def test_generate_uses_batch_mode_from_the_batch_threshold_unless_told(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], mode: str) -> None:
+    rt = make_runtime(tmp_path / "data", batch_threshold=4)
+    code, data, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "1,2", *argv, "--yes")
+    assert code == 0 and data["mode"] == mode
+    job = jobs.get_job(rt.db, data["job_id"])
+    assert job.mode == mode
+    price = rt.settings.price(job.model).per_image(batch=mode == "batch") if job.provider == "gemini" else 0.0
+    assert job.estimated_cost == pytest.approx(price * job.item_count, rel=1e-3)  # batch at the batch price
+    rt.db.dispose()
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["generate", "--source", "demo", "--products", "NOPE-1", "--yes"], "No product with id or SKU NOPE-1"),
