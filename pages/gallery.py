@@ -5,6 +5,7 @@ from typing import Any
 import streamlit as st
 
 from lib import jobs, ui, views
+from lib.connections import active_connection
 from lib.errors import AppError
 from lib.models import ItemStatus, PublicationState, ReviewState
 from lib.views import plural
@@ -97,6 +98,59 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
         st.rerun()
 
 
+@st.dialog("Publish to the store by SKU", width="large", on_dismiss=_close_dialog)
+def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
+    from lib.export import publish_to_store
+    from lib.sources.drive_connect import plan_sku_publish
+
+    try:
+        with st.spinner("Looking up the SKUs in the store…"):
+            plan = plan_sku_publish(rt, job_id, role, keep_old_featured=keep_old, connection_id=connection_id)
+    except AppError as exc:
+        ui.show_error(exc)
+        return
+    store = ui.escape_md(plan.store_name)
+    if plan.matches:
+        st.write(f"These {plural(len(plan.matches), 'product')} will change in {store}:")
+        for match in plan.matches:
+            with st.container(border=True):
+                st.text(match.name)
+                st.caption(ui.escape_md(f"SKU {match.sku} → store product #{match.store_product_id}. {match.change}"))
+    if plan.already:
+        st.caption(f"{plural(plan.already, 'image')} already published there by this job stay as they are.")
+    if plan.unmatched:
+        st.warning(f"{plural(len(plan.unmatched), 'image')} will not be published, because no store product "
+                   "matches:", icon=":material/link_off:")
+        for sentence in plan.unmatched:
+            st.text(sentence)
+    if not plan.matches:
+        st.info("Nothing to change in the store.", icon=":material/info:")
+        if st.button("Close", key="gallery_sku_cancel"):
+            _close_dialog()
+            st.rerun()
+        return
+    st.caption("The current image lists are saved first, so each product (or the whole job) can be rolled back.")
+    left, right = st.columns(2)
+    if left.button("Publish now", key="gallery_sku_confirm", type="primary", icon=":material/publish:"):
+        with ui.errors():
+            with st.spinner("Publishing…"):
+                report = publish_to_store(rt, job_id, role, connection_id=connection_id,
+                                          keep_old_featured=keep_old)
+            _close_dialog()
+            done = [p for p in report.publications if p.state == PublicationState.DONE]
+            failed = [p for p in report.publications if p.state == PublicationState.FAILED]
+            text = f"Published {plural(len(done), 'image')} to {plan.store_name}."
+            if failed:
+                text += f" {len(failed)} failed: {failed[0].error}"
+            if report.unmatched:
+                text += " Not published: " + " ".join(report.unmatched)
+            ui.flash(ui.escape_md(text), ":material/warning:" if failed or report.unmatched else ":material/publish:")
+            st.rerun()
+    if right.button("Cancel", key="gallery_sku_cancel"):
+        _close_dialog()
+        st.rerun()
+
+
 @st.dialog("Someone changed these products", width="large", on_dismiss=_close_dialog)
 def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, str]] | None = None) -> None:
     for product_id, sentence in errors or []:
@@ -152,10 +206,12 @@ else:
 counts = views.review_counts(entries)
 approved = jobs.approved_assets(rt.db, job_id)
 publications = publish.product_publications(rt.db, job_id) if publish else []
-live_pubs: dict[str, list[Any]] = {}
+live_pubs: dict[str, list[Any]] = {}  # store product id -> its live publications
+pubs_of_asset: dict[int, list[Any]] = {}  # Drive jobs publish by SKU to store products with other ids
 for pub in publications:
     if pub.state == PublicationState.DONE:
         live_pubs.setdefault(pub.product_id, []).append(pub)
+        pubs_of_asset.setdefault(pub.asset_id, []).append(pub)
 
 with st.container(border=True):
     m = st.columns(5)
@@ -179,26 +235,62 @@ with st.container(border=True):
         disabled=not approved, icon=":material/download:", on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
     )
-    if publish and can_publish and live_pubs:
+    if publish and live_pubs:
         if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
             _rollback(None)
 
 # Publish ------------------------------------------------------------------------------------------------
+
+def _drive_actions() -> None:
+    """A Drive job's approved images: save them back to Drive, and publish them to the store by SKU."""
+    st.caption("Save them back to Google Drive. Running it again adds nothing twice.")
+    e1, e2 = st.columns([2, 3], vertical_alignment="bottom")
+    where = e1.radio("Where", ["beside", "folder"], key="gallery_export_where",
+                     format_func=lambda w: {"beside": "A “generated” folder beside the original photos",
+                                            "folder": "A folder I choose"}[w])
+    folder = ""
+    if where == "folder":
+        folder = e2.text_input("Drive folder (link or id)", key="gallery_export_folder",
+                               placeholder="https://drive.google.com/drive/folders/…",
+                               help="Open the folder in Drive and copy its address. The Drive account needs Editor "
+                                    "access to it.")
+    if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
+        with ui.errors():
+            from lib.export import export_approved
+            from lib.sources.drive_connect import export_folder
+
+            target = export_folder(folder) if where == "folder" else None
+            with st.spinner("Uploading to Drive…"):
+                results = export_approved(rt, job_id, folder_id=target)
+            new = sum(1 for r in results if r.created)
+            place = "the chosen folder" if target else "“generated” folders beside the originals"
+            ui.flash(f"Saved {plural(new, 'image')} to {place} in Drive"
+                     + (f" ({len(results) - new} were already there)" if len(results) > new else "") + ".",
+                     ":material/add_to_drive:")
+            st.rerun()
+    store = active_connection(rt.db, "woocommerce")
+    if store is None or store.id is None or publish is None:
+        st.caption("Connect a WooCommerce store to publish these images to the products with the same SKU.")
+        return
+    st.divider()
+    st.markdown(f"**Publish to {ui.escape_md(store.name)} by SKU**")
+    st.caption("Each image goes to the store product whose SKU matches the Drive folder or photo name "
+               "(“SKU - Name”). Images with no matching product are listed and left out.")
+    s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
+    role = s1.radio("How", ["featured", "gallery"], key="gallery_sku_role",
+                    format_func=lambda r: views.ROLE_LABELS[r])
+    keep_old = True
+    if role == "featured":
+        keep_old = s2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_sku_keep")
+    if s2.button("Publish by SKU…", key="gallery_sku_publish", icon=":material/publish:"):
+        st.session_state[DIALOG] = ("sku", {"role": role, "keep_old": keep_old, "connection_id": store.id})
+
+
 if approved:
     with st.container(border=True):
         st.markdown(f"**Publish {plural(len(approved), 'approved image')}**")
         if job.source_kind == "drive":
-            st.caption("Saves the approved images to a “generated” folder beside the original photos in Drive. "
-                       "Running it again adds nothing twice.")
-            if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
-                with ui.errors(), st.spinner("Uploading to Drive…"):
-                    from lib.export import export_approved
-
-                    results = export_approved(rt, job_id)
-                    new = sum(1 for r in results if r.created)
-                    ui.flash(f"Saved {plural(new, 'image')} to Drive" + (f" ({len(results) - new} were already there)"
-                                                                         if len(results) > new else "") + ".")
-                    st.rerun()
+            _drive_actions()
         elif not can_publish:
             st.caption(f"Images from {store_label} cannot be published to a store; download the ZIP instead.")
         elif publish is None:
@@ -223,6 +315,8 @@ if dialog and publish is not None:
         _publish_dialog(**args)
     elif kind == "conflict":
         _conflict_dialog(**args)
+    elif kind == "sku":
+        _sku_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
 shown = views.filter_entries(entries, review_filter)
@@ -305,14 +399,14 @@ for entry in page_items:
                 variation = next((str(v.get("name") or v.get("id")) for v in product.get("variations", ())
                                   if str(v.get("id")) == str(entry.variation_id)), str(entry.variation_id))
             st.caption(ui.escape_md(" · ".join(x for x in (meta, variation) if x)))
-        pubs = live_pubs.get(entry.product_id, [])
+        pubs = live_pubs.get(entry.product_id) or [p for a in entry.assets for p in pubs_of_asset.get(a.id, [])]
         with head[1]:
             if pubs:
                 st.badge(f"Published ({', '.join(sorted({p.role for p in pubs}))})", color="green",
                          icon=":material/storefront:")
                 if st.button("Roll back this product", key=f"gallery_rb_{entry.product_id}_{entry.variation_id}",
                              icon=":material/undo:"):
-                    _rollback([entry.product_id])
+                    _rollback(sorted({p.product_id for p in pubs}))
         assets_by_item = {a.item_id: a for a in entry.assets if a.kind == "generated"}
         items = [it for it in entry.items if it.status != ItemStatus.CANCELLED
                  and (review_filter == "all" or it.id in assets_by_item)]
