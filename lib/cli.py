@@ -5,7 +5,7 @@
     worker     run the queue (until idle with --until-idle)
     jobs       list jobs, or one job's items
     approve    approve a job's images
-    publish    publish a job's approved images to its store
+    publish    publish a job's approved images to its store (a Drive job's: to the WooCommerce store, by SKU)
     rollback   restore the products' image lists from before publishing
     export     save a job's approved images to Google Drive (again: nothing is uploaded twice)
     cancel / retry / resume   job actions
@@ -185,15 +185,31 @@ def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
 
 def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
     from lib import publish
+    from lib.export import publish_to_store
 
-    pubs = publish.publish_job(rt, args.job, args.role, keep_old_featured=not args.drop_old_featured)
+    job = jobs.get_job(rt.db, args.job)
+    keep = not args.drop_old_featured
+    unmatched: list[str] = []
+    if job.source_kind == "drive":  # Drive is no store: its images go to the WooCommerce product with their SKU
+        report = publish_to_store(rt, args.job, args.role, connection_id=args.connection, keep_old_featured=keep)
+        if not report.publications:
+            raise InputError("Nothing was published: no approved image matches a store product by SKU. "
+                             + " ".join(report.unmatched))
+        pubs, unmatched = report.publications, report.unmatched
+    else:
+        if args.connection is not None:
+            raise InputError("--connection is only for Drive jobs, whose images go to the store product with the "
+                             f"same SKU; job {args.job} publishes to the store its photos came from.")
+        pubs = publish.publish_job(rt, args.job, args.role, keep_old_featured=keep)
     data = [{"id": p.id, "product_id": p.product_id, "variation_id": p.variation_id, "state": p.state,
-             "media_id": p.remote_media_id, "error": p.error} for p in pubs]
+             "store": p.store_kind, "connection_id": p.connection_id, "media_id": p.remote_media_id,
+             "error": p.error} for p in pubs]
     failed = [p for p in pubs if p.state == "failed"]
-    _out(args, {"publications": data},
+    _out(args, {"publications": data, "unmatched": unmatched},
          f"Published {len(pubs) - len(failed)} images; {len(failed)} failed."
-         + "".join(f"\n  product {p.product_id}: {p.error}" for p in failed))
-    return 1 if failed else 0
+         + "".join(f"\n  product {p.product_id}: {p.error}" for p in failed)
+         + "".join(f"\n  not published: {sentence}" for sentence in unmatched))
+    return 1 if failed or unmatched else 0
 
 
 def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
@@ -340,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job", type=int, required=True)
     p.add_argument("--role", required=True, choices=["featured", "gallery", "variation"])
     p.add_argument("--drop-old-featured", action="store_true", help="do not keep the old featured image")
+    p.add_argument("--connection", type=int, default=None,
+                   help="Drive jobs: the WooCommerce connection id to publish to, matching products by SKU "
+                        "(default: the active store)")
 
     p = add("rollback", "restore image lists from before publishing")
     p.add_argument("--job", type=int, required=True)

@@ -226,6 +226,9 @@ def publish_to_store(runtime: Runtime, job_id: int, role: str = "featured", *, c
         if store is None:
             raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
         connection_id = store.id
+    elif (chosen := get_connection(runtime.db, connection_id)).kind != "woocommerce":
+        raise InputError(f"Connection {connection_id} ({chosen.name}) is not a WooCommerce store. Choose the store "
+                         "to publish to.")
     target = runtime.publish_target("woocommerce", connection_id)
     finder = getattr(target, "product_for_sku", None)
     matched: list[int] = []

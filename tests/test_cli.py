@@ -10,11 +10,12 @@ import pytest
 from sqlmodel import select
 
 from lib import cli, jobs
-from lib.models import Event
+from lib.models import Event, Publication
 from lib.runtime import Runtime
 from lib.sources.drive import save_drive
 from tests.conftest import ScriptedProvider, make_runtime
 from tests.emulators.drive import DriveEmulator, service_account_json
+from tests.emulators.woocommerce import APP_PASSWORD, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, WooEmulator
 from tests.test_export import PHOTO, approved_job, exported_files
 
 
@@ -231,3 +232,82 @@ def test_export_refusals_print_one_sentence_and_change_nothing(
     assert drive_contents(drive_emu) == before and exported_files(drive_emu) == []
     with drive_rt.db.session() as s:
         assert s.exec(select(Event).where(Event.kind == "info", Event.service == "drive")).all() == []
+
+
+# publish, for a Drive job: to the WooCommerce store, matching products by SKU --------------------------------
+
+def sku_folders(emu: DriveEmulator) -> str:
+    """Two Drive product folders: one whose SKU the WooCommerce emulator has (WCR-MUG-RED), one it does not."""
+    root = emu.add_folder("Catalogue")
+    for name in ("WCR-MUG-RED - Red mug", "GK-NEW-001 - New lamp"):
+        emu.add_file("front.jpg", emu.add_folder(name, root), PHOTO)
+    return root
+
+
+def connect_store(rt: Runtime, woo: WooEmulator, *, activate: bool = True) -> int:
+    from lib.sources.woocommerce import save_woocommerce
+
+    conn = save_woocommerce(rt, url=woo.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+                            app_password=APP_PASSWORD, name="Shop", activate=activate)
+    assert conn.id is not None
+    return conn.id
+
+
+def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sku_and_rolls_back(
+        drive_rt: Runtime, drive_emu: DriveEmulator, woo_emu: WooEmulator, capsys: pytest.CaptureFixture[str]) -> None:
+    conn = save_drive(drive_rt, credentials_json=service_account_json(drive_emu), root_folder_id=sku_folders(drive_emu),
+                      mode="folders")
+    job_id, _ = approved_job(drive_rt, conn.id)
+    store = connect_store(drive_rt, woo_emu, activate=False)  # not the active store: --connection picks it
+    red_mug = next(pid for pid, p in woo_emu.products.items() if p["sku"] == "WCR-MUG-RED")
+    before = woo_emu.image_ids(red_mug)
+
+    code, data, _ = run(drive_rt, capsys, "--json", "publish", "--job", str(job_id), "--role", "featured",
+                        "--connection", str(store))
+
+    assert code == 1  # not everything was published: the lamp's SKU is not in the store
+    assert data["unmatched"] == ["“New lamp”: the store has no product with SKU GK-NEW-001."]
+    [pub] = data["publications"]
+    assert (pub["product_id"], pub["state"], pub["store"], pub["connection_id"]) == (str(red_mug), "done",
+                                                                                      "woocommerce", store)
+    assert woo_emu.image_ids(red_mug) == [int(pub["media_id"]), *before]  # new featured; the old one kept
+
+    code, text, _ = run(drive_rt, capsys, "publish", "--job", str(job_id), "--role", "featured",
+                        "--connection", str(store))
+    assert "not published: “New lamp”: the store has no product with SKU GK-NEW-001." in text
+    assert woo_emu.image_ids(red_mug) == [int(pub["media_id"]), *before]  # again: nothing more at the store
+
+    code, data, _ = run(drive_rt, capsys, "--json", "rollback", "--job", str(job_id))
+    assert code == 0 and data["restored"] == [str(red_mug)] and woo_emu.image_ids(red_mug) == before
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no store", "No WooCommerce store is connected"),
+        ("no sku matches", "Nothing was published: no approved image matches a store product by SKU. "
+                           "“New lamp”: the store has no product with SKU GK-NEW-001."),
+        ("a drive connection", "is not a WooCommerce store"),
+        ("a store job with --connection", "--connection is only for Drive jobs"),
+    ],
+)
+def test_publish_refusals_for_drive_jobs_print_one_sentence_and_change_nothing(
+        drive_rt: Runtime, drive_emu: DriveEmulator, woo_emu: WooEmulator, capsys: pytest.CaptureFixture[str],
+        case: str, message: str) -> None:
+    conn = save_drive(drive_rt, credentials_json=service_account_json(drive_emu), root_folder_id=sku_folders(drive_emu),
+                      mode="folders")
+    job_id, _ = approved_job(drive_rt, conn.id, only="New lamp" if case == "no sku matches" else None,
+                             source_kind="demo" if case == "a store job with --connection" else "drive")
+    extra: list[str] = []
+    if case != "no store":
+        store = connect_store(drive_rt, woo_emu)
+        extra = {"a drive connection": ["--connection", str(conn.id)],
+                 "a store job with --connection": ["--connection", str(store)]}.get(case, [])
+    before = ({pid: list(p["image_ids"]) for pid, p in woo_emu.products.items()}, set(woo_emu.media))
+
+    code, _, err = run(drive_rt, capsys, "--json", "publish", "--job", str(job_id), "--role", "featured", *extra)
+
+    assert code == 2 and message in err and "Traceback" not in err and err.count("\n") == 1
+    assert ({pid: list(p["image_ids"]) for pid, p in woo_emu.products.items()}, set(woo_emu.media)) == before
+    with drive_rt.db.session() as s:
+        assert s.exec(select(Publication)).all() == []
