@@ -329,8 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default="", help="extra prompt text")
     p.add_argument("--size", type=int, default=1024, choices=[1024, 2048, 4096])
     p.add_argument("--mode", default="auto", choices=["auto", "online", "batch"],
-                   help="auto (default): the Batch API for Gemini jobs of at least batch_threshold images "
-                        f"(setting, default {Settings.model_fields['batch_threshold'].default}), else online")
+                   help="auto (default): the Batch API for Gemini jobs of at least BATCH_THRESHOLD images "
+                        f"(default {Settings.model_fields['batch_threshold'].default}), else online")
     p.add_argument("--reference", action="store_true",
                    help="Gemini: send variants after the first the product's first approved image, so its shots "
                         "stay alike (once one is approved)")
