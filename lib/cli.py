@@ -185,7 +185,7 @@ def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
 
 def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
     from lib import publish
-    from lib.export import publish_to_store
+    from lib.sku_publish import publish_to_store
 
     job = jobs.get_job(rt.db, args.job)
     keep = not args.drop_old_featured

@@ -72,7 +72,7 @@ def _drive_connection(runtime: Runtime, job: Job, connection_id: int | None) -> 
     return conn
 
 
-def _approved(runtime: Runtime, job_id: int) -> tuple[Job, list[Asset], dict[int | None, JobItem]]:
+def approved_images(runtime: Runtime, job_id: int) -> tuple[Job, list[Asset], dict[int | None, JobItem]]:
     """The job, its approved generated images (oldest first) and their items by id, read in one session."""
     with runtime.db.session() as s:
         job = s.get(Job, job_id)
@@ -89,7 +89,7 @@ def _approved(runtime: Runtime, job_id: int) -> tuple[Job, list[Asset], dict[int
 def export_approved(runtime: Runtime, job_id: int, *, folder_id: str | None = None,
                     connection_id: int | None = None) -> list[ExportResult]:
     """Upload the job's approved images to Drive (see module docstring). Safe to run again after any failure."""
-    job, assets, items = _approved(runtime, job_id)
+    job, assets, items = approved_images(runtime, job_id)
     if not folder_id and job.source_kind != "drive":
         raise InputError("These photos did not come from Drive: choose the Drive folder to export them to.")
     if not assets:
@@ -202,52 +202,3 @@ def _source_image(product: dict[str, Any], variation_id: str | None) -> dict[str
 
 
 # Drive photos to the connected store, by SKU --------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StorePublishReport:
-    publications: list[Any]  # lib.models.Publication, one per published image (see lib.publish)
-    unmatched: list[str]  # one sentence per approved image left out: no SKU, or no store product with that SKU
-
-
-def publish_to_store(runtime: Runtime, job_id: int, role: str = "featured", *, connection_id: int | None = None,
-                     keep_old_featured: bool = True) -> StorePublishReport:
-    """Publish a Drive job's approved images to the WooCommerce product with the same SKU, through lib.publish
-    (snapshot, upload, verify; `lib.publish.rollback(job_id=...)` undoes it). Images whose SKU the store does not
-    have are listed, not published, so one missing SKU does not hold back the rest."""
-    from lib import publish
-
-    job, assets, items = _approved(runtime, job_id)
-    if job.source_kind == "woocommerce":
-        raise InputError("This job's photos came from the store itself: publish it from the gallery.")
-    if not assets:
-        raise InputError(f"Job {job_id} has no approved images to publish. Approve some in the gallery first.")
-    if connection_id is None:
-        store = active_connection(runtime.db, "woocommerce")
-        if store is None:
-            raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
-        connection_id = store.id
-    elif (chosen := get_connection(runtime.db, connection_id)).kind != "woocommerce":
-        raise InputError(f"Connection {connection_id} ({chosen.name}) is not a WooCommerce store. Choose the store "
-                         "to publish to.")
-    target = runtime.publish_target("woocommerce", connection_id)
-    finder = getattr(target, "product_for_sku", None)
-    matched: list[int] = []
-    unmatched: list[str] = []
-    found: dict[str, Any] = {}
-    for asset in assets:
-        product = dict(items[asset.item_id].product) if asset.item_id in items else {}
-        name = str(product.get("name") or f"Product {asset.product_id}")
-        sku = str(product.get("sku") or "")
-        if not sku:
-            unmatched.append(f"“{name}” has no SKU (name the Drive folder or photo “SKU - Name”).")
-            continue
-        if sku not in found:
-            found[sku] = finder(sku) if finder is not None else None
-        if found[sku] is None:
-            unmatched.append(f"“{name}”: the store has no product with SKU {sku}.")
-            continue
-        assert asset.id is not None
-        matched.append(asset.id)
-    pubs = publish.publish_assets(runtime, matched, role, keep_old_featured=keep_old_featured,
-                                  store_kind="woocommerce", connection_id=connection_id) if matched else []
-    return StorePublishReport(pubs, unmatched)

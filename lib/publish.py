@@ -521,6 +521,19 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+def describe_change(role: str, before: list[str], after: list[str], *, keep_old_featured: bool) -> str:
+    """One sentence on what publishing an image as `role` does to a product's image list."""
+    count = f"{_plural(len(before), 'image')} → {len(after)}"
+    if not before:
+        return "The product has no images yet: the new image becomes its featured image."
+    if role == PublishRole.FEATURED and keep_old_featured:
+        return f"The new image becomes the featured image; the current one moves into the gallery ({count})."
+    if role == PublishRole.FEATURED:
+        return ("The new image replaces the featured image, which leaves the product but stays in the media "
+                f"library ({count}).")
+    return f"The new image is added at the end of the gallery ({count})."
+
+
 def plan_publish(rt: Runtime, asset_ids: list[int], role: str, *,
                  keep_old_featured: bool = True) -> list[PlannedChange]:
     """What publishing would change, product by product, in plain sentences (reads the store, changes nothing).
@@ -548,16 +561,7 @@ def plan_publish(rt: Runtime, asset_ids: list[int], role: str, *,
             out.append(PlannedChange(item.product_id, item.variation_id, item.name, list(before), text))
             continue
         after = intended_images(publish_role, before, new, keep_old_featured=keep_old_featured)
-        count = f"{_plural(len(before), 'image')} → {len(after)}"
-        if not before:
-            text = "The product has no images yet: the new image becomes its featured image."
-        elif publish_role == PublishRole.FEATURED and keep_old_featured:
-            text = f"The new image becomes the featured image; the current one moves into the gallery ({count})."
-        elif publish_role == PublishRole.FEATURED:
-            text = (f"The new image replaces the featured image, which leaves the product but stays in the media "
-                    f"library ({count}).")
-        else:
-            text = f"The new image is added at the end of the gallery ({count})."
+        text = describe_change(publish_role, before, after, keep_old_featured=keep_old_featured)
         out.append(PlannedChange(item.product_id, None, item.name, list(before), text))
         lists[key] = after
     return out

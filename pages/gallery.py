@@ -100,8 +100,7 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
 
 @st.dialog("Publish to the store by SKU", width="large", on_dismiss=_close_dialog)
 def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
-    from lib.export import publish_to_store
-    from lib.sources.drive_connect import plan_sku_publish
+    from lib.sku_publish import plan_sku_publish, publish_to_store
 
     try:
         with st.spinner("Looking up the SKUs in the store…"):

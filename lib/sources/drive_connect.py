@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from lib import events
 from lib.connections import read_secret, save_connection
 from lib.errors import AppError, InputError, SourceNotFound
-from lib.models import Connection, PublicationState
+from lib.models import Connection
 from lib.sources.drive_client import FOLDER_MIME, DriveClient, DriveCredentials, escape, parse_credentials
 
 if TYPE_CHECKING:
@@ -185,96 +185,6 @@ def with_settings(conn: Connection, **changes: Any) -> Connection:
     data = conn.model_dump()
     data["settings"] = {**(conn.settings or {}), **changes}
     return Connection(**data)
-
-
-# Drive photos to the connected store, by SKU: what publishing would change ------------------------------------
-
-@dataclass(frozen=True)
-class SkuMatch:
-    """An approved image and the store product with its SKU, with what publishing it would do there."""
-
-    asset_id: int
-    name: str  # the Drive product's name (shown as text)
-    sku: str
-    store_product_id: str
-    change: str  # one sentence
-
-
-@dataclass(frozen=True)
-class SkuPublishPlan:
-    connection_id: int
-    store_name: str
-    matches: list[SkuMatch]
-    unmatched: list[str]  # one sentence per approved image that no store product matches (as publish_to_store says)
-    already: int  # approved images already published to this store by this job (left out)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def plan_sku_publish(runtime: Runtime, job_id: int, role: str = "featured", *, keep_old_featured: bool = True,
-                     connection_id: int | None = None) -> SkuPublishPlan:
-    """What `lib.export.publish_to_store` would change in the WooCommerce store: for each approved image of a Drive
-    job, the store product with the same SKU and its image list before → after; images without a match in plain
-    sentences. Reads the store, changes nothing."""
-    from lib import publish
-    from lib.connections import active_connection, get_connection
-    from lib.job_queries import approved_assets, job_items
-
-    if role not in ("featured", "gallery"):
-        raise InputError("Publishing by SKU makes the image the product's main image or adds it to its gallery.")
-    assets = approved_assets(runtime.db, job_id)
-    if not assets:
-        raise InputError(f"Job {job_id} has no approved images to publish. Approve some in the gallery first.")
-    store = get_connection(runtime.db, connection_id) if connection_id is not None else \
-        active_connection(runtime.db, "woocommerce")
-    if store is None or store.kind != "woocommerce" or store.id is None:
-        raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
-    done = {p.asset_id for p in publish.product_publications(runtime.db, job_id)
-            if p.state == PublicationState.DONE and p.store_kind == "woocommerce" and p.connection_id == store.id}
-    products = {i.id: dict(i.product) for i in job_items(runtime.db, job_id)}
-    target = runtime.publish_target("woocommerce", store.id)
-    found: dict[str, tuple[str, str | None] | None] = {}
-    lists: dict[str, list[str]] = {}
-    matches: list[SkuMatch] = []
-    unmatched: list[str] = []
-    already = 0
-    for asset in assets:
-        product = products.get(asset.item_id, {})
-        name = str(product.get("name") or f"Product {asset.product_id}")
-        sku = str(product.get("sku") or "")
-        if not sku:
-            unmatched.append(f"“{name}” has no SKU (name the Drive folder or photo “SKU - Name”).")
-            continue
-        if sku not in found:
-            found[sku] = target.product_for_sku(sku)
-        hit = found[sku]
-        if hit is None:
-            unmatched.append(f"“{name}”: the store has no product with SKU {sku}.")
-            continue
-        if asset.id in done:
-            already += 1
-            continue
-        pid = hit[0]
-        if pid not in lists:
-            lists[pid] = list(target.product_image_ids(pid))
-        before = lists[pid]
-        after = publish.intended_images(role, before, f"new:{asset.id}", keep_old_featured=keep_old_featured)
-        count = f"{_plural(len(before), 'image')} → {len(after)}"
-        if not before:
-            change = "The product has no images yet: the new image becomes its featured image."
-        elif role == "featured" and keep_old_featured:
-            change = f"The new image becomes the featured image; the current one moves into the gallery ({count})."
-        elif role == "featured":
-            change = ("The new image replaces the featured image, which leaves the product but stays in the media "
-                      f"library ({count}).")
-        else:
-            change = f"The new image is added at the end of the gallery ({count})."
-        lists[pid] = after
-        assert asset.id is not None
-        matches.append(SkuMatch(asset.id, name, sku, pid, change))
-    return SkuPublishPlan(store.id, store.name, matches, unmatched, already)
 
 
 def export_folder(value: str) -> str:

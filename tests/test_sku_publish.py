@@ -7,8 +7,8 @@ import pytest
 
 from lib import publish
 from lib.errors import InputError
-from lib.export import publish_to_store
 from lib.models import Asset, AssetKind, ItemStatus, Job, JobItem, PublicationState, ReviewState
+from lib.sku_publish import plan_sku_publish, publish_to_store
 from lib.sources import drive_client, wc_client
 from lib.sources.base import ProductQuery
 from lib.sources.drive import save_drive
@@ -84,3 +84,32 @@ def test_publishing_needs_a_store(rt, drive_emu):
     job_id = drive_job(rt, drive_emu)
     with pytest.raises(InputError, match="No WooCommerce store is connected"):
         publish_to_store(rt, job_id)
+
+
+def test_the_plan_says_what_publishing_would_change_and_changes_nothing(rt, drive_emu, woo_emu):
+    save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+                     app_password=APP_PASSWORD, name="Shop")
+    job_id = drive_job(rt, drive_emu)
+    red_mug = next(pid for pid, p in woo_emu.products.items() if p["sku"] == "WCR-MUG-RED")
+    before = woo_emu.image_ids(red_mug)
+
+    plan = plan_sku_publish(rt, job_id, "featured")
+
+    assert woo_emu.image_ids(red_mug) == before and woo_emu.counts["uploads"] == 0
+    assert woo_emu.counts["product_updates"] == 0
+    assert plan.store_name == "Shop" and plan.already == 0
+    [match] = plan.matches
+    assert (match.name, match.sku, match.store_product_id) == ("Red mug", "WCR-MUG-RED", str(red_mug))
+    assert match.change == (f"The new image becomes the featured image; the current one moves into the gallery "
+                            f"({len(before)} image{'' if len(before) == 1 else 's'} → {len(before) + 1}).")
+    assert plan.unmatched == publish_to_store(rt, job_id, "featured").unmatched  # the same sentences as publishing
+    assert len(woo_emu.image_ids(red_mug)) == len(before) + 1  # (that publish did change the store)
+
+    again = plan_sku_publish(rt, job_id, "featured")
+    assert again.matches == [] and again.already == 1  # what is published is not offered again
+
+
+def test_the_plan_refuses_the_variation_role(rt, drive_emu):
+    job_id = drive_job(rt, drive_emu)
+    with pytest.raises(InputError, match="main image or adds it to its gallery"):
+        plan_sku_publish(rt, job_id, "variation")
