@@ -9,7 +9,6 @@ from lib import publish
 from lib.errors import InputError
 from lib.models import Asset, AssetKind, ItemStatus, Job, JobItem, PublicationState, ReviewState
 from lib.sku_publish import plan_sku_publish, publish_to_store
-from lib.sources import drive_client, wc_client
 from lib.sources.base import ProductQuery
 from lib.sources.drive import save_drive
 from lib.sources.woocommerce import save_woocommerce
@@ -19,11 +18,13 @@ from tests.emulators.woocommerce import APP_PASSWORD, CONSUMER_KEY, CONSUMER_SEC
 PHOTO = jpeg_bytes((200, 40, 40), (512, 512))
 
 
-@pytest.fixture(autouse=True)
-def no_waits(monkeypatch):
-    monkeypatch.setattr(drive_client, "SLEEP", lambda s: None)
-    monkeypatch.setattr(wc_client, "SLEEP", lambda s: None)
-    monkeypatch.setattr(publish, "SLEEP", lambda s: None)
+pytestmark = pytest.mark.usefixtures("no_store_waits")
+
+
+@pytest.fixture
+def shop(rt, woo_emu):
+    return save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
+                            app_password=APP_PASSWORD, name="Shop")
 
 
 @pytest.fixture
@@ -56,9 +57,7 @@ def drive_job(rt, drive_emu) -> int:
         return job.id
 
 
-def test_drive_images_go_to_the_store_product_with_the_same_sku_and_roll_back(rt, drive_emu, woo_emu):
-    save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                     app_password=APP_PASSWORD, name="Shop")
+def test_drive_images_go_to_the_store_product_with_the_same_sku_and_roll_back(rt, drive_emu, woo_emu, shop):
     job_id = drive_job(rt, drive_emu)
     red_mug = next(pid for pid, p in woo_emu.products.items() if p["sku"] == "WCR-MUG-RED")
     before = woo_emu.image_ids(red_mug)
@@ -86,9 +85,7 @@ def test_publishing_needs_a_store(rt, drive_emu):
         publish_to_store(rt, job_id)
 
 
-def test_the_plan_says_what_publishing_would_change_and_changes_nothing(rt, drive_emu, woo_emu):
-    save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                     app_password=APP_PASSWORD, name="Shop")
+def test_the_plan_says_what_publishing_would_change_and_changes_nothing(rt, drive_emu, woo_emu, shop):
     job_id = drive_job(rt, drive_emu)
     red_mug = next(pid for pid, p in woo_emu.products.items() if p["sku"] == "WCR-MUG-RED")
     before = woo_emu.image_ids(red_mug)

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lib.sources import drive_client
+from lib import publish
+from lib.sources import drive_client, wc_client
 from tests.emulators.drive import DriveEmulator
 from tests.emulators.woocommerce import WooEmulator
 
@@ -32,3 +33,10 @@ def woo_emu() -> Iterator[WooEmulator]:
     with WooEmulator() as emu:
         yield emu
     assert emu.errors == []  # no request tripped over a bug in the emulator
+
+
+@pytest.fixture
+def no_store_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drive, store and publish retry back-offs are not slept (for tests that time nothing)."""
+    for module in (drive_client, wc_client, publish):
+        monkeypatch.setattr(module, "SLEEP", lambda s: None)

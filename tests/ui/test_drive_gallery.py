@@ -9,7 +9,6 @@ import pytest
 from lib import jobs, publish
 from lib.config import Settings
 from lib.runtime import Runtime
-from lib.sources import drive_client, wc_client
 from lib.sources.base import ProductQuery
 from lib.sources.drive import save_drive
 from tests.ui.conftest import assert_ok, page
@@ -22,12 +21,7 @@ MARKER = "imagegecko_asset"
 STORE_WRITES = ("media_created", "product_updates", "uploads", "variation_updates", "media_updates")
 
 
-@pytest.fixture(autouse=True)
-def no_waits(monkeypatch):
-    """Retry back-offs are not slept (nothing here is timed)."""
-    monkeypatch.setattr(drive_client, "SLEEP", lambda s: None)
-    monkeypatch.setattr(wc_client, "SLEEP", lambda s: None)
-    monkeypatch.setattr(publish, "SLEEP", lambda s: None)
+pytestmark = pytest.mark.usefixtures("no_store_waits")  # retry back-offs are not slept (nothing here is timed)
 
 
 @pytest.fixture
