@@ -2,8 +2,9 @@
 
 Search, category and stock status go to the source (server-side paging). "White background only" and "no
 generated image yet" are not something a store can answer, so those scan the source page by page and keep the
-products that pass, up to a scan budget; the page then says how far it looked. White-background scores and
-thumbnails are computed once per image and kept in a bounded in-process cache.
+products that pass, up to a scan budget; the page then says how far it looked. Photos are checked only as far as
+the page needs. White-background scores and thumbnails are computed once per image, from a small preview, and
+kept in a bounded in-process cache.
 
 The selection is plain data (`SelectionState`, `SelectionBook`) so it survives paging and filtering and is
 tested without Streamlit.
@@ -11,9 +12,9 @@ tested without Streamlit.
 
 from __future__ import annotations
 
-import copy
 import importlib
 import io
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ WHITE_MIN = 0.85  # the share of near-white border pixels that counts as "on whi
 THUMB_SIDE = 224
 SCAN_CHUNK = 100
 DEFAULT_SCAN_BUDGET = 600  # products looked at per view when a local filter is on
+WHITE_BATCH = 8  # photos checked together when a page needs only a few more matches
 CHECK_LIMIT = 36  # photos the Generate page validates before launch
 
 STOCK_LABELS = {"": "Any stock", "instock": "In stock", "outofstock": "Out of stock", "onbackorder": "On backorder"}
@@ -184,12 +186,22 @@ def browse(runtime: Runtime, source: ProductSource, ref: SourceRef, filters: Fil
     while len(matched) < want and scanned < scan_budget:
         chunk = source.list_products(filters.query(src_page, SCAN_CHUNK))
         source_total = chunk.total
-        if filters.white_only:
-            prefetch_facts(runtime, source, ref, [p for p in chunk.items if not done.get(p.id)])
-        for product in chunk.items:
-            scanned += 1
-            if keep(product):
-                matched.append(product)
+        pos = 0
+        while pos < len(chunk.items) and len(matched) < want:
+            if filters.white_only:
+                # Photos are checked only as far as the page needs (a batch at a time, in parallel), not a whole
+                # chunk: each check draws or downloads a photo.
+                batch = chunk.items[pos:pos + max(want - len(matched), WHITE_BATCH)]
+                prefetch_facts(runtime, source, ref, [p for p in batch if not done.get(p.id)])
+            else:
+                batch = chunk.items[pos:]
+            for product in batch:
+                scanned += 1
+                if keep(product):
+                    matched.append(product)
+            pos += len(batch)
+        if pos < len(chunk.items):  # enough matches before the chunk's end
+            break
         if src_page >= chunk.pages or not chunk.items:
             exhausted = True
             break
@@ -248,31 +260,33 @@ _FACTS = _LRU(5000)
 _CHECKS = _LRU(5000)
 _FAILED = object()
 PREVIEW_SIDE = 224
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog-preview")
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog-preview")  # downloads: waits on the network
+# Drawing previews is CPU work that mostly holds the GIL: more threads than CPUs only contend.
+_DRAW_POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="catalog-draw")
 
 
-def _preview_bytes(source: ProductSource, image: SourceImage) -> bytes:
-    """A small version of the photo when the source can make one cheaply, else the photo itself."""
+def _preview(source: ProductSource, image: SourceImage) -> Image.Image:
+    """A small RGB version of the photo: drawn at preview size by sources that draw their photos, a preview from
+    sources that can make one cheaply (Drive's thumbnails), else the photo itself decoded at a reduced scale."""
+    drawn = getattr(source, "preview_image", None)
+    if callable(drawn):
+        im = drawn(image, PREVIEW_SIDE)
+        if im is not None:
+            return im if im.mode == "RGB" else im.convert("RGB")
     preview = getattr(source, "preview", None)
-    if callable(preview):
-        return preview(image, PREVIEW_SIDE)  # type: ignore[no-any-return]
-    if isinstance(getattr(source, "image_size", None), int):  # sources that draw their photos draw them small
-        small = copy.copy(source)
-        small.image_size = PREVIEW_SIDE  # type: ignore[attr-defined]
-        return small.fetch_image(image)
-    return source.fetch_image(image)
+    data = preview(image, PREVIEW_SIDE) if callable(preview) else source.fetch_image(image)
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))  # JPEG: decode at a reduced scale
+        return im.convert("RGB")
 
 
 def _facts_key(runtime: Runtime, ref: SourceRef, image: SourceImage) -> tuple[str, str, str]:
-    return (runtime.settings.db_url, ref.key, image.ref)
+    return (runtime.cache_scope, ref.key, image.ref)
 
 
 def _compute_facts(source: ProductSource, image: SourceImage) -> ImageFacts | None:
     try:
-        data = _preview_bytes(source, image)
-        with Image.open(io.BytesIO(data)) as im:
-            im.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))  # JPEG: decode at a reduced scale
-            rgb = im.convert("RGB")
+        rgb = _preview(source, image)
     except AppError:
         return None
     except (OSError, ValueError, Image.DecompressionBombError):
@@ -308,7 +322,8 @@ def prefetch_facts(runtime: Runtime, source: ProductSource, ref: SourceRef, prod
     todo = [p.featured for p in products if p.featured is not None
             and _FACTS.get(_facts_key(runtime, ref, p.featured)) is None]
     if len(todo) > 1:
-        list(_POOL.map(lambda img: image_facts(runtime, source, ref, img), todo))
+        pool = _DRAW_POOL if callable(getattr(source, "preview_image", None)) else _POOL
+        list(pool.map(lambda img: image_facts(runtime, source, ref, img), todo))
 
 
 def clear_caches() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from lib.config import Settings
@@ -49,6 +50,11 @@ class Runtime:
             blobs=LocalBlobStore(settings.blob_dir),
             vault=Vault(settings.vault_key_file),
         )
+
+    @cached_property
+    def cache_scope(self) -> str:
+        """Names this data directory in process-wide caches; read once (settings.db_url resolves a path)."""
+        return self.settings.db_url
 
     def _connection(self, kind: str, connection_id: int | None) -> Any:
         if kind in ("demo", "upload"):

@@ -120,6 +120,37 @@ def test_white_background_only(rt: Runtime) -> None:
     assert facts.thumbnail[:2] == b"\xff\xd8"  # a JPEG thumbnail for the grid
 
 
+def test_white_background_only_checks_only_the_photos_a_page_needs(rt: Runtime) -> None:
+    pytest.importorskip("lib.images")
+    src = FakeSource(1000)
+    fetched: list[str] = []
+    fetch = src.fetch_image
+    src.fetch_image = lambda image: fetched.append(image.ref) or fetch(image)  # type: ignore[method-assign]
+    page = catalog.browse(rt, src, REF, Filters(white_only=True), page=1, per_page=10)
+    assert [p.id for p in page.products] == [str(i) for i in range(2, 21, 2)]
+    assert page.has_next and not page.exact and page.total >= 11
+    # At least one match more than the page (11: among the first 22 photos), checked a batch at a time: not a
+    # whole chunk of 100 photos.
+    assert page.scanned == len(fetched) == len(set(fetched)) < catalog.SCAN_CHUNK
+    assert f"looked at {page.scanned} of 1,000" in page.summary
+    # The next page checks only photos not seen yet.
+    before = len(fetched)
+    second = catalog.browse(rt, src, REF, Filters(white_only=True), page=2, per_page=10)
+    assert [p.id for p in second.products] == [str(i) for i in range(22, 41, 2)]
+    assert len(set(fetched)) == len(fetched) and len(fetched) - before < catalog.SCAN_CHUNK
+
+
+def test_demo_thumbnails_are_drawn_at_preview_size(rt: Runtime) -> None:
+    from lib.sources.demo import DemoSource
+
+    src = DemoSource(rt)
+    src.fetch_image = lambda image: pytest.fail("a drawn photo needs no full-size render")  # type: ignore[method-assign]
+    facts = catalog.image_facts(rt, src, REF, src.get_product("3").featured)
+    assert facts is not None and facts.white_score == 1.0
+    with Image.open(io.BytesIO(facts.thumbnail)) as im:
+        assert im.size == (catalog.THUMB_SIDE, catalog.THUMB_SIDE)
+
+
 def test_selection_survives_paging_and_filtering() -> None:
     src = FakeSource(60)
     state = SelectionState("demo")

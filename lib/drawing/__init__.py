@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from PIL import Image
 
+from lib.drawing import canvas as _canvas
 from lib.drawing.canvas import Canvas
 from lib.drawing.products import DRAWINGS, Palette, palette_for, shifted
 
@@ -44,4 +45,10 @@ def render_png(kind: str, palette_items: tuple[tuple[str, tuple[int, int, int]],
     return buf.getvalue()
 
 
-__all__ = ["KINDS", "draw", "render_png", "palette_for", "shifted", "silhouette"]
+def clear_caches() -> None:
+    """Forget rendered photos, noise fields and shape masks (benchmarks measuring a cold start)."""
+    render_png.cache_clear()
+    _canvas.clear_caches()
+
+
+__all__ = ["KINDS", "clear_caches", "draw", "render_png", "palette_for", "shifted", "silhouette"]

@@ -8,8 +8,10 @@ is written once and renders at any size. Only the bounding box of each shape is 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -61,6 +63,7 @@ def leaf(cx: float, cy: float, length: float, width: float, angle_deg: float, n:
 class Mask:
     a: np.ndarray  # float32 0..1, (h, w), supersampled
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in supersampled px
+    rims: dict[float, np.ndarray] = field(default_factory=dict, repr=False, compare=False)  # blur radius -> inner
 
 
 class Canvas:
@@ -71,13 +74,33 @@ class Canvas:
         n = size * ss
         self.n = n
         # A transparent canvas keeps premultiplied colour plus coverage, so edges carry no white fringe.
-        self.img = np.zeros((n, n, 3), dtype=np.float32) if transparent else np.ones((n, n, 3), dtype=np.float32)
+        # One plane per channel (3, n, n): blending a (h, w) coverage into it runs along whole rows, several times
+        # faster than into interleaved (n, n, 3) pixels, with the same arithmetic per value.
+        self.img = np.zeros((3, n, n), dtype=np.float32) if transparent else np.ones((3, n, n), dtype=np.float32)
         self.alpha = np.zeros((n, n), dtype=np.float32) if transparent else None
 
     # Shapes ---------------------------------------------------------------------------------
     def mask(self, *ops: tuple) -> Mask:
         """ops: ("ellipse", box) ("rect", box) ("rrect", box, r) ("poly", pts) ("line", pts, width)
-        ("pie", box, a0, a1); a kind starting with "-" cuts the shape out instead of adding it."""
+        ("pie", box, a0, a1); a kind starting with "-" cuts the shape out instead of adding it.
+
+        Small canvases (previews) share masks: shapes do not depend on colours, so a page of thumbnails, where
+        each drawing comes back in several colourways, draws each shape once. Shared masks are read-only.
+        """
+        if self.n > _MASK_CACHE_SIDE:
+            return self._mask(ops)
+        try:
+            key = (self.n, tuple(tuple(tuple(x) if isinstance(x, list) else x for x in op) for op in ops))
+            found = _MASKS.get(key)
+        except TypeError:  # unhashable points (numpy arrays): draw it
+            return self._mask(ops)
+        if found is None:
+            found = self._mask(ops)
+            found.a.flags.writeable = False
+            _MASKS.put(key, found)
+        return found
+
+    def _mask(self, ops: tuple[tuple, ...]) -> Mask:
         k = self.k
         xs: list[float] = []
         ys: list[float] = []
@@ -154,24 +177,25 @@ class Canvas:
         x0, y0, x1, y1 = m.box
         if x1 <= x0 or y1 <= y0:
             return
-        if callable(color):
-            X, Y = self.grid(m)
-            col = np.broadcast_to(color(X, Y), (y1 - y0, x1 - x0, 3)).astype(np.float32)
-        else:
-            col = np.broadcast_to(rgb(color), (y1 - y0, x1 - x0, 3))
+        # Shaders give (..., 3) colours; seen as (3, h, w) planes (a view, no copy) to match the canvas. float32
+        # in keeps every step's arithmetic exactly what a float32 copy would give.
+        raw = color(*self.grid(m)) if callable(color) else rgb(color)
+        col = np.moveaxis(np.broadcast_to(np.asarray(raw, dtype=np.float32), (y1 - y0, x1 - x0, 3)), -1, 0)
         if rim > 0:
-            blur = Image.fromarray((m.a * 255).astype(np.uint8)).filter(
-                ImageFilter.GaussianBlur(rim_width * self.k))
-            inner = np.asarray(blur, dtype=np.float32) / 255.0
-            col = col * (1 - rim * np.clip(1 - (inner - 0.5) * 2, 0, 1))[..., None]
-        a = (m.a * opacity)[..., None]
-        region = self.img[y0:y1, x0:x1]
+            radius = rim_width * self.k
+            inner = m.rims.get(radius)
+            if inner is None:  # depends on the shape only: kept with the (possibly shared) mask
+                blur = Image.fromarray((m.a * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius))
+                inner = m.rims[radius] = np.asarray(blur, dtype=np.float32) / 255.0
+            col = col * (1 - rim * np.clip(1 - (inner - 0.5) * 2, 0, 1))
+        a = m.a if opacity == 1.0 else m.a * opacity  # x * 1.0 == x: skip the pass
+        region = self.img[:, y0:y1, x0:x1]
         region *= 1 - a
         region += col * a
         if self.alpha is not None:
             cover = self.alpha[y0:y1, x0:x1]
-            cover *= 1 - a[..., 0]
-            cover += a[..., 0]
+            cover *= 1 - a
+            cover += a
 
     def soft(self, m: Mask, radius: float) -> Mask:
         """The mask blurred by radius design px (for glows and soft highlights)."""
@@ -186,9 +210,9 @@ class Canvas:
 
     def noise(self, amount: float, seed: int, grain: float = 1.5) -> Shader:
         """A shader modifier factor: multiplicative fine noise (stoneware speckle, canvas)."""
-        rng = np.random.default_rng(seed)
         cell = max(1, int(grain * self.k))
-        small = rng.standard_normal((self.n // cell + 2, self.n // cell + 2)).astype(np.float32)
+        side = self.n // cell + 2
+        small = _noise_field(seed, side) if side <= _NOISE_CACHE_SIDE else _make_noise(seed, side)
 
         def f(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
             xi = np.clip((X * self.k / cell).astype(int), 0, small.shape[1] - 1)
@@ -199,18 +223,79 @@ class Canvas:
 
     def image(self) -> Image.Image:
         if self.alpha is not None:
-            a = self.alpha[..., None]
+            a = self.alpha[None]
             rgb_ = np.where(a > 1e-4, self.img / np.maximum(a, 1e-4), 0)
-            arr = np.clip(np.concatenate([rgb_, a], axis=2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-            im = Image.fromarray(arr, "RGBA")
+            planes = np.clip(np.concatenate([rgb_, a], axis=0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            im = Image.merge("RGBA", [Image.fromarray(p) for p in planes])
             if self.ss > 1:
                 im = im.convert("RGBa").reduce(self.ss).convert("RGBA")
             return im
-        arr = np.clip(self.img * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        im = Image.fromarray(arr, "RGB")
+        arr = self.img * 255.0  # the same float32 steps as np.clip(img * 255 + 0.5, 0, 255), in one buffer
+        arr += 0.5
+        np.clip(arr, 0, 255, out=arr)
+        im = Image.merge("RGB", [Image.fromarray(p) for p in arr.astype(np.uint8)])
         if self.ss > 1:
             im = im.reduce(self.ss)  # box average = exact supersampling
         return im
+
+
+_NOISE_CACHE_SIDE = 600  # fields up to 1.4 MB (previews) are kept; full-size renders make theirs each time
+_MASK_CACHE_SIDE = 512  # canvases up to 256 px at 2x; the 14 demo drawings' masks at 224 px take ~7 MB
+
+
+class _MaskCache:
+    """A least-recently-used store of masks shared by every canvas and thread, bounded in bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.data: dict[tuple, Mask] = {}
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _cost(mask: Mask) -> int:
+        return 2 * mask.a.nbytes  # the coverage, and room for the rim blurs kept with it
+
+    def get(self, key: tuple) -> Mask | None:
+        with self.lock:
+            found = self.data.pop(key, None)
+            if found is not None:
+                self.data[key] = found  # most recent last
+            return found
+
+    def put(self, key: tuple, mask: Mask) -> None:
+        with self.lock:
+            old = self.data.pop(key, None)
+            self.used += self._cost(mask) - (self._cost(old) if old is not None else 0)
+            self.data[key] = mask
+            while self.used > self.budget and self.data:
+                self.used -= self._cost(self.data.pop(next(iter(self.data))))
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+            self.used = 0
+
+
+_MASKS = _MaskCache(32 * 1024 * 1024)
+
+
+def _make_noise(seed: int, side: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((side, side)).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _noise_field(seed: int, side: int) -> np.ndarray:
+    """`_make_noise`, once per (seed, side): a page of previews meets the same few seeds again and again, and a
+    450 x 450 field costs more than most shapes."""
+    noise = _make_noise(seed, side)
+    noise.flags.writeable = False  # shared between drawings (and threads)
+    return noise
+
+
+def clear_caches() -> None:
+    _noise_field.cache_clear()
+    _MASKS.clear()
 
 
 def _box_pts(box: Sequence[float]) -> list[tuple[float, float]]:
@@ -253,6 +338,7 @@ def cylinder(x0: float, x1: float, c: RGB, *, light: float = -0.35, ambient: flo
 def sphere(cx: float, cy: float, rx: float, ry: float, c: RGB, *, light: tuple[float, float] = (-0.45, -0.5),
            ambient: float = 0.45, spec: float = 0.45, spec_size: float = 0.18) -> Shader:
     col = rgb(c)
+    planes, glint = col[:, None, None], (1 - col * 0.3)[:, None, None]
     lx, ly = light
     lz = math.sqrt(max(0.0, 1 - lx * lx - ly * ly))
 
@@ -265,7 +351,8 @@ def sphere(cx: float, cy: float, rx: float, ry: float, c: RGB, *, light: tuple[f
         shade = ambient + (1 - ambient) * diff
         d2 = (u - lx * 0.6) ** 2 + (v - ly * 0.6) ** 2
         hl = spec * np.exp(-d2 / (spec_size**2))
-        return col * shade[..., None] + hl[..., None] * (1 - col * 0.3)
+        # Worked out per channel plane (fast, the canvas's own layout), handed back as the usual (h, w, 3) view.
+        return np.moveaxis(planes * shade + hl * glint, 0, -1)
 
     return f
 

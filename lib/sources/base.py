@@ -109,7 +109,12 @@ class ProductPage:
 
 @runtime_checkable
 class ProductSource(Protocol):
-    """Read products and their images."""
+    """Read products and their images.
+
+    Optional, for the Products grid's thumbnails (lib.catalog): `preview(image, side) -> bytes`, a small picture
+    the source can make cheaply, or `preview_image(image, side) -> PIL.Image.Image | None`, a new image of the
+    photo drawn at that size, by a source that draws its photos (None: fall back to fetch_image).
+    """
 
     kind: str  # demo | woocommerce | drive | upload
 

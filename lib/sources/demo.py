@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image
 from sqlmodel import col, select
 
-from lib.drawing import KINDS, palette_for, render_png, shifted
+from lib.drawing import KINDS, draw, palette_for, render_png, shifted
 from lib.errors import PublishError, SourceNotFound
 from lib.models import DemoImageList, DemoMedia, utcnow
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage, Variation
@@ -105,15 +105,22 @@ _COLOUR_WORDS = ("Coral", "Amber", "Olive", "Sage", "Teal", "Ocean", "Indigo", "
 def _generated(index: int) -> DemoItem:
     """Product number `index` (> len(CATALOGUE)) of an extended benchmark catalogue: a known drawing in a new
     colourway. Pure arithmetic, so listing 10,000 of them draws nothing."""
-    base = CATALOGUE[(index - 1) % len(CATALOGUE)]
-    turn = (index * 0.6180339887) % 1.0
+    base, turn, word, name, sku, stock = _generated_text(index)
     key = _main_colour_key(base.drawing)
     colour = shifted(palette_for(base.drawing)[key], turn, 1.1)
+    return DemoItem(str(index), name, sku, base.category, base.drawing, base.description, stock,
+                    dict(base.attributes, Colour=word), ((key, colour),))
+
+
+def _generated_text(index: int) -> tuple[DemoItem, float, str, str, str, str]:
+    """(base item, hue turn, colour word, name, SKU, stock) of generated product `index`: all that search and
+    filters need, without the colour maths of a whole DemoItem."""
+    base = CATALOGUE[(index - 1) % len(CATALOGUE)]
+    turn = (index * 0.6180339887) % 1.0
     word = _COLOUR_WORDS[int(turn * len(_COLOUR_WORDS)) % len(_COLOUR_WORDS)]
     stock = "outofstock" if index % 11 == 0 else "onbackorder" if index % 17 == 0 else "instock"
     code = base.sku.split("-")[1]
-    return DemoItem(str(index), f"{word} {base.name} No. {index}", f"GK-{code}-{index:05d}", base.category,
-                    base.drawing, base.description, stock, dict(base.attributes, Colour=word), ((key, colour),))
+    return base, turn, word, f"{word} {base.name} No. {index}", f"GK-{code}-{index:05d}", stock
 
 
 def _main_colour_key(kind: str) -> str:
@@ -124,12 +131,13 @@ def _main_colour_key(kind: str) -> str:
 
 @lru_cache(maxsize=8)
 def _index(size: int) -> tuple[tuple[str, str, str, str], ...]:
-    """(id, lower-cased search text, category, stock) for every product: what filters need, built once per size."""
-    rows = []
-    for i in range(1, size + 1):
-        item = _item(str(i), size)
-        rows.append((item.id, f"{item.name} {item.sku} {item.description}".lower(), item.category,
-                     item.stock_status))
+    """(id, lower-cased search text, category, stock) for every product: what filters need, built once per size
+    (and only when a filter is on: a plain listing is a range of ids)."""
+    rows = [(item.id, f"{item.name} {item.sku} {item.description}".lower(), item.category, item.stock_status)
+            for item in CATALOGUE[:size]]
+    for i in range(len(CATALOGUE) + 1, size + 1):
+        base, _, _, name, sku, stock = _generated_text(i)
+        rows.append((str(i), f"{name} {sku} {base.description}".lower(), base.category, stock))
     return tuple(rows)
 
 
@@ -155,6 +163,10 @@ def _image_ref(image_id: str) -> str:
     if m := re.fullmatch(r"m(\d+)", image_id):
         return f"demo-media://{m[1]}"
     raise SourceNotFound(f"Demo image {image_id} does not exist.")
+
+
+def _ref(image: SourceImage) -> str:
+    return image.ref or (_image_ref(image.id) if image.id else "")
 
 
 class _Catalogue:
@@ -228,22 +240,26 @@ class DemoSource(_Catalogue):
         stock = query.stock_status
         if query.status and query.status not in ("publish", "any"):
             return ProductPage([], 0, query.page, query.per_page)
-        matched = []
-        for pid, text, cat, stock_status in _index(self.size):
-            if ids is not None and pid not in ids:
-                continue
-            if category and cat.lower() != category:
-                continue
-            if needle and needle not in text:
-                continue
-            if stock and stock_status != stock:
-                continue
-            matched.append(pid)
         per_page = max(1, query.per_page)
         page = max(1, query.page)
-        chunk = matched[(page - 1) * per_page: page * per_page]
+        if ids is None and not category and not needle and not stock:  # every product in id order: no index needed
+            first = (page - 1) * per_page + 1
+            chunk, total = [str(i) for i in range(first, min(first + per_page, self.size + 1))], self.size
+        else:
+            matched = []
+            for pid, text, cat, stock_status in _index(self.size):
+                if ids is not None and pid not in ids:
+                    continue
+                if category and cat.lower() != category:
+                    continue
+                if needle and needle not in text:
+                    continue
+                if stock and stock_status != stock:
+                    continue
+                matched.append(pid)
+            chunk, total = matched[(page - 1) * per_page: page * per_page], len(matched)
         stored = self.stored_lists(chunk)
-        return ProductPage([self._product(self.item(pid), stored) for pid in chunk], len(matched), page, per_page)
+        return ProductPage([self._product(self.item(pid), stored) for pid in chunk], total, page, per_page)
 
     def get_product(self, product_id: str) -> Product:
         item = self.item(str(product_id))
@@ -281,23 +297,42 @@ class DemoSource(_Catalogue):
 
     # Images ---------------------------------------------------------------------------------
     def fetch_image(self, image: SourceImage) -> bytes:
-        ref = image.ref or (_image_ref(image.id) if image.id else "")
+        drawing = self._drawing(image)
+        if drawing is not None:
+            kind, palette, mirror = drawing
+            return render_png(kind, palette, self.image_size, mirror)
+        media_id = _ref(image).removeprefix("demo-media://")
+        media = self._media(int(media_id))
+        if media is None:
+            raise SourceNotFound(f"Demo media {media_id} does not exist.")
+        return self.runtime.blobs.get(media.sha256)  # type: ignore[no-any-return]
+
+    def preview_image(self, image: SourceImage, side: int) -> Image.Image | None:
+        """A catalogue photo drawn at `side` px: the pixels fetch_image would give at that size, without a PNG
+        round trip (lib.catalog's grid thumbnails). None for uploaded media, which fetch_image reads."""
+        drawing = self._drawing(image)
+        if drawing is None:
+            return None
+        kind, palette, mirror = drawing
+        return draw(kind, dict(palette), side, mirror=mirror)
+
+    def _drawing(self, image: SourceImage) -> tuple[str, tuple[tuple[str, RGB], ...], bool] | None:
+        """(drawing kind, palette items, mirrored) of a catalogue image; None for an uploaded medium's ref.
+        Raises SourceNotFound for a ref that names neither."""
+        ref = _ref(image)
         if m := re.fullmatch(r"demo://(\d+)/(\d+)", ref):
             item = self.item(m[1])
             n = int(m[2])
             if n >= len(self.default_images(item)):
                 raise SourceNotFound(f"Demo product {item.id} has no image {n}.")
-            return render_png(item.drawing, item.palette, self.image_size, n == 1)
+            return item.drawing, item.palette, n == 1
         if m := re.fullmatch(r"demo://variation/(\d+)-(\d+)", ref):
             item = self.item(m[1])
             k = self._variation_number(item, f"{m[1]}-{m[2]}")
             key = _main_colour_key(item.drawing)
-            return render_png(item.drawing, ((key, item.variations[k - 1][1]),), self.image_size)
-        if m := re.fullmatch(r"demo-media://(\d+)", ref):
-            media = self._media(int(m[1]))
-            if media is None:
-                raise SourceNotFound(f"Demo media {m[1]} does not exist.")
-            return self.runtime.blobs.get(media.sha256)  # type: ignore[no-any-return]
+            return item.drawing, ((key, item.variations[k - 1][1]),), False
+        if re.fullmatch(r"demo-media://(\d+)", ref):
+            return None
         raise SourceNotFound(f"Not a demo image: {ref[:100]!r}.")
 
 

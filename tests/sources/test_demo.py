@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import lib.sources.demo as demo
+from lib import drawing
 from lib.config import Settings
 from lib.errors import PublishError, SourceNotFound
 from lib.runtime import Runtime
@@ -135,6 +136,42 @@ def test_a_large_catalogue_lists_without_drawing(monkeypatch):
     assert p.name.endswith("No. 5000") and p.images[0].ref == "demo://5000/0"
     with pytest.raises(SourceNotFound):
         big.get_product("10001")
+
+
+def test_a_plain_listing_needs_no_index_and_filters_match_every_product(monkeypatch):
+    big = DemoSource(None, size=500)
+    demo._index.cache_clear()
+    with monkeypatch.context() as m:
+        m.setattr(demo, "_index", lambda size: pytest.fail("a listing without filters must not build the index"))
+        last = big.list_products(ProductQuery(page=21, per_page=24))
+    assert last.total == 500 and [p.id for p in last.items] == [str(i) for i in range(481, 501)]
+    assert big.list_products(ProductQuery(page=22, per_page=24)).items == []
+    # The index holds exactly what each product shows: its name, SKU and description are searchable.
+    for pid in ("3", "15", "321", "500"):
+        p = big.get_product(pid)
+        for text in (p.name, p.sku, p.short_description[:30]):
+            assert pid in [x.id for x in all_products(big, search=text, ids=(pid,))], (pid, text)
+        assert [x.id for x in all_products(big, ids=(pid,), category=p.category, stock_status=p.stock_status)] \
+            == [pid]
+
+
+def test_previews_are_the_photo_drawn_small(source, store):
+    product = source.get_product("1")
+    small = DemoSource(None, image_size=96)
+    for image in (*product.images, source.get_product("12").variation("12-3").image):
+        drawn = source.preview_image(image, 96)
+        with Image.open(io.BytesIO(small.fetch_image(image))) as im:
+            assert drawn.size == (96, 96) and drawn.tobytes() == im.convert("RGB").tobytes()
+    # Small drawings share shapes and noise between calls: drawn from cold and from warm caches, the same pixels.
+    drawing.clear_caches()
+    cold = source.preview_image(product.images[0], 96).tobytes()
+    assert source.preview_image(product.images[0], 96).tobytes() == cold
+    # Uploaded media are not drawings: no preview here, the caller reads the photo.
+    media = store.upload_media(jpeg(), filename="m.jpg", mime="image/jpeg", alt_text="", title="")
+    store.set_product_images("1", [media])
+    assert source.preview_image(source.get_product("1").images[0], 96) is None
+    with pytest.raises(SourceNotFound):
+        source.preview_image(SourceImage(ref="demo://1/7"), 96)
 
 
 def test_generated_products_have_their_own_colourway():
