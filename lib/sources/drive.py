@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lib.connections import mark_verified
-from lib.errors import AppError, ImageTooLarge, ImageUnreadable, InputError, SourceNotFound
+from lib.errors import AppError, ImageError, ImageTooLarge, ImageUnreadable, InputError, SourceNotFound
 from lib.models import Connection
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage
 from lib.sources.drive_client import FOLDER_MIME, IMAGE_MIMES, DriveClient, escape
@@ -57,7 +57,10 @@ __all__ = [
 LISTING_TTL_SECONDS = 120.0
 MAX_DEPTH = 6  # folder levels walked below the root
 PARENTS_PER_QUERY = 20  # "'a' in parents or 'b' in parents ...": fewer calls, but short of "query too complex"
-ENTRY_FIELDS = "id,name,mimeType,parents,size,md5Checksum,modifiedTime,appProperties,driveId"
+ENTRY_FIELDS = "id,name,mimeType,parents,size,md5Checksum,modifiedTime,appProperties,driveId,thumbnailLink"
+PHOTO_FIELDS = "id,name,mimeType,size,md5Checksum,trashed,thumbnailLink"
+THUMBNAIL_MAX_BYTES = 2 << 20
+INDEX_KEY = re.compile(r"[0-9a-f]{32}(-\d{1,4})?")  # an md5, optionally "-<side>"
 # "SKU - Name": the SKU is one token with a digit (GK-MUG-001, 4711) or upper-case words joined by - _ . (WCR-MUG-RED);
 # "Mug - Large" stays a name.
 SKU_NAME = re.compile(r"^\s*(?P<sku>(?=\S*\d)[A-Za-z0-9][A-Za-z0-9._/#-]{0,63}|[A-Z0-9]+(?:[-_.][A-Z0-9]+)+)"
@@ -274,14 +277,30 @@ class DriveSource:
             return Product(id=meta["id"], name=name, sku=sku, images=tuple(_image(f) for f in photos))
         raise SourceNotFound(f"“{meta.get('name')}” is neither a photo nor a folder.")
 
+    def _photo(self, image: SourceImage) -> dict[str, Any]:
+        """The photo's Drive metadata: from the cached walk when it is fresh, else asked for."""
+        listing = self._fresh_listing()
+        meta = listing.files.get(image.ref) if listing is not None else None
+        if meta is None:
+            meta = self.client.get(image.ref, PHOTO_FIELDS, f"the photo {image.name}")
+        return meta
+
     def fetch_image(self, image: SourceImage) -> bytes:
         """The photo's bytes: from the local cache when Drive's md5 says it is unchanged, else downloaded."""
         limit = self.runtime.settings.max_image_bytes
-        listing = self._fresh_listing()
-        meta = listing.files.get(image.ref) if listing is not None else None  # the walk already has the metadata
-        if meta is None:
-            meta = self.client.get(image.ref, "id,name,mimeType,size,md5Checksum,trashed", f"the photo {image.name}")
-        name = meta.get("name") or image.name or image.ref
+        meta = self._photo(image)
+        name = self._readable(image, meta)
+        cached = self._cached(meta.get("md5Checksum"))
+        if cached is not None:
+            return cached
+        data = self.client.download(meta["id"], max_bytes=limit, name=name)
+        self._remember(meta.get("md5Checksum"), data)
+        return data
+
+    def _readable(self, image: SourceImage, meta: dict[str, Any]) -> str:
+        """The photo's name; raises the error that says why it cannot be used (trashed, not a photo, too big)."""
+        limit = self.runtime.settings.max_image_bytes
+        name = str(meta.get("name") or image.name or image.ref)
         if meta.get("trashed"):
             raise SourceNotFound(f"The photo “{name}” is in the Drive trash. Restore it, or pick another product.")
         if meta.get("mimeType") not in IMAGE_MIMES:
@@ -290,16 +309,44 @@ class DriveSource:
         if int(meta.get("size") or 0) > limit:
             raise ImageTooLarge(f"“{name}” is larger than {limit // (1 << 20)} MB, the limit for one photo. Export a "
                                 "smaller version to Drive.")
-        cached = self._cached(meta.get("md5Checksum"))
-        if cached is not None:
-            return cached
-        data = self.client.download(meta["id"], max_bytes=limit, name=name)
-        self._remember(meta.get("md5Checksum"), data)
-        return data
+        return name
 
     def preview(self, image: SourceImage, side: int = 384) -> bytes:
-        """A JPEG thumbnail, made from a download cached in the blob store (thumbnailLink expires and needs auth)."""
-        return self.runtime.blobs.thumbnail(self.runtime.blobs.put(self.fetch_image(image)), side)
+        """A JPEG whose long side is at most `side`, for the screens. Made from Drive's own thumbnail (a small
+        download) unless the photo itself is already here; the photo is downloaded only when Drive has no
+        thumbnail. Kept per content (md5) and side, so a photo changed in Drive gets a new preview."""
+        blobs = self.runtime.blobs
+        meta = self._photo(image)
+        self._readable(image, meta)
+        md5 = meta.get("md5Checksum")
+        key = f"{md5}-{side}" if md5 else None
+        sha = self._lookup("drive-preview", key)
+        if sha is not None:
+            return blobs.thumbnail(sha, side)
+        whole = self._cached(md5)
+        small = None if whole is not None else self._drive_thumbnail(image, meta, side)
+        if small is not None:
+            try:
+                sha = blobs.put(small)
+                thumb = blobs.thumbnail(sha, side)
+            except ImageError:
+                small = None
+        if small is None:
+            sha = blobs.put(whole if whole is not None else self.fetch_image(image))
+            thumb = blobs.thumbnail(sha, side)
+        self._store("drive-preview", key, sha)
+        return thumb
+
+    def _drive_thumbnail(self, image: SourceImage, meta: dict[str, Any], side: int) -> bytes | None:
+        link = meta.get("thumbnailLink")
+        if not link:
+            return None
+        data = self.client.thumbnail(link, side=side, max_bytes=THUMBNAIL_MAX_BYTES)
+        if data is None:  # the link expired (they last hours): ask Drive for a fresh one, once
+            fresh = self.client.get(image.ref, "id,thumbnailLink", f"the photo {image.name}").get("thumbnailLink")
+            if fresh and fresh != link:
+                data = self.client.thumbnail(fresh, side=side, max_bytes=THUMBNAIL_MAX_BYTES)
+        return data
 
     def _fresh_listing(self) -> _Listing | None:
         with _LISTINGS_LOCK:
@@ -308,24 +355,24 @@ class DriveSource:
             return cached
         return None
 
-    # md5 -> sha256 index beside the blob store, so a photo Drive says is unchanged is not downloaded again.
-    def _index_path(self, md5: str) -> Path:
-        return self.runtime.settings.home / "cache" / "drive-md5" / md5[:2] / md5
+    # Small indexes beside the blob store: Drive's md5 of a photo -> sha256 of the stored photo ("drive-md5"),
+    # md5 and side -> sha256 of the picture its preview is made from ("drive-preview").
+    def _index_path(self, index: str, key: str) -> Path:
+        return self.runtime.settings.home / "cache" / index / key[:2] / key
 
-    def _cached(self, md5: str | None) -> bytes | None:
-        if not md5 or not re.fullmatch(r"[0-9a-f]{32}", md5):
+    def _lookup(self, index: str, key: str | None) -> str | None:
+        if not key or not INDEX_KEY.fullmatch(key):
             return None
         try:
-            sha = self._index_path(md5).read_text().strip()
-            return self.runtime.blobs.get(sha) if self.runtime.blobs.exists(sha) else None
-        except (OSError, AppError):
+            sha = self._index_path(index, key).read_text().strip()
+        except OSError:
             return None
+        return sha if self.runtime.blobs.exists(sha) else None
 
-    def _remember(self, md5: str | None, data: bytes) -> None:
-        sha = self.runtime.blobs.put(data)
-        if not md5 or not re.fullmatch(r"[0-9a-f]{32}", md5):
+    def _store(self, index: str, key: str | None, sha: str) -> None:
+        if not key or not INDEX_KEY.fullmatch(key):
             return
-        target = self._index_path(md5)
+        target = self._index_path(index, key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
@@ -334,6 +381,16 @@ class DriveSource:
             os.replace(tmp, target)
         except OSError:
             pass  # only a cache
+
+    def _cached(self, md5: str | None) -> bytes | None:
+        sha = self._lookup("drive-md5", md5)
+        try:
+            return self.runtime.blobs.get(sha) if sha is not None else None
+        except AppError:
+            return None
+
+    def _remember(self, md5: str | None, data: bytes) -> None:
+        self._store("drive-md5", md5, self.runtime.blobs.put(data))
 
 
 def _image(meta: dict[str, Any]) -> SourceImage:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import google_auth_httplib2
 import httplib2
@@ -49,6 +51,9 @@ DOWNLOAD_CHUNK = 8 << 20
 UPLOAD_CHUNK = 1 << 20  # resumable uploads send 1 MiB chunks (a multiple of 256 KiB, as Drive requires)
 RESUMABLE_THRESHOLD = 5 << 20  # larger files go through a resumable session, smaller ones in one multipart POST
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+# Where Drive serves thumbnailLink from; our access token is sent to no other host.
+THUMBNAIL_HOSTS = (".googleusercontent.com", ".google.com")
+THUMBNAIL_SIZE = re.compile(r"=s\d+$")  # thumbnailLink ends in "=s220": the long side Drive renders
 
 # How retries wait between attempts. Module-level so tests can replace it instead of sleeping.
 SLEEP: Callable[[float], None] = time.sleep
@@ -197,6 +202,7 @@ class DriveClient:
         http: Any = google_auth_httplib2.AuthorizedHttp(gcreds, http=raw)
         if sink is not None:
             http = _RecordingHttp(http, sink)
+        self.http = http
         if self.root_url:
             self.service = build_from_document(discovery_document(self.root_url), http=http, requestBuilder=_Request)
         else:
@@ -242,6 +248,31 @@ class DriveClient:
                     raise ImageTooLarge(f"{name or 'This photo'} is larger than {max_bytes // (1 << 20)} MB, the "
                                         "limit for one photo. Export a smaller version to Drive.")
         return fh.getvalue()
+
+    def thumbnail(self, link: str, *, side: int, max_bytes: int) -> bytes | None:
+        """Drive's own small rendition of a photo (a few KB) from its thumbnailLink, fetched with this session's
+        credentials (the link is private and expires within hours). None when it cannot be had: no or expired
+        link, a host that is not Drive's, not an image; the caller then downloads the photo itself."""
+        url = self._thumbnail_url(link, side)
+        if url is None:
+            return None
+        try:
+            resp, content = self.http.request(url, "GET")
+        except (httplib2.HttpLib2Error, OSError, auth_exceptions.GoogleAuthError):
+            return None
+        kind = str(resp.get("content-type", ""))
+        if resp.status != 200 or not kind.startswith("image/") or not content or len(content) > max_bytes:
+            return None
+        return bytes(content)
+
+    def _thumbnail_url(self, link: str, side: int) -> str | None:
+        parts = urlsplit(link or "")
+        if self.root_url:  # an emulator serves its own thumbnails
+            if parts.netloc != urlsplit(self.root_url).netloc:
+                return None
+        elif parts.scheme != "https" or not (parts.hostname or "").endswith(THUMBNAIL_HOSTS):
+            return None
+        return THUMBNAIL_SIZE.sub(f"=s{side}", link) if THUMBNAIL_SIZE.search(link) else link
 
     def create_file(self, *, name: str, parent: str, data: bytes, mime: str, app_properties: dict[str, str],
                     description: str = "", fields: str = "id,name,parents,webViewLink,appProperties") -> dict[str, Any]:

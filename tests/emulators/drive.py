@@ -11,6 +11,9 @@ What it speaks (the subset ImageGecko uses, through the real google-api-python-c
   (metadata only, e.g. folders), `PATCH`, `DELETE`, `GET /drive/v3/about`, `GET /drive/v3/drives[/{id}]`.
 - Uploads: `POST /upload/drive/v3/files?uploadType=multipart|media|resumable`; resumable sessions answer with a
   `Location`, then `PUT` chunks with `Content-Range` get 308 (with `Range`) until the last one, which gets 200.
+- Thumbnails: `thumbnailLink` points at `GET /thumbnails/{id}.{expiry}.{signature}=s{N}` on the emulator (Drive's
+  is on lh3.googleusercontent.com): a JPEG of long side N, only with a valid access token of someone who can see
+  the file, and 403 once the link has expired (`expire_thumbnails()`; real links last hours).
 - Errors in Google's JSON shape: 404 notFound, 401 authError, 400 invalid, 403 rateLimitExceeded (inject with
   `fail_next`), 403 storageQuotaExceeded when a service account creates a file in a My Drive folder.
 Counters (`calls`) and a request log (`log`) let tests assert what a user would check ("no second file").
@@ -20,11 +23,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import io
 import itertools
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +49,8 @@ QUOTA_MESSAGE = (
     "(http://support.google.com/a/answer/7281227) instead."
 )
 CHUNK_GRANULARITY = 256 * 1024
+THUMBNAIL_TTL_SECONDS = 6 * 3600
+THUMBNAIL = re.compile(r"/thumbnails/(?P<id>[^./]+)\.(?P<exp>\d+)\.(?P<sig>[0-9a-f]{16})=s(?P<side>\d{1,4})")
 
 
 class ApiError(Exception):
@@ -326,6 +333,7 @@ class DriveEmulator(LoopbackEmulator):
         self._sessions: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._clock = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+        self._thumb_key = hashlib.sha256(f"thumbs-{id(self)}-{time.time()}".encode()).digest()
         self.files[MY_DRIVE_ROOT] = FileRec(MY_DRIVE_ROOT, "My Drive", FOLDER, [], created=self._now(),
                                             modified=self._now())
 
@@ -409,6 +417,23 @@ class DriveEmulator(LoopbackEmulator):
             self.tokens.clear()
             self.revoked_refresh.add("*")
 
+    def expire_thumbnails(self) -> None:
+        """Every thumbnailLink handed out so far stops working (as they do after a few hours)."""
+        with self.lock:
+            self._thumb_key = hashlib.sha256(self._thumb_key).digest()
+
+    def thumbnail_link(self, file_id: str) -> str:
+        expiry = int(time.time() + THUMBNAIL_TTL_SECONDS)
+        return f"{self.url}thumbnails/{file_id}.{expiry}.{self._thumb_signature(file_id, expiry)}=s220"
+
+    def _thumb_signature(self, file_id: str, expiry: int) -> str:
+        with self.lock:
+            key = self._thumb_key
+        return hmac.new(key, f"{file_id}.{expiry}".encode(), hashlib.sha256).hexdigest()[:16]
+
+    def thumbnail_valid(self, file_id: str, expiry: int, signature: str) -> bool:
+        return expiry > time.time() and hmac.compare_digest(signature, self._thumb_signature(file_id, expiry))
+
     def fail_next(self, n: int = 1, *, status: int = 403, reason: str = "rateLimitExceeded",
                   op: str | None = None, message: str | None = None) -> None:
         """The next `n` matching API calls (op like 'files.list', or any) answer with this error."""
@@ -486,7 +511,7 @@ class DriveEmulator(LoopbackEmulator):
             res["md5Checksum"] = hashlib.md5(rec.content).hexdigest()
             res["webContentLink"] = f"https://drive.google.com/uc?id={rec.id}&export=download"
         if rec.mime.startswith("image/"):
-            res["thumbnailLink"] = f"https://lh3.googleusercontent.com/drive-storage/{rec.id}=s220"
+            res["thumbnailLink"] = self.thumbnail_link(rec.id)
             res["hasThumbnail"] = True
             if rec.width:
                 res["imageMediaMetadata"] = {"width": rec.width, "height": rec.height, "rotation": 0}
@@ -650,6 +675,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._resumable_put, "upload.chunk"
         if path == "/drive/v3/about" and method == "GET":
             return self._about, "about.get"
+        if path.startswith("/thumbnails/") and method == "GET":
+            return self._thumbnail, "thumbnail"
         if path == "/drive/v3/drives" and method == "GET":
             return self._drives_list, "drives.list"
         if re.fullmatch(r"/drive/v3/drives/[^/]+", path) and method == "GET":
@@ -790,6 +817,30 @@ class _Handler(BaseHTTPRequestHandler):
             return 416
         self._send(206, data[start:end + 1], rec.mime, {"Content-Range": f"bytes {start}-{end}/{total}"})
         return 206
+
+    def _thumbnail(self, who: Principal, body: bytes, path: str) -> int:
+        from PIL import Image
+
+        emu = self.emulator
+        m = THUMBNAIL.fullmatch(path)
+        if m is None or not emu.thumbnail_valid(m["id"], int(m["exp"]), m["sig"]):
+            self._send(403, b"<html><body>403. That's an error.</body></html>", "text/html; charset=UTF-8")
+            return 403
+        with emu.lock:
+            rec = emu.files.get(m["id"])
+            if rec is None or not emu.visible(rec, who) or not rec.content:
+                rec = None
+        if rec is None:
+            self._send(404, b"<html><body>404. That's an error.</body></html>", "text/html; charset=UTF-8")
+            return 404
+        side = max(1, min(int(m["side"]), 1600))
+        with Image.open(io.BytesIO(rec.content)) as im:
+            small = im.convert("RGB")
+        small.thumbnail((side, side))
+        buf = io.BytesIO()
+        small.save(buf, "JPEG", quality=80)
+        self._send(200, buf.getvalue(), "image/jpeg")
+        return 200
 
     # files.create (metadata only), update, delete
     def _create_meta(self, who: Principal, body: bytes, path: str) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from PIL import Image
 from sqlmodel import select
 
 from lib.config import Settings
@@ -308,7 +310,86 @@ def test_parallel_previews_use_one_client_per_thread(rt, drive_emu):
     assert source.client is source.client  # one per thread, kept
     assert len(clients) == 4
     assert all(t[:3] == b"\xff\xd8\xff" for t in thumbs)
-    assert drive_emu.calls["files.download"] == 12
+    assert drive_emu.calls["thumbnail"] == 12  # Drive's small renditions, not the photos
+    assert drive_emu.calls["files.download"] == 0
+
+
+def _size_and_centre(jpeg: bytes) -> tuple[tuple[int, int], tuple[int, int, int]]:
+    with Image.open(io.BytesIO(jpeg)) as im:
+        rgb = im.convert("RGB")
+        return rgb.size, rgb.getpixel((rgb.width // 2, rgb.height // 2))
+
+
+def test_previews_are_drives_small_thumbnails_not_the_photos(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    big = jpeg_bytes((200, 100, 0), (2400, 1600))
+    drive_emu.add_file("GK-2 - Cup.jpg", root, big)
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
+    product = source.list_products(ProductQuery()).items[0]
+
+    size, centre = _size_and_centre(source.preview(product.featured, side=200))
+
+    assert max(size) == 200 and size[0] > size[1]  # the photo's shape, at the asked size
+    assert all(abs(a - b) < 24 for a, b in zip(centre, (200, 100, 0), strict=True))  # and its content
+    assert drive_emu.calls["thumbnail"] == 1
+    assert drive_emu.calls["files.download"] == 0  # the 2400 px photo never came down
+    thumb_requests = [e for e in drive_emu.log if e[0] == "thumbnail"]
+    assert thumb_requests[0][1].endswith("=s200") and thumb_requests[0][2] == 200  # asked at the size needed
+
+
+def test_an_expired_thumbnail_link_is_renewed_once(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    drive_emu.add_file("GK-3 - Bowl.jpg", root, jpeg_bytes((20, 160, 60), (900, 900)))
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
+    product = source.list_products(ProductQuery()).items[0]
+    drive_emu.expire_thumbnails()  # the listing's links are now stale
+
+    size, centre = _size_and_centre(source.preview(product.featured, side=96))
+
+    assert size == (96, 96) and centre[1] > 120
+    assert [status for op, _, status in drive_emu.log if op == "thumbnail"] == [403, 200]
+    assert drive_emu.calls["files.download"] == 0
+
+
+def test_previews_fall_back_to_the_photo_when_drive_has_no_thumbnail(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    drive_emu.add_file("GK-4 - Jug.jpg", root, jpeg_bytes((10, 10, 180), (640, 480)))
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
+    product = source.list_products(ProductQuery()).items[0]
+    drive_emu.fail_next(2, status=500, reason="backendError", op="thumbnail")
+
+    size, centre = _size_and_centre(source.preview(product.featured, side=64))
+
+    assert size == (64, 48) and centre[2] > 140
+    assert drive_emu.calls["files.download"] == 1
+
+
+def test_a_photo_changed_in_drive_gets_a_new_preview(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    file_id = drive_emu.add_file("GK-5 - Vase.jpg", root, jpeg_bytes((200, 0, 0), (400, 400)))
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
+    image = source.list_products(ProductQuery()).items[0].featured
+    assert _size_and_centre(source.preview(image, side=64))[1][0] > 150  # red
+
+    drive_emu.files[file_id].content = jpeg_bytes((0, 0, 200), (400, 400))  # someone uploads a new version
+    source.refresh()
+    image = source.list_products(ProductQuery()).items[0].featured
+
+    assert _size_and_centre(source.preview(image, side=64))[1][2] > 150  # blue now
+
+
+def test_the_access_token_goes_only_to_drives_thumbnail_hosts(rt, drive_emu):
+    """A thumbnailLink is fetched with our credentials, so a link on any other host is not fetched at all."""
+    sent: list[str] = []
+    client = drive_client.DriveClient(Settings.load(secrets_file=None, imagegecko_home=rt.settings.home),
+                                      drive_client.parse_credentials(service_account_json(drive_emu)),
+                                      lambda method, url, *rest: sent.append(url))
+    for link in ("https://evil.example.com/drive-storage/abc=s220", "http://lh3.googleusercontent.com/x=s220",
+                 "https://googleusercontent.com.evil.example/x=s220", drive_emu.url + "thumbnails/x=s220", ""):
+        assert client.thumbnail(link, side=100, max_bytes=1 << 20) is None
+    assert sent == []
+    assert client._thumbnail_url("https://lh3.googleusercontent.com/drive-storage/AJQ=s220", 400) == \
+        "https://lh3.googleusercontent.com/drive-storage/AJQ=s400"
 
 
 def test_oversized_photos_are_refused_before_downloading(tmp_path, drive_emu):
