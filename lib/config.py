@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     backoff_max_seconds: float = Field(300.0, ge=0)
     poll_seconds: float = Field(0.5, gt=0)
     # Requests per minute per provider; 0 or missing = unlimited.
-    rate_limits: dict[str, float] = Field(default_factory=lambda: {"gemini": 60.0, "studio": 0.0})
+    rate_limits: dict[str, float] = Field(default_factory=lambda: {"gemini": 60.0, "gemini_text": 60.0,
+                                                                           "studio": 0.0})
 
     # Providers
     gemini_api_key: SecretStr | None = None

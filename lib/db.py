@@ -25,7 +25,7 @@ from lib.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _sqlite_connect_args(url: str) -> dict[str, Any]:
@@ -157,6 +157,8 @@ MIGRATIONS: dict[int, Callable[[SAConnection], None]] = {
     2: _add_missing_columns,
     # v3: publications remember a failed verify (verify_failed) across attempts that fail for other reasons.
     3: _add_missing_columns,
+    # v4: assets whose alt text is still the template because the text model did not answer (alt_tries_left).
+    4: _add_missing_columns,
 }
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from lib import events
+from lib.alt_text import ALT_TEXT_TRIES
 from lib.db import Database
 from lib.errors import AppError, ImageUnreadable, InputError, JobError
 from lib.generation.base import ASPECT_RATIOS, GeneratedImage, GenerationRequest
@@ -351,6 +352,7 @@ def set_alt_text(db: Database, asset_id: int, text: str) -> None:
         if asset is None:
             raise InputError(f"Image {asset_id} does not exist.")
         asset.alt_text = text
+        asset.alt_tries_left = 0  # a person's words are never replaced by the text model's
         s.add(asset)
 
 
@@ -483,7 +485,7 @@ def _refresh_job(s: Session, job_id: int) -> None:
 
 
 def _finish_item_asset(rt: Runtime, s: Session, item: JobItem, *, sha: str, image: GeneratedImage,
-                       fingerprint: str, alt_text: str | None, size: int) -> Asset:
+                       fingerprint: str, alt_text: str | None, size: int, alt_pending: bool = False) -> Asset:
     from lib.generation import prompts
 
     if not alt_text:
@@ -494,6 +496,7 @@ def _finish_item_asset(rt: Runtime, s: Session, item: JobItem, *, sha: str, imag
         sha256=sha, kind=AssetKind.GENERATED, mime=image.mime, size_bytes=size, width=image.width,
         height=image.height, job_id=item.job_id, item_id=item.id, product_id=item.product_id,
         variation_id=item.variation_id, alt_text=alt_text, fingerprint=fingerprint,
+        alt_tries_left=ALT_TEXT_TRIES if alt_pending else 0,
     )
     s.add(asset)
     s.flush()
@@ -502,8 +505,9 @@ def _finish_item_asset(rt: Runtime, s: Session, item: JobItem, *, sha: str, imag
 
 def complete_item(rt: Runtime, item_id: int, owner: str | None, image: GeneratedImage, *, fingerprint: str,
                   source_sha: str | None, latency_ms: float | None, alt_text: str | None = None,
-                  reused: bool = False) -> Asset | None:
-    """Store the image and mark the item succeeded. Returns None if the lease was lost (result discarded)."""
+                  alt_pending: bool = False, reused: bool = False) -> Asset | None:
+    """Store the image and mark the item succeeded. Returns None if the lease was lost (result discarded).
+    alt_pending: the text model gave no alt text; the template stands in until lib/alt_text.py asks again."""
     sha = rt.blobs.put(image.data)  # content-addressed: a retry after a crash writes nothing new
     with rt.db.transaction() as s:
         item = _owned(s, item_id, owner)
@@ -513,7 +517,7 @@ def complete_item(rt: Runtime, item_id: int, owner: str | None, image: Generated
                           item_id=item_id, data={"owner": owner})
             return existing
         asset = _finish_item_asset(rt, s, item, sha=sha, image=image, fingerprint=fingerprint,
-                                   alt_text=alt_text, size=len(image.data))
+                                   alt_text=alt_text, size=len(image.data), alt_pending=alt_pending)
         now = utcnow()
         item.status = ItemStatus.SUCCEEDED
         item.stage = None

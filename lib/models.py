@@ -197,6 +197,7 @@ class Asset(SQLModel, table=True):
     product_id: str | None = Field(default=None, index=True)
     variation_id: str | None = None
     alt_text: str = ""
+    alt_tries_left: int = Field(default=0, index=True)  # > 0: the template stands in; ask the text model again
     review_state: str = Field(default=ReviewState.PENDING, index=True)
     fidelity: float | None = None
     fingerprint: str | None = Field(default=None, index=True)

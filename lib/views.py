@@ -299,7 +299,8 @@ def page_slice(entries: list[Any], page: int, per_page: int) -> tuple[list[Any],
 
 
 def gallery_stamp(runtime: Runtime, job_id: int) -> tuple[Any, ...]:
-    """Changes whenever the job's gallery would: items added or finished, images added or reviewed.
+    """Changes whenever the job's gallery would: items added or finished, images added or reviewed, alt texts
+    written later by the text model.
 
     Reading a 2,000-image gallery decodes every item's product snapshot; the page keeps the last read and
     reads again only when this stamp moves (two aggregate queries)."""
@@ -308,8 +309,8 @@ def gallery_stamp(runtime: Runtime, job_id: int) -> tuple[Any, ...]:
     with runtime.db.session() as s:
         items = tuple(sorted(s.exec(select(JobItem.status, func.count()).where(JobItem.job_id == job_id)
                                     .group_by(JobItem.status)).all()))
-        assets = s.exec(select(func.count(), func.max(Asset.id), func.max(Asset.reviewed_at))
-                        .where(Asset.job_id == job_id)).one()
+        assets = s.exec(select(func.count(), func.max(Asset.id), func.max(Asset.reviewed_at),
+                               func.sum(Asset.alt_tries_left)).where(Asset.job_id == job_id)).one()
     return items, tuple(assets)
 
 

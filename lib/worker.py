@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from lib import events, jobs
+from lib import alt_text, events, jobs
 from lib.errors import AppError, ProviderAuthError
 from lib.generation.base import (
     AltTextProvider,
@@ -40,6 +40,8 @@ from lib.runtime import Runtime
 log = logging.getLogger("imagegecko.worker")
 
 MAX_IN_FLIGHT = 64
+ALT_TEXT_CHECK_SECONDS = 5.0  # how often an idle worker looks for alt texts to ask for again
+ALT_TEXT_PAUSE_SECONDS = 30.0  # after a round with failures (quota, outage): let the text model recover
 
 
 class TokenBucket:
@@ -113,6 +115,9 @@ class Worker:
         self._in_flight: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="gecko-item")
+        self._alt_thread: threading.Thread | None = None
+        self._alt_stop = threading.Event()  # set at shutdown: a round under way asks no more
+        self._alt_next = 0.0  # monotonic time of the next look for pending alt texts
 
     # Capacity -----------------------------------------------------------------------------------
     def _bucket(self, provider: str) -> TokenBucket | None:
@@ -142,6 +147,7 @@ class Worker:
     # Main loop ----------------------------------------------------------------------------------
     def run(self, *, until_idle: bool = False) -> WorkerStats:
         log.info("worker %s started (concurrency %d)", self.owner, self.concurrency)
+        self._alt_stop.clear()
         last_beat = time.monotonic()
         try:
             while not self.stop_event.is_set():
@@ -163,6 +169,8 @@ class Worker:
                     continue
                 if until_idle and not self._in_flight and pending_items(self.rt, self.job_id) == 0:
                     break
+                if self.job_id is None:
+                    self._tick_alt_texts()
                 self.wake.wait(self.settings.poll_seconds)
                 self.wake.clear()
         finally:
@@ -192,8 +200,47 @@ class Worker:
         except Exception:  # a batch poll failing must not stop online work
             log.exception("batch tick failed")
 
+    def _tick_alt_texts(self) -> None:
+        """With nothing claimed: alt texts the text model did not write the first time (lib/alt_text.py), asked
+        for in a thread so this loop and its lease heartbeats never wait on the text model."""
+        if (self._alt_thread is not None and self._alt_thread.is_alive()) or time.monotonic() < self._alt_next:
+            return
+        self._alt_next = time.monotonic() + ALT_TEXT_CHECK_SECONDS
+        try:
+            if alt_text.pending_count(self.rt) == 0:
+                return
+        except Exception:
+            log.exception("could not count pending alt texts")
+            return
+        bucket = self._bucket("gemini_text")
+
+        def acquire() -> bool:
+            if self.stop_event.is_set() or self._alt_stop.is_set():
+                return False
+            return bucket is None or bucket.acquire(self._alt_stop)
+
+        def run() -> None:
+            try:
+                written, failed = alt_text.fill_pending(self.rt, acquire=acquire)
+            except Exception:
+                log.exception("asking for alt texts again failed")
+                written, failed = 0, 1
+            if written:
+                log.info("wrote %d alt texts that were pending", written)
+            if failed:
+                self._alt_next = time.monotonic() + ALT_TEXT_PAUSE_SECONDS
+            else:
+                self._alt_next = 0.0  # more may be waiting: the next idle poll looks again
+                self.wake.set()
+
+        self._alt_thread = threading.Thread(target=run, name="gecko-alt-text-round", daemon=True)
+        self._alt_thread.start()
+
     def _shutdown(self) -> None:
         """In-flight items get until their lease would expire to finish; the rest are released."""
+        self._alt_stop.set()
+        if self._alt_thread is not None:  # asks no more (acquire sees the stop); the calls under way end
+            self._alt_thread.join(alt_text.CALL_TIMEOUT_SECONDS + 1)
         deadline = time.monotonic() + self.settings.lease_seconds
         for fut in list(self._in_flight.values()):
             remaining = deadline - time.monotonic()
@@ -254,12 +301,13 @@ class Worker:
         image = self._generate(provider, request, item, job.provider)
         alt_text = None
         if isinstance(provider, AltTextProvider):
-            alt_text = provider.describe(image.data, request.product, style=request.style, job_id=item.job_id,
-                                         item_id=item.id)
+            alt_text = provider.model_alt_text(image.data, request.product, style=request.style,
+                                               job_id=item.job_id, item_id=item.id)
         if not jobs.set_stage(db, item.id, owner, Stage.STORE):
             return
         jobs.complete_item(self.rt, item.id, owner, image, fingerprint=fingerprint, source_sha=source_sha,
-                           latency_ms=(time.monotonic() - started) * 1000, alt_text=alt_text)
+                           latency_ms=(time.monotonic() - started) * 1000, alt_text=alt_text,
+                           alt_pending=isinstance(provider, AltTextProvider) and alt_text is None)
         # A slot is busy for the whole item, not just the provider call (Little's law needs that time).
         self._observe_latency(job.provider, time.monotonic() - started - token_wait)
         self.stats.add("succeeded")

@@ -369,8 +369,10 @@ def _result_card(item: Any, asset: Any) -> None:
                 st.button("Reject", key=f"gallery_no_{asset.id}", icon=":material/thumb_down:",
                           on_click=_set_review, args=(asset.id, ReviewState.REJECTED),
                           disabled=asset.review_state == ReviewState.REJECTED)
+            pending = ("Gemini could not write this one yet (busy or over quota); it will, and until then this "
+                       "template stands in. What you type here is kept." if asset.alt_tries_left else None)
             st.text_input("Alt text", value=asset.alt_text, key=f"gallery_alt_{asset.id}", max_chars=250,
-                          on_change=_save_alt, args=(asset.id,))
+                          on_change=_save_alt, args=(asset.id,), help=pending)
         if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):
             with st.popover("Regenerate", icon=":material/refresh:"):
                 st.caption("Makes one new image for this product, as a new item in this job.")

@@ -76,6 +76,7 @@ def test_v1_data_directory_opens_without_loss(tmp_path: Path) -> None:
     assert (job.style, job.status, job.created_at.tzinfo is not None) == ("oak_table", "succeeded", True)
     assert item.product == {"id": "3", "name": "Mug"}
     assert (asset.alt_text, asset.review_state, asset.fidelity) == ("A mug", "approved", None)
+    assert asset.alt_tries_left == 0  # v4: an old alt text is not asked for again
     assert (pub.before_images, pub.after_images) == (["demo-3-0"], [])
     # and the upgraded database takes new rows in the new columns
     with db.transaction() as s:

@@ -102,11 +102,12 @@ class RecordingProvider(ImageProvider, Protocol):
 
 @runtime_checkable
 class AltTextProvider(Protocol):
-    """A provider that also writes the alt text for an image it made. Never raises: it falls back to a template.
-    job_id / item_id link a recording provider's request events to the item."""
+    """A provider that also writes the alt text for an image it made. Never raises: None when its model gave no
+    usable answer (offline, quota, timeout), and the caller then stores the template and may ask again later
+    (lib/alt_text.py). job_id / item_id link a recording provider's request events to the item."""
 
-    def describe(self, image: bytes, product: ProductInfo, *, style: str = "", job_id: int | None = None,
-                 item_id: int | None = None) -> str: ...
+    def model_alt_text(self, image: bytes, product: ProductInfo, *, style: str = "", job_id: int | None = None,
+                       item_id: int | None = None, timeout: float | None = None) -> str | None: ...
 
 
 def records_own_requests(provider: ImageProvider) -> TypeGuard[RecordingProvider]:

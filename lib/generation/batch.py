@@ -720,7 +720,7 @@ def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result
             return "retry"
         jobs.fail_item(runtime.db, item.id, None, err)
         return "done"
-    alt_text = None  # past the budget: the template (jobs.complete_item), so a huge batch is not held up
+    alt_text = None  # past the budget: the template for now (lib/alt_text.py asks again), so a big batch is stored
     remaining = deadline - time.monotonic()
     if remaining > 0:
         try:
@@ -728,14 +728,14 @@ def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result
             from lib.sources.base import Product
 
             info = prompts.product_info(Product.from_dict(item.product), item.variation_id)
-            alt_text = provider.describe(image.data, info, style=item.product.get("style") or style,
-                                         job_id=job_id, item_id=item.id, timeout=max(1.0, remaining))
-        except Exception:  # describe falls back by itself; this guards reading the stored product
+            alt_text = provider.model_alt_text(image.data, info, style=item.product.get("style") or style,
+                                               job_id=job_id, item_id=item.id, timeout=max(1.0, remaining))
+        except Exception:  # model_alt_text never raises; this guards reading the stored product
             log.warning("alt text for item %s: using the template", item.id, exc_info=True)
     started = item.started_at or now
     latency = max(0.0, (utcnow() - started).total_seconds() * 1000)
     jobs.complete_item(runtime, item.id, None, image, fingerprint=item.fingerprint or "",
-                       source_sha=item.source_sha, latency_ms=latency, alt_text=alt_text)
+                       source_sha=item.source_sha, latency_ms=latency, alt_text=alt_text, alt_pending=alt_text is None)
     return "done"
 
 

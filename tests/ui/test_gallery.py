@@ -173,3 +173,23 @@ def test_zip_of_the_approved_images_named_by_sku(home, rt) -> None:
     data, n = views.approved_zip(rt, job_id)  # what the button serves when clicked
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert (n, sorted(zf.namelist())) == (1, ["GK-MUG-001-1.jpg", "alt-text.csv"])
+
+
+def test_an_alt_text_gemini_still_owes_says_so_and_an_edit_is_kept(home, rt) -> None:
+    from sqlalchemy import update
+
+    from lib.models import Asset
+
+    job_id = make_job(rt, ["1", "2"])
+    waiting, done = (entry.assets[0] for entry in jobs.gallery(rt.db, job_id))
+    with rt.db.transaction() as s:  # as the worker leaves it when the text model did not answer
+        s.exec(update(Asset).where(Asset.id == waiting.id).values(alt_tries_left=3))
+    at = page("gallery").run()
+    assert_ok(at)
+    assert "Gemini could not write this one yet" in (at.text_input(key=f"gallery_alt_{waiting.id}").help or "")
+    assert not at.text_input(key=f"gallery_alt_{done.id}").help
+
+    at.text_input(key=f"gallery_alt_{waiting.id}").input("Blue mug on a shelf").run()
+    with rt.db.session() as s:
+        saved = s.get(Asset, waiting.id)
+        assert saved is not None and (saved.alt_text, saved.alt_tries_left) == ("Blue mug on a shelf", 0)
