@@ -60,6 +60,7 @@ PARENTS_PER_QUERY = 20  # "'a' in parents or 'b' in parents ...": fewer calls, b
 ENTRY_FIELDS = "id,name,mimeType,parents,size,md5Checksum,modifiedTime,appProperties,driveId,thumbnailLink"
 PHOTO_FIELDS = "id,name,mimeType,size,md5Checksum,trashed,thumbnailLink"
 THUMBNAIL_MAX_BYTES = 2 << 20
+THUMBNAIL_REST_SECONDS = 600.0  # when even a fresh thumbnailLink fails, previews download photos for a while
 INDEX_KEY = re.compile(r"[0-9a-f]{32}(-\d{1,4})?")  # an md5, optionally "-<side>"
 # "SKU - Name": the SKU is one token with a digit (GK-MUG-001, 4711) or upper-case words joined by - _ . (WCR-MUG-RED);
 # "Mug - Large" stays a name.
@@ -132,6 +133,7 @@ class _Listing:
 
 _LISTINGS: dict[tuple[Any, ...], _Listing] = {}
 _LISTINGS_LOCK = threading.Lock()
+_THUMBNAILS_FAILED: dict[tuple[Any, ...], float] = {}  # listing key -> when a fresh thumbnailLink last failed
 
 
 def _listing_key(runtime: Runtime, conn: Connection) -> tuple[Any, ...]:
@@ -339,13 +341,17 @@ class DriveSource:
 
     def _drive_thumbnail(self, image: SourceImage, meta: dict[str, Any], side: int) -> bytes | None:
         link = meta.get("thumbnailLink")
-        if not link:
+        key = _listing_key(self.runtime, self.connection)
+        failed_at = _THUMBNAILS_FAILED.get(key)
+        if not link or (failed_at is not None and time.monotonic() - failed_at < THUMBNAIL_REST_SECONDS):
             return None
         data = self.client.thumbnail(link, side=side, max_bytes=THUMBNAIL_MAX_BYTES)
         if data is None:  # the link expired (they last hours): ask Drive for a fresh one, once
             fresh = self.client.get(image.ref, "id,thumbnailLink", f"the photo {image.name}").get("thumbnailLink")
             if fresh and fresh != link:
                 data = self.client.thumbnail(fresh, side=side, max_bytes=THUMBNAIL_MAX_BYTES)
+            if data is None:  # not the link's age: stop paying three calls per preview for a while
+                _THUMBNAILS_FAILED[key] = time.monotonic()
         return data
 
     def _fresh_listing(self) -> _Listing | None:

@@ -334,6 +334,7 @@ class DriveEmulator(LoopbackEmulator):
         self._ids = itertools.count(1)
         self._clock = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
         self._thumb_key = hashlib.sha256(f"thumbs-{id(self)}-{time.time()}".encode()).digest()
+        self._thumb_expiry = int(time.time() + THUMBNAIL_TTL_SECONDS)  # a file's link stays the same until then
         self.files[MY_DRIVE_ROOT] = FileRec(MY_DRIVE_ROOT, "My Drive", FOLDER, [], created=self._now(),
                                             modified=self._now())
 
@@ -421,9 +422,11 @@ class DriveEmulator(LoopbackEmulator):
         """Every thumbnailLink handed out so far stops working (as they do after a few hours)."""
         with self.lock:
             self._thumb_key = hashlib.sha256(self._thumb_key).digest()
+            self._thumb_expiry = int(time.time() + THUMBNAIL_TTL_SECONDS)
 
     def thumbnail_link(self, file_id: str) -> str:
-        expiry = int(time.time() + THUMBNAIL_TTL_SECONDS)
+        with self.lock:
+            expiry = self._thumb_expiry
         return f"{self.url}thumbnails/{file_id}.{expiry}.{self._thumb_signature(file_id, expiry)}=s220"
 
     def _thumb_signature(self, file_id: str, expiry: int) -> str:

@@ -364,6 +364,21 @@ def test_previews_fall_back_to_the_photo_when_drive_has_no_thumbnail(rt, drive_e
     assert drive_emu.calls["files.download"] == 1
 
 
+def test_when_drive_keeps_refusing_thumbnails_previews_stop_asking_for_a_while(rt, drive_emu):
+    root = drive_emu.add_folder("Catalogue")
+    for n in range(3):
+        drive_emu.add_file(f"GK-{n} - Jug {n}.jpg", root, jpeg_bytes((10, 60 * n, 180), (300, 300)))
+    source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)
+    products = source.list_products(ProductQuery()).items
+    drive_emu.fail_next(100, status=403, reason="forbidden", op="thumbnail")
+
+    thumbs = [source.preview(p.featured, side=64) for p in products]
+
+    assert all(t[:3] == b"\xff\xd8\xff" for t in thumbs)
+    assert drive_emu.calls["thumbnail"] == 1  # the first photo's (Drive hands out the same link again); no more
+    assert drive_emu.calls["files.download"] == 3
+
+
 def test_a_photo_changed_in_drive_gets_a_new_preview(rt, drive_emu):
     root = drive_emu.add_folder("Catalogue")
     file_id = drive_emu.add_file("GK-5 - Vase.jpg", root, jpeg_bytes((200, 0, 0), (400, 400)))
