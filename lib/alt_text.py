@@ -19,7 +19,7 @@ from sqlmodel import col, func, select
 
 from lib.errors import AppError
 from lib.generation.base import AltTextProvider
-from lib.models import Asset, AssetKind, Job, JobItem
+from lib.models import Asset, AssetKind, JobItem
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -56,16 +56,15 @@ def fill_pending(runtime: Runtime, *, limit: int = ROUND_SIZE,
         return 0, 0
     with runtime.db.session() as s:
         rows = s.exec(
-            select(Asset, JobItem, Job)
+            select(Asset, JobItem)
             .join(JobItem, col(JobItem.id) == col(Asset.item_id))
-            .join(Job, col(Job.id) == col(Asset.job_id))
             .where(col(Asset.alt_tries_left) > 0, Asset.kind == AssetKind.GENERATED)
             .order_by(col(Asset.alt_tries_left).desc(), col(Asset.id))
             .limit(limit)
         ).all()
 
-    def ask(row: tuple[Asset, JobItem, Job]) -> bool | None:
-        asset, item, job = row
+    def ask(row: tuple[Asset, JobItem]) -> bool | None:
+        asset, item = row
         if not acquire():
             return None
         from lib.generation import prompts
@@ -78,8 +77,8 @@ def fill_pending(runtime: Runtime, *, limit: int = ROUND_SIZE,
             log.warning("alt text for asset %s: cannot read its image or product", asset.id, exc_info=True)
             text = None
         else:
-            text = provider.model_alt_text(image, info, style=item.product.get("style") or job.style,
-                                           job_id=job.id, item_id=item.id, timeout=CALL_TIMEOUT_SECONDS)
+            text = provider.model_alt_text(image, info, job_id=item.job_id, item_id=item.id,
+                                           timeout=CALL_TIMEOUT_SECONDS)
         still_pending = col(Asset.id) == asset.id, col(Asset.alt_tries_left) > 0
         with runtime.db.transaction() as s:
             if text:

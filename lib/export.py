@@ -199,6 +199,3 @@ def _source_image(product: dict[str, Any], variation_id: str | None) -> dict[str
                 return dict(v["image"])
     images = product.get("images") or ()
     return dict(images[0]) if images else None
-
-
-# Drive photos to the connected store, by SKU --------------------------------------------------------------------

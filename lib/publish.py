@@ -215,8 +215,11 @@ def _save(rt: Runtime, pub: Publication, message: str, **changes: Any) -> Public
         return row
 
 
-def _ids(image_ids: list[str]) -> str:
-    """An image id list in words: "no image", "image #12", "images #40, #12 (in this order)"."""
+def _ids(image_ids: list[str] | str | None) -> str:
+    """An image id list (or a variation's one image id) in words: "no image", "image #12", "images #40, #12 (in
+    this order)"."""
+    if isinstance(image_ids, str):
+        image_ids = [image_ids]
     if not image_ids:
         return "no image"
     listed = ", ".join(f"#{i}" for i in image_ids)
@@ -386,7 +389,7 @@ def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Pu
             state["suspect"] = True
             state["pub"] = _save(rt, pub, "the store kept another variation image", verify_failed=True)
             raise PublishVerifyError(f"{VERIFY_FAILED} we set on the variation: it shows "
-                                     f"{_ids([stored] if stored else [])} instead of {_ids([media_id])}.",
+                                     f"{_ids(stored)} instead of {_ids(media_id)}.",
                                      detail=f"stored={stored} intended={media_id}")
         return _save(rt, pub, "published", state=PublicationState.DONE, after_variation_image=stored,
                      after_images=pub.before_images, error=None, verify_failed=False)
@@ -616,10 +619,8 @@ def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool) 
             target.set_product_images(pub.product_id, before)
         stored = read()
         if stored != before:
-            shown = stored if isinstance(stored, list) else [stored] if stored else []
-            wanted = before if isinstance(before, list) else [before] if before else []
-            raise PublishVerifyError(f"The store did not take the old images back: it shows {_ids(shown)} instead "
-                                     f"of {_ids(wanted)}.", detail=f"stored={stored} before={before}")
+            raise PublishVerifyError(f"The store did not take the old images back: it shows {_ids(stored)} instead "
+                                     f"of {_ids(before)}.", detail=f"stored={stored} before={before}")
         _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
         return None
 

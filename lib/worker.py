@@ -299,15 +299,15 @@ class Worker:
             return  # stopping: the item is released at shutdown
         token_wait = time.monotonic() - waited_from
         image = self._generate(provider, request, item, job.provider)
-        alt = None  # the template (jobs.complete_item) when the text model gives none; asked again later
-        if isinstance(provider, AltTextProvider):
-            alt = provider.model_alt_text(image.data, request.product, style=request.style,
-                                          job_id=item.job_id, item_id=item.id)
+        writes_alt = isinstance(provider, AltTextProvider)
+        # None: the template (jobs.complete_item) stands in, and lib/alt_text.py asks again later
+        alt = provider.model_alt_text(image.data, request.product, job_id=item.job_id,
+                                      item_id=item.id) if writes_alt else None
         if not jobs.set_stage(db, item.id, owner, Stage.STORE):
             return
         jobs.complete_item(self.rt, item.id, owner, image, fingerprint=fingerprint, source_sha=source_sha,
                            latency_ms=(time.monotonic() - started) * 1000, alt_text=alt,
-                           alt_pending=isinstance(provider, AltTextProvider) and alt is None)
+                           alt_pending=writes_alt and alt is None)
         # A slot is busy for the whole item, not just the provider call (Little's law needs that time).
         self._observe_latency(job.provider, time.monotonic() - started - token_wait)
         self.stats.add("succeeded")

@@ -106,7 +106,7 @@ class AltTextProvider(Protocol):
     usable answer (offline, quota, timeout), and the caller then stores the template and may ask again later
     (lib/alt_text.py). job_id / item_id link a recording provider's request events to the item."""
 
-    def model_alt_text(self, image: bytes, product: ProductInfo, *, style: str = "", job_id: int | None = None,
+    def model_alt_text(self, image: bytes, product: ProductInfo, *, job_id: int | None = None,
                        item_id: int | None = None, timeout: float | None = None) -> str | None: ...
 
 

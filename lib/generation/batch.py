@@ -19,7 +19,8 @@ every claim (items to submit, a batch to poll) is a conditional update inside on
 Requests go inline while their total stays under INLINE_LIMIT_BYTES, else as a JSONL file (Files API).
 Keys are item ids. Results cost the batch price (settings.price(model) with batch=True). Stages shown per item:
 batch_submitted -> batch_running -> store; while storing, each image gets its alt text from the text model (online
-calls, time-boxed by ALT_TEXT_BUDGET_SECONDS; the template after that or on any error).
+calls, time-boxed by ALT_TEXT_BUDGET_SECONDS); past that or on any error, the template, and lib/alt_text.py asks
+again later.
 """
 
 from __future__ import annotations
@@ -680,12 +681,11 @@ def _collect(runtime: Runtime, provider: GeminiProvider, batch: types.BatchJob, 
     with runtime.db.session() as s:
         job = s.get(Job, job_id)
     model = job.model if job is not None else ""
-    style = job.style if job is not None else ""
     deadline = time.monotonic() + ALT_TEXT_BUDGET_SECONDS
 
     def store(item: JobItem) -> str:
-        return _store_one(runtime, provider, item, results.get(str(item.id)), model=model, style=style,
-                          job_id=job_id, now=now, deadline=deadline)
+        return _store_one(runtime, provider, item, results.get(str(item.id)), model=model, job_id=job_id, now=now,
+                          deadline=deadline)
 
     with ThreadPoolExecutor(max_workers=ALT_TEXT_THREADS, thread_name_prefix="gecko-batch-store") as pool:
         outcomes = list(pool.map(store, items))
@@ -697,8 +697,8 @@ def _collect(runtime: Runtime, provider: GeminiProvider, batch: types.BatchJob, 
     return done
 
 
-def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result: Any, *, model: str, style: str,
-               job_id: int, now: datetime, deadline: float) -> str:
+def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result: Any, *, model: str, job_id: int,
+               now: datetime, deadline: float) -> str:
     """One item's result: "done" (stored or failed), "retry" or "missing" (both go online)."""
     from lib import jobs
 
@@ -728,8 +728,8 @@ def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result
             from lib.sources.base import Product
 
             info = prompts.product_info(Product.from_dict(item.product), item.variation_id)
-            alt_text = provider.model_alt_text(image.data, info, style=item.product.get("style") or style,
-                                               job_id=job_id, item_id=item.id, timeout=max(1.0, remaining))
+            alt_text = provider.model_alt_text(image.data, info, job_id=job_id, item_id=item.id,
+                                               timeout=max(1.0, remaining))
         except Exception:  # model_alt_text never raises; this guards reading the stored product
             log.warning("alt text for item %s: using the template", item.id, exc_info=True)
     started = item.started_at or now

@@ -463,10 +463,10 @@ class GeminiProvider:
                  item_id: int | None = None, timeout: float | None = None) -> str:
         """Alt text from the text model; the template on any error (offline, no key, refusal, junk) or when no
         answer comes within `timeout` seconds (default: settings.gemini_timeout_seconds)."""
-        return (self.model_alt_text(image, product, style=style, job_id=job_id, item_id=item_id, timeout=timeout)
+        return (self.model_alt_text(image, product, job_id=job_id, item_id=item_id, timeout=timeout)
                 or template_alt(product, style))
 
-    def model_alt_text(self, image: bytes, product: ProductInfo, *, style: str = "", job_id: int | None = None,
+    def model_alt_text(self, image: bytes, product: ProductInfo, *, job_id: int | None = None,
                        item_id: int | None = None, timeout: float | None = None) -> str | None:
         """Alt text from the text model, or None on any error, refusal or junk answer (every call is logged)."""
         model = self.settings.gemini_text_model
