@@ -10,8 +10,7 @@ rt = ui.runtime()  # builds settings, the job log and the embedded worker once p
 
 pages = [
     st.Page(ui.PAGES["connect"], title="Connect", icon=":material/link:", url_path="connect"),
-    st.Page(ui.PAGES["products"], title="Products", icon=":material/inventory_2:", url_path="products",
-            default=True),
+    st.Page(ui.PAGES["products"], title="Products", icon=":material/inventory_2:", url_path="products", default=True),
     st.Page(ui.PAGES["generate"], title="Generate", icon=":material/auto_awesome:", url_path="generate"),
     st.Page(ui.PAGES["gallery"], title="Gallery", icon=":material/photo_library:", url_path="gallery"),
     st.Page(ui.PAGES["jobs"], title="Jobs", icon=":material/history:", url_path="jobs"),

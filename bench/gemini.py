@@ -34,9 +34,16 @@ MODEL = "gemini-2.5-flash-image"
 
 
 def _runtime(home: Path, emu: GeminiEmulator, rpm: float) -> Runtime:
-    return Runtime.build(Settings.load(
-        secrets_file=None, imagegecko_home=home, gemini_api_key=emu.api_key, gemini_base_url=emu.url,
-        rate_limits={"gemini": rpm, "gemini_text": rpm}, poll_seconds=0.05))
+    return Runtime.build(
+        Settings.load(
+            secrets_file=None,
+            imagegecko_home=home,
+            gemini_api_key=emu.api_key,
+            gemini_base_url=emu.url,
+            rate_limits={"gemini": rpm, "gemini_text": rpm},
+            poll_seconds=0.05,
+        )
+    )
 
 
 def _job(rt: Runtime, n: int, mode: str) -> Job:
@@ -51,8 +58,13 @@ def _summary(rt: Runtime, job_id: int) -> dict[str, Any]:
         job = s.get(Job, job_id)
         items = list(s.exec(select(JobItem).where(JobItem.job_id == job_id)).all())
     assert job is not None
-    return {"status": job.status, "succeeded": sum(i.status == ItemStatus.SUCCEEDED for i in items),
-            "items": len(items), "cost": job.actual_cost, "attempts": sum(i.attempts for i in items)}
+    return {
+        "status": job.status,
+        "succeeded": sum(i.status == ItemStatus.SUCCEEDED for i in items),
+        "items": len(items),
+        "cost": job.actual_cost,
+        "attempts": sum(i.attempts for i in items),
+    }
 
 
 def _calls(emu: GeminiEmulator) -> Counter[str]:
@@ -61,8 +73,14 @@ def _calls(emu: GeminiEmulator) -> Counter[str]:
         if ":generateContent" in path:
             kind = "image" if "image" in path else "alt text"
             calls[f"generateContent ({kind})" + (f" {status}" if status != 200 else "")] += 1
-    for route in ("batches.create", "batches.get", "batches.list", "files.upload.start", "files.upload.chunk",
-                  "files.download"):
+    for route in (
+        "batches.create",
+        "batches.get",
+        "batches.list",
+        "files.upload.start",
+        "files.upload.chunk",
+        "files.download",
+    ):
         if emu.counts[route]:
             calls[route] = emu.counts[route]
     return calls
@@ -103,8 +121,7 @@ def in_batch(n: int, latency: float, rpm: int) -> dict[str, Any]:
             while alt_text.pending_count(rt) and time.monotonic() - t1 < 600:
                 embedded.worker.stop_event.wait(0.2)
             embedded.stop(timeout=60)
-        out.update(alt_wall=time.monotonic() - t1, alt_left=alt_text.pending_count(rt),
-                   calls_after=_calls(emu))
+        out.update(alt_wall=time.monotonic() - t1, alt_left=alt_text.pending_count(rt), calls_after=_calls(emu))
         return out
 
 
@@ -125,25 +142,35 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         demo.open_source = real_open
 
-    print(f"Gemini emulator: {args.latency:g} s per image call, quota {args.rpm} requests/minute, "
-          f"{args.items} items, model {MODEL}")
+    print(
+        f"Gemini emulator: {args.latency:g} s per image call, quota {args.rpm} requests/minute, "
+        f"{args.items} items, model {MODEL}"
+    )
     print()
     print(f"{'mode':<8} {'done':>8} {'wall s':>8} {'quota-min s':>12} {'ratio':>6} {'cost $':>8} {'$ / image':>9}")
-    print(f"{'online':<8} {on['succeeded']:>4}/{on['items']:<3} {on['wall']:>8.1f} {on['minimum']:>12.1f} "
-          f"{on['wall'] / on['minimum']:>6.2f} {on['cost']:>8.3f} {on['cost'] / max(1, on['succeeded']):>9.4f}")
-    print(f"{'batch':<8} {off['succeeded']:>4}/{off['items']:<3} {off['wall']:>8.1f} {'-':>12} {'-':>6} "
-          f"{off['cost']:>8.3f} {off['cost'] / max(1, off['succeeded']):>9.4f}")
+    print(
+        f"{'online':<8} {on['succeeded']:>4}/{on['items']:<3} {on['wall']:>8.1f} {on['minimum']:>12.1f} "
+        f"{on['wall'] / on['minimum']:>6.2f} {on['cost']:>8.3f} {on['cost'] / max(1, on['succeeded']):>9.4f}"
+    )
+    print(
+        f"{'batch':<8} {off['succeeded']:>4}/{off['items']:<3} {off['wall']:>8.1f} {'-':>12} {'-':>6} "
+        f"{off['cost']:>8.3f} {off['cost'] / max(1, off['succeeded']):>9.4f}"
+    )
     print()
     print(f"{'API calls':<34} {'online':>8} {'batch':>8}")
     for key in sorted(set(on["calls"]) | set(off["calls"])):
         print(f"{key:<34} {on['calls'].get(key, 0):>8} {off['calls'].get(key, 0):>8}")
     print()
-    print(f"batch alt texts: {off['items'] - off['alt_later']} written while storing, {off['alt_later']} left to "
-          f"the template and written by the idle worker in {off['alt_wall']:.1f} s, {off['alt_left']} still "
-          f"template; text calls in all: {sum(v for k, v in off['calls_after'].items() if 'alt text' in k)}")
-    print(f"online: {on['attempts']} attempts for {on['items']} items, worker in flight {on['in_flight']}; "
-          f"batch: {'inline' if off['inline'] else 'JSONL file'}, its wall time is the emulator's (real batches "
-          "take minutes to 24 h).")
+    print(
+        f"batch alt texts: {off['items'] - off['alt_later']} written while storing, {off['alt_later']} left to "
+        f"the template and written by the idle worker in {off['alt_wall']:.1f} s, {off['alt_left']} still "
+        f"template; text calls in all: {sum(v for k, v in off['calls_after'].items() if 'alt text' in k)}"
+    )
+    print(
+        f"online: {on['attempts']} attempts for {on['items']} items, worker in flight {on['in_flight']}; "
+        f"batch: {'inline' if off['inline'] else 'JSONL file'}, its wall time is the emulator's (real batches "
+        "take minutes to 24 h)."
+    )
     return 0
 
 

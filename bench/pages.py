@@ -29,8 +29,9 @@ PRODUCTS = 10_000
 GALLERY_PRODUCTS, VARIANTS = 500, 4
 
 
-def _timed(make: Callable[[], AppTest], runs: int,
-           action: Callable[[AppTest], None] | None = None) -> tuple[list[float], list[float], float, float]:
+def _timed(
+    make: Callable[[], AppTest], runs: int, action: Callable[[AppTest], None] | None = None
+) -> tuple[list[float], list[float], float, float]:
     """Wall and CPU seconds per view, and the first (cold) view's wall and CPU time. CPU time (all threads of
     this process) is the steadier figure on a busy machine; wall time is what a user waits for."""
     at = make()
@@ -76,8 +77,9 @@ def _seed_gallery(home: Path) -> int:
         page = len(products) // 100 + 1
         products += source.list_products(ProductQuery(page=page, per_page=100)).items
         products = list({p.id: p for p in products}.values())
-    job = create_job(rt, JobSpec(source_kind="demo", variants=VARIANTS),
-                     [Selection(p) for p in products[:GALLERY_PRODUCTS]])
+    job = create_job(
+        rt, JobSpec(source_kind="demo", variants=VARIANTS), [Selection(p) for p in products[:GALLERY_PRODUCTS]]
+    )
     shas = []
     for i in range(8):  # a few distinct result images; thumbnails come from the blob store like real ones
         buf = io.BytesIO()
@@ -87,10 +89,18 @@ def _seed_gallery(home: Path) -> int:
     with rt.db.transaction() as s:
         items = list(s.exec(select(JobItem).where(JobItem.job_id == job.id)).all())
         for n, item in enumerate(items):
-            asset = Asset(sha256=shas[n % len(shas)], kind=AssetKind.GENERATED, job_id=job.id, item_id=item.id,
-                          product_id=item.product_id, width=1024, height=1024, size_bytes=1,
-                          review_state=ReviewState.APPROVED if n % 3 == 0 else ReviewState.PENDING,
-                          alt_text=f"{item.product.get('name')} on a marble counter")
+            asset = Asset(
+                sha256=shas[n % len(shas)],
+                kind=AssetKind.GENERATED,
+                job_id=job.id,
+                item_id=item.id,
+                product_id=item.product_id,
+                width=1024,
+                height=1024,
+                size_bytes=1,
+                review_state=ReviewState.APPROVED if n % 3 == 0 else ReviewState.PENDING,
+                alt_text=f"{item.product.get('name')} on a marble counter",
+            )
             s.add(asset)
             s.flush()
             item.status, item.result_asset_id, item.source_sha = ItemStatus.SUCCEEDED, asset.id, src_sha
@@ -128,11 +138,15 @@ def main() -> None:
         rows.append(("Products", f"{PRODUCTS:,} products, page 1 (24 cards)", _timed(products, args.runs)))
 
         def next_page(at: AppTest) -> None:
-            at.session_state["prod_page"] = at.session_state["prod_page"] + 1 if "prod_page" in at.session_state \
-                else 2
+            at.session_state["prod_page"] = at.session_state["prod_page"] + 1 if "prod_page" in at.session_state else 2
 
-        rows.append(("Products", f"{PRODUCTS:,} products, paging (new thumbnails each view)",
-                     _timed(products, args.runs, next_page)))
+        rows.append(
+            (
+                "Products",
+                f"{PRODUCTS:,} products, paging (new thumbnails each view)",
+                _timed(products, args.runs, next_page),
+            )
+        )
 
         def search(at: AppTest) -> None:
             at.text_input(key="prod_search").input("mug")
@@ -145,8 +159,13 @@ def main() -> None:
             return at
 
         _clear_photo_caches()
-        rows.append(("Products", f"{PRODUCTS:,} products, white only, paging (photos checked)",
-                     _timed(white, args.runs, next_page)))
+        rows.append(
+            (
+                "Products",
+                f"{PRODUCTS:,} products, white only, paging (photos checked)",
+                _timed(white, args.runs, next_page),
+            )
+        )
 
         n_assets = _seed_gallery(home)
 
@@ -158,18 +177,29 @@ def main() -> None:
         def gallery_next(at: AppTest) -> None:
             at.session_state["gallery_page"] = at.session_state["gallery_page"] + 1
 
-        rows.append(("Gallery", f"{n_assets:,} images, paging (next 8 products each view)",
-                     _timed(gallery, args.runs, gallery_next)))
+        rows.append(
+            (
+                "Gallery",
+                f"{n_assets:,} images, paging (next 8 products each view)",
+                _timed(gallery, args.runs, gallery_next),
+            )
+        )
         st.cache_resource.clear()
 
-    print(f"{'page':<10} {'view':<56} {'wall median':>12} {'wall min':>9} {'cpu median':>11} {'first view':>11} "
-          f"{'first cpu':>10}")
+    print(
+        f"{'page':<10} {'view':<56} {'wall median':>12} {'wall min':>9} {'cpu median':>11} {'first view':>11} "
+        f"{'first cpu':>10}"
+    )
     for page, what, (wall, cpu, first, first_cpu) in rows:
-        print(f"{page:<10} {what:<56} {statistics.median(wall) * 1000:>10.0f}ms {min(wall) * 1000:>7.0f}ms "
-              f"{statistics.median(cpu) * 1000:>9.0f}ms {first * 1000:>9.0f}ms {first_cpu * 1000:>8.0f}ms")
+        print(
+            f"{page:<10} {what:<56} {statistics.median(wall) * 1000:>10.0f}ms {min(wall) * 1000:>7.0f}ms "
+            f"{statistics.median(cpu) * 1000:>9.0f}ms {first * 1000:>9.0f}ms {first_cpu * 1000:>8.0f}ms"
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"({args.runs} views each after one warm-up view; AppTest.run() = one script run; "
-          f"{os.cpu_count()} CPUs, load average {load:.1f} at the end)")
+    print(
+        f"({args.runs} views each after one warm-up view; AppTest.run() = one script run; "
+        f"{os.cpu_count()} CPUs, load average {load:.1f} at the end)"
+    )
 
 
 if __name__ == "__main__":

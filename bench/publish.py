@@ -54,26 +54,45 @@ def _scenario(n: int, fault_rate: float, concurrency: int, real_waits: bool) -> 
     publish.SLEEP = wc_client.SLEEP = wait
     with tempfile.TemporaryDirectory() as tmp, WooEmulator(seed=False) as emu:
         photo = emu.add_media("photo.jpg", image_bytes((90, 90, 90)))
-        pids = [emu.add_product(f"Bench Item {i:03d}", sku=f"BENCH-{i:03d}", price="1.00", images=[photo])
-                for i in range(n)]
+        pids = [
+            emu.add_product(f"Bench Item {i:03d}", sku=f"BENCH-{i:03d}", price="1.00", images=[photo]) for i in range(n)
+        ]
         rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=Path(tmp)))
-        conn = save_woocommerce(rt, url=emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                                app_password=APP_PASSWORD)
+        conn = save_woocommerce(
+            rt, url=emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER, app_password=APP_PASSWORD
+        )
         source = open_source(rt, conn)
         products = [source.get_product(str(pid)) for pid in pids]
         blobs = [rt.blobs.put(_jpeg(i)) for i in range(n)]
         with rt.db.transaction() as s:
-            job = Job(source_kind="woocommerce", connection_id=conn.id, provider="studio", model="studio-v1",
-                      style="marble_counter", item_count=n, status="succeeded")
+            job = Job(
+                source_kind="woocommerce",
+                connection_id=conn.id,
+                provider="studio",
+                model="studio-v1",
+                style="marble_counter",
+                item_count=n,
+                status="succeeded",
+            )
             s.add(job)
             s.flush()
             for product, sha in zip(products, blobs, strict=True):
                 item = JobItem(job_id=job.id, product_id=product.id, product=product.to_dict(), status="succeeded")
                 s.add(item)
                 s.flush()
-                s.add(Asset(sha256=sha, kind=AssetKind.GENERATED, job_id=job.id, item_id=item.id,
-                            product_id=product.id, alt_text=f"{product.name} on a table", width=1024, height=1024,
-                            review_state=ReviewState.APPROVED))
+                s.add(
+                    Asset(
+                        sha256=sha,
+                        kind=AssetKind.GENERATED,
+                        job_id=job.id,
+                        item_id=item.id,
+                        product_id=product.id,
+                        alt_text=f"{product.name} on a table",
+                        width=1024,
+                        height=1024,
+                        review_state=ReviewState.APPROVED,
+                    )
+                )
             job_id = job.id
         requests_before = emu.counts["requests"]
         if fault_rate:
@@ -90,14 +109,26 @@ def _scenario(n: int, fault_rate: float, concurrency: int, real_waits: bool) -> 
         seconds = time.perf_counter() - start
         faults = sum(f.hits for f in emu.faults)
         emu.clear_faults()
-        correct = sum(1 for pid, p in zip(pids, pubs, strict=True)
-                      if p.state == PublicationState.DONE and emu.image_ids(pid) == [int(p.remote_media_id), photo])
+        correct = sum(
+            1
+            for pid, p in zip(pids, pubs, strict=True)
+            if p.state == PublicationState.DONE and emu.image_ids(pid) == [int(p.remote_media_id), photo]
+        )
         stored = sum(1 for m in emu.media.values() if "-ai-" in m["file"])
         rt.db.dispose()
-        return {"scenario": f"{fault_rate:.0%} 5xx" if fault_rate else "no faults", "images": n, "runs": runs,
-                "seconds": seconds, "per_second": n / seconds, "uploads_per_image": emu.counts["uploads"] / n,
-                "media_per_image": stored / n, "requests": emu.counts["requests"] - requests_before,
-                "faults": faults, "correct": correct, "waits": sum(waits)}
+        return {
+            "scenario": f"{fault_rate:.0%} 5xx" if fault_rate else "no faults",
+            "images": n,
+            "runs": runs,
+            "seconds": seconds,
+            "per_second": n / seconds,
+            "uploads_per_image": emu.counts["uploads"] / n,
+            "media_per_image": stored / n,
+            "requests": emu.counts["requests"] - requests_before,
+            "faults": faults,
+            "correct": correct,
+            "waits": sum(waits),
+        }
 
 
 def main() -> None:
@@ -107,17 +138,23 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=publish.DEFAULT_CONCURRENCY)
     parser.add_argument("--real-waits", action="store_true", help="sleep the retry back-off as production does")
     args = parser.parse_args()
-    rows = [_scenario(args.images, 0.0, args.concurrency, args.real_waits),
-            _scenario(args.images, args.fault_rate, args.concurrency, args.real_waits)]
+    rows = [
+        _scenario(args.images, 0.0, args.concurrency, args.real_waits),
+        _scenario(args.images, args.fault_rate, args.concurrency, args.real_waits),
+    ]
     print(f"concurrency {args.concurrency}; back-off waits {'slept' if args.real_waits else 'skipped'}")
-    header = (f"{'scenario':<10} {'images':>6} {'runs':>4} {'seconds':>8} {'images/s':>8} {'uploads/img':>11} "
-              f"{'media/img':>9} {'requests':>8} {'5xx sent':>8} {'lists ok':>8} {'back-off':>9}")
+    header = (
+        f"{'scenario':<10} {'images':>6} {'runs':>4} {'seconds':>8} {'images/s':>8} {'uploads/img':>11} "
+        f"{'media/img':>9} {'requests':>8} {'5xx sent':>8} {'lists ok':>8} {'back-off':>9}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['scenario']:<10} {r['images']:>6} {r['runs']:>4} {r['seconds']:>8.2f} {r['per_second']:>8.1f} "
-              f"{r['uploads_per_image']:>11.2f} {r['media_per_image']:>9.2f} {r['requests']:>8} {r['faults']:>8} "
-              f"{r['correct']:>5}/{r['images']:<2} {r['waits']:>8.1f}s")
+        print(
+            f"{r['scenario']:<10} {r['images']:>6} {r['runs']:>4} {r['seconds']:>8.2f} {r['per_second']:>8.1f} "
+            f"{r['uploads_per_image']:>11.2f} {r['media_per_image']:>9.2f} {r['requests']:>8} {r['faults']:>8} "
+            f"{r['correct']:>5}/{r['images']:<2} {r['waits']:>8.1f}s"
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,16 @@ def main() -> None:
 
     def request(style: str, i: int) -> GenerationRequest:
         info, data = sources[i % len(sources)]
-        return GenerationRequest(source_image=data, prompt="", product=info, style=style, model="studio-v1",
-                                 aspect_ratio=args.aspect, output_size=args.size, variant_index=i)
+        return GenerationRequest(
+            source_image=data,
+            prompt="",
+            product=info,
+            style=style,
+            model="studio-v1",
+            aspect_ratio=args.aspect,
+            output_size=args.size,
+            variant_index=i,
+        )
 
     print(f"studio engine, {args.size} px long side, aspect {args.aspect}, {args.renders} renders per preset")
     print(f"{'preset':18} {'cold ms':>8} {'median ms':>10} {'p90 ms':>8} {'KB/image':>9}")

@@ -47,8 +47,9 @@ def _provider(runtime: Runtime) -> AltTextProvider | None:
     return provider if isinstance(provider, AltTextProvider) else None
 
 
-def fill_pending(runtime: Runtime, *, limit: int = ROUND_SIZE,
-                 acquire: Callable[[], bool] = lambda: True) -> tuple[int, int]:
+def fill_pending(
+    runtime: Runtime, *, limit: int = ROUND_SIZE, acquire: Callable[[], bool] = lambda: True
+) -> tuple[int, int]:
     """One round: ask the text model for up to `limit` pending alt texts. `acquire` is called before each call
     (the worker's rate limit; False stops the round). Returns (written, failed)."""
     provider = _provider(runtime)
@@ -77,8 +78,9 @@ def fill_pending(runtime: Runtime, *, limit: int = ROUND_SIZE,
             log.warning("alt text for asset %s: cannot read its image or product", asset.id, exc_info=True)
             text = None
         else:
-            text = provider.model_alt_text(image, info, job_id=item.job_id, item_id=item.id,
-                                           timeout=CALL_TIMEOUT_SECONDS)
+            text = provider.model_alt_text(
+                image, info, job_id=item.job_id, item_id=item.id, timeout=CALL_TIMEOUT_SECONDS
+            )
         still_pending = col(Asset.id) == asset.id, col(Asset.alt_tries_left) > 0
         with runtime.db.transaction() as s:
             if text:

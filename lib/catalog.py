@@ -45,6 +45,7 @@ STOCK_LABELS = {"": "Any stock", "instock": "In stock", "outofstock": "Out of st
 
 # Sources ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SourceRef:
     """Where products come from: a kind and, for stores and Drives, the saved connection."""
@@ -91,11 +92,13 @@ def open_source(runtime: Runtime, ref: SourceRef, *, demo_size: int | None = Non
             return demo.DemoSource(runtime, size=demo_size)  # type: ignore[no-any-return]
         return runtime.source(ref.kind, ref.connection_id)
     except ImportError as exc:
-        raise SourceError(f"The {ref.label or ref.kind} source is not available in this installation.",
-                          detail=str(exc)) from exc
+        raise SourceError(
+            f"The {ref.label or ref.kind} source is not available in this installation.", detail=str(exc)
+        ) from exc
 
 
 # Filters and browsing --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -111,8 +114,13 @@ class Filters:
         return self.white_only or self.not_generated
 
     def query(self, page: int, per_page: int) -> ProductQuery:
-        return ProductQuery(search=self.search.strip(), category=self.category, stock_status=self.stock_status,
-                            page=page, per_page=per_page)
+        return ProductQuery(
+            search=self.search.strip(),
+            category=self.category,
+            stock_status=self.stock_status,
+            page=page,
+            per_page=per_page,
+        )
 
 
 @dataclass
@@ -148,8 +156,11 @@ def generated_counts(runtime: Runtime, ref: SourceRef, product_ids: Iterable[str
     query = (
         select(Asset.product_id, func.count())
         .join(Job, col(Job.id) == col(Asset.job_id))
-        .where(col(Asset.kind) == AssetKind.GENERATED, col(Asset.review_state) != ReviewState.REJECTED,
-               col(Job.source_kind) == ref.kind)
+        .where(
+            col(Asset.kind) == AssetKind.GENERATED,
+            col(Asset.review_state) != ReviewState.REJECTED,
+            col(Job.source_kind) == ref.kind,
+        )
         .group_by(col(Asset.product_id))
     )
     if ref.connection_id is not None:
@@ -160,15 +171,31 @@ def generated_counts(runtime: Runtime, ref: SourceRef, product_ids: Iterable[str
         return {str(pid): int(n) for pid, n in s.exec(query).all() if pid is not None}
 
 
-def browse(runtime: Runtime, source: ProductSource, ref: SourceRef, filters: Filters, *, page: int = 1,
-           per_page: int = 24, scan_budget: int = DEFAULT_SCAN_BUDGET) -> BrowsePage:
+def browse(
+    runtime: Runtime,
+    source: ProductSource,
+    ref: SourceRef,
+    filters: Filters,
+    *,
+    page: int = 1,
+    per_page: int = 24,
+    scan_budget: int = DEFAULT_SCAN_BUDGET,
+) -> BrowsePage:
     """One page of products that pass the filters."""
     page = max(1, page)
     if not filters.local:
         result = source.list_products(filters.query(page, per_page))
-        return BrowsePage(list(result.items), page, per_page, result.total, True, page < result.pages,
-                          len(result.items), result.total,
-                          generated_counts(runtime, ref, [p.id for p in result.items]))
+        return BrowsePage(
+            list(result.items),
+            page,
+            per_page,
+            result.total,
+            True,
+            page < result.pages,
+            len(result.items),
+            result.total,
+            generated_counts(runtime, ref, [p.id for p in result.items]),
+        )
 
     done = generated_counts(runtime, ref) if filters.not_generated else {}
 
@@ -191,7 +218,7 @@ def browse(runtime: Runtime, source: ProductSource, ref: SourceRef, filters: Fil
             if filters.white_only:
                 # Photos are checked only as far as the page needs (a batch at a time, in parallel), not a whole
                 # chunk: each check draws or downloads a photo.
-                batch = chunk.items[pos:pos + max(want - len(matched), WHITE_BATCH)]
+                batch = chunk.items[pos : pos + max(want - len(matched), WHITE_BATCH)]
                 prefetch_facts(runtime, source, ref, [p for p in batch if not done.get(p.id)])
             else:
                 batch = chunk.items[pos:]
@@ -206,11 +233,19 @@ def browse(runtime: Runtime, source: ProductSource, ref: SourceRef, filters: Fil
             exhausted = True
             break
         src_page += 1
-    items = matched[(page - 1) * per_page: page * per_page]
+    items = matched[(page - 1) * per_page : page * per_page]
     exact = exhausted
-    return BrowsePage(items, page, per_page, len(matched), exact, len(matched) > page * per_page, scanned,
-                      source_total, {p.id: done.get(p.id, 0) for p in items} if done
-                      else generated_counts(runtime, ref, [p.id for p in items]))
+    return BrowsePage(
+        items,
+        page,
+        per_page,
+        len(matched),
+        exact,
+        len(matched) > page * per_page,
+        scanned,
+        source_total,
+        {p.id: done.get(p.id, 0) for p in items} if done else generated_counts(runtime, ref, [p.id for p in items]),
+    )
 
 
 def categories(source: ProductSource) -> list[str]:
@@ -221,6 +256,7 @@ def categories(source: ProductSource) -> list[str]:
 
 
 # Image facts (thumbnail + white score), cached per image ---------------------------------------
+
 
 @dataclass(frozen=True)
 class ImageFacts:
@@ -304,8 +340,9 @@ def _compute_facts(source: ProductSource, image: SourceImage) -> ImageFacts | No
     return ImageFacts(buf.getvalue(), score)
 
 
-def image_facts(runtime: Runtime, source: ProductSource, ref: SourceRef,
-                image: SourceImage | None) -> ImageFacts | None:
+def image_facts(
+    runtime: Runtime, source: ProductSource, ref: SourceRef, image: SourceImage | None
+) -> ImageFacts | None:
     """Thumbnail and white-background score of a source photo, or None if it cannot be read."""
     if image is None:
         return None
@@ -319,8 +356,11 @@ def image_facts(runtime: Runtime, source: ProductSource, ref: SourceRef,
 
 def prefetch_facts(runtime: Runtime, source: ProductSource, ref: SourceRef, products: Iterable[Product]) -> None:
     """Compute the facts of a page's photos in parallel (remote stores: many downloads at once)."""
-    todo = [p.featured for p in products if p.featured is not None
-            and _FACTS.get(_facts_key(runtime, ref, p.featured)) is None]
+    todo = [
+        p.featured
+        for p in products
+        if p.featured is not None and _FACTS.get(_facts_key(runtime, ref, p.featured)) is None
+    ]
     if len(todo) > 1:
         pool = _DRAW_POOL if callable(getattr(source, "preview_image", None)) else _POOL
         list(pool.map(lambda img: image_facts(runtime, source, ref, img), todo))
@@ -332,6 +372,7 @@ def clear_caches() -> None:
 
 
 # Selection ------------------------------------------------------------------------------------
+
 
 def item_key(product_id: str, variation_id: str | None = None) -> str:
     return product_id if variation_id is None else f"{product_id}/{variation_id}"
@@ -424,19 +465,25 @@ class SelectionState:
         from lib.jobs import Selection
 
         skipped = set(skip)
-        return [Selection(product=Product.from_dict(p.product), variation_id=p.variation_id)
-                for k, p in self.items.items() if k not in skipped]
+        return [
+            Selection(product=Product.from_dict(p.product), variation_id=p.variation_id)
+            for k, p in self.items.items()
+            if k not in skipped
+        ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source_key": self.source_key,
-                "items": [{"product": p.product, "variation_id": p.variation_id} for p in self.items.values()]}
+        return {
+            "source_key": self.source_key,
+            "items": [{"product": p.product, "variation_id": p.variation_id} for p in self.items.values()],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SelectionState:
         state = cls(str(data["source_key"]))
         for it in data.get("items", ()):
             state.items[item_key(str(it["product"]["id"]), it.get("variation_id"))] = Picked(
-                dict(it["product"]), it.get("variation_id"))
+                dict(it["product"]), it.get("variation_id")
+            )
         return state
 
 
@@ -463,6 +510,7 @@ class SelectionBook:
 
 # Validation report for Generate ---------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SourceCheck:
     key: str  # selection item key
@@ -474,8 +522,9 @@ class SourceCheck:
     height: int
 
 
-def check_selection(runtime: Runtime, source: ProductSource, ref: SourceRef, selection: SelectionState,
-                    limit: int = CHECK_LIMIT) -> tuple[list[SourceCheck], int]:
+def check_selection(
+    runtime: Runtime, source: ProductSource, ref: SourceRef, selection: SelectionState, limit: int = CHECK_LIMIT
+) -> tuple[list[SourceCheck], int]:
     """Validate the photo each selected item would start from (too small, not on white, unreadable).
 
     Checks at most `limit` photos (in parallel) so the page stays quick; returns the checks and how many
@@ -502,8 +551,9 @@ def check_selection(runtime: Runtime, source: ProductSource, ref: SourceRef, sel
     return checks, max(0, len(selection.items) - limit)
 
 
-def _check_image(runtime: Runtime, source: ProductSource, ref: SourceRef, key: str, label: str,
-                 image: SourceImage) -> SourceCheck:
+def _check_image(
+    runtime: Runtime, source: ProductSource, ref: SourceRef, key: str, label: str, image: SourceImage
+) -> SourceCheck:
     cache_key = _facts_key(runtime, ref, image)
     found = _CHECKS.get(cache_key)
     if found is None:

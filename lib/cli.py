@@ -40,8 +40,11 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
 def _all_products(source: ProductSource, query: ProductQuery) -> Iterator[Product]:
     page = 1
     while True:
-        result = source.list_products(ProductQuery(search=query.search, category=query.category,
-                                                   stock_status=query.stock_status, page=page, per_page=100))
+        result = source.list_products(
+            ProductQuery(
+                search=query.search, category=query.category, stock_status=query.stock_status, page=page, per_page=100
+            )
+        )
         yield from result.items
         if page >= result.pages or not result.items:
             return
@@ -85,9 +88,16 @@ def _job_dict(job: Job) -> dict[str, Any]:
 
 def _item_dict(item: JobItem) -> dict[str, Any]:
     return {
-        "id": item.id, "product_id": item.product_id, "variation_id": item.variation_id,
-        "variant": item.variant_index, "status": item.status, "stage": item.stage, "attempts": item.attempts,
-        "error": item.error_message, "latency_ms": item.latency_ms, "cost": item.cost,
+        "id": item.id,
+        "product_id": item.product_id,
+        "variation_id": item.variation_id,
+        "variant": item.variant_index,
+        "status": item.status,
+        "stage": item.stage,
+        "attempts": item.attempts,
+        "error": item.error_message,
+        "latency_ms": item.latency_ms,
+        "cost": item.cost,
         "asset_id": item.result_asset_id,
     }
 
@@ -96,14 +106,22 @@ def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
     provider = getattr(args, "provider", "studio")
     model = getattr(args, "model", None) or (jobs.STUDIO_MODEL if provider == "studio" else "gemini-2.5-flash-image")
     return jobs.JobSpec(
-        source_kind=source_kind, connection_id=getattr(args, "connection", None), provider=provider, model=model,
-        style=args.style, prompt_extra=getattr(args, "prompt", "") or "", aspect_ratio=args.aspect,
-        output_size=getattr(args, "size", 1024), variants=args.variants, mode=getattr(args, "mode", "online"),
+        source_kind=source_kind,
+        connection_id=getattr(args, "connection", None),
+        provider=provider,
+        model=model,
+        style=args.style,
+        prompt_extra=getattr(args, "prompt", "") or "",
+        aspect_ratio=args.aspect,
+        output_size=getattr(args, "size", 1024),
+        variants=args.variants,
+        mode=getattr(args, "mode", "online"),
         use_reference=getattr(args, "reference", False),
     )
 
 
 # Commands -----------------------------------------------------------------------------------
+
 
 def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
     from lib.worker import run_until_idle
@@ -122,8 +140,12 @@ def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
         "failed": sum(i.status == "failed" for i in items),
         "assets": [str(rt.blobs.path(a.sha256)) for a in assets],
     }
-    _out(args, data, f"Job {job.id}: {data['succeeded']}/{data['items']} images made, {data['failed']} failed.\n"
-         + "\n".join(data["assets"]))
+    _out(
+        args,
+        data,
+        f"Job {job.id}: {data['succeeded']}/{data['items']} images made, {data['failed']} failed.\n"
+        + "\n".join(data["assets"]),
+    )
     return 0 if data["failed"] == 0 else 1
 
 
@@ -136,11 +158,15 @@ def cmd_generate(rt: Runtime, args: argparse.Namespace) -> int:
         spec = replace(spec, mode=jobs.suggested_mode(rt, spec.provider, len(selections) * spec.variants))
     cost = jobs.estimate_cost(rt, spec, len(selections))
     if not args.yes:
-        raise InputError(f"This makes {len(selections) * spec.variants} images (estimated ${cost:.2f}). "
-                         "Add --yes to queue it.")
+        raise InputError(
+            f"This makes {len(selections) * spec.variants} images (estimated ${cost:.2f}). Add --yes to queue it."
+        )
     job = jobs.create_job(rt, spec, selections)
-    _out(args, {"job_id": job.id, "items": job.item_count, "mode": job.mode, "estimated_cost": job.estimated_cost},
-         f"Queued job {job.id}: {job.item_count} items ({job.mode}), estimated ${job.estimated_cost:.2f}.")
+    _out(
+        args,
+        {"job_id": job.id, "items": job.item_count, "mode": job.mode, "estimated_cost": job.estimated_cost},
+        f"Queued job {job.id}: {job.item_count} items ({job.mode}), estimated ${job.estimated_cost:.2f}.",
+    )
     return 0
 
 
@@ -157,14 +183,24 @@ def cmd_jobs(rt: Runtime, args: argparse.Namespace) -> int:
         job = jobs.get_job(rt.db, args.job)
         items = jobs.job_items(rt.db, args.job)
         lines = [f"Job {job.id} [{job.status}] {job.source_kind} · {job.provider}/{job.model} · {job.style}"]
-        lines += [f"  item {i.id}: {i.status}{' (' + i.stage + ')' if i.stage else ''} attempts={i.attempts}"
-                  f"{' — ' + i.error_message if i.error_message else ''}" for i in items]
+        lines += [
+            f"  item {i.id}: {i.status}{' (' + i.stage + ')' if i.stage else ''} attempts={i.attempts}"
+            f"{' — ' + i.error_message if i.error_message else ''}"
+            for i in items
+        ]
         _out(args, {"job": _job_dict(job), "items": [_item_dict(i) for i in items]}, "\n".join(lines))
         return 0
     rows, total = jobs.list_jobs(rt.db, page=args.page, per_page=args.per_page)
-    _out(args, {"total": total, "jobs": [_job_dict(j) for j in rows]},
-         "\n".join(f"{j.id:>5} {j.status:<10} {j.item_count:>4} items  {j.source_kind:<12} {j.provider}/{j.model}"
-                   f"  {j.created_at:%Y-%m-%d %H:%M}" for j in rows) or "No jobs yet.")
+    _out(
+        args,
+        {"total": total, "jobs": [_job_dict(j) for j in rows]},
+        "\n".join(
+            f"{j.id:>5} {j.status:<10} {j.item_count:>4} items  {j.source_kind:<12} {j.provider}/{j.model}"
+            f"  {j.created_at:%Y-%m-%d %H:%M}"
+            for j in rows
+        )
+        or "No jobs yet.",
+    )
     return 0
 
 
@@ -193,22 +229,38 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
     if job.source_kind == "drive":  # Drive is no store: its images go to the WooCommerce product with their SKU
         report = publish_to_store(rt, args.job, args.role, connection_id=args.connection, keep_old_featured=keep)
         if not report.publications:
-            raise InputError("Nothing was published: no approved image matches a store product by SKU. "
-                             + " ".join(report.unmatched))
+            raise InputError(
+                "Nothing was published: no approved image matches a store product by SKU. " + " ".join(report.unmatched)
+            )
         pubs, unmatched = report.publications, report.unmatched
     else:
         if args.connection is not None:
-            raise InputError("--connection is only for Drive jobs, whose images go to the store product with the "
-                             f"same SKU; job {args.job} publishes to the store its photos came from.")
+            raise InputError(
+                "--connection is only for Drive jobs, whose images go to the store product with the "
+                f"same SKU; job {args.job} publishes to the store its photos came from."
+            )
         pubs = publish.publish_job(rt, args.job, args.role, keep_old_featured=keep)
-    data = [{"id": p.id, "product_id": p.product_id, "variation_id": p.variation_id, "state": p.state,
-             "store": p.store_kind, "connection_id": p.connection_id, "media_id": p.remote_media_id,
-             "error": p.error} for p in pubs]
+    data = [
+        {
+            "id": p.id,
+            "product_id": p.product_id,
+            "variation_id": p.variation_id,
+            "state": p.state,
+            "store": p.store_kind,
+            "connection_id": p.connection_id,
+            "media_id": p.remote_media_id,
+            "error": p.error,
+        }
+        for p in pubs
+    ]
     failed = [p for p in pubs if p.state == "failed"]
-    _out(args, {"publications": data, "unmatched": unmatched},
-         f"Published {len(pubs) - len(failed)} images; {len(failed)} failed."
-         + "".join(f"\n  product {p.product_id}: {p.error}" for p in failed)
-         + "".join(f"\n  not published: {sentence}" for sentence in unmatched))
+    _out(
+        args,
+        {"publications": data, "unmatched": unmatched},
+        f"Published {len(pubs) - len(failed)} images; {len(failed)} failed."
+        + "".join(f"\n  product {p.product_id}: {p.error}" for p in failed)
+        + "".join(f"\n  not published: {sentence}" for sentence in unmatched),
+    )
     return 1 if failed or unmatched else 0
 
 
@@ -218,12 +270,18 @@ def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
     products = [p.strip() for p in (args.products or "").split(",") if p.strip()] or None
     report = publish.rollback(rt, job_id=args.job, product_ids=products, force=args.force)
     # Store errors are raised unless there are conflicts too; then both come back in the report.
-    data = {"restored": report.restored,
-            "conflicts": [{"product_id": p, "message": m} for p, m in report.conflicts],
-            "errors": [{"product_id": p, "message": m} for p, m in report.errors]}
-    _out(args, data, f"Restored {len(report.restored)} products."
-         + "".join(f"\n  product {p}: {m} (use --force to overwrite)" for p, m in report.conflicts)
-         + "".join(f"\n  product {p} was not rolled back: {m}" for p, m in report.errors))
+    data = {
+        "restored": report.restored,
+        "conflicts": [{"product_id": p, "message": m} for p, m in report.conflicts],
+        "errors": [{"product_id": p, "message": m} for p, m in report.errors],
+    }
+    _out(
+        args,
+        data,
+        f"Restored {len(report.restored)} products."
+        + "".join(f"\n  product {p}: {m} (use --force to overwrite)" for p, m in report.conflicts)
+        + "".join(f"\n  product {p} was not rolled back: {m}" for p, m in report.errors),
+    )
     return 1 if report.conflicts or report.errors else 0
 
 
@@ -232,14 +290,31 @@ def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
 
     results = export_approved(rt, args.job, folder_id=args.folder, connection_id=args.connection)
     if not results:
-        raise InputError(f"Job {args.job} has no approved images to export. Approve some first "
-                         f"(approve --job {args.job} --all).")
+        raise InputError(
+            f"Job {args.job} has no approved images to export. Approve some first (approve --job {args.job} --all)."
+        )
     made = sum(r.created for r in results)
-    data = {"created": made, "already_there": len(results) - made,
-            "files": [{"asset_id": r.asset_id, "file_id": r.file_id, "name": r.name, "folder_id": r.folder_id,
-                       "created": r.created, "link": r.web_view_link} for r in results]}
-    _out(args, data, f"Exported {made} images to Drive; {len(results) - made} were already there."
-         + "".join(f"\n  {r.name}{'' if r.created else ' (already there)'}" for r in results))
+    data = {
+        "created": made,
+        "already_there": len(results) - made,
+        "files": [
+            {
+                "asset_id": r.asset_id,
+                "file_id": r.file_id,
+                "name": r.name,
+                "folder_id": r.folder_id,
+                "created": r.created,
+                "link": r.web_view_link,
+            }
+            for r in results
+        ],
+    }
+    _out(
+        args,
+        data,
+        f"Exported {made} images to Drive; {len(results) - made} were already there."
+        + "".join(f"\n  {r.name}{'' if r.created else ' (already there)'}" for r in results),
+    )
     return 0
 
 
@@ -266,14 +341,29 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
         from lib.sources import woocommerce
 
         if not args.skip_check:
-            checks = woocommerce.check_connection(args.url, args.key, args.secret, args.wp_user, args.app_password,
-                                                  timeout=rt.settings.http_timeout_seconds)
+            checks = woocommerce.check_connection(
+                args.url,
+                args.key,
+                args.secret,
+                args.wp_user,
+                args.app_password,
+                timeout=rt.settings.http_timeout_seconds,
+            )
             failed = [c for c in checks if not c.ok]
             if failed:
-                raise InputError("The store did not pass the connection check: "
-                                 + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed))
-        conn = woocommerce.save_woocommerce(rt, url=args.url, key=args.key, secret=args.secret,
-                                            wp_user=args.wp_user, app_password=args.app_password, name=args.name)
+                raise InputError(
+                    "The store did not pass the connection check: "
+                    + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed)
+                )
+        conn = woocommerce.save_woocommerce(
+            rt,
+            url=args.url,
+            key=args.key,
+            secret=args.secret,
+            wp_user=args.wp_user,
+            app_password=args.app_password,
+            name=args.name,
+        )
     elif args.kind == "gemini":
         from lib.connections import save_connection
 
@@ -281,21 +371,25 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
             from lib.generation import gemini
 
             gemini.test_key(rt, args.api_key)
-        conn = save_connection(rt.db, rt.vault, kind="gemini", name=args.name or "Gemini",
-                               secret={"api_key": args.api_key})
+        conn = save_connection(
+            rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": args.api_key}
+        )
         rt.forget_provider("gemini")
     else:
         from lib.sources import drive
 
         creds = Path(args.credentials).read_text(encoding="utf-8")
-        conn = drive.save_drive(rt, credentials_json=creds, root_folder_id=args.folder, mode=args.mode,
-                                name=args.name)
-    _out(args, {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},
-         f"Saved {conn.kind} connection {conn.id} ({conn.name}); it is now active.")
+        conn = drive.save_drive(rt, credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name)
+    _out(
+        args,
+        {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},
+        f"Saved {conn.kind} connection {conn.id} ({conn.name}); it is now active.",
+    )
     return 0
 
 
 # Parser -------------------------------------------------------------------------------------
+
 
 def _job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", default="auto", help="preset key, or auto = each product's category default")
@@ -328,12 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None)
     p.add_argument("--prompt", default="", help="extra prompt text")
     p.add_argument("--size", type=int, default=1024, choices=[1024, 2048, 4096])
-    p.add_argument("--mode", default="auto", choices=["auto", "online", "batch"],
-                   help="auto (default): the Batch API for Gemini jobs of at least BATCH_THRESHOLD images "
-                        f"(default {Settings.model_fields['batch_threshold'].default}), else online")
-    p.add_argument("--reference", action="store_true",
-                   help="Gemini: send variants after the first the product's first approved image, so its shots "
-                        "stay alike (once one is approved)")
+    p.add_argument(
+        "--mode",
+        default="auto",
+        choices=["auto", "online", "batch"],
+        help="auto (default): the Batch API for Gemini jobs of at least BATCH_THRESHOLD images "
+        f"(default {Settings.model_fields['batch_threshold'].default}), else online",
+    )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="Gemini: send variants after the first the product's first approved image, so its shots "
+        "stay alike (once one is approved)",
+    )
     p.add_argument("--yes", action="store_true", help="confirm (the cost estimate is printed without it)")
     _job_options(p)
 
@@ -356,9 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job", type=int, required=True)
     p.add_argument("--role", required=True, choices=["featured", "gallery", "variation"])
     p.add_argument("--drop-old-featured", action="store_true", help="do not keep the old featured image")
-    p.add_argument("--connection", type=int, default=None,
-                   help="Drive jobs: the WooCommerce connection id to publish to, matching products by SKU "
-                        "(default: the active store)")
+    p.add_argument(
+        "--connection",
+        type=int,
+        default=None,
+        help="Drive jobs: the WooCommerce connection id to publish to, matching products by SKU "
+        "(default: the active store)",
+    )
 
     p = add("rollback", "restore image lists from before publishing")
     p.add_argument("--job", type=int, required=True)
@@ -367,14 +472,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export", "save a job's approved images to Google Drive")
     p.add_argument("--job", type=int, required=True)
-    p.add_argument("--folder", default=None,
-                   help="Drive folder id (default: a `generated` folder beside each original photo; "
-                        "required for jobs whose photos did not come from Drive)")
-    p.add_argument("--connection", type=int, default=None,
-                   help="Drive connection id (default: the job's own, else the active one)")
+    p.add_argument(
+        "--folder",
+        default=None,
+        help="Drive folder id (default: a `generated` folder beside each original photo; "
+        "required for jobs whose photos did not come from Drive)",
+    )
+    p.add_argument(
+        "--connection", type=int, default=None, help="Drive connection id (default: the job's own, else the active one)"
+    )
 
-    for name, help_text in (("cancel", "cancel a job"), ("retry", "retry a job's failed items"),
-                            ("resume", "resume a paused job")):
+    for name, help_text in (
+        ("cancel", "cancel a job"),
+        ("retry", "retry a job's failed items"),
+        ("resume", "resume a paused job"),
+    ):
         add(name, help_text).add_argument("--job", type=int, required=True)
 
     p = add("connect", "save a connection (encrypted)")
@@ -396,9 +508,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
-    "demo": cmd_demo, "generate": cmd_generate, "worker": cmd_worker, "jobs": cmd_jobs, "approve": cmd_approve,
-    "publish": cmd_publish, "rollback": cmd_rollback, "export": cmd_export, "cancel": cmd_cancel, "retry": cmd_retry,
-    "resume": cmd_resume, "connect": cmd_connect,
+    "demo": cmd_demo,
+    "generate": cmd_generate,
+    "worker": cmd_worker,
+    "jobs": cmd_jobs,
+    "approve": cmd_approve,
+    "publish": cmd_publish,
+    "rollback": cmd_rollback,
+    "export": cmd_export,
+    "cancel": cmd_cancel,
+    "retry": cmd_retry,
+    "resume": cmd_resume,
+    "connect": cmd_connect,
 }
 
 

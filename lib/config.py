@@ -84,15 +84,12 @@ class Settings(BaseSettings):
     backoff_max_seconds: float = Field(300.0, ge=0)
     poll_seconds: float = Field(0.5, gt=0)
     # Requests per minute per provider; 0 or missing = unlimited.
-    rate_limits: dict[str, float] = Field(default_factory=lambda: {"gemini": 60.0, "gemini_text": 60.0,
-                                                                           "studio": 0.0})
+    rate_limits: dict[str, float] = Field(default_factory=lambda: {"gemini": 60.0, "gemini_text": 60.0, "studio": 0.0})
 
     # Providers
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str | None = None  # tests point the SDK at a loopback emulator
-    gemini_models: list[str] = Field(
-        default_factory=lambda: ["gemini-2.5-flash-image", "gemini-3-pro-image-preview"]
-    )
+    gemini_models: list[str] = Field(default_factory=lambda: ["gemini-2.5-flash-image", "gemini-3-pro-image-preview"])
     gemini_text_model: str = "gemini-2.5-flash"
     gemini_timeout_seconds: float = 120.0
     batch_threshold: int = Field(50, ge=1)  # jobs with at least this many items may go through the Batch API
@@ -147,8 +144,10 @@ class Settings(BaseSettings):
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"Invalid settings: {problems}") from exc
         except SettingsError as exc:  # e.g. RATE_LIMITS='{bad' in the environment: not JSON
-            raise ConfigError(f"Invalid settings: {exc}. Tables and lists in environment variables are written as "
-                              """JSON, for example RATE_LIMITS='{"gemini": 60}'.""") from exc
+            raise ConfigError(
+                f"Invalid settings: {exc}. Tables and lists in environment variables are written as "
+                """JSON, for example RATE_LIMITS='{"gemini": 60}'."""
+            ) from exc
         finally:
             _secrets_path.reset(token)
 

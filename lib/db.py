@@ -96,6 +96,7 @@ class Database:
 
 # Schema versioning ---------------------------------------------------------------------------
 
+
 def _add_missing_columns(conn: SAConnection) -> None:
     """Create missing tables, add missing columns (nullable or with a default) and missing indexes."""
     SQLModel.metadata.create_all(conn)

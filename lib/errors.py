@@ -1,30 +1,30 @@
 """Every error the product raises on purpose, each with a sentence a merchant can act on.
 
-    AppError                      .message is shown to the user as is; .retryable drives the worker
-    ├── ConfigError               settings or secrets are missing or malformed
-    ├── VaultError                a stored credential cannot be decrypted (key lost or changed)
-    ├── ImageError                an input image is refused (permanent)
-    │   ├── ImageUnreadable       not an image, truncated, or an unsupported format
-    │   ├── ImageTooLarge         over the byte or pixel limit (decompression bombs land here)
-    │   └── ImageTooSmall         under the minimum side length
-    ├── StorageError              the blob store cannot read or write
-    ├── SourceError               a product source (store, Drive, upload, demo) failed
-    │   ├── SourceAuthError       credentials rejected (401/403)
-    │   ├── SourceNotFound        product, file or folder does not exist (404)
-    │   ├── NotAStoreError        the URL answers but is not a WooCommerce store
-    │   └── SourceUnavailable     timeout, 429, 5xx: retryable
-    ├── ProviderError             an image provider failed
-    │   ├── ProviderRetryable     overloaded / transient; .retry_after seconds if the server said
-    │   │   └── ProviderQuota     rate limit or quota (429); .retry_after
-    │   ├── ProviderAuthError     key missing, invalid or not allowed: the job pauses
-    │   └── ProviderPermanent     the request itself is refused: bad input, safety block, no image
-    │       └── SafetyBlocked     the prompt or the image was refused by the provider's safety filter
-    ├── PublishError              writing to a store failed
-    │   ├── PublishConflict       the product's images changed since we published: ask before overwriting
-    │   ├── PublishVerifyError    the store did not end up with the image list we set
-    │   └── DriveQuotaError       a service account cannot create files in a personal My Drive (no storage quota)
-    ├── JobError                  a job or item action that does not apply (not found, wrong state)
-    └── InputError                a form or CLI value is invalid; nothing was changed
+AppError                      .message is shown to the user as is; .retryable drives the worker
+├── ConfigError               settings or secrets are missing or malformed
+├── VaultError                a stored credential cannot be decrypted (key lost or changed)
+├── ImageError                an input image is refused (permanent)
+│   ├── ImageUnreadable       not an image, truncated, or an unsupported format
+│   ├── ImageTooLarge         over the byte or pixel limit (decompression bombs land here)
+│   └── ImageTooSmall         under the minimum side length
+├── StorageError              the blob store cannot read or write
+├── SourceError               a product source (store, Drive, upload, demo) failed
+│   ├── SourceAuthError       credentials rejected (401/403)
+│   ├── SourceNotFound        product, file or folder does not exist (404)
+│   ├── NotAStoreError        the URL answers but is not a WooCommerce store
+│   └── SourceUnavailable     timeout, 429, 5xx: retryable
+├── ProviderError             an image provider failed
+│   ├── ProviderRetryable     overloaded / transient; .retry_after seconds if the server said
+│   │   └── ProviderQuota     rate limit or quota (429); .retry_after
+│   ├── ProviderAuthError     key missing, invalid or not allowed: the job pauses
+│   └── ProviderPermanent     the request itself is refused: bad input, safety block, no image
+│       └── SafetyBlocked     the prompt or the image was refused by the provider's safety filter
+├── PublishError              writing to a store failed
+│   ├── PublishConflict       the product's images changed since we published: ask before overwriting
+│   ├── PublishVerifyError    the store did not end up with the image list we set
+│   └── DriveQuotaError       a service account cannot create files in a personal My Drive (no storage quota)
+├── JobError                  a job or item action that does not apply (not found, wrong state)
+└── InputError                a form or CLI value is invalid; nothing was changed
 """
 
 from __future__ import annotations
@@ -148,9 +148,14 @@ class DriveQuotaError(PublishError):
     """A service account cannot create files in a personal My Drive (no storage quota)."""
 
     def __init__(self, message: str | None = None, **kw: str) -> None:
-        super().__init__(message or (
-            "A service account cannot create files in a personal My Drive (it has no storage quota). Export to a "
-            "folder in a shared drive, or connect Drive with user credentials (authorized-user JSON) instead."), **kw)
+        super().__init__(
+            message
+            or (
+                "A service account cannot create files in a personal My Drive (it has no storage quota). Export to a "
+                "folder in a shared drive, or connect Drive with user credentials (authorized-user JSON) instead."
+            ),
+            **kw,
+        )
 
 
 class JobError(AppError):

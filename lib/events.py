@@ -11,8 +11,17 @@ from lib.models import Event
 
 # Query parameters that carry credentials (WooCommerce query auth, OAuth 1.0a, Google keys).
 SECRET_PARAMS = {
-    "consumer_key", "consumer_secret", "oauth_consumer_key", "oauth_signature", "oauth_nonce",
-    "oauth_timestamp", "oauth_signature_method", "key", "api_key", "access_token", "token",
+    "consumer_key",
+    "consumer_secret",
+    "oauth_consumer_key",
+    "oauth_signature",
+    "oauth_nonce",
+    "oauth_timestamp",
+    "oauth_signature_method",
+    "key",
+    "api_key",
+    "access_token",
+    "token",
 }
 
 

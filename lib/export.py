@@ -47,8 +47,9 @@ class ExportResult:
     web_view_link: str | None = None
 
 
-def export_name(product: dict[str, Any], style: str, variant_index: int, mime: str,
-                variation_id: str | None = None) -> str:
+def export_name(
+    product: dict[str, Any], style: str, variant_index: int, mime: str, variation_id: str | None = None
+) -> str:
     """`<SKU or product name>_<style>_v<n>.<ext>`, safe as a file name on any system."""
     base = ""
     if variation_id is not None:
@@ -78,16 +79,25 @@ def approved_images(runtime: Runtime, job_id: int) -> tuple[Job, list[Asset], di
         job = s.get(Job, job_id)
         if job is None:
             raise JobError(f"Job {job_id} does not exist.")
-        assets = list(s.exec(select(Asset).where(
-            Asset.job_id == job_id, Asset.kind == AssetKind.GENERATED, Asset.review_state == ReviewState.APPROVED,
-        ).order_by(col(Asset.id))).all())
+        assets = list(
+            s.exec(
+                select(Asset)
+                .where(
+                    Asset.job_id == job_id,
+                    Asset.kind == AssetKind.GENERATED,
+                    Asset.review_state == ReviewState.APPROVED,
+                )
+                .order_by(col(Asset.id))
+            ).all()
+        )
         item_ids = [a.item_id for a in assets if a.item_id is not None]
         items = {i.id: i for i in s.exec(select(JobItem).where(col(JobItem.id).in_(item_ids))).all()}
     return job, assets, items
 
 
-def export_approved(runtime: Runtime, job_id: int, *, folder_id: str | None = None,
-                    connection_id: int | None = None) -> list[ExportResult]:
+def export_approved(
+    runtime: Runtime, job_id: int, *, folder_id: str | None = None, connection_id: int | None = None
+) -> list[ExportResult]:
     """Upload the job's approved images to Drive (see module docstring). Safe to run again after any failure."""
     job, assets, items = approved_images(runtime, job_id)
     if not folder_id and job.source_kind != "drive":
@@ -135,15 +145,25 @@ class _Exporter:
                 stem, dot, ext = name.rpartition(".")
                 name = f"{stem}_a{asset.id}.{ext}"  # another image already has this name: keep both findable
             created = self.client.create_file(
-                name=name, parent=folder, data=self.runtime.blobs.get(asset.sha256), mime=asset.mime,
+                name=name,
+                parent=folder,
+                data=self.runtime.blobs.get(asset.sha256),
+                mime=asset.mime,
                 description=asset.alt_text,
-                app_properties={EXPORT_MARKER: str(asset.id), SHA_KEY: asset.sha256, JOB_KEY: str(self.job.id)})
+                app_properties={EXPORT_MARKER: str(asset.id), SHA_KEY: asset.sha256, JOB_KEY: str(self.job.id)},
+            )
             result = ExportResult(asset.id, created["id"], created["name"], folder, True, created.get("webViewLink"))
         with self.runtime.db.transaction() as s:
             verb = "exported" if result.created else "already in Drive"
-            events.record(s, "info", f"{verb}: {result.name}", job_id=self.job.id, item_id=asset.item_id,
-                          service="drive", data={"asset_id": asset.id, "file_id": result.file_id,
-                                                 "folder_id": folder, "created": result.created})
+            events.record(
+                s,
+                "info",
+                f"{verb}: {result.name}",
+                job_id=self.job.id,
+                item_id=asset.item_id,
+                service="drive",
+                data={"asset_id": asset.id, "file_id": result.file_id, "folder_id": folder, "created": result.created},
+            )
         return result
 
     def _existing(self, folder: str, asset: Asset, name: str) -> dict[str, Any]:
@@ -162,13 +182,17 @@ class _Exporter:
     def _generated_beside(self, product: dict[str, Any], variation_id: str | None) -> str:
         image = _source_image(product, variation_id)
         if image is None:
-            raise InputError(f"“{product.get('name', 'This product')}” has no original photo in Drive to export "
-                             "beside. Choose a folder to export to.")
+            raise InputError(
+                f"“{product.get('name', 'This product')}” has no original photo in Drive to export "
+                "beside. Choose a folder to export to."
+            )
         try:
             meta = self.client.get(image["ref"], "id,parents,driveId", f"the original photo {image.get('name', '')}")
         except SourceNotFound as exc:
-            raise SourceNotFound(f"The original photo {image.get('name', '')} is no longer in Drive, so there is no "
-                                 "folder beside it. Choose a folder to export to.") from exc
+            raise SourceNotFound(
+                f"The original photo {image.get('name', '')} is no longer in Drive, so there is no "
+                "folder beside it. Choose a folder to export to."
+            ) from exc
         parents = meta.get("parents") or []
         if not parents:
             raise InputError("The original photo is not inside a folder we can see. Choose a folder to export to.")
@@ -181,14 +205,17 @@ class _Exporter:
         return self._generated[parent]
 
     def _find_or_create_generated(self, parent: str) -> str:
-        q = (f"'{escape(parent)}' in parents and trashed = false and mimeType = '{FOLDER_MIME}' "
-             f"and name = '{GENERATED_FOLDER}'")
+        q = (
+            f"'{escape(parent)}' in parents and trashed = false and mimeType = '{FOLDER_MIME}' "
+            f"and name = '{GENERATED_FOLDER}'"
+        )
         found = list(self.client.list_all(q, "id,name,appProperties", **self._corpus(parent)))
         ours = [f for f in found if (f.get("appProperties") or {}).get(GENERATED_ROLE[0]) == GENERATED_ROLE[1]]
         if ours or found:
             return str((ours or found)[0]["id"])
-        made = self.client.create_folder(name=GENERATED_FOLDER, parent=parent,
-                                         app_properties={GENERATED_ROLE[0]: GENERATED_ROLE[1]})
+        made = self.client.create_folder(
+            name=GENERATED_FOLDER, parent=parent, app_properties={GENERATED_ROLE[0]: GENERATED_ROLE[1]}
+        )
         return str(made["id"])
 
 

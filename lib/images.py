@@ -29,17 +29,31 @@ WHITE_LEVEL = 240  # a border pixel is "white" when every channel is at least th
 BORDER_FRACTION = 0.01  # the frame sampled for the white score: 1% of the short side...
 BORDER_MIN, BORDER_MAX = 2, 8  # ...but at least 2 and at most 8 pixels wide
 
-UNREADABLE = ("This file is not a picture we can read: it may be damaged or in an unsupported format "
-              "(use JPEG, PNG or WebP).")
-TRUNCATED = ("This picture is incomplete: the file ends before the image does (the upload or download was cut "
-             "short). Save or export it again and retry.")
+UNREADABLE = (
+    "This file is not a picture we can read: it may be damaged or in an unsupported format (use JPEG, PNG or WebP)."
+)
+TRUNCATED = (
+    "This picture is incomplete: the file ends before the image does (the upload or download was cut "
+    "short). Save or export it again and retry."
+)
 EMPTY = "This file is empty (0 bytes). Choose the photo file again."
-HEIC = ("This is an HEIC/HEIF photo (the iPhone format), which we cannot read. Export it as JPEG or PNG "
-        "(on iPhone: Settings › Camera › Formats › Most Compatible) and upload it again.")
+HEIC = (
+    "This is an HEIC/HEIF photo (the iPhone format), which we cannot read. Export it as JPEG or PNG "
+    "(on iPhone: Settings › Camera › Formats › Most Compatible) and upload it again."
+)
 
 # Pillow raises any of these for corrupt data, depending on the plugin and where the data breaks.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError,
-                  MemoryError)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    TypeError,
+    KeyError,
+    ZeroDivisionError,
+    MemoryError,
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ class Validation:
 
 
 # Header -----------------------------------------------------------------------------------------------
+
 
 def _open_header(data: bytes) -> ImageFile.ImageFile:
     """Parse only the header with the allowed format plugins, without Pillow's own bomb check, so that a bomb's
@@ -131,23 +146,30 @@ def _check_header(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int
     if not data:
         raise ImageUnreadable(EMPTY)
     if len(data) > max_bytes:
-        raise ImageTooLarge(f"This file is {_mb(len(data), up=True)}; the limit is {_mb(max_bytes)}. "
-                            "Save it at a smaller size or higher JPEG compression and upload it again.")
+        raise ImageTooLarge(
+            f"This file is {_mb(len(data), up=True)}; the limit is {_mb(max_bytes)}. "
+            "Save it at a smaller size or higher JPEG compression and upload it again."
+        )
     header = _open_header(data)
     width, height = header.size
     # Pillow's own ceiling still applies when it opens the file below; name the lower of the two limits.
     limit = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, int(Image.MAX_IMAGE_PIXELS))
     if width * height > limit:
-        raise ImageTooLarge(f"This image is {width} × {height} pixels; the limit is {_megapixels(limit)} megapixels. "
-                            "Resize it (for example to 4000 pixels on the long side) and upload it again.")
+        raise ImageTooLarge(
+            f"This image is {width} × {height} pixels; the limit is {_megapixels(limit)} megapixels. "
+            "Resize it (for example to 4000 pixels on the long side) and upload it again."
+        )
     if min(width, height) < min_side:
         w, h = _displayed((width, height), _orientation(header))
-        raise ImageTooSmall(f"This image is {w} × {h} pixels; it needs at least {min_side} pixels on each side "
-                            "to make a good lifestyle shot. Use a larger photo.")
+        raise ImageTooSmall(
+            f"This image is {w} × {h} pixels; it needs at least {min_side} pixels on each side "
+            "to make a good lifestyle shot. Use a larger photo."
+        )
     return header
 
 
 # Decode -----------------------------------------------------------------------------------------------
+
 
 def _load(data: bytes, draft_side: int | None = None) -> tuple[Image.Image, str]:
     """Open (Pillow's bomb check on as a second line of defence) and decode the pixels."""
@@ -159,8 +181,9 @@ def _load(data: bytes, draft_side: int | None = None) -> tuple[Image.Image, str]
         im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Not reached in practice: the header check uses a limit no higher than Pillow's.
-        raise ImageTooLarge("This image has too many pixels to process safely. Resize it and upload it again.",
-                            detail=str(exc)) from exc
+        raise ImageTooLarge(
+            "This image has too many pixels to process safely. Resize it and upload it again.", detail=str(exc)
+        ) from exc
     except UnidentifiedImageError as exc:
         raise ImageUnreadable(UNREADABLE) from exc
     except MemoryError as exc:
@@ -229,8 +252,9 @@ def normalise(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _decode(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int,
-            draft_side: int | None = None) -> tuple[Image.Image, str, tuple[int, int]]:
+def _decode(
+    data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, draft_side: int | None = None
+) -> tuple[Image.Image, str, tuple[int, int]]:
     data = bytes(data)
     header = _check_header(data, max_bytes=max_bytes, max_pixels=max_pixels, min_side=min_side)
     full_size = _displayed(header.size, _orientation(header))
@@ -244,16 +268,24 @@ def _decode(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int,
 def decode(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int) -> Intake:
     """Decode a photo safely. Raises ImageUnreadable, ImageTooLarge or ImageTooSmall, each with a sentence."""
     img, fmt, _ = _decode(data, max_bytes=max_bytes, max_pixels=max_pixels, min_side=min_side)
-    return Intake(image=img, width=img.width, height=img.height, white_score=white_score(img),
-                  bbox=product_bbox(img), source_format=fmt)
+    return Intake(
+        image=img,
+        width=img.width,
+        height=img.height,
+        white_score=white_score(img),
+        bbox=product_bbox(img),
+        source_format=fmt,
+    )
 
 
 def decode_for(settings: Any, data: bytes) -> Intake:
-    return decode(data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels,
-                  min_side=settings.min_image_side)
+    return decode(
+        data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels, min_side=settings.min_image_side
+    )
 
 
 # Measures ---------------------------------------------------------------------------------------------
+
 
 def _border_width(img: Image.Image) -> int:
     return max(BORDER_MIN, min(BORDER_MAX, round(min(img.size) * BORDER_FRACTION)))
@@ -296,8 +328,12 @@ def validate(settings: Any, data: bytes, *, min_white: float = 0.85) -> Validati
     """Can this photo be used as is? Never raises: every problem comes back as a sentence."""
     try:
         img, _, (width, height) = _decode(
-            data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels,
-            min_side=settings.min_image_side, draft_side=1024)
+            data,
+            max_bytes=settings.max_image_bytes,
+            max_pixels=settings.max_image_pixels,
+            min_side=settings.min_image_side,
+            draft_side=1024,
+        )
     except AppError as exc:
         width = height = 0
         if not isinstance(exc, ImageUnreadable):  # too large / too small: the header says how big it is
@@ -310,13 +346,16 @@ def validate(settings: Any, data: bytes, *, min_white: float = 0.85) -> Validati
         return Validation(False, UNREADABLE, None, 0, 0)
     score = white_score(img)
     if score < min_white:
-        problem = (f"This photo is not on a white background (only {score:.0%} of its edge is white). "
-                   "Lifestyle shots come out best from a product photographed on plain white.")
+        problem = (
+            f"This photo is not on a white background (only {score:.0%} of its edge is white). "
+            "Lifestyle shots come out best from a product photographed on plain white."
+        )
         return Validation(False, problem, score, width, height)
     return Validation(True, None, score, width, height)
 
 
 # Output -----------------------------------------------------------------------------------------------
+
 
 def to_png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
@@ -328,8 +367,7 @@ def to_png(img: Image.Image) -> bytes:
 _MIMES = {"jpeg": "image/jpeg", "webp": "image/webp"}
 
 
-def encode_output(img: Image.Image, *, fmt: str = "jpeg", quality: int = 90,
-                  max_side: int = 2048) -> tuple[bytes, str]:
+def encode_output(img: Image.Image, *, fmt: str = "jpeg", quality: int = 90, max_side: int = 2048) -> tuple[bytes, str]:
     """Encode a result for the store: RGB, long side capped at `max_side`, JPEG or WebP. No EXIF is written
     (nothing of the source's metadata, e.g. GPS, leaks into a published image)."""
     fmt = fmt.lower().replace("jpg", "jpeg")

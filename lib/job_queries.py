@@ -29,8 +29,9 @@ def latest_job_id(db: Database) -> int | None:
         return s.exec(select(func.max(Job.id))).one()
 
 
-def list_jobs(db: Database, page: int = 1, per_page: int = 20, status: str | None = None,
-              source_kind: str | None = None) -> tuple[list[Job], int]:
+def list_jobs(
+    db: Database, page: int = 1, per_page: int = 20, status: str | None = None, source_kind: str | None = None
+) -> tuple[list[Job], int]:
     """Jobs newest first, one page at a time, and how many match in all."""
     page = max(1, page)
     with db.session() as s:
@@ -231,8 +232,11 @@ def approved_assets(db: Database, job_id: int) -> list[Asset]:
         return list(
             s.exec(
                 select(Asset)
-                .where(Asset.job_id == job_id, Asset.kind == AssetKind.GENERATED,
-                       Asset.review_state == ReviewState.APPROVED)
+                .where(
+                    Asset.job_id == job_id,
+                    Asset.kind == AssetKind.GENERATED,
+                    Asset.review_state == ReviewState.APPROVED,
+                )
                 .order_by(col(Asset.id))
             ).all()
         )

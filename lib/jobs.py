@@ -56,11 +56,42 @@ if TYPE_CHECKING:
     from lib.runtime import Runtime
 
 __all__ = [
-    "JobSpec", "Selection", "create_job", "estimate_cost", "cancel_job", "cancel_item", "pause_job", "resume_job",
-    "retry_failed", "regenerate_item", "set_review", "approve_all", "set_alt_text", "claim_items", "heartbeat",
-    "set_stage", "complete_item", "reuse_result", "requeue_item", "fail_item", "release_items", "build_request",
-    "backoff_delay", "suggested_mode", "GalleryEntry", "JobProgress", "Totals", "approved_assets", "gallery",
-    "get_job", "job_events", "job_items", "job_progress", "latest_job_id", "list_jobs", "totals",
+    "JobSpec",
+    "Selection",
+    "create_job",
+    "estimate_cost",
+    "cancel_job",
+    "cancel_item",
+    "pause_job",
+    "resume_job",
+    "retry_failed",
+    "regenerate_item",
+    "set_review",
+    "approve_all",
+    "set_alt_text",
+    "claim_items",
+    "heartbeat",
+    "set_stage",
+    "complete_item",
+    "reuse_result",
+    "requeue_item",
+    "fail_item",
+    "release_items",
+    "build_request",
+    "backoff_delay",
+    "suggested_mode",
+    "GalleryEntry",
+    "JobProgress",
+    "Totals",
+    "approved_assets",
+    "gallery",
+    "get_job",
+    "job_events",
+    "job_items",
+    "job_progress",
+    "latest_job_id",
+    "list_jobs",
+    "totals",
 ]
 
 MAX_VARIANTS = 4
@@ -92,6 +123,7 @@ class Selection:
 
 
 # Creation -----------------------------------------------------------------------------------
+
 
 def _validate_spec(rt: Runtime, spec: JobSpec) -> None:
     from lib.generation import prompts
@@ -184,12 +216,18 @@ def create_job(rt: Runtime, spec: JobSpec, selections: list[Selection]) -> Job:
                 count += 1
         job.item_count = count
         s.add(job)
-        events.record(s, "transition", f"job created: {count} items", job_id=job.id,
-                      data={"provider": spec.provider, "model": model, "style": spec.style})
+        events.record(
+            s,
+            "transition",
+            f"job created: {count} items",
+            job_id=job.id,
+            data={"provider": spec.provider, "model": model, "style": spec.style},
+        )
         return job
 
 
 # User actions -------------------------------------------------------------------------------
+
 
 def _job_or_raise(s: Session, job_id: int) -> Job:
     job = s.get(Job, job_id)
@@ -264,8 +302,15 @@ def retry_failed(db: Database, job_id: int) -> int:
         result = s.exec(
             update(JobItem)
             .where(col(JobItem.job_id) == job_id, col(JobItem.status) == ItemStatus.FAILED)
-            .values(status=ItemStatus.QUEUED, attempts=0, next_attempt_at=utcnow(), error_kind=None,
-                    error_message=None, finished_at=None, stage=None)
+            .values(
+                status=ItemStatus.QUEUED,
+                attempts=0,
+                next_attempt_at=utcnow(),
+                error_kind=None,
+                error_message=None,
+                finished_at=None,
+                stage=None,
+            )
         )
         n = int(result.rowcount or 0)
         if n:
@@ -317,6 +362,7 @@ def regenerate_item(rt: Runtime, item_id: int, prompt_extra: str | None = None) 
 
 # Review ---------------------------------------------------------------------------------------
 
+
 def set_review(db: Database, asset_ids: list[int], state: str) -> int:
     if state not in set(ReviewState):
         raise InputError(f"Unknown review state {state!r}.")
@@ -336,8 +382,11 @@ def approve_all(db: Database, job_id: int) -> int:
     with db.transaction() as s:
         result = s.exec(
             update(Asset)
-            .where(col(Asset.job_id) == job_id, col(Asset.kind) == AssetKind.GENERATED,
-                   col(Asset.review_state) == ReviewState.PENDING)
+            .where(
+                col(Asset.job_id) == job_id,
+                col(Asset.kind) == AssetKind.GENERATED,
+                col(Asset.review_state) == ReviewState.PENDING,
+            )
             .values(review_state=ReviewState.APPROVED, reviewed_at=utcnow())
         )
         return int(result.rowcount or 0)
@@ -358,8 +407,10 @@ def set_alt_text(db: Database, asset_id: int, text: str) -> None:
 
 # Worker side ---------------------------------------------------------------------------------
 
-def backoff_delay(attempts: int, *, base: float, cap: float, retry_after: float | None = None,
-                  rng: random.Random | None = None) -> float:
+
+def backoff_delay(
+    attempts: int, *, base: float, cap: float, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
     """Exponential backoff with jitter; never shorter than what the server asked for."""
     rng = rng or random.Random()
     exp = min(cap, base * (2 ** max(0, attempts - 1)))
@@ -367,9 +418,15 @@ def backoff_delay(attempts: int, *, base: float, cap: float, retry_after: float 
     return max(delay, retry_after or 0.0)
 
 
-def claim_items(db: Database, owner: str, limit: int, lease_seconds: float,
-                now: datetime | None = None, providers: set[str] | None = None,
-                job_ids: set[int] | None = None) -> list[JobItem]:
+def claim_items(
+    db: Database,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime | None = None,
+    providers: set[str] | None = None,
+    job_ids: set[int] | None = None,
+) -> list[JobItem]:
     """Atomically lease up to `limit` runnable items: queued and due, or running with an expired lease.
 
     Only items of online jobs (or batch items sent back to the online queue) of jobs that are not
@@ -382,7 +439,8 @@ def claim_items(db: Database, owner: str, limit: int, lease_seconds: float,
     with db.transaction() as s:
         runnable = or_(
             (col(JobItem.status) == ItemStatus.QUEUED) & (col(JobItem.next_attempt_at) <= now),
-            (col(JobItem.status) == ItemStatus.RUNNING) & (col(JobItem.lease_expires_at) < now)
+            (col(JobItem.status) == ItemStatus.RUNNING)
+            & (col(JobItem.lease_expires_at) < now)
             & col(JobItem.batch_name).is_(None),
         )
         query = (
@@ -411,8 +469,14 @@ def claim_items(db: Database, owner: str, limit: int, lease_seconds: float,
             item.started_at = item.started_at or now
             item.stage = None
             s.add(item)
-            events.record(s, "transition", "taken over after lease expiry" if taken_over else "claimed",
-                          job_id=item.job_id, item_id=item.id, data={"owner": owner, "attempt": item.attempts})
+            events.record(
+                s,
+                "transition",
+                "taken over after lease expiry" if taken_over else "claimed",
+                job_id=item.job_id,
+                item_id=item.id,
+                data={"owner": owner, "attempt": item.attempts},
+            )
         for job_id in {i.job_id for i in items}:
             job = s.get(Job, job_id)
             if job is not None and job.status == JobStatus.QUEUED:
@@ -429,8 +493,11 @@ def heartbeat(db: Database, owner: str, item_ids: list[int], lease_seconds: floa
     with db.transaction() as s:
         s.exec(
             update(JobItem)
-            .where(col(JobItem.id).in_(item_ids), col(JobItem.lease_owner) == owner,
-                   col(JobItem.status) == ItemStatus.RUNNING)
+            .where(
+                col(JobItem.id).in_(item_ids),
+                col(JobItem.lease_owner) == owner,
+                col(JobItem.status) == ItemStatus.RUNNING,
+            )
             .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
         )
 
@@ -479,13 +546,22 @@ def _refresh_job(s: Session, job_id: int) -> None:
     else:
         job.status = JobStatus.FINISHED if succeeded else JobStatus.FAILED
     job.finished_at = utcnow()
-    events.record(s, "transition", f"job {job.status}", job_id=job_id,
-                  data={"succeeded": succeeded, "failed": failed})
+    events.record(s, "transition", f"job {job.status}", job_id=job_id, data={"succeeded": succeeded, "failed": failed})
     s.add(job)
 
 
-def _finish_item_asset(rt: Runtime, s: Session, item: JobItem, *, sha: str, image: GeneratedImage,
-                       fingerprint: str, alt_text: str | None, size: int, alt_pending: bool = False) -> Asset:
+def _finish_item_asset(
+    rt: Runtime,
+    s: Session,
+    item: JobItem,
+    *,
+    sha: str,
+    image: GeneratedImage,
+    fingerprint: str,
+    alt_text: str | None,
+    size: int,
+    alt_pending: bool = False,
+) -> Asset:
     from lib.generation import prompts
 
     if not alt_text:
@@ -493,9 +569,18 @@ def _finish_item_asset(rt: Runtime, s: Session, item: JobItem, *, sha: str, imag
         style = item.product.get("style") or ""
         alt_text = prompts.alt_text(prompts.product_info(product, item.variation_id), style)
     asset = Asset(
-        sha256=sha, kind=AssetKind.GENERATED, mime=image.mime, size_bytes=size, width=image.width,
-        height=image.height, job_id=item.job_id, item_id=item.id, product_id=item.product_id,
-        variation_id=item.variation_id, alt_text=alt_text, fingerprint=fingerprint,
+        sha256=sha,
+        kind=AssetKind.GENERATED,
+        mime=image.mime,
+        size_bytes=size,
+        width=image.width,
+        height=image.height,
+        job_id=item.job_id,
+        item_id=item.id,
+        product_id=item.product_id,
+        variation_id=item.variation_id,
+        alt_text=alt_text,
+        fingerprint=fingerprint,
         alt_tries_left=ALT_TEXT_TRIES if alt_pending else 0,
     )
     s.add(asset)
@@ -503,9 +588,19 @@ def _finish_item_asset(rt: Runtime, s: Session, item: JobItem, *, sha: str, imag
     return asset
 
 
-def complete_item(rt: Runtime, item_id: int, owner: str | None, image: GeneratedImage, *, fingerprint: str,
-                  source_sha: str | None, latency_ms: float | None, alt_text: str | None = None,
-                  alt_pending: bool = False, reused: bool = False) -> Asset | None:
+def complete_item(
+    rt: Runtime,
+    item_id: int,
+    owner: str | None,
+    image: GeneratedImage,
+    *,
+    fingerprint: str,
+    source_sha: str | None,
+    latency_ms: float | None,
+    alt_text: str | None = None,
+    alt_pending: bool = False,
+    reused: bool = False,
+) -> Asset | None:
     """Store the image and mark the item succeeded. Returns None if the lease was lost (result discarded).
     alt_pending: the text model gave no alt text; the template stands in until lib/alt_text.py asks again."""
     sha = rt.blobs.put(image.data)  # content-addressed: a retry after a crash writes nothing new
@@ -513,11 +608,25 @@ def complete_item(rt: Runtime, item_id: int, owner: str | None, image: Generated
         item = _owned(s, item_id, owner)
         if item is None:
             existing = s.exec(select(Asset).where(Asset.item_id == item_id, Asset.kind == AssetKind.GENERATED)).first()
-            events.record(s, "info", "result discarded: item no longer leased by this worker",
-                          item_id=item_id, data={"owner": owner})
+            events.record(
+                s,
+                "info",
+                "result discarded: item no longer leased by this worker",
+                item_id=item_id,
+                data={"owner": owner},
+            )
             return existing
-        asset = _finish_item_asset(rt, s, item, sha=sha, image=image, fingerprint=fingerprint,
-                                   alt_text=alt_text, size=len(image.data), alt_pending=alt_pending)
+        asset = _finish_item_asset(
+            rt,
+            s,
+            item,
+            sha=sha,
+            image=image,
+            fingerprint=fingerprint,
+            alt_text=alt_text,
+            size=len(image.data),
+            alt_pending=alt_pending,
+        )
         now = utcnow()
         item.status = ItemStatus.SUCCEEDED
         item.stage = None
@@ -532,9 +641,14 @@ def complete_item(rt: Runtime, item_id: int, owner: str | None, image: Generated
         item.error_message = None
         item.finished_at = now
         s.add(item)
-        events.record(s, "transition", "succeeded (reused an identical earlier result)" if reused else "succeeded",
-                      job_id=item.job_id, item_id=item_id,
-                      data={"sha256": sha, "cost": item.cost, "latency_ms": latency_ms})
+        events.record(
+            s,
+            "transition",
+            "succeeded (reused an identical earlier result)" if reused else "succeeded",
+            job_id=item.job_id,
+            item_id=item_id,
+            data={"sha256": sha, "cost": item.cost, "latency_ms": latency_ms},
+        )
         _refresh_job(s, item.job_id)
         return asset
 
@@ -543,17 +657,25 @@ def reuse_result(rt: Runtime, fingerprint: str) -> GeneratedImage | None:
     """An earlier result for an identical request, if its file is still in the blob store."""
     with rt.db.session() as s:
         asset = s.exec(
-            select(Asset).where(Asset.fingerprint == fingerprint, Asset.kind == AssetKind.GENERATED)
+            select(Asset)
+            .where(Asset.fingerprint == fingerprint, Asset.kind == AssetKind.GENERATED)
             .order_by(col(Asset.id).desc())
         ).first()
     if asset is None or not rt.blobs.exists(asset.sha256):
         return None
-    return GeneratedImage(data=rt.blobs.get(asset.sha256), mime=asset.mime, width=asset.width,
-                          height=asset.height, model="cache", cost=0.0)
+    return GeneratedImage(
+        data=rt.blobs.get(asset.sha256),
+        mime=asset.mime,
+        width=asset.width,
+        height=asset.height,
+        model="cache",
+        cost=0.0,
+    )
 
 
-def requeue_item(db: Database, item_id: int, owner: str | None, error: AppError, delay_seconds: float,
-                 *, count_attempt: bool = True) -> None:
+def requeue_item(
+    db: Database, item_id: int, owner: str | None, error: AppError, delay_seconds: float, *, count_attempt: bool = True
+) -> None:
     """Back to the queue after a retryable error, due in `delay_seconds`."""
     with db.transaction() as s:
         item = _owned(s, item_id, owner)
@@ -570,9 +692,19 @@ def requeue_item(db: Database, item_id: int, owner: str | None, error: AppError,
         item.error_kind = error.kind
         item.error_message = error.message
         s.add(item)
-        events.record(s, "transition", f"retry in {delay_seconds:.1f}s: {error.message}", job_id=item.job_id,
-                      item_id=item_id, data={"kind": error.kind, "delay": delay_seconds, "attempt": item.attempts,
-                                             "retry_after": getattr(error, "retry_after", None)})
+        events.record(
+            s,
+            "transition",
+            f"retry in {delay_seconds:.1f}s: {error.message}",
+            job_id=item.job_id,
+            item_id=item_id,
+            data={
+                "kind": error.kind,
+                "delay": delay_seconds,
+                "attempt": item.attempts,
+                "retry_after": getattr(error, "retry_after", None),
+            },
+        )
 
 
 def fail_item(db: Database, item_id: int, owner: str | None, error: AppError) -> None:
@@ -588,17 +720,21 @@ def fail_item(db: Database, item_id: int, owner: str | None, error: AppError) ->
         item.error_message = error.message
         item.finished_at = utcnow()
         s.add(item)
-        events.record(s, "error", f"failed: {error.message}", job_id=item.job_id, item_id=item_id,
-                      data={"kind": error.kind, "detail": error.detail, "attempt": item.attempts})
+        events.record(
+            s,
+            "error",
+            f"failed: {error.message}",
+            job_id=item.job_id,
+            item_id=item_id,
+            data={"kind": error.kind, "detail": error.detail, "attempt": item.attempts},
+        )
         _refresh_job(s, item.job_id)
 
 
 def release_items(db: Database, owner: str) -> int:
     """Give back every item this worker holds (clean shutdown): queued again, attempt not counted."""
     with db.transaction() as s:
-        items = s.exec(
-            select(JobItem).where(JobItem.lease_owner == owner, JobItem.status == ItemStatus.RUNNING)
-        ).all()
+        items = s.exec(select(JobItem).where(JobItem.lease_owner == owner, JobItem.status == ItemStatus.RUNNING)).all()
         for item in items:
             item.status = ItemStatus.QUEUED
             item.stage = None
@@ -638,8 +774,9 @@ def _normalised_source(rt: Runtime, sha: str, raw: bytes) -> bytes:
     return png
 
 
-def build_request(rt: Runtime, item: JobItem,
-                  on_stage: Callable[[str], object] | None = None) -> tuple[GenerationRequest, str]:
+def build_request(
+    rt: Runtime, item: JobItem, on_stage: Callable[[str], object] | None = None
+) -> tuple[GenerationRequest, str]:
     """Fetch the item's source photo, validate and normalise it, and build the provider request."""
     from lib.generation import prompts
 
@@ -697,11 +834,17 @@ def _reference_shot(rt: Runtime, job: Job, item: JobItem) -> bytes | None:
     first: the reference then comes from an earlier job, or applies when a variant is regenerated after review."""
     with rt.db.session() as s:
         candidates = s.exec(
-            select(Asset).join(Job, col(Job.id) == col(Asset.job_id))
-            .where(col(Asset.kind) == AssetKind.GENERATED, col(Asset.review_state) == ReviewState.APPROVED,
-                   col(Asset.product_id) == item.product_id, _same(col(Asset.variation_id), item.variation_id),
-                   # product ids are only unique within a source: demo product 12 is not store product 12
-                   col(Job.source_kind) == job.source_kind, _same(col(Job.connection_id), job.connection_id))
+            select(Asset)
+            .join(Job, col(Job.id) == col(Asset.job_id))
+            .where(
+                col(Asset.kind) == AssetKind.GENERATED,
+                col(Asset.review_state) == ReviewState.APPROVED,
+                col(Asset.product_id) == item.product_id,
+                _same(col(Asset.variation_id), item.variation_id),
+                # product ids are only unique within a source: demo product 12 is not store product 12
+                col(Job.source_kind) == job.source_kind,
+                _same(col(Job.connection_id), job.connection_id),
+            )
             .order_by(col(Asset.reviewed_at).is_(None), col(Asset.reviewed_at), col(Asset.id))
             .limit(5)
         ).all()

@@ -87,6 +87,7 @@ class _Item:
 
 # Resolving assets to targets ------------------------------------------------------------------------------
 
+
 def _role(role: str) -> PublishRole:
     try:
         return PublishRole(str(role))
@@ -120,8 +121,14 @@ class _Targets:
         return target
 
 
-def _resolve(rt: Runtime, targets: _Targets, asset_ids: list[int], role: PublishRole, store_kind: str | None,
-             connection_id: int | None) -> list[_Item]:
+def _resolve(
+    rt: Runtime,
+    targets: _Targets,
+    asset_ids: list[int],
+    role: PublishRole,
+    store_kind: str | None,
+    connection_id: int | None,
+) -> list[_Item]:
     if not asset_ids:
         raise InputError("Choose at least one approved image to publish.")
     with rt.db.session() as s:
@@ -129,25 +136,43 @@ def _resolve(rt: Runtime, targets: _Targets, asset_ids: list[int], role: Publish
         missing = [i for i in asset_ids if i not in assets]
         if missing:
             raise InputError(f"Image #{missing[0]} does not exist.")
-        jobs = {j.id: j for j in s.exec(select(Job).where(col(Job.id).in_(
-            sorted({a.job_id for a in assets.values() if a.job_id is not None})))).all()}
-        items = {i.id: i for i in s.exec(select(JobItem).where(col(JobItem.id).in_(
-            sorted({a.item_id for a in assets.values() if a.item_id is not None})))).all()}
+        jobs = {
+            j.id: j
+            for j in s.exec(
+                select(Job).where(col(Job.id).in_(sorted({a.job_id for a in assets.values() if a.job_id is not None})))
+            ).all()
+        }
+        items = {
+            i.id: i
+            for i in s.exec(
+                select(JobItem).where(
+                    col(JobItem.id).in_(sorted({a.item_id for a in assets.values() if a.item_id is not None}))
+                )
+            ).all()
+        }
     out: list[_Item] = []
     for asset_id in dict.fromkeys(asset_ids):
         asset = assets[asset_id]
         if asset.review_state != ReviewState.APPROVED:
-            raise InputError(f"Image #{asset.id} is not approved. Approve it in the gallery first; nothing was "
-                             "published.")
+            raise InputError(
+                f"Image #{asset.id} is not approved. Approve it in the gallery first; nothing was published."
+            )
         if not asset.product_id:
             raise InputError(f"Image #{asset.id} belongs to no product.")
         if role == PublishRole.VARIATION and not asset.variation_id:
-            raise InputError(f"Image #{asset.id} was made for the product itself, not a variation: publish it as "
-                             "featured or gallery image. Nothing was published.")
+            raise InputError(
+                f"Image #{asset.id} was made for the product itself, not a variation: publish it as "
+                "featured or gallery image. Nothing was published."
+            )
         job = jobs.get(asset.job_id) if asset.job_id is not None else None
         kind = store_kind or (job.source_kind if job else "demo")
-        cid = _connection_for(rt, kind, connection_id if connection_id is not None else
-                              (job.connection_id if job and job.source_kind == kind else None))
+        cid = _connection_for(
+            rt,
+            kind,
+            connection_id
+            if connection_id is not None
+            else (job.connection_id if job and job.source_kind == kind else None),
+        )
         snapshot: dict[str, Any] = dict(items[asset.item_id].product) if asset.item_id in items else {}
         name = str(snapshot.get("name") or f"Product {asset.product_id}")
         sku = str(snapshot.get("sku") or "")
@@ -163,13 +188,25 @@ def _resolve(rt: Runtime, targets: _Targets, asset_ids: list[int], role: Publish
             finder = getattr(target, "product_for_sku", None)
             found = finder(sku) if finder and sku else None
             if found is None:
-                raise InputError(f"No product with SKU {sku or '(none)'} in the store for “{name}”. Nothing was "
-                                 "published.")
+                raise InputError(
+                    f"No product with SKU {sku or '(none)'} in the store for “{name}”. Nothing was published."
+                )
             product_id, variation_id = found
             if role == PublishRole.VARIATION and not variation_id:
                 raise InputError(f"SKU {sku} is a product in the store, not a variation.")
-        out.append(_Item(asset, asset.job_id, kind, cid, product_id, variation_id if role == PublishRole.VARIATION
-                         else None, name, sku, variation_name))
+        out.append(
+            _Item(
+                asset,
+                asset.job_id,
+                kind,
+                cid,
+                product_id,
+                variation_id if role == PublishRole.VARIATION else None,
+                name,
+                sku,
+                variation_name,
+            )
+        )
     return out
 
 
@@ -191,12 +228,17 @@ def intended_images(role: str, before: list[str], media_id: str, *, keep_old_fea
 
 # Publishing ------------------------------------------------------------------------------------------------
 
+
 def _event(rt: Runtime, pub: Publication | None, message: str, **data: Any) -> None:
     with rt.db.transaction() as s:
-        events.record(s, "publish", message, job_id=pub.job_id if pub else data.pop("job_id", None),
-                      service=pub.store_kind if pub else None,
-                      data={"publication_id": pub.id if pub else None,
-                            "product_id": pub.product_id if pub else None, **data})
+        events.record(
+            s,
+            "publish",
+            message,
+            job_id=pub.job_id if pub else data.pop("job_id", None),
+            service=pub.store_kind if pub else None,
+            data={"publication_id": pub.id if pub else None, "product_id": pub.product_id if pub else None, **data},
+        )
 
 
 def _save(rt: Runtime, pub: Publication, message: str, **changes: Any) -> Publication:
@@ -208,8 +250,14 @@ def _save(rt: Runtime, pub: Publication, message: str, **changes: Any) -> Public
             setattr(row, k, v)
         row.updated_at = utcnow()
         s.add(row)
-        events.record(s, "publish", message, job_id=row.job_id, service=row.store_kind,
-                      data={"publication_id": row.id, "product_id": row.product_id, "state": row.state})
+        events.record(
+            s,
+            "publish",
+            message,
+            job_id=row.job_id,
+            service=row.store_kind,
+            data={"publication_id": row.id, "product_id": row.product_id, "state": row.state},
+        )
         s.flush()
         s.refresh(row)
         return row
@@ -228,7 +276,7 @@ def _ids(image_ids: list[str] | str | None) -> str:
 
 def _wait(attempt: int, exc: AppError) -> float:
     retry_after = getattr(exc, "retry_after", None) or 0.0
-    return min(MAX_WAIT, max(0.5 * 2 ** attempt, retry_after))
+    return min(MAX_WAIT, max(0.5 * 2**attempt, retry_after))
 
 
 def _attempts(rt: Runtime) -> int:
@@ -243,12 +291,19 @@ def _is(column: Any, value: Any) -> Any:
 def _find_open(rt: Runtime, item: _Item, role: PublishRole) -> tuple[Publication | None, Publication | None]:
     """(an unfinished publication to resume, a finished one) for this asset, store, product and role."""
     with rt.db.session() as s:
-        rows = s.exec(select(Publication).where(
-            Publication.asset_id == item.asset.id, Publication.store_kind == item.store_kind,
-            _is(Publication.connection_id, item.connection_id), Publication.product_id == item.product_id,
-            _is(Publication.variation_id, item.variation_id), Publication.role == role,
-            col(Publication.remote_filename).is_not(None),
-        ).order_by(col(Publication.id).desc())).all()
+        rows = s.exec(
+            select(Publication)
+            .where(
+                Publication.asset_id == item.asset.id,
+                Publication.store_kind == item.store_kind,
+                _is(Publication.connection_id, item.connection_id),
+                Publication.product_id == item.product_id,
+                _is(Publication.variation_id, item.variation_id),
+                Publication.role == role,
+                col(Publication.remote_filename).is_not(None),
+            )
+            .order_by(col(Publication.id).desc())
+        ).all()
     for row in rows:
         if row.state in OPEN:
             return row, None
@@ -261,9 +316,14 @@ def _find_open(rt: Runtime, item: _Item, role: PublishRole) -> tuple[Publication
 def _has_history(rt: Runtime, pub: Publication) -> bool:
     """Was this file name ever handed to this store before (so an upload may exist without a recorded id)?"""
     with rt.db.session() as s:
-        row = s.exec(select(Publication.id).where(
-            Publication.store_kind == pub.store_kind, _is(Publication.connection_id, pub.connection_id),
-            Publication.remote_filename == pub.remote_filename, Publication.id != pub.id)).first()
+        row = s.exec(
+            select(Publication.id).where(
+                Publication.store_kind == pub.store_kind,
+                _is(Publication.connection_id, pub.connection_id),
+                Publication.remote_filename == pub.remote_filename,
+                Publication.id != pub.id,
+            )
+        ).first()
     return row is not None
 
 
@@ -300,8 +360,9 @@ def _upload(rt: Runtime, target: PublishTarget, item: _Item, pub: Publication, f
                 break
         data = data or _encode(rt, item.asset)
         try:
-            media_id = target.upload_media(data[0], filename=pub.remote_filename or "", mime=data[1], alt_text=alt,
-                                           title=title)
+            media_id = target.upload_media(
+                data[0], filename=pub.remote_filename or "", mime=data[1], alt_text=alt, title=title
+            )
             break
         except AppError as exc:
             if not exc.retryable or attempt == attempts - 1:
@@ -312,8 +373,9 @@ def _upload(rt: Runtime, target: PublishTarget, item: _Item, pub: Publication, f
     hook = HOOKS.get("after_upload")
     if hook is not None:
         hook(pub, media_id)
-    return _save(rt, pub, f"uploaded as media {media_id}", remote_media_id=media_id,
-                 state=PublicationState.UPLOADED, error=None)
+    return _save(
+        rt, pub, f"uploaded as media {media_id}", remote_media_id=media_id, state=PublicationState.UPLOADED, error=None
+    )
 
 
 def _retrying(rt: Runtime, pub: Publication, what: str, fn: Callable[[], Any]) -> Any:
@@ -348,12 +410,19 @@ def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_ol
         if current != intended:
             if media_id in current and not state["suspect"]:
                 # Our list landed and was edited since (by someone else): keep theirs, record what is there.
-                return _save(rt, pub, "published (the product was edited meanwhile; kept as it is)",
-                             state=PublicationState.DONE, after_images=current, error=None)
+                return _save(
+                    rt,
+                    pub,
+                    "published (the product was edited meanwhile; kept as it is)",
+                    state=PublicationState.DONE,
+                    after_images=current,
+                    error=None,
+                )
             if current != pub.before_images and not state["suspect"]:
                 # Changed by someone else since the snapshot: the new list is what we build on (and restore).
-                pub = state["pub"] = _save(rt, pub, "snapshot refreshed: the product changed since",
-                                           before_images=current)
+                pub = state["pub"] = _save(
+                    rt, pub, "snapshot refreshed: the product changed since", before_images=current
+                )
                 intended = intended_images(pub.role, current, media_id, keep_old_featured=keep_old_featured)
             pub = state["pub"] = _save(rt, pub, f"setting images {intended}", after_images=intended)
             target.set_product_images(pub.product_id, intended)
@@ -361,11 +430,14 @@ def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_ol
         if stored != intended:
             state["suspect"] = True
             state["pub"] = _save(rt, pub, "the store kept another list", verify_failed=True)
-            raise PublishVerifyError(f"{VERIFY_FAILED} list we sent: the product shows {_ids(stored)} instead of "
-                                     f"{_ids(intended)}. Check the product in the store.",
-                                     detail=f"stored={stored} intended={intended}")
-        return _save(rt, pub, "published", state=PublicationState.DONE, after_images=stored, error=None,
-                     verify_failed=False)
+            raise PublishVerifyError(
+                f"{VERIFY_FAILED} list we sent: the product shows {_ids(stored)} instead of "
+                f"{_ids(intended)}. Check the product in the store.",
+                detail=f"stored={stored} intended={intended}",
+            )
+        return _save(
+            rt, pub, "published", state=PublicationState.DONE, after_images=stored, error=None, verify_failed=False
+        )
 
     return _retrying(rt, pub, "product update", step)  # type: ignore[no-any-return]
 
@@ -380,25 +452,36 @@ def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Pu
         current = target.variation_image_id(pub.product_id, vid)
         if current != media_id:
             if current != pub.before_variation_image and not state["suspect"]:
-                pub = state["pub"] = _save(rt, pub, "snapshot refreshed: the variation changed since",
-                                           before_variation_image=current)
+                pub = state["pub"] = _save(
+                    rt, pub, "snapshot refreshed: the variation changed since", before_variation_image=current
+                )
             pub = state["pub"] = _save(rt, pub, f"setting variation image {media_id}", after_variation_image=media_id)
             target.set_variation_image(pub.product_id, vid, media_id)
         stored = target.variation_image_id(pub.product_id, vid)
         if stored != media_id:
             state["suspect"] = True
             state["pub"] = _save(rt, pub, "the store kept another variation image", verify_failed=True)
-            raise PublishVerifyError(f"{VERIFY_FAILED} we set on the variation: it shows "
-                                     f"{_ids(stored)} instead of {_ids(media_id)}.",
-                                     detail=f"stored={stored} intended={media_id}")
-        return _save(rt, pub, "published", state=PublicationState.DONE, after_variation_image=stored,
-                     after_images=pub.before_images, error=None, verify_failed=False)
+            raise PublishVerifyError(
+                f"{VERIFY_FAILED} we set on the variation: it shows {_ids(stored)} instead of {_ids(media_id)}.",
+                detail=f"stored={stored} intended={media_id}",
+            )
+        return _save(
+            rt,
+            pub,
+            "published",
+            state=PublicationState.DONE,
+            after_variation_image=stored,
+            after_images=pub.before_images,
+            error=None,
+            verify_failed=False,
+        )
 
     return _retrying(rt, pub, "variation update", step)  # type: ignore[no-any-return]
 
 
-def _publish_one(rt: Runtime, target: PublishTarget, item: _Item, role: PublishRole,
-                 keep_old_featured: bool) -> Publication:
+def _publish_one(
+    rt: Runtime, target: PublishTarget, item: _Item, role: PublishRole, keep_old_featured: bool
+) -> Publication:
     pub, done = _find_open(rt, item, role)
     if done is not None:
         return done  # already published: publishing again changes nothing
@@ -406,21 +489,43 @@ def _publish_one(rt: Runtime, target: PublishTarget, item: _Item, role: PublishR
     try:
         if pub is None:
             before = target.product_image_ids(item.product_id)
-            before_var = (target.variation_image_id(item.product_id, item.variation_id)
-                          if role == PublishRole.VARIATION and item.variation_id else None)
+            before_var = (
+                target.variation_image_id(item.product_id, item.variation_id)
+                if role == PublishRole.VARIATION and item.variation_id
+                else None
+            )
             filename = versioned_filename(item.sku, item.product_id, item.asset.sha256, rt.settings.output_format)
             with rt.db.transaction() as s:
-                pub = Publication(asset_id=item.asset.id, job_id=item.job_id, store_kind=item.store_kind,
-                                  connection_id=item.connection_id, product_id=item.product_id,
-                                  variation_id=item.variation_id, role=role, remote_filename=filename,
-                                  before_images=before, before_variation_image=before_var,
-                                  state=PublicationState.PENDING)
+                pub = Publication(
+                    asset_id=item.asset.id,
+                    job_id=item.job_id,
+                    store_kind=item.store_kind,
+                    connection_id=item.connection_id,
+                    product_id=item.product_id,
+                    variation_id=item.variation_id,
+                    role=role,
+                    remote_filename=filename,
+                    before_images=before,
+                    before_variation_image=before_var,
+                    state=PublicationState.PENDING,
+                )
                 s.add(pub)
                 s.flush()
-                events.record(s, "publish", f"snapshot of {len(before)} images taken", job_id=item.job_id,
-                              service=item.store_kind, data={"publication_id": pub.id, "product_id": pub.product_id,
-                                                             "before": before, "before_variation": before_var,
-                                                             "role": role, "filename": filename})
+                events.record(
+                    s,
+                    "publish",
+                    f"snapshot of {len(before)} images taken",
+                    job_id=item.job_id,
+                    service=item.store_kind,
+                    data={
+                        "publication_id": pub.id,
+                        "product_id": pub.product_id,
+                        "before": before,
+                        "before_variation": before_var,
+                        "role": role,
+                        "filename": filename,
+                    },
+                )
                 s.refresh(pub)
         elif pub.state == PublicationState.FAILED:
             _event(rt, pub, "resuming")
@@ -432,21 +537,39 @@ def _publish_one(rt: Runtime, target: PublishTarget, item: _Item, role: PublishR
     except AppError as exc:
         if pub is None:  # the snapshot itself failed: a row says so (it is never resumed nor rolled back)
             with rt.db.transaction() as s:
-                pub = Publication(asset_id=item.asset.id, job_id=item.job_id, store_kind=item.store_kind,
-                                  connection_id=item.connection_id, product_id=item.product_id,
-                                  variation_id=item.variation_id, role=role, state=PublicationState.FAILED,
-                                  error=exc.message)
+                pub = Publication(
+                    asset_id=item.asset.id,
+                    job_id=item.job_id,
+                    store_kind=item.store_kind,
+                    connection_id=item.connection_id,
+                    product_id=item.product_id,
+                    variation_id=item.variation_id,
+                    role=role,
+                    state=PublicationState.FAILED,
+                    error=exc.message,
+                )
                 s.add(pub)
                 s.flush()
-                events.record(s, "publish", f"failed before any change: {exc.message}", job_id=item.job_id,
-                              service=item.store_kind, data={"publication_id": pub.id, "error": exc.kind})
+                events.record(
+                    s,
+                    "publish",
+                    f"failed before any change: {exc.message}",
+                    job_id=item.job_id,
+                    service=item.store_kind,
+                    data={"publication_id": pub.id, "error": exc.kind},
+                )
                 s.refresh(pub)
             if isinstance(exc, SourceAuthError):
                 raise
             return pub
         changes: dict[str, Any] = {}
-        if (isinstance(exc, PublishError) and not isinstance(exc, PublishVerifyError) and pub.remote_media_id
-                and "invalid_image_id" in (exc.detail or "") and f"#{pub.remote_media_id} " in exc.message):
+        if (
+            isinstance(exc, PublishError)
+            and not isinstance(exc, PublishVerifyError)
+            and pub.remote_media_id
+            and "invalid_image_id" in (exc.detail or "")
+            and f"#{pub.remote_media_id} " in exc.message
+        ):
             changes["remote_media_id"] = None  # deleted from the media library since: the next run uploads anew
         pub = _save(rt, pub, f"failed: {exc.message}", state=PublicationState.FAILED, error=exc.message, **changes)
         if isinstance(exc, SourceAuthError):
@@ -454,9 +577,16 @@ def _publish_one(rt: Runtime, target: PublishTarget, item: _Item, role: PublishR
         return pub
 
 
-def publish_assets(rt: Runtime, asset_ids: list[int], role: str, *, keep_old_featured: bool = True,
-                   store_kind: str | None = None, connection_id: int | None = None,
-                   concurrency: int = DEFAULT_CONCURRENCY) -> list[Publication]:
+def publish_assets(
+    rt: Runtime,
+    asset_ids: list[int],
+    role: str,
+    *,
+    keep_old_featured: bool = True,
+    store_kind: str | None = None,
+    connection_id: int | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[Publication]:
     """Publish approved assets to the store of their job (or the one given). Returns one Publication per asset, in
     the order given; a failed one carries a sentence in `error` and is resumed by publishing again.
 
@@ -467,9 +597,12 @@ def publish_assets(rt: Runtime, asset_ids: list[int], role: str, *, keep_old_fea
     targets = _Targets(rt)
     items = _resolve(rt, targets, list(asset_ids), publish_role, store_kind, connection_id)
     job_ids = {item.job_id for item in items}
-    ready = {(i.store_kind, i.connection_id): targets.get(i.store_kind, i.connection_id,
-                                                         next(iter(job_ids)) if len(job_ids) == 1 else None)
-             for i in items}  # made here, before any thread starts
+    ready = {
+        (i.store_kind, i.connection_id): targets.get(
+            i.store_kind, i.connection_id, next(iter(job_ids)) if len(job_ids) == 1 else None
+        )
+        for i in items
+    }  # made here, before any thread starts
     groups: dict[tuple[str, int | None, str], list[int]] = {}
     for index, item in enumerate(items):
         groups.setdefault((item.store_kind, item.connection_id, item.product_id), []).append(index)
@@ -482,8 +615,9 @@ def publish_assets(rt: Runtime, asset_ids: list[int], role: str, *, keep_old_fea
                 return
             item = items[index]
             try:
-                results[index] = _publish_one(rt, ready[(item.store_kind, item.connection_id)], item, publish_role,
-                                              keep_old_featured)
+                results[index] = _publish_one(
+                    rt, ready[(item.store_kind, item.connection_id)], item, publish_role, keep_old_featured
+                )
             except BaseException:
                 stop.set()
                 raise
@@ -514,11 +648,11 @@ def publish_job(rt: Runtime, job_id: int, role: str, **kw: Any) -> list[Publicat
 
 def product_publications(db: Any, job_id: int) -> list[Publication]:
     with db.session() as s:
-        return list(s.exec(select(Publication).where(Publication.job_id == job_id)
-                           .order_by(col(Publication.id))).all())
+        return list(s.exec(select(Publication).where(Publication.job_id == job_id).order_by(col(Publication.id))).all())
 
 
 # Planning --------------------------------------------------------------------------------------------------
+
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
@@ -532,13 +666,16 @@ def describe_change(role: str, before: list[str], after: list[str], *, keep_old_
     if role == PublishRole.FEATURED and keep_old_featured:
         return f"The new image becomes the featured image; the current one moves into the gallery ({count})."
     if role == PublishRole.FEATURED:
-        return ("The new image replaces the featured image, which leaves the product but stays in the media "
-                f"library ({count}).")
+        return (
+            "The new image replaces the featured image, which leaves the product but stays in the media "
+            f"library ({count})."
+        )
     return f"The new image is added at the end of the gallery ({count})."
 
 
-def plan_publish(rt: Runtime, asset_ids: list[int], role: str, *,
-                 keep_old_featured: bool = True) -> list[PlannedChange]:
+def plan_publish(
+    rt: Runtime, asset_ids: list[int], role: str, *, keep_old_featured: bool = True
+) -> list[PlannedChange]:
     """What publishing would change, product by product, in plain sentences (reads the store, changes nothing).
     Images already published are left out."""
     publish_role = _role(role)
@@ -558,9 +695,11 @@ def plan_publish(rt: Runtime, asset_ids: list[int], role: str, *,
         if publish_role == PublishRole.VARIATION:
             current = target.variation_image_id(item.product_id, item.variation_id or "")
             label = f"“{item.variation_name}”" if item.variation_name else f"#{item.variation_id}"
-            text = (f"The new image becomes the image of variation {label}"
-                    + (", replacing its current one (kept in the media library)." if current
-                       else " (it has no image of its own now)."))
+            text = f"The new image becomes the image of variation {label}" + (
+                ", replacing its current one (kept in the media library)."
+                if current
+                else " (it has no image of its own now)."
+            )
             out.append(PlannedChange(item.product_id, item.variation_id, item.name, list(before), text))
             continue
         after = intended_images(publish_role, before, new, keep_old_featured=keep_old_featured)
@@ -571,6 +710,7 @@ def plan_publish(rt: Runtime, asset_ids: list[int], role: str, *,
 
 
 # Rollback --------------------------------------------------------------------------------------------------
+
 
 def _describe_conflict(current: list[str] | str | None, after: list[str] | str | None) -> str:
     if isinstance(current, list) and isinstance(after, list):
@@ -583,8 +723,10 @@ def _describe_conflict(current: list[str] | str | None, after: list[str] | str |
             parts.append(f"{_plural(len(removed), 'image')} removed")
         if not parts:
             parts.append("the images were reordered")
-        return ("Its images were changed in the store after we published (" + ", ".join(parts) + "). Rolling back "
-                "would undo that.")
+        return (
+            "Its images were changed in the store after we published (" + ", ".join(parts) + "). Rolling back "
+            "would undo that."
+        )
     return "The variation's image was changed in the store after we published. Rolling back would undo that."
 
 
@@ -600,8 +742,9 @@ def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool) 
     after: Any = pub.after_variation_image if is_variation else list(pub.after_images)
 
     def read() -> Any:
-        return target.variation_image_id(pub.product_id, vid) if is_variation else \
-            target.product_image_ids(pub.product_id)
+        return (
+            target.variation_image_id(pub.product_id, vid) if is_variation else target.product_image_ids(pub.product_id)
+        )
 
     def step() -> str | None:
         current = read()
@@ -619,16 +762,19 @@ def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool) 
             target.set_product_images(pub.product_id, before)
         stored = read()
         if stored != before:
-            raise PublishVerifyError(f"The store did not take the old images back: it shows {_ids(stored)} instead "
-                                     f"of {_ids(before)}.", detail=f"stored={stored} before={before}")
+            raise PublishVerifyError(
+                f"The store did not take the old images back: it shows {_ids(stored)} instead of {_ids(before)}.",
+                detail=f"stored={stored} before={before}",
+            )
         _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
         return None
 
     return _retrying(rt, pub, "rollback", step)  # type: ignore[no-any-return]
 
 
-def _rollback_product(rt: Runtime, target: PublishTarget, pubs: list[Publication], force: bool,
-                      report: RollbackReport) -> None:
+def _rollback_product(
+    rt: Runtime, target: PublishTarget, pubs: list[Publication], force: bool, report: RollbackReport
+) -> None:
     for pub in reversed(pubs):  # newest first, so the earliest snapshot is what remains
         conflict = _restore(rt, target, pub, force)
         if conflict is not None:
@@ -637,16 +783,24 @@ def _rollback_product(rt: Runtime, target: PublishTarget, pubs: list[Publication
     report.restored.append(pubs[0].product_id)
 
 
-def rollback(rt: Runtime, *, job_id: int | None = None, product_ids: list[str] | None = None,
-             publication_ids: list[int] | None = None, force: bool = False) -> RollbackReport:
+def rollback(
+    rt: Runtime,
+    *,
+    job_id: int | None = None,
+    product_ids: list[str] | None = None,
+    publication_ids: list[int] | None = None,
+    force: bool = False,
+) -> RollbackReport:
     """Put the products' image lists back as they were before publishing. Conflicts (the store changed since) are
     reported, not overwritten, unless force=True. Store errors (after retries) are raised once every product has
     been tried, unless there are conflicts to report too (then they are in `report.errors`)."""
     if job_id is None and not product_ids and not publication_ids:
         raise InputError("Say which job, products or publications to roll back.")
     with rt.db.session() as s:
-        q = select(Publication).where(col(Publication.state).in_(list(OPEN) + [PublicationState.DONE]),
-                                      col(Publication.remote_filename).is_not(None))
+        q = select(Publication).where(
+            col(Publication.state).in_(list(OPEN) + [PublicationState.DONE]),
+            col(Publication.remote_filename).is_not(None),
+        )
         if job_id is not None:
             q = q.where(Publication.job_id == job_id)
         if product_ids:
@@ -674,12 +828,26 @@ def rollback(rt: Runtime, *, job_id: int | None = None, product_ids: list[str] |
         # Said out loud: a caller that only counts `restored` would otherwise report success. (With conflicts the
         # report is returned, since the caller must ask about those; `errors` is in it.)
         done = f"Restored {_plural(len(report.restored), 'product')}. " if report.restored else ""
-        raise PublishError(done + " ".join(f"Product {pid} was not rolled back: {message}"
-                                           for pid, message in report.errors)
-                           + " Roll back again to finish" + (" (what was restored stays restored)." if done else "."),
-                           detail=", ".join(f.kind for f in failures))
+        raise PublishError(
+            done
+            + " ".join(f"Product {pid} was not rolled back: {message}" for pid, message in report.errors)
+            + " Roll back again to finish"
+            + (" (what was restored stays restored)." if done else "."),
+            detail=", ".join(f.kind for f in failures),
+        )
     return report
 
 
-__all__ = ["HOOKS", "PlannedChange", "PublishError", "RollbackReport", "intended_images", "plan_publish",
-           "product_publications", "publish_assets", "publish_job", "rollback", "versioned_filename"]
+__all__ = [
+    "HOOKS",
+    "PlannedChange",
+    "PublishError",
+    "RollbackReport",
+    "intended_images",
+    "plan_publish",
+    "product_publications",
+    "publish_assets",
+    "publish_job",
+    "rollback",
+    "versioned_filename",
+]

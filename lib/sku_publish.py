@@ -67,8 +67,9 @@ def _match(runtime: Runtime, job_id: int, connection_id: int | None) -> _Matched
         if store is None:
             raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
     elif (store := get_connection(runtime.db, connection_id)).kind != "woocommerce":
-        raise InputError(f"Connection {connection_id} ({store.name}) is not a WooCommerce store. Choose the store "
-                         "to publish to.")
+        raise InputError(
+            f"Connection {connection_id} ({store.name}) is not a WooCommerce store. Choose the store to publish to."
+        )
     target = runtime.publish_target("woocommerce", store.id)
     finder = getattr(target, "product_for_sku", None)
     found: dict[str, tuple[str, str | None] | None] = {}
@@ -91,15 +92,24 @@ def _match(runtime: Runtime, job_id: int, connection_id: int | None) -> _Matched
     return _Matched(store, target, hits, unmatched)
 
 
-def plan_sku_publish(runtime: Runtime, job_id: int, role: str = "featured", *, keep_old_featured: bool = True,
-                     connection_id: int | None = None) -> SkuPublishPlan:
+def plan_sku_publish(
+    runtime: Runtime,
+    job_id: int,
+    role: str = "featured",
+    *,
+    keep_old_featured: bool = True,
+    connection_id: int | None = None,
+) -> SkuPublishPlan:
     """What `publish_to_store` would change: for each approved image, the store product with the same SKU and its
     image list before → after; images without a match in plain sentences. Reads the store, changes nothing."""
     if role not in ("featured", "gallery"):
         raise InputError("Publishing by SKU makes the image the product's main image or adds it to its gallery.")
     m = _match(runtime, job_id, connection_id)
-    done = {p.asset_id for p in publish.product_publications(runtime.db, job_id)
-            if p.state == PublicationState.DONE and p.store_kind == "woocommerce" and p.connection_id == m.store.id}
+    done = {
+        p.asset_id
+        for p in publish.product_publications(runtime.db, job_id)
+        if p.state == PublicationState.DONE and p.store_kind == "woocommerce" and p.connection_id == m.store.id
+    }
     lists: dict[str, list[str]] = {}
     matches: list[SkuMatch] = []
     for asset, name, sku, pid in m.hits:
@@ -118,12 +128,28 @@ def plan_sku_publish(runtime: Runtime, job_id: int, role: str = "featured", *, k
     return SkuPublishPlan(m.store.id, m.store.name, matches, m.unmatched, already)
 
 
-def publish_to_store(runtime: Runtime, job_id: int, role: str = "featured", *, connection_id: int | None = None,
-                     keep_old_featured: bool = True) -> StorePublishReport:
+def publish_to_store(
+    runtime: Runtime,
+    job_id: int,
+    role: str = "featured",
+    *,
+    connection_id: int | None = None,
+    keep_old_featured: bool = True,
+) -> StorePublishReport:
     """Publish the job's approved images to the WooCommerce products with their SKUs. Images whose SKU the store
     does not have are listed, not published, so one missing SKU does not hold back the rest."""
     m = _match(runtime, job_id, connection_id)
     matched = [asset.id for asset, *_ in m.hits if asset.id is not None]
-    pubs = publish.publish_assets(runtime, matched, role, keep_old_featured=keep_old_featured,
-                                  store_kind="woocommerce", connection_id=m.store.id) if matched else []
+    pubs = (
+        publish.publish_assets(
+            runtime,
+            matched,
+            role,
+            keep_old_featured=keep_old_featured,
+            store_kind="woocommerce",
+            connection_id=m.store.id,
+        )
+        if matched
+        else []
+    )
     return StorePublishReport(pubs, m.unmatched)

@@ -41,6 +41,7 @@ PAGES = {
 
 # Runtime -----------------------------------------------------------------------------------------
 
+
 @dataclass
 class AppContext:
     runtime: Runtime
@@ -100,6 +101,7 @@ def _leave_pages_directory_mode() -> None:
 
 # Errors and messages -----------------------------------------------------------------------------
 
+
 def show_error(exc: BaseException) -> None:
     """A typed error as one plain sentence; anything else goes to Streamlit's own error box."""
     if isinstance(exc, AppError):
@@ -135,6 +137,7 @@ def show_flash() -> None:
 
 # Shared state ------------------------------------------------------------------------------------
 
+
 def selections() -> Any:
     from lib.catalog import SelectionBook
 
@@ -151,6 +154,7 @@ def demo_size() -> int | None:
 
 
 # Widgets -----------------------------------------------------------------------------------------
+
 
 def page_header(title: str, subtitle: str) -> None:
     st.title(title)
@@ -183,8 +187,9 @@ def go(page: str) -> NoReturn:
     raise AssertionError("unreachable")  # st.switch_page always raises
 
 
-def empty_state(title: str, text: str, *, page: str | None = None, label: str | None = None,
-                icon: str = ":material/arrow_forward:") -> None:
+def empty_state(
+    title: str, text: str, *, page: str | None = None, label: str | None = None, icon: str = ":material/arrow_forward:"
+) -> None:
     with st.container(border=True):
         st.subheader(title)
         st.write(text)
@@ -215,8 +220,9 @@ def escape_md(text: str) -> str:
     """Text safe to pass to st.markdown/st.caption: markdown and HTML characters escaped, so product data shows
     exactly as typed (no links, emphasis, headings, lists or HTML)."""
     out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
-    return _MD_LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2)
-                                                    else m.group(3) + "\\" + m.group(4)), out)
+    return _MD_LINE_START.sub(
+        lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\" + m.group(4)), out
+    )
 
 
 def image(data: bytes | str | None, *, caption: str | None = None, width: Any = "stretch") -> None:
@@ -226,8 +232,9 @@ def image(data: bytes | str | None, *, caption: str | None = None, width: Any = 
     st.image(data, caption=caption, width=width)
 
 
-def before_after(source: bytes | None, generated: bytes | None, *, labels: tuple[str, str] = ("Before", "After")
-                 ) -> None:
+def before_after(
+    source: bytes | None, generated: bytes | None, *, labels: tuple[str, str] = ("Before", "After")
+) -> None:
     left, right = st.columns(2)
     with left:
         st.caption(labels[0])
@@ -242,11 +249,16 @@ def sidebar(rt: Runtime) -> None:
 
     status = sidebar_status(rt)
     with st.sidebar:
-        st.markdown(f":material/storefront: **Store:** {escape_md(status.store)}  \n"
-                    f":material/auto_awesome: **AI:** {escape_md(status.provider)}")
+        st.markdown(
+            f":material/storefront: **Store:** {escape_md(status.store)}  \n"
+            f":material/auto_awesome: **AI:** {escape_md(status.provider)}"
+        )
         if status.running_jobs:
-            st.badge(f"{status.running_jobs} job{'s' if status.running_jobs != 1 else ''} running",
-                     icon=":material/autorenew:", color="blue")
+            st.badge(
+                f"{status.running_jobs} job{'s' if status.running_jobs != 1 else ''} running",
+                icon=":material/autorenew:",
+                color="blue",
+            )
         else:
             st.badge("No jobs running", icon=":material/check:", color="gray")
         if context().worker is None and rt.settings.embedded_worker is False:

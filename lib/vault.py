@@ -31,7 +31,9 @@ class Vault:
                 raise VaultError(
                     f"The key that protects saved credentials ({self.key_file.name} in the data folder) cannot be "
                     "read or is damaged. Restore it from a backup, or delete it and re-enter every connection's "
-                    "credentials on the Connect page.", detail=f"{type(exc).__name__}") from exc
+                    "credentials on the Connect page.",
+                    detail=f"{type(exc).__name__}",
+                ) from exc
         return self._fernet
 
     def _create_key(self) -> None:

@@ -25,9 +25,19 @@ if TYPE_CHECKING:
 
 # Colours of st.badge per state (items, jobs, review, publications).
 STATE_COLORS = {
-    "queued": "gray", "running": "blue", "paused": "orange", "succeeded": "green", "finished": "orange",
-    "failed": "red", "cancelled": "gray", "pending": "gray", "approved": "green", "rejected": "red",
-    "done": "green", "uploaded": "blue", "rolled_back": "violet",
+    "queued": "gray",
+    "running": "blue",
+    "paused": "orange",
+    "succeeded": "green",
+    "finished": "orange",
+    "failed": "red",
+    "cancelled": "gray",
+    "pending": "gray",
+    "approved": "green",
+    "rejected": "red",
+    "done": "green",
+    "uploaded": "blue",
+    "rolled_back": "violet",
 }
 STATE_LABELS = {"succeeded": "done", "finished": "done with errors", "rolled_back": "rolled back"}
 SOURCE_LABELS = {"demo": "Demo store", "woocommerce": "WooCommerce", "drive": "Google Drive", "upload": "Uploads"}
@@ -40,6 +50,7 @@ ROLE_LABELS = {
 
 
 # Formatting -------------------------------------------------------------------------------------
+
 
 def state_label(state: str | None) -> str:
     state = str(state or "")
@@ -99,6 +110,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 # Sidebar --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SidebarStatus:
     store: str
@@ -108,8 +120,9 @@ class SidebarStatus:
 
 def running_jobs(runtime: Runtime) -> int:
     with runtime.db.session() as s:
-        n = s.exec(select(func.count()).select_from(Job).where(
-            col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))).one()
+        n = s.exec(
+            select(func.count()).select_from(Job).where(col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+        ).one()
     return int(n)
 
 
@@ -118,8 +131,9 @@ def first_run(runtime: Runtime) -> bool:
     from lib.models import Connection
 
     with runtime.db.session() as s:
-        return s.exec(select(Job.id).limit(1)).first() is None and \
-            s.exec(select(Connection.id).limit(1)).first() is None
+        return (
+            s.exec(select(Job.id).limit(1)).first() is None and s.exec(select(Connection.id).limit(1)).first() is None
+        )
 
 
 def sidebar_status(runtime: Runtime) -> SidebarStatus:
@@ -141,6 +155,7 @@ def sidebar_status(runtime: Runtime) -> SidebarStatus:
 
 # Providers ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ProviderChoice:
     name: str
@@ -155,11 +170,22 @@ def provider_choices(runtime: Runtime) -> list[ProviderChoice]:
 
     has_key = runtime.settings.gemini_api_key is not None or active_connection(runtime.db, "gemini") is not None
     return [
-        ProviderChoice("studio", PROVIDER_LABELS["studio"], ("studio-v1",), True,
-                       "Runs on this machine, no key, no cost. Good for demos and for trying styles."),
-        ProviderChoice("gemini", PROVIDER_LABELS["gemini"], tuple(runtime.settings.gemini_models), has_key,
-                       "Photo-real results; billed per image by Google." if has_key
-                       else "Add a Gemini API key on the Connect page to use it."),
+        ProviderChoice(
+            "studio",
+            PROVIDER_LABELS["studio"],
+            ("studio-v1",),
+            True,
+            "Runs on this machine, no key, no cost. Good for demos and for trying styles.",
+        ),
+        ProviderChoice(
+            "gemini",
+            PROVIDER_LABELS["gemini"],
+            tuple(runtime.settings.gemini_models),
+            has_key,
+            "Photo-real results; billed per image by Google."
+            if has_key
+            else "Add a Gemini API key on the Connect page to use it.",
+        ),
     ]
 
 
@@ -167,10 +193,19 @@ def provider_choices(runtime: Runtime) -> list[ProviderChoice]:
 
 PROGRESS_ORDER = ("queued", "running", "succeeded", "failed", "cancelled")
 STAGE_LABELS = {
-    "fetch": "Fetching source photos", "validate": "Checking photos", "generate": "Generating images",
-    "store": "Saving results", "batch_submitted": "Sent to the batch service", "batch_running": "Batch running",
-    "queued": "Waiting in the queue", "running": "Working", "paused": "Paused", "succeeded": "Finished",
-    "finished": "Finished with some errors", "failed": "Failed", "cancelled": "Cancelled",
+    "fetch": "Fetching source photos",
+    "validate": "Checking photos",
+    "generate": "Generating images",
+    "store": "Saving results",
+    "batch_submitted": "Sent to the batch service",
+    "batch_running": "Batch running",
+    "queued": "Waiting in the queue",
+    "running": "Working",
+    "paused": "Paused",
+    "succeeded": "Finished",
+    "finished": "Finished with some errors",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
 }
 
 
@@ -195,17 +230,24 @@ def progress_view(progress: Any) -> ProgressView:
     done = status in {s.value for s in TERMINAL_JOB}
     stage = STAGE_LABELS.get(str(progress.stage), str(progress.stage).replace("_", " ").capitalize())
     text = f"{stage} — {finished:,} of {total:,} done"
-    counts = " · ".join(f"{progress.counts[s]:,} {state_label(s)}" for s in PROGRESS_ORDER
-                        if progress.counts.get(s))
+    counts = " · ".join(f"{progress.counts[s]:,} {state_label(s)}" for s in PROGRESS_ORDER if progress.counts.get(s))
     eta = ""
     if not done and progress.eta_seconds is not None and status != JobStatus.PAUSED:
         eta = f"about {fmt_duration(progress.eta_seconds)} left"
-    return ProgressView(min(1.0, max(0.0, fraction)), text, counts or "no items", eta,
-                        tuple(progress.errors or ()), fmt_cost(progress.cost), done,
-                        status == JobStatus.PAUSED)
+    return ProgressView(
+        min(1.0, max(0.0, fraction)),
+        text,
+        counts or "no items",
+        eta,
+        tuple(progress.errors or ()),
+        fmt_cost(progress.cost),
+        done,
+        status == JobStatus.PAUSED,
+    )
 
 
 # Jobs page tables -----------------------------------------------------------------------------
+
 
 def job_title(job: Job) -> str:
     when = job.created_at.strftime("%b %d, %H:%M") if job.created_at else ""
@@ -291,11 +333,12 @@ def per_day_rows(per_day: list[tuple[Any, int, float]]) -> list[dict[str, Any]]:
 
 # Gallery --------------------------------------------------------------------------------------
 
+
 def page_slice(entries: list[Any], page: int, per_page: int) -> tuple[list[Any], int, int]:
     """The entries of one page, the page actually shown (clamped) and the number of pages."""
     pages = max(1, -(-len(entries) // per_page))
     page = min(max(1, page), pages)
-    return entries[(page - 1) * per_page: page * per_page], page, pages
+    return entries[(page - 1) * per_page : page * per_page], page, pages
 
 
 def gallery_stamp(runtime: Runtime, job_id: int) -> tuple[Any, ...]:
@@ -307,10 +350,18 @@ def gallery_stamp(runtime: Runtime, job_id: int) -> tuple[Any, ...]:
     from lib.models import Asset, JobItem
 
     with runtime.db.session() as s:
-        items = tuple(sorted(s.exec(select(JobItem.status, func.count()).where(JobItem.job_id == job_id)
-                                    .group_by(JobItem.status)).all()))
-        assets = s.exec(select(func.count(), func.max(Asset.id), func.max(Asset.reviewed_at),
-                               func.sum(Asset.alt_tries_left)).where(Asset.job_id == job_id)).one()
+        items = tuple(
+            sorted(
+                s.exec(
+                    select(JobItem.status, func.count()).where(JobItem.job_id == job_id).group_by(JobItem.status)
+                ).all()
+            )
+        )
+        assets = s.exec(
+            select(func.count(), func.max(Asset.id), func.max(Asset.reviewed_at), func.sum(Asset.alt_tries_left)).where(
+                Asset.job_id == job_id
+            )
+        ).one()
     return items, tuple(assets)
 
 

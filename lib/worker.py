@@ -47,8 +47,9 @@ ALT_TEXT_PAUSE_SECONDS = 30.0  # after a round with failures (quota, outage): le
 class TokenBucket:
     """Requests-per-minute limiter. Capacity 1 spaces requests evenly, so a burst never trips the quota."""
 
-    def __init__(self, per_minute: float, *, capacity: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_minute: float, *, capacity: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = per_minute / 60.0
         self.capacity = capacity
         self.tokens = capacity
@@ -100,8 +101,9 @@ def default_owner() -> str:
 
 
 class Worker:
-    def __init__(self, rt: Runtime, *, concurrency: int | None = None, owner: str | None = None,
-                 job_id: int | None = None) -> None:
+    def __init__(
+        self, rt: Runtime, *, concurrency: int | None = None, owner: str | None = None, job_id: int | None = None
+    ) -> None:
         self.rt = rt
         self.job_id = job_id  # only this job's items (the CLI's `demo`); None = the whole queue
         self.settings = rt.settings
@@ -156,8 +158,11 @@ class Worker:
                     self._tick_batches()
                 free = self.target_in_flight() - len(self._in_flight)
                 job_ids = None if self.job_id is None else {self.job_id}
-                claimed = (jobs.claim_items(self.rt.db, self.owner, free, self.settings.lease_seconds, job_ids=job_ids)
-                           if free else [])
+                claimed = (
+                    jobs.claim_items(self.rt.db, self.owner, free, self.settings.lease_seconds, job_ids=job_ids)
+                    if free
+                    else []
+                )
                 for item in claimed:
                     self.stats.add("claimed")
                     assert item.id is not None
@@ -277,14 +282,24 @@ class Worker:
         if not jobs.set_stage(db, item.id, owner, Stage.FETCH):
             return
         request, source_sha = jobs.build_request(
-            self.rt, item, on_stage=lambda stage: jobs.set_stage(db, item.id, owner, stage)  # type: ignore[arg-type]
+            self.rt,
+            item,
+            on_stage=lambda stage: jobs.set_stage(db, item.id, owner, stage),  # type: ignore[arg-type]
         )
         fingerprint = request.fingerprint(job.provider)
         if not item.regenerate:
             cached = jobs.reuse_result(self.rt, fingerprint)
             if cached is not None:
-                jobs.complete_item(self.rt, item.id, owner, cached, fingerprint=fingerprint, source_sha=source_sha,
-                                   latency_ms=(time.monotonic() - started) * 1000, reused=True)
+                jobs.complete_item(
+                    self.rt,
+                    item.id,
+                    owner,
+                    cached,
+                    fingerprint=fingerprint,
+                    source_sha=source_sha,
+                    latency_ms=(time.monotonic() - started) * 1000,
+                    reused=True,
+                )
                 self.stats.add("reused")
                 return
         if not jobs.set_stage(db, item.id, owner, Stage.GENERATE):
@@ -301,19 +316,31 @@ class Worker:
         image = self._generate(provider, request, item, job.provider)
         writes_alt = isinstance(provider, AltTextProvider)
         # None: the template (jobs.complete_item) stands in, and lib/alt_text.py asks again later
-        alt = provider.model_alt_text(image.data, request.product, job_id=item.job_id,
-                                      item_id=item.id) if writes_alt else None
+        alt = (
+            provider.model_alt_text(image.data, request.product, job_id=item.job_id, item_id=item.id)
+            if writes_alt
+            else None
+        )
         if not jobs.set_stage(db, item.id, owner, Stage.STORE):
             return
-        jobs.complete_item(self.rt, item.id, owner, image, fingerprint=fingerprint, source_sha=source_sha,
-                           latency_ms=(time.monotonic() - started) * 1000, alt_text=alt,
-                           alt_pending=writes_alt and alt is None)
+        jobs.complete_item(
+            self.rt,
+            item.id,
+            owner,
+            image,
+            fingerprint=fingerprint,
+            source_sha=source_sha,
+            latency_ms=(time.monotonic() - started) * 1000,
+            alt_text=alt,
+            alt_pending=writes_alt and alt is None,
+        )
         # A slot is busy for the whole item, not just the provider call (Little's law needs that time).
         self._observe_latency(job.provider, time.monotonic() - started - token_wait)
         self.stats.add("succeeded")
 
-    def _generate(self, provider: ImageProvider, request: GenerationRequest, item: JobItem,
-                  provider_name: str) -> GeneratedImage:
+    def _generate(
+        self, provider: ImageProvider, request: GenerationRequest, item: JobItem, provider_name: str
+    ) -> GeneratedImage:
         """One provider call, recorded once: by the provider itself when it logs its own requests (it is given the
         item's ids for that), else here."""
         if records_own_requests(provider):
@@ -327,13 +354,27 @@ class Worker:
         self._record_call(item, provider_name, t0, request_id=image.request_id, usage=image.usage)
         return image
 
-    def _record_call(self, item: JobItem, provider: str, t0: float, *, error: AppError | None = None,
-                     request_id: str | None = None, usage: dict[str, Any] | None = None) -> None:
+    def _record_call(
+        self,
+        item: JobItem,
+        provider: str,
+        t0: float,
+        *,
+        error: AppError | None = None,
+        request_id: str | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> None:
         with self.rt.db.transaction() as s:
             events.record(
-                s, "request", f"{provider} generate: {'ok' if error is None else error.kind}",
-                job_id=item.job_id, item_id=item.id, service=provider, method="generate",
-                duration_ms=(time.monotonic() - t0) * 1000, request_id=request_id,
+                s,
+                "request",
+                f"{provider} generate: {'ok' if error is None else error.kind}",
+                job_id=item.job_id,
+                item_id=item.id,
+                service=provider,
+                method="generate",
+                duration_ms=(time.monotonic() - t0) * 1000,
+                request_id=request_id,
                 status_code=(usage or {}).get("status_code"),
                 data={"error": error.message} if error else {"usage": usage or {}},
             )
@@ -348,9 +389,12 @@ class Worker:
             self.stats.add("paused_jobs")
             return
         if exc.retryable and item.attempts < self.settings.max_attempts:
-            delay = jobs.backoff_delay(item.attempts, base=self.settings.backoff_base_seconds,
-                                       cap=self.settings.backoff_max_seconds,
-                                       retry_after=getattr(exc, "retry_after", None))
+            delay = jobs.backoff_delay(
+                item.attempts,
+                base=self.settings.backoff_base_seconds,
+                cap=self.settings.backoff_max_seconds,
+                retry_after=getattr(exc, "retry_after", None),
+            )
             jobs.requeue_item(db, item.id, self.owner, exc, delay)
             self.stats.add("retried")
             return

@@ -11,16 +11,23 @@ from lib.models import ItemStatus, PublicationState, ReviewState
 from lib.views import plural
 
 rt = ui.runtime()
-ui.page_header("Gallery", "Compare each product's photo with what was generated, keep the good ones and publish "
-                          "them to the store. Every change can be rolled back.")
+ui.page_header(
+    "Gallery",
+    "Compare each product's photo with what was generated, keep the good ones and publish "
+    "them to the store. Every change can be rolled back.",
+)
 
 PER_PAGE = 8
 DIALOG = "gallery_dialog"  # (kind, args) of the open confirmation dialog; survives reruns until closed
 
 recent, total_jobs = jobs.list_jobs(rt.db, page=1, per_page=50)
 if not recent:
-    ui.empty_state("No images yet", "Generate images for a few products and they will appear here for review.",
-                   page="products", label="Choose products")
+    ui.empty_state(
+        "No images yet",
+        "Generate images for a few products and they will appear here for review.",
+        page="products",
+        label="Choose products",
+    )
     st.stop()
 
 job_ids = [j.id for j in recent]
@@ -34,10 +41,16 @@ if wanted is not None and wanted not in job_ids:
 titles = {j.id: views.job_title(j) for j in recent}
 top = st.columns([4, 3], vertical_alignment="bottom")
 job_id = top[0].selectbox("Job", job_ids, key=ui.GALLERY_JOB, format_func=lambda i: titles.get(i, f"Job #{i}"))
-review_filter = top[1].segmented_control(
-    "Show", ["all", *[s.value for s in ReviewState]], default="all", key="gallery_filter",
-    format_func=lambda s: {"all": "All", "pending": "To review"}.get(s, s.capitalize()),
-) or "all"
+review_filter = (
+    top[1].segmented_control(
+        "Show",
+        ["all", *[s.value for s in ReviewState]],
+        default="all",
+        key="gallery_filter",
+        format_func=lambda s: {"all": "All", "pending": "To review"}.get(s, s.capitalize()),
+    )
+    or "all"
+)
 job = jobs.get_job(rt.db, job_id)
 can_publish = job.source_kind in ("demo", "woocommerce")
 store_label = views.SOURCE_LABELS.get(job.source_kind, job.source_kind)
@@ -59,6 +72,7 @@ publish = _publish_module()
 
 
 # Dialogs ----------------------------------------------------------------------------------------------
+
 
 def _close_dialog() -> None:
     st.session_state.pop(DIALOG, None)
@@ -88,8 +102,10 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
             failed = [p for p in done if p.state == PublicationState.FAILED]
             _close_dialog()
             if failed:
-                ui.flash(f"Published {len(done) - len(failed)} of {len(done)}; {len(failed)} failed: "
-                         f"{failed[0].error}", ":material/warning:")
+                ui.flash(
+                    f"Published {len(done) - len(failed)} of {len(done)}; {len(failed)} failed: {failed[0].error}",
+                    ":material/warning:",
+                )
             else:
                 ui.flash(f"Published {plural(len(done), 'image')} to the {store_label}.", ":material/publish:")
             st.rerun()
@@ -118,8 +134,10 @@ def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
     if plan.already:
         st.caption(f"{plural(plan.already, 'image')} already published there by this job stay as they are.")
     if plan.unmatched:
-        st.warning(f"{plural(len(plan.unmatched), 'image')} will not be published, because no store product "
-                   "matches:", icon=":material/link_off:")
+        st.warning(
+            f"{plural(len(plan.unmatched), 'image')} will not be published, because no store product matches:",
+            icon=":material/link_off:",
+        )
         for sentence in plan.unmatched:
             st.text(sentence)
     if not plan.matches:
@@ -133,8 +151,7 @@ def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
     if left.button("Publish now", key="gallery_sku_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                report = publish_to_store(rt, job_id, role, connection_id=connection_id,
-                                          keep_old_featured=keep_old)
+                report = publish_to_store(rt, job_id, role, connection_id=connection_id, keep_old_featured=keep_old)
             _close_dialog()
             done = [p for p in report.publications if p.state == PublicationState.DONE]
             failed = [p for p in report.publications if p.state == PublicationState.FAILED]
@@ -174,8 +191,10 @@ def _rollback(product_ids: list[str] | None) -> None:
         report = publish.rollback(rt, job_id=job_id, product_ids=product_ids)
         if report.conflicts:
             # Store errors come back in the report (not raised) when there are conflicts to ask about too.
-            st.session_state[DIALOG] = ("conflict", {"conflicts": list(report.conflicts),
-                                                     "errors": list(report.errors)})
+            st.session_state[DIALOG] = (
+                "conflict",
+                {"conflicts": list(report.conflicts), "errors": list(report.errors)},
+            )
             if report.restored:
                 ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
         else:
@@ -222,16 +241,22 @@ with st.container(border=True):
     if not pview.done:
         _follow(job_id, stamp[1])
     actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
-    if actions[0].button("Approve all", key="gallery_approve_all", icon=":material/done_all:",
-                         disabled=not counts.get("pending")):
+    if actions[0].button(
+        "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
+    ):
         with ui.errors():
             n = jobs.approve_all(rt.db, job_id)
             ui.flash(f"Approved {plural(n, 'image')}.")
             st.rerun()
     actions[1].download_button(
-        "Download ZIP", data=lambda: views.approved_zip(rt, job_id)[0],
-        file_name=f"imagegecko-job-{job_id}.zip", mime="application/zip", key="gallery_zip",
-        disabled=not approved, icon=":material/download:", on_click="ignore",
+        "Download ZIP",
+        data=lambda: views.approved_zip(rt, job_id)[0],
+        file_name=f"imagegecko-job-{job_id}.zip",
+        mime="application/zip",
+        key="gallery_zip",
+        disabled=not approved,
+        icon=":material/download:",
+        on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
     )
     if publish and live_pubs:
@@ -240,19 +265,28 @@ with st.container(border=True):
 
 # Publish ------------------------------------------------------------------------------------------------
 
+
 def _drive_actions() -> None:
     """A Drive job's approved images: save them back to Drive, and publish them to the store by SKU."""
     st.caption("Save them back to Google Drive. Running it again adds nothing twice.")
     e1, e2 = st.columns([2, 3], vertical_alignment="bottom")
-    where = e1.radio("Where", ["beside", "folder"], key="gallery_export_where",
-                     format_func=lambda w: {"beside": "A “generated” folder beside the original photos",
-                                            "folder": "A folder I choose"}[w])
+    where = e1.radio(
+        "Where",
+        ["beside", "folder"],
+        key="gallery_export_where",
+        format_func=lambda w: {
+            "beside": "A “generated” folder beside the original photos",
+            "folder": "A folder I choose",
+        }[w],
+    )
     folder = ""
     if where == "folder":
-        folder = e2.text_input("Drive folder (link or id)", key="gallery_export_folder",
-                               placeholder="https://drive.google.com/drive/folders/…",
-                               help="Open the folder in Drive and copy its address. The Drive account needs Editor "
-                                    "access to it.")
+        folder = e2.text_input(
+            "Drive folder (link or id)",
+            key="gallery_export_folder",
+            placeholder="https://drive.google.com/drive/folders/…",
+            help="Open the folder in Drive and copy its address. The Drive account needs Editor access to it.",
+        )
     if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
         with ui.errors():
             from lib.export import export_approved
@@ -263,9 +297,12 @@ def _drive_actions() -> None:
                 results = export_approved(rt, job_id, folder_id=target)
             new = sum(1 for r in results if r.created)
             place = "the chosen folder" if target else "“generated” folders beside the originals"
-            ui.flash(f"Saved {plural(new, 'image')} to {place} in Drive"
-                     + (f" ({len(results) - new} were already there)" if len(results) > new else "") + ".",
-                     ":material/add_to_drive:")
+            ui.flash(
+                f"Saved {plural(new, 'image')} to {place} in Drive"
+                + (f" ({len(results) - new} were already there)" if len(results) > new else "")
+                + ".",
+                ":material/add_to_drive:",
+            )
             st.rerun()
     store = active_connection(rt.db, "woocommerce")
     if store is None or store.id is None or publish is None:
@@ -273,11 +310,12 @@ def _drive_actions() -> None:
         return
     st.divider()
     st.markdown(f"**Publish to {ui.escape_md(store.name)} by SKU**")
-    st.caption("Each image goes to the store product whose SKU matches the Drive folder or photo name "
-               "(“SKU - Name”). Images with no matching product are listed and left out.")
+    st.caption(
+        "Each image goes to the store product whose SKU matches the Drive folder or photo name "
+        "(“SKU - Name”). Images with no matching product are listed and left out."
+    )
     s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
-    role = s1.radio("How", ["featured", "gallery"], key="gallery_sku_role",
-                    format_func=lambda r: views.ROLE_LABELS[r])
+    role = s1.radio("How", ["featured", "gallery"], key="gallery_sku_role", format_func=lambda r: views.ROLE_LABELS[r])
     keep_old = True
     if role == "featured":
         keep_old = s2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_sku_keep")
@@ -302,10 +340,13 @@ if approved:
             keep_old = True
             if role == "featured":
                 keep_old = p2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_keep")
-            if p2.button(f"Publish to the {store_label}…", key="gallery_publish", type="primary",
-                         icon=":material/publish:"):
-                st.session_state[DIALOG] = ("publish", {"asset_ids": [a.id for a in approved], "role": role,
-                                                        "keep_old": keep_old})
+            if p2.button(
+                f"Publish to the {store_label}…", key="gallery_publish", type="primary", icon=":material/publish:"
+            ):
+                st.session_state[DIALOG] = (
+                    "publish",
+                    {"asset_ids": [a.id for a in approved], "role": role, "keep_old": keep_old},
+                )
 
 dialog = st.session_state.get(DIALOG)
 if dialog and publish is not None:
@@ -363,21 +404,43 @@ def _result_card(item: Any, asset: Any) -> None:
             ui.image(_thumb(asset.sha256))
             ui.status_badge(asset.review_state)
             with st.container(horizontal=True, gap="small"):
-                st.button("Approve", key=f"gallery_ok_{asset.id}", icon=":material/thumb_up:",
-                          on_click=_set_review, args=(asset.id, ReviewState.APPROVED),
-                          disabled=asset.review_state == ReviewState.APPROVED)
-                st.button("Reject", key=f"gallery_no_{asset.id}", icon=":material/thumb_down:",
-                          on_click=_set_review, args=(asset.id, ReviewState.REJECTED),
-                          disabled=asset.review_state == ReviewState.REJECTED)
-            pending = ("Gemini could not write this one yet (busy or over quota); it will, and until then this "
-                       "template stands in. What you type here is kept." if asset.alt_tries_left else None)
-            st.text_input("Alt text", value=asset.alt_text, key=f"gallery_alt_{asset.id}", max_chars=250,
-                          on_change=_save_alt, args=(asset.id,), help=pending)
+                st.button(
+                    "Approve",
+                    key=f"gallery_ok_{asset.id}",
+                    icon=":material/thumb_up:",
+                    on_click=_set_review,
+                    args=(asset.id, ReviewState.APPROVED),
+                    disabled=asset.review_state == ReviewState.APPROVED,
+                )
+                st.button(
+                    "Reject",
+                    key=f"gallery_no_{asset.id}",
+                    icon=":material/thumb_down:",
+                    on_click=_set_review,
+                    args=(asset.id, ReviewState.REJECTED),
+                    disabled=asset.review_state == ReviewState.REJECTED,
+                )
+            pending = (
+                "Gemini could not write this one yet (busy or over quota); it will, and until then this "
+                "template stands in. What you type here is kept."
+                if asset.alt_tries_left
+                else None
+            )
+            st.text_input(
+                "Alt text",
+                value=asset.alt_text,
+                key=f"gallery_alt_{asset.id}",
+                max_chars=250,
+                on_change=_save_alt,
+                args=(asset.id,),
+                help=pending,
+            )
         if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):
             with st.popover("Regenerate", icon=":material/refresh:"):
                 st.caption("Makes one new image for this product, as a new item in this job.")
-                extra = st.text_area("Extra direction", value=job.prompt_extra, key=f"gallery_rp_{item.id}",
-                                     max_chars=2000)
+                extra = st.text_area(
+                    "Extra direction", value=job.prompt_extra, key=f"gallery_rp_{item.id}", max_chars=2000
+                )
                 if st.button("Regenerate", key=f"gallery_regen_{item.id}", type="primary"):
                     with ui.errors():
                         jobs.regenerate_item(rt, item.id, prompt_extra=extra)
@@ -397,20 +460,35 @@ for entry in page_items:
             st.markdown(f"#### {ui.escape_md(name)}")
             variation = ""
             if entry.variation_id:
-                variation = next((str(v.get("name") or v.get("id")) for v in product.get("variations", ())
-                                  if str(v.get("id")) == str(entry.variation_id)), str(entry.variation_id))
+                variation = next(
+                    (
+                        str(v.get("name") or v.get("id"))
+                        for v in product.get("variations", ())
+                        if str(v.get("id")) == str(entry.variation_id)
+                    ),
+                    str(entry.variation_id),
+                )
             st.caption(ui.escape_md(" · ".join(x for x in (meta, variation) if x)))
         pubs = live_pubs.get(entry.product_id) or [p for a in entry.assets for p in pubs_of_asset.get(a.id, [])]
         with head[1]:
             if pubs:
-                st.badge(f"Published ({', '.join(sorted({p.role for p in pubs}))})", color="green",
-                         icon=":material/storefront:")
-                if st.button("Roll back this product", key=f"gallery_rb_{entry.product_id}_{entry.variation_id}",
-                             icon=":material/undo:"):
+                st.badge(
+                    f"Published ({', '.join(sorted({p.role for p in pubs}))})",
+                    color="green",
+                    icon=":material/storefront:",
+                )
+                if st.button(
+                    "Roll back this product",
+                    key=f"gallery_rb_{entry.product_id}_{entry.variation_id}",
+                    icon=":material/undo:",
+                ):
                     _rollback(sorted({p.product_id for p in pubs}))
         assets_by_item = {a.item_id: a for a in entry.assets if a.kind == "generated"}
-        items = [it for it in entry.items if it.status != ItemStatus.CANCELLED
-                 and (review_filter == "all" or it.id in assets_by_item)]
+        items = [
+            it
+            for it in entry.items
+            if it.status != ItemStatus.CANCELLED and (review_filter == "all" or it.id in assets_by_item)
+        ]
         # Before and after at the same size: the original, then the variants, wrapping under the variants.
         per_row = slots - 1
         for start in range(0, max(1, len(items)), per_row):
@@ -419,7 +497,7 @@ for entry in page_items:
                 with cols[0]:
                     st.caption("Original")
                     ui.image(_thumb(entry.source_sha))
-            for col, item in zip(cols[1:], items[start:start + per_row], strict=False):
+            for col, item in zip(cols[1:], items[start : start + per_row], strict=False):
                 with col:
                     st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
                     _result_card(item, assets_by_item.get(item.id))
@@ -430,9 +508,19 @@ def _go(delta: int) -> None:
 
 
 nav = st.columns([1, 2, 1], vertical_alignment="center")
-nav[0].button("Previous", key="gallery_prev", on_click=_go, args=(-1,), disabled=page_no <= 1,
-              icon=":material/chevron_left:")
-nav[1].markdown(f"Products {(page_no - 1) * PER_PAGE + 1}–{min(page_no * PER_PAGE, len(shown))} of {len(shown):,}"
-                f" · page **{page_no}** of **{pages}**")
-nav[2].button("Next", key="gallery_next", on_click=_go, args=(1,), disabled=page_no >= pages,
-              icon=":material/chevron_right:", icon_position="right")
+nav[0].button(
+    "Previous", key="gallery_prev", on_click=_go, args=(-1,), disabled=page_no <= 1, icon=":material/chevron_left:"
+)
+nav[1].markdown(
+    f"Products {(page_no - 1) * PER_PAGE + 1}–{min(page_no * PER_PAGE, len(shown))} of {len(shown):,}"
+    f" · page **{page_no}** of **{pages}**"
+)
+nav[2].button(
+    "Next",
+    key="gallery_next",
+    on_click=_go,
+    args=(1,),
+    disabled=page_no >= pages,
+    icon=":material/chevron_right:",
+    icon_position="right",
+)

@@ -12,11 +12,15 @@ from lib.generation.base import ASPECT_RATIOS, OUTPUT_SIZES
 from lib.views import fmt_cost, plural
 
 rt = ui.runtime()
-ui.page_header("Generate", "Choose a style and how many images you want, check the photos, then launch. "
-                           "The work runs in the background; you can leave this page.")
+ui.page_header(
+    "Generate",
+    "Choose a style and how many images you want, check the photos, then launch. "
+    "The work runs in the background; you can leave this page.",
+)
 
 
 # Live progress of the job this session launched ----------------------------------------------------
+
 
 def _progress_panel(job_id: int) -> bool:
     """Render the job's progress; True when it has finished."""
@@ -61,8 +65,9 @@ if job_id is not None:
 if job is not None and st.session_state.get("gen_launched_with") != picked_now:
     # The selection changed since that launch: the form is for the new one; the job goes on in the background.
     line = views.progress_view(jobs.job_progress(rt.db, job.id)).text
-    st.info(f"Job #{job.id}: {line}. Follow it on the Jobs page or review it in the Gallery.",
-            icon=":material/autorenew:")
+    st.info(
+        f"Job #{job.id}: {line}. Follow it on the Jobs page or review it in the Gallery.", icon=":material/autorenew:"
+    )
     job = None
 if job is not None:
     with st.container(border=True):
@@ -85,8 +90,9 @@ if job is not None:
 # The form -------------------------------------------------------------------------------------------
 ref = SourceRef.from_key(book.current, views.SOURCE_LABELS.get(book.current.split(":")[0], ""))
 if not len(selection):
-    ui.empty_state("Nothing selected yet", "Choose the products to photograph first.", page="products",
-                   label="Choose products")
+    ui.empty_state(
+        "Nothing selected yet", "Choose the products to photograph first.", page="products", label="Choose products"
+    )
     st.stop()
 
 pairs = selection.pairs()
@@ -117,8 +123,18 @@ def _style_label(key: str) -> str:
     return prompts.PRESETS[key].label
 
 
-style = st.pills("Style", style_options, default=default_style, key="gen_style", format_func=_style_label,
-                 required=True, label_visibility="collapsed") or default_style
+style = (
+    st.pills(
+        "Style",
+        style_options,
+        default=default_style,
+        key="gen_style",
+        format_func=_style_label,
+        required=True,
+        label_visibility="collapsed",
+    )
+    or default_style
+)
 
 
 def _preview(key: str) -> bytes | None:
@@ -137,10 +153,11 @@ with st.expander("See what each style looks like", expanded=True):
     per_row = 5
     for start in range(0, len(preset_keys), per_row):
         cols = st.columns(per_row)
-        for col, key in zip(cols, preset_keys[start:start + per_row], strict=False):
+        for col, key in zip(cols, preset_keys[start : start + per_row], strict=False):
             preset = prompts.PRESETS[key]
-            picked = key == style or (style == prompts.AUTO_STYLE and key in {
-                prompts.default_style(c) for c in categories})
+            picked = key == style or (
+                style == prompts.AUTO_STYLE and key in {prompts.default_style(c) for c in categories}
+            )
             with col.container(border=True):
                 data = _preview(key)
                 if data:
@@ -154,18 +171,37 @@ providers = views.provider_choices(rt)
 prov_by_name = {p.name: p for p in providers}
 c1, c2 = st.columns(2)
 with c1:
-    extra = st.text_area("Extra direction (optional)", key="gen_extra", max_chars=2000, height=100,
-                         placeholder="e.g. a sprig of rosemary beside it, morning light")
+    extra = st.text_area(
+        "Extra direction (optional)",
+        key="gen_extra",
+        max_chars=2000,
+        height=100,
+        placeholder="e.g. a sprig of rosemary beside it, morning light",
+    )
     a1, a2, a3 = st.columns(3)
-    aspect = a1.selectbox("Aspect ratio", ASPECT_RATIOS, key="gen_aspect",
-                          help="Square (1:1) suits most shop grids; 4:5 suits social feeds.")
+    aspect = a1.selectbox(
+        "Aspect ratio",
+        ASPECT_RATIOS,
+        key="gen_aspect",
+        help="Square (1:1) suits most shop grids; 4:5 suits social feeds.",
+    )
     size = a2.selectbox("Output size", OUTPUT_SIZES, key="gen_size", format_func=lambda n: f"{n} px")
-    variants = a3.number_input("Variants per product", min_value=1, max_value=jobs.MAX_VARIANTS, value=1,
-                               key="gen_variants", help="More variants give you more to choose from.")
+    variants = a3.number_input(
+        "Variants per product",
+        min_value=1,
+        max_value=jobs.MAX_VARIANTS,
+        value=1,
+        key="gen_variants",
+        help="More variants give you more to choose from.",
+    )
 with c2:
-    provider = st.radio("AI engine", [p.name for p in providers], key="gen_provider",
-                        format_func=lambda n: prov_by_name[n].label,
-                        captions=[p.note for p in providers])
+    provider = st.radio(
+        "AI engine",
+        [p.name for p in providers],
+        key="gen_provider",
+        format_func=lambda n: prov_by_name[n].label,
+        captions=[p.note for p in providers],
+    )
     choice = prov_by_name[provider]
     model = st.selectbox("Model", choice.models, key=f"gen_model_{provider}", disabled=len(choice.models) < 2)
     batch = use_reference = False
@@ -173,14 +209,19 @@ with c2:
         st.info(choice.note, icon=":material/key:")
     elif provider == "gemini":
         big = jobs.suggested_mode(rt, provider, len(selection) * int(variants)) == "batch"
-        batch = st.toggle("Batch mode: half the price, results within hours instead of minutes", value=big,
-                          key="gen_batch", help="Sends the images through Google's Batch API. Worth it for "
-                          "large jobs; small ones are quicker online.")
+        batch = st.toggle(
+            "Batch mode: half the price, results within hours instead of minutes",
+            value=big,
+            key="gen_batch",
+            help="Sends the images through Google's Batch API. Worth it for large jobs; small ones are quicker online.",
+        )
         use_reference = st.checkbox(
-            "Match later variants to the product's first approved shot", key="gen_reference",
+            "Match later variants to the product's first approved shot",
+            key="gen_reference",
             help="Variants after the first also get the product's first approved image, so Gemini matches its "
-                 "setting and light. It applies once a shot of that product is approved: when you regenerate a "
-                 "variant from the Gallery, or in a later job.")
+            "setting and light. It applies once a shot of that product is approved: when you regenerate a "
+            "variant from the Gallery, or in a later job.",
+        )
 
 # Photo check ----------------------------------------------------------------------------------------
 st.subheader("4 · Photo check")
@@ -202,15 +243,26 @@ skip: set[str] = set()
 if not checks:
     st.caption("The photos could not be checked; the job will check each one as it runs.")
 elif not problems:
-    st.success(f"All {plural(len(checks), 'photo')} look usable." if not unchecked else
-               f"The first {plural(len(checks), 'photo')} look usable.", icon=":material/check_circle:")
+    st.success(
+        f"All {plural(len(checks), 'photo')} look usable."
+        if not unchecked
+        else f"The first {plural(len(checks), 'photo')} look usable.",
+        icon=":material/check_circle:",
+    )
 else:
     st.warning(f"{plural(len(problems), 'photo')} may give poor results:", icon=":material/warning:")
     st.dataframe(
-        [{"Product": c.label, "Problem": c.problem,
-          "White background": f"{c.white_score:.0%}" if c.white_score is not None else "—",
-          "Size": f"{c.width}×{c.height}" if c.width else "—"} for c in problems],
-        hide_index=True, width="stretch",
+        [
+            {
+                "Product": c.label,
+                "Problem": c.problem,
+                "White background": f"{c.white_score:.0%}" if c.white_score is not None else "—",
+                "Size": f"{c.width}×{c.height}" if c.width else "—",
+            }
+            for c in problems
+        ],
+        hide_index=True,
+        width="stretch",
     )
     if st.checkbox(f"Skip these {plural(len(problems), 'product')}", value=True, key="gen_skip"):
         skip = {c.key for c in problems}
@@ -220,17 +272,32 @@ if unchecked:
 
 # Launch ---------------------------------------------------------------------------------------------
 st.subheader("5 · Launch")
-spec = jobs.JobSpec(source_kind=ref.kind, connection_id=ref.connection_id, provider=provider, model=model,
-                    style=style, prompt_extra=extra, aspect_ratio=aspect, output_size=int(size),
-                    variants=int(variants), mode="batch" if batch else "online", use_reference=use_reference)
+spec = jobs.JobSpec(
+    source_kind=ref.kind,
+    connection_id=ref.connection_id,
+    provider=provider,
+    model=model,
+    style=style,
+    prompt_extra=extra,
+    aspect_ratio=aspect,
+    output_size=int(size),
+    variants=int(variants),
+    mode="batch" if batch else "online",
+    use_reference=use_reference,
+)
 n_items = len(selection) - len(skip)
 cost = jobs.estimate_cost(rt, spec, n_items)
 m1, m2, m3 = st.columns(3)
 m1.metric("Images to make", f"{n_items * int(variants):,}")
 m2.metric("Estimated cost", fmt_cost(cost), help="From the price table in the settings; the studio engine is free.")
 m3.metric("Engine", {"studio": "Studio", "gemini": "Gemini"}.get(choice.name, choice.name), help=choice.label)
-launch = st.button("Launch", key="gen_launch", type="primary", icon=":material/rocket_launch:",
-                   disabled=n_items <= 0 or not choice.available)
+launch = st.button(
+    "Launch",
+    key="gen_launch",
+    type="primary",
+    icon=":material/rocket_launch:",
+    disabled=n_items <= 0 or not choice.available,
+)
 if n_items <= 0:
     st.caption("Every selected photo is skipped; untick “Skip” or choose other products.")
 if launch:

@@ -29,27 +29,44 @@ if tot.per_day:
 # History ------------------------------------------------------------------------------------------------
 st.subheader("History")
 f = st.columns([2, 2, 3])
-status = f[0].selectbox("State", ["", *[s.value for s in JobStatus]], key="jobs_status",
-                        format_func=lambda s: views.state_label(s).capitalize() if s else "Any state")
-source = f[1].selectbox("Source", ["", *views.SOURCE_LABELS], key="jobs_source",
-                        format_func=lambda s: views.SOURCE_LABELS.get(s, "Any source"))
+status = f[0].selectbox(
+    "State",
+    ["", *[s.value for s in JobStatus]],
+    key="jobs_status",
+    format_func=lambda s: views.state_label(s).capitalize() if s else "Any state",
+)
+source = f[1].selectbox(
+    "Source",
+    ["", *views.SOURCE_LABELS],
+    key="jobs_source",
+    format_func=lambda s: views.SOURCE_LABELS.get(s, "Any source"),
+)
 if st.session_state.get("jobs_filters") != (status, source):
     st.session_state["jobs_filters"] = (status, source)
     st.session_state["jobs_page"] = 1
 page_no = int(st.session_state.get("jobs_page", 1))
-page_jobs, total = jobs.list_jobs(rt.db, page=page_no, per_page=PER_PAGE, status=status or None,
-                                  source_kind=source or None)
+page_jobs, total = jobs.list_jobs(
+    rt.db, page=page_no, per_page=PER_PAGE, status=status or None, source_kind=source or None
+)
 if not total:
     if status or source:
         st.info("No jobs match these filters.", icon=":material/filter_alt:")
     else:
-        ui.empty_state("No jobs yet", "Choose products and launch a job; its progress and history appear here.",
-                       page="products", label="Choose products")
+        ui.empty_state(
+            "No jobs yet",
+            "Choose products and launch a job; its progress and history appear here.",
+            page="products",
+            label="Choose products",
+        )
     st.stop()
 
 pages = max(1, -(-total // PER_PAGE))
 event = st.dataframe(
-    views.job_rows(page_jobs), key="jobs_table", hide_index=True, width="stretch", on_select="rerun",
+    views.job_rows(page_jobs),
+    key="jobs_table",
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
     selection_mode="single-row",
     column_config={
         "Created": st.column_config.DatetimeColumn("Created", format="MMM D, HH:mm"),
@@ -63,11 +80,17 @@ def _go(delta: int) -> None:
 
 
 nav = st.columns([1, 2, 1], vertical_alignment="center")
-nav[0].button("Newer", key="jobs_prev", on_click=_go, args=(-1,), disabled=page_no <= 1,
-              icon=":material/chevron_left:")
+nav[0].button("Newer", key="jobs_prev", on_click=_go, args=(-1,), disabled=page_no <= 1, icon=":material/chevron_left:")
 nav[1].markdown(f"{plural(total, 'job')} · page **{page_no}** of **{pages}**")
-nav[2].button("Older", key="jobs_next", on_click=_go, args=(1,), disabled=page_no >= pages,
-              icon=":material/chevron_right:", icon_position="right")
+nav[2].button(
+    "Older",
+    key="jobs_next",
+    on_click=_go,
+    args=(1,),
+    disabled=page_no >= pages,
+    icon=":material/chevron_right:",
+    icon_position="right",
+)
 
 # Detail --------------------------------------------------------------------------------------------------
 rows = event.selection.rows if event and event.selection else []
@@ -94,14 +117,17 @@ with st.container(border=True):
     if job.status not in TERMINAL_JOB:
         st.progress(views.progress_view(progress).fraction, text=views.progress_view(progress).text)
     failed = progress.counts.get("failed", 0)
-    if head[1].button(f"Retry {failed} failed" if failed else "Retry failed", key="jobs_retry",
-                      icon=":material/replay:", disabled=not failed or job.status == JobStatus.CANCELLED):
+    if head[1].button(
+        f"Retry {failed} failed" if failed else "Retry failed",
+        key="jobs_retry",
+        icon=":material/replay:",
+        disabled=not failed or job.status == JobStatus.CANCELLED,
+    ):
         with ui.errors():
             n = jobs.retry_failed(rt.db, job.id)
             ui.flash(f"{plural(n, 'item')} queued again.")
             st.rerun()
-    if head[2].button("Cancel job", key="jobs_cancel", icon=":material/cancel:",
-                      disabled=job.status in TERMINAL_JOB):
+    if head[2].button("Cancel job", key="jobs_cancel", icon=":material/cancel:", disabled=job.status in TERMINAL_JOB):
         with ui.errors():
             n = jobs.cancel_job(rt.db, job.id)
             ui.flash(f"Job #{job.id} cancelled ({plural(n, 'item')} not made).", ":material/cancel:")
@@ -114,17 +140,29 @@ with st.container(border=True):
     tab_params, tab_items, tab_log = st.tabs(["Parameters", "Items", "Request log"])
     with tab_params:
         params = views.job_parameters(job)
-        st.dataframe([{"Setting": k, "Value": v} for k, v in params.items()], hide_index=True, width="stretch",
-                     height=36 * (len(params) + 1) + 4)
+        st.dataframe(
+            [{"Setting": k, "Value": v} for k, v in params.items()],
+            hide_index=True,
+            width="stretch",
+            height=36 * (len(params) + 1) + 4,
+        )
     with tab_items:
         items = jobs.job_items(rt.db, job.id)
-        st.dataframe(views.item_rows(items), hide_index=True, width="stretch",
-                     column_config={"Cost": st.column_config.NumberColumn("Cost", format="$%.4f")})
+        st.dataframe(
+            views.item_rows(items),
+            hide_index=True,
+            width="stretch",
+            column_config={"Cost": st.column_config.NumberColumn("Cost", format="$%.4f")},
+        )
     with tab_log:
         events = jobs.job_events(rt.db, job.id, limit=500)
         if events:
-            st.dataframe(views.event_rows(events), hide_index=True, width="stretch",
-                         column_config={"At": st.column_config.DatetimeColumn("At", format="HH:mm:ss")})
+            st.dataframe(
+                views.event_rows(events),
+                hide_index=True,
+                width="stretch",
+                column_config={"At": st.column_config.DatetimeColumn("At", format="HH:mm:ss")},
+            )
         else:
             st.caption("No events recorded yet.")
     if st.button("Open in Gallery", key="jobs_open_gallery", icon=":material/photo_library:"):

@@ -11,12 +11,16 @@ from lib.sources.base import Product
 from lib.views import plural
 
 rt = ui.runtime()
-ui.page_header("Choose products", "Pick the products to photograph. Your selection is kept while you page, "
-                                  "search and filter.")
+ui.page_header(
+    "Choose products", "Pick the products to photograph. Your selection is kept while you page, search and filter."
+)
 
 if views.first_run(rt):
-    st.info("First time here? The demo store below works with no keys: tick a few products, then Go to Generate. "
-            "Connect your own store on the Connect page when you are ready.", icon=":material/waving_hand:")
+    st.info(
+        "First time here? The demo store below works with no keys: tick a few products, then Go to Generate. "
+        "Connect your own store on the Connect page when you are ready.",
+        icon=":material/waving_hand:",
+    )
 
 book = ui.selections()
 options = catalog.source_options(rt)
@@ -32,8 +36,12 @@ def _on_source_change() -> None:
 
 top = st.columns([2, 3], vertical_alignment="bottom")
 source_key = top[0].selectbox(
-    "Source", list(by_key), index=list(by_key).index(book.current), key="prod_source",
-    format_func=lambda k: by_key[k].label, on_change=_on_source_change,
+    "Source",
+    list(by_key),
+    index=list(by_key).index(book.current),
+    key="prod_source",
+    format_func=lambda k: by_key[k].label,
+    on_change=_on_source_change,
     help="Where the product photos come from. Add stores and Drive folders on the Connect page.",
 )
 ref: SourceRef = by_key[source_key]
@@ -54,8 +62,13 @@ if ref.kind == "upload":
     with st.container(border=True):
         st.markdown("**Add photos from your computer**")
         st.caption("Each photo becomes a product you can name. JPEG, PNG or WebP on a white background work best.")
-        files = st.file_uploader("Product photos", type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True,
-                                 key=f"prod_upload_{gen}", label_visibility="collapsed")
+        files = st.file_uploader(
+            "Product photos",
+            type=["jpg", "jpeg", "png", "webp"],
+            accept_multiple_files=True,
+            key=f"prod_upload_{gen}",
+            label_visibility="collapsed",
+        )
         if files and st.button(f"Add {plural(len(files), 'photo')}", key="prod_upload_add", type="primary"):
             with ui.errors():
                 result = upload.add_uploads(rt, [(f.name, f.getvalue()) for f in files])
@@ -72,15 +85,24 @@ cats = catalog.categories(source)
 f1, f2, f3 = st.columns([3, 2, 2])
 search = f1.text_input("Search", key="prod_search", placeholder="Name or SKU", icon=":material/search:")
 category = f2.selectbox("Category", [""] + cats, key="prod_category", format_func=lambda c: c or "All categories")
-stock = f3.selectbox("Stock", list(catalog.STOCK_LABELS), key="prod_stock",
-                     format_func=lambda s: catalog.STOCK_LABELS[s])
+stock = f3.selectbox(
+    "Stock", list(catalog.STOCK_LABELS), key="prod_stock", format_func=lambda s: catalog.STOCK_LABELS[s]
+)
 t1, t2, t3 = st.columns([2, 2, 3], vertical_alignment="center")
-white_only = t1.toggle("White background only", key="prod_white",
-                       help="Only products whose main photo is on a clean white background (checked on the photo).")
-not_generated = t2.toggle("No generated image yet", key="prod_new",
-                          help="Hide products that already have AI images (not counting rejected ones).")
-view = t3.segmented_control("View", ["Grid", "List"], default="Grid", key="prod_view",
-                            label_visibility="collapsed") or "Grid"
+white_only = t1.toggle(
+    "White background only",
+    key="prod_white",
+    help="Only products whose main photo is on a clean white background (checked on the photo).",
+)
+not_generated = t2.toggle(
+    "No generated image yet",
+    key="prod_new",
+    help="Hide products that already have AI images (not counting rejected ones).",
+)
+view = (
+    t3.segmented_control("View", ["Grid", "List"], default="Grid", key="prod_view", label_visibility="collapsed")
+    or "Grid"
+)
 filters = Filters(search, category, stock, white_only, not_generated)
 
 if st.session_state.get("prod_filters") != filters:  # new filters start at page 1
@@ -97,6 +119,7 @@ except AppError as exc:
     st.stop()
 
 # Selection bar ----------------------------------------------------------------------------------
+
 
 def _pick_key(product_id: str, variation_id: str | None = None) -> str:
     return f"prod_pick_{ref.key}_{catalog.item_key(product_id, variation_id)}"
@@ -126,12 +149,20 @@ def _clear() -> None:
 with st.container(border=True):
     bar = st.columns([3, 2, 2, 2], vertical_alignment="center")
     bar[0].markdown(f"**{selection.summary()}**" + (f"  \n{result.summary} in this view" if result.total else ""))
-    bar[1].button("Select this page", key="prod_select_page", on_click=_select_page, args=(True,),
-                  disabled=not result.products, icon=":material/select_all:")
-    bar[2].button("Clear selection", key="prod_clear", on_click=_clear, disabled=not len(selection),
-                  icon=":material/deselect:")
-    if bar[3].button("Go to Generate", key="prod_go", type="primary", disabled=not len(selection),
-                     icon=":material/arrow_forward:"):
+    bar[1].button(
+        "Select this page",
+        key="prod_select_page",
+        on_click=_select_page,
+        args=(True,),
+        disabled=not result.products,
+        icon=":material/select_all:",
+    )
+    bar[2].button(
+        "Clear selection", key="prod_clear", on_click=_clear, disabled=not len(selection), icon=":material/deselect:"
+    )
+    if bar[3].button(
+        "Go to Generate", key="prod_go", type="primary", disabled=not len(selection), icon=":material/arrow_forward:"
+    ):
         ui.go("generate")
 
 # Results ------------------------------------------------------------------------------------------
@@ -141,8 +172,12 @@ if not result.products:
     elif filters != Filters():
         ui.empty_state("No products match", "Try a shorter search, another category, or switch a filter off.")
     else:
-        ui.empty_state("This source has no products", "Pick another source, or check the connection.",
-                       page="connect", label="Open Connect")
+        ui.empty_state(
+            "This source has no products",
+            "Pick another source, or check the connection.",
+            page="connect",
+            label="Open Connect",
+        )
     st.stop()
 
 
@@ -167,8 +202,13 @@ def _variations(product: Product) -> None:
             key = _pick_key(product.id, v.id)
             st.session_state.setdefault(key, selection.has(product.id, v.id))
             attrs = ", ".join(f"{k}: {val}" for k, val in v.attributes.items())
-            st.checkbox(v.name or attrs or v.id, key=key, on_change=_on_pick, args=(product, v.id),
-                        help=f"SKU {v.sku}" if v.sku else None)
+            st.checkbox(
+                v.name or attrs or v.id,
+                key=key,
+                on_change=_on_pick,
+                args=(product, v.id),
+                help=f"SKU {v.sku}" if v.sku else None,
+            )
 
 
 def _rename(product: Product) -> None:
@@ -195,7 +235,7 @@ if view == "Grid":
     ncols = 4
     for start in range(0, len(result.products), ncols):
         cols = st.columns(ncols)
-        for col, product in zip(cols, result.products[start:start + ncols], strict=False):
+        for col, product in zip(cols, result.products[start : start + ncols], strict=False):
             with col.container(border=True):
                 _thumb(product)
                 st.text(product.name)
@@ -231,18 +271,35 @@ else:
 
 # Paging -------------------------------------------------------------------------------------------
 
+
 def _go(delta: int) -> None:
     st.session_state["prod_page"] = max(1, page_no + delta)
 
 
 nav = st.columns([1, 2, 1, 2], vertical_alignment="center")
-nav[0].button("Previous", key="prod_prev", on_click=_go, args=(-1,), disabled=page_no <= 1,
-              icon=":material/chevron_left:")
+nav[0].button(
+    "Previous", key="prod_prev", on_click=_go, args=(-1,), disabled=page_no <= 1, icon=":material/chevron_left:"
+)
 nav[1].markdown(f"Page **{result.page}** of **{result.pages}**" + ("" if result.exact else "+"))
-nav[2].button("Next", key="prod_next", on_click=_go, args=(1,), disabled=not result.has_next,
-              icon=":material/chevron_right:", icon_position="right")
-nav[3].selectbox("Per page", [12, 24, 48, 96], index=1, key="prod_per_page", label_visibility="collapsed",
-                 format_func=lambda n: f"{n} per page")
+nav[2].button(
+    "Next",
+    key="prod_next",
+    on_click=_go,
+    args=(1,),
+    disabled=not result.has_next,
+    icon=":material/chevron_right:",
+    icon_position="right",
+)
+nav[3].selectbox(
+    "Per page",
+    [12, 24, 48, 96],
+    index=1,
+    key="prod_per_page",
+    label_visibility="collapsed",
+    format_func=lambda n: f"{n} per page",
+)
 if not result.exact:
-    st.caption(f"Looked at {result.scanned:,} of {result.source_total:,} products for these filters. "
-               "Use search or a category to narrow it down.")
+    st.caption(
+        f"Looked at {result.scanned:,} of {result.source_total:,} products for these filters. "
+        "Use search or a category to narrow it down."
+    )

@@ -57,8 +57,9 @@ def render_sheet(thumb: int) -> Image.Image:
     title = ImageFont.load_default(size=30)
     bold = ImageFont.load_default(size=21)
     small = ImageFont.load_default(size=15)
-    d.text((2 * gap, 20), "ImageGecko Studio: offline studio presets (demo catalogue, variants 1-3)", font=title,
-           fill=INK)
+    d.text(
+        (2 * gap, 20), "ImageGecko Studio: offline studio presets (demo catalogue, variants 1-3)", font=title, fill=INK
+    )
     for i, style in enumerate(styles):
         preset = PRESETS[style]
         bx = 2 * gap + (i % per_row) * (block_w + 2 * gap)
@@ -69,8 +70,14 @@ def render_sheet(thumb: int) -> Image.Image:
             product = source.get_product(pid)
             image = product.variation(vid).image if vid else product.images[0]
             info = product_info(product, vid)
-            req = GenerationRequest(source_image=source.fetch_image(image), prompt=build_prompt(info, style),
-                                    product=info, style=style, model="studio-v1", variant_index=j)
+            req = GenerationRequest(
+                source_image=source.fetch_image(image),
+                prompt=build_prompt(info, style),
+                product=info,
+                style=style,
+                model="studio-v1",
+                variant_index=j,
+            )
             started = time.perf_counter()
             im = engine.render(req).image
             print(f"{style:18} {info.name:34} {1000 * (time.perf_counter() - started):6.0f} ms")

@@ -55,8 +55,9 @@ class ScriptedProvider:
 
     name = "studio"
 
-    def __init__(self, errors: dict[int, AppError] | None = None, *, fail_always: AppError | None = None,
-                 cost: float = 0.0) -> None:
+    def __init__(
+        self, errors: dict[int, AppError] | None = None, *, fail_always: AppError | None = None, cost: float = 0.0
+    ) -> None:
         self.errors = errors or {}
         self.fail_always = fail_always
         self.cost = cost
@@ -81,5 +82,11 @@ class ScriptedProvider:
             raise self.errors[n]
         # Distinct bytes per request so results are distinguishable, like a real provider.
         shade = int.from_bytes(request.fingerprint("studio").encode()[:2], "big") % 200
-        return GeneratedImage(data=png_bytes((32, 32), (shade, 100, 150)), mime="image/png", width=32, height=32,
-                              model="studio-v1", cost=self.cost)
+        return GeneratedImage(
+            data=png_bytes((32, 32), (shade, 100, 150)),
+            mime="image/png",
+            width=32,
+            height=32,
+            model="studio-v1",
+            cost=self.cost,
+        )

@@ -31,16 +31,24 @@ def emu() -> Iterator[GeminiEmulator]:
 
 @pytest.fixture
 def rt(tmp_path, emu) -> Iterator[Runtime]:
-    runtime = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key",
-                                          gemini_base_url=emu.url, poll_seconds=0.05))
+    runtime = Runtime.build(
+        Settings.load(
+            secrets_file=None,
+            imagegecko_home=tmp_path,
+            gemini_api_key="test-key",
+            gemini_base_url=emu.url,
+            poll_seconds=0.05,
+        )
+    )
     yield runtime
     runtime.db.dispose()
 
 
 def _job(rt: Runtime, products: int, mode: str) -> int:
     items = rt.source("demo").list_products(ProductQuery(per_page=100)).items[:products]
-    spec = jobs.JobSpec(source_kind="demo", provider="gemini", model="gemini-2.5-flash-image",
-                        style="marble_counter", mode=mode)
+    spec = jobs.JobSpec(
+        source_kind="demo", provider="gemini", model="gemini-2.5-flash-image", style="marble_counter", mode=mode
+    )
     job = jobs.create_job(rt, spec, [jobs.Selection(p) for p in items])
     assert job.id is not None
     return job.id
@@ -48,13 +56,18 @@ def _job(rt: Runtime, products: int, mode: str) -> int:
 
 def _assets(rt: Runtime, job_id: int) -> list[tuple[Asset, JobItem]]:
     with rt.db.session() as s:
-        return list(s.exec(select(Asset, JobItem).join(JobItem, JobItem.id == Asset.item_id)
-                           .where(Asset.job_id == job_id).order_by(Asset.id)).all())
+        return list(
+            s.exec(
+                select(Asset, JobItem)
+                .join(JobItem, JobItem.id == Asset.item_id)
+                .where(Asset.job_id == job_id)
+                .order_by(Asset.id)
+            ).all()
+        )
 
 
 def _template(item: JobItem) -> str:
-    return prompts.alt_text(prompts.product_info(Product.from_dict(item.product), item.variation_id),
-                            "marble_counter")
+    return prompts.alt_text(prompts.product_info(Product.from_dict(item.product), item.variation_id), "marble_counter")
 
 
 def _model_text(item: JobItem) -> str:
@@ -80,14 +93,16 @@ def batch_without_alt_texts(rt, emu, monkeypatch) -> int:
 
 
 def test_alt_texts_left_to_the_template_by_a_batch_are_written_by_the_text_model_later(
-        rt, emu, batch_without_alt_texts):
+    rt, emu, batch_without_alt_texts
+):
     assert alt_text.pending_count(rt) == 4
 
     written, failed = alt_text.fill_pending(rt)
 
     assert (written, failed) == (4, 0)
-    assert [a.alt_text for a, _ in _assets(rt, batch_without_alt_texts)] == \
-        [_model_text(i) for _, i in _assets(rt, batch_without_alt_texts)]
+    assert [a.alt_text for a, _ in _assets(rt, batch_without_alt_texts)] == [
+        _model_text(i) for _, i in _assets(rt, batch_without_alt_texts)
+    ]
     assert alt_text.pending_count(rt) == 0
     assert alt_text.fill_pending(rt) == (0, 0) and _alt_calls(emu) == 4  # nothing asked twice
 

@@ -32,23 +32,32 @@ class FakeSource:
     def __init__(self, n: int) -> None:
         self.calls = 0
         self.products = [
-            Product(id=str(i), name=f"Product {i}", sku=f"SKU-{i}", category="Mugs" if i % 3 else "Lamps",
-                    stock_status="instock" if i % 4 else "outofstock",
-                    images=(SourceImage(ref=f"img://{i}"),),
-                    type="variable" if i == 2 else "simple",
-                    variations=(Variation("2-1", "Red", image=SourceImage(ref="img://2-1")),
-                                Variation("2-2", "Blue")) if i == 2 else ())
+            Product(
+                id=str(i),
+                name=f"Product {i}",
+                sku=f"SKU-{i}",
+                category="Mugs" if i % 3 else "Lamps",
+                stock_status="instock" if i % 4 else "outofstock",
+                images=(SourceImage(ref=f"img://{i}"),),
+                type="variable" if i == 2 else "simple",
+                variations=(Variation("2-1", "Red", image=SourceImage(ref="img://2-1")), Variation("2-2", "Blue"))
+                if i == 2
+                else (),
+            )
             for i in range(1, n + 1)
         ]
 
     def list_products(self, query: ProductQuery) -> ProductPage:
         self.calls += 1
-        rows = [p for p in self.products
-                if (not query.search or query.search.lower() in p.name.lower())
-                and (not query.category or p.category == query.category)
-                and (not query.stock_status or p.stock_status == query.stock_status)]
+        rows = [
+            p
+            for p in self.products
+            if (not query.search or query.search.lower() in p.name.lower())
+            and (not query.category or p.category == query.category)
+            and (not query.stock_status or p.stock_status == query.stock_status)
+        ]
         start = (query.page - 1) * query.per_page
-        return ProductPage(rows[start:start + query.per_page], len(rows), query.page, query.per_page)
+        return ProductPage(rows[start : start + query.per_page], len(rows), query.page, query.per_page)
 
     def get_product(self, product_id: str) -> Product:
         return self.products[int(product_id) - 1]

@@ -31,12 +31,14 @@ def test_demo_runs_a_job_to_completion(rt: Runtime, capsys: pytest.CaptureFixtur
     assert code == 0
     assert set(data) == {"job_id", "items", "succeeded", "failed", "assets"}
     assert (data["items"], data["succeeded"], data["failed"]) == (4, 4, 0)
-    assert len(data["assets"]) == 4 and all(Path(p).is_file() and Path(p).stat().st_size > 10_000
-                                            for p in data["assets"])
+    assert len(data["assets"]) == 4 and all(
+        Path(p).is_file() and Path(p).stat().st_size > 10_000 for p in data["assets"]
+    )
 
 
-def test_demo_products_counts_products_and_runs_only_its_own_job(rt: Runtime,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_products_counts_products_and_runs_only_its_own_job(
+    rt: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
     provider = ScriptedProvider()
     rt.set_provider("studio", provider)
     code, data, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "GK-MUG-001", "--yes")
@@ -55,8 +57,23 @@ def test_demo_products_counts_products_and_runs_only_its_own_job(rt: Runtime,
 
 def test_generate_then_worker_then_jobs(rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
     rt.set_provider("studio", ScriptedProvider())
-    code, data, _ = run(rt, capsys, "generate", "--source", "demo", "--products", "GK-MUG-001,2",
-                        "--provider", "studio", "--variants", "2", "--aspect", "4:5", "--yes", "--json")
+    code, data, _ = run(
+        rt,
+        capsys,
+        "generate",
+        "--source",
+        "demo",
+        "--products",
+        "GK-MUG-001,2",
+        "--provider",
+        "studio",
+        "--variants",
+        "2",
+        "--aspect",
+        "4:5",
+        "--yes",
+        "--json",
+    )
     assert code == 0 and data["items"] == 4
     job_id = data["job_id"]
     code, data, _ = run(rt, capsys, "jobs", "--job", str(job_id), "--json")
@@ -74,8 +91,23 @@ def test_generate_then_worker_then_jobs(rt: Runtime, capsys: pytest.CaptureFixtu
 
 
 def test_generate_a_category_in_one_style(rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
-    code, data, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--category", "Bath & Beauty",
-                        "--provider", "studio", "--style", "dark_moody", "--aspect", "16:9", "--yes")
+    code, data, _ = run(
+        rt,
+        capsys,
+        "--json",
+        "generate",
+        "--source",
+        "demo",
+        "--category",
+        "Bath & Beauty",
+        "--provider",
+        "studio",
+        "--style",
+        "dark_moody",
+        "--aspect",
+        "16:9",
+        "--yes",
+    )
     assert code == 0 and data["items"] == 2
     job = jobs.get_job(rt.db, data["job_id"])
     assert (job.style, job.aspect_ratio, job.provider) == ("dark_moody", "16:9", "studio")
@@ -86,10 +118,25 @@ def test_generate_a_category_in_one_style(rt: Runtime, capsys: pytest.CaptureFix
 
 
 def test_generate_with_reference_asks_gemini_to_match_the_first_approved_shot(
-        rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    rt: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
     for flags in (["--reference"], []):
-        code, made, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "GK-MUG-001",
-                            "--provider", "gemini", "--variants", "2", *flags, "--yes")
+        code, made, _ = run(
+            rt,
+            capsys,
+            "--json",
+            "generate",
+            "--source",
+            "demo",
+            "--products",
+            "GK-MUG-001",
+            "--provider",
+            "gemini",
+            "--variants",
+            "2",
+            *flags,
+            "--yes",
+        )
         assert code == 0
         _, shown, _ = run(rt, capsys, "--json", "jobs", "--job", str(made["job_id"]))
         assert shown["job"]["options"] == ({"use_reference": True} if flags else {})
@@ -106,7 +153,8 @@ def test_generate_with_reference_asks_gemini_to_match_the_first_approved_shot(
     ],
 )
 def test_generate_uses_batch_mode_from_the_batch_threshold_unless_told(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], mode: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], mode: str
+) -> None:
     rt = make_runtime(tmp_path / "data", batch_threshold=4)
     code, data, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "1,2", *argv, "--yes")
     assert code == 0 and data["mode"] == mode
@@ -121,22 +169,26 @@ def test_generate_uses_batch_mode_from_the_batch_threshold_unless_told(
     ("argv", "message"),
     [
         (["generate", "--source", "demo", "--products", "NOPE-1", "--yes"], "No product with id or SKU NOPE-1"),
-        (["generate", "--source", "demo", "--products", "2", "--reference", "--yes"],
-         "Reference shots are only used by Gemini"),
+        (
+            ["generate", "--source", "demo", "--products", "2", "--reference", "--yes"],
+            "Reference shots are only used by Gemini",
+        ),
         (["generate", "--source", "demo", "--category", "Kitchen"], "Add --yes"),
         (["generate", "--source", "demo", "--variants", "9", "--yes"], "between 1 and 4"),
         (["generate", "--source", "woocommerce", "--yes"], "No woocommerce connection"),
         (["approve", "--job", "42", "--all"], "Job 42 does not exist"),
     ],
 )
-def test_refusals_print_one_sentence_and_change_nothing(rt: Runtime, capsys: pytest.CaptureFixture[str],
-                                                        argv: list[str], message: str) -> None:
+def test_refusals_print_one_sentence_and_change_nothing(
+    rt: Runtime, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     code, _, err = run(rt, capsys, *argv)
     assert code == 2 and message in err and "Traceback" not in err
     assert jobs.list_jobs(rt.db) == ([], 0)
 
 
 # export: approved images to Google Drive, against the loopback Drive emulator ---------------------------------
+
 
 @pytest.fixture
 def drive_rt(tmp_path: Path, drive_emu: DriveEmulator) -> Iterator[Runtime]:
@@ -157,16 +209,19 @@ def drive_contents(emu: DriveEmulator) -> list[tuple[str, str, tuple[str, ...], 
     return sorted((f.id, f.name, tuple(f.parents), f.trashed) for f in emu.files.values())
 
 
-def test_export_twice_puts_each_image_in_drive_once(drive_rt: Runtime, drive_emu: DriveEmulator,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_twice_puts_each_image_in_drive_once(
+    drive_rt: Runtime, drive_emu: DriveEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = shop_folder(drive_emu)
     conn = save_drive(drive_rt, credentials_json=service_account_json(drive_emu), root_folder_id=root, mode="folders")
     job_id, _ = approved_job(drive_rt, conn.id)
 
     code, first, _ = run(drive_rt, capsys, "export", "--job", str(job_id), "--json")
     assert code == 0 and (first["created"], first["already_there"]) == (2, 0)
-    assert sorted(f["name"] for f in first["files"]) == ["GK-MUG-001_marble_counter_v1.jpg",
-                                                         "GK-VAS-002_marble_counter_v1.jpg"]
+    assert sorted(f["name"] for f in first["files"]) == [
+        "GK-MUG-001_marble_counter_v1.jpg",
+        "GK-VAS-002_marble_counter_v1.jpg",
+    ]
     after_first = drive_contents(drive_emu)
 
     code, text, _ = run(drive_rt, capsys, "export", "--job", str(job_id))
@@ -177,8 +232,9 @@ def test_export_twice_puts_each_image_in_drive_once(drive_rt: Runtime, drive_emu
     assert drive_contents(drive_emu) == after_first and len(exported_files(drive_emu)) == 2
 
 
-def test_export_to_a_chosen_folder(drive_rt: Runtime, drive_emu: DriveEmulator,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_to_a_chosen_folder(
+    drive_rt: Runtime, drive_emu: DriveEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = shop_folder(drive_emu)
     conn = save_drive(drive_rt, credentials_json=service_account_json(drive_emu), root_folder_id=root, mode="folders")
     target = drive_emu.add_folder("For the website", root)
@@ -188,8 +244,9 @@ def test_export_to_a_chosen_folder(drive_rt: Runtime, drive_emu: DriveEmulator,
     assert sorted(f.name for f in drive_emu.children(target)) == sorted(f["name"] for f in data["files"])
 
 
-def refused_export(case: str, rt: Runtime, emu: DriveEmulator, root: str,
-                   capsys: pytest.CaptureFixture[str]) -> list[str]:
+def refused_export(
+    case: str, rt: Runtime, emu: DriveEmulator, root: str, capsys: pytest.CaptureFixture[str]
+) -> list[str]:
     """The `export` arguments of each refused case, after setting up what the case needs."""
     if case == "unknown job":
         return ["export", "--job", "999"]
@@ -221,8 +278,8 @@ def refused_export(case: str, rt: Runtime, emu: DriveEmulator, root: str,
     ],
 )
 def test_export_refusals_print_one_sentence_and_change_nothing(
-        drive_rt: Runtime, drive_emu: DriveEmulator, capsys: pytest.CaptureFixture[str], case: str,
-        message: str) -> None:
+    drive_rt: Runtime, drive_emu: DriveEmulator, capsys: pytest.CaptureFixture[str], case: str, message: str
+) -> None:
     argv = refused_export(case, drive_rt, drive_emu, shop_folder(drive_emu), capsys)
     before = drive_contents(drive_emu)
 
@@ -236,6 +293,7 @@ def test_export_refusals_print_one_sentence_and_change_nothing(
 
 # publish, for a Drive job: to the WooCommerce store, matching products by SKU --------------------------------
 
+
 def sku_folders(emu: DriveEmulator) -> str:
     """Two Drive product folders: one whose SKU the WooCommerce emulator has (WCR-MUG-RED), one it does not."""
     root = emu.add_folder("Catalogue")
@@ -247,33 +305,52 @@ def sku_folders(emu: DriveEmulator) -> str:
 def connect_store(rt: Runtime, woo: WooEmulator, *, activate: bool = True) -> int:
     from lib.sources.woocommerce import save_woocommerce
 
-    conn = save_woocommerce(rt, url=woo.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                            app_password=APP_PASSWORD, name="Shop", activate=activate)
+    conn = save_woocommerce(
+        rt,
+        url=woo.url,
+        key=CONSUMER_KEY,
+        secret=CONSUMER_SECRET,
+        wp_user=WP_USER,
+        app_password=APP_PASSWORD,
+        name="Shop",
+        activate=activate,
+    )
     assert conn.id is not None
     return conn.id
 
 
 def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sku_and_rolls_back(
-        drive_rt: Runtime, drive_emu: DriveEmulator, woo_emu: WooEmulator, capsys: pytest.CaptureFixture[str]) -> None:
-    conn = save_drive(drive_rt, credentials_json=service_account_json(drive_emu), root_folder_id=sku_folders(drive_emu),
-                      mode="folders")
+    drive_rt: Runtime, drive_emu: DriveEmulator, woo_emu: WooEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conn = save_drive(
+        drive_rt,
+        credentials_json=service_account_json(drive_emu),
+        root_folder_id=sku_folders(drive_emu),
+        mode="folders",
+    )
     job_id, _ = approved_job(drive_rt, conn.id)
     store = connect_store(drive_rt, woo_emu, activate=False)  # not the active store: --connection picks it
     red_mug = next(pid for pid, p in woo_emu.products.items() if p["sku"] == "WCR-MUG-RED")
     before = woo_emu.image_ids(red_mug)
 
-    code, data, _ = run(drive_rt, capsys, "--json", "publish", "--job", str(job_id), "--role", "featured",
-                        "--connection", str(store))
+    code, data, _ = run(
+        drive_rt, capsys, "--json", "publish", "--job", str(job_id), "--role", "featured", "--connection", str(store)
+    )
 
     assert code == 1  # not everything was published: the lamp's SKU is not in the store
     assert data["unmatched"] == ["“New lamp”: the store has no product with SKU GK-NEW-001."]
     [pub] = data["publications"]
-    assert (pub["product_id"], pub["state"], pub["store"], pub["connection_id"]) == (str(red_mug), "done",
-                                                                                      "woocommerce", store)
+    assert (pub["product_id"], pub["state"], pub["store"], pub["connection_id"]) == (
+        str(red_mug),
+        "done",
+        "woocommerce",
+        store,
+    )
     assert woo_emu.image_ids(red_mug) == [int(pub["media_id"]), *before]  # new featured; the old one kept
 
-    code, text, _ = run(drive_rt, capsys, "publish", "--job", str(job_id), "--role", "featured",
-                        "--connection", str(store))
+    code, text, _ = run(
+        drive_rt, capsys, "publish", "--job", str(job_id), "--role", "featured", "--connection", str(store)
+    )
     assert "not published: “New lamp”: the store has no product with SKU GK-NEW-001." in text
     assert woo_emu.image_ids(red_mug) == [int(pub["media_id"]), *before]  # again: nothing more at the store
 
@@ -285,24 +362,42 @@ def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sk
     ("case", "message"),
     [
         ("no store", "No WooCommerce store is connected"),
-        ("no sku matches", "Nothing was published: no approved image matches a store product by SKU. "
-                           "“New lamp”: the store has no product with SKU GK-NEW-001."),
+        (
+            "no sku matches",
+            "Nothing was published: no approved image matches a store product by SKU. "
+            "“New lamp”: the store has no product with SKU GK-NEW-001.",
+        ),
         ("a drive connection", "is not a WooCommerce store"),
         ("a store job with --connection", "--connection is only for Drive jobs"),
     ],
 )
 def test_publish_refusals_for_drive_jobs_print_one_sentence_and_change_nothing(
-        drive_rt: Runtime, drive_emu: DriveEmulator, woo_emu: WooEmulator, capsys: pytest.CaptureFixture[str],
-        case: str, message: str) -> None:
-    conn = save_drive(drive_rt, credentials_json=service_account_json(drive_emu), root_folder_id=sku_folders(drive_emu),
-                      mode="folders")
-    job_id, _ = approved_job(drive_rt, conn.id, only="New lamp" if case == "no sku matches" else None,
-                             source_kind="demo" if case == "a store job with --connection" else "drive")
+    drive_rt: Runtime,
+    drive_emu: DriveEmulator,
+    woo_emu: WooEmulator,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    message: str,
+) -> None:
+    conn = save_drive(
+        drive_rt,
+        credentials_json=service_account_json(drive_emu),
+        root_folder_id=sku_folders(drive_emu),
+        mode="folders",
+    )
+    job_id, _ = approved_job(
+        drive_rt,
+        conn.id,
+        only="New lamp" if case == "no sku matches" else None,
+        source_kind="demo" if case == "a store job with --connection" else "drive",
+    )
     extra: list[str] = []
     if case != "no store":
         store = connect_store(drive_rt, woo_emu)
-        extra = {"a drive connection": ["--connection", str(conn.id)],
-                 "a store job with --connection": ["--connection", str(store)]}.get(case, [])
+        extra = {
+            "a drive connection": ["--connection", str(conn.id)],
+            "a store job with --connection": ["--connection", str(store)],
+        }.get(case, [])
     before = ({pid: list(p["image_ids"]) for pid, p in woo_emu.products.items()}, set(woo_emu.media))
 
     code, _, err = run(drive_rt, capsys, "--json", "publish", "--job", str(job_id), "--role", "featured", *extra)

@@ -77,8 +77,7 @@ def test_the_secrets_file_does_not_stick_to_later_loads(tmp_path: Path) -> None:
     assert Settings.load(secrets_file=None, imagegecko_home=tmp_path).worker_concurrency == 8
 
 
-def test_invalid_values_are_a_config_error_naming_the_setting(monkeypatch: pytest.MonkeyPatch,
-                                                               tmp_path: Path) -> None:
+def test_invalid_values_are_a_config_error_naming_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         Settings.load(secrets_file=None, worker_concurrency=0)
     assert err.value.message.startswith("Invalid settings: worker_concurrency:")

@@ -94,9 +94,11 @@ def test_an_old_database_that_already_breaks_a_new_constraint_still_opens(tmp_pa
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SCHEMA)
-        conn.execute("INSERT INTO asset (id, sha256, kind, mime, size_bytes, width, height, job_id, item_id, alt_text, "
-                     "review_state, created_at) VALUES (2,'cd','generated','image/jpeg',10,1024,1024,1,1,'','pending',"
-                     "'2025-01-02 10:00:00.000000')")
+        conn.execute(
+            "INSERT INTO asset (id, sha256, kind, mime, size_bytes, width, height, job_id, item_id, alt_text, "
+            "review_state, created_at) VALUES (2,'cd','generated','image/jpeg',10,1024,1024,1,1,'','pending',"
+            "'2025-01-02 10:00:00.000000')"
+        )
     db = open_database(f"sqlite:///{path}")
     with db.session() as s:
         assert sorted(a.sha256 for a in s.exec(select(Asset)).all()) == ["ab", "cd"]  # nothing lost

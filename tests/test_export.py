@@ -35,27 +35,54 @@ def shop(drive_emu):
     return {"root": root, "mug": mug, "vase": vase, "drive": drive}
 
 
-def approved_job(rt, conn_id: int | None, source_kind: str = "drive", *, only: str | None = None,
-                 size=(640, 640), noisy: bool = False, style: str = "marble_counter") -> tuple[int, list[int]]:
+def approved_job(
+    rt,
+    conn_id: int | None,
+    source_kind: str = "drive",
+    *,
+    only: str | None = None,
+    size=(640, 640),
+    noisy: bool = False,
+    style: str = "marble_counter",
+) -> tuple[int, list[int]]:
     """A finished job with one generated asset per product of the source (the worker's end state); all approved,
     or `only` those whose name contains it (the others rejected). Asset ids follow the products' order."""
     products = rt.source("drive", conn_id).list_products(ProductQuery(per_page=100)).items
     states = [ReviewState.APPROVED if only is None or only in p.name else ReviewState.REJECTED for p in products]
     asset_ids = []
     with rt.db.transaction() as s:
-        job = Job(source_kind=source_kind, connection_id=conn_id, provider="studio", model="studio-v1", style=style,
-                  status="succeeded", item_count=len(products))
+        job = Job(
+            source_kind=source_kind,
+            connection_id=conn_id,
+            provider="studio",
+            model="studio-v1",
+            style=style,
+            status="succeeded",
+            item_count=len(products),
+        )
         s.add(job)
         s.flush()
         for n, (product, state) in enumerate(zip(products, states, strict=True)):
-            item = JobItem(job_id=job.id, product_id=product.id, product={**product.to_dict(), "style": style},
-                           status=ItemStatus.SUCCEEDED)
+            item = JobItem(
+                job_id=job.id,
+                product_id=product.id,
+                product={**product.to_dict(), "style": style},
+                status=ItemStatus.SUCCEEDED,
+            )
             s.add(item)
             s.flush()
             data = noisy_jpeg(size) if noisy else jpeg_bytes((20 * n, 100, 150), size)
-            asset = Asset(sha256=rt.blobs.put(data), kind=AssetKind.GENERATED, mime="image/jpeg",
-                          size_bytes=len(data), job_id=job.id, item_id=item.id, product_id=product.id,
-                          alt_text=f"{product.name} on a marble counter", review_state=state)
+            asset = Asset(
+                sha256=rt.blobs.put(data),
+                kind=AssetKind.GENERATED,
+                mime="image/jpeg",
+                size_bytes=len(data),
+                job_id=job.id,
+                item_id=item.id,
+                product_id=product.id,
+                alt_text=f"{product.name} on a marble counter",
+                review_state=state,
+            )
             s.add(asset)
             s.flush()
             asset_ids.append(asset.id)
@@ -80,8 +107,10 @@ def exported_files(emu):
 
 
 def test_file_names_use_sku_style_and_variant():
-    assert export_name({"sku": "GK-MUG-001", "name": "Mug"}, "marble_counter", 0, "image/jpeg") == \
-        "GK-MUG-001_marble_counter_v1.jpg"
+    assert (
+        export_name({"sku": "GK-MUG-001", "name": "Mug"}, "marble_counter", 0, "image/jpeg")
+        == "GK-MUG-001_marble_counter_v1.jpg"
+    )
     assert export_name({"name": "Tea / pot: 2"}, "oak_table", 2, "image/webp") == "Tea-pot-2_oak_table_v3.webp"
     product = {"sku": "TEE", "variations": [{"id": "7", "sku": "TEE-RED-M"}]}
     assert export_name(product, "model_worn", 0, "image/jpeg", "7") == "TEE-RED-M_model_worn_v1.jpg"

@@ -30,8 +30,11 @@ def save(img: Image.Image, fmt: str = "PNG", **kw: object) -> bytes:
     return buf.getvalue()
 
 
-def product_on(background: tuple[int, int, int], size: tuple[int, int] = (600, 500),
-               box: tuple[int, int, int, int] = (150, 120, 420, 380)) -> Image.Image:
+def product_on(
+    background: tuple[int, int, int],
+    size: tuple[int, int] = (600, 500),
+    box: tuple[int, int, int, int] = (150, 120, 420, 380),
+) -> Image.Image:
     img = Image.new("RGB", size, background)
     ImageDraw.Draw(img).rectangle(box, fill=RED)  # PIL's rectangle includes its end corner
     return img
@@ -72,6 +75,7 @@ def no_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 # Good pictures -----------------------------------------------------------------------------------------
+
 
 def test_product_on_white_is_measured() -> None:
     intake = decode(save(product_on((255, 255, 255))))
@@ -126,6 +130,7 @@ def test_common_formats_are_read(fmt: str) -> None:
 
 
 # Normalisation -----------------------------------------------------------------------------------------
+
 
 def test_cmyk_jpeg_becomes_rgb_with_the_right_colours() -> None:
     img = Image.new("CMYK", (400, 400), (0, 0, 0, 0))  # no ink = white paper
@@ -226,6 +231,7 @@ def test_broken_exif_does_not_refuse_the_photo() -> None:
 
 # Refusals ----------------------------------------------------------------------------------------------
 
+
 def _assert_plain(message: str) -> None:
     assert message.endswith(".") and "Traceback" not in message
     for jargon in ("decompression", "cannot identify", "PIL", "bytes not processed", "Errno"):
@@ -270,8 +276,7 @@ def test_a_corrupt_png_is_refused() -> None:
     _assert_plain(err.value.message)
 
 
-def test_png_bomb_is_refused_from_its_header_without_decoding(png_bomb: bytes,
-                                                            no_pixel_decoding: list[str]) -> None:
+def test_png_bomb_is_refused_from_its_header_without_decoding(png_bomb: bytes, no_pixel_decoding: list[str]) -> None:
     assert len(png_bomb) < 200_000  # tiny on disk...
     assert images.image_size(png_bomb) == (30_000, 30_000)  # ...30000 × 30000 in its header
     with pytest.raises(ImageTooLarge) as err:
@@ -353,6 +358,7 @@ def test_decode_for_uses_the_settings_limits(tmp_path: Path) -> None:
 
 # validate() --------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.load(secrets_file=None, imagegecko_home=tmp_path)
@@ -392,9 +398,11 @@ def test_validate_reports_the_full_size_of_a_large_jpeg(settings: Settings) -> N
 
 # Output ------------------------------------------------------------------------------------------------
 
+
 def test_encode_output_jpeg_caps_the_long_side_and_writes_no_exif() -> None:
-    data, mime = images.encode_output(product_on((255, 255, 255), size=(4000, 2000)), fmt="jpeg", quality=85,
-                                      max_side=2048)
+    data, mime = images.encode_output(
+        product_on((255, 255, 255), size=(4000, 2000)), fmt="jpeg", quality=85, max_side=2048
+    )
     assert mime == "image/jpeg"
     out = Image.open(io.BytesIO(data))
     assert out.format == "JPEG" and out.mode == "RGB" and out.size == (2048, 1024)

@@ -63,8 +63,9 @@ def test_cost_estimate_uses_the_price_table(rt: Runtime) -> None:
     spec = jobs.JobSpec(source_kind="demo", provider="gemini", model="gemini-2.5-flash-image", variants=2)
     per_image = rt.settings.price("gemini-2.5-flash-image").per_image()
     assert jobs.estimate_cost(rt, spec, 10) == pytest.approx(per_image * 20, rel=1e-3)
-    batch = jobs.JobSpec(source_kind="demo", provider="gemini", model="gemini-2.5-flash-image", variants=2,
-                         mode="batch")
+    batch = jobs.JobSpec(
+        source_kind="demo", provider="gemini", model="gemini-2.5-flash-image", variants=2, mode="batch"
+    )
     assert jobs.estimate_cost(rt, batch, 10) == pytest.approx(per_image * 10, rel=1e-3)
     assert jobs.estimate_cost(rt, jobs.JobSpec(source_kind="demo"), 10) == 0.0
 
@@ -73,16 +74,18 @@ def test_auto_style_uses_each_products_category_default(rt: Runtime) -> None:
     from lib.generation import prompts
 
     products = _products(rt, 14)
-    job = jobs.create_job(rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(p) for p in products
-                                                                   if not p.variations])
+    job = jobs.create_job(
+        rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(p) for p in products if not p.variations]
+    )
     for item in jobs.job_items(rt.db, job.id):
         assert item.product["style"] == prompts.default_style(item.product["category"])
 
 
 def test_progress_review_and_gallery_after_a_run(rt: Runtime) -> None:
     rt.set_provider("studio", ScriptedProvider())
-    job = jobs.create_job(rt, jobs.JobSpec(source_kind="demo", variants=2), [jobs.Selection(p)
-                                                                             for p in _products(rt, 3)])
+    job = jobs.create_job(
+        rt, jobs.JobSpec(source_kind="demo", variants=2), [jobs.Selection(p) for p in _products(rt, 3)]
+    )
     before = jobs.job_progress(rt.db, job.id)
     assert (before.total, before.finished, before.counts) == (6, 0, {"queued": 6})
     run_until_idle(rt)
@@ -122,8 +125,7 @@ def test_regenerate_adds_one_item_with_the_edited_prompt_and_skips_the_cache(rt:
 
 def test_list_jobs_pages_newest_first_and_filters(rt: Runtime) -> None:
     products = _products(rt, 1)
-    ids = [jobs.create_job(rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(products[0])]).id
-           for _ in range(25)]
+    ids = [jobs.create_job(rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(products[0])]).id for _ in range(25)]
     jobs.cancel_job(rt.db, ids[0])
     page1, total = jobs.list_jobs(rt.db, page=1, per_page=10)
     page3, _ = jobs.list_jobs(rt.db, page=3, per_page=10)

@@ -48,8 +48,15 @@ def rt_settings(waits):
 
 @pytest.fixture
 def conn(rt, woo_emu):
-    return save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                            app_password=APP_PASSWORD, name="Shop")
+    return save_woocommerce(
+        rt,
+        url=woo_emu.url,
+        key=CONSUMER_KEY,
+        secret=CONSUMER_SECRET,
+        wp_user=WP_USER,
+        app_password=APP_PASSWORD,
+        name="Shop",
+    )
 
 
 def jpeg(seed: int, size: tuple[int, int] = (640, 640)) -> bytes:
@@ -69,27 +76,55 @@ def noisy_jpeg(size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
-def make_job(rt, kind: str, connection_id: int | None, picks: list[tuple[Product, str | None]], *,
-             approve: bool = True, size: tuple[int, int] = (640, 640),
-             image: bytes | None = None) -> tuple[int, list[int]]:
+def make_job(
+    rt,
+    kind: str,
+    connection_id: int | None,
+    picks: list[tuple[Product, str | None]],
+    *,
+    approve: bool = True,
+    size: tuple[int, int] = (640, 640),
+    image: bytes | None = None,
+) -> tuple[int, list[int]]:
     """A finished job with one generated (approved) image per pick, as the worker leaves it."""
-    blobs = [(rt.blobs.put(data), len(data))
-             for data in (image or jpeg(i + 1, size) for i in range(len(picks)))]
+    blobs = [(rt.blobs.put(data), len(data)) for data in (image or jpeg(i + 1, size) for i in range(len(picks)))]
     with rt.db.transaction() as s:
-        job = Job(source_kind=kind, connection_id=connection_id, provider="studio", model="studio-v1",
-                  style="marble_counter", item_count=len(picks), status="succeeded")
+        job = Job(
+            source_kind=kind,
+            connection_id=connection_id,
+            provider="studio",
+            model="studio-v1",
+            style="marble_counter",
+            item_count=len(picks),
+            status="succeeded",
+        )
         s.add(job)
         s.flush()
         ids = []
         for (product, variation_id), (sha, n) in zip(picks, blobs, strict=True):
-            item = JobItem(job_id=job.id, product_id=product.id, variation_id=variation_id,
-                           product=product.to_dict(), status="succeeded")
+            item = JobItem(
+                job_id=job.id,
+                product_id=product.id,
+                variation_id=variation_id,
+                product=product.to_dict(),
+                status="succeeded",
+            )
             s.add(item)
             s.flush()
-            asset = Asset(sha256=sha, kind=AssetKind.GENERATED, mime="image/jpeg", size_bytes=n, width=size[0],
-                          height=size[1], job_id=job.id, item_id=item.id, product_id=product.id,
-                          variation_id=variation_id, alt_text=f"{product.name} on a marble counter",
-                          review_state=ReviewState.APPROVED if approve else ReviewState.PENDING)
+            asset = Asset(
+                sha256=sha,
+                kind=AssetKind.GENERATED,
+                mime="image/jpeg",
+                size_bytes=n,
+                width=size[0],
+                height=size[1],
+                job_id=job.id,
+                item_id=item.id,
+                product_id=product.id,
+                variation_id=variation_id,
+                alt_text=f"{product.name} on a marble counter",
+                review_state=ReviewState.APPROVED if approve else ReviewState.PENDING,
+            )
             s.add(asset)
             s.flush()
             ids.append(asset.id)
@@ -111,6 +146,7 @@ def ids(emu, pid) -> list[str]:
 
 
 # Roles -------------------------------------------------------------------------------------------------------
+
 
 def test_featured_keeps_the_old_featured_in_the_gallery(rt, woo_emu, conn, woo):
     job_id, (asset_id,) = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
@@ -177,8 +213,9 @@ def test_publishing_again_changes_nothing(rt, woo_emu, conn, woo):
 
 def test_output_format_and_size_follow_the_settings(tmp_path, waits, woo_emu):
     rt = make_runtime(tmp_path / "webp", output_format="webp", output_max_side=512)
-    conn = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                            app_password=APP_PASSWORD)
+    conn = save_woocommerce(
+        rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER, app_password=APP_PASSWORD
+    )
     mug = open_source(rt, conn).get_product("17")
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(mug, None)], size=(1500, 1000))
     (pub,) = publish.publish_job(rt, job_id, "gallery")
@@ -193,8 +230,9 @@ def test_output_quality_and_the_default_long_side(tmp_path, waits, woo_emu):
     sizes = {}
     for quality, pid in ((40, "17"), (95, "18")):
         rt = make_runtime(tmp_path / f"q{quality}", output_quality=quality)
-        conn = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                                app_password=APP_PASSWORD)
+        conn = save_woocommerce(
+            rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER, app_password=APP_PASSWORD
+        )
         product = open_source(rt, conn).get_product(pid)
         job_id, _ = make_job(rt, "woocommerce", conn.id, [(product, None)], size=(3000, 2000), image=photo)
         (pub,) = publish.publish_job(rt, job_id, "gallery")
@@ -220,8 +258,15 @@ def test_every_step_is_recorded(rt, woo_emu, conn, woo):
 
 
 def test_read_only_key_stops_with_a_clear_error(rt, woo_emu, woo):
-    conn = save_woocommerce(rt, url=woo_emu.url, key=READ_ONLY_KEY, secret=READ_ONLY_SECRET, wp_user=WP_USER,
-                            app_password=APP_PASSWORD, name="RO")
+    conn = save_woocommerce(
+        rt,
+        url=woo_emu.url,
+        key=READ_ONLY_KEY,
+        secret=READ_ONLY_SECRET,
+        wp_user=WP_USER,
+        app_password=APP_PASSWORD,
+        name="RO",
+    )
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
     with pytest.raises(SourceAuthError) as err:
         publish.publish_job(rt, job_id, "featured")
@@ -233,6 +278,7 @@ def test_read_only_key_stops_with_a_clear_error(rt, woo_emu, woo):
 
 
 # Faults ------------------------------------------------------------------------------------------------------
+
 
 def test_5xx_on_the_update_after_the_upload(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
@@ -346,15 +392,16 @@ def keeps_only_the_first_image(emu, monkeypatch):
     return real
 
 
-def test_the_list_is_read_back_and_a_store_that_kept_another_is_reported(rt, woo_emu, conn, woo, monkeypatch,
-                                                                        waits):
+def test_the_list_is_read_back_and_a_store_that_kept_another_is_reported(rt, woo_emu, conn, woo, monkeypatch, waits):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
     real = keeps_only_the_first_image(woo_emu, monkeypatch)
     (pub,) = publish.publish_job(rt, job_id, "featured")
     assert pub.state == PublicationState.FAILED and uploads(woo_emu) == 1
-    assert pub.error == (f"The store did not keep the image list we sent: the product shows image "
-                         f"#{pub.remote_media_id} instead of images #{pub.remote_media_id}, #10 (in this order). "
-                         "Check the product in the store.")
+    assert pub.error == (
+        f"The store did not keep the image list we sent: the product shows image "
+        f"#{pub.remote_media_id} instead of images #{pub.remote_media_id}, #10 (in this order). "
+        "Check the product in the store."
+    )
     assert pub.after_images == [pub.remote_media_id, "10"]  # the intent, recorded before the update
     assert woo_emu.counts["product_updates"] == 3  # re-sent on each in-run retry, never taken as someone's edit
     (again,) = publish.publish_job(rt, job_id, "featured")  # the next run does not accept the short list either
@@ -430,6 +477,7 @@ def test_failed_snapshot_is_reported_and_changes_nothing(rt, woo_emu, conn, woo)
 
 
 # Rollback ----------------------------------------------------------------------------------------------------
+
 
 def test_rollback_restores_exactly(rt, woo_emu, conn, woo):
     woo_emu.variations[26]["image_id"] = None  # a variation with no image of its own
@@ -509,9 +557,11 @@ def test_rollback_the_store_keeps_refusing_is_an_error_not_a_quiet_report(rt, wo
     woo_emu.inject("PUT", r"/products/18$", status=500, times=None)
     with pytest.raises(PublishError) as err:
         publish.rollback(rt, job_id=job_id)
-    assert err.value.message == ("Restored 1 product. Product 18 was not rolled back: The store had an internal "
-                                 "error (HTTP 500). Try again in a moment. Roll back again to finish (what was "
-                                 "restored stays restored).")
+    assert err.value.message == (
+        "Restored 1 product. Product 18 was not rolled back: The store had an internal "
+        "error (HTTP 500). Try again in a moment. Roll back again to finish (what was "
+        "restored stays restored)."
+    )
     assert ids(woo_emu, 17) == ["10"] and ids(woo_emu, 18) == [lamp.remote_media_id, "11"]
     with pytest.raises(PublishError) as err:
         publish.rollback(rt, job_id=job_id)
@@ -568,11 +618,14 @@ def test_media_deleted_while_a_publication_was_unfinished(rt, woo_emu, conn, woo
 
 # Planning ----------------------------------------------------------------------------------------------------
 
+
 def test_plan_describes_the_change_without_making_it(rt, woo_emu, conn, woo):
     _, assets = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["19"], None)])
     plan = publish.plan_publish(rt, assets, "featured")
-    assert [(c.product_id, c.product_name, c.before) for c in plan] == [("17", "Red Mug", ["10"]),
-                                                                      ("19", "Blue Cap", ["12", "13"])]
+    assert [(c.product_id, c.product_name, c.before) for c in plan] == [
+        ("17", "Red Mug", ["10"]),
+        ("19", "Blue Cap", ["12", "13"]),
+    ]
     assert "moves into the gallery (1 image → 2)" in plan[0].after_description
     assert "replaces" in publish.plan_publish(rt, assets, "featured", keep_old_featured=False)[1].after_description
     assert "end of the gallery (2 images → 3)" in publish.plan_publish(rt, assets, "gallery")[1].after_description
@@ -583,6 +636,7 @@ def test_plan_describes_the_change_without_making_it(rt, woo_emu, conn, woo):
 
 
 # The demo store ----------------------------------------------------------------------------------------------
+
 
 def test_publish_and_rollback_on_the_demo_store(rt):
     demo = DemoSource(rt)
@@ -648,6 +702,7 @@ def test_publications_are_listed_per_job(rt, woo_emu, conn, woo):
 
 
 # The headless CLI against the store ---------------------------------------------------------------------------
+
 
 def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, capsys):
     import json

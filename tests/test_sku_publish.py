@@ -23,8 +23,15 @@ pytestmark = pytest.mark.usefixtures("no_store_waits")
 
 @pytest.fixture
 def shop(rt, woo_emu):
-    return save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                            app_password=APP_PASSWORD, name="Shop")
+    return save_woocommerce(
+        rt,
+        url=woo_emu.url,
+        key=CONSUMER_KEY,
+        secret=CONSUMER_SECRET,
+        wp_user=WP_USER,
+        app_password=APP_PASSWORD,
+        name="Shop",
+    )
 
 
 @pytest.fixture
@@ -41,19 +48,41 @@ def drive_job(rt, drive_emu) -> int:
     conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=root, mode="folders")
     products = rt.source("drive", conn.id).list_products(ProductQuery()).items
     with rt.db.transaction() as s:
-        job = Job(source_kind="drive", connection_id=conn.id, provider="studio", model="studio-v1",
-                  style="marble_counter", status="succeeded", item_count=len(products))
+        job = Job(
+            source_kind="drive",
+            connection_id=conn.id,
+            provider="studio",
+            model="studio-v1",
+            style="marble_counter",
+            status="succeeded",
+            item_count=len(products),
+        )
         s.add(job)
         s.flush()
         for n, product in enumerate(products):
-            item = JobItem(job_id=job.id, product_id=product.id, product={**product.to_dict(), "style": "oak_table"},
-                           status=ItemStatus.SUCCEEDED)
+            item = JobItem(
+                job_id=job.id,
+                product_id=product.id,
+                product={**product.to_dict(), "style": "oak_table"},
+                status=ItemStatus.SUCCEEDED,
+            )
             s.add(item)
             s.flush()
             data = jpeg_bytes((30 * n, 120, 90), (800, 800))
-            s.add(Asset(sha256=rt.blobs.put(data), kind=AssetKind.GENERATED, size_bytes=len(data), width=800,
-                        height=800, job_id=job.id, item_id=item.id, product_id=product.id,
-                        alt_text=f"{product.name} on an oak table", review_state=ReviewState.APPROVED))
+            s.add(
+                Asset(
+                    sha256=rt.blobs.put(data),
+                    kind=AssetKind.GENERATED,
+                    size_bytes=len(data),
+                    width=800,
+                    height=800,
+                    job_id=job.id,
+                    item_id=item.id,
+                    product_id=product.id,
+                    alt_text=f"{product.name} on an oak table",
+                    review_state=ReviewState.APPROVED,
+                )
+            )
         return job.id
 
 
@@ -97,8 +126,10 @@ def test_the_plan_says_what_publishing_would_change_and_changes_nothing(rt, driv
     assert plan.store_name == "Shop" and plan.already == 0
     [match] = plan.matches
     assert (match.name, match.sku, match.store_product_id) == ("Red mug", "WCR-MUG-RED", str(red_mug))
-    assert match.change == (f"The new image becomes the featured image; the current one moves into the gallery "
-                            f"({len(before)} image{'' if len(before) == 1 else 's'} → {len(before) + 1}).")
+    assert match.change == (
+        f"The new image becomes the featured image; the current one moves into the gallery "
+        f"({len(before)} image{'' if len(before) == 1 else 's'} → {len(before) + 1})."
+    )
     assert plan.unmatched == publish_to_store(rt, job_id, "featured").unmatched  # the same sentences as publishing
     assert len(woo_emu.image_ids(red_mug)) == len(before) + 1  # (that publish did change the store)
 

@@ -64,8 +64,9 @@ def test_writes_leave_no_temp_files(store: LocalBlobStore) -> None:
     assert not [p for p in store.root.rglob(".tmp-*")]
 
 
-def test_a_failure_mid_write_leaves_neither_target_nor_temp_file(store: LocalBlobStore,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_mid_write_leaves_neither_target_nor_temp_file(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = b"x" * 100_000
     sha = hashlib.sha256(data).hexdigest()
 
@@ -82,8 +83,7 @@ def test_a_failure_mid_write_leaves_neither_target_nor_temp_file(store: LocalBlo
     assert store.put(data) == sha and store.get(sha) == data  # the next attempt succeeds
 
 
-def test_a_crash_between_write_and_rename_is_invisible(store: LocalBlobStore,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_between_write_and_rename_is_invisible(store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(src: str, dst: str) -> None:
         raise KeyboardInterrupt  # anything, even a BaseException, mid-write
 

@@ -37,10 +37,19 @@ def rt(tmp_path: Path) -> Runtime:
 
 
 def test_progress_of_a_running_job() -> None:
-    view = views.progress_view(Progress(
-        status="running", total=30, finished=12, fraction=0.4, stage="generate", eta_seconds=130,
-        counts={"queued": 16, "running": 2, "succeeded": 11, "failed": 1}, errors=["Mug: too small"], cost=0.468,
-    ))
+    view = views.progress_view(
+        Progress(
+            status="running",
+            total=30,
+            finished=12,
+            fraction=0.4,
+            stage="generate",
+            eta_seconds=130,
+            counts={"queued": 16, "running": 2, "succeeded": 11, "failed": 1},
+            errors=["Mug: too small"],
+            cost=0.468,
+        )
+    )
     assert view.fraction == pytest.approx(0.4)
     assert view.text == "Generating images — 12 of 30 done"
     assert view.counts == "16 queued · 2 running · 11 done · 1 failed"
@@ -132,12 +141,22 @@ def test_approved_zip(rt: Runtime) -> None:
         s.add(job)
         s.flush()
         for i, state in enumerate([ReviewState.APPROVED, ReviewState.REJECTED, ReviewState.APPROVED]):
-            item = JobItem(job_id=job.id, product_id="1", variant_index=i,
-                           product={"id": "1", "name": "Mug", "sku": "MUG-1"})
+            item = JobItem(
+                job_id=job.id, product_id="1", variant_index=i, product={"id": "1", "name": "Mug", "sku": "MUG-1"}
+            )
             s.add(item)
             s.flush()
-            s.add(Asset(sha256=sha, kind=AssetKind.GENERATED, job_id=job.id, item_id=item.id, product_id="1",
-                        review_state=state, alt_text=f"Mug {i}"))
+            s.add(
+                Asset(
+                    sha256=sha,
+                    kind=AssetKind.GENERATED,
+                    job_id=job.id,
+                    item_id=item.id,
+                    product_id="1",
+                    review_state=state,
+                    alt_text=f"Mug {i}",
+                )
+            )
         job_id = job.id
     data, n = views.approved_zip(rt, job_id)
     assert n == 2
@@ -192,10 +211,28 @@ def test_request_log_rows_keep_one_type_per_column() -> None:
     pd = pytest.importorskip("pandas")
     now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
     events = [
-        SimpleNamespace(at=now, kind="transition", item_id=None, service=None, method=None, url=None,
-                        status_code=None, duration_ms=None, message="job created"),
-        SimpleNamespace(at=now, kind="request", item_id=7, service="gemini", method="POST", url="/v1beta/models",
-                        status_code=200, duration_ms=812.0, message="generateContent"),
+        SimpleNamespace(
+            at=now,
+            kind="transition",
+            item_id=None,
+            service=None,
+            method=None,
+            url=None,
+            status_code=None,
+            duration_ms=None,
+            message="job created",
+        ),
+        SimpleNamespace(
+            at=now,
+            kind="request",
+            item_id=7,
+            service="gemini",
+            method="POST",
+            url="/v1beta/models",
+            status_code=200,
+            duration_ms=812.0,
+            message="generateContent",
+        ),
     ]
     rows = views.event_rows(events)
     assert rows[0]["Item"] is None and rows[1]["Item"] == 7 and rows[1]["Status"] == 200
@@ -210,18 +247,35 @@ def test_live_progress_read_from_the_job_log(rt: Runtime) -> None:
     from lib.models import ItemStatus, JobItem, utcnow
 
     with rt.db.transaction() as s:
-        job = Job(source_kind="demo", provider="studio", model="studio-v1", style="auto", status=JobStatus.RUNNING,
-                  started_at=utcnow() - timedelta(seconds=60), item_count=4)
+        job = Job(
+            source_kind="demo",
+            provider="studio",
+            model="studio-v1",
+            style="auto",
+            status=JobStatus.RUNNING,
+            started_at=utcnow() - timedelta(seconds=60),
+            item_count=4,
+        )
         s.add(job)
         s.flush()
-        for i, (status, stage, error) in enumerate([
-            (ItemStatus.SUCCEEDED, "store", None),
-            (ItemStatus.FAILED, "validate", "Stoneware Mug: this photo is too small (300×300 px)."),
-            (ItemStatus.RUNNING, "generate", None),
-            (ItemStatus.QUEUED, None, None),
-        ]):
-            s.add(JobItem(job_id=job.id, product_id=str(i + 1), product={"id": str(i + 1), "name": f"P{i}"},
-                          status=status, stage=stage, error_message=error))
+        for i, (status, stage, error) in enumerate(
+            [
+                (ItemStatus.SUCCEEDED, "store", None),
+                (ItemStatus.FAILED, "validate", "Stoneware Mug: this photo is too small (300×300 px)."),
+                (ItemStatus.RUNNING, "generate", None),
+                (ItemStatus.QUEUED, None, None),
+            ]
+        ):
+            s.add(
+                JobItem(
+                    job_id=job.id,
+                    product_id=str(i + 1),
+                    product={"id": str(i + 1), "name": f"P{i}"},
+                    status=status,
+                    stage=stage,
+                    error_message=error,
+                )
+            )
         job_id = job.id
     view = views.progress_view(jobs.job_progress(rt.db, job_id))
     assert view.fraction == pytest.approx(0.5)

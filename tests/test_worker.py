@@ -41,8 +41,11 @@ class FlakyProvider(ScriptedProvider):
 
 def _job(rt: Runtime, n: int = 3, variants: int = 1, **kw: object):
     products = [p for p in rt.source("demo").list_products(ProductQuery(per_page=100)).items if not p.variations]
-    return jobs.create_job(rt, jobs.JobSpec(source_kind="demo", variants=variants, **kw),  # type: ignore[arg-type]
-                           [jobs.Selection(p) for p in products[:n]])
+    return jobs.create_job(
+        rt,
+        jobs.JobSpec(source_kind="demo", variants=variants, **kw),  # type: ignore[arg-type]
+        [jobs.Selection(p) for p in products[:n]],
+    )
 
 
 def test_thirty_items_through_the_studio_engine(rt: Runtime) -> None:
@@ -61,8 +64,9 @@ def test_thirty_items_through_the_studio_engine(rt: Runtime) -> None:
         stages = {e.message for e in s.exec(select(Event).where(Event.item_id == items[0].id)).all()}
     assert {"claimed", "stage fetch", "stage validate", "stage generate", "stage store", "succeeded"} <= stages
     with rt.db.session() as s:
-        job_transitions = [e.message for e in s.exec(select(Event).where(Event.job_id == job.id,
-                                                                          Event.item_id.is_(None))).all()]
+        job_transitions = [
+            e.message for e in s.exec(select(Event).where(Event.job_id == job.id, Event.item_id.is_(None))).all()
+        ]
     assert job_transitions == ["job created: 30 items", "job running", "job succeeded"]
 
 
@@ -123,8 +127,9 @@ def test_backoff_grows_exponentially_with_jitter_and_respects_the_cap() -> None:
     assert jobs.backoff_delay(1, base=2, cap=60, retry_after=30, rng=rng) == 30
 
 
-@pytest.mark.parametrize("error", [ProviderPermanent("The source image was rejected: unsupported format."),
-                                   SafetyBlocked()])
+@pytest.mark.parametrize(
+    "error", [ProviderPermanent("The source image was rejected: unsupported format."), SafetyBlocked()]
+)
 def test_permanent_error_fails_the_item_at_once_with_its_message(rt: Runtime, error) -> None:
     rt.set_provider("studio", ScriptedProvider(fail_always=error))
     job = _job(rt, n=2)

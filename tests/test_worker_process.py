@@ -24,10 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _start_worker(home: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "IMAGEGECKO_HOME": str(home), "LEASE_SECONDS": "3", "WORKER_CONCURRENCY": "2",
-           "POLL_SECONDS": "0.05"}
-    return subprocess.Popen([sys.executable, "-m", "lib.worker", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "IMAGEGECKO_HOME": str(home),
+        "LEASE_SECONDS": "3",
+        "WORKER_CONCURRENCY": "2",
+        "POLL_SECONDS": "0.05",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "lib.worker", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def _wait_for(predicate, what: str, timeout: float = 120.0) -> None:
@@ -43,8 +49,9 @@ def _statuses(rt: Runtime, job_id: int) -> Counter[str]:
 
 def _demo_job(rt: Runtime, n: int, variants: int):
     products = [p for p in rt.source("demo").list_products(ProductQuery(per_page=100)).items if not p.variations]
-    return jobs.create_job(rt, jobs.JobSpec(source_kind="demo", variants=variants),
-                           [jobs.Selection(p) for p in products[:n]])
+    return jobs.create_job(
+        rt, jobs.JobSpec(source_kind="demo", variants=variants), [jobs.Selection(p) for p in products[:n]]
+    )
 
 
 def test_killed_worker_items_are_finished_by_another_exactly_once(tmp_path: Path) -> None:
@@ -54,8 +61,10 @@ def test_killed_worker_items_are_finished_by_another_exactly_once(tmp_path: Path
     proc = _start_worker(home)
     try:
         # Kill in the middle of the job: some items done, some leased and running in the first worker.
-        _wait_for(lambda: _statuses(rt, job.id)["succeeded"] >= 2 and _statuses(rt, job.id)["running"] >= 1,
-                  "the first worker to make progress with items in flight")
+        _wait_for(
+            lambda: _statuses(rt, job.id)["succeeded"] >= 2 and _statuses(rt, job.id)["running"] >= 1,
+            "the first worker to make progress with items in flight",
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -71,18 +80,25 @@ def test_killed_worker_items_are_finished_by_another_exactly_once(tmp_path: Path
     with rt.db.session() as s:
         assets = s.exec(select(Asset).where(Asset.job_id == job.id)).all()
         succeeded_events = Counter(
-            e.item_id for e in s.exec(select(Event).where(Event.job_id == job.id)).all()
+            e.item_id
+            for e in s.exec(select(Event).where(Event.job_id == job.id)).all()
             if e.message.startswith("succeeded")
         )
     assert Counter(a.item_id for a in assets) == Counter({i.id: 1 for i in items})
     with rt.db.session() as s:
-        taken_over = {e.item_id for e in s.exec(select(Event).where(Event.job_id == job.id)).all()
-                      if e.message == "taken over after lease expiry"}
+        taken_over = {
+            e.item_id
+            for e in s.exec(select(Event).where(Event.job_id == job.id)).all()
+            if e.message == "taken over after lease expiry"
+        }
     assert orphaned <= taken_over  # the dead worker's leased items were taken over, not lost
     assert set(succeeded_events.values()) == {1} and len(succeeded_events) == 16
     # no file stored twice: exactly one blob per distinct image (sources + results)
-    blob_names = [p.name for p in (home / "blobs").rglob("*") if p.is_file() and re.fullmatch(r"[0-9a-f]{64}", p.name)
-                  and "thumbs" not in p.parts]
+    blob_names = [
+        p.name
+        for p in (home / "blobs").rglob("*")
+        if p.is_file() and re.fullmatch(r"[0-9a-f]{64}", p.name) and "thumbs" not in p.parts
+    ]
     expected = {a.sha256 for a in assets} | {i.source_sha for i in items}
     assert sorted(blob_names) == sorted(expected)
 

@@ -36,8 +36,9 @@ def silhouette(kind: str, palette: Palette | None = None, size: int = 1024) -> I
 
 
 @lru_cache(maxsize=48)
-def render_png(kind: str, palette_items: tuple[tuple[str, tuple[int, int, int]], ...] = (), size: int = 1024,
-               mirror: bool = False) -> bytes:
+def render_png(
+    kind: str, palette_items: tuple[tuple[str, tuple[int, int, int]], ...] = (), size: int = 1024, mirror: bool = False
+) -> bytes:
     """PNG bytes of a drawing; palette given as sorted items so the call is hashable (and cached)."""
     im = draw(kind, dict(palette_items), size, mirror=mirror)
     buf = io.BytesIO()

@@ -160,7 +160,7 @@ class Canvas:
         ix0, iy0, ix1, iy1 = max(x0, cx0), max(y0, cy0), min(x1, cx1), min(y1, cy1)
         region = np.zeros_like(out)
         if ix1 > ix0 and iy1 > iy0:
-            region[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = clip.a[iy0 - cy0:iy1 - cy0, ix0 - cx0:ix1 - cx0]
+            region[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = clip.a[iy0 - cy0 : iy1 - cy0, ix0 - cx0 : ix1 - cx0]
         return Mask(out * region, m.box)
 
     # Painting -------------------------------------------------------------------------------
@@ -170,8 +170,9 @@ class Canvas:
         ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) / self.k
         return xs[None, :], ys[:, None]
 
-    def fill(self, m: Mask, color: RGB | Shader, *, rim: float = 0.0, rim_width: float = 10.0,
-             opacity: float = 1.0) -> None:
+    def fill(
+        self, m: Mask, color: RGB | Shader, *, rim: float = 0.0, rim_width: float = 10.0, opacity: float = 1.0
+    ) -> None:
         """Paint colour (or a shader of design coordinates) through the mask. `rim` darkens the shape's edge
         (a soft falloff that makes flat shapes read as rounded)."""
         x0, y0, x1, y1 = m.box
@@ -204,7 +205,7 @@ class Canvas:
         nx0, ny0 = max(0, x0 - pad), max(0, y0 - pad)
         nx1, ny1 = min(self.n, x1 + pad), min(self.n, y1 + pad)
         big = np.zeros((ny1 - ny0, nx1 - nx0), dtype=np.float32)
-        big[y0 - ny0:y1 - ny0, x0 - nx0:x1 - nx0] = m.a
+        big[y0 - ny0 : y1 - ny0, x0 - nx0 : x1 - nx0] = m.a
         im = Image.fromarray((big * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius * self.k))
         return Mask(np.asarray(im, dtype=np.float32) / 255.0, (nx0, ny0, nx1, ny1))
 
@@ -305,6 +306,7 @@ def _box_pts(box: Sequence[float]) -> list[tuple[float, float]]:
 
 # Shaders -------------------------------------------------------------------------------------
 
+
 def flat(c: RGB) -> Shader:
     col = rgb(c)
 
@@ -314,8 +316,17 @@ def flat(c: RGB) -> Shader:
     return f
 
 
-def cylinder(x0: float, x1: float, c: RGB, *, light: float = -0.35, ambient: float = 0.5, spec: float = 0.35,
-             spec_width: float = 0.09, spec2: float = 0.0) -> Shader:
+def cylinder(
+    x0: float,
+    x1: float,
+    c: RGB,
+    *,
+    light: float = -0.35,
+    ambient: float = 0.5,
+    spec: float = 0.35,
+    spec_width: float = 0.09,
+    spec2: float = 0.0,
+) -> Shader:
     """A vertical cylinder between x0 and x1: Lambert shading from a light at `light` (-1 left..1 right) and a
     specular stripe; `spec2` adds a weak reflection on the far side."""
     col = rgb(c)
@@ -335,8 +346,18 @@ def cylinder(x0: float, x1: float, c: RGB, *, light: float = -0.35, ambient: flo
     return f
 
 
-def sphere(cx: float, cy: float, rx: float, ry: float, c: RGB, *, light: tuple[float, float] = (-0.45, -0.5),
-           ambient: float = 0.45, spec: float = 0.45, spec_size: float = 0.18) -> Shader:
+def sphere(
+    cx: float,
+    cy: float,
+    rx: float,
+    ry: float,
+    c: RGB,
+    *,
+    light: tuple[float, float] = (-0.45, -0.5),
+    ambient: float = 0.45,
+    spec: float = 0.45,
+    spec_size: float = 0.18,
+) -> Shader:
     col = rgb(c)
     planes, glint = col[:, None, None], (1 - col * 0.3)[:, None, None]
     lx, ly = light
@@ -389,6 +410,7 @@ def times(shader: Shader, *factors: Shader) -> Shader:
 
 def vshade(y0: float, y1: float, top: float, bottom: float) -> Shader:
     """A multiplicative vertical brightness ramp (for use with `times`)."""
+
     def f(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         t = np.clip((Y - y0) / max(1e-3, y1 - y0), 0, 1)
         return (top + (bottom - top) * t)[..., None]

@@ -29,18 +29,25 @@ def _plant(c: Canvas, rng: np.random.Generator) -> None:
             for side in (-1, 1):
                 shape = leaf(lx, ly, 70 * (1.2 - t * 0.5), 22, ang + side * 50)
                 c.fill(c.mask(("poly", shape)), flat(scale(green, rng.uniform(0.85, 1.15))), rim=0.3, rim_width=6)
-    c.fill(c.mask(("poly", [(380, 620), (644, 620), (610, 900), (414, 900)])),
-           cylinder(380, 644, pot, light=-0.4, ambient=0.5, spec=0.2), rim=0.2)
+    c.fill(
+        c.mask(("poly", [(380, 620), (644, 620), (610, 900), (414, 900)])),
+        cylinder(380, 644, pot, light=-0.4, ambient=0.5, spec=0.2),
+        rim=0.2,
+    )
     c.fill(c.mask(("ellipse", (380, 600, 644, 640))), flat(scale(pot, 0.8)))
 
 
 def _cup(c: Canvas, rng: np.random.Generator) -> None:
     glaze = [(238, 234, 226), (190, 170, 140), (120, 140, 150)][int(rng.integers(3))]
     c.fill(c.mask(("ellipse", (260, 820, 764, 900))), vgrad(820, 900, scale(glaze, 1.02), scale(glaze, 0.75)))
-    c.fill(c.mask(("ellipse", (600, 640, 720, 780)), ("-ellipse", (625, 670, 690, 750))),
-           sphere(660, 710, 60, 70, glaze, ambient=0.55))
-    c.fill(c.mask(("rrect", (360, 600, 664, 860), 70), ("-rect", (0, 0, 1024, 630)), ("ellipse", (360, 600, 664, 660))),
-           cylinder(360, 664, glaze, light=-0.4, ambient=0.5, spec=0.35))
+    c.fill(
+        c.mask(("ellipse", (600, 640, 720, 780)), ("-ellipse", (625, 670, 690, 750))),
+        sphere(660, 710, 60, 70, glaze, ambient=0.55),
+    )
+    c.fill(
+        c.mask(("rrect", (360, 600, 664, 860), 70), ("-rect", (0, 0, 1024, 630)), ("ellipse", (360, 600, 664, 660))),
+        cylinder(360, 664, glaze, light=-0.4, ambient=0.5, spec=0.35),
+    )
     c.fill(c.mask(("ellipse", (360, 600, 664, 660))), flat(scale(glaze, 1.05)))
     c.fill(c.mask(("ellipse", (376, 608, 648, 652))), vgrad(608, 652, (70, 44, 30), (110, 70, 44)))
 
@@ -53,10 +60,15 @@ def _book(c: Canvas, rng: np.random.Generator) -> None:
         x0 = 200 + rng.uniform(-30, 30)
         x1 = 824 + rng.uniform(-30, 30)
         cover = covers[int(rng.integers(len(covers)))]
-        c.fill(c.mask(("rrect", (x0, y - th, x1, y), 8)), vgrad(y - th, y, scale(cover, 1.1), scale(cover, 0.8)),
-               rim=0.2, rim_width=4)
-        c.fill(c.mask(("rect", (x0 + 12, y - th + 10, x1 - 6, y - 10))), vgrad(y - th, y, (246, 240, 226),
-                                                                               (214, 206, 190)))
+        c.fill(
+            c.mask(("rrect", (x0, y - th, x1, y), 8)),
+            vgrad(y - th, y, scale(cover, 1.1), scale(cover, 0.8)),
+            rim=0.2,
+            rim_width=4,
+        )
+        c.fill(
+            c.mask(("rect", (x0 + 12, y - th + 10, x1 - 6, y - 10))), vgrad(y - th, y, (246, 240, 226), (214, 206, 190))
+        )
         for k in range(3):
             yy = y - th + 16 + k * (th - 30) / 3
             c.fill(c.mask(("line", [(x0 + 14, yy), (x1 - 8, yy)], 1.5)), flat((200, 192, 176)), opacity=0.6)
@@ -72,10 +84,13 @@ def _vase(c: Canvas, rng: np.random.Generator) -> None:
         c.fill(c.mask(("line", [(512, 600), (ex, ey)], 5)), flat(stem))
         for t in np.linspace(0.3, 0.95, 7):
             lx, ly = 512 + math.sin(a) * 520 * t, 560 - math.cos(a) * 520 * t
-            c.fill(c.mask(("ellipse", (lx - 16, ly - 16, lx + 16, ly + 16))), flat((210, 190, 150)), rim=0.3,
-                   rim_width=4)
-    c.fill(c.mask(("ellipse", (360, 560, 664, 900)), ("rrect", (470, 480, 554, 620), 20)),
-           sphere(512, 720, 152, 170, glaze, ambient=0.5, spec=0.3))
+            c.fill(
+                c.mask(("ellipse", (lx - 16, ly - 16, lx + 16, ly + 16))), flat((210, 190, 150)), rim=0.3, rim_width=4
+            )
+    c.fill(
+        c.mask(("ellipse", (360, 560, 664, 900)), ("rrect", (470, 480, 554, 620), 20)),
+        sphere(512, 720, 152, 170, glaze, ambient=0.5, spec=0.3),
+    )
     c.fill(c.mask(("ellipse", (466, 470, 558, 500))), flat(scale(glaze, 0.6)))
 
 
@@ -84,8 +99,12 @@ def _towel(c: Canvas, rng: np.random.Generator) -> None:
     stripe = scale(cloth, 0.8)
     for i, (y0, y1) in enumerate([(770, 900), (640, 772)]):
         x0, x1 = 170 + i * 30, 854 - i * 10
-        c.fill(c.mask(("rrect", (x0, y0, x1, y1), 50)), vgrad(y0, y1, scale(cloth, 1.04), scale(cloth, 0.85)),
-               rim=0.35, rim_width=14)
+        c.fill(
+            c.mask(("rrect", (x0, y0, x1, y1), 50)),
+            vgrad(y0, y1, scale(cloth, 1.04), scale(cloth, 0.85)),
+            rim=0.35,
+            rim_width=14,
+        )
         c.fill(c.mask(("rect", (x0 + 40, y0 + 40, x1 - 40, y0 + 56))), flat(stripe), opacity=0.8)
 
 
@@ -93,8 +112,12 @@ def _soap(c: Canvas, rng: np.random.Generator) -> None:
     soap = [(232, 222, 200), (200, 214, 190), (226, 196, 200)][int(rng.integers(3))]
     wood = (168, 124, 84)
     c.fill(c.mask(("rrect", (180, 800, 844, 890), 30)), vgrad(800, 890, scale(wood, 1.1), scale(wood, 0.75)))
-    c.fill(c.mask(("rrect", (300, 700, 724, 820), 50)), vgrad(700, 820, scale(soap, 1.08), scale(soap, 0.85)),
-           rim=0.3, rim_width=12)
+    c.fill(
+        c.mask(("rrect", (300, 700, 724, 820), 50)),
+        vgrad(700, 820, scale(soap, 1.08), scale(soap, 0.85)),
+        rim=0.3,
+        rim_width=12,
+    )
 
 
 def _stones(c: Canvas, rng: np.random.Generator) -> None:
@@ -104,16 +127,22 @@ def _stones(c: Canvas, rng: np.random.Generator) -> None:
         ry = 80 - i * 10
         shade_c = [(150, 146, 140), (110, 108, 104), (190, 186, 178)][int(rng.integers(3))]
         cx = 512 + rng.uniform(-30, 30)
-        c.fill(c.mask(("ellipse", (cx - rx, y - 2 * ry, cx + rx, y))), sphere(cx, y - ry, rx, ry, shade_c,
-                                                                          ambient=0.5, spec=0.15), rim=0.2)
+        c.fill(
+            c.mask(("ellipse", (cx - rx, y - 2 * ry, cx + rx, y))),
+            sphere(cx, y - ry, rx, ry, shade_c, ambient=0.5, spec=0.15),
+            rim=0.2,
+        )
         y -= 2 * ry - 14
 
 
 def _fruit(c: Canvas, rng: np.random.Generator) -> None:
     colour = [(236, 200, 60), (240, 150, 50), (150, 180, 70)][int(rng.integers(3))]
     for cx, cy, r in [(380, 780, 130), (640, 790, 120), (510, 700, 115)][: int(rng.integers(2, 4))]:
-        c.fill(c.mask(("poly", rotated_ellipse(cx, cy, r * 1.12, r, rng.uniform(-20, 20)))),
-               sphere(cx, cy, r, r, colour, ambient=0.5, spec=0.3, spec_size=0.25), rim=0.2)
+        c.fill(
+            c.mask(("poly", rotated_ellipse(cx, cy, r * 1.12, r, rng.uniform(-20, 20)))),
+            sphere(cx, cy, r, r, colour, ambient=0.5, spec=0.3, spec_size=0.25),
+            rim=0.2,
+        )
         c.fill(c.mask(("ellipse", (cx - 8, cy - r - 6, cx + 8, cy - r + 10))), flat((90, 110, 50)))
 
 
@@ -128,8 +157,15 @@ def _candle(c: Canvas, rng: np.random.Generator) -> None:
 
 
 _DRAW: dict[str, Callable[[Canvas, np.random.Generator], None]] = {
-    "plant": _plant, "cup": _cup, "book": _book, "vase": _vase, "towel": _towel, "soap": _soap,
-    "stones": _stones, "fruit": _fruit, "candle": _candle,
+    "plant": _plant,
+    "cup": _cup,
+    "book": _book,
+    "vase": _vase,
+    "towel": _towel,
+    "soap": _soap,
+    "stones": _stones,
+    "fruit": _fruit,
+    "candle": _candle,
 }
 
 

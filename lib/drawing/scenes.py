@@ -86,8 +86,8 @@ def background(params: SceneParams, width: int, height: int, variant: int) -> tu
             rows = np.arange(hy, dtype=np.float32)[:, None, None]
             img[:hy] *= 1 - 0.13 * np.exp(-(hy - rows) / (0.025 * h))  # wall darker where it meets the surface
             edge = max(1, int(round(1.5 * s)))
-            img[hy:hy + edge] *= 0.8  # the seam
-            img[hy + edge:hy + edge + max(1, int(2 * s))] *= 1.04  # the counter's back edge catches light
+            img[hy : hy + edge] *= 0.8  # the seam
+            img[hy + edge : hy + edge + max(1, int(2 * s))] *= 1.04  # the counter's back edge catches light
 
     floor_bottom = h - 1
     if p.surface == "shelf" and fh > 0:
@@ -130,8 +130,13 @@ def background(params: SceneParams, width: int, height: int, variant: int) -> tu
         top = img[:sharp_from]
         img8 = Image.fromarray(np.clip(top * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
         half = img8.resize((max(1, w // 2), max(1, sharp_from // 2)), Image.Resampling.BILINEAR)
-        soft = np.asarray(half.filter(ImageFilter.GaussianBlur(1.3 * s)).resize((w, sharp_from),
-                          Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+        soft = (
+            np.asarray(
+                half.filter(ImageFilter.GaussianBlur(1.3 * s)).resize((w, sharp_from), Image.Resampling.BILINEAR),
+                dtype=np.float32,
+            )
+            / 255.0
+        )
         rows = np.arange(sharp_from, dtype=np.float32)[:, None, None]
         t = 1 - tx.smoothstep(hy - 2, hy + 0.45 * max(1, fh), rows)
         top += (soft - top) * t
@@ -141,10 +146,15 @@ def background(params: SceneParams, width: int, height: int, variant: int) -> tu
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
     out.setflags(write=False)
 
-    mid = out[min(h - 1, hy + int(0.5 * fh)) - 2:min(h, hy + int(0.5 * fh)) + 2, w // 3: 2 * w // 3]
-    wall_mid = out[max(0, hy // 2 - 2):hy // 2 + 2, w // 3: 2 * w // 3]
+    mid = out[min(h - 1, hy + int(0.5 * fh)) - 2 : min(h, hy + int(0.5 * fh)) + 2, w // 3 : 2 * w // 3]
+    wall_mid = out[max(0, hy // 2 - 2) : hy // 2 + 2, w // 3 : 2 * w // 3]
     scene = Scene(
-        width=w, height=h, horizon=hy, floor_bottom=floor_bottom, light_x=light_x, warmth=p.warmth,
+        width=w,
+        height=h,
+        horizon=hy,
+        floor_bottom=floor_bottom,
+        light_x=light_x,
+        warmth=p.warmth,
         surface_rgb=tuple(float(x) for x in mid.reshape(-1, 3).mean(axis=0) / 255.0),  # type: ignore[arg-type]
         wall_rgb=tuple(float(x) for x in wall_mid.reshape(-1, 3).mean(axis=0) / 255.0),  # type: ignore[arg-type]
         accent=c0,
@@ -213,13 +223,14 @@ def _surface(kind: str, h: int, w: int, c0: tuple, c1: tuple, rng: np.random.Gen
     return tx.surface_plain(h, w, c0, c1, rng)  # sweep
 
 
-def _shelf_front(img: np.ndarray, wall: np.ndarray, hy: int, h: int, c0: tuple, rng: np.random.Generator,
-                 s: float) -> int:
+def _shelf_front(
+    img: np.ndarray, wall: np.ndarray, hy: int, h: int, c0: tuple, rng: np.random.Generator, s: float
+) -> int:
     """A shelf: its top ends in a lit front edge, below which the tiles are in the shelf's shadow."""
     top = hy + int(0.72 * (h - hy))
     face = max(4, int(0.045 * h))
-    img[top:top + face] = tx.col(c0) * np.linspace(1.02, 0.86, min(face, h - top), dtype=np.float32)[:, None, None]
-    img[top:top + 1] *= 1.08
+    img[top : top + face] = tx.col(c0) * np.linspace(1.02, 0.86, min(face, h - top), dtype=np.float32)[:, None, None]
+    img[top : top + 1] *= 1.08
     below = top + face
     if below < h:
         rows = np.linspace(0, 1, h - below, dtype=np.float32)[:, None, None]

@@ -26,11 +26,12 @@ def noise(h: int, w: int, cell_y: float, cell_x: float | None, rng: np.random.Ge
     grid = rng.random((gh, gw), dtype=np.float32)
     big = Image.fromarray(grid, mode="F").resize((int(gw * cell_x), int(gh * cell_y)), Image.Resampling.BICUBIC)
     oy, ox = int(cell_y), int(cell_x)
-    return np.asarray(big, dtype=np.float32)[oy:oy + h, ox:ox + w]
+    return np.asarray(big, dtype=np.float32)[oy : oy + h, ox : ox + w]
 
 
-def fbm(h: int, w: int, cell: float, rng: np.random.Generator, octaves: int = 4, aspect: float = 1.0,
-        gain: float = 0.5) -> np.ndarray:
+def fbm(
+    h: int, w: int, cell: float, rng: np.random.Generator, octaves: int = 4, aspect: float = 1.0, gain: float = 0.5
+) -> np.ndarray:
     """Fractal noise, normalised to 0..1. `aspect` > 1 stretches features horizontally."""
     # Smooth noise does not need full resolution: work at 1/f size (the finest octave keeps >= 4 px cells) and
     # upsample once. This is most of what makes backgrounds cheap.
@@ -41,7 +42,8 @@ def fbm(h: int, w: int, cell: float, rng: np.random.Generator, octaves: int = 4,
     if f > 1:
         small = fbm(-(-h // f), -(-w // f), cell / f, rng, octaves, aspect, gain)
         big = Image.fromarray(np.ascontiguousarray(small, dtype=np.float32), mode="F").resize(
-            (w, h), Image.Resampling.BILINEAR)
+            (w, h), Image.Resampling.BILINEAR
+        )
         return np.asarray(big, dtype=np.float32)
     out = np.zeros((h, w), dtype=np.float32)
     amp, total = 1.0, 0.0
@@ -84,6 +86,7 @@ def tint(base: np.ndarray, amount: np.ndarray, accent: RGB) -> np.ndarray:
 
 # Walls ---------------------------------------------------------------------------------------
 
+
 def wall_plaster(h: int, w: int, c0: RGB, c1: RGB, rng: np.random.Generator) -> np.ndarray:
     img = vertical(h, w, c0, c1)
     n = fbm(h, w, max(h, w) / 5, rng, octaves=5)
@@ -105,8 +108,12 @@ def wall_concrete(h: int, w: int, c0: RGB, c1: RGB, rng: np.random.Generator, sc
     r = max(2.0, 7 * scale)
     for cy in range(ph // 2, h, ph):
         for cx in range(pw // 4, w + pw, pw // 2):
-            y0, y1, x0, x1 = max(0, int(cy - 2 * r)), min(h, int(cy + 2 * r)), max(0, int(cx - 2 * r)), \
-                min(w, int(cx + 2 * r))
+            y0, y1, x0, x1 = (
+                max(0, int(cy - 2 * r)),
+                min(h, int(cy + 2 * r)),
+                max(0, int(cx - 2 * r)),
+                min(w, int(cx + 2 * r)),
+            )
             if y1 <= y0 or x1 <= x0:
                 continue
             yy, xx = np.ogrid[y0:y1, x0:x1]
@@ -200,13 +207,16 @@ def window_light(h: int, w: int, light_x: float, rng: np.random.Generator, scale
             x0 = cx - pane_w - gap / 2 + i * (pane_w + gap)
             y0 = top + j * (pane_h + gap)
             sk0, sk1 = skew * (y0 / h), skew * ((y0 + pane_h) / h)
-            d.polygon([(x0 + sk0, y0), (x0 + pane_w + sk0, y0), (x0 + pane_w + sk1, y0 + pane_h),
-                       (x0 + sk1, y0 + pane_h)], fill=255)
+            d.polygon(
+                [(x0 + sk0, y0), (x0 + pane_w + sk0, y0), (x0 + pane_w + sk1, y0 + pane_h), (x0 + sk1, y0 + pane_h)],
+                fill=255,
+            )
     arr = np.asarray(out.filter(ImageFilter.GaussianBlur(9 * scale)), dtype=np.float32) / 255.0
     return arr
 
 
 # Surfaces (texture space) ---------------------------------------------------------------------
+
 
 def surface_marble(h: int, w: int, base: RGB, vein: RGB, rng: np.random.Generator, scale: float) -> np.ndarray:
     img = np.broadcast_to(col(base), (h, w, 3)).copy()
@@ -229,8 +239,16 @@ def surface_marble(h: int, w: int, base: RGB, vein: RGB, rng: np.random.Generato
     return tint(img, amount, vein)
 
 
-def surface_wood(h: int, w: int, base: RGB, dark: RGB, rng: np.random.Generator, scale: float,
-                 plank: float = 230.0, along_depth: bool = True) -> np.ndarray:
+def surface_wood(
+    h: int,
+    w: int,
+    base: RGB,
+    dark: RGB,
+    rng: np.random.Generator,
+    scale: float,
+    plank: float = 230.0,
+    along_depth: bool = True,
+) -> np.ndarray:
     """Planks with grain. along_depth: planks run away from the viewer (table top); else across (deck slats)."""
     if not along_depth:
         return surface_wood(w, h, base, dark, rng, scale, plank, True).transpose(1, 0, 2).copy()
@@ -243,7 +261,7 @@ def surface_wood(h: int, w: int, base: RGB, dark: RGB, rng: np.random.Generator,
     phase = rng.uniform(0, 50, nplanks).astype(np.float32)[idx]
     freq = rng.uniform(5, 9, nplanks).astype(np.float32)[idx]
     rings = 0.5 + 0.5 * np.sin((local * freq + warp * 2.2 + phase) * 2 * math.pi)
-    rings = rings ** 3
+    rings = rings**3
     fibre = noise(h, w, max(1.0, 40 * scale), max(1.0, 1.2 * scale), rng)  # fine streaks along the plank
     tone = rng.uniform(-0.08, 0.08, nplanks).astype(np.float32)[idx]
     amount = np.clip(0.35 * rings + 0.18 * (fibre - 0.5) + 0.25 + tone, 0, 1)
@@ -299,6 +317,7 @@ def surface_plain(h: int, w: int, base: RGB, accent: RGB, rng: np.random.Generat
 
 # Perspective ---------------------------------------------------------------------------------
 
+
 def _perspective_coeffs(dst: list[tuple[float, float]], src: list[tuple[float, float]]) -> list[float]:
     """Coefficients for Image.transform(PERSPECTIVE) mapping output points `dst` to input points `src`."""
     a = []
@@ -318,6 +337,7 @@ def perspective(tex: np.ndarray, out_w: int, out_h: int, near: float = 0.5, shif
     cx = tw / 2 + shift * tw
     src = [(0, 0), (tw, 0), (cx + tw * near / 2, th), (cx - tw * near / 2, th)]
     dst = [(0, 0), (out_w, 0), (out_w, out_h), (0, out_h)]
-    out = im.transform((out_w, out_h), Image.Transform.PERSPECTIVE, _perspective_coeffs(dst, src),
-                       Image.Resampling.BICUBIC)
+    out = im.transform(
+        (out_w, out_h), Image.Transform.PERSPECTIVE, _perspective_coeffs(dst, src), Image.Resampling.BICUBIC
+    )
     return np.asarray(out, dtype=np.float32) / 255.0

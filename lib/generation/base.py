@@ -58,8 +58,16 @@ class GenerationRequest:
         h.update(hashlib.sha256(self.source_image).digest())
         for ref in self.reference_images:
             h.update(hashlib.sha256(ref).digest())
-        meta = [provider, self.model, self.prompt, self.style, self.aspect_ratio, self.output_size,
-                self.variant_index, self.seed]
+        meta = [
+            provider,
+            self.model,
+            self.prompt,
+            self.style,
+            self.aspect_ratio,
+            self.output_size,
+            self.variant_index,
+            self.seed,
+        ]
         h.update(json.dumps(meta).encode())
         return h.hexdigest()
 
@@ -96,8 +104,9 @@ class RecordingProvider(ImageProvider, Protocol):
 
     records_requests: bool
 
-    def generate(self, request: GenerationRequest, *, job_id: int | None = None,
-                 item_id: int | None = None) -> GeneratedImage: ...
+    def generate(
+        self, request: GenerationRequest, *, job_id: int | None = None, item_id: int | None = None
+    ) -> GeneratedImage: ...
 
 
 @runtime_checkable
@@ -106,8 +115,15 @@ class AltTextProvider(Protocol):
     usable answer (offline, quota, timeout), and the caller then stores the template and may ask again later
     (lib/alt_text.py). job_id / item_id link a recording provider's request events to the item."""
 
-    def model_alt_text(self, image: bytes, product: ProductInfo, *, job_id: int | None = None,
-                       item_id: int | None = None, timeout: float | None = None) -> str | None: ...
+    def model_alt_text(
+        self,
+        image: bytes,
+        product: ProductInfo,
+        *,
+        job_id: int | None = None,
+        item_id: int | None = None,
+        timeout: float | None = None,
+    ) -> str | None: ...
 
 
 def records_own_requests(provider: ImageProvider) -> TypeGuard[RecordingProvider]:

@@ -132,13 +132,17 @@ def wait_for_submissions(runtime: Runtime, timeout: float | None = None) -> None
 
 def _has_batch_work(runtime: Runtime) -> bool:
     with runtime.db.session() as s:
-        open_item = (col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING])
-                     & (col(JobItem.batch_name).is_(None) | (col(JobItem.batch_name) != ONLINE)))
-        cancelled_in_batch = ((col(JobItem.status) == ItemStatus.CANCELLED)
-                              & col(JobItem.stage).in_([Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]))
+        open_item = col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]) & (
+            col(JobItem.batch_name).is_(None) | (col(JobItem.batch_name) != ONLINE)
+        )
+        cancelled_in_batch = (col(JobItem.status) == ItemStatus.CANCELLED) & col(JobItem.stage).in_(
+            [Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]
+        )
         row = s.exec(
-            select(JobItem.id).join(Job, col(Job.id) == col(JobItem.job_id))
-            .where(Job.mode == "batch", open_item | cancelled_in_batch).limit(1)
+            select(JobItem.id)
+            .join(Job, col(Job.id) == col(JobItem.job_id))
+            .where(Job.mode == "batch", open_item | cancelled_in_batch)
+            .limit(1)
         ).first()
         return row is not None
 
@@ -152,6 +156,7 @@ def _provider(runtime: Runtime) -> GeminiProvider | None:
 
 
 # Display names ----------------------------------------------------------------------------------
+
 
 def digest(item_ids: list[int]) -> str:
     return hashlib.sha256(",".join(str(i) for i in sorted(item_ids)).encode()).hexdigest()[:16]
@@ -179,6 +184,7 @@ def display_name(job_id: int, item_ids: list[int]) -> str:
 
 # Transitions this module owns (the shared ones come from lib.jobs) -----------------------------------
 
+
 def _to_online(runtime: Runtime, item_ids: list[int], reason: str, *, job_id: int | None = None) -> int:
     """Back to the queue as online items (the worker generates them one by one at the online price)."""
     if not item_ids:
@@ -187,18 +193,36 @@ def _to_online(runtime: Runtime, item_ids: list[int], reason: str, *, job_id: in
         result = s.exec(
             update(JobItem)
             .where(col(JobItem.id).in_(item_ids), col(JobItem.status) == ItemStatus.RUNNING)
-            .values(status=ItemStatus.QUEUED, stage=None, batch_name=ONLINE, lease_owner=None,
-                    lease_expires_at=None, next_attempt_at=utcnow())
+            .values(
+                status=ItemStatus.QUEUED,
+                stage=None,
+                batch_name=ONLINE,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=utcnow(),
+            )
         )
         n = int(result.rowcount or 0)
         if n:
-            events.record(s, "transition", f"{n} items moved to the online queue: {reason}", job_id=job_id,
-                          data={"items": item_ids[:200]})
+            events.record(
+                s,
+                "transition",
+                f"{n} items moved to the online queue: {reason}",
+                job_id=job_id,
+                data={"items": item_ids[:200]},
+            )
         return n
 
 
-def _back_to_queue(runtime: Runtime, item_ids: list[int], *, delay: float, reason: str,
-                   job_id: int | None = None, marker: str | None = None) -> int:
+def _back_to_queue(
+    runtime: Runtime,
+    item_ids: list[int],
+    *,
+    delay: float,
+    reason: str,
+    job_id: int | None = None,
+    marker: str | None = None,
+) -> int:
     """Back to the batch queue (submitted again later); the attempt is not counted."""
     if not item_ids:
         return 0
@@ -206,13 +230,22 @@ def _back_to_queue(runtime: Runtime, item_ids: list[int], *, delay: float, reaso
         query = update(JobItem).where(col(JobItem.id).in_(item_ids), col(JobItem.status) == ItemStatus.RUNNING)
         if marker is not None:
             query = query.where(col(JobItem.batch_name) == marker)
-        result = s.exec(query.values(
-            status=ItemStatus.QUEUED, stage=None, batch_name=None, lease_owner=None, lease_expires_at=None,
-            next_attempt_at=utcnow() + timedelta(seconds=delay), attempts=JobItem.attempts - 1))
+        result = s.exec(
+            query.values(
+                status=ItemStatus.QUEUED,
+                stage=None,
+                batch_name=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=utcnow() + timedelta(seconds=delay),
+                attempts=JobItem.attempts - 1,
+            )
+        )
         n = int(result.rowcount or 0)
         if n:
-            events.record(s, "transition", f"{n} items back in the batch queue: {reason}", job_id=job_id,
-                          data={"delay": delay})
+            events.record(
+                s, "transition", f"{n} items back in the batch queue: {reason}", job_id=job_id, data={"delay": delay}
+            )
         return n
 
 
@@ -223,6 +256,7 @@ def _pause(runtime: Runtime, job_id: int, err: AppError) -> None:
 
 
 # Submitting ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Prepared:
@@ -239,9 +273,11 @@ def _request_size(req: GenerationRequest) -> int:
 
 def _submit(runtime: Runtime, provider: GeminiProvider, now: datetime) -> int:
     with runtime.db.session() as s:
-        job_ids = list(s.exec(
-            select(Job.id).where(Job.mode == "batch", Job.provider == "gemini", col(Job.status).in_(OPEN_JOB))
-        ).all())
+        job_ids = list(
+            s.exec(
+                select(Job.id).where(Job.mode == "batch", Job.provider == "gemini", col(Job.status).in_(OPEN_JOB))
+            ).all()
+        )
     done = 0
     for job_id in job_ids:
         assert job_id is not None
@@ -254,20 +290,35 @@ def _claim_for_submit(runtime: Runtime, job_id: int, now: datetime, token: str) 
         job = s.get(Job, job_id)
         if job is None or job.status not in OPEN_JOB:
             return []
-        ids = list(s.exec(
-            select(JobItem.id).where(JobItem.job_id == job_id, JobItem.status == ItemStatus.QUEUED,
-                                     col(JobItem.batch_name).is_(None), col(JobItem.next_attempt_at) <= now)
-            .order_by(col(JobItem.id)).limit(MAX_ITEMS_PER_BATCH)
-        ).all())
+        ids = list(
+            s.exec(
+                select(JobItem.id)
+                .where(
+                    JobItem.job_id == job_id,
+                    JobItem.status == ItemStatus.QUEUED,
+                    col(JobItem.batch_name).is_(None),
+                    col(JobItem.next_attempt_at) <= now,
+                )
+                .order_by(col(JobItem.id))
+                .limit(MAX_ITEMS_PER_BATCH)
+            ).all()
+        )
         if not ids:
             return []
         s.exec(
             update(JobItem)
-            .where(col(JobItem.id).in_(ids), col(JobItem.status) == ItemStatus.QUEUED,
-                   col(JobItem.batch_name).is_(None))
-            .values(status=ItemStatus.RUNNING, stage=None, batch_name=PENDING + token, lease_owner=_owner(),
-                    lease_expires_at=now + timedelta(seconds=SUBMIT_LEASE_SECONDS),
-                    attempts=JobItem.attempts + 1, started_at=now)
+            .where(
+                col(JobItem.id).in_(ids), col(JobItem.status) == ItemStatus.QUEUED, col(JobItem.batch_name).is_(None)
+            )
+            .values(
+                status=ItemStatus.RUNNING,
+                stage=None,
+                batch_name=PENDING + token,
+                lease_owner=_owner(),
+                lease_expires_at=now + timedelta(seconds=SUBMIT_LEASE_SECONDS),
+                attempts=JobItem.attempts + 1,
+                started_at=now,
+            )
         )
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.RUNNING
@@ -303,8 +354,9 @@ def _prepare(runtime: Runtime, items: list[JobItem], token: str) -> tuple[list[_
         outcomes = list(pool.map(build, items))
     left = [i.id for i, out in zip(items, outcomes, strict=True) if out is None and i.id is not None]
     if left:
-        released = _back_to_queue(runtime, left, delay=0.0, marker=PENDING + token, job_id=items[0].job_id,
-                                  reason="left for the next batch")
+        released = _back_to_queue(
+            runtime, left, delay=0.0, marker=PENDING + token, job_id=items[0].job_id, reason="left for the next batch"
+        )
     for item, outcome in zip(items, outcomes, strict=True):
         assert item.id is not None
         if outcome is None:
@@ -312,33 +364,56 @@ def _prepare(runtime: Runtime, items: list[JobItem], token: str) -> tuple[list[_
         err = outcome
         if isinstance(err, AppError):
             if err.retryable:
-                delay = jobs.backoff_delay(item.attempts, base=runtime.settings.backoff_base_seconds,
-                                           cap=runtime.settings.backoff_max_seconds,
-                                           retry_after=getattr(err, "retry_after", None))
+                delay = jobs.backoff_delay(
+                    item.attempts,
+                    base=runtime.settings.backoff_base_seconds,
+                    cap=runtime.settings.backoff_max_seconds,
+                    retry_after=getattr(err, "retry_after", None),
+                )
                 jobs.requeue_item(runtime.db, item.id, None, err, delay)
             else:
                 jobs.fail_item(runtime.db, item.id, None, err)
             continue
         if isinstance(err, Exception):  # a bug or an unexpected source answer: this item only
             log.error("could not prepare item %s: %r", item.id, err)
-            jobs.fail_item(runtime.db, item.id, None,
-                           AppError("This item could not be prepared for the batch.", detail=repr(err)[:500]))
+            jobs.fail_item(
+                runtime.db,
+                item.id,
+                None,
+                AppError("This item could not be prepared for the batch.", detail=repr(err)[:500]),
+            )
             continue
         request, source_sha = outcome
         fingerprint = request.fingerprint("gemini")
         if not item.regenerate:
             cached = jobs.reuse_result(runtime, fingerprint)
             if cached is not None:  # an identical request was already paid for
-                jobs.complete_item(runtime, item.id, None, cached, fingerprint=fingerprint, source_sha=source_sha,
-                                   latency_ms=0.0, reused=True)
+                jobs.complete_item(
+                    runtime,
+                    item.id,
+                    None,
+                    cached,
+                    fingerprint=fingerprint,
+                    source_sha=source_sha,
+                    latency_ms=0.0,
+                    reused=True,
+                )
                 continue
         ready.append(_Prepared(item, request, source_sha, _request_size(request)))
     return ready, released
 
 
-def _mark(runtime: Runtime, prepared: list[_Prepared], marker: str, *, batch_name: str | None = None,
-          stage: str | None = None, now: datetime | None = None, message: str = "",
-          job_id: int | None = None) -> int:
+def _mark(
+    runtime: Runtime,
+    prepared: list[_Prepared],
+    marker: str,
+    *,
+    batch_name: str | None = None,
+    stage: str | None = None,
+    now: datetime | None = None,
+    message: str = "",
+    job_id: int | None = None,
+) -> int:
     """Set the marker/batch name (and the request's fingerprint and source) on still-running items.
     Returns how many were still running."""
     marked = 0
@@ -366,8 +441,11 @@ def _mark(runtime: Runtime, prepared: list[_Prepared], marker: str, *, batch_nam
 
 def _inline_requests(prepared: list[_Prepared]) -> list[types.InlinedRequest]:
     return [
-        types.InlinedRequest(contents=[types.Content(role="user", parts=request_parts(p.request))],
-                             config=request_config(p.request), metadata={"key": str(p.item.id)})
+        types.InlinedRequest(
+            contents=[types.Content(role="user", parts=request_parts(p.request))],
+            config=request_config(p.request),
+            metadata={"key": str(p.item.id)},
+        )
         for p in prepared
     ]
 
@@ -379,8 +457,14 @@ def _jsonl(prepared: list[_Prepared]) -> bytes:
         parts: list[dict[str, Any]] = []
         for part in request_parts(p.request):
             if part.inline_data is not None and part.inline_data.data is not None:
-                parts.append({"inlineData": {"mimeType": part.inline_data.mime_type,
-                                             "data": base64.b64encode(part.inline_data.data).decode()}})
+                parts.append(
+                    {
+                        "inlineData": {
+                            "mimeType": part.inline_data.mime_type,
+                            "data": base64.b64encode(part.inline_data.data).decode(),
+                        }
+                    }
+                )
             elif part.text is not None:
                 parts.append({"text": part.text})
         config = request_config(p.request)
@@ -390,10 +474,16 @@ def _jsonl(prepared: list[_Prepared]) -> bytes:
                 image_config["aspectRatio"] = config.image_config.aspect_ratio
             if config.image_config.image_size:
                 image_config["imageSize"] = config.image_config.image_size
-        line = {"key": str(p.item.id), "request": {
-            "contents": [{"role": "user", "parts": parts}],
-            "generationConfig": {"responseModalities": list(config.response_modalities or []),
-                                 "imageConfig": image_config}}}
+        line = {
+            "key": str(p.item.id),
+            "request": {
+                "contents": [{"role": "user", "parts": parts}],
+                "generationConfig": {
+                    "responseModalities": list(config.response_modalities or []),
+                    "imageConfig": image_config,
+                },
+            },
+        }
         out.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
     return out.getvalue()
 
@@ -403,8 +493,11 @@ def _submit_job(runtime: Runtime, provider: GeminiProvider, job_id: int, now: da
         client = provider.client()
     except ProviderAuthError as err:  # no key: wait for one instead of claiming items
         with runtime.db.session() as s:
-            waiting = s.exec(select(JobItem.id).where(JobItem.job_id == job_id, JobItem.status == ItemStatus.QUEUED,
-                                                      col(JobItem.batch_name).is_(None))).first()
+            waiting = s.exec(
+                select(JobItem.id).where(
+                    JobItem.job_id == job_id, JobItem.status == ItemStatus.QUEUED, col(JobItem.batch_name).is_(None)
+                )
+            ).first()
         if waiting is not None:
             _pause(runtime, job_id, err)
         return 0
@@ -430,45 +523,74 @@ def _submit_job(runtime: Runtime, provider: GeminiProvider, job_id: int, now: da
     try:
         if use_file:
             data = _jsonl(prepared)
-            uploaded = client.files.upload(file=io.BytesIO(data), config=types.UploadFileConfig(
-                mime_type="jsonl", display_name=name_for_ids))
-            provider.record(method="POST", path="files", status=200, duration_ms=(time.monotonic() - t0) * 1000,
-                            job_id=job_id, message=f"batch input uploaded: {uploaded.name} ({len(data)} bytes)")
+            uploaded = client.files.upload(
+                file=io.BytesIO(data), config=types.UploadFileConfig(mime_type="jsonl", display_name=name_for_ids)
+            )
+            provider.record(
+                method="POST",
+                path="files",
+                status=200,
+                duration_ms=(time.monotonic() - t0) * 1000,
+                job_id=job_id,
+                message=f"batch input uploaded: {uploaded.name} ({len(data)} bytes)",
+            )
             t0 = time.monotonic()
             src: Any = uploaded.name
         else:
             src = _inline_requests(prepared)
-        created = client.batches.create(model=job.model, src=src,
-                                        config=types.CreateBatchJobConfig(display_name=name_for_ids))
+        created = client.batches.create(
+            model=job.model, src=src, config=types.CreateBatchJobConfig(display_name=name_for_ids)
+        )
     except Exception as exc:
         err = map_error(exc, job.model)
         status = _status(err)
-        provider.record(method="POST", path=f"models/{job.model}:batchGenerateContent", status=status,
-                        duration_ms=(time.monotonic() - t0) * 1000, job_id=job_id,
-                        message=f"batch create failed: {err.message}", data={"error": err.kind})
+        provider.record(
+            method="POST",
+            path=f"models/{job.model}:batchGenerateContent",
+            status=status,
+            duration_ms=(time.monotonic() - t0) * 1000,
+            job_id=job_id,
+            message=f"batch create failed: {err.message}",
+            data={"error": err.kind},
+        )
         return progressed + _create_failed(runtime, job_id, ids, marker, err, answered=status is not None)
     name = created.name or ""
     # Record the name before anything else: a crash now must not lead to a second batch.
-    marked = _mark(runtime, prepared, marker, batch_name=name, now=now, job_id=job_id,
-                   message=f"batch submitted: {name} ({len(prepared)} items, {'file' if use_file else 'inline'})")
-    provider.record(method="POST", path=f"models/{job.model}:batchGenerateContent", status=200,
-                    duration_ms=(time.monotonic() - t0) * 1000, job_id=job_id, request_id=name,
-                    message=f"batch created: {name}, {len(prepared)} requests {'(file)' if use_file else '(inline)'}")
+    marked = _mark(
+        runtime,
+        prepared,
+        marker,
+        batch_name=name,
+        now=now,
+        job_id=job_id,
+        message=f"batch submitted: {name} ({len(prepared)} items, {'file' if use_file else 'inline'})",
+    )
+    provider.record(
+        method="POST",
+        path=f"models/{job.model}:batchGenerateContent",
+        status=200,
+        duration_ms=(time.monotonic() - t0) * 1000,
+        job_id=job_id,
+        request_id=name,
+        message=f"batch created: {name}, {len(prepared)} requests {'(file)' if use_file else '(inline)'}",
+    )
     if marked == 0 and name:  # the job was cancelled while the batch was being made: don't pay for it
         _cancel_at_gemini(provider, name, job_id)
     return progressed + len(prepared)
 
 
-def _create_failed(runtime: Runtime, job_id: int, ids: list[int], marker: str, err: AppError, *,
-                   answered: bool) -> int:
+def _create_failed(runtime: Runtime, job_id: int, ids: list[int], marker: str, err: AppError, *, answered: bool) -> int:
     if isinstance(err, ProviderAuthError):
         _pause(runtime, job_id, err)
         return _back_to_queue(runtime, ids, delay=0.0, reason=err.message, job_id=job_id, marker=marker)
     if not answered:
         # No answer (timeout, reset): the batch may exist. Let recovery look it up by its display name.
         with runtime.db.transaction() as s:
-            s.exec(update(JobItem).where(col(JobItem.id).in_(ids), col(JobItem.batch_name) == marker)
-                   .values(lease_expires_at=utcnow() + timedelta(seconds=POLL_MIN_SECONDS)))
+            s.exec(
+                update(JobItem)
+                .where(col(JobItem.id).in_(ids), col(JobItem.batch_name) == marker)
+                .values(lease_expires_at=utcnow() + timedelta(seconds=POLL_MIN_SECONDS))
+            )
         return 0
     if isinstance(err, ProviderRetryable):
         delay = max(err.retry_after or 0.0, POLL_MIN_SECONDS)
@@ -478,12 +600,15 @@ def _create_failed(runtime: Runtime, job_id: int, ids: list[int], marker: str, e
 
 # Recovering half-made submissions ------------------------------------------------------------------
 
+
 def _recover_pending(runtime: Runtime, provider: GeminiProvider, now: datetime) -> int:
     with runtime.db.session() as s:
         rows = s.exec(
-            select(JobItem.id, JobItem.job_id, JobItem.batch_name)
-            .where(JobItem.status == ItemStatus.RUNNING, col(JobItem.batch_name).startswith(PENDING),
-                   col(JobItem.lease_expires_at) < now)
+            select(JobItem.id, JobItem.job_id, JobItem.batch_name).where(
+                JobItem.status == ItemStatus.RUNNING,
+                col(JobItem.batch_name).startswith(PENDING),
+                col(JobItem.lease_expires_at) < now,
+            )
         ).all()
     if not rows:
         return 0
@@ -497,23 +622,35 @@ def _recover_pending(runtime: Runtime, provider: GeminiProvider, now: datetime) 
         return 0
     done = 0
     for marker, (job_id, ids) in groups.items():
-        suffix = "#" + marker[len(PENDING):]
+        suffix = "#" + marker[len(PENDING) :]
         found = next((b for b in existing if (b.display_name or "").endswith(suffix) and b.name), None)
         if found is not None and found.name:
             stage = Stage.BATCH_RUNNING if _state(found) == "RUNNING" else Stage.BATCH_SUBMITTED
             with runtime.db.transaction() as s:
                 result = s.exec(
-                    update(JobItem).where(col(JobItem.id).in_(ids), col(JobItem.batch_name) == marker)
-                    .values(batch_name=found.name, stage=stage, lease_owner=None, lease_expires_at=None,
-                            next_attempt_at=now)
+                    update(JobItem)
+                    .where(col(JobItem.id).in_(ids), col(JobItem.batch_name) == marker)
+                    .values(
+                        batch_name=found.name, stage=stage, lease_owner=None, lease_expires_at=None, next_attempt_at=now
+                    )
                 )
                 n = int(result.rowcount or 0)
-                events.record(s, "transition", f"found batch {found.name} created before a restart; "
-                                               f"{n} items follow it", job_id=job_id)
+                events.record(
+                    s,
+                    "transition",
+                    f"found batch {found.name} created before a restart; {n} items follow it",
+                    job_id=job_id,
+                )
             done += n
         else:
-            done += _back_to_queue(runtime, ids, delay=0.0, job_id=job_id, marker=marker,
-                                   reason="the batch was not created before a restart; it will be submitted again")
+            done += _back_to_queue(
+                runtime,
+                ids,
+                delay=0.0,
+                job_id=job_id,
+                marker=marker,
+                reason="the batch was not created before a restart; it will be submitted again",
+            )
     return done
 
 
@@ -525,12 +662,18 @@ def _list_batches(provider: GeminiProvider, max_pages: int = 20) -> list[types.B
         out.append(batch)
         if i >= max_pages * 100:
             break
-    provider.record(method="GET", path="batches", status=200, duration_ms=(time.monotonic() - t0) * 1000,
-                    message=f"batches listed: {len(out)}")
+    provider.record(
+        method="GET",
+        path="batches",
+        status=200,
+        duration_ms=(time.monotonic() - t0) * 1000,
+        message=f"batches listed: {len(out)}",
+    )
     return out
 
 
 # Polling -------------------------------------------------------------------------------------------
+
 
 def _state(batch: types.BatchJob) -> str:
     value = str(getattr(batch.state, "value", batch.state) or "")
@@ -545,9 +688,13 @@ def poll_delay(age_seconds: float) -> float:
 def _poll(runtime: Runtime, provider: GeminiProvider, now: datetime) -> int:
     with runtime.db.session() as s:
         rows = s.exec(
-            select(JobItem.batch_name, JobItem.job_id).distinct()
-            .where(JobItem.status == ItemStatus.RUNNING, col(JobItem.batch_name).startswith("batches/"),
-                   col(JobItem.next_attempt_at) <= now)
+            select(JobItem.batch_name, JobItem.job_id)
+            .distinct()
+            .where(
+                JobItem.status == ItemStatus.RUNNING,
+                col(JobItem.batch_name).startswith("batches/"),
+                col(JobItem.next_attempt_at) <= now,
+            )
         ).all()
     done = 0
     for name, job_id in rows:
@@ -560,8 +707,11 @@ def _claim_poll(runtime: Runtime, name: str, now: datetime) -> bool:
     with runtime.db.transaction() as s:
         result = s.exec(
             update(JobItem)
-            .where(col(JobItem.batch_name) == name, col(JobItem.status) == ItemStatus.RUNNING,
-                   col(JobItem.next_attempt_at) <= now)
+            .where(
+                col(JobItem.batch_name) == name,
+                col(JobItem.status) == ItemStatus.RUNNING,
+                col(JobItem.next_attempt_at) <= now,
+            )
             .values(next_attempt_at=now + timedelta(seconds=POLL_CLAIM_SECONDS))
         )
         return bool(result.rowcount)
@@ -569,24 +719,32 @@ def _claim_poll(runtime: Runtime, name: str, now: datetime) -> bool:
 
 def _running_items(runtime: Runtime, name: str) -> list[JobItem]:
     with runtime.db.session() as s:
-        return list(s.exec(
-            select(JobItem).where(JobItem.batch_name == name, JobItem.status == ItemStatus.RUNNING)
-            .order_by(col(JobItem.id))
-        ).all())
+        return list(
+            s.exec(
+                select(JobItem)
+                .where(JobItem.batch_name == name, JobItem.status == ItemStatus.RUNNING)
+                .order_by(col(JobItem.id))
+            ).all()
+        )
 
 
-def _set_next_poll(runtime: Runtime, name: str, when: datetime, stage: str | None = None, *,
-                   job_id: int | None = None) -> int:
+def _set_next_poll(
+    runtime: Runtime, name: str, when: datetime, stage: str | None = None, *, job_id: int | None = None
+) -> int:
     with runtime.db.transaction() as s:
         values: dict[str, Any] = {"next_attempt_at": when}
         query = update(JobItem).where(col(JobItem.batch_name) == name, col(JobItem.status) == ItemStatus.RUNNING)
         changed = 0
         if stage is not None:
-            changed = int(s.exec(query.where(col(JobItem.stage) != stage).values(stage=stage, **values))
-                          .rowcount or 0)
+            changed = int(s.exec(query.where(col(JobItem.stage) != stage).values(stage=stage, **values)).rowcount or 0)
             if changed:
-                events.record(s, "transition", f"{name}: {changed} items now {stage}", job_id=job_id,
-                              data={"stage": str(stage), "items": changed})
+                events.record(
+                    s,
+                    "transition",
+                    f"{name}: {changed} items now {stage}",
+                    job_id=job_id,
+                    data={"stage": str(stage), "items": changed},
+                )
         s.exec(query.values(**values))
         return changed
 
@@ -600,8 +758,14 @@ def _poll_one(runtime: Runtime, provider: GeminiProvider, name: str, job_id: int
         batch = provider.client().batches.get(name=name)
     except Exception as exc:
         err = map_error(exc)
-        provider.record(method="GET", path=name, status=_status(err), duration_ms=(time.monotonic() - t0) * 1000,
-                        job_id=job_id, message=f"batch poll failed: {err.message}")
+        provider.record(
+            method="GET",
+            path=name,
+            status=_status(err),
+            duration_ms=(time.monotonic() - t0) * 1000,
+            job_id=job_id,
+            message=f"batch poll failed: {err.message}",
+        )
         ids = [i.id for i in items if i.id is not None]
         if _status(err) == 404:
             return _to_online(runtime, ids, f"{name} no longer exists at Gemini", job_id=job_id)
@@ -611,19 +775,31 @@ def _poll_one(runtime: Runtime, provider: GeminiProvider, name: str, job_id: int
         _set_next_poll(runtime, name, now + timedelta(seconds=delay))
         return 0
     state = _state(batch)
-    provider.record(method="GET", path=name, status=200, duration_ms=(time.monotonic() - t0) * 1000,
-                    job_id=job_id, request_id=name, message=f"batch poll: {name} {state}")
+    provider.record(
+        method="GET",
+        path=name,
+        status=200,
+        duration_ms=(time.monotonic() - t0) * 1000,
+        job_id=job_id,
+        request_id=name,
+        message=f"batch poll: {name} {state}",
+    )
     if state == "SUCCEEDED":
         return _collect(runtime, provider, batch, items, job_id, now)
     if state in ("FAILED", "EXPIRED", "CANCELLED", "CANCELLING"):
         ids = [i.id for i in items if i.id is not None]
-        words = {"FAILED": "failed", "EXPIRED": "expired (not done within 48 h)",
-                 "CANCELLED": "was cancelled at Gemini", "CANCELLING": "is being cancelled at Gemini"}[state]
+        words = {
+            "FAILED": "failed",
+            "EXPIRED": "expired (not done within 48 h)",
+            "CANCELLED": "was cancelled at Gemini",
+            "CANCELLING": "is being cancelled at Gemini",
+        }[state]
         return _to_online(runtime, ids, f"batch {name} {words}", job_id=job_id)
     started = min((i.started_at or now) for i in items)
     stage = Stage.BATCH_RUNNING if state == "RUNNING" else Stage.BATCH_SUBMITTED
-    return _set_next_poll(runtime, name, now + timedelta(seconds=poll_delay((now - started).total_seconds())),
-                          stage, job_id=job_id)
+    return _set_next_poll(
+        runtime, name, now + timedelta(seconds=poll_delay((now - started).total_seconds())), stage, job_id=job_id
+    )
 
 
 def _status(err: AppError) -> int | None:
@@ -632,6 +808,7 @@ def _status(err: AppError) -> int | None:
 
 
 # Results ---------------------------------------------------------------------------------------------
+
 
 def _results(provider: GeminiProvider, batch: types.BatchJob, job_id: int) -> dict[str, Any]:
     """key -> GenerateContentResponse, or an error dict {"code", "message"}."""
@@ -648,9 +825,14 @@ def _results(provider: GeminiProvider, batch: types.BatchJob, job_id: int) -> di
     if dest.file_name:
         t0 = time.monotonic()
         data = provider.client().files.download(file=dest.file_name)
-        provider.record(method="GET", path=f"{dest.file_name}:download", status=200, job_id=job_id,
-                        duration_ms=(time.monotonic() - t0) * 1000,
-                        message=f"batch results downloaded: {dest.file_name} ({len(data)} bytes)")
+        provider.record(
+            method="GET",
+            path=f"{dest.file_name}:download",
+            status=200,
+            job_id=job_id,
+            duration_ms=(time.monotonic() - t0) * 1000,
+            message=f"batch results downloaded: {dest.file_name} ({len(data)} bytes)",
+        )
         for line in data.decode("utf-8").splitlines():
             if not line.strip():
                 continue
@@ -664,8 +846,9 @@ def _results(provider: GeminiProvider, batch: types.BatchJob, job_id: int) -> di
     return out
 
 
-def _collect(runtime: Runtime, provider: GeminiProvider, batch: types.BatchJob, items: list[JobItem],
-             job_id: int, now: datetime) -> int:
+def _collect(
+    runtime: Runtime, provider: GeminiProvider, batch: types.BatchJob, items: list[JobItem], job_id: int, now: datetime
+) -> int:
     """Store the batch's results (stage `store`): each image with alt text from the text model (as online items
     get), refusals fail their item, overloads and missing results go to the online queue."""
     try:
@@ -684,8 +867,9 @@ def _collect(runtime: Runtime, provider: GeminiProvider, batch: types.BatchJob, 
     deadline = time.monotonic() + ALT_TEXT_BUDGET_SECONDS
 
     def store(item: JobItem) -> str:
-        return _store_one(runtime, provider, item, results.get(str(item.id)), model=model, job_id=job_id, now=now,
-                          deadline=deadline)
+        return _store_one(
+            runtime, provider, item, results.get(str(item.id)), model=model, job_id=job_id, now=now, deadline=deadline
+        )
 
     with ThreadPoolExecutor(max_workers=ALT_TEXT_THREADS, thread_name_prefix="gecko-batch-store") as pool:
         outcomes = list(pool.map(store, items))
@@ -697,8 +881,17 @@ def _collect(runtime: Runtime, provider: GeminiProvider, batch: types.BatchJob, 
     return done
 
 
-def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result: Any, *, model: str, job_id: int,
-               now: datetime, deadline: float) -> str:
+def _store_one(
+    runtime: Runtime,
+    provider: GeminiProvider,
+    item: JobItem,
+    result: Any,
+    *,
+    model: str,
+    job_id: int,
+    now: datetime,
+    deadline: float,
+) -> str:
     """One item's result: "done" (stored or failed), "retry" or "missing" (both go online)."""
     from lib import jobs
 
@@ -709,9 +902,15 @@ def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result
         code = result.get("code")
         if code in RETRYABLE_RPC_CODES:
             return "retry"
-        jobs.fail_item(runtime.db, item.id, None, ProviderPermanent(
-            f"Gemini refused this request in the batch: {result.get('message') or 'no reason given'}.",
-            detail=f"rpc code {code}"))
+        jobs.fail_item(
+            runtime.db,
+            item.id,
+            None,
+            ProviderPermanent(
+                f"Gemini refused this request in the batch: {result.get('message') or 'no reason given'}.",
+                detail=f"rpc code {code}",
+            ),
+        )
         return "done"
     try:
         image = parse_response(result, model, runtime.settings, batch=True)
@@ -728,14 +927,24 @@ def _store_one(runtime: Runtime, provider: GeminiProvider, item: JobItem, result
             from lib.sources.base import Product
 
             info = prompts.product_info(Product.from_dict(item.product), item.variation_id)
-            alt_text = provider.model_alt_text(image.data, info, job_id=job_id, item_id=item.id,
-                                               timeout=max(1.0, remaining))
+            alt_text = provider.model_alt_text(
+                image.data, info, job_id=job_id, item_id=item.id, timeout=max(1.0, remaining)
+            )
         except Exception:  # model_alt_text never raises; this guards reading the stored product
             log.warning("alt text for item %s: using the template", item.id, exc_info=True)
     started = item.started_at or now
     latency = max(0.0, (utcnow() - started).total_seconds() * 1000)
-    jobs.complete_item(runtime, item.id, None, image, fingerprint=item.fingerprint or "",
-                       source_sha=item.source_sha, latency_ms=latency, alt_text=alt_text, alt_pending=alt_text is None)
+    jobs.complete_item(
+        runtime,
+        item.id,
+        None,
+        image,
+        fingerprint=item.fingerprint or "",
+        source_sha=item.source_sha,
+        latency_ms=latency,
+        alt_text=alt_text,
+        alt_pending=alt_text is None,
+    )
     return "done"
 
 
@@ -745,13 +954,18 @@ def err_delay(err: AppError) -> float:
 
 # Cancelling -------------------------------------------------------------------------------------------
 
+
 def _cancel(runtime: Runtime, provider: GeminiProvider, now: datetime) -> int:
     """Cancel at Gemini the batches whose items were all cancelled here (job cancelled)."""
     with runtime.db.session() as s:
         rows = s.exec(
-            select(JobItem.batch_name, JobItem.job_id).distinct()
-            .where(JobItem.status == ItemStatus.CANCELLED, col(JobItem.batch_name).startswith("batches/"),
-                   col(JobItem.stage).in_([Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]))
+            select(JobItem.batch_name, JobItem.job_id)
+            .distinct()
+            .where(
+                JobItem.status == ItemStatus.CANCELLED,
+                col(JobItem.batch_name).startswith("batches/"),
+                col(JobItem.stage).in_([Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]),
+            )
         ).all()
     done = 0
     for name, job_id in rows:
@@ -761,7 +975,8 @@ def _cancel(runtime: Runtime, provider: GeminiProvider, now: datetime) -> int:
             continue  # try again next tick
         with runtime.db.transaction() as s:
             result = s.exec(
-                update(JobItem).where(col(JobItem.batch_name) == name, col(JobItem.status) == ItemStatus.CANCELLED)
+                update(JobItem)
+                .where(col(JobItem.batch_name) == name, col(JobItem.status) == ItemStatus.CANCELLED)
                 .values(stage=None)
             )
             done += int(result.rowcount or 0)
@@ -780,21 +995,42 @@ def _cancel_at_gemini(provider: GeminiProvider, name: str, job_id: int | None) -
         err = map_error(exc)
         status = _status(err)
         if err.retryable or status is None:
-            provider.record(method="POST", path=f"{name}:cancel", status=status, job_id=job_id,
-                            duration_ms=(time.monotonic() - t0) * 1000, message=f"batch cancel failed: {err.message}")
+            provider.record(
+                method="POST",
+                path=f"{name}:cancel",
+                status=status,
+                job_id=job_id,
+                duration_ms=(time.monotonic() - t0) * 1000,
+                message=f"batch cancel failed: {err.message}",
+            )
             return False
-    provider.record(method="POST", path=f"{name}:cancel", status=status, job_id=job_id,
-                    duration_ms=(time.monotonic() - t0) * 1000, message=f"batch cancelled: {name}")
+    provider.record(
+        method="POST",
+        path=f"{name}:cancel",
+        status=status,
+        job_id=job_id,
+        duration_ms=(time.monotonic() - t0) * 1000,
+        message=f"batch cancelled: {name}",
+    )
     return True
 
 
 # Non-Gemini batch jobs -----------------------------------------------------------------------------------
 
+
 def _hand_over_online(runtime: Runtime, *, every_provider: bool = False) -> int:
     """Only Gemini has a Batch API: other providers' batch-mode items go to the online queue."""
-    jobs_q = (select(Job.id).join(JobItem, col(JobItem.job_id) == col(Job.id))
-              .where(Job.mode == "batch", col(Job.status).in_(OPEN_JOB), JobItem.status == ItemStatus.QUEUED,
-                     col(JobItem.batch_name).is_(None)).distinct())
+    jobs_q = (
+        select(Job.id)
+        .join(JobItem, col(JobItem.job_id) == col(Job.id))
+        .where(
+            Job.mode == "batch",
+            col(Job.status).in_(OPEN_JOB),
+            JobItem.status == ItemStatus.QUEUED,
+            col(JobItem.batch_name).is_(None),
+        )
+        .distinct()
+    )
     if not every_provider:
         jobs_q = jobs_q.where(Job.provider != "gemini")
     with runtime.db.session() as s:
@@ -804,8 +1040,11 @@ def _hand_over_online(runtime: Runtime, *, every_provider: bool = False) -> int:
     with runtime.db.transaction() as s:
         result = s.exec(
             update(JobItem)
-            .where(col(JobItem.job_id).in_(job_ids), col(JobItem.status) == ItemStatus.QUEUED,
-                   col(JobItem.batch_name).is_(None))
+            .where(
+                col(JobItem.job_id).in_(job_ids),
+                col(JobItem.status) == ItemStatus.QUEUED,
+                col(JobItem.batch_name).is_(None),
+            )
             .values(batch_name=ONLINE)
         )
         return int(result.rowcount or 0)

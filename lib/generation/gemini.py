@@ -52,8 +52,10 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
 NO_KEY_MESSAGE = "Add a Gemini API key on the Connect page to generate with Gemini; the job is paused until then."
-BAD_KEY_MESSAGE = ("Google rejected this Gemini API key. Copy it again from Google AI Studio "
-                   "(aistudio.google.com/apikey) and paste it on the Connect page; the job is paused until then.")
+BAD_KEY_MESSAGE = (
+    "Google rejected this Gemini API key. Copy it again from Google AI Studio "
+    "(aistudio.google.com/apikey) and paste it on the Connect page; the job is paused until then."
+)
 ALT_MAX = 125
 
 # Models that ignore or refuse ImageConfig.image_size (they always make ~1024 px images).
@@ -62,11 +64,18 @@ _FIXED_SIZE_PREFIXES = ("gemini-2.5-", "gemini-2.0-")
 _MAX_INPUT_IMAGES = {"gemini-2.5-": 3}
 
 _SAFETY_REASONS = {"SAFETY", "IMAGE_SAFETY"}
-_PROHIBITED_REASONS = {"PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "JAILBREAK",
-                       "MODEL_ARMOR"}
+_PROHIBITED_REASONS = {
+    "PROHIBITED_CONTENT",
+    "IMAGE_PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "JAILBREAK",
+    "MODEL_ARMOR",
+}
 
 
 # Request ------------------------------------------------------------------------------------------
+
 
 def size_name(output_size: int) -> str:
     """Gemini's size names for a long side in px: "1K" | "2K" | "4K" (uppercase K; lowercase is rejected)."""
@@ -108,6 +117,7 @@ def request_config(req: GenerationRequest) -> types.GenerateContentConfig:
 
 # Response -----------------------------------------------------------------------------------------
 
+
 def _enum_name(value: Any) -> str:
     if value is None:
         return ""
@@ -123,12 +133,18 @@ def usage_numbers(resp: types.GenerateContentResponse) -> dict[str, int]:
     um = resp.usage_metadata
     if um is None:
         return {"input_tokens": 0, "output_tokens": 0, "image_tokens": 0}
-    image_tokens = sum(d.token_count or 0 for d in (um.candidates_tokens_details or [])
-                       if _enum_name(d.modality) == "IMAGE")
+    image_tokens = sum(
+        d.token_count or 0 for d in (um.candidates_tokens_details or []) if _enum_name(d.modality) == "IMAGE"
+    )
     if not um.candidates_tokens_details:
         image_tokens = um.candidates_token_count or 0
-    return {"input_tokens": um.prompt_token_count or 0, "output_tokens": image_tokens, "image_tokens": image_tokens,
-            "candidates_tokens": um.candidates_token_count or 0, "thoughts_tokens": um.thoughts_token_count or 0}
+    return {
+        "input_tokens": um.prompt_token_count or 0,
+        "output_tokens": image_tokens,
+        "image_tokens": image_tokens,
+        "candidates_tokens": um.candidates_token_count or 0,
+        "thoughts_tokens": um.thoughts_token_count or 0,
+    }
 
 
 def refusal(resp: types.GenerateContentResponse) -> ProviderPermanent:
@@ -141,40 +157,56 @@ def refusal(resp: types.GenerateContentResponse) -> ProviderPermanent:
             return SafetyBlocked(
                 f"Gemini refused the request for this product ({_reason_words(reason)} filter on the prompt). "
                 "Try another style, or remove words from the extra prompt.",
-                detail=f"promptFeedback.blockReason={reason} responseId={rid}")
-        return ProviderPermanent("Gemini sent back an empty answer for this product. Try again, or try another style.",
-                                 detail=f"no candidates, responseId={rid}")
+                detail=f"promptFeedback.blockReason={reason} responseId={rid}",
+            )
+        return ProviderPermanent(
+            "Gemini sent back an empty answer for this product. Try again, or try another style.",
+            detail=f"no candidates, responseId={rid}",
+        )
     cand = resp.candidates[0]
     reason = _enum_name(cand.finish_reason)
-    text = " ".join(p.text.strip() for p in ((cand.content.parts or []) if cand.content else [])
-                    if p.text and not p.thought).strip()
+    text = " ".join(
+        p.text.strip() for p in ((cand.content.parts or []) if cand.content else []) if p.text and not p.thought
+    ).strip()
     detail = f"finishReason={reason or 'none'} responseId={rid}"
     if reason in _SAFETY_REASONS:
-        return SafetyBlocked("Gemini's safety filter refused to make this image. Try another style or prompt.",
-                             detail=detail)
+        return SafetyBlocked(
+            "Gemini's safety filter refused to make this image. Try another style or prompt.", detail=detail
+        )
     if reason in _PROHIBITED_REASONS:
-        return SafetyBlocked("Gemini refused to make this image because it judged the content prohibited. "
-                             "Try another style or prompt.", detail=detail)
+        return SafetyBlocked(
+            "Gemini refused to make this image because it judged the content prohibited. Try another style or prompt.",
+            detail=detail,
+        )
     if reason in ("IMAGE_RECITATION", "RECITATION"):
-        return ProviderPermanent("Gemini stopped because the result looked too close to an existing image "
-                                 "(recitation). Try another style or add details to the prompt.", detail=detail)
+        return ProviderPermanent(
+            "Gemini stopped because the result looked too close to an existing image "
+            "(recitation). Try another style or add details to the prompt.",
+            detail=detail,
+        )
     if reason == "NO_IMAGE":
-        return ProviderPermanent("Gemini answered without making an image. Try again, or simplify the prompt.",
-                                 detail=detail)
+        return ProviderPermanent(
+            "Gemini answered without making an image. Try again, or simplify the prompt.", detail=detail
+        )
     if reason in ("IMAGE_OTHER", "OTHER"):
-        return ProviderPermanent("Gemini could not make an image for this product and gave no reason. "
-                                 "Try again, or try another style.", detail=detail)
+        return ProviderPermanent(
+            "Gemini could not make an image for this product and gave no reason. Try again, or try another style.",
+            detail=detail,
+        )
     if text:
-        return ProviderPermanent(f"Gemini replied with text instead of an image: \u201c{text[:160]}\u201d",
-                                 detail=detail)
+        return ProviderPermanent(
+            f"Gemini replied with text instead of an image: \u201c{text[:160]}\u201d", detail=detail
+        )
     if reason and reason != "STOP":
-        return ProviderPermanent(f"Gemini stopped without an image ({_reason_words(reason)}). Try again.",
-                                 detail=detail)
+        return ProviderPermanent(
+            f"Gemini stopped without an image ({_reason_words(reason)}). Try again.", detail=detail
+        )
     return ProviderPermanent("Gemini's answer had no image in it. Try again, or try another style.", detail=detail)
 
 
-def parse_response(resp: types.GenerateContentResponse, model: str, settings: Settings, *,
-                   batch: bool = False) -> GeneratedImage:
+def parse_response(
+    resp: types.GenerateContentResponse, model: str, settings: Settings, *, batch: bool = False
+) -> GeneratedImage:
     """The final image of an answer (thought images skipped), its size and cost; or the refusal error."""
     images: list[types.Part] = []
     texts: list[str] = []
@@ -196,18 +228,28 @@ def parse_response(resp: types.GenerateContentResponse, model: str, settings: Se
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
     except Exception as exc:
-        raise ProviderRetryable("Gemini sent an image that could not be read. We will try again.",
-                                detail=f"{type(exc).__name__}: {exc}") from exc
+        raise ProviderRetryable(
+            "Gemini sent an image that could not be read. We will try again.", detail=f"{type(exc).__name__}: {exc}"
+        ) from exc
     usage = usage_numbers(resp)
-    cost = settings.price(model).from_usage(input_tokens=usage["input_tokens"], output_tokens=usage["output_tokens"],
-                                            batch=batch)
-    return GeneratedImage(data=data, mime=blob.mime_type or _sniff_mime(data), width=width, height=height,
-                          model=resp.model_version or model, cost=round(cost, 6),
-                          usage={**usage, "batch": batch}, text=" ".join(t for t in texts if t) or None,
-                          request_id=resp.response_id)
+    cost = settings.price(model).from_usage(
+        input_tokens=usage["input_tokens"], output_tokens=usage["output_tokens"], batch=batch
+    )
+    return GeneratedImage(
+        data=data,
+        mime=blob.mime_type or _sniff_mime(data),
+        width=width,
+        height=height,
+        model=resp.model_version or model,
+        cost=round(cost, 6),
+        usage={**usage, "batch": batch},
+        text=" ".join(t for t in texts if t) or None,
+        request_id=resp.response_id,
+    )
 
 
 # Errors -------------------------------------------------------------------------------------------
+
 
 def _parse_duration(value: Any) -> float | None:
     if isinstance(value, int | float):
@@ -274,33 +316,46 @@ def map_error(exc: BaseException, model: str = "") -> AppError:
                 return ProviderAuthError(
                     f"This Gemini key's project has no quota for {model or 'this model'} (the free tier has none "
                     "for image models). Enable billing for the key's project in Google AI Studio; the job is "
-                    "paused until then.", detail=detail)
+                    "paused until then.",
+                    detail=detail,
+                )
             wait = f" in {delay:.0f} s" if delay else ""
-            return ProviderQuota(f"Gemini's rate limit was reached; we will try again{wait}.", retry_after=delay,
-                                 detail=detail)
+            return ProviderQuota(
+                f"Gemini's rate limit was reached; we will try again{wait}.", retry_after=delay, detail=detail
+            )
         if code in (408, 500, 502, 503, 504):
             what = {503: "is overloaded", 408: "did not answer in time", 504: "did not answer in time"}.get(
-                code, "had an error")
+                code, "had an error"
+            )
             return ProviderRetryable(f"Gemini {what}; we will try again shortly.", retry_after=delay, detail=detail)
         if code in (401, 403) or "API_KEY_INVALID" in _error_reasons(exc) or "API key not valid" in message:
-            return ProviderAuthError(BAD_KEY_MESSAGE if code != 403 else
-                                     "Google refused this Gemini API key for this request (permission denied). "
-                                     "Check the key and its project on the Connect page; the job is paused until "
-                                     "then.", detail=detail)
+            return ProviderAuthError(
+                BAD_KEY_MESSAGE
+                if code != 403
+                else "Google refused this Gemini API key for this request (permission denied). "
+                "Check the key and its project on the Connect page; the job is paused until "
+                "then.",
+                detail=detail,
+            )
         if code == 404:
-            return ProviderPermanent(f"Gemini does not offer the model {model!r} to this key. Choose another model.",
-                                     detail=detail)
+            return ProviderPermanent(
+                f"Gemini does not offer the model {model!r} to this key. Choose another model.", detail=detail
+            )
         if 400 <= code < 500:
             return ProviderPermanent(f"Gemini refused the request: {message[:300] or exc.status}.", detail=detail)
         return ProviderRetryable("Gemini had an error; we will try again shortly.", retry_after=delay, detail=detail)
     if _TRANSPORT_ERRORS and isinstance(exc, _TRANSPORT_ERRORS):
         slow = "Timeout" in type(exc).__name__
-        return ProviderRetryable("Gemini did not answer in time; we will try again." if slow else
-                                 "Gemini could not be reached; we will try again shortly.",
-                                 detail=f"{type(exc).__name__}: {exc}")
+        return ProviderRetryable(
+            "Gemini did not answer in time; we will try again."
+            if slow
+            else "Gemini could not be reached; we will try again shortly.",
+            detail=f"{type(exc).__name__}: {exc}",
+        )
     if isinstance(exc, OSError):
-        return ProviderRetryable("Gemini could not be reached; we will try again shortly.",
-                                 detail=f"{type(exc).__name__}: {exc}")
+        return ProviderRetryable(
+            "Gemini could not be reached; we will try again shortly.", detail=f"{type(exc).__name__}: {exc}"
+        )
     return ProviderPermanent("The request to Gemini could not be made.", detail=f"{type(exc).__name__}: {exc}")
 
 
@@ -311,8 +366,11 @@ def _status_of(err: AppError) -> int | None:
 
 # Alt text -----------------------------------------------------------------------------------------
 
-_LEADING = re.compile(r"^(alt(\s*text)?\s*[:\-]\s*)?((an?|the)\s+)?(close[- ]up\s+)?"
-                      r"(image|picture|photo|photograph|shot|product photo)\s+(of|showing)\s+", re.IGNORECASE)
+_LEADING = re.compile(
+    r"^(alt(\s*text)?\s*[:\-]\s*)?((an?|the)\s+)?(close[- ]up\s+)?"
+    r"(image|picture|photo|photograph|shot|product photo)\s+(of|showing)\s+",
+    re.IGNORECASE,
+)
 
 
 def clean_alt(text: str) -> str:
@@ -365,8 +423,15 @@ class GeminiProvider:
     name = "gemini"
     records_requests = True  # each HTTP call is already an Event (callers need not log it again)
 
-    def __init__(self, settings: Settings, *, api_key: str | None = None, base_url: str | None = None,
-                 db: Database | None = None, key_loader: KeyLoader | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        db: Database | None = None,
+        key_loader: KeyLoader | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self._api_key = api_key
@@ -405,9 +470,19 @@ class GeminiProvider:
                 self._clients[(api_key, base)] = c
             return c
 
-    def record(self, *, method: str, path: str, status: int | None, duration_ms: float, message: str,
-               job_id: int | None = None, item_id: int | None = None, request_id: str | None = None,
-               data: dict[str, Any] | None = None) -> None:
+    def record(
+        self,
+        *,
+        method: str,
+        path: str,
+        status: int | None,
+        duration_ms: float,
+        message: str,
+        job_id: int | None = None,
+        item_id: int | None = None,
+        request_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         """One Event per outbound call; a failure to record never fails the call itself."""
         if self.db is None:
             return
@@ -415,9 +490,20 @@ class GeminiProvider:
             from lib import events
 
             with self.db.transaction() as s:
-                events.record(s, "request", message, job_id=job_id, item_id=item_id, service="gemini",
-                              method=method, url=f"{self.base_url()}/{API_VERSION}/{path}", status_code=status,
-                              duration_ms=round(duration_ms, 1), request_id=request_id, data=data)
+                events.record(
+                    s,
+                    "request",
+                    message,
+                    job_id=job_id,
+                    item_id=item_id,
+                    service="gemini",
+                    method=method,
+                    url=f"{self.base_url()}/{API_VERSION}/{path}",
+                    status_code=status,
+                    duration_ms=round(duration_ms, 1),
+                    request_id=request_id,
+                    data=data,
+                )
         except Exception:  # the job log being busy must not lose a paid result
             log.warning("could not record a gemini request event", exc_info=True)
 
@@ -428,46 +514,86 @@ class GeminiProvider:
     def estimate_cost(self, model: str, images: int, *, batch: bool = False) -> float:
         return round(self.settings.price(model).per_image(batch=batch) * images, 6)
 
-    def generate(self, request: GenerationRequest, *, job_id: int | None = None,
-                 item_id: int | None = None) -> GeneratedImage:
+    def generate(
+        self, request: GenerationRequest, *, job_id: int | None = None, item_id: int | None = None
+    ) -> GeneratedImage:
         client = self.client()
         path = f"models/{request.model}:generateContent"
         t0 = time.monotonic()
         try:
-            resp = client.models.generate_content(model=request.model, contents=request_parts(request),
-                                                  config=request_config(request))
+            resp = client.models.generate_content(
+                model=request.model, contents=request_parts(request), config=request_config(request)
+            )
         except Exception as exc:
             err = map_error(exc, request.model)
             status = _status_of(err)
-            self.record(method="POST", path=path, status=status, duration_ms=(time.monotonic() - t0) * 1000,
-                        message=f"generateContent {request.model}: {status or type(exc).__name__}",
-                        job_id=job_id, item_id=item_id,
-                        data={"error": err.kind, "retry_after": getattr(err, "retry_after", None)})
+            self.record(
+                method="POST",
+                path=path,
+                status=status,
+                duration_ms=(time.monotonic() - t0) * 1000,
+                message=f"generateContent {request.model}: {status or type(exc).__name__}",
+                job_id=job_id,
+                item_id=item_id,
+                data={"error": err.kind, "retry_after": getattr(err, "retry_after", None)},
+            )
             raise err from exc
         duration = (time.monotonic() - t0) * 1000
         try:
             image = parse_response(resp, request.model, self.settings)
         except ProviderError as err:
-            self.record(method="POST", path=path, status=200, duration_ms=duration, job_id=job_id, item_id=item_id,
-                        message=f"generateContent {request.model}: 200, no image ({err.detail})",
-                        request_id=resp.response_id, data={"error": err.kind, **usage_numbers(resp)})
+            self.record(
+                method="POST",
+                path=path,
+                status=200,
+                duration_ms=duration,
+                job_id=job_id,
+                item_id=item_id,
+                message=f"generateContent {request.model}: 200, no image ({err.detail})",
+                request_id=resp.response_id,
+                data={"error": err.kind, **usage_numbers(resp)},
+            )
             raise
         image.usage.update(status_code=200, duration_ms=round(duration, 1))
-        self.record(method="POST", path=path, status=200, duration_ms=duration, job_id=job_id, item_id=item_id,
-                    message=f"generateContent {request.model}: 200, {image.width}x{image.height}",
-                    request_id=image.request_id, data={"usage": image.usage, "cost": image.cost})
+        self.record(
+            method="POST",
+            path=path,
+            status=200,
+            duration_ms=duration,
+            job_id=job_id,
+            item_id=item_id,
+            message=f"generateContent {request.model}: 200, {image.width}x{image.height}",
+            request_id=image.request_id,
+            data={"usage": image.usage, "cost": image.cost},
+        )
         return image
 
     # Alt text ----------------------------------------------------------------------------------------
-    def describe(self, image: bytes, product: ProductInfo, *, style: str = "", job_id: int | None = None,
-                 item_id: int | None = None, timeout: float | None = None) -> str:
+    def describe(
+        self,
+        image: bytes,
+        product: ProductInfo,
+        *,
+        style: str = "",
+        job_id: int | None = None,
+        item_id: int | None = None,
+        timeout: float | None = None,
+    ) -> str:
         """Alt text from the text model; the template on any error (offline, no key, refusal, junk) or when no
         answer comes within `timeout` seconds (default: settings.gemini_timeout_seconds)."""
-        return (self.model_alt_text(image, product, job_id=job_id, item_id=item_id, timeout=timeout)
-                or template_alt(product, style))
+        return self.model_alt_text(image, product, job_id=job_id, item_id=item_id, timeout=timeout) or template_alt(
+            product, style
+        )
 
-    def model_alt_text(self, image: bytes, product: ProductInfo, *, job_id: int | None = None,
-                       item_id: int | None = None, timeout: float | None = None) -> str | None:
+    def model_alt_text(
+        self,
+        image: bytes,
+        product: ProductInfo,
+        *,
+        job_id: int | None = None,
+        item_id: int | None = None,
+        timeout: float | None = None,
+    ) -> str | None:
         """Alt text from the text model, or None on any error, refusal or junk answer (every call is logged)."""
         model = self.settings.gemini_text_model
         path = f"models/{model}:generateContent"
@@ -480,18 +606,38 @@ class GeminiProvider:
             if "flash" in model and model.startswith("gemini-2.5"):
                 config.thinking_config = types.ThinkingConfig(thinking_budget=0)  # short answers, no thinking
             resp = client.models.generate_content(
-                model=model, contents=[types.Part.from_bytes(data=image, mime_type=_sniff_mime(image)),
-                                       types.Part.from_text(text=_alt_prompt(product))], config=config)
+                model=model,
+                contents=[
+                    types.Part.from_bytes(data=image, mime_type=_sniff_mime(image)),
+                    types.Part.from_text(text=_alt_prompt(product)),
+                ],
+                config=config,
+            )
             text = clean_alt(resp.text or "")
-            self.record(method="POST", path=path, status=200, duration_ms=(time.monotonic() - t0) * 1000,
-                        message=f"alt text {model}: 200", job_id=job_id, item_id=item_id,
-                        request_id=resp.response_id, data=usage_numbers(resp))
+            self.record(
+                method="POST",
+                path=path,
+                status=200,
+                duration_ms=(time.monotonic() - t0) * 1000,
+                message=f"alt text {model}: 200",
+                job_id=job_id,
+                item_id=item_id,
+                request_id=resp.response_id,
+                data=usage_numbers(resp),
+            )
             if len(text) >= 3:
                 return text
         except Exception as exc:
             err = map_error(exc, model)
-            self.record(method="POST", path=path, status=_status_of(err), duration_ms=(time.monotonic() - t0) * 1000,
-                        job_id=job_id, item_id=item_id, message=f"alt text {model}: {err.kind}")
+            self.record(
+                method="POST",
+                path=path,
+                status=_status_of(err),
+                duration_ms=(time.monotonic() - t0) * 1000,
+                job_id=job_id,
+                item_id=item_id,
+                message=f"alt text {model}: {err.kind}",
+            )
         return None
 
     # Connect page --------------------------------------------------------------------------------------
@@ -506,18 +652,31 @@ class GeminiProvider:
             self.client(api_key).models.get(model=model)
         except Exception as exc:
             err = map_error(exc, model)
-            self.record(method="GET", path=f"models/{model}", status=_status_of(err),
-                        duration_ms=(time.monotonic() - t0) * 1000, message=f"key test: {err.kind}")
+            self.record(
+                method="GET",
+                path=f"models/{model}",
+                status=_status_of(err),
+                duration_ms=(time.monotonic() - t0) * 1000,
+                message=f"key test: {err.kind}",
+            )
             if isinstance(err, ProviderAuthError):
                 raise ProviderAuthError(
                     "Google rejected this API key. Copy it again from Google AI Studio (aistudio.google.com/apikey)"
-                    " and paste it here.", detail=err.detail) from exc
+                    " and paste it here.",
+                    detail=err.detail,
+                ) from exc
             if isinstance(err, ProviderPermanent):
-                raise ProviderAuthError(f"The key works, but {model} is not available to it. {err.message}",
-                                        detail=err.detail) from exc
+                raise ProviderAuthError(
+                    f"The key works, but {model} is not available to it. {err.message}", detail=err.detail
+                ) from exc
             raise err from exc
-        self.record(method="GET", path=f"models/{model}", status=200, duration_ms=(time.monotonic() - t0) * 1000,
-                    message="key test: ok")
+        self.record(
+            method="GET",
+            path=f"models/{model}",
+            status=200,
+            duration_ms=(time.monotonic() - t0) * 1000,
+            message="key test: ok",
+        )
 
 
 def make_client(settings: Settings, api_key: str, base_url: str | None = None) -> genai.Client:

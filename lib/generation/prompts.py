@@ -59,94 +59,211 @@ PRESETS: dict[str, StylePreset] = {
     p.key: p
     for p in [
         _p(
-            "marble_counter", "Marble counter", "White marble kitchen counter, soft window light from the left.",
+            "marble_counter",
+            "Marble counter",
+            "White marble kitchen counter, soft window light from the left.",
             "standing on a polished white Carrara marble kitchen counter with soft grey veins, a softly blurred "
             "light kitchen wall behind, bright natural morning light from a window on the left, gentle soft shadows",
             "on a white marble kitchen counter",
-            SceneParams("plaster", ((236, 233, 228), (222, 218, 211)), "marble", ((242, 241, 238), (150, 150, 156)),
-                        horizon=0.60, light_x=-0.7, warmth=0.1, shadow=0.5, reflection=0.10,
-                        props=("plant", "cup", "book")),
+            SceneParams(
+                "plaster",
+                ((236, 233, 228), (222, 218, 211)),
+                "marble",
+                ((242, 241, 238), (150, 150, 156)),
+                horizon=0.60,
+                light_x=-0.7,
+                warmth=0.1,
+                shadow=0.5,
+                reflection=0.10,
+                props=("plant", "cup", "book"),
+            ),
         ),
         _p(
-            "oak_table", "Oak table", "Warm oak wood table against a soft cream wall, homely afternoon light.",
+            "oak_table",
+            "Oak table",
+            "Warm oak wood table against a soft cream wall, homely afternoon light.",
             "placed on a warm natural oak wood table with visible grain, a cream painted wall softly out of focus "
             "behind, warm late-afternoon light from the right, cosy Scandinavian interior mood",
             "on an oak wood table",
-            SceneParams("plaster", ((232, 222, 205), (214, 202, 184)), "wood", ((196, 150, 102), (132, 90, 52)),
-                        horizon=0.57, light_x=0.65, warmth=0.45, shadow=0.55, props=("plant", "book", "cup")),
+            SceneParams(
+                "plaster",
+                ((232, 222, 205), (214, 202, 184)),
+                "wood",
+                ((196, 150, 102), (132, 90, 52)),
+                horizon=0.57,
+                light_x=0.65,
+                warmth=0.45,
+                shadow=0.55,
+                props=("plant", "book", "cup"),
+            ),
         ),
         _p(
-            "linen_backdrop", "Linen backdrop", "Natural linen fabric sweep, soft diffuse light, calm and minimal.",
+            "linen_backdrop",
+            "Linen backdrop",
+            "Natural linen fabric sweep, soft diffuse light, calm and minimal.",
             "resting on a natural oatmeal linen cloth that sweeps up into the backdrop, soft diffuse daylight, "
             "gentle folds in the fabric, calm minimal editorial look",
             "on a natural linen backdrop",
-            SceneParams("linen", ((224, 214, 196), (214, 203, 184)), "linen", ((218, 207, 188), (196, 183, 162)),
-                        horizon=0.55, edge="soft", light_x=-0.4, warmth=0.2, shadow=0.4, vignette=0.2,
-                        props=("stones", "vase")),
+            SceneParams(
+                "linen",
+                ((224, 214, 196), (214, 203, 184)),
+                "linen",
+                ((218, 207, 188), (196, 183, 162)),
+                horizon=0.55,
+                edge="soft",
+                light_x=-0.4,
+                warmth=0.2,
+                shadow=0.4,
+                vignette=0.2,
+                props=("stones", "vase"),
+            ),
         ),
         _p(
-            "concrete_loft", "Concrete loft", "Urban loft: raw concrete wall and floor, cool daylight.",
+            "concrete_loft",
+            "Concrete loft",
+            "Urban loft: raw concrete wall and floor, cool daylight.",
             "on a polished raw concrete surface in an urban loft, grey concrete wall with subtle texture, cool "
             "daylight from a large industrial window on the left, crisp shadows, modern architectural mood",
             "on polished concrete in a loft",
-            SceneParams("concrete", ((176, 176, 174), (158, 158, 156)), "concrete", ((150, 149, 146), (118, 117, 115)),
-                        horizon=0.60, light_x=-0.8, warmth=-0.25, shadow=0.6, vignette=0.35,
-                        props=("plant", "book")),
+            SceneParams(
+                "concrete",
+                ((176, 176, 174), (158, 158, 156)),
+                "concrete",
+                ((150, 149, 146), (118, 117, 115)),
+                horizon=0.60,
+                light_x=-0.8,
+                warmth=-0.25,
+                shadow=0.6,
+                vignette=0.35,
+                props=("plant", "book"),
+            ),
         ),
         _p(
-            "outdoor_sunlight", "Outdoor sunlight", "Sunny garden table with dappled leaf shadows and greenery.",
+            "outdoor_sunlight",
+            "Outdoor sunlight",
+            "Sunny garden table with dappled leaf shadows and greenery.",
             "on a weathered wooden garden table outdoors in warm golden sunlight, dappled leaf shadows, lush green "
             "garden softly blurred in the background (shallow depth of field), summery and fresh",
             "on a garden table in dappled sunlight",
-            SceneParams("garden", ((168, 196, 150), (120, 150, 96)), "deck", ((186, 158, 122), (120, 96, 70)),
-                        horizon=0.58, light_x=0.7, warmth=0.6, brightness=1.05, shadow=0.6, vignette=0.2,
-                        dapple=True, props=("fruit", "cup")),
+            SceneParams(
+                "garden",
+                ((168, 196, 150), (120, 150, 96)),
+                "deck",
+                ((186, 158, 122), (120, 96, 70)),
+                horizon=0.58,
+                light_x=0.7,
+                warmth=0.6,
+                brightness=1.05,
+                shadow=0.6,
+                vignette=0.2,
+                dapple=True,
+                props=("fruit", "cup"),
+            ),
         ),
         _p(
-            "pastel_studio", "Pastel studio", "Seamless pastel studio sweep with a round podium.",
+            "pastel_studio",
+            "Pastel studio",
+            "Seamless pastel studio sweep with a round podium.",
             "on a round matte podium in a seamless pastel-coloured photo studio, soft even studio lighting, "
             "clean minimal modern product photography, soft shadow",
             "on a podium in a pastel studio",
-            SceneParams("sweep", ((240, 205, 205), (232, 190, 190)), "sweep", ((236, 196, 196), (226, 182, 182)),
-                        horizon=0.62, edge="soft", light_x=-0.5, warmth=0.05, shadow=0.4, vignette=0.18,
-                        plinth=True,
-                        palette=((240, 205, 205), (196, 226, 214), (214, 206, 238), (244, 222, 192), (200, 218, 240))),
+            SceneParams(
+                "sweep",
+                ((240, 205, 205), (232, 190, 190)),
+                "sweep",
+                ((236, 196, 196), (226, 182, 182)),
+                horizon=0.62,
+                edge="soft",
+                light_x=-0.5,
+                warmth=0.05,
+                shadow=0.4,
+                vignette=0.18,
+                plinth=True,
+                palette=((240, 205, 205), (196, 226, 214), (214, 206, 238), (244, 222, 192), (200, 218, 240)),
+            ),
         ),
         _p(
-            "bathroom_shelf", "Bathroom shelf", "Bright bathroom: white tiles, stone shelf, a towel and a plant.",
+            "bathroom_shelf",
+            "Bathroom shelf",
+            "Bright bathroom: white tiles, stone shelf, a towel and a plant.",
             "on a pale stone shelf in a bright modern bathroom, white square wall tiles softly out of focus, "
             "a folded towel and a small plant nearby, fresh clean spa atmosphere, soft daylight",
             "on a bathroom shelf",
-            SceneParams("tiles", ((236, 238, 238), (226, 229, 229)), "shelf", ((226, 222, 214), (198, 192, 182)),
-                        horizon=0.62, light_x=-0.5, warmth=-0.05, shadow=0.45, vignette=0.2,
-                        props=("towel", "plant", "soap")),
+            SceneParams(
+                "tiles",
+                ((236, 238, 238), (226, 229, 229)),
+                "shelf",
+                ((226, 222, 214), (198, 192, 182)),
+                horizon=0.62,
+                light_x=-0.5,
+                warmth=-0.05,
+                shadow=0.45,
+                vignette=0.2,
+                props=("towel", "plant", "soap"),
+            ),
         ),
         _p(
-            "model_worn", "Model / styled", "Apparel styled on a hanger in a bright studio (a model, with AI).",
+            "model_worn",
+            "Model / styled",
+            "Apparel styled on a hanger in a bright studio (a model, with AI).",
             "worn by a model in a natural relaxed pose in a bright neutral studio, the product clearly visible and "
             "unchanged, soft flattering light, fashion e-commerce photography, face cropped or turned away",
             "styled in a bright studio",
-            SceneParams("sweep", ((232, 228, 222), (220, 215, 208)), "sweep", ((226, 221, 214), (210, 204, 196)),
-                        horizon=0.80, edge="soft", light_x=-0.5, warmth=0.1, shadow=0.35, vignette=0.22,
-                        hanger=True),
+            SceneParams(
+                "sweep",
+                ((232, 228, 222), (220, 215, 208)),
+                "sweep",
+                ((226, 221, 214), (210, 204, 196)),
+                horizon=0.80,
+                edge="soft",
+                light_x=-0.5,
+                warmth=0.1,
+                shadow=0.35,
+                vignette=0.22,
+                hanger=True,
+            ),
         ),
         _p(
-            "kitchen_window", "Kitchen window", "Light wood counter by a sunny window with window-frame light.",
+            "kitchen_window",
+            "Kitchen window",
+            "Light wood counter by a sunny window with window-frame light.",
             "on a light ash wood kitchen counter next to a sunny window, bright window light falling across the "
             "scene, soft shadows of the window frame on the wall, a few fresh kitchen props blurred nearby",
             "on a kitchen counter by a sunny window",
-            SceneParams("window", ((234, 228, 218), (220, 212, 200)), "wood", ((222, 196, 160), (170, 136, 98)),
-                        horizon=0.60, light_x=-0.75, warmth=0.35, brightness=1.04, shadow=0.55,
-                        props=("fruit", "cup", "plant")),
+            SceneParams(
+                "window",
+                ((234, 228, 218), (220, 212, 200)),
+                "wood",
+                ((222, 196, 160), (170, 136, 98)),
+                horizon=0.60,
+                light_x=-0.75,
+                warmth=0.35,
+                brightness=1.04,
+                shadow=0.55,
+                props=("fruit", "cup", "plant"),
+            ),
         ),
         _p(
-            "dark_moody", "Dark & moody", "Dark slate surface, charcoal wall, a single dramatic side light.",
+            "dark_moody",
+            "Dark & moody",
+            "Dark slate surface, charcoal wall, a single dramatic side light.",
             "on a dark slate surface against a deep charcoal wall, a single dramatic soft spotlight from the side, "
             "rich contrast, moody premium editorial look",
             "on dark slate in dramatic light",
-            SceneParams("dark", ((58, 56, 56), (40, 38, 38)), "slate", ((52, 52, 54), (34, 34, 36)),
-                        horizon=0.62, light_x=0.8, warmth=0.2, brightness=0.95, shadow=0.7, vignette=0.5,
-                        reflection=0.12, props=("candle", "stones")),
+            SceneParams(
+                "dark",
+                ((58, 56, 56), (40, 38, 38)),
+                "slate",
+                ((52, 52, 54), (34, 34, 36)),
+                horizon=0.62,
+                light_x=0.8,
+                warmth=0.2,
+                brightness=0.95,
+                shadow=0.7,
+                vignette=0.5,
+                reflection=0.12,
+                props=("candle", "stones"),
+            ),
         ),
     ]
 }
@@ -205,7 +322,7 @@ def plain(text: str | None, limit: int | None = None) -> str:
     s = _SPACE.sub(" ", s).strip()
     if limit and len(s) > limit:
         cut = s[: limit - 1]
-        if " " in cut[limit // 2:]:
+        if " " in cut[limit // 2 :]:
             cut = cut[: cut.rfind(" ")]
         s = cut.rstrip(" ,;:-") + "…"
     return s
@@ -249,8 +366,7 @@ def build_prompt(info: ProductInfo, style: str, extra: str = "") -> str:
     preset = PRESETS[resolve_style(style, info.category)]
     name = plain(info.name, 120) or "the product"
     lines = [
-        f"Create a lifestyle product photo of the product shown in the reference image ({name}), "
-        f"{preset.scene}.",
+        f"Create a lifestyle product photo of the product shown in the reference image ({name}), {preset.scene}.",
         KEEP_PRODUCT,
         RULES,
     ]
@@ -260,8 +376,9 @@ def build_prompt(info: ProductInfo, style: str, extra: str = "") -> str:
     if info.description:
         desc = plain(info.description, 300)
         facts.append(f"Description: {desc}" + ("" if desc[-1] in ".!?…" else "."))
-    attrs = "; ".join(f"{plain(k, 40)}: {plain(v, 80)}" for k, v in list(info.attributes.items())[:8]
-                      if plain(k) and plain(v))
+    attrs = "; ".join(
+        f"{plain(k, 40)}: {plain(v, 80)}" for k, v in list(info.attributes.items())[:8] if plain(k) and plain(v)
+    )
     if attrs:
         facts.append(f"Attributes: {attrs}.")
     lines.append(" ".join(facts))

@@ -37,12 +37,26 @@ MODEL = "studio-v1"
 JPEG_QUALITY = 92
 WHITE_TOLERANCE = 16  # max channel distance from the border colour that still counts as background
 MAX_WORK_SIDE = 2048  # larger sources are reduced first: the output never needs more
-_APPAREL_WORDS = ("apparel", "cloth", "shirt", "tee", "dress", "jacket", "hoodie", "sweater", "wear", "fashion",
-                  "top", "coat", "knit")
+_APPAREL_WORDS = (
+    "apparel",
+    "cloth",
+    "shirt",
+    "tee",
+    "dress",
+    "jacket",
+    "hoodie",
+    "sweater",
+    "wear",
+    "fashion",
+    "top",
+    "coat",
+    "knit",
+)
 _NOT_HUNG = ("bag", "tote", "pack", "shoe", "sneaker", "boot", "watch", "sandal", "wallet", "belt", "hat")
 
 
 # Cut-out --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Cutout:
@@ -58,8 +72,11 @@ def _decode(data: bytes) -> tuple[Image.Image, float]:
         im = Image.open(io.BytesIO(data))
         im.load()
     except Image.DecompressionBombError as exc:  # the worker hands over checked photos; a direct caller may not
-        raise ProviderPermanent("This product photo has too many pixels for the studio engine. Resize it (for "
-                                "example to 4000 pixels on the long side) and try again.", detail=str(exc)) from exc
+        raise ProviderPermanent(
+            "This product photo has too many pixels for the studio engine. Resize it (for "
+            "example to 4000 pixels on the long side) and try again.",
+            detail=str(exc),
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ProviderPermanent("The studio engine could not read this product photo.", detail=str(exc)) from exc
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
@@ -72,8 +89,7 @@ def _decode(data: bytes) -> tuple[Image.Image, float]:
     factor = 1.0
     if max(im.size) > MAX_WORK_SIDE:
         factor = MAX_WORK_SIDE / max(im.size)
-        im = im.resize((max(1, round(im.width * factor)), max(1, round(im.height * factor))),
-                       Image.Resampling.LANCZOS)
+        im = im.resize((max(1, round(im.width * factor)), max(1, round(im.height * factor))), Image.Resampling.LANCZOS)
     return im, factor
 
 
@@ -134,7 +150,8 @@ def cut_out(data: bytes) -> Cutout:
     if ref.min() < 200 or light_border < 0.6:
         raise ProviderPermanent(
             "The studio engine needs the product on a plain white background; this photo's edges are not white. "
-            "Use a packshot on white, or the AI engine for this photo.")
+            "Use a packshot on white, or the AI engine for this photo."
+        )
     near = np.abs(arr.astype(np.int16) - ref.astype(np.int16)).max(axis=2) <= WHITE_TOLERANCE
     fg = ~border_connected(near)
     if fg.sum() < max(16, 0.001 * h * w):
@@ -157,16 +174,24 @@ def cut_out(data: bytes) -> Cutout:
     alpha = np.clip(alpha * 1.25, 0, 1)  # fully opaque one pixel inside the rim
     # Edge colour: spread the inside colour outwards (normalised convolution), used where alpha < 1.
     wsum = np.asarray(inner_im.filter(ImageFilter.BoxBlur(2)), dtype=np.float32)[..., None]
-    spread = np.asarray(Image.fromarray((rgb * inner[..., None]).astype(np.uint8), "RGB")
-                        .filter(ImageFilter.BoxBlur(2)), dtype=np.float32)
+    spread = np.asarray(
+        Image.fromarray((rgb * inner[..., None]).astype(np.uint8), "RGB").filter(ImageFilter.BoxBlur(2)),
+        dtype=np.float32,
+    )
     spread = spread * 255.0 / np.maximum(wsum, 1.0)
     edge = (alpha < 0.999)[..., None] & (wsum > 0)
     rgb = np.where(edge, np.clip(spread, 0, 255), rgb)
-    return Cutout(rgb=np.clip(rgb + 0.5, 0, 255).astype(np.uint8), alpha=alpha, box=(x0, y0, x1, y1),
-                  source_size=(w, h), source_scale=factor)
+    return Cutout(
+        rgb=np.clip(rgb + 0.5, 0, 255).astype(np.uint8),
+        alpha=alpha,
+        box=(x0, y0, x1, y1),
+        source_size=(w, h),
+        source_scale=factor,
+    )
 
 
 # Layout -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -216,8 +241,9 @@ class StudioEngine:
 
     def output_size(self, req: GenerationRequest) -> tuple[int, int]:
         if req.aspect_ratio not in ASPECT_RATIOS:
-            raise ProviderPermanent(f"The studio engine cannot make {req.aspect_ratio} images. "
-                                    f"Choose one of {', '.join(ASPECT_RATIOS)}.")
+            raise ProviderPermanent(
+                f"The studio engine cannot make {req.aspect_ratio} images. Choose one of {', '.join(ASPECT_RATIOS)}."
+            )
         long_side = max(self.min_side, min(int(req.output_size), self.max_side))
         return aspect_size(req.aspect_ratio, long_side)
 
@@ -227,9 +253,19 @@ class StudioEngine:
         comp.image.save(buf, "JPEG", quality=self.quality)
         p = comp.placement
         return GeneratedImage(
-            data=buf.getvalue(), mime="image/jpeg", width=comp.image.width, height=comp.image.height, model=MODEL,
-            cost=0.0, usage={"style": p.style, "scene_variant": p.scene_variant, "placement": list(p.box),
-                             "scale": round(p.scale, 5), "mode": p.mode},
+            data=buf.getvalue(),
+            mime="image/jpeg",
+            width=comp.image.width,
+            height=comp.image.height,
+            model=MODEL,
+            cost=0.0,
+            usage={
+                "style": p.style,
+                "scene_variant": p.scene_variant,
+                "placement": list(p.box),
+                "scale": round(p.scale, 5),
+                "mode": p.mode,
+            },
             request_id=hashlib.sha256(req.fingerprint(self.name).encode()).hexdigest()[:16],
         )
 
@@ -315,13 +351,23 @@ class StudioEngine:
         _over(img, lit, p_a, px0, py0, wrap=0.18)
 
         out = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
-        placement = Placement(box=(px0, py0, px0 + pw_i, py0 + ph_i), scale=factor, style=style,
-                              scene_variant=scene_variant, mode=mode)
+        placement = Placement(
+            box=(px0, py0, px0 + pw_i, py0 + ph_i), scale=factor, style=style, scene_variant=scene_variant, mode=mode
+        )
         return Composite(out, placement, cut)
 
     # Pieces ---------------------------------------------------------------------------------
-    def _shadows(self, img: np.ndarray, scene: Scene, params: SceneParams, alpha: np.ndarray, px0: int, py0: int,
-                 base_y: int, strength: float = 1.0) -> None:
+    def _shadows(
+        self,
+        img: np.ndarray,
+        scene: Scene,
+        params: SceneParams,
+        alpha: np.ndarray,
+        px0: int,
+        py0: int,
+        base_y: int,
+        strength: float = 1.0,
+    ) -> None:
         H, W = img.shape[:2]
         ph, pw = alpha.shape
         sx = -scene.light_x * 0.6  # the shadow leans away from the light
@@ -341,8 +387,13 @@ class StudioEngine:
         # Soft far away, crisper near the contact: blend two blurs by distance from the base.
         near_b = np.asarray(cast.filter(ImageFilter.GaussianBlur(max(1.0, 0.006 * H))), dtype=np.float32) / 255
         small = cast.resize((max(1, rw // 4), max(1, rh // 4)), Image.Resampling.BILINEAR)
-        far_b = np.asarray(small.filter(ImageFilter.GaussianBlur(max(1.0, 0.012 * H)))
-                           .resize((rw, rh), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+        far_b = (
+            np.asarray(
+                small.filter(ImageFilter.GaussianBlur(max(1.0, 0.012 * H))).resize((rw, rh), Image.Resampling.BILINEAR),
+                dtype=np.float32,
+            )
+            / 255
+        )
         ys = np.arange(cy0, cy1, dtype=np.float32)[:, None]
         t = np.clip((base_y - ys) / max(1.0, ph * k), 0, 1)
         shadow = (near_b * (1 - t) + far_b * t) * (1 - 0.6 * t) * params.shadow
@@ -360,9 +411,9 @@ class StudioEngine:
             xs, cols = xs[ok], cols[ok]
             fy = (foot[cols] + py0 - cy0).astype(np.float32)
             sig = max(1.0, 0.005 * H)
-            contact[:, xs] = np.exp(-((ys - cy0 - fy[None, :] - 0.3 * sig) / sig) ** 2)
+            contact[:, xs] = np.exp(-(((ys - cy0 - fy[None, :] - 0.3 * sig) / sig) ** 2))
             amb = np.zeros_like(contact)
-            amb[:, xs] = np.exp(-((ys - cy0 - fy[None, :]) / (4 * sig)) ** 2)
+            amb[:, xs] = np.exp(-(((ys - cy0 - fy[None, :]) / (4 * sig)) ** 2))
             c_im = Image.fromarray(np.clip(contact * 255, 0, 255).astype(np.uint8), "L")
             contact = np.asarray(c_im.filter(ImageFilter.GaussianBlur(sig)), dtype=np.float32) / 255
             a_im2 = Image.fromarray(np.clip(amb * 255, 0, 255).astype(np.uint8), "L")
@@ -373,8 +424,9 @@ class StudioEngine:
         region = img[cy0:cy1, cx0:cx1]
         region *= 1 - shadow[..., None] * tint_
 
-    def _reflection(self, img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, px0: int, base_y: int,
-                    amount: float) -> None:
+    def _reflection(
+        self, img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, px0: int, base_y: int, amount: float
+    ) -> None:
         H, W = img.shape[:2]
         ph, pw = alpha.shape
         depth = int(ph * 0.3)
@@ -385,8 +437,15 @@ class StudioEngine:
         y0 = base_y - max(1, int(0.004 * H))
         _over(img, refl_rgb, refl_a, px0, y0)
 
-    def _props(self, img: np.ndarray, scene: Scene, params: SceneParams, rng: np.random.Generator,
-               box: tuple[int, int, int, int], style: str) -> None:
+    def _props(
+        self,
+        img: np.ndarray,
+        scene: Scene,
+        params: SceneParams,
+        rng: np.random.Generator,
+        box: tuple[int, int, int, int],
+        style: str,
+    ) -> None:
         H, W = img.shape[:2]
         px0, py0, pw, ph = box
         base_y = py0 + ph
@@ -423,8 +482,14 @@ class StudioEngine:
             self._shadows(img, scene, params, pa, int(x), y0, int(prop_base), strength=0.7)
             _over(img, prgb, pa, int(x), y0)
 
-    def _plinth(self, img: np.ndarray, scene: Scene, params: SceneParams, box: tuple[int, int, int, int],
-                rng: np.random.Generator) -> None:
+    def _plinth(
+        self,
+        img: np.ndarray,
+        scene: Scene,
+        params: SceneParams,
+        box: tuple[int, int, int, int],
+        rng: np.random.Generator,
+    ) -> None:
         H, W = img.shape[:2]
         px0, py0, pw, ph = box
         base_y = py0 + ph
@@ -457,8 +522,9 @@ class StudioEngine:
         self._shadows(img, scene, params, alpha, x0, y0, y1, strength=0.6)
         _over(img, rgb, alpha, x0, y0)
 
-    def _hanger(self, img: np.ndarray, scene: Scene, box: tuple[int, int, int, int], alpha: np.ndarray,
-                variant: int) -> None:
+    def _hanger(
+        self, img: np.ndarray, scene: Scene, box: tuple[int, int, int, int], alpha: np.ndarray, variant: int
+    ) -> None:
         H, W = img.shape[:2]
         px0, py0, pw, ph = box
         rail_y = int(0.085 * H)
@@ -466,12 +532,12 @@ class StudioEngine:
         metal = [(60, 60, 62), (176, 140, 84), (200, 200, 204), (150, 110, 70)][variant % 4]
         # The rail's soft shadow on the backdrop, then the rail.
         ys = np.arange(H, dtype=np.float32)[:, None, None]
-        sh = np.exp(-((ys - rail_y - 0.03 * H) / (0.012 * H)) ** 2) * 0.18
+        sh = np.exp(-(((ys - rail_y - 0.03 * H) / (0.012 * H)) ** 2)) * 0.18
         img *= 1 - sh
         t = np.linspace(-1, 1, thick, dtype=np.float32)[:, None, None]
         base = np.asarray(metal, dtype=np.float32) / 255.0
-        bar = base * (0.65 + 0.45 * np.exp(-((t + 0.4) / 0.35) ** 2)) * (1 - 0.25 * np.clip(t, 0, 1))
-        img[rail_y - thick // 2: rail_y - thick // 2 + thick] = bar
+        bar = base * (0.65 + 0.45 * np.exp(-(((t + 0.4) / 0.35) ** 2))) * (1 - 0.25 * np.clip(t, 0, 1))
+        img[rail_y - thick // 2 : rail_y - thick // 2 + thick] = bar
         # Hook and hanger, drawn on a transparent canvas around the product's shoulders.
         cx = px0 + pw / 2
         span = pw * 0.7  # shoulder to shoulder: the ends tuck under the garment
@@ -479,19 +545,25 @@ class StudioEngine:
         c = Canvas(side, ss=2, transparent=True)
         k = 1024.0 / side
         oy = rail_y - thick
+
         def d(x: float, y: float) -> tuple[float, float]:
             return ((x - (cx - side / 2)) * k, (y - oy) * k)
+
         wood = [(176, 130, 86), (230, 226, 218), (40, 40, 42), (176, 130, 86)][variant % 4]
         hook_top = d(cx, rail_y - thick * 0.2)
         neck = d(cx, py0 - 0.01 * H)
         r = (neck[1] - hook_top[1]) * 0.35
-        hook = [(hook_top[0] + r * math.cos(a), hook_top[1] + r + r * math.sin(a))
-                for a in np.linspace(math.pi * 1.05, math.pi * 2.25, 14)]
+        hook = [
+            (hook_top[0] + r * math.cos(a), hook_top[1] + r + r * math.sin(a))
+            for a in np.linspace(math.pi * 1.05, math.pi * 2.25, 14)
+        ]
         hook += [neck]
         c.fill(c.mask(("line", hook, max(3.0, 0.006 * H * k))), flat(scale(metal, 1.1)))
         shoulders = [d(cx - span / 2, py0 + 0.16 * ph), d(cx, py0 + 0.01 * ph), d(cx + span / 2, py0 + 0.16 * ph)]
-        c.fill(c.mask(("line", shoulders, 0.02 * H * k)),
-               vgrad(shoulders[1][1] - 10, shoulders[0][1] + 10, scale(wood, 1.1), scale(wood, 0.8)))
+        c.fill(
+            c.mask(("line", shoulders, 0.02 * H * k)),
+            vgrad(shoulders[1][1] - 10, shoulders[0][1] + 10, scale(wood, 1.1), scale(wood, 0.8)),
+        )
         him = c.image()
         harr = np.asarray(him, dtype=np.float32) / 255.0
         hx, hy = int(round(cx - side / 2)), int(oy)
@@ -501,10 +573,14 @@ class StudioEngine:
         _paste_max(comb, alpha, px0, py0)
         dx, dy = int(-scene.light_x * 0.03 * W), int(0.025 * H)
         comb = np.roll(np.roll(comb, dy, axis=0), dx, axis=1)
-        small = Image.fromarray((comb * 255).astype(np.uint8), "L").resize((W // 4, H // 4),
-                                                                           Image.Resampling.BILINEAR)
-        soft = np.asarray(small.filter(ImageFilter.GaussianBlur(0.005 * H)).resize((W, H),
-                          Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+        small = Image.fromarray((comb * 255).astype(np.uint8), "L").resize((W // 4, H // 4), Image.Resampling.BILINEAR)
+        soft = (
+            np.asarray(
+                small.filter(ImageFilter.GaussianBlur(0.005 * H)).resize((W, H), Image.Resampling.BILINEAR),
+                dtype=np.float32,
+            )
+            / 255.0
+        )
         img *= (1 - 0.3 * soft)[..., None]
         _over(img, harr[..., :3], harr[..., 3], hx, hy)
 
@@ -522,7 +598,7 @@ def _paste_max(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
     h, w = src.shape
     x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
     if x1 > x0 and y1 > y0:
-        dst[y0:y1, x0:x1] = np.maximum(dst[y0:y1, x0:x1], src[y0 - y:y1 - y, x0 - x:x1 - x])
+        dst[y0:y1, x0:x1] = np.maximum(dst[y0:y1, x0:x1], src[y0 - y : y1 - y, x0 - x : x1 - x])
 
 
 def _over(img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int, wrap: float = 0.0) -> None:
@@ -533,8 +609,8 @@ def _over(img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int, w
     x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
     if x1 <= x0 or y1 <= y0:
         return
-    a = alpha[y0 - y:y1 - y, x0 - x:x1 - x][..., None]
-    src = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
+    a = alpha[y0 - y : y1 - y, x0 - x : x1 - x][..., None]
+    src = rgb[y0 - y : y1 - y, x0 - x : x1 - x]
     region = img[y0:y1, x0:x1]
     if wrap:
         rim = np.clip((1 - a) * 2.5, 0, 1) * (a > 0)
@@ -545,15 +621,22 @@ def _over(img: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, x: int, y: int, w
 
 # Provider hooks -----------------------------------------------------------------------------------
 
+
 def open_provider(runtime: Any) -> StudioEngine:
     quality = JPEG_QUALITY
     return StudioEngine(quality=quality)
 
 
-_PREVIEW_PRODUCT = {"model_worn": ("tee", "Apparel"), "bathroom_shelf": ("soap_pump", "Bath"),
-                    "outdoor_sunlight": ("steel_bottle", "Outdoor"), "dark_moody": ("watch", "Accessories"),
-                    "oak_table": ("candle", "Home"), "concrete_loft": ("sneaker", "Shoes"),
-                    "linen_backdrop": ("teapot", "Kitchen"), "kitchen_window": ("teapot", "Kitchen")}
+_PREVIEW_PRODUCT = {
+    "model_worn": ("tee", "Apparel"),
+    "bathroom_shelf": ("soap_pump", "Bath"),
+    "outdoor_sunlight": ("steel_bottle", "Outdoor"),
+    "dark_moody": ("watch", "Accessories"),
+    "oak_table": ("candle", "Home"),
+    "concrete_loft": ("sneaker", "Shoes"),
+    "linen_backdrop": ("teapot", "Kitchen"),
+    "kitchen_window": ("teapot", "Kitchen"),
+}
 
 
 @lru_cache(maxsize=32)
@@ -563,8 +646,14 @@ def preset_preview(style: str, side: int = 256) -> bytes:
     kind, category = _PREVIEW_PRODUCT.get(style, ("mug", "Kitchen"))
     buf = io.BytesIO()
     draw(kind, size=512).save(buf, "PNG")
-    req = GenerationRequest(source_image=buf.getvalue(), prompt="", product=ProductInfo(name=kind, category=category),
-                            style=style, model=MODEL, output_size=side)
+    req = GenerationRequest(
+        source_image=buf.getvalue(),
+        prompt="",
+        product=ProductInfo(name=kind, category=category),
+        style=style,
+        model=MODEL,
+        output_size=side,
+    )
     comp = StudioEngine(min_side=side, max_side=side).render(req)
     out = io.BytesIO()
     comp.image.save(out, "JPEG", quality=85)

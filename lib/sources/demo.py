@@ -52,50 +52,144 @@ class DemoItem:
 KITCHEN, HOME, APPAREL, BATH = "Kitchen", "Home & Lighting", "Apparel & Bags", "Bath & Beauty"
 
 CATALOGUE: tuple[DemoItem, ...] = (
-    DemoItem("1", "Stoneware Mug", "GK-MUG-001", KITCHEN, "mug",
-             "Hand-glazed stoneware mug with a speckled clay foot. Holds 350 ml; dishwasher safe.",
-             attributes={"Material": "Stoneware", "Capacity": "350 ml", "Colour": "Teal"}, mirrored_gallery=True),
-    DemoItem("2", "Insulated Steel Bottle", "GK-BTL-002", KITCHEN, "steel_bottle",
-             "Double-wall vacuum bottle: cold for 24 hours, hot for 12. Brushed steel, 750 ml.",
-             attributes={"Material": "Stainless steel", "Capacity": "750 ml"}),
-    DemoItem("3", "Kyusu Clay Teapot", "GK-TEA-003", KITCHEN, "teapot",
-             "Japanese-style clay teapot with a side handle and a built-in strainer. 500 ml.",
-             stock_status="onbackorder", attributes={"Material": "Red clay", "Capacity": "500 ml"}),
-    DemoItem("4", "Swing-Arm Desk Lamp", "GK-LMP-004", HOME, "desk_lamp",
-             "Adjustable steel desk lamp with a mustard cone shade and a weighted base. E27 bulb.",
-             attributes={"Material": "Powder-coated steel", "Colour": "Mustard"}),
-    DemoItem("5", "Amber Jar Candle", "GK-CDL-005", HOME, "candle",
-             "Soy wax candle in an amber glass jar, cedar and fig. About 50 hours of burn time.",
-             attributes={"Scent": "Cedar & fig", "Burn time": "50 h"}, mirrored_gallery=True),
-    DemoItem("6", "Terracotta Planter with Pilea", "GK-PLT-006", HOME, "planter",
-             "Unglazed terracotta pot, 14 cm, with a young Chinese money plant (Pilea peperomioides).",
-             attributes={"Material": "Terracotta", "Diameter": "14 cm"}),
-    DemoItem("7", "Walnut Wall Clock", "GK-CLK-007", HOME, "wall_clock",
-             "Silent-sweep wall clock with a walnut frame and a crisp white dial. 30 cm.",
-             stock_status="outofstock", attributes={"Material": "Walnut", "Diameter": "30 cm"}),
-    DemoItem("8", "Everyday Runner Sneaker", "GK-SNK-008", APPAREL, "sneaker",
-             "Lightweight knit running shoe with a cushioned off-white sole and contrast heel.",
-             attributes={"Colour": "Navy / Orange", "Upper": "Recycled knit"}),
-    DemoItem("9", "Canvas Market Tote", "GK-TOT-009", APPAREL, "tote_bag",
-             "Heavy organic-cotton canvas tote with leather-look handles and a printed leaf badge.",
-             attributes={"Material": "Organic cotton canvas"}),
-    DemoItem("10", "Trail Daypack", "GK-BPK-010", APPAREL, "backpack",
-             "20 L water-resistant daypack with a padded laptop sleeve and a zip front pocket.",
-             stock_status="onbackorder", attributes={"Volume": "20 L", "Colour": "Olive"}),
-    DemoItem("11", "Field Watch", "GK-WCH-011", APPAREL, "watch",
-             "38 mm steel field watch with a white dial and a tan leather strap. Water resistant to 50 m.",
-             attributes={"Case": "38 mm steel", "Strap": "Leather"}),
-    DemoItem("12", "Classic Tee", "GK-TEE-012", APPAREL, "tee",
-             "Heavyweight organic-cotton t-shirt with a relaxed fit and a ribbed crew neck.",
-             attributes={"Material": "Organic cotton", "Colour": "Navy, Sage, Rust, Heather Grey"},
-             variations=(("Navy", (40, 58, 96)), ("Sage", (128, 152, 118)), ("Rust", (168, 82, 48)),
-                         ("Heather Grey", (132, 134, 138)))),
-    DemoItem("13", "Amber Soap Pump", "GK-SOP-013", BATH, "soap_pump",
-             "Refillable amber glass pump bottle with a gentle olive-oil hand soap. 300 ml.",
-             attributes={"Capacity": "300 ml", "Scent": "Olive leaf"}),
-    DemoItem("14", "Hydrating Face Serum", "GK-SRM-014", BATH, "serum",
-             "Hyaluronic acid serum in a blue glass dropper bottle. Fragrance free, 30 ml.",
-             stock_status="outofstock", attributes={"Capacity": "30 ml"}),
+    DemoItem(
+        "1",
+        "Stoneware Mug",
+        "GK-MUG-001",
+        KITCHEN,
+        "mug",
+        "Hand-glazed stoneware mug with a speckled clay foot. Holds 350 ml; dishwasher safe.",
+        attributes={"Material": "Stoneware", "Capacity": "350 ml", "Colour": "Teal"},
+        mirrored_gallery=True,
+    ),
+    DemoItem(
+        "2",
+        "Insulated Steel Bottle",
+        "GK-BTL-002",
+        KITCHEN,
+        "steel_bottle",
+        "Double-wall vacuum bottle: cold for 24 hours, hot for 12. Brushed steel, 750 ml.",
+        attributes={"Material": "Stainless steel", "Capacity": "750 ml"},
+    ),
+    DemoItem(
+        "3",
+        "Kyusu Clay Teapot",
+        "GK-TEA-003",
+        KITCHEN,
+        "teapot",
+        "Japanese-style clay teapot with a side handle and a built-in strainer. 500 ml.",
+        stock_status="onbackorder",
+        attributes={"Material": "Red clay", "Capacity": "500 ml"},
+    ),
+    DemoItem(
+        "4",
+        "Swing-Arm Desk Lamp",
+        "GK-LMP-004",
+        HOME,
+        "desk_lamp",
+        "Adjustable steel desk lamp with a mustard cone shade and a weighted base. E27 bulb.",
+        attributes={"Material": "Powder-coated steel", "Colour": "Mustard"},
+    ),
+    DemoItem(
+        "5",
+        "Amber Jar Candle",
+        "GK-CDL-005",
+        HOME,
+        "candle",
+        "Soy wax candle in an amber glass jar, cedar and fig. About 50 hours of burn time.",
+        attributes={"Scent": "Cedar & fig", "Burn time": "50 h"},
+        mirrored_gallery=True,
+    ),
+    DemoItem(
+        "6",
+        "Terracotta Planter with Pilea",
+        "GK-PLT-006",
+        HOME,
+        "planter",
+        "Unglazed terracotta pot, 14 cm, with a young Chinese money plant (Pilea peperomioides).",
+        attributes={"Material": "Terracotta", "Diameter": "14 cm"},
+    ),
+    DemoItem(
+        "7",
+        "Walnut Wall Clock",
+        "GK-CLK-007",
+        HOME,
+        "wall_clock",
+        "Silent-sweep wall clock with a walnut frame and a crisp white dial. 30 cm.",
+        stock_status="outofstock",
+        attributes={"Material": "Walnut", "Diameter": "30 cm"},
+    ),
+    DemoItem(
+        "8",
+        "Everyday Runner Sneaker",
+        "GK-SNK-008",
+        APPAREL,
+        "sneaker",
+        "Lightweight knit running shoe with a cushioned off-white sole and contrast heel.",
+        attributes={"Colour": "Navy / Orange", "Upper": "Recycled knit"},
+    ),
+    DemoItem(
+        "9",
+        "Canvas Market Tote",
+        "GK-TOT-009",
+        APPAREL,
+        "tote_bag",
+        "Heavy organic-cotton canvas tote with leather-look handles and a printed leaf badge.",
+        attributes={"Material": "Organic cotton canvas"},
+    ),
+    DemoItem(
+        "10",
+        "Trail Daypack",
+        "GK-BPK-010",
+        APPAREL,
+        "backpack",
+        "20 L water-resistant daypack with a padded laptop sleeve and a zip front pocket.",
+        stock_status="onbackorder",
+        attributes={"Volume": "20 L", "Colour": "Olive"},
+    ),
+    DemoItem(
+        "11",
+        "Field Watch",
+        "GK-WCH-011",
+        APPAREL,
+        "watch",
+        "38 mm steel field watch with a white dial and a tan leather strap. Water resistant to 50 m.",
+        attributes={"Case": "38 mm steel", "Strap": "Leather"},
+    ),
+    DemoItem(
+        "12",
+        "Classic Tee",
+        "GK-TEE-012",
+        APPAREL,
+        "tee",
+        "Heavyweight organic-cotton t-shirt with a relaxed fit and a ribbed crew neck.",
+        attributes={"Material": "Organic cotton", "Colour": "Navy, Sage, Rust, Heather Grey"},
+        variations=(
+            ("Navy", (40, 58, 96)),
+            ("Sage", (128, 152, 118)),
+            ("Rust", (168, 82, 48)),
+            ("Heather Grey", (132, 134, 138)),
+        ),
+    ),
+    DemoItem(
+        "13",
+        "Amber Soap Pump",
+        "GK-SOP-013",
+        BATH,
+        "soap_pump",
+        "Refillable amber glass pump bottle with a gentle olive-oil hand soap. 300 ml.",
+        attributes={"Capacity": "300 ml", "Scent": "Olive leaf"},
+    ),
+    DemoItem(
+        "14",
+        "Hydrating Face Serum",
+        "GK-SRM-014",
+        BATH,
+        "serum",
+        "Hyaluronic acid serum in a blue glass dropper bottle. Fragrance free, 30 ml.",
+        stock_status="outofstock",
+        attributes={"Capacity": "30 ml"},
+    ),
 )
 _BY_ID = {item.id: item for item in CATALOGUE}
 CATEGORIES = tuple(dict.fromkeys(item.category for item in CATALOGUE))
@@ -108,8 +202,17 @@ def _generated(index: int) -> DemoItem:
     base, turn, word, name, sku, stock = _generated_text(index)
     key = _main_colour_key(base.drawing)
     colour = shifted(palette_for(base.drawing)[key], turn, 1.1)
-    return DemoItem(str(index), name, sku, base.category, base.drawing, base.description, stock,
-                    dict(base.attributes, Colour=word), ((key, colour),))
+    return DemoItem(
+        str(index),
+        name,
+        sku,
+        base.category,
+        base.drawing,
+        base.description,
+        stock,
+        dict(base.attributes, Colour=word),
+        ((key, colour),),
+    )
 
 
 def _generated_text(index: int) -> tuple[DemoItem, float, str, str, str, str]:
@@ -133,8 +236,10 @@ def _main_colour_key(kind: str) -> str:
 def _index(size: int) -> tuple[tuple[str, str, str, str], ...]:
     """(id, lower-cased search text, category, stock) for every product: what filters need, built once per size
     (and only when a filter is on: a plain listing is a range of ids)."""
-    rows = [(item.id, f"{item.name} {item.sku} {item.description}".lower(), item.category, item.stock_status)
-            for item in CATALOGUE[:size]]
+    rows = [
+        (item.id, f"{item.name} {item.sku} {item.description}".lower(), item.category, item.stock_status)
+        for item in CATALOGUE[:size]
+    ]
     for i in range(len(CATALOGUE) + 1, size + 1):
         base, _, _, name, sku, stock = _generated_text(i)
         rows.append((str(i), f"{name} {sku} {base.description}".lower(), base.category, stock))
@@ -257,7 +362,7 @@ class DemoSource(_Catalogue):
                 if stock and stock_status != stock:
                     continue
                 matched.append(pid)
-            chunk, total = matched[(page - 1) * per_page: page * per_page], len(matched)
+            chunk, total = matched[(page - 1) * per_page : page * per_page], len(matched)
         stored = self.stored_lists(chunk)
         return ProductPage([self._product(self.item(pid), stored) for pid in chunk], total, page, per_page)
 
@@ -275,15 +380,28 @@ class DemoSource(_Catalogue):
         for k, (colour, _rgb) in enumerate(item.variations, start=1):
             vid = _variation_id(item.id, k)
             vids = stored.get((item.id, vid), [self.default_variation_image(item, vid)])
-            variations.append(Variation(
-                id=vid, name=f"{item.name} – {colour}", sku=f"{item.sku}-{colour[:3].upper()}",
-                attributes={"Colour": colour},
-                image=self._source_image(vids[0], item) if vids else None,
-            ))
+            variations.append(
+                Variation(
+                    id=vid,
+                    name=f"{item.name} – {colour}",
+                    sku=f"{item.sku}-{colour[:3].upper()}",
+                    attributes={"Colour": colour},
+                    image=self._source_image(vids[0], item) if vids else None,
+                )
+            )
         return Product(
-            id=item.id, name=item.name, sku=item.sku, category=item.category, categories=(item.category,),
-            short_description=item.description, stock_status=item.stock_status, status="publish", type=item.type,
-            images=images, variations=tuple(variations), attributes=dict(item.attributes),
+            id=item.id,
+            name=item.name,
+            sku=item.sku,
+            category=item.category,
+            categories=(item.category,),
+            short_description=item.description,
+            stock_status=item.stock_status,
+            status="publish",
+            type=item.type,
+            images=images,
+            variations=tuple(variations),
+            attributes=dict(item.attributes),
         )
 
     def _source_image(self, image_id: str, item: DemoItem) -> SourceImage:
@@ -292,8 +410,9 @@ class DemoSource(_Catalogue):
             media = self._media(int(image_id[1:]))
             name = media.filename if media else image_id
             return SourceImage(ref=ref, name=name, id=image_id, mime=_mime_for(name))
-        return SourceImage(ref=ref, name=f"{item.sku.lower()}-{image_id.rsplit('-', 1)[-1]}.png", id=image_id,
-                           mime="image/png")
+        return SourceImage(
+            ref=ref, name=f"{item.sku.lower()}-{image_id.rsplit('-', 1)[-1]}.png", id=image_id, mime="image/png"
+        )
 
     # Images ---------------------------------------------------------------------------------
     def fetch_image(self, image: SourceImage) -> bytes:
@@ -411,8 +530,11 @@ class DemoStore(_Catalogue):
 
     def _save(self, product_id: str, variation_id: str, ids: list[str]) -> None:
         with self.runtime.db.transaction() as s:
-            row = s.exec(select(DemoImageList).where(DemoImageList.product_id == product_id,
-                                                     DemoImageList.variation_id == variation_id)).first()
+            row = s.exec(
+                select(DemoImageList).where(
+                    DemoImageList.product_id == product_id, DemoImageList.variation_id == variation_id
+                )
+            ).first()
             if row is None:
                 row = DemoImageList(product_id=product_id, variation_id=variation_id)
             row.image_ids = list(ids)
@@ -425,8 +547,7 @@ def _free_filename(session: Any, filename: str) -> str:
     stem, dot, ext = filename.rpartition(".")
     if not dot:
         stem, ext = filename, ""
-    taken = {r for r in session.exec(select(DemoMedia.filename).where(
-        col(DemoMedia.filename).startswith(stem))).all()}
+    taken = {r for r in session.exec(select(DemoMedia.filename).where(col(DemoMedia.filename).startswith(stem))).all()}
     if filename not in taken:
         return filename
     n = 1

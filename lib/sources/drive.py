@@ -49,9 +49,23 @@ if TYPE_CHECKING:
     from lib.runtime import Runtime
 
 __all__ = [
-    "EXPORT_MARKER", "GENERATED_ROLE", "MODES", "SHARED_WITH_ME", "DriveSettings", "DriveSource", "Folder",
-    "breadcrumbs", "client_for", "folder_id_from", "list_folders", "list_shared_drives", "open_source", "parse_name",
-    "save_drive", "test_connection", "with_settings",
+    "EXPORT_MARKER",
+    "GENERATED_ROLE",
+    "MODES",
+    "SHARED_WITH_ME",
+    "DriveSettings",
+    "DriveSource",
+    "Folder",
+    "breadcrumbs",
+    "client_for",
+    "folder_id_from",
+    "list_folders",
+    "list_shared_drives",
+    "open_source",
+    "parse_name",
+    "save_drive",
+    "test_connection",
+    "with_settings",
 ]
 
 LISTING_TTL_SECONDS = 120.0
@@ -64,8 +78,10 @@ THUMBNAIL_REST_SECONDS = 600.0  # when even a fresh thumbnailLink fails, preview
 INDEX_KEY = re.compile(r"[0-9a-f]{32}(-\d{1,4})?")  # an md5, optionally "-<side>"
 # "SKU - Name": the SKU is one token with a digit (GK-MUG-001, 4711) or upper-case words joined by - _ . (WCR-MUG-RED);
 # "Mug - Large" stays a name.
-SKU_NAME = re.compile(r"^\s*(?P<sku>(?=\S*\d)[A-Za-z0-9][A-Za-z0-9._/#-]{0,63}|[A-Z0-9]+(?:[-_.][A-Z0-9]+)+)"
-                      r"\s+[-–—|]\s+(?P<name>\S.*?)\s*$")
+SKU_NAME = re.compile(
+    r"^\s*(?P<sku>(?=\S*\d)[A-Za-z0-9][A-Za-z0-9._/#-]{0,63}|[A-Z0-9]+(?:[-_.][A-Z0-9]+)+)"
+    r"\s+[-–—|]\s+(?P<name>\S.*?)\s*$"
+)
 
 
 def parse_name(text: str) -> tuple[str, str]:
@@ -91,11 +107,14 @@ def test_connection(runtime: Runtime, connection: Connection) -> str:
         if root.get("mimeType") != FOLDER_MIME:
             raise InputError(f"“{root.get('name')}” is a file, not a folder. Choose the folder that holds the photos.")
         if root.get("trashed"):
-            raise SourceNotFound(f"The folder “{root.get('name')}” is in the Drive trash. Restore it, or choose "
-                                 "another folder.")
+            raise SourceNotFound(
+                f"The folder “{root.get('name')}” is in the Drive trash. Restore it, or choose another folder."
+            )
         corpus = corpus_for(cfg, root)
-        q = (f"'{escape(root['id'])}' in parents and trashed = false and "
-             f"(mimeType = '{FOLDER_MIME}' or mimeType contains 'image/')")
+        q = (
+            f"'{escape(root['id'])}' in parents and trashed = false and "
+            f"(mimeType = '{FOLDER_MIME}' or mimeType contains 'image/')"
+        )
         folders = images = 0
         for item in client.list_all(q, "id,mimeType", **corpus):
             if item.get("mimeType") == FOLDER_MIME:
@@ -121,6 +140,7 @@ def _plural(n: int, word: str) -> str:
 
 
 # The source ------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Listing:
@@ -181,8 +201,9 @@ class DriveSource:
         client = self.client
         root = client.get(self.cfg.root_folder_id, "id,name,mimeType,driveId", "the chosen Drive folder")
         if root.get("mimeType") != FOLDER_MIME:
-            raise InputError(f"“{root.get('name')}” is a file, not a folder. Choose another folder on the Connect "
-                             "page.")
+            raise InputError(
+                f"“{root.get('name')}” is a file, not a folder. Choose another folder on the Connect page."
+            )
         corpus = corpus_for(self.cfg, root)
         folders: dict[str, dict[str, Any]] = {root["id"]: root}
         images: dict[str, list[dict[str, Any]]] = {}  # folder id -> photos directly inside
@@ -190,10 +211,9 @@ class DriveSource:
         while level and depth < MAX_DEPTH:
             next_level: list[str] = []
             for i in range(0, len(level), PARENTS_PER_QUERY):
-                batch = level[i:i + PARENTS_PER_QUERY]
+                batch = level[i : i + PARENTS_PER_QUERY]
                 parents = " or ".join(f"'{escape(pid)}' in parents" for pid in batch)
-                q = (f"({parents}) and trashed = false and "
-                     f"(mimeType = '{FOLDER_MIME}' or mimeType contains 'image/')")
+                q = f"({parents}) and trashed = false and (mimeType = '{FOLDER_MIME}' or mimeType contains 'image/')"
                 for item in client.list_all(q, ENTRY_FIELDS, **corpus):
                     if is_generated(item):
                         continue
@@ -209,8 +229,9 @@ class DriveSource:
             level, depth = next_level, depth + 1
         return self._products(root, folders, images)
 
-    def _products(self, root: dict[str, Any], folders: dict[str, dict[str, Any]],
-                  images: dict[str, list[dict[str, Any]]]) -> _Listing:
+    def _products(
+        self, root: dict[str, Any], folders: dict[str, dict[str, Any]], images: dict[str, list[dict[str, Any]]]
+    ) -> _Listing:
         def path(folder_id: str) -> tuple[str, ...]:
             names: list[str] = []
             node = folders.get(folder_id)
@@ -231,13 +252,29 @@ class DriveSource:
                 if folder_id == root["id"]:
                     continue  # loose photos in the root belong to no product folder
                 sku, name = parse_name(folders[folder_id]["name"])
-                products.append(Product(id=folder_id, name=name, sku=sku, category=where[-2] if len(where) > 1 else "",
-                                        categories=where[:-1], images=tuple(_image(f) for f in photos)))
+                products.append(
+                    Product(
+                        id=folder_id,
+                        name=name,
+                        sku=sku,
+                        category=where[-2] if len(where) > 1 else "",
+                        categories=where[:-1],
+                        images=tuple(_image(f) for f in photos),
+                    )
+                )
             else:
                 for f in photos:
                     sku, name = parse_name(stem(f["name"]))
-                    products.append(Product(id=f["id"], name=name, sku=sku, category=where[-1] if where else "",
-                                            categories=where, images=(_image(f),)))
+                    products.append(
+                        Product(
+                            id=f["id"],
+                            name=name,
+                            sku=sku,
+                            category=where[-1] if where else "",
+                            categories=where,
+                            images=(_image(f),),
+                        )
+                    )
         products.sort(key=lambda p: (p.category.lower(), p.name.lower(), p.id))
         return _Listing(products, {p.id: p for p in products}, files, str(root.get("name", "")))
 
@@ -255,7 +292,7 @@ class DriveSource:
         per_page = max(1, query.per_page)
         page = max(1, query.page)
         start = (page - 1) * per_page
-        return ProductPage(items=items[start:start + per_page], total=len(items), page=page, per_page=per_page)
+        return ProductPage(items=items[start : start + per_page], total=len(items), page=page, per_page=per_page)
 
     def categories(self) -> list[str]:
         return sorted({p.category for p in self._listing().products if p.category}, key=str.lower)
@@ -272,9 +309,14 @@ class DriveSource:
             return Product(id=meta["id"], name=name, sku=sku, images=(_image(meta),))
         if meta.get("mimeType") == FOLDER_MIME:
             q = f"'{escape(meta['id'])}' in parents and trashed = false and mimeType contains 'image/'"
-            photos = sorted((f for f in self.client.list_all(q, ENTRY_FIELDS, **corpus_for(self.cfg, meta))
-                             if f.get("mimeType") in IMAGE_MIMES and not is_generated(f)),
-                            key=lambda f: (f["name"].lower(), f["id"]))
+            photos = sorted(
+                (
+                    f
+                    for f in self.client.list_all(q, ENTRY_FIELDS, **corpus_for(self.cfg, meta))
+                    if f.get("mimeType") in IMAGE_MIMES and not is_generated(f)
+                ),
+                key=lambda f: (f["name"].lower(), f["id"]),
+            )
             sku, name = parse_name(meta["name"])
             return Product(id=meta["id"], name=name, sku=sku, images=tuple(_image(f) for f in photos))
         raise SourceNotFound(f"“{meta.get('name')}” is neither a photo nor a folder.")
@@ -306,11 +348,14 @@ class DriveSource:
         if meta.get("trashed"):
             raise SourceNotFound(f"The photo “{name}” is in the Drive trash. Restore it, or pick another product.")
         if meta.get("mimeType") not in IMAGE_MIMES:
-            raise ImageUnreadable(f"“{name}” is not a photo we can read ({meta.get('mimeType')}). Use JPEG, PNG or "
-                                  "WebP.")
+            raise ImageUnreadable(
+                f"“{name}” is not a photo we can read ({meta.get('mimeType')}). Use JPEG, PNG or WebP."
+            )
         if int(meta.get("size") or 0) > limit:
-            raise ImageTooLarge(f"“{name}” is larger than {limit // (1 << 20)} MB, the limit for one photo. Export a "
-                                "smaller version to Drive.")
+            raise ImageTooLarge(
+                f"“{name}” is larger than {limit // (1 << 20)} MB, the limit for one photo. Export a "
+                "smaller version to Drive."
+            )
         return name
 
     def preview(self, image: SourceImage, side: int = 384) -> bytes:

@@ -66,6 +66,7 @@ def escape(value: str) -> str:
 
 # Credentials ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DriveCredentials:
     """A parsed credentials file: a service-account key or an authorized-user (OAuth refresh token) file."""
@@ -102,26 +103,33 @@ def parse_credentials(text: str) -> DriveCredentials:
     try:
         info = json.loads(text)
     except (ValueError, TypeError) as exc:
-        raise InputError("That is not a JSON file. Upload the service-account key (.json) downloaded from the Google "
-                         "Cloud console, or an authorized-user JSON.") from exc
+        raise InputError(
+            "That is not a JSON file. Upload the service-account key (.json) downloaded from the Google "
+            "Cloud console, or an authorized-user JSON."
+        ) from exc
     if not isinstance(info, dict):
         raise InputError("That JSON is not a Google credentials file.")
     kind = info.get("type")
     if kind is None and ("installed" in info or "web" in info):
-        raise InputError("This is an OAuth client file, not credentials. Sign in once with it to get an "
-                         "authorized-user JSON (with a refresh_token), or use a service-account key.")
+        raise InputError(
+            "This is an OAuth client file, not credentials. Sign in once with it to get an "
+            "authorized-user JSON (with a refresh_token), or use a service-account key."
+        )
     if kind == "service_account":
         missing = [k for k in ("client_email", "private_key", "token_uri") if not info.get(k)]
         if missing:
-            raise InputError(f"This service-account key is incomplete (missing {', '.join(missing)}). Download a new "
-                             "key from the Google Cloud console.")
+            raise InputError(
+                f"This service-account key is incomplete (missing {', '.join(missing)}). Download a new "
+                "key from the Google Cloud console."
+            )
     elif kind == "authorized_user":
         missing = [k for k in ("client_id", "client_secret", "refresh_token") if not info.get(k)]
         if missing:
             raise InputError(f"These user credentials are incomplete (missing {', '.join(missing)}).")
     else:
-        raise InputError(f"Credentials of type {kind!r} are not supported. Use a service-account key or an "
-                         "authorized-user JSON.")
+        raise InputError(
+            f"Credentials of type {kind!r} are not supported. Use a service-account key or an authorized-user JSON."
+        )
     creds = DriveCredentials(str(kind), info)
     creds.google()  # a malformed private key fails here, before anything is saved
     return creds
@@ -206,8 +214,9 @@ class DriveClient:
         if self.root_url:
             self.service = build_from_document(discovery_document(self.root_url), http=http, requestBuilder=_Request)
         else:
-            self.service = build("drive", "v3", http=http, cache_discovery=False, static_discovery=True,
-                                 requestBuilder=_Request)
+            self.service = build(
+                "drive", "v3", http=http, cache_discovery=False, static_discovery=True, requestBuilder=_Request
+            )
 
     @property
     def files(self) -> Any:
@@ -222,8 +231,15 @@ class DriveClient:
         """Every file matching `q`, following nextPageToken. `kw` adds corpora/driveId/orderBy."""
         token: str | None = None
         while True:
-            req = self.files.list(q=q, pageSize=page_size, pageToken=token, fields=f"nextPageToken, files({fields})",
-                                  supportsAllDrives=True, includeItemsFromAllDrives=True, **kw)
+            req = self.files.list(
+                q=q,
+                pageSize=page_size,
+                pageToken=token,
+                fields=f"nextPageToken, files({fields})",
+                supportsAllDrives=True,
+                includeItemsFromAllDrives=True,
+                **kw,
+            )
             resp = self.call(req, "that folder")
             yield from resp.get("files", [])
             token = resp.get("nextPageToken")
@@ -245,8 +261,10 @@ class DriveClient:
                 status, done = downloader.next_chunk(num_retries=self.retries)
                 total = status.total_size if status else None
                 if fh.tell() > max_bytes or (total is not None and total > max_bytes):
-                    raise ImageTooLarge(f"{name or 'This photo'} is larger than {max_bytes // (1 << 20)} MB, the "
-                                        "limit for one photo. Export a smaller version to Drive.")
+                    raise ImageTooLarge(
+                        f"{name or 'This photo'} is larger than {max_bytes // (1 << 20)} MB, the "
+                        "limit for one photo. Export a smaller version to Drive."
+                    )
         return fh.getvalue()
 
     def thumbnail(self, link: str, *, side: int, max_bytes: int) -> bytes | None:
@@ -274,12 +292,22 @@ class DriveClient:
             return None
         return THUMBNAIL_SIZE.sub(f"=s{side}", link) if THUMBNAIL_SIZE.search(link) else link
 
-    def create_file(self, *, name: str, parent: str, data: bytes, mime: str, app_properties: dict[str, str],
-                    description: str = "", fields: str = "id,name,parents,webViewLink,appProperties") -> dict[str, Any]:
+    def create_file(
+        self,
+        *,
+        name: str,
+        parent: str,
+        data: bytes,
+        mime: str,
+        app_properties: dict[str, str],
+        description: str = "",
+        fields: str = "id,name,parents,webViewLink,appProperties",
+    ) -> dict[str, Any]:
         """Upload a new file: one multipart POST, or a resumable session in chunks for large files."""
         resumable = len(data) > RESUMABLE_THRESHOLD
-        media = MediaInMemoryUpload(data, mimetype=mime, resumable=resumable,
-                                    chunksize=UPLOAD_CHUNK if resumable else -1)
+        media = MediaInMemoryUpload(
+            data, mimetype=mime, resumable=resumable, chunksize=UPLOAD_CHUNK if resumable else -1
+        )
         body: dict[str, Any] = {"name": name, "parents": [parent], "appProperties": app_properties, "mimeType": mime}
         if description:
             body["description"] = description
@@ -326,31 +354,47 @@ def error_reasons(exc: HttpError) -> list[str]:
 
 def map_error(exc: BaseException, creds: DriveCredentials, subject: str) -> AppError | None:
     account = creds.account
-    share_hint = (f"Share it with {account} (Editor) in Drive, then try again." if creds.type == "service_account"
-                  else f"Check that {account} can open it in Drive.")
+    share_hint = (
+        f"Share it with {account} (Editor) in Drive, then try again."
+        if creds.type == "service_account"
+        else f"Check that {account} can open it in Drive."
+    )
     if isinstance(exc, HttpError):
         status = exc.status_code or 0
         reasons = error_reasons(exc)
         detail = f"HTTP {status} {','.join(reasons)}: {exc.reason}"[:500]
         if status == 404:
-            return SourceNotFound(f"Google Drive cannot find {subject}: it was deleted, or it is not shared with this "
-                                  f"account. {share_hint}", detail=detail)
+            return SourceNotFound(
+                f"Google Drive cannot find {subject}: it was deleted, or it is not shared with this "
+                f"account. {share_hint}",
+                detail=detail,
+            )
         if status == 403 and "storageQuotaExceeded" in reasons:
             return DriveQuotaError(detail=detail)
         if status == 429 or status >= 500 or (status == 403 and set(reasons) & RATE_LIMIT_REASONS):
-            return SourceUnavailable("Google Drive is busy or rate limiting us. We will try again shortly.",
-                                     retry_after=30.0, detail=detail)
+            return SourceUnavailable(
+                "Google Drive is busy or rate limiting us. We will try again shortly.", retry_after=30.0, detail=detail
+            )
         if status == 401:
-            return SourceAuthError("Google Drive refused these credentials. Upload a fresh key or sign in again on "
-                                   "the Connect page.", detail=detail)
+            return SourceAuthError(
+                "Google Drive refused these credentials. Upload a fresh key or sign in again on the Connect page.",
+                detail=detail,
+            )
         if status == 403:
-            return SourceAuthError(f"This account ({account}) is not allowed to do that with {subject}. {share_hint}",
-                                   detail=detail)
+            return SourceAuthError(
+                f"This account ({account}) is not allowed to do that with {subject}. {share_hint}", detail=detail
+            )
         return SourceError(f"Google Drive refused the request ({status}): {exc.reason}", detail=detail)
     if isinstance(exc, auth_exceptions.RefreshError):
-        return SourceAuthError("Google refused the Drive credentials (the key was deleted, disabled or revoked). "
-                               "Upload a fresh key or sign in again on the Connect page.", detail=str(exc)[:500])
+        return SourceAuthError(
+            "Google refused the Drive credentials (the key was deleted, disabled or revoked). "
+            "Upload a fresh key or sign in again on the Connect page.",
+            detail=str(exc)[:500],
+        )
     if isinstance(exc, auth_exceptions.TransportError | httplib2.HttpLib2Error | OSError):
-        return SourceUnavailable("Google Drive did not answer. We will try again shortly.", retry_after=10.0,
-                                 detail=f"{type(exc).__name__}: {exc}"[:500])
+        return SourceUnavailable(
+            "Google Drive did not answer. We will try again shortly.",
+            retry_after=10.0,
+            detail=f"{type(exc).__name__}: {exc}"[:500],
+        )
     return None

@@ -53,39 +53,59 @@ class DriveSettings:
     @classmethod
     def of(cls, conn: Connection) -> DriveSettings:
         s = conn.settings or {}
-        return cls(str(s.get("root_folder_id") or "root"), str(s.get("mode") or "folders"),
-                   s.get("shared_drive_id") or None)
+        return cls(
+            str(s.get("root_folder_id") or "root"), str(s.get("mode") or "folders"), s.get("shared_drive_id") or None
+        )
 
 
 # Connection management -------------------------------------------------------------------------------------
 
-def save_drive(runtime: Runtime, *, credentials_json: str, root_folder_id: str, mode: str, name: str | None = None,
-               shared_drive_id: str | None = None, connection_id: int | None = None) -> Connection:
+
+def save_drive(
+    runtime: Runtime,
+    *,
+    credentials_json: str,
+    root_folder_id: str,
+    mode: str,
+    name: str | None = None,
+    shared_drive_id: str | None = None,
+    connection_id: int | None = None,
+) -> Connection:
     """Validate and save a Drive connection (the credentials encrypted). Nothing is saved when input is bad."""
     creds = parse_credentials(credentials_json)
     if mode not in MODES:
         raise InputError("Choose how photos become products: one product per folder, or one per photo.")
     root = folder_id_from(root_folder_id)
     if creds.type == "service_account" and root == "root":
-        raise InputError("Give the id of a folder shared with the service account ("
-                         f"{creds.account}): a service account has no My Drive of its own to browse.")
+        raise InputError(
+            "Give the id of a folder shared with the service account ("
+            f"{creds.account}): a service account has no My Drive of its own to browse."
+        )
     settings: dict[str, Any] = {"root_folder_id": root, "mode": mode, "auth": creds.type}
     if shared_drive_id:
         settings["shared_drive_id"] = folder_id_from(shared_drive_id)
     if creds.type == "service_account":
         settings["account"] = creds.account  # shown on the page ("share the folder with ...")
     label = (name or "").strip() or f"Google Drive ({creds.account})"
-    return save_connection(runtime.db, runtime.vault, kind="drive", name=label,
-                           secret={"credentials_json": credentials_json, "type": creds.type},
-                           settings=settings, connection_id=connection_id)
+    return save_connection(
+        runtime.db,
+        runtime.vault,
+        kind="drive",
+        name=label,
+        secret={"credentials_json": credentials_json, "type": creds.type},
+        settings=settings,
+        connection_id=connection_id,
+    )
 
 
 def credentials_hint(credentials_json: str) -> str:
     """What an uploaded credentials file is and what to do next, in one sentence (InputError when unusable)."""
     creds = parse_credentials(credentials_json)
     if creds.type == "service_account":
-        return (f"Service account {creds.account}: share the photo folder with this address in Drive (Editor to "
-                "export back; exports need a folder in a shared drive).")
+        return (
+            f"Service account {creds.account}: share the photo folder with this address in Drive (Editor to "
+            "export back; exports need a folder in a shared drive)."
+        )
     return "User credentials: the folders you can see in Drive, My Drive included; exports go to your own Drive."
 
 
@@ -98,11 +118,21 @@ def connection_credentials(runtime: Runtime, conn: Connection) -> DriveCredentia
 
 def client_for(runtime: Runtime, conn: Connection, *, job_id: int | None = None) -> DriveClient:
     """A fresh client (one per thread of work) that records each request in the job log."""
+
     def sink(method: str, url: str, status: int | None, ms: float, error: str | None) -> None:
         try:
             with runtime.db.transaction() as s:
-                events.record(s, "request", error or f"drive {method}", job_id=job_id, service="drive",
-                              method=method, url=url, status_code=status, duration_ms=round(ms, 1))
+                events.record(
+                    s,
+                    "request",
+                    error or f"drive {method}",
+                    job_id=job_id,
+                    service="drive",
+                    method=method,
+                    url=url,
+                    status_code=status,
+                    duration_ms=round(ms, 1),
+                )
         except Exception:  # the request log must never break the request itself
             pass
 
@@ -118,7 +148,6 @@ def corpus_for(cfg: DriveSettings, root: dict[str, Any]) -> dict[str, Any]:
 def is_generated(item: dict[str, Any]) -> bool:
     props = item.get("appProperties") or {}
     return props.get(GENERATED_ROLE[0]) == GENERATED_ROLE[1] or EXPORT_MARKER in props
-
 
 
 # Folder picker -----------------------------------------------------------------------------------------------
@@ -137,9 +166,11 @@ def list_folders(runtime: Runtime, connection: Connection, parent_id: str) -> li
     parent = client.get(folder_id_from(parent_id), "id,name,driveId", "that folder")
     corpus = corpus_for(DriveSettings("", "folders"), parent)
     q = f"'{escape(parent['id'])}' in parents and mimeType = '{FOLDER_MIME}' and trashed = false"
-    out = [Folder(f["id"], f["name"], f.get("driveId")) for f in client.list_all(q, "id,name,driveId,appProperties",
-                                                                                  orderBy="name", **corpus)
-           if not is_generated(f)]
+    out = [
+        Folder(f["id"], f["name"], f.get("driveId"))
+        for f in client.list_all(q, "id,name,driveId,appProperties", orderBy="name", **corpus)
+        if not is_generated(f)
+    ]
     return sorted(out, key=lambda f: f.name.lower())
 
 
@@ -148,8 +179,9 @@ def list_shared_drives(runtime: Runtime, connection: Connection) -> list[Folder]
     out: list[Folder] = []
     token: str | None = None
     while True:
-        resp = client.call(client.service.drives().list(pageSize=100, pageToken=token, fields="nextPageToken, drives"
-                                                                                             "(id,name)"))
+        resp = client.call(
+            client.service.drives().list(pageSize=100, pageToken=token, fields="nextPageToken, drives(id,name)")
+        )
         out += [Folder(d["id"], d["name"], d["id"]) for d in resp.get("drives", [])]
         token = resp.get("nextPageToken")
         if not token:

@@ -89,8 +89,9 @@ def add_uploads(runtime: Runtime, files: list[tuple[str, bytes]]) -> UploadResul
     return UploadResult(added, refused)
 
 
-def rename(runtime: Runtime, product_id: str | int, name: str, sku: str | None = None,
-           category: str | None = None) -> UploadedProduct:
+def rename(
+    runtime: Runtime, product_id: str | int, name: str, sku: str | None = None, category: str | None = None
+) -> UploadedProduct:
     """Change an uploaded product's name (and optionally SKU and category)."""
     name = _clean_name(name)
     with runtime.db.transaction() as s:
@@ -150,8 +151,11 @@ class UploadSource:
         with self.runtime.db.session() as s:
             total = s.exec(select(func.count()).select_from(UploadedProduct).where(*where)).one()
             rows = s.exec(
-                select(UploadedProduct).where(*where).order_by(col(UploadedProduct.id).desc())
-                .offset((page - 1) * per_page).limit(per_page)
+                select(UploadedProduct)
+                .where(*where)
+                .order_by(col(UploadedProduct.id).desc())
+                .offset((page - 1) * per_page)
+                .limit(per_page)
             ).all()
         return ProductPage([to_product(r) for r in rows], int(total), page, per_page)
 

@@ -71,8 +71,15 @@ class _RedactSignedUrls(logging.Filter):
 
 
 _REDACT = _RedactSignedUrls()
-for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager", "requests", "httpx",
-              "httpcore.http11", "httpcore.connection"):
+for _name in (
+    "urllib3.connectionpool",
+    "urllib3.util.retry",
+    "urllib3.poolmanager",
+    "requests",
+    "httpx",
+    "httpcore.http11",
+    "httpcore.connection",
+):
     if not any(isinstance(f, _RedactSignedUrls) for f in logging.getLogger(_name).filters):
         logging.getLogger(_name).addFilter(_REDACT)
 
@@ -132,8 +139,16 @@ def _json(resp: Any) -> Any:
         return None
 
 
-def store_error(status: int, body: Any, *, service: str, what: str = "", retry_after: float | None = None,
-                location: str | None = None, secure: bool = True) -> AppError:
+def store_error(
+    status: int,
+    body: Any,
+    *,
+    service: str,
+    what: str = "",
+    retry_after: float | None = None,
+    location: str | None = None,
+    secure: bool = True,
+) -> AppError:
     """The typed error for a non-2xx answer, with a sentence a merchant can act on."""
     data = body if isinstance(body, dict) else {}
     code = str(data.get("code") or "")
@@ -142,41 +157,69 @@ def store_error(status: int, body: Any, *, service: str, what: str = "", retry_a
     where = "WordPress" if service == "wordpress" else "The store"
     detail = f"HTTP {status} {code}".strip()
     if status in (301, 302, 303, 307, 308):
-        return SourceError(f"{where} redirected to {safe_url(location or '?')}. Use that address for the store.",
-                           detail=detail)
+        return SourceError(
+            f"{where} redirected to {safe_url(location or '?')}. Use that address for the store.", detail=detail
+        )
     if code == "incorrect_password":
-        return SourceAuthError("WordPress refused the Application Password. Create a new one in Users › Profile › "
-                               "Application Passwords and save it on the Connect page.", detail=detail)
+        return SourceAuthError(
+            "WordPress refused the Application Password. Create a new one in Users › Profile › "
+            "Application Passwords and save it on the Connect page.",
+            detail=detail,
+        )
     if code == "invalid_username":
-        return SourceAuthError("WordPress does not know that user name. Enter the WordPress user the Application "
-                               "Password belongs to.", detail=detail)
+        return SourceAuthError(
+            "WordPress does not know that user name. Enter the WordPress user the Application Password belongs to.",
+            detail=detail,
+        )
     if code == "rest_cannot_create" and status == 400:
-        return SourceAuthError("This WordPress user is not allowed to upload media. Use an Administrator or Shop "
-                               "manager account's Application Password.", detail=detail)
+        return SourceAuthError(
+            "This WordPress user is not allowed to upload media. Use an Administrator or Shop "
+            "manager account's Application Password.",
+            detail=detail,
+        )
     if code in ("rest_cannot_create", "rest_not_logged_in", "rest_cannot_edit") and service == "wordpress":
         if secure:
-            return SourceAuthError("WordPress did not accept the Application Password. Check the WordPress user and "
-                                   "Application Password on the Connect page.", detail=detail)
-        return SourceAuthError("WordPress did not accept the Application Password. Over plain http WordPress refuses "
-                               "Application Passwords unless the site is a local one: use the store's https address.",
-                               detail=detail)
+            return SourceAuthError(
+                "WordPress did not accept the Application Password. Check the WordPress user and "
+                "Application Password on the Connect page.",
+                detail=detail,
+            )
+        return SourceAuthError(
+            "WordPress did not accept the Application Password. Over plain http WordPress refuses "
+            "Application Passwords unless the site is a local one: use the store's https address.",
+            detail=detail,
+        )
     if status in (401, 403):
         if "write permissions" in message:
-            return SourceAuthError("The store's API key is read-only. In WooCommerce › Settings › Advanced › REST "
-                                   "API, set the key's permissions to Read/Write.", detail=detail)
-        return SourceAuthError(f"The store refused our API key.{said} Check the consumer key and secret on the "
-                               "Connect page.", detail=detail)
+            return SourceAuthError(
+                "The store's API key is read-only. In WooCommerce › Settings › Advanced › REST "
+                "API, set the key's permissions to Read/Write.",
+                detail=detail,
+            )
+        return SourceAuthError(
+            f"The store refused our API key.{said} Check the consumer key and secret on the Connect page.",
+            detail=detail,
+        )
     if status == 404:
         if code == "rest_no_route" or not code:
-            return NotAStoreError("This address answers, but not as a WooCommerce store (no /wp-json/wc/v3 API). "
-                                  "Check the address and that WooCommerce is active.", detail=detail)
+            return NotAStoreError(
+                "This address answers, but not as a WooCommerce store (no /wp-json/wc/v3 API). "
+                "Check the address and that WooCommerce is active.",
+                detail=detail,
+            )
         return SourceNotFound(f"{what or 'That item'} no longer exists in the store.", detail=detail)
     if status == 429:
-        return SourceUnavailable(f"{where} is limiting how fast we call it (too many requests). Try again in a "
-                                 "moment.", retry_after=retry_after, detail=detail)
+        return SourceUnavailable(
+            f"{where} is limiting how fast we call it (too many requests). Try again in a moment.",
+            retry_after=retry_after,
+            detail=detail,
+        )
     if status >= 500:
-        return SourceUnavailable(f"{where} had an internal error (HTTP {status}). Try again in a moment.",
-                                 retry_after=retry_after, detail=detail)
+        return SourceUnavailable(
+            f"{where} had an internal error (HTTP {status}). Try again in a moment.",
+            retry_after=retry_after,
+            detail=detail,
+        )
     if code in ("woocommerce_product_invalid_image_id", "woocommerce_variation_invalid_image_id"):
         return PublishError(f"The store refused the image list ({message}); it changed nothing.", detail=detail)
     if code == "woocommerce_rest_product_invalid_id":
@@ -199,18 +242,34 @@ def _long_wait(state: RetryCallState) -> bool:
 class WooClient:
     """One store: wc/v3 through `woocommerce.API`, wp/v2 and downloads through httpx. Thread-safe."""
 
-    def __init__(self, creds: WooCredentials, *, timeout: float = 20.0, retries: int = 3,
-                 max_image_bytes: int = 25 << 20, sink: Sink | None = None) -> None:
+    def __init__(
+        self,
+        creds: WooCredentials,
+        *,
+        timeout: float = 20.0,
+        retries: int = 3,
+        max_image_bytes: int = 25 << 20,
+        sink: Sink | None = None,
+    ) -> None:
         self.base = normalize_url(creds.url)
         self.creds = creds
         self.timeout = timeout
         self.retries = max(0, retries)
         self.max_image_bytes = max_image_bytes
         self.sink = sink
-        self.wc = API(url=self.base, consumer_key=creds.consumer_key, consumer_secret=creds.consumer_secret,
-                      version="wc/v3", timeout=timeout, user_agent=USER_AGENT)
-        self.http = httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False,
-                                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self.wc = API(
+            url=self.base,
+            consumer_key=creds.consumer_key,
+            consumer_secret=creds.consumer_secret,
+            version="wc/v3",
+            timeout=timeout,
+            user_agent=USER_AGENT,
+        )
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
         self._wp_auth = httpx.BasicAuth(creds.wp_user, creds.app_password) if creds.wp_user else None
 
     def close(self) -> None:
@@ -222,21 +281,25 @@ class WooClient:
 
     def retrying(self, fn: Callable[[], Any]) -> Any:
         """Run an idempotent call, retrying SourceUnavailable with backoff (and the server's Retry-After)."""
-        for attempt in Retrying(stop=stop_any(stop_after_attempt(self.retries + 1), _long_wait), wait=_wait,
-                                retry=retry_if_exception_type(SourceUnavailable), sleep=lambda s: SLEEP(s),
-                                reraise=True):
+        for attempt in Retrying(
+            stop=stop_any(stop_after_attempt(self.retries + 1), _long_wait),
+            wait=_wait,
+            retry=retry_if_exception_type(SourceUnavailable),
+            sleep=lambda s: SLEEP(s),
+            reraise=True,
+        ):
             with attempt:
                 return fn()
         raise AssertionError("unreachable")
 
-    def _record(self, service: str, method: str, url: str, status: int | None, start: float,
-                error: str | None) -> None:
+    def _record(self, service: str, method: str, url: str, status: int | None, start: float, error: str | None) -> None:
         if self.sink is not None:
             self.sink(service, method, safe_url(url), status, (time.perf_counter() - start) * 1000, error)
 
     # wc/v3 ---------------------------------------------------------------------------------------------
-    def wc_call(self, method: str, endpoint: str, *, params: dict[str, Any] | None = None,
-                data: Any = None, what: str = "") -> tuple[Any, Mapping[str, str]]:
+    def wc_call(
+        self, method: str, endpoint: str, *, params: dict[str, Any] | None = None, data: Any = None, what: str = ""
+    ) -> tuple[Any, Mapping[str, str]]:
         """One wc/v3 call, no retry. Returns (json, headers); raises the typed error otherwise."""
         params = {k: str(v) for k, v in (params or {}).items()}
         # Recorded as built from our own parameters: the signed URL the client sends carries the key, the nonce
@@ -255,61 +318,99 @@ class WooClient:
         # `from None`: requests' messages quote the signed URL (key, nonce, signature); no traceback may carry it.
         except requests.exceptions.SSLError as exc:
             self._record("woocommerce", method, url, None, start, "ssl")
-            raise SourceError("The store's https certificate could not be verified. Check the address, or ask "
-                              "your host to fix the certificate.", detail=type(exc).__name__) from None
+            raise SourceError(
+                "The store's https certificate could not be verified. Check the address, or ask "
+                "your host to fix the certificate.",
+                detail=type(exc).__name__,
+            ) from None
         except requests.exceptions.Timeout as exc:
             self._record("woocommerce", method, url, None, start, "timeout")
-            raise SourceUnavailable(f"The store did not answer within {self.timeout:g} s. Try again in a moment.",
-                                    detail=type(exc).__name__) from None
+            raise SourceUnavailable(
+                f"The store did not answer within {self.timeout:g} s. Try again in a moment.", detail=type(exc).__name__
+            ) from None
         except requests.exceptions.ConnectionError as exc:
             self._record("woocommerce", method, url, None, start, "connection")
-            raise SourceUnavailable("The connection to the store failed or was dropped. Try again in a moment.",
-                                    detail=type(exc).__name__) from None
+            raise SourceUnavailable(
+                "The connection to the store failed or was dropped. Try again in a moment.", detail=type(exc).__name__
+            ) from None
         except requests.exceptions.RequestException as exc:
             self._record("woocommerce", method, url, None, start, "request")
             raise SourceError("The request to the store could not be sent.", detail=type(exc).__name__) from None
         self._record("woocommerce", method, url, resp.status_code, start, None)
         body = _json(resp)
         if resp.status_code >= 300 or resp.status_code < 200:
-            raise store_error(resp.status_code, body, service="woocommerce", what=what,
-                              retry_after=parse_retry_after(resp.headers.get("Retry-After")),
-                              location=resp.headers.get("Location"))
+            raise store_error(
+                resp.status_code,
+                body,
+                service="woocommerce",
+                what=what,
+                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                location=resp.headers.get("Location"),
+            )
         if body is None:
-            raise NotAStoreError("This address answers, but not with the WooCommerce API (the answer is not JSON). "
-                                 "Check the store address.", detail=f"HTTP {resp.status_code}")
+            raise NotAStoreError(
+                "This address answers, but not with the WooCommerce API (the answer is not JSON). "
+                "Check the store address.",
+                detail=f"HTTP {resp.status_code}",
+            )
         return body, resp.headers
 
-    def wc_get(self, endpoint: str, params: dict[str, Any] | None = None, *,
-               what: str = "") -> tuple[Any, Mapping[str, str]]:
+    def wc_get(
+        self, endpoint: str, params: dict[str, Any] | None = None, *, what: str = ""
+    ) -> tuple[Any, Mapping[str, str]]:
         return self.retrying(lambda: self.wc_call("GET", endpoint, params=params, what=what))  # type: ignore[no-any-return]
 
     # wp/v2 ---------------------------------------------------------------------------------------------
-    def wp_call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
-                content: bytes | None = None, headers: dict[str, str] | None = None,
-                auth: bool = True) -> tuple[Any, httpx.Headers, int]:
+    def wp_call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> tuple[Any, httpx.Headers, int]:
         """One wp/v2 call with the Application Password, no retry."""
         url = f"{self.base}/wp-json/wp/v2/{path}"
         start = time.perf_counter()
         try:
-            resp = self.http.request(method, url, params=params, json=json, content=content, headers=headers,
-                                     auth=self._wp_auth if auth and self._wp_auth else httpx.USE_CLIENT_DEFAULT)
+            resp = self.http.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                content=content,
+                headers=headers,
+                auth=self._wp_auth if auth and self._wp_auth else httpx.USE_CLIENT_DEFAULT,
+            )
         except httpx.TimeoutException as exc:
             self._record("wordpress", method, url, None, start, "timeout")
-            raise SourceUnavailable(f"WordPress did not answer within {self.timeout:g} s. Try again in a moment.",
-                                    detail=type(exc).__name__) from exc
+            raise SourceUnavailable(
+                f"WordPress did not answer within {self.timeout:g} s. Try again in a moment.", detail=type(exc).__name__
+            ) from exc
         except httpx.TransportError as exc:
             self._record("wordpress", method, url, None, start, "connection")
-            raise SourceUnavailable("The connection to WordPress failed or was dropped. Try again in a moment.",
-                                    detail=type(exc).__name__) from exc
+            raise SourceUnavailable(
+                "The connection to WordPress failed or was dropped. Try again in a moment.", detail=type(exc).__name__
+            ) from exc
         self._record("wordpress", method, str(resp.request.url), resp.status_code, start, None)
         body = _json(resp)
         if not 200 <= resp.status_code < 300:
-            raise store_error(resp.status_code, body, service="wordpress",
-                              retry_after=parse_retry_after(resp.headers.get("Retry-After")),
-                              location=resp.headers.get("Location"), secure=self.is_https)
+            raise store_error(
+                resp.status_code,
+                body,
+                service="wordpress",
+                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                location=resp.headers.get("Location"),
+                secure=self.is_https,
+            )
         if body is None:
-            raise NotAStoreError("This address answers, but not with the WordPress API (the answer is not JSON).",
-                                 detail=f"HTTP {resp.status_code}")
+            raise NotAStoreError(
+                "This address answers, but not with the WordPress API (the answer is not JSON).",
+                detail=f"HTTP {resp.status_code}",
+            )
         return body, resp.headers, resp.status_code
 
     def wp_get(self, path: str, params: dict[str, Any] | None = None) -> Any:
@@ -333,8 +434,13 @@ class WooClient:
                     self._record("woocommerce", "GET", url, resp.status_code, start, None)
                     if resp.status_code in (404, 410):
                         raise SourceNotFound("That image no longer exists in the store.")
-                    raise store_error(resp.status_code, None, service="woocommerce", what="That image",
-                                      retry_after=parse_retry_after(resp.headers.get("Retry-After")))
+                    raise store_error(
+                        resp.status_code,
+                        None,
+                        service="woocommerce",
+                        what="That image",
+                        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                    )
                 declared = resp.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > limit:
                     self._record("woocommerce", "GET", url, resp.status_code, start, "too large")
@@ -349,9 +455,11 @@ class WooClient:
                 return bytes(buf)
         except httpx.TimeoutException as exc:
             self._record("woocommerce", "GET", url, None, start, "timeout")
-            raise SourceUnavailable("The store did not send the image in time. Try again in a moment.",
-                                    detail=type(exc).__name__) from exc
+            raise SourceUnavailable(
+                "The store did not send the image in time. Try again in a moment.", detail=type(exc).__name__
+            ) from exc
         except httpx.TransportError as exc:
             self._record("woocommerce", "GET", url, None, start, "connection")
-            raise SourceUnavailable("The connection dropped while downloading the image. Try again in a moment.",
-                                    detail=type(exc).__name__) from exc
+            raise SourceUnavailable(
+                "The connection dropped while downloading the image. Try again in a moment.", detail=type(exc).__name__
+            ) from exc

@@ -26,8 +26,17 @@ if TYPE_CHECKING:
 
 KIND = "woocommerce"
 PER_PAGE_MAX = 100
-__all__ = ["Check", "WooSource", "WooTarget", "check_connection", "client_for", "open_source", "open_target",
-           "save_woocommerce", "test_connection"]
+__all__ = [
+    "Check",
+    "WooSource",
+    "WooTarget",
+    "check_connection",
+    "client_for",
+    "open_source",
+    "open_target",
+    "save_woocommerce",
+    "test_connection",
+]
 
 
 def client_for(runtime: Runtime, connection: Connection | None) -> WooClient:
@@ -35,10 +44,13 @@ def client_for(runtime: Runtime, connection: Connection | None) -> WooClient:
     if connection is None:
         raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
     secret = read_secret(runtime.vault, connection)
-    creds = WooCredentials(url=connection.base_url or "", consumer_key=str(secret.get("consumer_key", "")),
-                           consumer_secret=str(secret.get("consumer_secret", "")),
-                           wp_user=str(connection.settings.get("wp_user") or secret.get("wp_user") or ""),
-                           app_password=str(secret.get("app_password", "")))
+    creds = WooCredentials(
+        url=connection.base_url or "",
+        consumer_key=str(secret.get("consumer_key", "")),
+        consumer_secret=str(secret.get("consumer_secret", "")),
+        wp_user=str(connection.settings.get("wp_user") or secret.get("wp_user") or ""),
+        app_password=str(secret.get("app_password", "")),
+    )
     settings = runtime.settings
     ref: list[weakref.ReferenceType[WooClient]] = []  # a weak link: no cycle keeps the client's sockets alive
 
@@ -46,11 +58,25 @@ def client_for(runtime: Runtime, connection: Connection | None) -> WooClient:
         owner = ref[0]() if ref else None
         job_id = getattr(owner, "job_id", None)
         with runtime.db.transaction() as s:
-            events.record(s, "request", error or f"{service} {method}", job_id=job_id, service=service,
-                          method=method, url=url, status_code=status, duration_ms=round(ms, 1))
+            events.record(
+                s,
+                "request",
+                error or f"{service} {method}",
+                job_id=job_id,
+                service=service,
+                method=method,
+                url=url,
+                status_code=status,
+                duration_ms=round(ms, 1),
+            )
 
-    client = WooClient(creds, timeout=settings.http_timeout_seconds, retries=settings.http_retries,
-                       max_image_bytes=settings.max_image_bytes, sink=sink)
+    client = WooClient(
+        creds,
+        timeout=settings.http_timeout_seconds,
+        retries=settings.http_retries,
+        max_image_bytes=settings.max_image_bytes,
+        sink=sink,
+    )
     client.job_id = None  # type: ignore[attr-defined]  # publish sets it so requests land in the job's log
     ref.append(weakref.ref(client))
     return client
@@ -60,21 +86,31 @@ def _image(data: dict[str, Any] | None) -> SourceImage | None:
     if not data or not data.get("id") or not data.get("src"):
         return None
     src = str(data["src"])
-    return SourceImage(ref=src, name=plain_text(data.get("name")) or src.rsplit("/", 1)[-1], id=str(data["id"]),
-                       mime=_mime_from_name(src))
+    return SourceImage(
+        ref=src,
+        name=plain_text(data.get("name")) or src.rsplit("/", 1)[-1],
+        id=str(data["id"]),
+        mime=_mime_from_name(src),
+    )
 
 
 def _mime_from_name(name: str) -> str | None:
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-            "gif": "image/gif"}.get(ext)
+    return {
+        "jpg": "image/jpeg",
+        "jpeg": "image/jpeg",
+        "png": "image/png",
+        "webp": "image/webp",
+        "gif": "image/gif",
+    }.get(ext)
 
 
 def _variation(data: dict[str, Any]) -> Variation:
     attrs = {plain_text(a.get("name")): plain_text(a.get("option")) for a in data.get("attributes") or []}
     name = plain_text(data.get("name")) or ", ".join(attrs.values()) or f"Variation {data['id']}"
-    return Variation(id=str(data["id"]), name=name, sku=str(data.get("sku") or ""), attributes=attrs,
-                     image=_image(data.get("image")))
+    return Variation(
+        id=str(data["id"]), name=name, sku=str(data.get("sku") or ""), attributes=attrs, image=_image(data.get("image"))
+    )
 
 
 def product_from_json(data: dict[str, Any], variations: list[dict[str, Any]] = ()) -> Product:  # type: ignore[assignment]
@@ -83,15 +119,25 @@ def product_from_json(data: dict[str, Any], variations: list[dict[str, Any]] = (
     short = plain_text(data.get("short_description"))
     if not short:  # the prompt wants a line about the product; the long description's start will do
         short = plain_text(data.get("description"))[:300]
-    attributes = {plain_text(a.get("name")): ", ".join(plain_text(o) for o in a.get("options") or [])
-                  for a in data.get("attributes") or [] if a.get("name")}
+    attributes = {
+        plain_text(a.get("name")): ", ".join(plain_text(o) for o in a.get("options") or [])
+        for a in data.get("attributes") or []
+        if a.get("name")
+    }
     images = tuple(i for i in (_image(d) for d in data.get("images") or []) if i is not None)
     return Product(
-        id=str(data["id"]), name=plain_text(data.get("name")) or f"Product {data['id']}",
-        sku=str(data.get("sku") or ""), category=categories[0] if categories else "", categories=categories,
-        short_description=short, stock_status=str(data.get("stock_status") or "instock"),
-        status=str(data.get("status") or "publish"), type=str(data.get("type") or "simple"), images=images,
-        variations=tuple(_variation(v) for v in variations), attributes=attributes,
+        id=str(data["id"]),
+        name=plain_text(data.get("name")) or f"Product {data['id']}",
+        sku=str(data.get("sku") or ""),
+        category=categories[0] if categories else "",
+        categories=categories,
+        short_description=short,
+        stock_status=str(data.get("stock_status") or "instock"),
+        status=str(data.get("status") or "publish"),
+        type=str(data.get("type") or "simple"),
+        images=images,
+        variations=tuple(_variation(v) for v in variations),
+        attributes=attributes,
     )
 
 
@@ -146,9 +192,11 @@ class WooSource:
         out: list[dict[str, Any]] = []
         page = 1
         while True:
-            data, headers = self.client.wc_get(f"products/{product_id}/variations",
-                                               {"page": page, "per_page": PER_PAGE_MAX, "orderby": "id",
-                                                "order": "asc"}, what=f"Product {product_id}")
+            data, headers = self.client.wc_get(
+                f"products/{product_id}/variations",
+                {"page": page, "per_page": PER_PAGE_MAX, "orderby": "id", "order": "asc"},
+                what=f"Product {product_id}",
+            )
             out.extend(data)
             if not data or page >= int(headers.get("X-WP-TotalPages") or 1):
                 return out
@@ -164,9 +212,9 @@ class WooSource:
                 found: dict[str, int] = {}
                 page = 1
                 while True:
-                    data, headers = self.client.wc_get("products/categories",
-                                                       {"page": page, "per_page": PER_PAGE_MAX, "orderby": "id",
-                                                        "order": "asc"})
+                    data, headers = self.client.wc_get(
+                        "products/categories", {"page": page, "per_page": PER_PAGE_MAX, "orderby": "id", "order": "asc"}
+                    )
                     for c in data:
                         found.setdefault(plain_text(c.get("name")), int(c["id"]))
                     if not data or page >= int(headers.get("X-WP-TotalPages") or 1):
@@ -204,8 +252,11 @@ class WooTarget:
 
     def variation_image_id(self, product_id: str, variation_id: str) -> str | None:
         # context=edit: after a removal the view context shows the parent's featured image instead of null.
-        data, _ = self.client.wc_get(f"products/{product_id}/variations/{variation_id}", {"context": "edit"},
-                                     what=f"Variation {variation_id} of product {product_id}")
+        data, _ = self.client.wc_get(
+            f"products/{product_id}/variations/{variation_id}",
+            {"context": "edit"},
+            what=f"Variation {variation_id} of product {product_id}",
+        )
         image = data.get("image")
         return str(image["id"]) if isinstance(image, dict) and image.get("id") else None
 
@@ -226,11 +277,16 @@ class WooTarget:
         if not data:
             raise PublishError("There is no image data to upload.")
         if not (self.client.creds.wp_user and self.client.creds.app_password):
-            raise SourceAuthError("Uploading images needs a WordPress user and Application Password (store keys "
-                                  "cannot upload media). Add them to the store on the Connect page.")
+            raise SourceAuthError(
+                "Uploading images needs a WordPress user and Application Password (store keys "
+                "cannot upload media). Add them to the store on the Connect page."
+            )
         body, _, status = self.client.wp_call(
-            "POST", "media", content=data,
-            headers={"Content-Type": mime, "Content-Disposition": f'attachment; filename="{filename}"'})
+            "POST",
+            "media",
+            content=data,
+            headers={"Content-Type": mime, "Content-Disposition": f'attachment; filename="{filename}"'},
+        )
         if status != 201 or not body.get("id"):
             raise PublishError(f"WordPress did not store {filename} (HTTP {status}).")
         media_id = str(body["id"])
@@ -238,19 +294,27 @@ class WooTarget:
         return media_id
 
     def set_media_text(self, media_id: str, *, alt_text: str, title: str) -> None:
-        self.client.retrying(lambda: self.client.wp_call("POST", f"media/{media_id}",
-                                                         json={"alt_text": alt_text, "title": title}))
+        self.client.retrying(
+            lambda: self.client.wp_call("POST", f"media/{media_id}", json={"alt_text": alt_text, "title": title})
+        )
 
     def set_product_images(self, product_id: str, image_ids: list[str]) -> list[str]:
-        data, _ = self.client.wc_call("PUT", f"products/{product_id}",
-                                      data={"images": [{"id": int(i)} for i in image_ids]},
-                                      what=f"Product {product_id}")
+        data, _ = self.client.wc_call(
+            "PUT",
+            f"products/{product_id}",
+            data={"images": [{"id": int(i)} for i in image_ids]},
+            what=f"Product {product_id}",
+        )
         return [str(i["id"]) for i in data.get("images") or [] if i.get("id")]
 
     def set_variation_image(self, product_id: str, variation_id: str, image_id: str | None) -> str | None:
         payload = {"image": {"id": int(image_id)} if image_id else {"id": 0}}  # {"id": 0} removes it
-        data, _ = self.client.wc_call("PUT", f"products/{product_id}/variations/{variation_id}", data=payload,
-                                      what=f"Variation {variation_id} of product {product_id}")
+        data, _ = self.client.wc_call(
+            "PUT",
+            f"products/{product_id}/variations/{variation_id}",
+            data=payload,
+            what=f"Variation {variation_id} of product {product_id}",
+        )
         if not image_id:
             return None  # the answer is in view context, which shows the parent's image after a removal
         image = data.get("image")

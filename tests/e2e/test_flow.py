@@ -32,15 +32,18 @@ def _settle(page) -> None:  # type: ignore[no-untyped-def]
     """Wait until Streamlit has finished the current script run: no running indicator, no stale elements."""
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
+        " && !document.querySelector('[data-stale=\"true\"]')",
+        timeout=60_000,
+    )
 
 
 def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     """A screenshot of the whole page (Streamlit scrolls inside its main block, so grow the viewport to fit)."""
     _settle(page)
     height = page.evaluate(
-        "() => Math.max(...Array.from(document.querySelectorAll('[data-testid=\"stMain\"], "
-        "[data-testid=\"stMainBlockContainer\"]')).map(e => e.scrollHeight), 800)")
+        '() => Math.max(...Array.from(document.querySelectorAll(\'[data-testid="stMain"], '
+        '[data-testid="stMainBlockContainer"]\')).map(e => e.scrollHeight), 800)'
+    )
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": min(int(height) + 80, 6000)})
     _settle(page)

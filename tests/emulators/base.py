@@ -14,14 +14,20 @@ class LoopbackEmulator:
     def start(self) -> Self:
         raise NotImplementedError  # each emulator starts with `return self._serve(its handler, thread name)`
 
-    def _serve(self, handler: type[BaseHTTPRequestHandler], name: str, *,
-               server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer) -> Self:
+    def _serve(
+        self,
+        handler: type[BaseHTTPRequestHandler],
+        name: str,
+        *,
+        server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer,
+    ) -> Self:
         # A subclass per start, so that the handler reaches this emulator as `self.emulator`.
         bound = type(handler.__name__, (handler,), {"emulator": self})
         self._server = server_class(("127.0.0.1", 0), bound)
         self._server.daemon_threads = True  # a client that keeps its connection open must not block stop()
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                         name=name).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name=name
+        ).start()
         return self
 
     def stop(self) -> None:

@@ -54,8 +54,16 @@ THUMBNAIL = re.compile(r"/thumbnails/(?P<id>[^./]+)\.(?P<exp>\d+)\.(?P<sig>[0-9a
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str, *, domain: str = "global",
-                 location: str | None = None, location_type: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        domain: str = "global",
+        location: str | None = None,
+        location_type: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.reason, self.message = status, reason, message
         self.domain, self.location, self.location_type = domain, location, location_type
@@ -103,8 +111,10 @@ class Principal:
 
 # Query language ---------------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<op>!=|<=|>=|=|<|>)|(?P<punct>[(){}])"
-                    r"|(?P<word>[A-Za-z_][A-Za-z0-9_.]*))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<op>!=|<=|>=|=|<|>)|(?P<punct>[(){}])"
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_.]*))"
+)
 Pred = Callable[[FileRec], bool]
 
 
@@ -240,8 +250,12 @@ class _Parser:
         if key in ("name", "mimetype") and op not in ("=", "!="):
             raise invalid("Invalid Value")
         ops: dict[str, Callable[[str, str], bool]] = {
-            "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-            ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+            "=": lambda a, b: a == b,
+            "!=": lambda a, b: a != b,
+            "<": lambda a, b: a < b,
+            ">": lambda a, b: a > b,
+            "<=": lambda a, b: a <= b,
+            ">=": lambda a, b: a >= b,
         }
         cmp = ops[op]
         return lambda f: cmp(attr(f), value)
@@ -253,8 +267,9 @@ class _Parser:
         if key == "name":
             # Drive matches name terms by prefix: "HelloWorld" matches 'Hello', not 'World'.
             low = value.lower()
-            return lambda f: f.name.lower().startswith(low) or any(
-                w.startswith(low) for w in re.split(r"[\s_\-.]+", f.name.lower()))
+            return lambda f: (
+                f.name.lower().startswith(low) or any(w.startswith(low) for w in re.split(r"[\s_\-.]+", f.name.lower()))
+            )
         low = value.lower()
         return lambda f: low in (f.name + " " + f.description).lower()
 
@@ -312,6 +327,7 @@ def select(obj: Any, tree: dict[str, Any] | None) -> Any:
 
 # The emulator ----------------------------------------------------------------------------------------------
 
+
 class DriveEmulator(LoopbackEmulator):
     """Start with `with DriveEmulator() as emu:`; `emu.url` is the rootUrl to patch into the discovery document."""
 
@@ -335,8 +351,9 @@ class DriveEmulator(LoopbackEmulator):
         self._clock = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
         self._thumb_key = hashlib.sha256(f"thumbs-{id(self)}-{time.time()}".encode()).digest()
         self._thumb_expiry = int(time.time() + THUMBNAIL_TTL_SECONDS)  # a file's link stays the same until then
-        self.files[MY_DRIVE_ROOT] = FileRec(MY_DRIVE_ROOT, "My Drive", FOLDER, [], created=self._now(),
-                                            modified=self._now())
+        self.files[MY_DRIVE_ROOT] = FileRec(
+            MY_DRIVE_ROOT, "My Drive", FOLDER, [], created=self._now(), modified=self._now()
+        )
 
     # Lifecycle (stop, `with` and the base url: LoopbackEmulator)
     def start(self) -> DriveEmulator:
@@ -368,17 +385,40 @@ class DriveEmulator(LoopbackEmulator):
     def add_folder(self, name: str, parent: str | None = None, *, app_properties: dict[str, str] | None = None) -> str:
         return self._add(name, FOLDER, parent, None, app_properties)
 
-    def add_file(self, name: str, parent: str | None, data: bytes, mime: str = "image/jpeg", *,
-                 app_properties: dict[str, str] | None = None) -> str:
+    def add_file(
+        self,
+        name: str,
+        parent: str | None,
+        data: bytes,
+        mime: str = "image/jpeg",
+        *,
+        app_properties: dict[str, str] | None = None,
+    ) -> str:
         return self._add(name, mime, parent, data, app_properties)
 
-    def _add(self, name: str, mime: str, parent: str | None, data: bytes | None,
-             app_properties: dict[str, str] | None, created_by: str = OWNER_EMAIL) -> str:
+    def _add(
+        self,
+        name: str,
+        mime: str,
+        parent: str | None,
+        data: bytes | None,
+        app_properties: dict[str, str] | None,
+        created_by: str = OWNER_EMAIL,
+    ) -> str:
         with self.lock:
             parent = parent or MY_DRIVE_ROOT
             drive_id = self._drive_of(parent)
-            rec = FileRec(self._new_id(), name, mime, [parent], drive_id=drive_id, content=data,
-                          app_properties=dict(app_properties or {}), created=self._now(), created_by=created_by)
+            rec = FileRec(
+                self._new_id(),
+                name,
+                mime,
+                [parent],
+                drive_id=drive_id,
+                content=data,
+                app_properties=dict(app_properties or {}),
+                created=self._now(),
+                created_by=created_by,
+            )
             rec.modified = rec.created
             if data is not None and mime.startswith("image/"):
                 rec.width, rec.height = _image_size(data)
@@ -437,8 +477,15 @@ class DriveEmulator(LoopbackEmulator):
     def thumbnail_valid(self, file_id: str, expiry: int, signature: str) -> bool:
         return expiry > time.time() and hmac.compare_digest(signature, self._thumb_signature(file_id, expiry))
 
-    def fail_next(self, n: int = 1, *, status: int = 403, reason: str = "rateLimitExceeded",
-                  op: str | None = None, message: str | None = None) -> None:
+    def fail_next(
+        self,
+        n: int = 1,
+        *,
+        status: int = 403,
+        reason: str = "rateLimitExceeded",
+        op: str | None = None,
+        message: str | None = None,
+    ) -> None:
         """The next `n` matching API calls (op like 'files.list', or any) answer with this error."""
         with self.lock:
             self._failures.append({"n": n, "status": status, "reason": reason, "op": op, "message": message})
@@ -500,8 +547,14 @@ class DriveEmulator(LoopbackEmulator):
 
     def resource(self, rec: FileRec) -> dict[str, Any]:
         res: dict[str, Any] = {
-            "kind": "drive#file", "id": rec.id, "name": rec.name, "mimeType": rec.mime, "parents": list(rec.parents),
-            "trashed": rec.trashed, "createdTime": rec.created, "modifiedTime": rec.modified,
+            "kind": "drive#file",
+            "id": rec.id,
+            "name": rec.name,
+            "mimeType": rec.mime,
+            "parents": list(rec.parents),
+            "trashed": rec.trashed,
+            "createdTime": rec.created,
+            "modifiedTime": rec.modified,
             "webViewLink": f"https://drive.google.com/file/d/{rec.id}/view?usp=drivesdk",
             "iconLink": f"https://drive-thirdparty.googleusercontent.com/16/type/{rec.mime}",
         }
@@ -528,8 +581,14 @@ class DriveEmulator(LoopbackEmulator):
             res["driveId"] = rec.drive_id
         return res
 
-    def create(self, meta: dict[str, Any], content: bytes | None, who: Principal, all_drives: bool,
-               media_mime: str | None = None) -> FileRec:
+    def create(
+        self,
+        meta: dict[str, Any],
+        content: bytes | None,
+        who: Principal,
+        all_drives: bool,
+        media_mime: str | None = None,
+    ) -> FileRec:
         parents = meta.get("parents") or []
         if len(parents) > 1:
             raise ApiError(403, "cannotAddParent", "Increasing the number of parents is not allowed.")
@@ -543,11 +602,19 @@ class DriveEmulator(LoopbackEmulator):
             if who.service_account and drive_id is None and mime != FOLDER:
                 raise ApiError(403, "storageQuotaExceeded", QUOTA_MESSAGE, domain="usageLimits")
             parent_key = MY_DRIVE_ROOT if parent_id == "root" else parent_id
-            rec = FileRec(self._new_id(), str(meta.get("name") or "Untitled"), mime, [parent_key], drive_id=drive_id,
-                          content=None if mime == FOLDER else (content or b""),
-                          app_properties={k: str(v) for k, v in (meta.get("appProperties") or {}).items()},
-                          properties={k: str(v) for k, v in (meta.get("properties") or {}).items()},
-                          description=str(meta.get("description") or ""), created=self._now(), created_by=who.email)
+            rec = FileRec(
+                self._new_id(),
+                str(meta.get("name") or "Untitled"),
+                mime,
+                [parent_key],
+                drive_id=drive_id,
+                content=None if mime == FOLDER else (content or b""),
+                app_properties={k: str(v) for k, v in (meta.get("appProperties") or {}).items()},
+                properties={k: str(v) for k, v in (meta.get("properties") or {}).items()},
+                description=str(meta.get("description") or ""),
+                created=self._now(),
+                created_by=who.email,
+            )
             rec.modified = rec.created
             if rec.content and mime.startswith("image/"):
                 rec.width, rec.height = _image_size(rec.content)
@@ -581,8 +648,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     # Plumbing
-    def _send(self, status: int, body: bytes = b"", content_type: str = "application/json; charset=UTF-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "application/json; charset=UTF-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         if body or status not in (204, 304):
             self.send_header("Content-Type", content_type)
@@ -696,9 +768,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return who
         elif not auth and emu.allow_anonymous:
             return Principal(OWNER_EMAIL, False)
-        raise ApiError(401, "authError", "Request had invalid authentication credentials. Expected OAuth 2 access "
-                       "token, login cookie or other valid authentication credential.",
-                       location="Authorization", location_type="header")
+        raise ApiError(
+            401,
+            "authError",
+            "Request had invalid authentication credentials. Expected OAuth 2 access "
+            "token, login cookie or other valid authentication credential.",
+            location="Authorization",
+            location_type="header",
+        )
 
     def _flag(self, name: str) -> bool:
         return self.params.get(name, "").lower() == "true"
@@ -720,8 +797,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif grant == "refresh_token":
                 refresh = form.get("refresh_token", "")
                 if not refresh or refresh in emu.revoked_refresh or "*" in emu.revoked_refresh:
-                    self._json(400, {"error": "invalid_grant",
-                                     "error_description": "Token has been expired or revoked."})
+                    self._json(
+                        400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+                    )
                     return 400
                 who = Principal(emu.user_email, False)
             else:
@@ -729,8 +807,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return 400
             token = f"ya29.emu-{len(emu.tokens) + 1}-{hashlib.sha1(who.email.encode()).hexdigest()[:8]}"
             emu.tokens[token] = who
-        self._json(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer",
-                         "scope": "https://www.googleapis.com/auth/drive"})
+        self._json(
+            200,
+            {
+                "access_token": token,
+                "expires_in": 3599,
+                "token_type": "Bearer",
+                "scope": "https://www.googleapis.com/auth/drive",
+            },
+        )
         return 200
 
     # files.list
@@ -750,17 +835,22 @@ class _Handler(BaseHTTPRequestHandler):
         all_drives = self._flag("includeItemsFromAllDrives")
         if corpora == "drive" or drive_id:
             if not drive_id or corpora != "drive":
-                raise invalid("The driveId parameter must be specified if and only if corpora is set to drive.",
-                              "driveId")
+                raise invalid(
+                    "The driveId parameter must be specified if and only if corpora is set to drive.", "driveId"
+                )
             if not (all_drives and self._flag("supportsAllDrives")):
-                raise ApiError(403, "teamDrivesParameterNotSupported" if not all_drives else "invalid",
-                               "includeItemsFromAllDrives and supportsAllDrives must be true when driveId is set.")
+                raise ApiError(
+                    403,
+                    "teamDrivesParameterNotSupported" if not all_drives else "invalid",
+                    "includeItemsFromAllDrives and supportsAllDrives must be true when driveId is set.",
+                )
             if drive_id not in emu.drives:
                 raise ApiError(404, "notFound", f"Shared drive not found: {drive_id}", location="driveId")
         with emu.lock:
             mine = frozenset(fid for fid, emails in emu.shared.items() if who.email in emails)
         pred = parse_query(p.get("q", ""), mine)
         with emu.lock:
+
             def in_corpus(f: FileRec) -> bool:
                 if f.id == MY_DRIVE_ROOT:
                     return False
@@ -780,14 +870,21 @@ class _Handler(BaseHTTPRequestHandler):
                 raise invalid("Invalid Value", "pageToken")
             start = int(token.get("offset", 0))
         size = min(page_size, emu.page_cap)
-        page = matches[start:start + size]
-        out: dict[str, Any] = {"kind": "drive#fileList", "incompleteSearch": False,
-                               "files": [emu.resource(f) for f in page]}
+        page = matches[start : start + size]
+        out: dict[str, Any] = {
+            "kind": "drive#fileList",
+            "incompleteSearch": False,
+            "files": [emu.resource(f) for f in page],
+        }
         if start + size < len(matches):
             raw = json.dumps({"q": query_key, "offset": start + size}).encode()
             out["nextPageToken"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-        tree = parse_fields(p.get("fields")) or {"kind": {}, "nextPageToken": {}, "incompleteSearch": {},
-                                                  "files": {"kind": {}, "id": {}, "name": {}, "mimeType": {}}}
+        tree = parse_fields(p.get("fields")) or {
+            "kind": {},
+            "nextPageToken": {},
+            "incompleteSearch": {},
+            "files": {"kind": {}, "id": {}, "name": {}, "mimeType": {}},
+        }
         self._json(200, select(out, tree))
         return 200
 
@@ -804,8 +901,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _download(self, who: Principal, body: bytes, path: str) -> int:
         rec = self.emulator.get_visible(self._file_id(path), who, self._flag("supportsAllDrives"))
         if rec.content is None or rec.mime.startswith("application/vnd.google-apps."):
-            raise ApiError(403, "fileNotDownloadable", "Only files with binary content can be downloaded. Use Export "
-                           "with Docs Editors files.", location="alt")
+            raise ApiError(
+                403,
+                "fileNotDownloadable",
+                "Only files with binary content can be downloaded. Use Export with Docs Editors files.",
+                location="alt",
+            )
         data = rec.content
         total = len(data)
         rng = self.headers.get("Range") or self.headers.get("range")
@@ -818,7 +919,7 @@ class _Handler(BaseHTTPRequestHandler):
         if start >= total:
             self._send(416, b"", rec.mime, {"Content-Range": f"bytes */{total}"})
             return 416
-        self._send(206, data[start:end + 1], rec.mime, {"Content-Range": f"bytes {start}-{end}/{total}"})
+        self._send(206, data[start : end + 1], rec.mime, {"Content-Range": f"bytes {start}-{end}/{total}"})
         return 206
 
     def _thumbnail(self, who: Principal, body: bytes, path: str) -> int:
@@ -920,9 +1021,14 @@ class _Handler(BaseHTTPRequestHandler):
             sid = hashlib.sha1(f"session-{len(self.emulator._sessions)}-{id(body)}".encode()).hexdigest()
             with self.emulator.lock:
                 self.emulator._sessions[sid] = {
-                    "meta": meta, "who": who, "all_drives": all_drives, "data": bytearray(),
-                    "mime": self.headers.get("X-Upload-Content-Type"), "fields": self.params.get("fields"),
-                    "total": self.headers.get("X-Upload-Content-Length"), "done": None,
+                    "meta": meta,
+                    "who": who,
+                    "all_drives": all_drives,
+                    "data": bytearray(),
+                    "mime": self.headers.get("X-Upload-Content-Type"),
+                    "fields": self.params.get("fields"),
+                    "total": self.headers.get("X-Upload-Content-Length"),
+                    "done": None,
                 }
             query = "&".join(f"{k}={v}" for k, v in self.params.items() if k != "upload_id")
             location = f"{self.emulator.url}upload/drive/v3/files?{query}&upload_id={sid}"
@@ -967,16 +1073,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     # about / drives
     def _about(self, who: Principal, body: bytes, path: str) -> int:
-        out = {"kind": "drive#about", "user": {"kind": "drive#user", "displayName": who.email.split("@")[0],
-                                                "emailAddress": who.email, "me": True}}
+        out = {
+            "kind": "drive#about",
+            "user": {
+                "kind": "drive#user",
+                "displayName": who.email.split("@")[0],
+                "emailAddress": who.email,
+                "me": True,
+            },
+        }
         self._json(200, select(out, parse_fields(self.params.get("fields"))))
         return 200
 
     def _drives_list(self, who: Principal, body: bytes, path: str) -> int:
         emu = self.emulator
         with emu.lock:
-            drives = [{"kind": "drive#drive", "id": d, "name": n} for d, n in sorted(emu.drives.items(),
-                      key=lambda kv: kv[1]) if who.email not in emu.hidden.get(d, set())]
+            drives = [
+                {"kind": "drive#drive", "id": d, "name": n}
+                for d, n in sorted(emu.drives.items(), key=lambda kv: kv[1])
+                if who.email not in emu.hidden.get(d, set())
+            ]
         self._json(200, select({"kind": "drive#driveList", "drives": drives}, parse_fields(self.params.get("fields"))))
         return 200
 
@@ -1048,8 +1164,9 @@ def _private_key_pem() -> str:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        _KEY_PEM = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()).decode()
+        _KEY_PEM = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
     return _KEY_PEM
 
 
@@ -1058,20 +1175,33 @@ SA_EMAIL = "gecko-export@imagegecko-test.iam.gserviceaccount.com"
 
 def service_account_json(emu: DriveEmulator, email: str = SA_EMAIL) -> str:
     """A service-account key file (real RSA key) whose token_uri is the emulator."""
-    return json.dumps({
-        "type": "service_account", "project_id": "imagegecko-test", "private_key_id": "0123456789abcdef",
-        "private_key": _private_key_pem(), "client_email": email, "client_id": "104242424242424242424",
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth", "token_uri": emu.token_uri,
-        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-    })
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "imagegecko-test",
+            "private_key_id": "0123456789abcdef",
+            "private_key": _private_key_pem(),
+            "client_email": email,
+            "client_id": "104242424242424242424",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": emu.token_uri,
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+        }
+    )
 
 
 def authorized_user_json(emu: DriveEmulator, refresh_token: str = "1//0refresh-token-for-tests") -> str:
     """An authorized-user file (what `gcloud auth application-default login` or an OAuth flow saves)."""
-    return json.dumps({
-        "type": "authorized_user", "client_id": "1234.apps.googleusercontent.com", "client_secret": "GOCSPX-test",
-        "refresh_token": refresh_token, "token_uri": emu.token_uri, "account": emu.user_email,
-    })
+    return json.dumps(
+        {
+            "type": "authorized_user",
+            "client_id": "1234.apps.googleusercontent.com",
+            "client_secret": "GOCSPX-test",
+            "refresh_token": refresh_token,
+            "token_uri": emu.token_uri,
+            "account": emu.user_email,
+        }
+    )
 
 
 def jpeg_bytes(color: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (512, 512)) -> bytes:

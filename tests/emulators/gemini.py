@@ -47,14 +47,29 @@ from tests.emulators.base import LoopbackEmulator
 VALID_KEY = "test-key"
 IMAGE_MODELS_1K = ("gemini-2.5-flash-image",)  # always ~1024 px, ignores imageSize
 KNOWN_MODELS = (
-    "gemini-2.5-flash-image", "gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview", "gemini-2.5-flash",
+    "gemini-2.5-flash-image",
+    "gemini-3-pro-image-preview",
+    "gemini-3.1-flash-image-preview",
+    "gemini-2.5-flash",
 )
-STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 429: 8, 500: 13, 503: 14, 504: 4}
 FINISH_OUTCOMES = {
-    "image_safety": "IMAGE_SAFETY", "image_prohibited": "IMAGE_PROHIBITED_CONTENT", "no_image": "NO_IMAGE",
-    "image_other": "IMAGE_OTHER", "image_recitation": "IMAGE_RECITATION", "safety": "SAFETY",
+    "image_safety": "IMAGE_SAFETY",
+    "image_prohibited": "IMAGE_PROHIBITED_CONTENT",
+    "no_image": "NO_IMAGE",
+    "image_other": "IMAGE_OTHER",
+    "image_recitation": "IMAGE_RECITATION",
+    "safety": "SAFETY",
 }
 
 
@@ -68,16 +83,29 @@ def b64decode_any(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
-def error_body(code: int, message: str, *, retry_delay: str | None = None,
-               reason: str | None = None) -> dict[str, Any]:
+def error_body(code: int, message: str, *, retry_delay: str | None = None, reason: str | None = None) -> dict[str, Any]:
     details: list[dict[str, Any]] = []
     if reason:
-        details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
-                        "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}})
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        )
     if code == 429:
-        details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
-            {"quotaMetric": "generativelanguage.googleapis.com/generate_content_paid_tier_requests",
-             "quotaId": "GenerateRequestsPerMinutePerProjectPerModel"}]})
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_paid_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel",
+                    }
+                ],
+            }
+        )
     if retry_delay:
         details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
     body: dict[str, Any] = {"code": code, "message": message, "status": STATUS_NAMES.get(code, "UNKNOWN")}
@@ -104,8 +132,9 @@ def _aspect_size(aspect: str, long_side: int) -> tuple[int, int]:
     return max(1, round(long_side * w / h)), long_side
 
 
-def draw_image(source: bytes | None, prompt: str, aspect: str, long_side: int, *, mime: str = "image/png",
-               variant: str = "") -> bytes:
+def draw_image(
+    source: bytes | None, prompt: str, aspect: str, long_side: int, *, mime: str = "image/png", variant: str = ""
+) -> bytes:
     """A real picture: the product photo placed in a tinted scene with a shadow (or the studio engine's)."""
     size = _aspect_size(aspect, long_side)
     digest = hashlib.sha256((prompt + variant).encode()).digest()
@@ -148,9 +177,15 @@ def _studio_image(source: bytes | None, prompt: str, aspect: str, long_side: int
     except Exception:
         return None
     try:
-        req = GenerationRequest(source_image=source, prompt=prompt, product=ProductInfo(name="product"),
-                                style="marble_counter", model="studio-v1", aspect_ratio=aspect,
-                                output_size=long_side)
+        req = GenerationRequest(
+            source_image=source,
+            prompt=prompt,
+            product=ProductInfo(name="product"),
+            style="marble_counter",
+            model="studio-v1",
+            aspect_ratio=aspect,
+            output_size=long_side,
+        )
         return StudioEngine().generate(req).data
     except Exception:
         return None
@@ -184,10 +219,16 @@ class FileRecord:
 
     def json(self, base: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "name": f"files/{self.id}", "displayName": self.display_name, "mimeType": self.mime_type,
-            "sizeBytes": str(len(self.data)), "createTime": self.create_time, "updateTime": self.create_time,
-            "expirationTime": self.create_time, "sha256Hash": base64.b64encode(hashlib.sha256(self.data).digest())
-            .decode(), "uri": f"{base}/v1beta/files/{self.id}", "state": self.state,
+            "name": f"files/{self.id}",
+            "displayName": self.display_name,
+            "mimeType": self.mime_type,
+            "sizeBytes": str(len(self.data)),
+            "createTime": self.create_time,
+            "updateTime": self.create_time,
+            "expirationTime": self.create_time,
+            "sha256Hash": base64.b64encode(hashlib.sha256(self.data).digest()).decode(),
+            "uri": f"{base}/v1beta/files/{self.id}",
+            "state": self.state,
             "source": "GENERATED" if self.generated else "UPLOADED",
         }
         if self.generated:
@@ -198,8 +239,16 @@ class FileRecord:
 class GeminiEmulator(LoopbackEmulator):
     """Start with `with GeminiEmulator() as emu:`; point the SDK at `emu.url` with api key `emu.api_key`."""
 
-    def __init__(self, *, latency: float = 0.0, fault_ratio: float = 0.0, quota_rpm: int = 0,
-                 retry_delay: str = "2s", image_side: int | None = None, image_mime: str = "image/png") -> None:
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        fault_ratio: float = 0.0,
+        quota_rpm: int = 0,
+        retry_delay: str = "2s",
+        image_side: int | None = None,
+        image_mime: str = "image/png",
+    ) -> None:
         self.api_keys = {VALID_KEY}
         self.api_key = VALID_KEY
         self.latency = latency
@@ -277,8 +326,12 @@ class GeminiEmulator(LoopbackEmulator):
         for rec in list(self.batches.values()):
             if name is not None and f"batches/{rec.id}" != name and rec.id != name:
                 continue
-            if rec.state in ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED",
-                             "BATCH_STATE_EXPIRED"):
+            if rec.state in (
+                "BATCH_STATE_SUCCEEDED",
+                "BATCH_STATE_FAILED",
+                "BATCH_STATE_CANCELLED",
+                "BATCH_STATE_EXPIRED",
+            ):
                 continue
             self._set_batch_state(rec, target)
             moved.append(f"batches/{rec.id}")
@@ -306,18 +359,27 @@ class GeminiEmulator(LoopbackEmulator):
                 failed += 1
                 err = body["error"]
                 results.append((key, {"error": {"code": RPC_CODES.get(status, 2), "message": err["message"]}}))
-        rec.stats = {"requestCount": str(len(rec.requests)), "successfulRequestCount": str(ok),
-                     "failedRequestCount": str(failed)}
+        rec.stats = {
+            "requestCount": str(len(rec.requests)),
+            "successfulRequestCount": str(ok),
+            "failedRequestCount": str(failed),
+        }
         if rec.from_file:
             lines = [json.dumps({"key": key, **res}) for key, res in results]
-            out = FileRecord(id=self._new_id("batch-out-"), display_name=f"{rec.id}-output",
-                             mime_type="application/jsonl", data=("\n".join(lines) + "\n").encode(),
-                             state="ACTIVE", generated=True)
+            out = FileRecord(
+                id=self._new_id("batch-out-"),
+                display_name=f"{rec.id}-output",
+                mime_type="application/jsonl",
+                data=("\n".join(lines) + "\n").encode(),
+                state="ACTIVE",
+                generated=True,
+            )
             self.files[out.id] = out
             rec.output = {"responsesFile": f"files/{out.id}"}
         else:
-            rec.output = {"inlinedResponses": {"inlinedResponses": [
-                {**res, "metadata": {"key": key}} for key, res in results]}}
+            rec.output = {
+                "inlinedResponses": {"inlinedResponses": [{**res, "metadata": {"key": key}} for key, res in results]}
+            }
 
     # the model ---------------------------------------------------------------------------------
     def _pick_outcome(self, prompt: str, body_hash: str, online: bool) -> str | None:
@@ -365,13 +427,17 @@ class GeminiEmulator(LoopbackEmulator):
                 if inline:
                     mime = inline.get("mimeType") or inline.get("mime_type")
                     if not mime:
-                        return 400, error_body(400, "* GenerateContentRequest.contents.parts.inline_data.mime_type:"
-                                                    " field is required")
+                        return 400, error_body(
+                            400, "* GenerateContentRequest.contents.parts.inline_data.mime_type: field is required"
+                        )
                     try:
                         images.append(b64decode_any(inline.get("data") or ""))
                     except Exception:
-                        return 400, error_body(400, "Invalid value at 'contents[0].parts[0].inline_data.data'"
-                                                    " (TYPE_BYTES), Base64 decoding failed")
+                        return 400, error_body(
+                            400,
+                            "Invalid value at 'contents[0].parts[0].inline_data.data'"
+                            " (TYPE_BYTES), Base64 decoding failed",
+                        )
         prompt = "\n".join(texts)
         if not contents or (not texts and not images):
             return 400, error_body(400, "* GenerateContentRequest.contents: contents is not specified")
@@ -382,18 +448,23 @@ class GeminiEmulator(LoopbackEmulator):
             wait = self._quota_delay(model)
             if wait is not None:
                 return 429, error_body(
-                    429, "You exceeded your current quota, please check your plan and billing details. "
-                         f"Please retry in {wait:.2f}s.", retry_delay=f"{math.ceil(wait)}s")
+                    429,
+                    "You exceeded your current quota, please check your plan and billing details. "
+                    f"Please retry in {wait:.2f}s.",
+                    retry_delay=f"{math.ceil(wait)}s",
+                )
         if outcome and outcome.isdigit():
             code = int(outcome)
-            messages = {429: "Resource has been exhausted (e.g. check quota).",
-                        503: "The model is overloaded. Please try again later.",
-                        500: "An internal error has occurred. Please retry or report in "
-                             "https://developers.generativeai.google/guide/troubleshooting",
-                        504: "Deadline expired before operation could complete.",
-                        400: "Request contains an invalid argument.",
-                        401: "Request had invalid authentication credentials.",
-                        403: "Permission denied: Consumer has been suspended."}
+            messages = {
+                429: "Resource has been exhausted (e.g. check quota).",
+                503: "The model is overloaded. Please try again later.",
+                500: "An internal error has occurred. Please retry or report in "
+                "https://developers.generativeai.google/guide/troubleshooting",
+                504: "Deadline expired before operation could complete.",
+                400: "Request contains an invalid argument.",
+                401: "Request had invalid authentication credentials.",
+                403: "Permission denied: Consumer has been suspended.",
+            }
             delay = self.retry_delay if code in (429, 503) else None
             return code, error_body(code, messages.get(code, "Error."), retry_delay=delay)
 
@@ -412,8 +483,11 @@ class GeminiEmulator(LoopbackEmulator):
         wants_image = "IMAGE" in modalities and "image" in model
         if outcome in FINISH_OUTCOMES:
             usage["totalTokenCount"] = prompt_tokens
-            return 200, {"candidates": [{"finishReason": FINISH_OUTCOMES[outcome], "index": 0}],
-                         "usageMetadata": usage, **base}
+            return 200, {
+                "candidates": [{"finishReason": FINISH_OUTCOMES[outcome], "index": 0}],
+                "usageMetadata": usage,
+                **base,
+            }
         if not wants_image or outcome == "text_only":
             if outcome == "text_only":
                 text = "I can place the product on a marble counter, but I cannot draw it exactly as it is."
@@ -421,10 +495,18 @@ class GeminiEmulator(LoopbackEmulator):
                 name = re.search(r"Product:\s*(.+)", prompt)
                 text = self.describe_text.format(name=name.group(1).strip() if name else "the product")
             out_tokens = max(1, len(text) // 4)
-            usage.update(candidatesTokenCount=out_tokens, totalTokenCount=prompt_tokens + out_tokens,
-                         candidatesTokensDetails=[{"modality": "TEXT", "tokenCount": out_tokens}])
-            return 200, {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
-                                         "finishReason": "STOP", "index": 0}], "usageMetadata": usage, **base}
+            usage.update(
+                candidatesTokenCount=out_tokens,
+                totalTokenCount=prompt_tokens + out_tokens,
+                candidatesTokensDetails=[{"modality": "TEXT", "tokenCount": out_tokens}],
+            )
+            return 200, {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+                ],
+                "usageMetadata": usage,
+                **base,
+            }
 
         image_config = config.get("imageConfig") or config.get("image_config") or {}
         aspect = image_config.get("aspectRatio") or image_config.get("aspect_ratio") or "1:1"
@@ -436,7 +518,8 @@ class GeminiEmulator(LoopbackEmulator):
         image_tokens = 1290 if model in IMAGE_MODELS_1K else (2000 if size_name == "4K" else 1120)
         source = images[0] if images else None
         data = (_studio_image(source, prompt, aspect, long_side) if self.use_studio else None) or draw_image(
-            source, prompt, aspect, long_side, mime=self.image_mime)
+            source, prompt, aspect, long_side, mime=self.image_mime
+        )
         mime = "image/jpeg" if data[:2] == b"\xff\xd8" else "image/png"
         parts: list[dict[str, Any]] = []
         thought_tokens = 0
@@ -445,28 +528,50 @@ class GeminiEmulator(LoopbackEmulator):
             parts.append({"text": "Placing the product on the counter first, then the light.", "thought": True})
             if self.thoughts:
                 interim = draw_image(source, prompt, aspect, 256, mime="image/jpeg", variant="draft")
-                parts.append({"inlineData": {"mimeType": "image/jpeg", "data": base64.b64encode(interim).decode()},
-                              "thought": True})
-        parts.append({"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode()},
-                      "thoughtSignature": base64.b64encode(hashlib.sha256(data).digest()).decode()})
-        usage.update(candidatesTokenCount=image_tokens,
-                     totalTokenCount=prompt_tokens + image_tokens + thought_tokens,
-                     candidatesTokensDetails=[{"modality": "IMAGE", "tokenCount": image_tokens}])
+                parts.append(
+                    {
+                        "inlineData": {"mimeType": "image/jpeg", "data": base64.b64encode(interim).decode()},
+                        "thought": True,
+                    }
+                )
+        parts.append(
+            {
+                "inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode()},
+                "thoughtSignature": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            }
+        )
+        usage.update(
+            candidatesTokenCount=image_tokens,
+            totalTokenCount=prompt_tokens + image_tokens + thought_tokens,
+            candidatesTokensDetails=[{"modality": "IMAGE", "tokenCount": image_tokens}],
+        )
         if thought_tokens:
             usage["thoughtsTokenCount"] = thought_tokens
-        return 200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
-                                     "index": 0, "safetyRatings": [
-                                         {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]}],
-                     "usageMetadata": usage, **base}
+        return 200, {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": parts},
+                    "finishReason": "STOP",
+                    "index": 0,
+                    "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}],
+                }
+            ],
+            "usageMetadata": usage,
+            **base,
+        }
 
     # batches ------------------------------------------------------------------------------------
     def batch_json(self, rec: BatchRecord) -> dict[str, Any]:
         metadata: dict[str, Any] = {
             "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
-            "model": f"models/{rec.model}", "displayName": rec.display_name, "name": f"batches/{rec.id}",
-            "state": rec.state, "createTime": rec.create_time, "updateTime": rec.update_time,
-            "batchStats": rec.stats or {"requestCount": str(len(rec.requests)),
-                                        "pendingRequestCount": str(len(rec.requests))},
+            "model": f"models/{rec.model}",
+            "displayName": rec.display_name,
+            "name": f"batches/{rec.id}",
+            "state": rec.state,
+            "createTime": rec.create_time,
+            "updateTime": rec.update_time,
+            "batchStats": rec.stats
+            or {"requestCount": str(len(rec.requests)), "pendingRequestCount": str(len(rec.requests))},
         }
         if rec.from_file:
             metadata["inputConfig"] = {"fileName": rec.from_file}
@@ -495,8 +600,15 @@ class _Handler(BaseHTTPRequestHandler):
         keep-alive connection behind."""
         return self._raw
 
-    def _send(self, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
-              raw: bytes | None = None, content_type: str = "application/json; charset=UTF-8") -> None:
+    def _send(
+        self,
+        status: int,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json; charset=UTF-8",
+    ) -> None:
         data = raw if raw is not None else json.dumps(body if body is not None else {}).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -519,13 +631,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _auth(self) -> bool:
         key = self.headers.get("x-goog-api-key") or parse_qs(urlsplit(self.path).query).get("key", [None])[0]
         if not key:
-            self._send(403, error_body(403, "Method doesn't allow unregistered callers (callers without established "
-                                            "identity). Please use API Key or other form of API consumer identity "
-                                            "to call this API."))
+            self._send(
+                403,
+                error_body(
+                    403,
+                    "Method doesn't allow unregistered callers (callers without established "
+                    "identity). Please use API Key or other form of API consumer identity "
+                    "to call this API.",
+                ),
+            )
             return False
         if key not in self.emulator.api_keys:
-            self._send(400, error_body(400, "API key not valid. Please pass a valid API key.",
-                                       reason="API_KEY_INVALID"))
+            self._send(
+                400, error_body(400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID")
+            )
             return False
         return True
 
@@ -593,8 +712,12 @@ class _Handler(BaseHTTPRequestHandler):
         with emu._lock:
             emu.bodies.append((model, body))
         if model not in KNOWN_MODELS:
-            return self._send(404, error_body(404, f"models/{model} is not found for API version v1beta, or is not "
-                                                   "supported for generateContent."))
+            return self._send(
+                404,
+                error_body(
+                    404, f"models/{model} is not found for API version v1beta, or is not supported for generateContent."
+                ),
+            )
         delay = emu.latency if emu.text_latency is None or "image" in model else emu.text_latency
         if delay:
             time.sleep(delay)
@@ -611,9 +734,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _model_get(self, model: str) -> None:
         if model not in KNOWN_MODELS:
             return self._send(404, error_body(404, f"models/{model} is not found for API version v1beta."))
-        self._send(200, {"name": f"models/{model}", "version": "001", "displayName": model,
-                         "inputTokenLimit": 32768, "outputTokenLimit": 32768,
-                         "supportedGenerationMethods": ["generateContent", "countTokens", "batchGenerateContent"]})
+        self._send(
+            200,
+            {
+                "name": f"models/{model}",
+                "version": "001",
+                "displayName": model,
+                "inputTokenLimit": 32768,
+                "outputTokenLimit": 32768,
+                "supportedGenerationMethods": ["generateContent", "countTokens", "batchGenerateContent"],
+            },
+        )
 
     # batches ----------------------------------------------------------------------------------------
     def _batch_create(self, model: str) -> None:
@@ -642,10 +773,17 @@ class _Handler(BaseHTTPRequestHandler):
         outcome = emu._take("batches.create")
         if outcome and outcome.isdigit():
             code = int(outcome)
-            return self._send(code, error_body(code, "Batch creation failed.",
-                                               retry_delay=emu.retry_delay if code in (429, 503) else None))
-        rec = BatchRecord(id=emu._new_id(""), model=model, display_name=batch.get("displayName") or "",
-                          requests=requests, from_file=file_name)
+            return self._send(
+                code,
+                error_body(code, "Batch creation failed.", retry_delay=emu.retry_delay if code in (429, 503) else None),
+            )
+        rec = BatchRecord(
+            id=emu._new_id(""),
+            model=model,
+            display_name=batch.get("displayName") or "",
+            requests=requests,
+            from_file=file_name,
+        )
         emu.batches[rec.id] = rec
         if outcome == "hangup":  # created, but the client never hears about it
             self.close_connection = True
@@ -682,7 +820,7 @@ class _Handler(BaseHTTPRequestHandler):
         size = int(q.get("pageSize", ["50"])[0])
         start = int(q.get("pageToken", ["0"])[0] or 0)
         recs = sorted(self.emulator.batches.values(), key=lambda r: int(r.id), reverse=True)
-        page = recs[start:start + size]
+        page = recs[start : start + size]
         body: dict[str, Any] = {"operations": [self.emulator.batch_json(r) for r in page]}
         if start + size < len(recs):
             body["nextPageToken"] = str(start + size)
@@ -702,11 +840,15 @@ class _Handler(BaseHTTPRequestHandler):
             if body is None:
                 return
             meta = body.get("file") or {}
-            rec = FileRecord(id=meta.get("name", "").split("/")[-1] or emu._new_id("file-"),
-                             display_name=meta.get("displayName") or meta.get("display_name") or "",
-                             mime_type=self.headers.get("X-Goog-Upload-Header-Content-Type")
-                             or meta.get("mimeType") or meta.get("mime_type") or "application/octet-stream",
-                             size_declared=int(self.headers.get("X-Goog-Upload-Header-Content-Length") or 0))
+            rec = FileRecord(
+                id=meta.get("name", "").split("/")[-1] or emu._new_id("file-"),
+                display_name=meta.get("displayName") or meta.get("display_name") or "",
+                mime_type=self.headers.get("X-Goog-Upload-Header-Content-Type")
+                or meta.get("mimeType")
+                or meta.get("mime_type")
+                or "application/octet-stream",
+                size_declared=int(self.headers.get("X-Goog-Upload-Header-Content-Length") or 0),
+            )
             token = uuid.uuid4().hex
             emu._uploads[token] = rec
             host = self.headers.get("Host") or "127.0.0.1"
@@ -719,8 +861,11 @@ class _Handler(BaseHTTPRequestHandler):
         data = self._body()
         offset = int(self.headers.get("X-Goog-Upload-Offset") or 0)
         if offset != len(rec.data):
-            return self._send(400, error_body(400, f"Offset {offset} does not match {len(rec.data)}."),
-                              headers={"X-Goog-Upload-Status": "active"})
+            return self._send(
+                400,
+                error_body(400, f"Offset {offset} does not match {len(rec.data)}."),
+                headers={"X-Goog-Upload-Status": "active"},
+            )
         rec.data += data
         if "finalize" in command:
             del emu._uploads[upload_id]

@@ -74,8 +74,16 @@ SEED_DATE = "2026-11-23T09:32:10"
 FILLER_DATE = "2026-11-23T09:32:13"  # twelve products created in the same second: date order has ties
 
 ALLOWED_UPLOAD_EXT = {
-    "jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg", "png": "image/png", "gif": "image/gif",
-    "webp": "image/webp", "bmp": "image/bmp", "txt": "text/plain", "csv": "text/csv", "pdf": "application/pdf",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "jpe": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "txt": "text/plain",
+    "csv": "text/csv",
+    "pdf": "application/pdf",
 }
 SNIFF = (
     (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
@@ -84,8 +92,12 @@ SNIFF = (
     (b"GIF89a", "image/gif", "gif"),
 )
 INTERMEDIATE_SIZES = (
-    ("medium", 300, 300), ("thumbnail", 150, 150), ("medium_large", 768, 0), ("woocommerce_thumbnail", 300, 300),
-    ("woocommerce_single", 600, 0), ("woocommerce_gallery_thumbnail", 100, 100),
+    ("medium", 300, 300),
+    ("thumbnail", 150, 150),
+    ("medium_large", 768, 0),
+    ("woocommerce_thumbnail", 300, 300),
+    ("woocommerce_single", 600, 0),
+    ("woocommerce_gallery_thumbnail", 100, 100),
 )
 
 
@@ -100,10 +112,20 @@ class WPError(Exception):
         return {"code": self.code, "message": self.message, "data": {"status": self.status, **self.data}}
 
 
-def invalid_param(name: str, message: str, code: str = "rest_invalid_param", detail_code: str = "rest_invalid_type",
-                  detail_data: Any = None) -> WPError:
-    return WPError(400, code, f"Invalid parameter(s): {name}", params={name: message},
-                   details={name: {"code": detail_code, "message": message, "data": detail_data}})
+def invalid_param(
+    name: str,
+    message: str,
+    code: str = "rest_invalid_param",
+    detail_code: str = "rest_invalid_type",
+    detail_data: Any = None,
+) -> WPError:
+    return WPError(
+        400,
+        code,
+        f"Invalid parameter(s): {name}",
+        params={name: message},
+        details={name: {"code": detail_code, "message": message, "data": detail_data}},
+    )
 
 
 def out_of_bounds(name: str, message: str) -> WPError:
@@ -175,8 +197,9 @@ class Reply:
 class WooEmulator(LoopbackEmulator):
     """`with WooEmulator() as emu:`; `emu.url` is the store's base URL (no trailing slash)."""
 
-    def __init__(self, *, local_site: bool = True, woocommerce: bool = True, seed: bool = True,
-                 rng_seed: int = 7) -> None:
+    def __init__(
+        self, *, local_site: bool = True, woocommerce: bool = True, seed: bool = True, rng_seed: int = 7
+    ) -> None:
         self.local_site = local_site  # WP_ENVIRONMENT_TYPE=local: Application Passwords work over http
         self.woocommerce = woocommerce  # False = a WordPress site without WooCommerce (no wc/v3 namespace)
         self.lock = threading.RLock()
@@ -185,16 +208,20 @@ class WooEmulator(LoopbackEmulator):
             READ_ONLY_KEY: {"secret": READ_ONLY_SECRET, "permissions": "read"},
         }
         self.users: dict[str, dict[str, Any]] = {
-            WP_USER: {"id": 1, "password": APP_PASSWORD, "roles": ["shop_manager"],
-                      "caps": {"upload_files": True, "edit_products": True, "manage_woocommerce": True}},
-            VIEWER_USER: {"id": 2, "password": VIEWER_PASSWORD, "roles": ["subscriber"],
-                          "caps": {"read": True}},
+            WP_USER: {
+                "id": 1,
+                "password": APP_PASSWORD,
+                "roles": ["shop_manager"],
+                "caps": {"upload_files": True, "edit_products": True, "manage_woocommerce": True},
+            },
+            VIEWER_USER: {"id": 2, "password": VIEWER_PASSWORD, "roles": ["subscriber"], "caps": {"read": True}},
         }
         self.products: dict[int, dict[str, Any]] = {}
         self.variations: dict[int, dict[str, Any]] = {}
         self.media: dict[int, dict[str, Any]] = {}
-        self.categories: dict[int, dict[str, Any]] = {15: {"id": 15, "name": "Uncategorized", "slug": "uncategorized",
-                                                           "parent": 0}}
+        self.categories: dict[int, dict[str, Any]] = {
+            15: {"id": 15, "name": "Uncategorized", "slug": "uncategorized", "parent": 0}
+        }
         self.errors: list[str] = []  # emulator bugs (answered 500): tests may assert it stays empty
         self.nonces: dict[tuple[str, str], float] = {}
         self.faults: list[Fault] = []
@@ -217,9 +244,18 @@ class WooEmulator(LoopbackEmulator):
         super().stop()
 
     # Fault switches ------------------------------------------------------------------------------------
-    def inject(self, method: str = "*", path: str = ".*", *, status: int = 500, mode: str = "status",
-               times: int | None = 1, rate: float | None = None, retry_after: float | None = None,
-               delay: float = 0.0) -> Fault:
+    def inject(
+        self,
+        method: str = "*",
+        path: str = ".*",
+        *,
+        status: int = 500,
+        mode: str = "status",
+        times: int | None = 1,
+        rate: float | None = None,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+    ) -> Fault:
         """Fail matching requests. mode: status (answer `status`, nothing applied), status_after (applied, then
         `status`), drop (socket closed, nothing applied), drop_after (applied, then closed), slow (applied,
         answer delayed by `delay` seconds)."""
@@ -253,51 +289,130 @@ class WooEmulator(LoopbackEmulator):
     def seed(self) -> None:
         """A catalogue shaped like the reference store: simple with image, simple with gallery, a draft, a variable
         product with six variations (own images), and twelve fillers created in the same second."""
-        for cid, name, slug in ((15, "Uncategorized", "uncategorized"), (16, "Apparel", "apparel"),
-                                (17, "Home", "home")):
+        for cid, name, slug in (
+            (15, "Uncategorized", "uncategorized"),
+            (16, "Apparel", "apparel"),
+            (17, "Home", "home"),
+        ):
             self.categories[cid] = {"id": cid, "name": name, "slug": slug, "parent": 0}
         self._ids = itertools.count(10)
-        mug = self.add_media("wcreal-mug-red.jpg", image_bytes((200, 30, 40)), title="Wcreal Mug Red",
-                             alt="wcreal-mug-red on white", date="2026-11-23T09:32:07")
-        lamp = self.add_media("wcreal-lamp-green.jpg", image_bytes((40, 160, 70)), title="Wcreal Lamp Green",
-                              alt="wcreal-lamp-green on white", date="2026-11-23T09:32:07")
-        cap = self.add_media("wcreal-cap-blue.png", image_bytes((30, 60, 200), fmt="PNG"), title="Wcreal Cap Blue",
-                             alt="wcreal-cap-blue on white", date="2026-11-23T09:32:08")
-        cap2 = self.add_media("wcreal-cap-blue-side.png", image_bytes((30, 60, 160), fmt="PNG"),
-                              title="Wcreal Cap Blue Side", alt="wcreal-cap-blue side view", date="2026-11-23T09:32:08")
-        tee = self.add_media("wcreal-tee.png", image_bytes((120, 120, 120), fmt="PNG"), title="Wcreal Tee",
-                             alt="wcreal-tee on white", date="2026-11-23T09:32:09")
-        tee_red = self.add_media("wcreal-tee-red.jpg", image_bytes((210, 40, 40)), title="Wcreal Tee Red",
-                                 alt="wcreal-tee-red on white", date="2026-11-23T09:32:10")
-        tee_blue = self.add_media("wcreal-tee-blue.jpg", image_bytes((40, 60, 210)), title="Wcreal Tee Blue",
-                                  alt="wcreal-tee-blue on white", date="2026-11-23T09:32:10")
+        mug = self.add_media(
+            "wcreal-mug-red.jpg",
+            image_bytes((200, 30, 40)),
+            title="Wcreal Mug Red",
+            alt="wcreal-mug-red on white",
+            date="2026-11-23T09:32:07",
+        )
+        lamp = self.add_media(
+            "wcreal-lamp-green.jpg",
+            image_bytes((40, 160, 70)),
+            title="Wcreal Lamp Green",
+            alt="wcreal-lamp-green on white",
+            date="2026-11-23T09:32:07",
+        )
+        cap = self.add_media(
+            "wcreal-cap-blue.png",
+            image_bytes((30, 60, 200), fmt="PNG"),
+            title="Wcreal Cap Blue",
+            alt="wcreal-cap-blue on white",
+            date="2026-11-23T09:32:08",
+        )
+        cap2 = self.add_media(
+            "wcreal-cap-blue-side.png",
+            image_bytes((30, 60, 160), fmt="PNG"),
+            title="Wcreal Cap Blue Side",
+            alt="wcreal-cap-blue side view",
+            date="2026-11-23T09:32:08",
+        )
+        tee = self.add_media(
+            "wcreal-tee.png",
+            image_bytes((120, 120, 120), fmt="PNG"),
+            title="Wcreal Tee",
+            alt="wcreal-tee on white",
+            date="2026-11-23T09:32:09",
+        )
+        tee_red = self.add_media(
+            "wcreal-tee-red.jpg",
+            image_bytes((210, 40, 40)),
+            title="Wcreal Tee Red",
+            alt="wcreal-tee-red on white",
+            date="2026-11-23T09:32:10",
+        )
+        tee_blue = self.add_media(
+            "wcreal-tee-blue.jpg",
+            image_bytes((40, 60, 210)),
+            title="Wcreal Tee Blue",
+            alt="wcreal-tee-blue on white",
+            date="2026-11-23T09:32:10",
+        )
         self._ids = itertools.count(17)
-        self.add_product("Red Mug", sku="WCR-MUG-RED", price="12.50", categories=[17], images=[mug],
-                         description="<p>A red mug on a white background.</p>\n",
-                         short_description="<p>Glazed <strong>stoneware</strong> mug &amp; saucer,\n350&nbsp;ml</p>\n",
-                         stock_quantity=25)
-        self.add_product("Green Lamp", sku="WCR-LAMP-GREEN", price="49.00", categories=[17], images=[lamp],
-                         stock_status="outofstock")
-        self.add_product("Blue Cap", sku="WCR-CAP-BLUE", price="19.99", categories=[16], images=[cap, cap2],
-                         date="2026-11-23T09:32:11")
-        self.add_product("Draft Vase", sku="WCR-VASE", price="30.00", categories=[17], status="draft",
-                         date="2026-11-23T09:32:11")
+        self.add_product(
+            "Red Mug",
+            sku="WCR-MUG-RED",
+            price="12.50",
+            categories=[17],
+            images=[mug],
+            description="<p>A red mug on a white background.</p>\n",
+            short_description="<p>Glazed <strong>stoneware</strong> mug &amp; saucer,\n350&nbsp;ml</p>\n",
+            stock_quantity=25,
+        )
+        self.add_product(
+            "Green Lamp", sku="WCR-LAMP-GREEN", price="49.00", categories=[17], images=[lamp], stock_status="outofstock"
+        )
+        self.add_product(
+            "Blue Cap",
+            sku="WCR-CAP-BLUE",
+            price="19.99",
+            categories=[16],
+            images=[cap, cap2],
+            date="2026-11-23T09:32:11",
+        )
+        self.add_product(
+            "Draft Vase", sku="WCR-VASE", price="30.00", categories=[17], status="draft", date="2026-11-23T09:32:11"
+        )
         tee_id = self.add_product(
-            "Classic Tee", sku="WCR-TEE", price="20.00", categories=[16], images=[tee], type="variable",
+            "Classic Tee",
+            sku="WCR-TEE",
+            price="20.00",
+            categories=[16],
+            images=[tee],
+            type="variable",
             date="2026-11-23T09:32:11",
             description="<p>Variable product: global Color attribute x local Size attribute.</p>\n",
-            attributes=[{"id": 1, "name": "Color", "slug": "pa_color", "position": 0, "visible": True,
-                         "variation": True, "options": ["Blue", "Red"]},
-                        {"id": 0, "name": "Size", "slug": "Size", "position": 1, "visible": True, "variation": True,
-                         "options": ["S", "M", "L"]}])
+            attributes=[
+                {
+                    "id": 1,
+                    "name": "Color",
+                    "slug": "pa_color",
+                    "position": 0,
+                    "visible": True,
+                    "variation": True,
+                    "options": ["Blue", "Red"],
+                },
+                {
+                    "id": 0,
+                    "name": "Size",
+                    "slug": "Size",
+                    "position": 1,
+                    "visible": True,
+                    "variation": True,
+                    "options": ["S", "M", "L"],
+                },
+            ],
+        )
         for color, image in (("Red", tee_red), ("Blue", tee_blue)):
             for size in ("S", "M", "L"):
-                self.add_variation(tee_id, {"Color": color, "Size": size},
-                                   sku=f"WCR-TEE-{color.upper()}-{size}", image=image,
-                                   price="24.00" if color == "Blue" else "20.00")
+                self.add_variation(
+                    tee_id,
+                    {"Color": color, "Size": size},
+                    sku=f"WCR-TEE-{color.upper()}-{size}",
+                    image=image,
+                    price="24.00" if color == "Blue" else "20.00",
+                )
         for n in range(1, 13):
-            self.add_product(f"Filler Item {n:02d}", sku=f"WCR-FILLER-{n:02d}", price="1.00", categories=[17],
-                             date=FILLER_DATE)
+            self.add_product(
+                f"Filler Item {n:02d}", sku=f"WCR-FILLER-{n:02d}", price="1.00", categories=[17], date=FILLER_DATE
+            )
 
     def _new_id(self) -> int:
         with self.lock:
@@ -306,8 +421,17 @@ class WooEmulator(LoopbackEmulator):
                 new = next(self._ids)
             return new
 
-    def add_media(self, filename: str, data: bytes, *, title: str | None = None, alt: str = "",
-                  mime: str | None = None, date: str | None = None, caption: str = "") -> int:
+    def add_media(
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        title: str | None = None,
+        alt: str = "",
+        mime: str | None = None,
+        date: str | None = None,
+        caption: str = "",
+    ) -> int:
         """Store a file as WordPress would (unique name, sniffed type); returns the attachment id."""
         with self.lock:
             name, mime = self._storable_name(filename, data, mime)
@@ -324,40 +448,91 @@ class WooEmulator(LoopbackEmulator):
                 except Exception:  # a broken image is still stored, as WordPress does
                     pass
             self.media[mid] = {
-                "id": mid, "file": name, "mime": mime, "data": data, "title": title if title is not None else stem,
-                "alt": alt, "caption": caption, "description": "", "slug": self._unique_slug(stem), "post": None,
-                "date": date or self._now(), "modified": date or self._now(), "width": width, "height": height,
+                "id": mid,
+                "file": name,
+                "mime": mime,
+                "data": data,
+                "title": title if title is not None else stem,
+                "alt": alt,
+                "caption": caption,
+                "description": "",
+                "slug": self._unique_slug(stem),
+                "post": None,
+                "date": date or self._now(),
+                "modified": date or self._now(),
+                "width": width,
+                "height": height,
             }
             self.counts["media_created"] += 1
             return mid
 
-    def add_product(self, name: str, *, sku: str = "", price: str = "", categories: list[int] | None = None,
-                    images: list[int] | None = None, type: str = "simple", status: str = "publish",
-                    stock_status: str = "instock", description: str = "", short_description: str = "",
-                    attributes: list[dict[str, Any]] | None = None, date: str = SEED_DATE,
-                    stock_quantity: int | None = None) -> int:
+    def add_product(
+        self,
+        name: str,
+        *,
+        sku: str = "",
+        price: str = "",
+        categories: list[int] | None = None,
+        images: list[int] | None = None,
+        type: str = "simple",
+        status: str = "publish",
+        stock_status: str = "instock",
+        description: str = "",
+        short_description: str = "",
+        attributes: list[dict[str, Any]] | None = None,
+        date: str = SEED_DATE,
+        stock_quantity: int | None = None,
+    ) -> int:
         with self.lock:
             pid = self._new_id()
             self.products[pid] = {
-                "id": pid, "name": name, "slug": _slugify(name), "sku": sku, "type": type, "status": status,
-                "price": price, "regular_price": "" if type == "variable" else price, "description": description,
-                "short_description": short_description, "categories": list(categories or [15]),
-                "image_ids": list(images or []), "attributes": attributes or [], "variations": [],
-                "stock_status": stock_status, "stock_quantity": stock_quantity, "date": date, "modified": date,
+                "id": pid,
+                "name": name,
+                "slug": _slugify(name),
+                "sku": sku,
+                "type": type,
+                "status": status,
+                "price": price,
+                "regular_price": "" if type == "variable" else price,
+                "description": description,
+                "short_description": short_description,
+                "categories": list(categories or [15]),
+                "image_ids": list(images or []),
+                "attributes": attributes or [],
+                "variations": [],
+                "stock_status": stock_status,
+                "stock_quantity": stock_quantity,
+                "date": date,
+                "modified": date,
             }
             for mid in images or []:
                 if self.media[mid]["post"] is None:
                     self.media[mid]["post"] = pid
             return pid
 
-    def add_variation(self, parent_id: int, attrs: dict[str, str], *, sku: str = "", price: str = "",
-                      image: int | None = None, stock_status: str = "instock") -> int:
+    def add_variation(
+        self,
+        parent_id: int,
+        attrs: dict[str, str],
+        *,
+        sku: str = "",
+        price: str = "",
+        image: int | None = None,
+        stock_status: str = "instock",
+    ) -> int:
         with self.lock:
             vid = self._new_id()
             parent = self.products[parent_id]
             self.variations[vid] = {
-                "id": vid, "parent_id": parent_id, "sku": sku, "price": price, "attrs": dict(attrs),
-                "image_id": image, "stock_status": stock_status, "status": "publish", "date": SEED_DATE,
+                "id": vid,
+                "parent_id": parent_id,
+                "sku": sku,
+                "price": price,
+                "attrs": dict(attrs),
+                "image_id": image,
+                "stock_status": stock_status,
+                "status": "publish",
+                "date": SEED_DATE,
                 "modified": SEED_DATE,
             }
             parent["variations"].append(vid)
@@ -427,9 +602,16 @@ class WooEmulator(LoopbackEmulator):
 
     def _image_obj(self, base: str, mid: int) -> dict[str, Any]:
         m = self.media[mid]
-        return {"id": mid, "date_created": m["date"], "date_created_gmt": m["date"], "date_modified": m["modified"],
-                "date_modified_gmt": m["modified"], "src": self._upload_url(base, m), "name": m["title"],
-                "alt": m["alt"]}
+        return {
+            "id": mid,
+            "date_created": m["date"],
+            "date_created_gmt": m["date"],
+            "date_modified": m["modified"],
+            "date_modified_gmt": m["modified"],
+            "src": self._upload_url(base, m),
+            "name": m["title"],
+            "alt": m["alt"],
+        }
 
     def _cat_obj(self, cid: int) -> dict[str, Any]:
         c = self.categories.get(cid, self.categories.get(15))
@@ -439,29 +621,80 @@ class WooEmulator(LoopbackEmulator):
     def render_product(self, base: str, p: dict[str, Any]) -> dict[str, Any]:
         images = [self._image_obj(base, i) for i in p["image_ids"] if i in self.media]
         return {
-            "id": p["id"], "name": p["name"], "slug": p["slug"], "permalink": f"{base}/product/{p['slug']}/",
-            "date_created": p["date"], "date_created_gmt": p["date"], "date_modified": p["modified"],
-            "date_modified_gmt": p["modified"], "type": p["type"], "status": p["status"], "featured": False,
-            "catalog_visibility": "visible", "description": p["description"],
-            "short_description": p["short_description"], "sku": p["sku"], "price": p["price"],
-            "regular_price": p["regular_price"], "sale_price": "", "date_on_sale_from": None,
-            "date_on_sale_from_gmt": None, "date_on_sale_to": None, "date_on_sale_to_gmt": None, "on_sale": False,
-            "purchasable": True, "total_sales": 0, "virtual": False, "downloadable": False, "downloads": [],
-            "download_limit": -1, "download_expiry": -1, "external_url": "", "button_text": "",
-            "tax_status": "taxable", "tax_class": "", "manage_stock": p["stock_quantity"] is not None,
-            "stock_quantity": p["stock_quantity"], "backorders": "no", "backorders_allowed": False,
-            "backordered": False, "low_stock_amount": None, "sold_individually": False, "weight": "",
-            "dimensions": {"length": "", "width": "", "height": ""}, "shipping_required": True,
-            "shipping_taxable": True, "shipping_class": "", "shipping_class_id": 0, "reviews_allowed": True,
-            "average_rating": "0.00", "rating_count": 0, "upsell_ids": [], "cross_sell_ids": [], "parent_id": 0,
-            "purchase_note": "", "categories": [self._cat_obj(c) for c in p["categories"]], "brands": [],
-            "tags": [], "images": images, "attributes": p["attributes"], "default_attributes": [],
-            "variations": list(p["variations"]), "grouped_products": [], "menu_order": 0,
-            "price_html": f"<span class=\"woocommerce-Price-amount amount\"><bdi>{p['price']}</bdi></span>",
-            "related_ids": [], "meta_data": [], "stock_status": p["stock_status"],
-            "has_options": p["type"] == "variable", "post_password": "", "global_unique_id": "",
-            "_links": {"self": [{"href": f"{base}/wp-json/wc/v3/products/{p['id']}"}],
-                       "collection": [{"href": f"{base}/wp-json/wc/v3/products"}]},
+            "id": p["id"],
+            "name": p["name"],
+            "slug": p["slug"],
+            "permalink": f"{base}/product/{p['slug']}/",
+            "date_created": p["date"],
+            "date_created_gmt": p["date"],
+            "date_modified": p["modified"],
+            "date_modified_gmt": p["modified"],
+            "type": p["type"],
+            "status": p["status"],
+            "featured": False,
+            "catalog_visibility": "visible",
+            "description": p["description"],
+            "short_description": p["short_description"],
+            "sku": p["sku"],
+            "price": p["price"],
+            "regular_price": p["regular_price"],
+            "sale_price": "",
+            "date_on_sale_from": None,
+            "date_on_sale_from_gmt": None,
+            "date_on_sale_to": None,
+            "date_on_sale_to_gmt": None,
+            "on_sale": False,
+            "purchasable": True,
+            "total_sales": 0,
+            "virtual": False,
+            "downloadable": False,
+            "downloads": [],
+            "download_limit": -1,
+            "download_expiry": -1,
+            "external_url": "",
+            "button_text": "",
+            "tax_status": "taxable",
+            "tax_class": "",
+            "manage_stock": p["stock_quantity"] is not None,
+            "stock_quantity": p["stock_quantity"],
+            "backorders": "no",
+            "backorders_allowed": False,
+            "backordered": False,
+            "low_stock_amount": None,
+            "sold_individually": False,
+            "weight": "",
+            "dimensions": {"length": "", "width": "", "height": ""},
+            "shipping_required": True,
+            "shipping_taxable": True,
+            "shipping_class": "",
+            "shipping_class_id": 0,
+            "reviews_allowed": True,
+            "average_rating": "0.00",
+            "rating_count": 0,
+            "upsell_ids": [],
+            "cross_sell_ids": [],
+            "parent_id": 0,
+            "purchase_note": "",
+            "categories": [self._cat_obj(c) for c in p["categories"]],
+            "brands": [],
+            "tags": [],
+            "images": images,
+            "attributes": p["attributes"],
+            "default_attributes": [],
+            "variations": list(p["variations"]),
+            "grouped_products": [],
+            "menu_order": 0,
+            "price_html": f'<span class="woocommerce-Price-amount amount"><bdi>{p["price"]}</bdi></span>',
+            "related_ids": [],
+            "meta_data": [],
+            "stock_status": p["stock_status"],
+            "has_options": p["type"] == "variable",
+            "post_password": "",
+            "global_unique_id": "",
+            "_links": {
+                "self": [{"href": f"{base}/wp-json/wc/v3/products/{p['id']}"}],
+                "collection": [{"href": f"{base}/wp-json/wc/v3/products"}],
+            },
         }
 
     def render_variation(self, base: str, v: dict[str, Any], context: str) -> dict[str, Any]:
@@ -474,23 +707,55 @@ class WooEmulator(LoopbackEmulator):
         attrs = []
         for a in parent["attributes"]:
             if a["name"] in v["attrs"]:
-                attrs.append({"id": a["id"], "name": a["name"], "slug": a["slug"].lower(),
-                              "option": v["attrs"][a["name"]]})
+                attrs.append(
+                    {"id": a["id"], "name": a["name"], "slug": a["slug"].lower(), "option": v["attrs"][a["name"]]}
+                )
         query = "&".join(f"attribute_{a['slug'].lower()}={a['option'].lower()}" for a in attrs)
         return {
-            "id": v["id"], "type": "variation", "date_created": v["date"], "date_created_gmt": v["date"],
-            "date_modified": v["modified"], "date_modified_gmt": v["modified"], "description": "",
-            "permalink": f"{base}/product/{parent['slug']}/?{query}", "sku": v["sku"], "global_unique_id": "",
-            "price": v["price"], "regular_price": v["price"], "sale_price": "", "on_sale": False,
-            "status": v["status"], "purchasable": True, "virtual": False, "downloadable": False, "downloads": [],
-            "download_limit": -1, "download_expiry": -1, "tax_status": "taxable", "tax_class": "",
-            "manage_stock": False, "stock_quantity": None, "stock_status": v["stock_status"], "backorders": "no",
-            "backorders_allowed": False, "backordered": False, "low_stock_amount": None, "weight": "",
-            "dimensions": {"length": "", "width": "", "height": ""}, "shipping_class": "", "shipping_class_id": 0,
-            "image": image, "attributes": attrs, "menu_order": 0, "meta_data": [],
-            "name": ", ".join(a["option"] for a in attrs), "parent_id": v["parent_id"],
-            "_links": {"self": [{"href": f"{base}/wp-json/wc/v3/products/{v['parent_id']}/variations/{v['id']}"}],
-                       "up": [{"href": f"{base}/wp-json/wc/v3/products/{v['parent_id']}"}]},
+            "id": v["id"],
+            "type": "variation",
+            "date_created": v["date"],
+            "date_created_gmt": v["date"],
+            "date_modified": v["modified"],
+            "date_modified_gmt": v["modified"],
+            "description": "",
+            "permalink": f"{base}/product/{parent['slug']}/?{query}",
+            "sku": v["sku"],
+            "global_unique_id": "",
+            "price": v["price"],
+            "regular_price": v["price"],
+            "sale_price": "",
+            "on_sale": False,
+            "status": v["status"],
+            "purchasable": True,
+            "virtual": False,
+            "downloadable": False,
+            "downloads": [],
+            "download_limit": -1,
+            "download_expiry": -1,
+            "tax_status": "taxable",
+            "tax_class": "",
+            "manage_stock": False,
+            "stock_quantity": None,
+            "stock_status": v["stock_status"],
+            "backorders": "no",
+            "backorders_allowed": False,
+            "backordered": False,
+            "low_stock_amount": None,
+            "weight": "",
+            "dimensions": {"length": "", "width": "", "height": ""},
+            "shipping_class": "",
+            "shipping_class_id": 0,
+            "image": image,
+            "attributes": attrs,
+            "menu_order": 0,
+            "meta_data": [],
+            "name": ", ".join(a["option"] for a in attrs),
+            "parent_id": v["parent_id"],
+            "_links": {
+                "self": [{"href": f"{base}/wp-json/wc/v3/products/{v['parent_id']}/variations/{v['id']}"}],
+                "up": [{"href": f"{base}/wp-json/wc/v3/products/{v['parent_id']}"}],
+            },
         }
 
     def render_media(self, base: str, m: dict[str, Any], context: str) -> dict[str, Any]:
@@ -501,28 +766,60 @@ class WooEmulator(LoopbackEmulator):
             for size_name, w, h in INTERMEDIATE_SIZES:
                 if m["width"] > w:
                     hh = h or round(m["height"] * w / m["width"])
-                    sizes[size_name] = {"file": f"{stem}-{w}x{hh}.{ext}", "width": w, "height": hh,
-                                        "mime_type": m["mime"], "source_url": f"{src.rsplit('.', 1)[0]}-{w}x{hh}.{ext}"}
-            sizes["full"] = {"file": m["file"], "width": m["width"], "height": m["height"], "mime_type": m["mime"],
-                             "source_url": src}
+                    sizes[size_name] = {
+                        "file": f"{stem}-{w}x{hh}.{ext}",
+                        "width": w,
+                        "height": hh,
+                        "mime_type": m["mime"],
+                        "source_url": f"{src.rsplit('.', 1)[0]}-{w}x{hh}.{ext}",
+                    }
+            sizes["full"] = {
+                "file": m["file"],
+                "width": m["width"],
+                "height": m["height"],
+                "mime_type": m["mime"],
+                "source_url": src,
+            }
         edit = context == "edit"
         title = {"raw": m["title"], "rendered": m["title"]} if edit else {"rendered": m["title"]}
         body = {
-            "id": m["id"], "date": m["date"], "date_gmt": m["date"],
-            "guid": {"rendered": src, "raw": src} if edit else {"rendered": src}, "modified": m["modified"],
-            "modified_gmt": m["modified"], "slug": m["slug"], "status": "inherit", "type": "attachment",
-            "link": f"{base}/{m['slug']}/", "title": title, "author": 1, "featured_media": 0,
-            "comment_status": "open", "ping_status": "closed", "template": "", "meta": [],
-            "description": {"rendered": f"<p class=\"attachment\">{m['description']}</p>\n"},
+            "id": m["id"],
+            "date": m["date"],
+            "date_gmt": m["date"],
+            "guid": {"rendered": src, "raw": src} if edit else {"rendered": src},
+            "modified": m["modified"],
+            "modified_gmt": m["modified"],
+            "slug": m["slug"],
+            "status": "inherit",
+            "type": "attachment",
+            "link": f"{base}/{m['slug']}/",
+            "title": title,
+            "author": 1,
+            "featured_media": 0,
+            "comment_status": "open",
+            "ping_status": "closed",
+            "template": "",
+            "meta": [],
+            "description": {"rendered": f'<p class="attachment">{m["description"]}</p>\n'},
             "caption": {"rendered": f"<p>{m['caption']}</p>\n" if m["caption"] else ""},
-            "alt_text": m["alt"], "media_type": "image" if m["mime"].startswith("image/") else "file",
+            "alt_text": m["alt"],
+            "media_type": "image" if m["mime"].startswith("image/") else "file",
             "mime_type": m["mime"],
-            "media_details": {"width": m["width"], "height": m["height"], "file": f"{UPLOAD_DIR}/{m['file']}",
-                              "filesize": len(m["data"]), "sizes": sizes} if m["width"] else
-                             {"filesize": len(m["data"])},
-            "post": m["post"], "source_url": src,
-            "_links": {"self": [{"href": f"{base}/wp-json/wp/v2/media/{m['id']}"}],
-                       "collection": [{"href": f"{base}/wp-json/wp/v2/media"}]},
+            "media_details": {
+                "width": m["width"],
+                "height": m["height"],
+                "file": f"{UPLOAD_DIR}/{m['file']}",
+                "filesize": len(m["data"]),
+                "sizes": sizes,
+            }
+            if m["width"]
+            else {"filesize": len(m["data"])},
+            "post": m["post"],
+            "source_url": src,
+            "_links": {
+                "self": [{"href": f"{base}/wp-json/wp/v2/media/{m['id']}"}],
+                "collection": [{"href": f"{base}/wp-json/wp/v2/media"}],
+            },
         }
         if edit:
             body["description"]["raw"] = m["description"]
@@ -551,8 +848,11 @@ class WooEmulator(LoopbackEmulator):
             user, password = basic
             account = self.users.get(user)
             if account is None:
-                raise WPError(401, "invalid_username",
-                              "<strong>Error:</strong> Unknown username. Check again or try your email address.")
+                raise WPError(
+                    401,
+                    "invalid_username",
+                    "<strong>Error:</strong> Unknown username. Check again or try your email address.",
+                )
             if not self.local_site:
                 return Principal()  # Application Passwords are unavailable over http on a non-local site
             if not _same_app_password(password, account["password"]):
@@ -562,21 +862,29 @@ class WooEmulator(LoopbackEmulator):
 
     def _oauth(self, req: Req) -> Principal:
         p = req.params
-        for name in ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature",
-                     "oauth_signature_method"):
+        for name in (
+            "oauth_consumer_key",
+            "oauth_timestamp",
+            "oauth_nonce",
+            "oauth_signature",
+            "oauth_signature_method",
+        ):
             if not p.get(name):
                 raise WPError(401, "woocommerce_rest_authentication_error", f"{name} parameter is missing.")
         key = self.keys.get(p["oauth_consumer_key"])
         if key is None:
             raise WPError(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
-        expected = oauth_signature(req.method, f"http://{req.host}{req.path}", p, key["secret"],
-                                   p["oauth_signature_method"])
+        expected = oauth_signature(
+            req.method, f"http://{req.host}{req.path}", p, key["secret"], p["oauth_signature_method"]
+        )
         if expected is None:
-            raise WPError(401, "woocommerce_rest_authentication_error", "Invalid signature - signature method is "
-                          "invalid.")
+            raise WPError(
+                401, "woocommerce_rest_authentication_error", "Invalid signature - signature method is invalid."
+            )
         if not hmac.compare_digest(expected, p["oauth_signature"]):
-            raise WPError(401, "woocommerce_rest_authentication_error",
-                          "Invalid signature - provided signature does not match.")
+            raise WPError(
+                401, "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match."
+            )
         try:
             stamp = int(p["oauth_timestamp"])
         except ValueError as exc:
@@ -589,13 +897,15 @@ class WooEmulator(LoopbackEmulator):
                 del self.nonces[k]
             nonce_key = (p["oauth_consumer_key"], p["oauth_nonce"])
             if nonce_key in self.nonces:
-                raise WPError(401, "woocommerce_rest_authentication_error",
-                              "Invalid nonce - nonce has already been used.")
+                raise WPError(
+                    401, "woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used."
+                )
             self.nonces[nonce_key] = stamp
         can_write = key["permissions"] in ("write", "read_write")
         if req.method in ("POST", "PUT", "PATCH", "DELETE") and not can_write:
-            raise WPError(401, "woocommerce_rest_authentication_error",
-                          "The API key provided does not have write permissions.")
+            raise WPError(
+                401, "woocommerce_rest_authentication_error", "The API key provided does not have write permissions."
+            )
         return Principal("oauth", key=p["oauth_consumer_key"], can_write=can_write)
 
     # Routing -------------------------------------------------------------------------------------------
@@ -605,30 +915,42 @@ class WooEmulator(LoopbackEmulator):
         if path.startswith("/wp-content/uploads/"):
             return self._serve_upload(path)
         if not path.startswith("/wp-json"):
-            return Reply(404, b"<!doctype html><title>Page not found</title><h1>Oops! That page can&rsquo;t be "
-                              b"found.</h1>", content_type="text/html; charset=UTF-8")
-        route = path[len("/wp-json"):].rstrip("/") or "/"
+            return Reply(
+                404,
+                b"<!doctype html><title>Page not found</title><h1>Oops! That page can&rsquo;t be found.</h1>",
+                content_type="text/html; charset=UTF-8",
+            )
+        route = path[len("/wp-json") :].rstrip("/") or "/"
         if route == "/":
             return Reply(200, self._index(base))
         if route.startswith("/wc/") and not self.woocommerce:
             raise WPError(404, "rest_no_route", "No route was found matching the URL and request method.")
         if route.startswith("/wc/v3/"):
             req.principal = self.authenticate(req, "wc")
-            return self._wc(req, route[len("/wc/v3"):], base)
+            return self._wc(req, route[len("/wc/v3") :], base)
         if route.startswith("/wp/v2/"):
             req.principal = self.authenticate(req, "wp")
-            return self._wp(req, route[len("/wp/v2"):], base)
+            return self._wp(req, route[len("/wp/v2") :], base)
         raise WPError(404, "rest_no_route", "No route was found matching the URL and request method.")
 
     def _index(self, base: str) -> dict[str, Any]:
         namespaces = ["oembed/1.0", "wp/v2", "wp-site-health/v1", "wp-block-editor/v1"]
         if self.woocommerce:
             namespaces[1:1] = ["wc/store/v1", "wc-admin", "wc-analytics", "wc/v1", "wc/v2", "wc/v3"]
-        return {"name": "ImageGecko Test Shop", "description": "Just another WordPress site", "url": base,
-                "home": base, "gmt_offset": "0", "timezone_string": "", "namespaces": namespaces,
-                "authentication": {"application-passwords": {"endpoints": {
-                    "authorization": f"{base}/wp-admin/authorize-application.php"}}},
-                "routes": {}, "_links": {"help": [{"href": "https://developer.wordpress.org/rest-api/"}]}}
+        return {
+            "name": "ImageGecko Test Shop",
+            "description": "Just another WordPress site",
+            "url": base,
+            "home": base,
+            "gmt_offset": "0",
+            "timezone_string": "",
+            "namespaces": namespaces,
+            "authentication": {
+                "application-passwords": {"endpoints": {"authorization": f"{base}/wp-admin/authorize-application.php"}}
+            },
+            "routes": {},
+            "_links": {"help": [{"href": "https://developer.wordpress.org/rest-api/"}]},
+        }
 
     def _serve_upload(self, path: str) -> Reply:
         name = path.rsplit("/", 1)[-1]
@@ -646,33 +968,61 @@ class WooEmulator(LoopbackEmulator):
                 self._need_auth(req, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
                 return self._list_products(req, base)
             if m == "POST":
-                self._need_auth(req, "woocommerce_rest_cannot_create", "Sorry, you are not allowed to create "
-                                "resources.")
+                self._need_auth(
+                    req, "woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources."
+                )
                 body = _json_body(req)
                 with self.lock:
                     product = self._create_product(body)
-                return Reply(201, self.render_product(base, product),
-                             {"Location": f"{base}/wp-json/wc/v3/products/{product['id']}"})
+                return Reply(
+                    201,
+                    self.render_product(base, product),
+                    {"Location": f"{base}/wp-json/wc/v3/products/{product['id']}"},
+                )
             raise _no_route()
         if route == "/products/batch" and m in ("POST", "PUT", "PATCH"):
-            self._need_auth(req, "woocommerce_rest_cannot_batch", "Sorry, you are not allowed to batch manipulate "
-                            "this resource.")
+            self._need_auth(
+                req, "woocommerce_rest_cannot_batch", "Sorry, you are not allowed to batch manipulate this resource."
+            )
             return self._batch(_json_body(req), base)
         if route == "/products/categories" and m == "GET":
             self._need_auth(req, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
             with self.lock:
                 by_id = req.params.get("orderby") == "id"  # the default order is by name
-                cats = sorted(self.categories.values(), key=lambda c: c["id"] if by_id else c["name"].lower(),
-                              reverse=req.params.get("order", "asc").lower() == "desc")
+                cats = sorted(
+                    self.categories.values(),
+                    key=lambda c: c["id"] if by_id else c["name"].lower(),
+                    reverse=req.params.get("order", "asc").lower() == "desc",
+                )
                 counts = Counter(c for p in self.products.values() if p["status"] != "trash" for c in p["categories"])
-                items = [{**c, "description": "", "display": "default", "image": None, "menu_order": 0,
-                          "count": counts[c["id"]]} for c in cats]
+                items = [
+                    {
+                        **c,
+                        "description": "",
+                        "display": "default",
+                        "image": None,
+                        "menu_order": 0,
+                        "count": counts[c["id"]],
+                    }
+                    for c in cats
+                ]
             return self._page(req, base, items)
         if route == "/products/attributes" and m == "GET":
             self._need_auth(req, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
-            return Reply(200, [{"id": 1, "name": "Color", "slug": "pa_color", "type": "select",
-                                "order_by": "menu_order", "has_archives": False}],
-                         {"X-WP-Total": "1", "X-WP-TotalPages": "1"})
+            return Reply(
+                200,
+                [
+                    {
+                        "id": 1,
+                        "name": "Color",
+                        "slug": "pa_color",
+                        "type": "select",
+                        "order_by": "menu_order",
+                        "has_archives": False,
+                    }
+                ],
+                {"X-WP-Total": "1", "X-WP-TotalPages": "1"},
+            )
         match = re.fullmatch(r"/products/(\d+)", route)
         if match:
             return self._product(req, int(match[1]), base)
@@ -698,8 +1048,13 @@ class WooEmulator(LoopbackEmulator):
                 items = [p for p in items if p["status"] == status]
             if q.get("search"):
                 needle = q["search"].lower()
-                items = [p for p in items if needle in p["name"].lower() or needle in p["description"].lower()
-                         or needle in p["short_description"].lower()]
+                items = [
+                    p
+                    for p in items
+                    if needle in p["name"].lower()
+                    or needle in p["description"].lower()
+                    or needle in p["short_description"].lower()
+                ]
             if q.get("category"):
                 wanted = {int(c) for c in q["category"].split(",") if c.strip().isdigit()}
                 items = [p for p in items if wanted & set(p["categories"])]
@@ -728,24 +1083,28 @@ class WooEmulator(LoopbackEmulator):
                 # from one page to the next (the reference store returned 17 rows with 15 distinct products).
                 items.sort(key=lambda p: (p["date"], _tie(p["id"], page)), reverse=desc)
             else:
-                raise invalid_param("orderby", "orderby is not one of date, id, include, title, slug, price, "
-                                    "popularity, rating, and menu_order.", detail_code="rest_not_in_enum")
+                raise invalid_param(
+                    "orderby",
+                    "orderby is not one of date, id, include, title, slug, price, popularity, rating, and menu_order.",
+                    detail_code="rest_not_in_enum",
+                )
             rendered = [self.render_product(base, p) for p in items]
         return self._page(req, base, rendered, page=page, per_page=per_page)
 
-    def _page(self, req: Req, base: str, items: list[Any], page: int | None = None,
-              per_page: int | None = None) -> Reply:
+    def _page(
+        self, req: Req, base: str, items: list[Any], page: int | None = None, per_page: int | None = None
+    ) -> Reply:
         if page is None or per_page is None:
             page, per_page = _paging(req.params)
         total = len(items)
         pages = math.ceil(total / per_page) if total else 0
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
         links = []
         if page > 1 and pages:
-            links.append(f"<{_page_link(base, req, min(page - 1, pages))}>; rel=\"prev\"")
+            links.append(f'<{_page_link(base, req, min(page - 1, pages))}>; rel="prev"')
         if pages > page:
-            links.append(f"<{_page_link(base, req, page + 1)}>; rel=\"next\"")
+            links.append(f'<{_page_link(base, req, page + 1)}>; rel="next"')
         if links:
             headers["Link"] = ", ".join(links)
         return Reply(200, chunk, headers)
@@ -762,15 +1121,17 @@ class WooEmulator(LoopbackEmulator):
             if m in ("PUT", "PATCH", "POST"):
                 if product is None:
                     raise WPError(400, "woocommerce_rest_product_invalid_id", "Invalid ID.")
-                self._need_auth(req, "woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this "
-                                "resource.")
+                self._need_auth(
+                    req, "woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource."
+                )
                 self._update_product(product, _json_body(req), base)
                 return Reply(200, self.render_product(base, product))
             if m == "DELETE":
                 if product is None:
                     raise WPError(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
-                self._need_auth(req, "woocommerce_rest_cannot_delete", "Sorry, you are not allowed to delete this "
-                                "resource.")
+                self._need_auth(
+                    req, "woocommerce_rest_cannot_delete", "Sorry, you are not allowed to delete this resource."
+                )
                 body = self.render_product(base, product)
                 if req.params.get("force") in ("true", "1"):
                     del self.products[pid]
@@ -785,20 +1146,31 @@ class WooEmulator(LoopbackEmulator):
     def _create_product(self, body: dict[str, Any]) -> dict[str, Any]:
         _check_types(body)
         if body.get("type", "simple") not in ("simple", "grouped", "external", "variable"):
-            raise invalid_param("type", "type is not one of simple, grouped, external, and variable.",
-                                detail_code="rest_not_in_enum")
+            raise invalid_param(
+                "type", "type is not one of simple, grouped, external, and variable.", detail_code="rest_not_in_enum"
+            )
         sku = body.get("sku", "")
         if sku and any(p["sku"] == sku for p in self.products.values()):
             existing = next(p for p in self.products.values() if p["sku"] == sku)
-            raise WPError(400, "product_invalid_sku", "Invalid or duplicated SKU.", resource_id=existing["id"],
-                          unique_sku=f"{sku}-1")
+            raise WPError(
+                400,
+                "product_invalid_sku",
+                "Invalid or duplicated SKU.",
+                resource_id=existing["id"],
+                unique_sku=f"{sku}-1",
+            )
         images = self._image_list(body.get("images", []), "woocommerce_product_invalid_image_id", "")
-        pid = self.add_product(body.get("name") or "Product", sku=sku, price=body.get("regular_price", ""),
-                               type=body.get("type", "simple"), status=body.get("status", "publish"),
-                               description=body.get("description", ""),
-                               short_description=body.get("short_description", ""),
-                               categories=[int(c["id"]) for c in body.get("categories", []) if "id" in c] or None,
-                               date=self._now())
+        pid = self.add_product(
+            body.get("name") or "Product",
+            sku=sku,
+            price=body.get("regular_price", ""),
+            type=body.get("type", "simple"),
+            status=body.get("status", "publish"),
+            description=body.get("description", ""),
+            short_description=body.get("short_description", ""),
+            categories=[int(c["id"]) for c in body.get("categories", []) if "id" in c] or None,
+            date=self._now(),
+        )
         self.products[pid]["image_ids"] = images  # attachments stay unattached on create, as observed
         return self.products[pid]
 
@@ -808,8 +1180,11 @@ class WooEmulator(LoopbackEmulator):
         new_images: list[int] | None = None
         if "images" in body:
             new_images = self._image_list(body["images"], "woocommerce_product_invalid_image_id", base)
-        if "sku" in body and body["sku"] and any(p["sku"] == body["sku"] and p is not product
-                                                 for p in self.products.values()):
+        if (
+            "sku" in body
+            and body["sku"]
+            and any(p["sku"] == body["sku"] and p is not product for p in self.products.values())
+        ):
             raise WPError(400, "product_invalid_sku", "Invalid or duplicated SKU.")
         for name in ("name", "sku", "status", "description", "short_description", "stock_status"):
             if name in body and body[name] is not None:
@@ -865,24 +1240,30 @@ class WooEmulator(LoopbackEmulator):
         local = f"{parts.scheme}://{parts.netloc}" == base and parts.path.startswith("/wp-content/uploads/")
         found = next((m for m in self.media.values() if m["file"] == name), None) if local else None
         if found is None:
-            raise WPError(400, "woocommerce_product_image_upload_error",
-                          f"Error getting remote image {src}. Error: Not Found")
+            raise WPError(
+                400, "woocommerce_product_image_upload_error", f"Error getting remote image {src}. Error: Not Found"
+            )
         self.counts["uploads"] += 1
         return self.add_media(name, found["data"], title=name.rsplit(".", 1)[0], date=self._now())
 
     def _batch(self, body: dict[str, Any], base: str) -> Reply:
         total = sum(len(body.get(k) or []) for k in ("create", "update", "delete"))
         if total > 100:
-            raise WPError(413, "woocommerce_rest_request_entity_too_large",
-                          "Unable to accept more than 100 items for this request.")
+            raise WPError(
+                413,
+                "woocommerce_rest_request_entity_too_large",
+                "Unable to accept more than 100 items for this request.",
+            )
         out: dict[str, list[Any]] = {}
         with self.lock:
             if "create" in body:
                 out["create"] = []
                 for item in body["create"]:
                     try:
-                        item = {**item, **({"regular_price": str(item["regular_price"])}
-                                           if "regular_price" in item else {})}  # numbers accepted in batch
+                        item = {
+                            **item,
+                            **({"regular_price": str(item["regular_price"])} if "regular_price" in item else {}),
+                        }  # numbers accepted in batch
                         out["create"].append(self.render_product(base, self._create_product(item)))
                     except WPError as err:
                         out["create"].append({"id": 0, "error": err.body()})
@@ -892,8 +1273,12 @@ class WooEmulator(LoopbackEmulator):
                     pid = int(item.get("id", 0) or 0)
                     product = self.products.get(pid)
                     if product is None:
-                        out["update"].append({"id": pid, "error": WPError(
-                            400, "woocommerce_rest_product_invalid_id", "Invalid ID.").body()})
+                        out["update"].append(
+                            {
+                                "id": pid,
+                                "error": WPError(400, "woocommerce_rest_product_invalid_id", "Invalid ID.").body(),
+                            }
+                        )
                         continue
                     try:
                         self._update_product(product, {k: v for k, v in item.items() if k != "id"}, base)
@@ -905,8 +1290,12 @@ class WooEmulator(LoopbackEmulator):
                 for pid in body["delete"]:
                     product = self.products.pop(int(pid), None)
                     if product is None:
-                        out["delete"].append({"id": pid, "error": WPError(
-                            404, "woocommerce_rest_product_invalid_id", "Invalid ID.").body()})
+                        out["delete"].append(
+                            {
+                                "id": pid,
+                                "error": WPError(404, "woocommerce_rest_product_invalid_id", "Invalid ID.").body(),
+                            }
+                        )
                     else:
                         out["delete"].append(self.render_product(base, product))
         return Reply(200, out)
@@ -936,8 +1325,9 @@ class WooEmulator(LoopbackEmulator):
                 self._need_auth(req, "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
                 return Reply(200, self.render_variation(base, v, req.context))
             if req.method in ("PUT", "PATCH", "POST"):
-                self._need_auth(req, "woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this "
-                                "resource.")
+                self._need_auth(
+                    req, "woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource."
+                )
                 body = _json_body(req)
                 if "image" in body:
                     image = body["image"]
@@ -968,11 +1358,18 @@ class WooEmulator(LoopbackEmulator):
             if req.principal.kind is None:
                 raise WPError(401, "rest_not_logged_in", "You are not currently logged in.")
             account = self.users[req.principal.user or ""]
-            body: dict[str, Any] = {"id": account["id"], "name": req.principal.user, "slug": req.principal.user,
-                                    "url": "", "description": "", "link": f"{base}/author/{req.principal.user}/"}
+            body: dict[str, Any] = {
+                "id": account["id"],
+                "name": req.principal.user,
+                "slug": req.principal.user,
+                "url": "",
+                "description": "",
+                "link": f"{base}/author/{req.principal.user}/",
+            }
             if req.context == "edit":
-                body.update({"username": req.principal.user, "roles": account["roles"],
-                             "capabilities": dict(account["caps"])})
+                body.update(
+                    {"username": req.principal.user, "roles": account["roles"], "capabilities": dict(account["caps"])}
+                )
             return Reply(200, body)
         if route == "/media":
             if m == "GET":
@@ -991,8 +1388,7 @@ class WooEmulator(LoopbackEmulator):
         return self.users[req.principal.user or ""]
 
     def _upload(self, req: Req, base: str) -> Reply:
-        account = self._need_user(req, "rest_cannot_create", "Sorry, you are not allowed to create posts as this "
-                                  "user.")
+        account = self._need_user(req, "rest_cannot_create", "Sorry, you are not allowed to create posts as this user.")
         if not account["caps"].get("upload_files"):
             raise WPError(400, "rest_cannot_create", "Sorry, you are not allowed to upload media on this site.")
         ctype = req.headers.get("Content-Type", "")
@@ -1012,8 +1408,14 @@ class WooEmulator(LoopbackEmulator):
             filename = unquote(match[1])
         params = {**req.params, **fields}
         with self.lock:
-            mid = self.add_media(filename or "file", data, title=params.get("title"), alt=params.get("alt_text", ""),
-                                 caption=params.get("caption", ""), date=self._now())
+            mid = self.add_media(
+                filename or "file",
+                data,
+                title=params.get("title"),
+                alt=params.get("alt_text", ""),
+                caption=params.get("caption", ""),
+                date=self._now(),
+            )
             self.counts["uploads"] += 1
             body = self.render_media(base, self.media[mid], "edit")
         return Reply(201, body, {"Location": f"{base}/wp-json/wp/v2/media/{mid}"})
@@ -1027,8 +1429,11 @@ class WooEmulator(LoopbackEmulator):
             items = list(self.media.values())
             if q.get("search"):
                 terms = q["search"].lower().split()
-                items = [m for m in items
-                         if all(t in f"{m['title']} {m['caption']} {m['description']}".lower() for t in terms)]
+                items = [
+                    m
+                    for m in items
+                    if all(t in f"{m['title']} {m['caption']} {m['description']}".lower() for t in terms)
+                ]
             if q.get("slug"):
                 slugs = set(q["slug"].split(","))
                 items = [m for m in items if m["slug"] in slugs]
@@ -1044,8 +1449,11 @@ class WooEmulator(LoopbackEmulator):
             total = len(items)
             pages = math.ceil(total / per_page) if total else 0
             if page > pages and total > 0:
-                raise WPError(400, "rest_post_invalid_page_number",
-                              "The page number requested is larger than the number of pages available.")
+                raise WPError(
+                    400,
+                    "rest_post_invalid_page_number",
+                    "The page number requested is larger than the number of pages available.",
+                )
             rendered = [self.render_media(base, m, req.context) for m in items]
         return self._page(req, base, rendered, page=page, per_page=per_page)
 
@@ -1075,8 +1483,11 @@ class WooEmulator(LoopbackEmulator):
             if req.method == "DELETE":
                 self._need_user(req, "rest_cannot_delete", "Sorry, you are not allowed to delete this post.")
                 if req.params.get("force") not in ("true", "1"):
-                    raise WPError(501, "rest_trash_not_supported",
-                                  "The post does not support trashing. Set 'force=true' to delete.")
+                    raise WPError(
+                        501,
+                        "rest_trash_not_supported",
+                        "The post does not support trashing. Set 'force=true' to delete.",
+                    )
                 previous = self.render_media(base, media, "edit")
                 del self.media[mid]
                 return Reply(200, {"deleted": True, "previous": previous})
@@ -1084,6 +1495,7 @@ class WooEmulator(LoopbackEmulator):
 
 
 # OAuth 1.0a, as WooCommerce checks it (and as woocommerce/oauth.py signs it) ---------------------------------
+
 
 def _normalize(value: str) -> str:
     return quote(unquote(str(value))).replace("%", "%25")
@@ -1102,6 +1514,7 @@ def oauth_signature(method: str, url: str, params: dict[str, str], secret: str, 
 
 
 # Small helpers -----------------------------------------------------------------------------------------------
+
 
 def _slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "item"
@@ -1233,10 +1646,21 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qsl(parts.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        req = Req(self.command, parts.path, query, dict(query), self.headers, body,
-                  self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}"))
-        record: dict[str, Any] = {"method": req.method, "path": req.path, "query": query,
-                                  "nonce": req.params.get("oauth_nonce")}
+        req = Req(
+            self.command,
+            parts.path,
+            query,
+            dict(query),
+            self.headers,
+            body,
+            self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}"),
+        )
+        record: dict[str, Any] = {
+            "method": req.method,
+            "path": req.path,
+            "query": query,
+            "nonce": req.params.get("oauth_nonce"),
+        }
         with emu.lock:
             emu.requests.append(record)
             emu.counts["requests"] += 1
@@ -1253,8 +1677,14 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply(err.status, err.body())
         except Exception as exc:  # a bug in the emulator: answer as PHP would, and keep it for the tests to see
             emu.errors.append(f"{req.method} {req.path}: {exc!r}")
-            reply = Reply(500, {"code": "internal_server_error", "message": "There has been a critical error on "
-                                "this website.", "data": {"status": 500}})
+            reply = Reply(
+                500,
+                {
+                    "code": "internal_server_error",
+                    "message": "There has been a critical error on this website.",
+                    "data": {"status": 500},
+                },
+            )
         record["status"] = reply.status
         record["auth"] = req.principal.kind
         if fault and fault.mode == "drop_after":
@@ -1282,13 +1712,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(data)))
             headers = dict(reply.headers)
             if reply.content_type.startswith("application/json") and "Link" not in headers:
-                headers["Link"] = f"<http://{self.headers.get('Host', '')}/wp-json/>; rel=\"https://api.w.org/\""
+                headers["Link"] = f'<http://{self.headers.get("Host", "")}/wp-json/>; rel="https://api.w.org/"'
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
             if reply.chunked:
                 for i in range(0, len(data), 16384):
-                    part = data[i:i + 16384]
+                    part = data[i : i + 16384]
                     self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
                 self.wfile.write(b"0\r\n\r\n")
             else:
@@ -1311,11 +1741,17 @@ def _fault_reply(fault: Fault) -> Reply:
     if fault.retry_after is not None:
         headers["Retry-After"] = str(int(math.ceil(fault.retry_after)))
     if fault.status == 429:
-        body = {"code": "rest_too_many_requests", "message": "Too many requests. Please wait and try again.",
-                "data": {"status": 429}}
+        body = {
+            "code": "rest_too_many_requests",
+            "message": "Too many requests. Please wait and try again.",
+            "data": {"status": 429},
+        }
     elif fault.status >= 500:
-        body = {"code": "internal_server_error",
-                "message": "<p>There has been a critical error on this website.</p>", "data": {"status": fault.status}}
+        body = {
+            "code": "internal_server_error",
+            "message": "<p>There has been a critical error on this website.</p>",
+            "data": {"status": fault.status},
+        }
     else:
         body = {"code": "injected", "message": "Injected fault.", "data": {"status": fault.status}}
     return Reply(fault.status, body, headers)

@@ -33,12 +33,14 @@ def rt(tmp_path, emu):
     return runtime(tmp_path, emu)
 
 
-def make_job(rt: Runtime, products: int, variants: int, *, mode: str = "batch", provider: str = "gemini",
-             model: str = MODEL) -> Job:
+def make_job(
+    rt: Runtime, products: int, variants: int, *, mode: str = "batch", provider: str = "gemini", model: str = MODEL
+) -> Job:
     items = rt.source("demo").list_products(ProductQuery(per_page=100)).items[:products]
     assert len(items) == products
-    spec = jobs.JobSpec(source_kind="demo", provider=provider, model=model, style="marble_counter",
-                        variants=variants, mode=mode)
+    spec = jobs.JobSpec(
+        source_kind="demo", provider=provider, model=model, style="marble_counter", variants=variants, mode=mode
+    )
     return jobs.create_job(rt, spec, [jobs.Selection(p) for p in items])
 
 
@@ -52,6 +54,7 @@ def finish(rt, emu, job_id, *, minutes: float = 60) -> None:
 
 
 # The whole path ------------------------------------------------------------------------------------
+
 
 def test_batch_of_52_items_inline_at_half_price(rt, emu):
     job = make_job(rt, 13, 4)
@@ -87,15 +90,19 @@ def test_batch_of_52_items_inline_at_half_price(rt, emu):
     called = [model for model, _body in emu.bodies]
     assert MODEL not in called and called.count(rt.settings.gemini_text_model) == 52
     with rt.db.session() as s:
-        stages = [e.data.get("stage") for e in s.exec(select(Event).where(Event.job_id == job.id)).all()
-                  if e.kind == "transition" and e.data.get("stage")]
+        stages = [
+            e.data.get("stage")
+            for e in s.exec(select(Event).where(Event.job_id == job.id)).all()
+            if e.kind == "transition" and e.data.get("stage")
+        ]
     assert stages == [Stage.BATCH_RUNNING, Stage.STORE]  # batch_submitted -> batch_running -> store
 
     # costs add up: each item = its tokens at the batch price; the job = the sum of its items
     price = rt.settings.price(MODEL)
     for item in items:
-        assert item.cost == pytest.approx(price.from_usage(input_tokens=_prompt_tokens(emu, item), output_tokens=1290,
-                                                           batch=True), abs=1e-6)
+        assert item.cost == pytest.approx(
+            price.from_usage(input_tokens=_prompt_tokens(emu, item), output_tokens=1290, batch=True), abs=1e-6
+        )
         assert item.cost == pytest.approx(0.0195, abs=0.0005)
         assert item.fingerprint and item.result_asset_id
     final = job_of(rt, job.id)
@@ -136,6 +143,7 @@ def test_batch_through_a_jsonl_file_when_over_the_inline_limit(rt, emu, monkeypa
 
 
 # Restarts --------------------------------------------------------------------------------------------
+
 
 def test_a_restart_mid_batch_polls_the_same_batch(tmp_path, emu):
     first = runtime(tmp_path, emu)
@@ -210,6 +218,7 @@ def test_items_claimed_but_never_submitted_go_back_and_are_submitted_once(rt, em
 
 # Cancel, expiry, failures ------------------------------------------------------------------------------
 
+
 def test_cancelling_the_job_cancels_the_batch(rt, emu):
     job = make_job(rt, 3, 1)
     tick(rt)
@@ -253,6 +262,7 @@ def test_per_item_refusals_fail_and_overloads_go_online(rt, emu):
 
 
 # Errors at submission ----------------------------------------------------------------------------------
+
 
 def test_a_rate_limited_create_waits_and_resubmits(rt, emu):
     emu.retry_delay = "45s"
@@ -356,12 +366,15 @@ def test_batch_alt_text_falls_back_to_the_template_past_its_budget_or_on_error(r
         alts = {a.item_id: a.alt_text for a in s.exec(select(Asset).where(Asset.job_id == job.id)).all()}
 
     def template(item):
-        return prompts.alt_text(prompts.product_info(Product.from_dict(item.product), item.variation_id),
-                                item.product.get("style") or "marble_counter")
+        return prompts.alt_text(
+            prompts.product_info(Product.from_dict(item.product), item.variation_id),
+            item.product.get("style") or "marble_counter",
+        )
 
     assert alts[items[0].id] == template(items[0])
-    assert [alts[i.id] for i in items[1:]] == [f"{i.product['name']} on a light stone counter beside a window"
-                                               for i in items[1:]]
+    assert [alts[i.id] for i in items[1:]] == [
+        f"{i.product['name']} on a light stone counter beside a window" for i in items[1:]
+    ]
 
     job2 = make_job(rt, 3, 2)  # other variants: new requests
     tick(rt, now=later(61))
@@ -378,7 +391,12 @@ def test_batch_alt_text_falls_back_to_the_template_past_its_budget_or_on_error(r
 
 def test_polls_back_off_as_the_batch_ages(rt, emu):
     assert [batch.poll_delay(age) for age in (0, 50, 600, 3000, 86_400)] == [
-        batch.POLL_MIN_SECONDS, batch.POLL_MIN_SECONDS, 60.0, batch.POLL_MAX_SECONDS, batch.POLL_MAX_SECONDS]
+        batch.POLL_MIN_SECONDS,
+        batch.POLL_MIN_SECONDS,
+        60.0,
+        batch.POLL_MAX_SECONDS,
+        batch.POLL_MAX_SECONDS,
+    ]
     job = make_job(rt, 2, 1)
     tick(rt)
     gaps = []

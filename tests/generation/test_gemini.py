@@ -36,8 +36,13 @@ def product_png(color: str = "royalblue", side: int = 600) -> bytes:
 
 
 def make_request(prompt: str = "Place the mug on a marble counter.", **kw: object) -> GenerationRequest:
-    fields: dict[str, object] = dict(source_image=product_png(), prompt=prompt, product=PRODUCT,
-                                     style="marble_counter", model="gemini-2.5-flash-image")
+    fields: dict[str, object] = dict(
+        source_image=product_png(),
+        prompt=prompt,
+        product=PRODUCT,
+        style="marble_counter",
+        model="gemini-2.5-flash-image",
+    )
     fields.update(kw)
     return GenerationRequest(**fields)  # type: ignore[arg-type]
 
@@ -50,8 +55,9 @@ def emu():
 
 @pytest.fixture
 def rt(tmp_path, emu):
-    return Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key",
-                                       gemini_base_url=emu.url))
+    return Runtime.build(
+        Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key", gemini_base_url=emu.url)
+    )
 
 
 @pytest.fixture
@@ -67,6 +73,7 @@ def request_events(rt: Runtime) -> list[Event]:
 
 
 # Success -------------------------------------------------------------------------------------------
+
 
 def test_generates_an_image_of_the_requested_aspect_with_its_cost(rt, emu, provider):
     image = provider.generate(make_request(aspect_ratio="4:5"), job_id=None, item_id=None)
@@ -98,8 +105,7 @@ def test_generates_an_image_of_the_requested_aspect_with_its_cost(rt, emu, provi
 
 def test_pro_model_gets_the_size_and_thought_images_are_skipped(emu, provider):
     emu.thoughts = True
-    image = provider.generate(make_request(model="gemini-3-pro-image-preview", output_size=2048,
-                                           aspect_ratio="16:9"))
+    image = provider.generate(make_request(model="gemini-3-pro-image-preview", output_size=2048, aspect_ratio="16:9"))
     assert (image.width, image.height) == (2048, 1152)  # the final image, not the 256 px thought draft
     assert emu.bodies[-1][1]["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "2K"}
     assert image.usage["output_tokens"] == 1120
@@ -112,10 +118,15 @@ def test_the_emulator_answers_the_sdk_on_v1_as_well_as_v1beta(emu):
 
     client = genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=emu.url, api_version="v1"))
     resp = client.models.generate_content(
-        model="gemini-2.5-flash-image", contents=[types.Part.from_bytes(data=product_png(), mime_type="image/png"),
-                                                  "Place the mug on a marble counter."],
-        config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"],
-                                           image_config=types.ImageConfig(aspect_ratio="1:1")))
+        model="gemini-2.5-flash-image",
+        contents=[
+            types.Part.from_bytes(data=product_png(), mime_type="image/png"),
+            "Place the mug on a marble counter.",
+        ],
+        config=types.GenerateContentConfig(
+            response_modalities=["TEXT", "IMAGE"], image_config=types.ImageConfig(aspect_ratio="1:1")
+        ),
+    )
     assert emu.log[-1][1] == "/v1/models/gemini-2.5-flash-image:generateContent"
     [image] = [p.inline_data.data for p in resp.parts or [] if p.inline_data and not p.thought]
     assert Image.open(io.BytesIO(image)).size == (1024, 1024)
@@ -132,21 +143,30 @@ def test_reference_images_are_sent_after_the_source(emu, provider):
 def test_prices_come_from_settings(tmp_path, emu):
     from lib.config import ModelPrice
 
-    settings = Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key",
-                             gemini_base_url=emu.url,
-                             gemini_models=["gemini-3.1-flash-image-preview"],
-                             prices={"gemini-3.1-flash-image-preview": ModelPrice(
-                                 input_per_mtok=1.0, output_per_mtok=60.0, image_tokens=1120, input_tokens=500)})
+    settings = Settings.load(
+        secrets_file=None,
+        imagegecko_home=tmp_path,
+        gemini_api_key="test-key",
+        gemini_base_url=emu.url,
+        gemini_models=["gemini-3.1-flash-image-preview"],
+        prices={
+            "gemini-3.1-flash-image-preview": ModelPrice(
+                input_per_mtok=1.0, output_per_mtok=60.0, image_tokens=1120, input_tokens=500
+            )
+        },
+    )
     p = gemini.GeminiProvider(settings)
     assert p.models() == ["gemini-3.1-flash-image-preview"]
     assert p.estimate_cost("gemini-3.1-flash-image-preview", 10) == pytest.approx(10 * (1120 * 60 + 500) / 1e6)
     assert p.estimate_cost("gemini-3.1-flash-image-preview", 10, batch=True) == pytest.approx(
-        5 * (1120 * 60 + 500) / 1e6)
+        5 * (1120 * 60 + 500) / 1e6
+    )
     image = p.generate(make_request(model="gemini-3.1-flash-image-preview"))
     assert image.cost == pytest.approx((image.usage["input_tokens"] * 1.0 + 1120 * 60.0) / 1e6, abs=1e-6)
 
 
 # Retryable errors ---------------------------------------------------------------------------------------
+
 
 def test_429_is_a_quota_error_with_the_servers_retry_delay(rt, emu, provider):
     emu.retry_delay = "47s"
@@ -183,8 +203,15 @@ def test_per_minute_quota_answers_429_with_the_wait(emu, provider):
 
 def test_timeouts_and_unreachable_servers_are_retryable(tmp_path, emu):
     emu.latency = 1.5
-    slow = gemini.GeminiProvider(Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key",
-                                               gemini_base_url=emu.url, gemini_timeout_seconds=0.3))
+    slow = gemini.GeminiProvider(
+        Settings.load(
+            secrets_file=None,
+            imagegecko_home=tmp_path,
+            gemini_api_key="test-key",
+            gemini_base_url=emu.url,
+            gemini_timeout_seconds=0.3,
+        )
+    )
     with pytest.raises(ProviderRetryable, match="did not answer in time"):
         slow.generate(make_request())
 
@@ -192,8 +219,14 @@ def test_timeouts_and_unreachable_servers_are_retryable(tmp_path, emu):
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
-    gone = gemini.GeminiProvider(Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key",
-                                               gemini_base_url=f"http://127.0.0.1:{port}"))
+    gone = gemini.GeminiProvider(
+        Settings.load(
+            secrets_file=None,
+            imagegecko_home=tmp_path,
+            gemini_api_key="test-key",
+            gemini_base_url=f"http://127.0.0.1:{port}",
+        )
+    )
     with pytest.raises(ProviderRetryable, match="could not be reached"):
         gone.generate(make_request())
 
@@ -217,17 +250,21 @@ def test_fault_ratio_is_deterministic_and_every_request_gets_through(emu, provid
 
 # Permanent errors and refusals ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("outcome", "kind", "words"), [
-    ("blocked", SafetyBlocked, "refused the request for this product"),
-    ("image_safety", SafetyBlocked, "safety filter refused to make this image"),
-    ("image_prohibited", SafetyBlocked, "prohibited"),
-    ("safety", SafetyBlocked, "safety filter"),
-    ("no_image", ProviderPermanent, "answered without making an image"),
-    ("image_other", ProviderPermanent, "could not make an image"),
-    ("image_recitation", ProviderPermanent, "too close to an existing image"),
-    ("text_only", ProviderPermanent, "replied with text instead of an image"),
-    ("400", ProviderPermanent, "Gemini refused the request"),
-])
+
+@pytest.mark.parametrize(
+    ("outcome", "kind", "words"),
+    [
+        ("blocked", SafetyBlocked, "refused the request for this product"),
+        ("image_safety", SafetyBlocked, "safety filter refused to make this image"),
+        ("image_prohibited", SafetyBlocked, "prohibited"),
+        ("safety", SafetyBlocked, "safety filter"),
+        ("no_image", ProviderPermanent, "answered without making an image"),
+        ("image_other", ProviderPermanent, "could not make an image"),
+        ("image_recitation", ProviderPermanent, "too close to an existing image"),
+        ("text_only", ProviderPermanent, "replied with text instead of an image"),
+        ("400", ProviderPermanent, "Gemini refused the request"),
+    ],
+)
 def test_refusals_are_permanent_with_a_sentence(rt, emu, provider, outcome, kind, words):
     emu.queue(outcome)
     with pytest.raises(kind) as info:
@@ -246,16 +283,19 @@ def test_unknown_model_is_permanent(provider):
 
 # Keys -----------------------------------------------------------------------------------------------------
 
+
 def test_bad_key_and_missing_key_are_auth_errors(tmp_path, emu):
-    bad = gemini.GeminiProvider(Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="nope",
-                                              gemini_base_url=emu.url))
+    bad = gemini.GeminiProvider(
+        Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="nope", gemini_base_url=emu.url)
+    )
     with pytest.raises(ProviderAuthError) as info:
         bad.generate(make_request())
     assert "rejected this Gemini API key" in info.value.message and "nope" not in info.value.message
 
     emu.queue("403")
-    good = gemini.GeminiProvider(Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key",
-                                               gemini_base_url=emu.url))
+    good = gemini.GeminiProvider(
+        Settings.load(secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key", gemini_base_url=emu.url)
+    )
     with pytest.raises(ProviderAuthError, match="permission denied"):
         good.generate(make_request())
     emu.queue("401")
@@ -292,6 +332,7 @@ def test_test_key(tmp_path, emu, provider):
 
 # Alt text -------------------------------------------------------------------------------------------------
 
+
 def test_describe_returns_short_concrete_alt_text(emu, provider):
     text = provider.describe(product_png(), PRODUCT)
     assert text == "Blue ceramic mug on a light stone counter beside a window"
@@ -322,11 +363,14 @@ def test_describe_gives_up_after_its_timeout(emu, provider):
     assert provider.describe(product_png(), PRODUCT, timeout=1.0) == gemini.template_alt(PRODUCT)
 
 
-@pytest.mark.parametrize(("raw", "clean"), [
-    ('"Image of a red kettle on a stove."', "A red kettle on a stove."),
-    ("Alt text: Photo of white sneakers on concrete", "White sneakers on concrete"),
-    ("A close-up photo of a candle\nSecond line", "A candle"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ('"Image of a red kettle on a stove."', "A red kettle on a stove."),
+        ("Alt text: Photo of white sneakers on concrete", "White sneakers on concrete"),
+        ("A close-up photo of a candle\nSecond line", "A candle"),
+        ("", ""),
+    ],
+)
 def test_clean_alt(raw, clean):
     assert gemini.clean_alt(raw) == clean

@@ -20,9 +20,17 @@ MODEL = "gemini-2.5-flash-image"
 
 
 def runtime(home, emu, **kw) -> Runtime:
-    fields = dict(secrets_file=None, imagegecko_home=home, gemini_api_key="test-key", gemini_base_url=emu.url,
-                  rate_limits={"gemini": 0}, backoff_base_seconds=0.05, backoff_max_seconds=1.0,
-                  worker_concurrency=4, poll_seconds=0.05)
+    fields = dict(
+        secrets_file=None,
+        imagegecko_home=home,
+        gemini_api_key="test-key",
+        gemini_base_url=emu.url,
+        rate_limits={"gemini": 0},
+        backoff_base_seconds=0.05,
+        backoff_max_seconds=1.0,
+        worker_concurrency=4,
+        poll_seconds=0.05,
+    )
     fields.update(kw)
     return Runtime.build(Settings.load(**fields))
 
@@ -39,8 +47,15 @@ def products(rt: Runtime, n: int):
 
 
 def make_job(rt: Runtime, n: int, variants: int = 1, *, mode: str = "online", use_reference: bool = False) -> Job:
-    spec = jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL, style="marble_counter",
-                        variants=variants, mode=mode, use_reference=use_reference)
+    spec = jobs.JobSpec(
+        source_kind="demo",
+        provider="gemini",
+        model=MODEL,
+        style="marble_counter",
+        variants=variants,
+        mode=mode,
+        use_reference=use_reference,
+    )
     return jobs.create_job(rt, spec, [jobs.Selection(p) for p in products(rt, n)])
 
 
@@ -51,13 +66,17 @@ def events_of(rt: Runtime, job_id: int) -> list[Event]:
 
 def images_sent(emu: GeminiEmulator) -> list[list[bytes]]:
     """The input images of each image-generation request the emulator received, in order."""
-    return [[b64decode_any(p["inlineData"]["data"]) for p in body["contents"][0]["parts"] if "inlineData" in p]
-            for model, body in emu.bodies if model == MODEL]
+    return [
+        [b64decode_any(p["inlineData"]["data"]) for p in body["contents"][0]["parts"] if "inlineData" in p]
+        for model, body in emu.bodies
+        if model == MODEL
+    ]
 
 
 def prompts_sent(emu: GeminiEmulator) -> list[str]:
-    return [p["text"] for model, body in emu.bodies if model == MODEL for p in body["contents"][0]["parts"]
-            if "text" in p]
+    return [
+        p["text"] for model, body in emu.bodies if model == MODEL for p in body["contents"][0]["parts"] if "text" in p
+    ]
 
 
 def approve(rt: Runtime, item: JobItem) -> bytes:
@@ -68,11 +87,13 @@ def approve(rt: Runtime, item: JobItem) -> bytes:
 
 
 def image_faults(emu: GeminiEmulator) -> list[int]:
-    return [status for _m, path, status in emu.log
-            if path.endswith(f"{MODEL}:generateContent") and status in (429, 503)]
+    return [
+        status for _m, path, status in emu.log if path.endswith(f"{MODEL}:generateContent") and status in (429, 503)
+    ]
 
 
 # Online ------------------------------------------------------------------------------------------
+
 
 def test_twenty_items_online_through_injected_faults(rt, emu):
     emu.fault_ratio = 0.3
@@ -112,24 +133,29 @@ def test_twenty_items_online_through_injected_faults(rt, emu):
 
     # costs add up: item = its tokens × the price; job = the sum of its items
     price = rt.settings.price(MODEL)
-    usage_by_item = {e.item_id: e.data["usage"] for e in events_of(rt, job.id)
-                     if e.kind == "request" and e.data.get("usage")}
+    usage_by_item = {
+        e.item_id: e.data["usage"] for e in events_of(rt, job.id) if e.kind == "request" and e.data.get("usage")
+    }
     for item in items:
         usage = usage_by_item[item.id]
         assert usage["output_tokens"] == 1290
-        assert item.cost == pytest.approx(price.from_usage(input_tokens=usage["input_tokens"],
-                                                           output_tokens=usage["output_tokens"]), abs=1e-6)
+        assert item.cost == pytest.approx(
+            price.from_usage(input_tokens=usage["input_tokens"], output_tokens=usage["output_tokens"]), abs=1e-6
+        )
     assert job_of(rt, job.id).actual_cost == pytest.approx(sum(i.cost for i in items), abs=1e-5)
     assert job_of(rt, job.id).actual_cost == pytest.approx(20 * 0.039, rel=0.02)
 
 
-@pytest.mark.parametrize(("outcome", "words"), [
-    ("blocked", "Gemini refused the request for this product"),
-    ("image_safety", "Gemini's safety filter refused to make this image"),
-    ("no_image", "Gemini answered without making an image"),
-    ("text_only", "Gemini replied with text instead of an image"),
-    ("400", "Gemini refused the request: Request contains an invalid argument"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "words"),
+    [
+        ("blocked", "Gemini refused the request for this product"),
+        ("image_safety", "Gemini's safety filter refused to make this image"),
+        ("no_image", "Gemini answered without making an image"),
+        ("text_only", "Gemini replied with text instead of an image"),
+        ("400", "Gemini refused the request: Request contains an invalid argument"),
+    ],
+)
 def test_a_permanent_answer_fails_its_item_with_the_reason(rt, emu, outcome, words):
     bad, *_ = products(rt, 3)
     emu.on_prompt(f"Product: {bad.name}.", outcome)
@@ -185,6 +211,7 @@ def test_a_401_or_403_pauses_the_job_and_resuming_finishes_it(rt, emu, code, wor
 
 # Reference shots: later variants see the product's first approved image --------------------------------------
 
+
 @pytest.mark.parametrize("use_reference", [True, False])
 def test_a_variant_regenerated_after_approval_is_sent_the_approved_shot_only_when_asked(rt, emu, use_reference):
     job = make_job(rt, 1, variants=2, use_reference=use_reference)
@@ -231,6 +258,7 @@ def test_a_new_job_sends_later_variants_the_first_approved_shot_and_does_not_reu
 
 
 # Batch, through the worker --------------------------------------------------------------------------
+
 
 def test_a_batch_job_runs_through_the_worker(rt, emu, monkeypatch):
     monkeypatch.setattr(batch, "POLL_MIN_SECONDS", 0.01)

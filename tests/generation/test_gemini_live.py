@@ -17,8 +17,9 @@ pytestmark = [
 
 
 def test_one_real_generation(tmp_path):
-    settings = Settings.load(secrets_file=None, imagegecko_home=tmp_path,
-                             gemini_api_key=os.environ["GEMINI_API_KEY"], gemini_base_url=None)
+    settings = Settings.load(
+        secrets_file=None, imagegecko_home=tmp_path, gemini_api_key=os.environ["GEMINI_API_KEY"], gemini_base_url=None
+    )
     provider = gemini.GeminiProvider(settings)
     provider.test_key(os.environ["GEMINI_API_KEY"])
     image = provider.generate(make_request(aspect_ratio="1:1"))

@@ -20,8 +20,16 @@ from lib.generation.prompts import (
 )
 from lib.sources.base import Product, Variation
 
-REQUIRED = {"marble_counter", "oak_table", "linen_backdrop", "concrete_loft", "outdoor_sunlight", "pastel_studio",
-            "bathroom_shelf", "model_worn"}
+REQUIRED = {
+    "marble_counter",
+    "oak_table",
+    "linen_backdrop",
+    "concrete_loft",
+    "outdoor_sunlight",
+    "pastel_studio",
+    "bathroom_shelf",
+    "model_worn",
+}
 
 
 def test_presets_cover_the_required_styles_and_describe_themselves():
@@ -37,8 +45,9 @@ def test_presets_cover_the_required_styles_and_describe_themselves():
 
 @pytest.mark.parametrize("style", list(PRESETS))
 def test_every_preset_builds_a_prompt_with_the_name_and_the_keep_rule(style):
-    info = ProductInfo(name="Stoneware Mug", category="Kitchen", description="Holds 350 ml.",
-                       attributes={"Colour": "Teal"})
+    info = ProductInfo(
+        name="Stoneware Mug", category="Kitchen", description="Holds 350 ml.", attributes={"Colour": "Teal"}
+    )
     prompt = build_prompt(info, style)
     assert "Stoneware Mug" in prompt
     assert KEEP_PRODUCT in prompt
@@ -49,7 +58,9 @@ def test_every_preset_builds_a_prompt_with_the_name_and_the_keep_rule(style):
 
 def test_html_in_product_data_does_not_reach_the_prompt():
     product = Product(
-        id="7", name="<script>alert(1)</script>Mug <b>Pro</b> &amp; Saucer", category="<i>Kitchen</i>",
+        id="7",
+        name="<script>alert(1)</script>Mug <b>Pro</b> &amp; Saucer",
+        category="<i>Kitchen</i>",
         short_description="<p>Line one</p><p>Line&nbsp;two &lt;b&gt;bold&lt;/b&gt;</p>\n\nmore",
         attributes={"<b>Size</b>": "Large<br>"},
     )
@@ -70,12 +81,23 @@ def test_long_descriptions_are_cut_at_a_word():
     assert info.description[:-1].split(" ")[-1] == "word"
 
 
-@pytest.mark.parametrize(("category", "style"), [
-    ("Kitchen", "marble_counter"), ("Mugs", "marble_counter"), ("Home & Lighting", "oak_table"),
-    ("Lighting", "oak_table"), ("Apparel & Bags", "model_worn"), ("T-Shirts", "model_worn"),
-    ("Shoes", "concrete_loft"), ("Bags", "concrete_loft"), ("Bath & Beauty", "bathroom_shelf"),
-    ("Garden", "outdoor_sunlight"), ("", DEFAULT_STYLE), ("Something else", DEFAULT_STYLE),
-])
+@pytest.mark.parametrize(
+    ("category", "style"),
+    [
+        ("Kitchen", "marble_counter"),
+        ("Mugs", "marble_counter"),
+        ("Home & Lighting", "oak_table"),
+        ("Lighting", "oak_table"),
+        ("Apparel & Bags", "model_worn"),
+        ("T-Shirts", "model_worn"),
+        ("Shoes", "concrete_loft"),
+        ("Bags", "concrete_loft"),
+        ("Bath & Beauty", "bathroom_shelf"),
+        ("Garden", "outdoor_sunlight"),
+        ("", DEFAULT_STYLE),
+        ("Something else", DEFAULT_STYLE),
+    ],
+)
 def test_category_defaults(category, style):
     assert default_style(category) == style
 
@@ -90,9 +112,14 @@ def test_auto_style_follows_the_category_and_unknown_styles_are_refused():
 
 
 def test_product_info_for_a_variation_names_its_colour_and_sku():
-    product = Product(id="12", name="Classic Tee", sku="TEE", category="Apparel", attributes={"Material": "Cotton"},
-                      variations=(Variation(id="12-2", name="Classic Tee – Sage", sku="TEE-SAG",
-                                            attributes={"Colour": "Sage"}),))
+    product = Product(
+        id="12",
+        name="Classic Tee",
+        sku="TEE",
+        category="Apparel",
+        attributes={"Material": "Cotton"},
+        variations=(Variation(id="12-2", name="Classic Tee – Sage", sku="TEE-SAG", attributes={"Colour": "Sage"}),),
+    )
     info = product_info(product, "12-2")
     assert info.name == "Classic Tee – Sage"
     assert info.sku == "TEE-SAG"

@@ -28,18 +28,30 @@ def emu():
 
 @pytest.fixture
 def rt(tmp_path, emu):
-    runtime = Runtime.build(Settings.load(
-        secrets_file=None, imagegecko_home=tmp_path, gemini_api_key="test-key", gemini_base_url=emu.url,
-        rate_limits={"gemini": 0}, backoff_base_seconds=0.05, backoff_max_seconds=1.0, worker_concurrency=2,
-        poll_seconds=0.05))
+    runtime = Runtime.build(
+        Settings.load(
+            secrets_file=None,
+            imagegecko_home=tmp_path,
+            gemini_api_key="test-key",
+            gemini_base_url=emu.url,
+            rate_limits={"gemini": 0},
+            backoff_base_seconds=0.05,
+            backoff_max_seconds=1.0,
+            worker_concurrency=2,
+            poll_seconds=0.05,
+        )
+    )
     yield runtime
     runtime.db.dispose()
 
 
 def gemini_job(rt: Runtime, n: int) -> tuple[int, set[int]]:
     products = [p for p in rt.source("demo").list_products(ProductQuery(per_page=100)).items if not p.variations]
-    job = jobs.create_job(rt, jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL,
-                                           style="marble_counter"), [jobs.Selection(p) for p in products[:n]])
+    job = jobs.create_job(
+        rt,
+        jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL, style="marble_counter"),
+        [jobs.Selection(p) for p in products[:n]],
+    )
     assert job.id is not None
     return job.id, {i.id for i in jobs.job_items(rt.db, job.id) if i.id is not None}
 
@@ -86,7 +98,8 @@ def test_a_retried_call_is_logged_once_per_attempt(rt, emu):
     assert item.status == ItemStatus.SUCCEEDED and item.attempts == 2
     events = request_events(rt)
     assert calls_logged(events) == calls_served(emu)
-    image_calls = sorted((e for e in events if e.url and e.url.endswith(f"{MODEL}:generateContent")),
-                         key=lambda e: e.id or 0)
+    image_calls = sorted(
+        (e for e in events if e.url and e.url.endswith(f"{MODEL}:generateContent")), key=lambda e: e.id or 0
+    )
     assert [e.status_code for e in image_calls] == [503, 200]
     assert {(e.job_id, e.item_id) for e in events} == {(job_id, item_id)}

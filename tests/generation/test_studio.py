@@ -64,8 +64,10 @@ def test_the_products_pixels_survive(mug_png):
     # The source photo, cropped where the cut-out came from and resampled to the placed size.
     src = Image.open(io.BytesIO(mug_png)).convert("RGB").crop(cut.box)
     src = np.asarray(src.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS), dtype=np.float32)
-    alpha = np.asarray(Image.fromarray((cut.alpha * 255).astype(np.uint8)).resize((x1 - x0, y1 - y0)),
-                       dtype=np.float32) / 255
+    alpha = (
+        np.asarray(Image.fromarray((cut.alpha * 255).astype(np.uint8)).resize((x1 - x0, y1 - y0)), dtype=np.float32)
+        / 255
+    )
     inside = alpha > 0.999
     # Stay clear of the feathered rim.
     inside[2:-2, 2:-2] &= inside[:-4, 2:-2] & inside[4:, 2:-2] & inside[2:-2, :-4] & inside[2:-2, 4:]
@@ -73,11 +75,13 @@ def test_the_products_pixels_survive(mug_png):
     region = out[y0:y1, x0:x1]
     diff = np.abs(region - src)[inside]
     assert diff.mean(axis=0).max() < 12, diff.mean(axis=0)
+
     # No extra blur: the product's detail (gradient energy) is kept.
     def detail(a: np.ndarray) -> float:
         m = a.mean(axis=2)
         g = np.abs(np.diff(m, axis=1))[:-1, :] + np.abs(np.diff(m, axis=0))[:, :-1]
         return float(g[inside[:-1, :-1]].mean())
+
     assert detail(region) > 0.85 * detail(src)
     # And the white background is gone: the frame corners show the scene, not the photo's white.
     assert out[:20, :20].mean() < 250 and out[-20:, -20:].mean() < 250
@@ -90,7 +94,7 @@ def test_white_inside_a_product_is_kept():
     d.rectangle((150, 150, 250, 250), fill=(255, 255, 255))  # a pure white label inside the outline
     cut = cut_out(png(im))
     x0, y0 = cut.box[:2]
-    label = cut.alpha[150 - y0 + 3:250 - y0 - 3, 150 - x0 + 3:250 - x0 - 3]
+    label = cut.alpha[150 - y0 + 3 : 250 - y0 - 3, 150 - x0 + 3 : 250 - x0 - 3]
     assert label.min() == 1.0
     assert cut.alpha[0, 0] == 0.0
     # In the finished picture the label is still white-ish (only the scene's slight light tint).
@@ -100,7 +104,7 @@ def test_white_inside_a_product_is_kept():
     arr = np.asarray(comp.image, dtype=np.float32)
     s = (bx1 - bx0) / (cut.box[2] - cut.box[0])
     cx, cy = bx0 + (200 - x0) * s, by0 + (200 - y0) * s
-    centre = arr[int(cy) - 3:int(cy) + 3, int(cx) - 3:int(cx) + 3]
+    centre = arr[int(cy) - 3 : int(cy) + 3, int(cx) - 3 : int(cx) + 3]
     assert centre.min() > 225
 
 
@@ -135,8 +139,9 @@ def test_every_preset_renders_at_every_aspect_ratio(style, small_mug_png):
 def test_apparel_hangs_on_a_hanger_in_the_model_style(small_mug_png):
     tee = png(draw("tee", size=256))
     engine = StudioEngine(min_side=200, max_side=200)
-    worn = engine.render(request(tee, "model_worn", output_size=200,
-                                 product=ProductInfo(name="Classic Tee", category="Apparel & Bags")))
+    worn = engine.render(
+        request(tee, "model_worn", output_size=200, product=ProductInfo(name="Classic Tee", category="Apparel & Bags"))
+    )
     assert worn.placement.mode == "hanger"
     mug = engine.render(request(small_mug_png, "model_worn", output_size=200))
     assert mug.placement.mode == "plinth"
@@ -190,8 +195,12 @@ def test_a_decompression_bomb_given_straight_to_the_engine_is_a_permanent_error(
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     side = 30_000  # 900 megapixels in the header, a few bytes on disk
-    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
     with pytest.raises(ProviderPermanent, match="too many pixels"):
         StudioEngine(min_side=128).generate(request(bomb, output_size=128))
 

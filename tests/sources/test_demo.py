@@ -151,8 +151,7 @@ def test_a_plain_listing_needs_no_index_and_filters_match_every_product(monkeypa
         p = big.get_product(pid)
         for text in (p.name, p.sku, p.short_description[:30]):
             assert pid in [x.id for x in all_products(big, search=text, ids=(pid,))], (pid, text)
-        assert [x.id for x in all_products(big, ids=(pid,), category=p.category, stock_status=p.stock_status)] \
-            == [pid]
+        assert [x.id for x in all_products(big, ids=(pid,), category=p.category, stock_status=p.stock_status)] == [pid]
 
 
 def test_previews_are_the_photo_drawn_small(source, store):
@@ -197,8 +196,9 @@ def test_publish_and_rollback_in_the_demo_store(source, store):
     before = store.product_image_ids("1")
     assert before == ["demo-1-0", "demo-1-1"]
     data = jpeg()
-    media = store.upload_media(data, filename="gk-mug-001-studio.jpg", mime="image/jpeg", alt_text="Mug on oak",
-                               title="Mug")
+    media = store.upload_media(
+        data, filename="gk-mug-001-studio.jpg", mime="image/jpeg", alt_text="Mug on oak", title="Mug"
+    )
     assert media.startswith("m")
     assert store.find_media("gk-mug-001-studio.jpg") == media
     assert store.find_media("other.jpg") is None
@@ -235,8 +235,7 @@ def test_an_unknown_image_id_rejects_the_whole_update(store):
 
 def test_variation_images(source, store):
     assert store.variation_image_id("12", "12-2") == "demo-12-v2"
-    media = store.upload_media(jpeg((20, 120, 60)), filename="tee-sage.jpg", mime="image/jpeg", alt_text="",
-                               title="")
+    media = store.upload_media(jpeg((20, 120, 60)), filename="tee-sage.jpg", mime="image/jpeg", alt_text="", title="")
     assert store.set_variation_image("12", "12-2", media) == media
     assert store.variation_image_id("12", "12-2") == media
     assert source.get_product("12").variation("12-2").image.id == media

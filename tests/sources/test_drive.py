@@ -78,15 +78,19 @@ def connect(rt, emu, root, mode="folders", creds=None):
 
 # Names ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("GK-MUG-001 - Marble mug", ("GK-MUG-001", "Marble mug")),
-    ("SKU123 – Linen shirt (blue)", ("SKU123", "Linen shirt (blue)")),
-    ("WCR-MUG-RED - Red mug", ("WCR-MUG-RED", "Red mug")),
-    ("Mug - Large", ("", "Mug - Large")),  # a name with a dash, not a SKU
-    ("TEE - Red", ("", "TEE - Red")),
-    ("Ceramic vase", ("", "Ceramic vase")),
-    ("  AB-12 -   Tea pot  ", ("AB-12", "Tea pot")),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("GK-MUG-001 - Marble mug", ("GK-MUG-001", "Marble mug")),
+        ("SKU123 – Linen shirt (blue)", ("SKU123", "Linen shirt (blue)")),
+        ("WCR-MUG-RED - Red mug", ("WCR-MUG-RED", "Red mug")),
+        ("Mug - Large", ("", "Mug - Large")),  # a name with a dash, not a SKU
+        ("TEE - Red", ("", "TEE - Red")),
+        ("Ceramic vase", ("", "Ceramic vase")),
+        ("  AB-12 -   Tea pot  ", ("AB-12", "Tea pot")),
+    ],
+)
 def test_sku_and_name_are_parsed_from_folder_names(text, expected):
     assert parse_name(text) == expected
 
@@ -100,10 +104,12 @@ def test_folder_links_and_ids_are_accepted():
 
 # Saving a connection ----------------------------------------------------------------------------------------
 
+
 def test_credentials_are_checked_and_stored_encrypted(rt, drive_emu):
     key = service_account_json(drive_emu)
-    conn = save_drive(rt, credentials_json=key, root_folder_id="https://drive.google.com/drive/folders/1Abc",
-                      mode="images")
+    conn = save_drive(
+        rt, credentials_json=key, root_folder_id="https://drive.google.com/drive/folders/1Abc", mode="images"
+    )
     stored = get_connection(rt.db, conn.id)
     assert stored.kind == "drive" and stored.is_active
     assert stored.settings["root_folder_id"] == "1Abc" and stored.settings["mode"] == "images"
@@ -113,20 +119,26 @@ def test_credentials_are_checked_and_stored_encrypted(rt, drive_emu):
     assert secret["type"] == "service_account" and json.loads(secret["credentials_json"])["client_email"] == SA_EMAIL
 
 
-@pytest.mark.parametrize("text, words", [
-    ("not json at all", "not a JSON file"),
-    (json.dumps({"installed": {"client_id": "x"}}), "OAuth client file"),
-    (json.dumps({"type": "external_account"}), "not supported"),
-    (json.dumps({"type": "service_account", "client_email": "a@b"}), "incomplete"),
-    (json.dumps({"type": "service_account", "client_email": "a@b", "private_key": "nope", "token_uri": "x"}),
-     "cannot be used"),
-    (json.dumps({"type": "authorized_user", "client_id": "x"}), "incomplete"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("not json at all", "not a JSON file"),
+        (json.dumps({"installed": {"client_id": "x"}}), "OAuth client file"),
+        (json.dumps({"type": "external_account"}), "not supported"),
+        (json.dumps({"type": "service_account", "client_email": "a@b"}), "incomplete"),
+        (
+            json.dumps({"type": "service_account", "client_email": "a@b", "private_key": "nope", "token_uri": "x"}),
+            "cannot be used",
+        ),
+        (json.dumps({"type": "authorized_user", "client_id": "x"}), "incomplete"),
+    ],
+)
 def test_bad_credentials_are_refused_with_a_sentence_and_nothing_is_saved(rt, text, words):
     with pytest.raises(InputError) as err:
         save_drive(rt, credentials_json=text, root_folder_id="1Abc", mode="folders")
     assert words in err.value.message
     from lib.connections import list_connections
+
     assert list_connections(rt.db, "drive") == []
 
 
@@ -138,6 +150,7 @@ def test_a_service_account_needs_a_shared_folder_and_modes_are_checked(rt, drive
 
 
 # Test connection --------------------------------------------------------------------------------------------
+
 
 def test_test_connection_lists_the_root_folder(rt, drive_emu):
     ids = build_catalogue(drive_emu)
@@ -170,6 +183,7 @@ def test_revoked_credentials_are_an_auth_error(rt, drive_emu):
 
 
 # Browsing ---------------------------------------------------------------------------------------------------
+
 
 def test_folders_mode_makes_one_product_per_folder_across_pages(rt, drive_emu):
     ids = build_catalogue(drive_emu)
@@ -223,8 +237,9 @@ def test_names_with_quotes_and_backslashes(rt, drive_emu):
     product = rt.source("drive", conn.id).list_products(ProductQuery()).items[0]
     assert product.name == "Baker's mug \\ large"
     client = drive_client.DriveClient(rt.settings, drive_client.parse_credentials(service_account_json(drive_emu)))
-    found = list(client.list_all(f"name = '{drive_client.escape(odd_name := product.name)}' and trashed = false",
-                                 "id,name"))
+    found = list(
+        client.list_all(f"name = '{drive_client.escape(odd_name := product.name)}' and trashed = false", "id,name")
+    )
     assert [f["name"] for f in found] == [odd_name]
     assert [f.name for f in list_folders(rt, conn, root)] == ["Baker's mug \\ large"]
 
@@ -259,6 +274,7 @@ def test_folder_picker_and_breadcrumbs(rt, drive_emu):
 
 
 # Photos -----------------------------------------------------------------------------------------------------
+
 
 def test_fetch_downloads_in_range_chunks_once_and_caches(rt, drive_emu, monkeypatch):
     root = drive_emu.add_folder("Catalogue")
@@ -396,20 +412,30 @@ def test_a_photo_changed_in_drive_gets_a_new_preview(rt, drive_emu):
 def test_the_access_token_goes_only_to_drives_thumbnail_hosts(rt, drive_emu):
     """A thumbnailLink is fetched with our credentials, so a link on any other host is not fetched at all."""
     sent: list[str] = []
-    client = drive_client.DriveClient(Settings.load(secrets_file=None, imagegecko_home=rt.settings.home),
-                                      drive_client.parse_credentials(service_account_json(drive_emu)),
-                                      lambda method, url, *rest: sent.append(url))
-    for link in ("https://evil.example.com/drive-storage/abc=s220", "http://lh3.googleusercontent.com/x=s220",
-                 "https://googleusercontent.com.evil.example/x=s220", drive_emu.url + "thumbnails/x=s220", ""):
+    client = drive_client.DriveClient(
+        Settings.load(secrets_file=None, imagegecko_home=rt.settings.home),
+        drive_client.parse_credentials(service_account_json(drive_emu)),
+        lambda method, url, *rest: sent.append(url),
+    )
+    for link in (
+        "https://evil.example.com/drive-storage/abc=s220",
+        "http://lh3.googleusercontent.com/x=s220",
+        "https://googleusercontent.com.evil.example/x=s220",
+        drive_emu.url + "thumbnails/x=s220",
+        "",
+    ):
         assert client.thumbnail(link, side=100, max_bytes=1 << 20) is None
     assert sent == []
-    assert client._thumbnail_url("https://lh3.googleusercontent.com/drive-storage/AJQ=s220", 400) == \
-        "https://lh3.googleusercontent.com/drive-storage/AJQ=s400"
+    assert (
+        client._thumbnail_url("https://lh3.googleusercontent.com/drive-storage/AJQ=s220", 400)
+        == "https://lh3.googleusercontent.com/drive-storage/AJQ=s400"
+    )
 
 
 def test_oversized_photos_are_refused_before_downloading(tmp_path, drive_emu):
-    rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=drive_emu.url,
-                                     max_image_bytes=1000))
+    rt = Runtime.build(
+        Settings.load(secrets_file=None, imagegecko_home=tmp_path, drive_root_url=drive_emu.url, max_image_bytes=1000)
+    )
     root = drive_emu.add_folder("Catalogue")
     file_id = drive_emu.add_file("huge.jpg", root, PHOTO)
     source = rt.source("drive", connect(rt, drive_emu, root, mode="images").id)

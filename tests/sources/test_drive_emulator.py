@@ -50,8 +50,13 @@ def test_shared_drive_items_need_all_drives_flags(emu, svc):
     assert svc.files().list(q="name = 'a.jpg'").execute()["files"] == []
     with pytest.raises(HttpError):
         svc.files().list(corpora="drive", driveId=drive, q="name = 'a.jpg'").execute()
-    found = svc.files().list(corpora="drive", driveId=drive, includeItemsFromAllDrives=True, supportsAllDrives=True,
-                             q="name = 'a.jpg'").execute()["files"]
+    found = (
+        svc.files()
+        .list(
+            corpora="drive", driveId=drive, includeItemsFromAllDrives=True, supportsAllDrives=True, q="name = 'a.jpg'"
+        )
+        .execute()["files"]
+    )
     assert [f["name"] for f in found] == ["a.jpg"]
 
 
@@ -69,8 +74,10 @@ def test_query_operators_and_escaping(emu, svc):
     assert names(f"'{folder}' in parents and mimeType contains 'image/'") == ["it's \\ here.png", "other.jpg"]
     assert names(f"'{folder}' in parents and not mimeType contains 'image/'") == ["notes.pdf"]
     assert names("appProperties has { key='k' and value='v\\'1' }") == ["it's \\ here.png"]
-    assert names(f"('{folder}' in parents) and (name = 'other.jpg' or mimeType = 'application/pdf')") == \
-        ["notes.pdf", "other.jpg"]
+    assert names(f"('{folder}' in parents) and (name = 'other.jpg' or mimeType = 'application/pdf')") == [
+        "notes.pdf",
+        "other.jpg",
+    ]
 
 
 def test_fields_are_honoured(emu, svc):
@@ -98,5 +105,10 @@ def test_folders_are_not_downloadable_and_missing_files_are_404(emu, svc):
     with pytest.raises(HttpError) as err:
         svc.files().get(fileId="1missing").execute()
     body = json.loads(err.value.content)
-    assert body["error"]["errors"][0] == {"message": "File not found: 1missing.", "domain": "global",
-                                          "reason": "notFound", "location": "fileId", "locationType": "parameter"}
+    assert body["error"]["errors"][0] == {
+        "message": "File not found: 1missing.",
+        "domain": "global",
+        "reason": "notFound",
+        "location": "fileId",
+        "locationType": "parameter",
+    }

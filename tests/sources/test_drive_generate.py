@@ -68,8 +68,25 @@ def test_a_job_from_drive_products_runs_and_exports_back(rt, drive_emu, shop):
 
 def test_the_cli_generates_from_drive_by_sku(rt, drive_emu, shop, capsys):
     conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
-    assert cli(["--json", "generate", "--source", "drive", "--connection", str(conn.id), "--products", "GK-VAS-002",
-                "--style", "oak_table", "--yes"], rt=rt) == 0
+    assert (
+        cli(
+            [
+                "--json",
+                "generate",
+                "--source",
+                "drive",
+                "--connection",
+                str(conn.id),
+                "--products",
+                "GK-VAS-002",
+                "--style",
+                "oak_table",
+                "--yes",
+            ],
+            rt=rt,
+        )
+        == 0
+    )
     job_id = json.loads(capsys.readouterr().out)["job_id"]
     assert cli(["worker", "--until-idle"], rt=rt) == 0
     [item] = jobs.job_items(rt.db, job_id)

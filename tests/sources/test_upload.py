@@ -41,8 +41,12 @@ def test_each_good_file_becomes_a_named_product(rt: Runtime) -> None:
 
 
 def test_bad_files_are_refused_with_a_sentence_and_do_not_block_others(rt: Runtime) -> None:
-    files = [("notes.txt", b"hello, not an image"), ("tiny.jpg", _jpeg(side=40)), ("empty.png", b""),
-             ("good.jpg", _jpeg())]
+    files = [
+        ("notes.txt", b"hello, not an image"),
+        ("tiny.jpg", _jpeg(side=40)),
+        ("empty.png", b""),
+        ("good.jpg", _jpeg()),
+    ]
     result = upload.add_uploads(rt, files)
     assert [p.name for p in result] == ["Good"]
     refused = {r.filename: r.message for r in result.refused}

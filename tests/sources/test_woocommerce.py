@@ -47,8 +47,9 @@ def rt_settings(waits):
 
 
 def connect(rt, emu, *, secret=CONSUMER_SECRET, key=CONSUMER_KEY, app_password=APP_PASSWORD):
-    return save_woocommerce(rt, url=emu.url, key=key, secret=secret, wp_user=WP_USER, app_password=app_password,
-                            name="Test shop")
+    return save_woocommerce(
+        rt, url=emu.url, key=key, secret=secret, wp_user=WP_USER, app_password=app_password, name="Test shop"
+    )
 
 
 @pytest.fixture
@@ -66,6 +67,7 @@ def product_requests(emu, path="/wp-json/wc/v3/products"):
 
 
 # Listing -------------------------------------------------------------------------------------------------
+
 
 def test_implements_the_protocols(source, target):
     assert isinstance(source, ProductSource) and source.kind == "woocommerce"
@@ -117,8 +119,9 @@ def test_product_data_for_the_prompt_is_plain_text(source, woo_emu):
     assert mug.category == "Home" and mug.categories == ("Home",)
     assert mug.short_description == "Glazed stoneware mug & saucer, 350 ml"
     assert mug.images[0].id == "10" and mug.images[0].ref.endswith("/wcreal-mug-red.jpg")
-    pid = woo_emu.add_product("Tee &amp; <b>Co</b>", short_description="<script>alert(1)</script><p>Soft&nbsp;cotton"
-                          "\n<em>tee</em></p>")
+    pid = woo_emu.add_product(
+        "Tee &amp; <b>Co</b>", short_description="<script>alert(1)</script><p>Soft&nbsp;cotton\n<em>tee</em></p>"
+    )
     odd = source.get_product(str(pid))
     assert odd.name == "Tee & Co" and odd.short_description == "Soft cotton tee"
 
@@ -179,6 +182,7 @@ def test_download_timeouts_are_retried_then_reported(woo_emu, source, waits):
 
 
 # Errors --------------------------------------------------------------------------------------------------
+
 
 def test_wrong_secret_is_an_auth_error(rt, woo_emu, waits):
     src = open_source(rt, connect(rt, woo_emu, secret="cs_wrong"))
@@ -327,6 +331,7 @@ def test_no_log_line_carries_the_signed_url(rt, woo_emu, source, target, caplog)
 
 # Publish target --------------------------------------------------------------------------------------------
 
+
 def test_target_reads_image_lists(target, woo_emu):
     assert target.product_image_ids("19") == ["12", "13"]
     assert target.variation_image_id("21", "27") == "16"
@@ -337,8 +342,13 @@ def test_target_reads_image_lists(target, woo_emu):
 
 def test_upload_sets_alt_text_and_title_and_can_be_found_again(target, woo_emu):
     data = image_bytes((10, 200, 10))
-    media_id = target.upload_media(data, filename="wcr-mug-red-ai-0123abcd.jpg", mime="image/jpeg",
-                                   alt_text="Red mug on a marble counter", title="Red Mug (lifestyle photo)")
+    media_id = target.upload_media(
+        data,
+        filename="wcr-mug-red-ai-0123abcd.jpg",
+        mime="image/jpeg",
+        alt_text="Red mug on a marble counter",
+        title="Red Mug (lifestyle photo)",
+    )
     stored = woo_emu.media[int(media_id)]
     assert stored["alt"] == "Red mug on a marble counter" and stored["title"] == "Red Mug (lifestyle photo)"
     assert stored["data"] == data

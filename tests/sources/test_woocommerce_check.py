@@ -40,8 +40,15 @@ def test_good_store_passes_every_check(woo_emu):
     checks = check_connection(woo_emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, APP_PASSWORD, timeout=2)
     assert failures(checks) == []
     named = by_name(checks)
-    assert list(named) == ["Store address", "Reachable", "WooCommerce store", "API key valid", "API key can write",
-                           "Application Password can upload media", "Secure connection"]
+    assert list(named) == [
+        "Store address",
+        "Reachable",
+        "WooCommerce store",
+        "API key valid",
+        "API key can write",
+        "Application Password can upload media",
+        "Secure connection",
+    ]
     assert "OAuth 1.0a" in named["API key valid"].message  # over http the client signs each request
     assert "17 in the store" in named["API key valid"].message
     assert "local" in named["Secure connection"].message
@@ -150,21 +157,32 @@ def test_plain_http_on_a_public_site_fails_the_secure_check_with_the_https_fix(m
 
 
 def test_the_connect_page_calling_convention(rt, woo_emu):
-    checks = check_connection(rt, base_url=woo_emu.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET,
-                              wp_user=WP_USER, app_password=APP_PASSWORD)
+    checks = check_connection(
+        rt,
+        base_url=woo_emu.url,
+        consumer_key=CONSUMER_KEY,
+        consumer_secret=CONSUMER_SECRET,
+        wp_user=WP_USER,
+        app_password=APP_PASSWORD,
+    )
     assert failures(checks) == []
 
 
 def test_save_encrypts_and_activates(rt, woo_emu):
-    conn = save_woocommerce(rt, url=woo_emu.url + "/", key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                            app_password=APP_PASSWORD)
+    conn = save_woocommerce(
+        rt, url=woo_emu.url + "/", key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER, app_password=APP_PASSWORD
+    )
     assert conn.is_active and conn.base_url == woo_emu.url and conn.name == "127.0.0.1"
     assert conn.settings == {"wp_user": WP_USER}
     assert CONSUMER_SECRET.encode() not in conn.secret_blob and APP_PASSWORD.encode() not in conn.secret_blob
-    assert read_secret(rt.vault, conn) == {"consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET,
-                                           "app_password": APP_PASSWORD}
-    second = save_woocommerce(rt, base_url=woo_emu.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET,
-                              name="Second shop")
+    assert read_secret(rt.vault, conn) == {
+        "consumer_key": CONSUMER_KEY,
+        "consumer_secret": CONSUMER_SECRET,
+        "app_password": APP_PASSWORD,
+    }
+    second = save_woocommerce(
+        rt, base_url=woo_emu.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET, name="Second shop"
+    )
     assert [c.is_active for c in list_connections(rt.db, "woocommerce")] == [False, True]
     assert second.name == "Second shop"
     with pytest.raises(InputError):
@@ -174,12 +192,14 @@ def test_save_encrypts_and_activates(rt, woo_emu):
 
 
 def test_saved_connection_check_is_remembered(rt, woo_emu):
-    conn = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret="cs_wrong", wp_user=WP_USER,
-                            app_password=APP_PASSWORD)
+    conn = save_woocommerce(
+        rt, url=woo_emu.url, key=CONSUMER_KEY, secret="cs_wrong", wp_user=WP_USER, app_password=APP_PASSWORD
+    )
     run_saved_check(rt, conn)
     stored = get_connection(rt.db, conn.id)
     assert stored.verified_at is not None and stored.last_error.startswith("API key valid")
-    good = save_woocommerce(rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER,
-                            app_password=APP_PASSWORD)
+    good = save_woocommerce(
+        rt, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER, app_password=APP_PASSWORD
+    )
     assert failures(run_saved_check(rt, good)) == []
     assert get_connection(rt.db, good.id).last_error is None

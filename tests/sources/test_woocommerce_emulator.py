@@ -58,6 +58,7 @@ def signed(emu, path: str, *, method="GET", secret=CONSUMER_SECRET, key=CONSUMER
 
 # Authentication ------------------------------------------------------------------------------------------
 
+
 def test_oauth_signed_by_the_client_is_accepted(wc):
     r = wc.get("products", params={"per_page": 1})
     assert r.status_code == 200 and r.headers["X-WP-Total"] == "17" and r.headers["X-WP-TotalPages"] == "17"
@@ -69,7 +70,9 @@ def test_oauth_failures_answer_like_the_store(emu):
         return r.status_code, r.json()["message"]
 
     assert message(signed(emu, "products", secret="cs_wrong")) == (
-        401, "Invalid signature - provided signature does not match.")
+        401,
+        "Invalid signature - provided signature does not match.",
+    )
     assert message(signed(emu, "products", key="ck_unknown")) == (401, "Consumer key is invalid.")
     assert message(signed(emu, "products", timestamp=int(time.time()) - 16 * 60)) == (401, "Invalid timestamp.")
     assert message(signed(emu, "products", timestamp=int(time.time()) + 16 * 60)) == (401, "Invalid timestamp.")
@@ -82,9 +85,11 @@ def test_oauth_failures_answer_like_the_store(emu):
 
 def test_keys_outside_oauth_are_refused_over_http(emu):
     base = f"{emu.url}/wp-json/wc/v3/products"
-    for r in (requests.get(base, auth=(CONSUMER_KEY, CONSUMER_SECRET)),
-              requests.get(base, params={"consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}),
-              requests.get(base)):
+    for r in (
+        requests.get(base, auth=(CONSUMER_KEY, CONSUMER_SECRET)),
+        requests.get(base, params={"consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET}),
+        requests.get(base),
+    ):
         assert r.status_code == 401 and r.json()["code"] == "woocommerce_rest_cannot_view"
 
 
@@ -110,6 +115,7 @@ def test_unauthenticated_missing_product_is_404_before_auth(emu):
 
 
 # Listing -------------------------------------------------------------------------------------------------
+
 
 def test_link_header_is_built_from_the_signed_query_and_cannot_be_replayed(emu, wc):
     r = wc.get("products", params={"per_page": 5, "page": 2, "orderby": "id", "order": "asc"})
@@ -152,13 +158,38 @@ def test_status_sku_and_type_filters(wc):
 
 def test_product_shape_matches_the_reference(wc):
     body = wc.get("products/17").json()
-    for key in ("id", "name", "slug", "permalink", "date_created", "type", "status", "sku", "price",
-                "regular_price", "categories", "images", "attributes", "variations", "stock_status",
-                "short_description", "description", "_links"):
+    for key in (
+        "id",
+        "name",
+        "slug",
+        "permalink",
+        "date_created",
+        "type",
+        "status",
+        "sku",
+        "price",
+        "regular_price",
+        "categories",
+        "images",
+        "attributes",
+        "variations",
+        "stock_status",
+        "short_description",
+        "description",
+        "_links",
+    ):
         assert key in body
     image = body["images"][0]
-    assert set(image) == {"id", "date_created", "date_created_gmt", "date_modified", "date_modified_gmt", "src",
-                          "name", "alt"}
+    assert set(image) == {
+        "id",
+        "date_created",
+        "date_created_gmt",
+        "date_modified",
+        "date_modified_gmt",
+        "src",
+        "name",
+        "alt",
+    }
     assert "position" not in image and not image["date_created"].endswith("Z")
 
 
@@ -171,6 +202,7 @@ def test_variations(wc):
 
 
 # Image lists -------------------------------------------------------------------------------------------------
+
 
 def test_images_replace_the_whole_list_and_invalid_ids_reject_everything(fresh):
     wc = API(url=fresh.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET, version="wc/v3")
@@ -227,9 +259,11 @@ def test_batch(fresh):
 
 # Media -------------------------------------------------------------------------------------------------------
 
+
 def upload(client, data: bytes, name: str, mime="image/jpeg"):
-    return client.post("media", content=data, headers={"Content-Type": mime,
-                                                       "Content-Disposition": f'attachment; filename="{name}"'})
+    return client.post(
+        "media", content=data, headers={"Content-Type": mime, "Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 def test_media_upload_rules(fresh):
@@ -250,8 +284,11 @@ def test_media_upload_rules(fresh):
         r = upload(wp, b"MZ\x90\x00", "tool.exe", "application/octet-stream")
         assert r.status_code == 500 and r.json()["code"] == "rest_upload_sideload_error"
         assert upload(wp, b"hello", "x.txt", "text/plain").status_code == 201
-        r = wp.post("media", files={"file": ("verify-teal.jpg", image_bytes((0, 128, 128)), "image/jpeg")},
-                    data={"alt_text": "teal square on white", "title": "Verify teal"})
+        r = wp.post(
+            "media",
+            files={"file": ("verify-teal.jpg", image_bytes((0, 128, 128)), "image/jpeg")},
+            data={"alt_text": "teal square on white", "title": "Verify teal"},
+        )
         assert r.status_code == 201 and r.json()["alt_text"] == "teal square on white"
         assert r.json()["title"]["raw"] == "Verify teal"
         media_id = r.json()["id"]
@@ -308,6 +345,7 @@ def test_index_lists_namespaces(emu):
 
 # Fault switches ------------------------------------------------------------------------------------------
 
+
 def test_fault_switches(fresh):
     wc = API(url=fresh.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET, version="wc/v3")
     fresh.inject("GET", r"/products/17$", status=429, retry_after=7)
@@ -328,7 +366,6 @@ def test_fault_switches(fresh):
         wc.put("products/17", {"images": [{"id": 11}]})
     assert fresh.image_ids(17) == [11]
     fresh.inject("GET", r"/products/17$", mode="slow", delay=5)
-    slow = API(url=fresh.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET, version="wc/v3",
-               timeout=0.2)
+    slow = API(url=fresh.url, consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET, version="wc/v3", timeout=0.2)
     with pytest.raises(requests.Timeout):
         slow.get("products/17")

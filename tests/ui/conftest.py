@@ -49,8 +49,14 @@ def assert_ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-def make_job(rt: Runtime, product_ids: list[str], *, variants: int = 1, run: bool = True,
-             variation: tuple[str, str] | None = None) -> int:
+def make_job(
+    rt: Runtime,
+    product_ids: list[str],
+    *,
+    variants: int = 1,
+    run: bool = True,
+    variation: tuple[str, str] | None = None,
+) -> int:
     """A demo-store job made with the studio engine, optionally run to the end by the inline worker."""
     from lib.jobs import JobSpec, Selection, create_job
     from lib.sources.demo import DemoSource
@@ -78,6 +84,15 @@ def many_jobs(rt: Runtime, n: int) -> None:
     states = [JobStatus.SUCCEEDED, JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED]
     with rt.db.transaction() as s:
         for i in range(n):
-            s.add(Job(source_kind="demo" if i % 3 else "upload", provider="studio", model="studio-v1", style="auto",
-                      status=states[i % 4], item_count=4, created_at=now - timedelta(hours=i),
-                      finished_at=now - timedelta(hours=i)))
+            s.add(
+                Job(
+                    source_kind="demo" if i % 3 else "upload",
+                    provider="studio",
+                    model="studio-v1",
+                    style="auto",
+                    status=states[i % 4],
+                    item_count=4,
+                    created_at=now - timedelta(hours=i),
+                    finished_at=now - timedelta(hours=i),
+                )
+            )

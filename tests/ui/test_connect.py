@@ -60,13 +60,24 @@ def test_gemini_key_test_failure_is_a_sentence(home, rt, monkeypatch) -> None:
 def test_saved_drive_and_store_cards_show_status_without_secrets(home, rt) -> None:
     from lib.connections import mark_verified, save_connection
 
-    store = save_connection(rt.db, rt.vault, kind="woocommerce", name="Shop", base_url="https://shop.example.com",
-                            secret={"consumer_key": "ck_1234567890abcdef", "consumer_secret": "cs_secret_value"},
-                            settings={"wp_user": "editor"})
+    store = save_connection(
+        rt.db,
+        rt.vault,
+        kind="woocommerce",
+        name="Shop",
+        base_url="https://shop.example.com",
+        secret={"consumer_key": "ck_1234567890abcdef", "consumer_secret": "cs_secret_value"},
+        settings={"wp_user": "editor"},
+    )
     mark_verified(rt.db, store.id, "API key valid: the store refused the key.")
-    save_connection(rt.db, rt.vault, kind="drive", name="Photos", secret={"credentials_json": "{}"},
-                    settings={"root_folder_id": "abc123", "mode": "folders",
-                              "account": "bot@proj.iam.gserviceaccount.com"})
+    save_connection(
+        rt.db,
+        rt.vault,
+        kind="drive",
+        name="Photos",
+        secret={"credentials_json": "{}"},
+        settings={"root_folder_id": "abc123", "mode": "folders", "account": "bot@proj.iam.gserviceaccount.com"},
+    )
     at = page("connect").run()
     assert_ok(at)
     text = _all_text(at)

@@ -48,11 +48,15 @@ def shop(rt, drive):
     for n, name in enumerate(("WCR-MUG-RED - Red mug", "GK-NEW-001 - New lamp")):
         folders[name.split(" - ")[0]] = folder = drive.add_folder(name, root)
         drive.add_file("front.jpg", folder, drive_emulator.jpeg_bytes((180, 40 * n, 40), (480, 480)))
-    conn = save_drive(rt, credentials_json=drive_emulator.service_account_json(drive), root_folder_id=root,
-                      mode="folders")
+    conn = save_drive(
+        rt, credentials_json=drive_emulator.service_account_json(drive), root_folder_id=root, mode="folders"
+    )
     products = rt.source("drive", conn.id).list_products(ProductQuery()).items
-    job = jobs.create_job(rt, jobs.JobSpec(source_kind="drive", connection_id=conn.id, style="marble_counter"),
-                          [jobs.Selection(p) for p in products])
+    job = jobs.create_job(
+        rt,
+        jobs.JobSpec(source_kind="drive", connection_id=conn.id, style="marble_counter"),
+        [jobs.Selection(p) for p in products],
+    )
     run_until_idle(rt)
     assert [i.status for i in jobs.job_items(rt.db, job.id)] == ["succeeded"] * 2
     return {"shared": shared, "root": root, "job": job.id, **folders}
@@ -98,17 +102,21 @@ def test_save_to_drive_into_a_chosen_folder(home, rt, drive, shop) -> None:
     assert [e.value for e in at.error] == ["Paste the link (or id) of the Drive folder to save the images to."]
     at.text_input(key="gallery_export_folder").input("https://example.com/not-drive").run()
     at.button(key="gallery_export").click().run()
-    assert [e.value for e in at.error] == ["That link is not a Drive folder link. Open the folder in Drive and copy "
-                                           "its address."]
+    assert [e.value for e in at.error] == [
+        "That link is not a Drive folder link. Open the folder in Drive and copy its address."
+    ]
     assert exported(drive) == []
 
     at.text_input(key="gallery_export_folder").input(
-        f"https://drive.google.com/drive/folders/{target}?usp=sharing").run()
+        f"https://drive.google.com/drive/folders/{target}?usp=sharing"
+    ).run()
     at.button(key="gallery_export").click().run()
     assert_ok(at)
     assert not at.error, [e.value for e in at.error]
-    assert sorted(f.name for f in drive.children(target)) == ["GK-NEW-001_marble_counter_v1.jpg",
-                                                               "WCR-MUG-RED_marble_counter_v1.jpg"]
+    assert sorted(f.name for f in drive.children(target)) == [
+        "GK-NEW-001_marble_counter_v1.jpg",
+        "WCR-MUG-RED_marble_counter_v1.jpg",
+    ]
     assert not [f for f in drive.files.values() if f.name == "generated"]  # nothing beside the originals
     assert any("the chosen folder" in s.value for s in at.success)
 
@@ -116,8 +124,15 @@ def test_save_to_drive_into_a_chosen_folder(home, rt, drive, shop) -> None:
 def _connect_store(rt, woo):
     from lib.sources.woocommerce import save_woocommerce
 
-    return save_woocommerce(rt, url=woo.url, key=woo_emulator.CONSUMER_KEY, secret=woo_emulator.CONSUMER_SECRET,
-                            wp_user=woo_emulator.WP_USER, app_password=woo_emulator.APP_PASSWORD, name="Emulated shop")
+    return save_woocommerce(
+        rt,
+        url=woo.url,
+        key=woo_emulator.CONSUMER_KEY,
+        secret=woo_emulator.CONSUMER_SECRET,
+        wp_user=woo_emulator.WP_USER,
+        app_password=woo_emulator.APP_PASSWORD,
+        name="Emulated shop",
+    )
 
 
 def _publish_by_sku(at) -> tuple[list[str], list[str], list[str]]:
@@ -142,8 +157,10 @@ def test_publish_by_sku_to_the_store_then_roll_back(home, rt, drive, shop, woo_e
 
     captions, warnings, texts = _publish_by_sku(at)
     n = len(before)
-    assert (f"SKU WCR-MUG-RED → store product #{red_mug}. The new image becomes the featured image; the current one "
-            f"moves into the gallery ({n} image{'s' if n != 1 else ''} → {n + 1}).") in captions
+    assert (
+        f"SKU WCR-MUG-RED → store product #{red_mug}. The new image becomes the featured image; the current one "
+        f"moves into the gallery ({n} image{'s' if n != 1 else ''} → {n + 1})."
+    ) in captions
     assert texts[0] == "Red mug"  # the product that changes, as text
     assert warnings == ["1 image will not be published, because no store product matches:"]
     assert "“New lamp”: the store has no product with SKU GK-NEW-001." in texts  # in plain words

@@ -59,8 +59,11 @@ def home_runtime(home):
 
 
 def _page_text(at) -> str:
-    parts = [str(e.value) for kind in ("markdown", "caption", "text", "success", "error", "warning", "info")
-             for e in getattr(at, kind)]
+    parts = [
+        str(e.value)
+        for kind in ("markdown", "caption", "text", "success", "error", "warning", "info")
+        for e in getattr(at, kind)
+    ]
     return "\n".join(parts).replace("\\", "")
 
 
@@ -79,8 +82,9 @@ def test_user_credentials_save_a_drive_connection_on_my_drive(home, emu) -> None
     from lib.connections import read_secret
 
     catalogue = emu.add_folder("Catalogue")  # in the user's own My Drive
-    emu.add_file("front.jpg", emu.add_folder("GK-MUG-001 - Blue mug", catalogue),
-                 emulator.jpeg_bytes((30, 90, 200), (320, 320)))
+    emu.add_file(
+        "front.jpg", emu.add_folder("GK-MUG-001 - Blue mug", catalogue), emulator.jpeg_bytes((30, 90, 200), (320, 320))
+    )
     user_file = emulator.authorized_user_json(emu)
 
     at = page("connect").run()

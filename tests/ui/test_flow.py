@@ -48,7 +48,13 @@ def test_select_products_then_launch_makes_a_job_with_the_right_items(home, rt) 
     assert (job.style, job.aspect_ratio, job.variants, job.provider) == ("oak_table", "4:5", 2, "studio")
     items = jobs.job_items(rt.db, job_id)
     assert sorted((i.product_id, i.variation_id, i.variant_index) for i in items) == [
-        ("1", None, 0), ("1", None, 1), ("12", "12-3", 0), ("12", "12-3", 1), ("4", None, 0), ("4", None, 1)]
+        ("1", None, 0),
+        ("1", None, 1),
+        ("12", "12-3", 0),
+        ("12", "12-3", 1),
+        ("4", None, 0),
+        ("4", None, 1),
+    ]
     assert all("rosemary" in i.prompt for i in items)
     assert any("started" in s.value for s in gen.success)
 
@@ -275,8 +281,10 @@ def test_rollback_store_errors_are_shown_beside_the_conflicts(home, rt, monkeypa
     job_id = make_job(rt, ["2", "3"])
     jobs.approve_all(rt.db, job_id)
     publish.publish_job(rt, job_id, "featured")  # the job's rollback button shows once something is published
-    report = publish.RollbackReport(conflicts=[("2", "Its images were changed in the store after publishing.")],
-                                    errors=[("3", "The store had an internal error (HTTP 500).")])
+    report = publish.RollbackReport(
+        conflicts=[("2", "Its images were changed in the store after publishing.")],
+        errors=[("3", "The store had an internal error (HTTP 500).")],
+    )
     monkeypatch.setattr(publish, "rollback", lambda *a, **k: report)
 
     at = page("gallery").run()

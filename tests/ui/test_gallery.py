@@ -36,7 +36,10 @@ def test_the_latest_job_is_shown_and_another_can_be_picked(home, rt) -> None:
     assert_ok(at)
     assert at.metric[0].value == "3"
     assert [m.value for m in at.markdown if m.value.startswith("####")] == [
-        "#### Stoneware Mug", "#### Insulated Steel Bottle", "#### Kyusu Clay Teapot"]
+        "#### Stoneware Mug",
+        "#### Insulated Steel Bottle",
+        "#### Kyusu Clay Teapot",
+    ]
 
 
 def test_each_product_shows_its_original_beside_its_variants(home, rt) -> None:
@@ -70,8 +73,10 @@ def test_publish_as_the_main_image_keeping_the_old_one(home, rt, store) -> None:
     at = page("gallery").run()
     lines = _publish(at, "featured")
     n = len(before)
-    assert f"The new image becomes the featured image; the current one moves into the gallery ({n} images → {n + 1})." \
+    assert (
+        f"The new image becomes the featured image; the current one moves into the gallery ({n} images → {n + 1})."
         in lines
+    )
     after = store.product_image_ids("1")
     assert after[1:] == before and after[0] not in before
 
@@ -122,8 +127,7 @@ def test_the_variation_role_is_offered_only_for_variation_images(home, rt) -> No
     make_job(rt, ["1"])
     at = page("gallery").run()
     at.button(key="gallery_approve_all").click().run()
-    assert at.radio(key="gallery_role").options == [
-        "Make it the main image", "Add it to the product gallery"]
+    assert at.radio(key="gallery_role").options == ["Make it the main image", "Add it to the product gallery"]
 
 
 def test_product_names_in_the_gallery_are_text_not_html(home, rt) -> None:

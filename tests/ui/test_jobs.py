@@ -32,10 +32,24 @@ def test_detail_shows_parameters_items_and_requests(home, rt) -> None:
     at = page("jobs").run()
     params = dict(zip(at.dataframe[1].value["Setting"], at.dataframe[1].value["Value"], strict=True))
     assert (params["Provider"], params["Variants per product"], params["Aspect ratio"]) == (
-        "Studio engine (offline)", "2", "1:1")
+        "Studio engine (offline)",
+        "2",
+        "1:1",
+    )
     items = at.dataframe[2].value
-    assert list(items.columns) == ["Item", "Product", "SKU", "Variation", "Variant", "State", "Stage", "Attempts",
-                                   "Latency", "Cost", "Error"]
+    assert list(items.columns) == [
+        "Item",
+        "Product",
+        "SKU",
+        "Variation",
+        "Variant",
+        "State",
+        "Stage",
+        "Attempts",
+        "Latency",
+        "Cost",
+        "Error",
+    ]
     assert len(items) == 4 and set(items["Attempts"]) == {1} and all(items["Latency"])
     assert len(at.dataframe[3].value) == len(jobs.job_events(rt.db, job_id, limit=500))
 

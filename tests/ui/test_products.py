@@ -151,7 +151,7 @@ def test_grid_shows_a_thumbnail_per_product_and_how_many_were_generated(home, rt
     assert [m.value for m in at.markdown if "generated" in m.value] == [":green-badge[2 generated]"]
     at.segmented_control(key="prod_view").set_value("List").run()
     assert_ok(at)
-    rows = [_names(at)[i:i + 5] for i in range(0, len(_names(at)), 5)]  # name, SKU, category, stock, generated
+    rows = [_names(at)[i : i + 5] for i in range(0, len(_names(at)), 5)]  # name, SKU, category, stock, generated
     assert len(at.get("image")) == len(rows)
     assert rows[0] == ["Stoneware Mug", "GK-MUG-001", "Kitchen", "In stock", "2"]
     assert {r[4] for r in rows[1:]} == {"0"}
@@ -181,8 +181,9 @@ def test_white_background_only_keeps_photos_on_white(home, rt) -> None:
     pytest.importorskip("lib.images")
     from lib.sources import upload
 
-    upload.add_uploads(rt, [("white-vase.jpg", _jpeg(700, (255, 255, 255))),
-                            ("grey-vase.jpg", _jpeg(700, (90, 90, 90)))])
+    upload.add_uploads(
+        rt, [("white-vase.jpg", _jpeg(700, (255, 255, 255))), ("grey-vase.jpg", _jpeg(700, (90, 90, 90)))]
+    )
     at = page("products").run()
     at.selectbox(key="prod_source").set_value("upload").run()
     assert sorted(_names(at)) == ["Grey vase", "White vase"]
@@ -215,8 +216,14 @@ def test_an_uploaded_product_is_named_on_the_page(home, rt) -> None:
 def test_a_store_that_does_not_answer_is_a_sentence(home, rt) -> None:
     from lib.connections import save_connection
 
-    conn = save_connection(rt.db, rt.vault, kind="woocommerce", name="Closed shop", base_url="http://127.0.0.1:9",
-                           secret={"consumer_key": "ck_x", "consumer_secret": "cs_x"})
+    conn = save_connection(
+        rt.db,
+        rt.vault,
+        kind="woocommerce",
+        name="Closed shop",
+        base_url="http://127.0.0.1:9",
+        secret={"consumer_key": "ck_x", "consumer_secret": "cs_x"},
+    )
     at = page("products").run()
     at.selectbox(key="prod_source").set_value(f"woocommerce:{conn.id}").run()
     assert_ok(at)

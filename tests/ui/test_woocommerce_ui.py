@@ -55,8 +55,9 @@ def test_save_store_then_browse_generate_publish_and_roll_back(home, rt, emu) ->
     products = page("products").run()
     products.selectbox(key="prod_source").set_value(f"woocommerce:{conn.id}").run()
     assert_ok(products)
-    picks = [c.key for c in products.checkbox if c.key.startswith(f"prod_pick_woocommerce:{conn.id}_")
-             and "/" not in c.key][:2]
+    picks = [
+        c.key for c in products.checkbox if c.key.startswith(f"prod_pick_woocommerce:{conn.id}_") and "/" not in c.key
+    ][:2]
     assert len(picks) == 2
     for key in picks:
         products.checkbox(key=key).check().run()
