@@ -24,6 +24,7 @@ worker: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 lint: $(VENV)/.dev
