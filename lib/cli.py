@@ -138,7 +138,7 @@ def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
         "items": len(items),
         "succeeded": sum(i.status == "succeeded" for i in items),
         "failed": sum(i.status == "failed" for i in items),
-        "assets": [str(rt.blobs.path(a.sha256)) for a in assets],
+        "assets": [rt.blobs.uri(a.sha256) for a in assets],
     }
     _out(
         args,

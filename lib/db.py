@@ -59,9 +59,17 @@ def make_engine(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(postgres_driver(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
     except Exception as exc:  # bad URL or missing driver
         raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from exc
+
+
+def postgres_driver(url: str) -> str:
+    """`postgresql://` and `postgres://` go through psycopg 3 (SQLAlchemy would otherwise pick psycopg2)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
 
 
 class Database:
