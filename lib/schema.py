@@ -120,7 +120,7 @@ def _add_missing_unique_constraints(conn: Connection, table: Any) -> None:
     constraint to an existing table). Rows that already break it are kept: the index is then skipped, logged."""
     insp = inspect(conn)
     have = {tuple(str(c) for c in u["column_names"]) for u in insp.get_unique_constraints(table.name)}
-    have |= {tuple(i["column_names"]) for i in insp.get_indexes(table.name) if i.get("unique")}
+    have |= {tuple(str(c) for c in i["column_names"]) for i in insp.get_indexes(table.name) if i.get("unique")}
     for constraint in table.constraints:
         if not isinstance(constraint, UniqueConstraint):
             continue
