@@ -6,9 +6,11 @@ What it speaks, through the real `woocommerce` client (requests) and httpx:
 - wc/v3 products: list (page/per_page 1..100, `X-WP-Total`/`X-WP-TotalPages` as strings, a `Link` header built
   from the request's own query string, so it carries the OAuth nonce and signature as a real store's does; past the
   end `200 []`), filters search/category/status (default any, trash excluded)/stock_status/include/exclude/type/sku
-  (exact), orderby id/title/include/date. The default `orderby=date` has no tie-breaker, as observed: products
+  (products and variations, type `variation` with its `parent_id`, case ignored, as a real store's meta query),
+  orderby id/title/include/date. The default `orderby=date` has no tie-breaker, as observed: products
   created in the same second come back in a different order on each page, so walking pages repeats and skips.
-- single product GET/PUT/DELETE, POST create, `/products/batch` (100 items max, per-item errors in a 200),
+- single product GET/PUT/DELETE (a variation's id: GET answers the variation, PUT 404
+  `woocommerce_rest_invalid_product_id` "To manipulate product variations you should use ..."), POST create, `/products/batch` (100 items max, per-item errors in a 200),
   `/products/categories`, `/products/attributes`, variations list (newest first by default) and single variation
   GET/PUT (`context=edit` shows a removed variation image as null, `view` shows the parent's featured image).
 - Image lists: `images` replaces the whole list; `[]`/`null` clear it; an invalid id (missing, or not an image)
@@ -24,7 +26,9 @@ What it speaks, through the real `woocommerce` client (requests) and httpx:
   Location; duplicate file names get -1, -2; content sniffing (PNG bytes named .jpg are stored as .png);
   400 rest_upload_no_content_disposition / rest_upload_no_data, 500 rest_upload_sideload_error, 401
   rest_cannot_create, 400 for users without upload_files; `POST /wp/v2/media/{id}` updates alt_text/title; list
-  with search (title, caption, description; not the file name, as WordPress) and `slug`; page past the end 400;
+  with search (title, caption, description and, as WordPress 6.8, the file name) and `slug`; page past the end 400;
+  JPEG/WebP uploads over 2560 px are attached as a `-scaled` copy, the uploaded name kept in
+  `media_details.original_image` (both files served);
   DELETE without force 501. Files are served under /wp-content/uploads/ (chunked, without a Content-Length, when
   `chunked_files` is set, as CDNs often do).
 Fault switches (`inject`): an error status (e.g. 429 with Retry-After, 5xx) before or after the request is applied,
