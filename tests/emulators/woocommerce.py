@@ -10,7 +10,8 @@ What it speaks, through the real `woocommerce` client (requests) and httpx:
   orderby id/title/include/date. The default `orderby=date` has no tie-breaker, as observed: products
   created in the same second come back in a different order on each page, so walking pages repeats and skips.
 - single product GET/PUT/DELETE (a variation's id: GET answers the variation, PUT 404
-  `woocommerce_rest_invalid_product_id` "To manipulate product variations you should use ..."), POST create, `/products/batch` (100 items max, per-item errors in a 200),
+  `woocommerce_rest_invalid_product_id` "To manipulate product variations you should use ..."), POST create,
+  `/products/batch` (100 items max, per-item errors in a 200),
   `/products/categories`, `/products/attributes`, variations list (newest first by default) and single variation
   GET/PUT (`context=edit` shows a removed variation image as null, `view` shows the parent's featured image).
 - Image lists: `images` replaces the whole list; `[]`/`null` clear it; an invalid id (missing, or not an image)
