@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lib.connections import mark_verified
+from lib.display_text import clean
 from lib.errors import AppError, ImageError, ImageTooLarge, ImageUnreadable, InputError, SourceNotFound
 from lib.models import Connection
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage
@@ -86,6 +87,7 @@ SKU_NAME = re.compile(
 
 def parse_name(text: str) -> tuple[str, str]:
     """'GK-MUG-001 - Marble mug' -> ('GK-MUG-001', 'Marble mug'); names without a SKU stay whole."""
+    text = clean(text)  # a Drive name's NULs and bidi controls are never stored
     m = SKU_NAME.match(text)
     if m:
         return m.group("sku"), m.group("name")
