@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lib import images
 from lib.connections import mark_verified
 from lib.display_text import clean
 from lib.errors import AppError, ImageError, ImageTooLarge, ImageUnreadable, InputError, SourceNotFound
@@ -340,6 +341,7 @@ class DriveSource:
         if cached is not None:
             return cached
         data = self.client.download(meta["id"], max_bytes=limit, name=name)
+        images.check_for(self.runtime.settings, data, min_side=1)  # before it is cached: a bomb is never stored
         self._remember(meta.get("md5Checksum"), data)
         return data
 
@@ -376,11 +378,12 @@ class DriveSource:
         small = None if whole is not None else self._drive_thumbnail(image, meta, side)
         if small is not None:
             try:
+                images.check_for(self.runtime.settings, small, min_side=1)
                 sha = blobs.put(small)
                 thumb = blobs.thumbnail(sha, side)
             except ImageError:
                 small = None
-        if small is None:
+        if small is None or sha is None:
             sha = blobs.put(whole if whole is not None else self.fetch_image(image))
             thumb = blobs.thumbnail(sha, side)
         self._store("drive-preview", key, sha)
