@@ -180,8 +180,10 @@ class Settings(BaseSettings):
         return float(self.rate_limits.get(provider, 0.0) or 0.0)
 
     def ensure_dirs(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        from lib.file_modes import private_dir
+
+        private_dir(self.home)
+        private_dir(self.blob_dir)
 
 
 # Which secrets file the settings being built read: pydantic-settings gives sources no argument for it, and a

@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from lib import models  # noqa: F401  (registers the tables)
 from lib.errors import ConfigError
+from lib.file_modes import private_file, tighten
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ def make_engine(url: str) -> Engine:
         else:
             path = url.split("sqlite:///", 1)[-1]
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if not path.startswith(":") and "mode=memory" not in path:
+                db_file = Path(path.split("?", 1)[0])
+                private_file(db_file)  # before SQLite makes it 0644; its -wal and -shm take this file's mode
+                for suffix in ("-wal", "-shm", "-journal"):
+                    tighten(db_file.with_name(db_file.name + suffix))
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -120,7 +126,7 @@ def _add_missing_unique_constraints(conn: SAConnection, table: Any) -> None:
     constraint to an existing table). Rows that already break it are kept: the index is then skipped, logged."""
     insp = inspect(conn)
     have = {tuple(u["column_names"]) for u in insp.get_unique_constraints(table.name)}
-    have |= {tuple(i["column_names"]) for i in insp.get_indexes(table.name) if i.get("unique")}
+    have |= {tuple(str(c) for c in i["column_names"]) for i in insp.get_indexes(table.name) if i.get("unique")}
     for constraint in table.constraints:
         if not isinstance(constraint, UniqueConstraint):
             continue
