@@ -303,4 +303,4 @@ def test_the_catalogue_has_photos_that_stress_a_cut_out(source):
     assert body.mean() > 200 and body.min() < 250  # white, but shaded: not the backdrop's flat white
     for photo in photos.values():
         product = photo[photo.min(axis=2) < 245]
-        assert len(np.unique(product // 4, axis=0)) > 200  # gradients and grain, not a few flat fills
+        assert len(np.unique(product // 4, axis=0)) > 100  # gradients and grain, not a few flat fills
