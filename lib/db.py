@@ -16,16 +16,16 @@ from typing import Any
 from sqlalchemy import UniqueConstraint, event, inspect, text
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from lib import models  # noqa: F401  (registers the tables)
-from lib.errors import ConfigError
+from lib.errors import ConfigError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _sqlite_connect_args(url: str) -> dict[str, Any]:
@@ -62,6 +62,31 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     except Exception as exc:  # bad URL or missing driver
         raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from exc
+
+
+_DB_WORDS = (
+    ("full", "is full"),
+    ("readonly", "is read-only"),
+    ("read-only", "is read-only"),
+    ("unable to open", "is missing"),
+    ("disk i/o", "had an input/output error"),
+    ("locked", "stayed locked by another writer"),
+)
+
+
+def database_error(exc: BaseException) -> DatabaseUnavailable | None:
+    """A database failure that passes (disk full, read-only, missing, locked) as a retryable error with a sentence
+    that says which; None for anything else (a bug: let it surface)."""
+    if not isinstance(exc, OperationalError):
+        return None
+    text = str(exc.orig or exc).lower()
+    words = next((w for key, w in _DB_WORDS if key in text), None)
+    if words is None:
+        return None
+    return DatabaseUnavailable(
+        f"The job log's database {words}; the work waits and carries on when it takes writes again.",
+        detail=str(exc.orig or exc)[:300],
+    )
 
 
 class Database:
@@ -150,6 +175,20 @@ def _column_default_sql(column: Any) -> str:
     return ""
 
 
+def _split_batch_name(conn: SAConnection) -> None:
+    """batch_name was None (a batch job's item waiting for a batch, or an online job's item), "online" (a batch
+    item sent to the online queue), "pending:<token>" (a batch being created) or a Gemini batch name."""
+    _add_missing_columns(conn)
+    batch_job = "job_id IN (SELECT id FROM job WHERE mode = 'batch')"
+    conn.exec_driver_sql(f"UPDATE jobitem SET mode = 'batch' WHERE batch_name IS NULL AND {batch_job}")
+    conn.exec_driver_sql("UPDATE jobitem SET mode = 'online', batch_name = NULL WHERE batch_name = 'online'")
+    conn.exec_driver_sql(
+        "UPDATE jobitem SET mode = 'batch', batch_token = substr(batch_name, 9), batch_name = NULL "
+        "WHERE batch_name LIKE 'pending:%'"
+    )
+    conn.exec_driver_sql("UPDATE jobitem SET mode = 'batch' WHERE batch_name LIKE 'batches/%'")
+
+
 # version -> step that brings a database at version-1 up to version. Steps must be idempotent.
 MIGRATIONS: dict[int, Callable[[SAConnection], None]] = {
     # v2: publications remember what they set (after_images, after_variation_image) so rollback can tell
@@ -160,6 +199,9 @@ MIGRATIONS: dict[int, Callable[[SAConnection], None]] = {
     3: _add_missing_columns,
     # v4: assets whose alt text is still the template because the text model did not answer (alt_tries_left).
     4: _add_missing_columns,
+    # v5: JobItem.batch_name meant four things; now mode (online | batch), batch_token and batch_name each say
+    # one, and crashes counts lost leases apart from attempts.
+    5: _split_batch_name,
 }
 
 

@@ -638,7 +638,7 @@ def publish_assets(
 
 def publish_job(rt: Runtime, job_id: int, role: str, **kw: Any) -> list[Publication]:
     """Publish all approved images of a job."""
-    from lib.job_queries import approved_assets
+    from lib.jobs.queries import approved_assets
 
     assets = approved_assets(rt.db, job_id)
     if not assets:
