@@ -34,7 +34,7 @@ COLUMNS = {
 }
 
 
-def _writes(tree: ast.AST) -> list[str]:
+def write_sites(tree: ast.AST) -> list[str]:
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     if not names & TABLES:
         return []
@@ -71,7 +71,7 @@ def writers(roots: tuple[str, ...] = ("lib", "pages", "app.py", "bench")) -> dic
             rel = str(path.relative_to(ROOT))
             if rel in ("lib/models.py", "bench/writers.py"):
                 continue
-            found = _writes(ast.parse(path.read_text(), filename=rel))
+            found = write_sites(ast.parse(path.read_text(), filename=rel))
             if found:
                 out[rel] = found
     return out

@@ -28,8 +28,8 @@ _DISK_WORDS = {
     errno.EROFS: "is read-only",
     errno.EACCES: "refuses writes (permission denied)",
     errno.EPERM: "refuses writes (permission denied)",
-    errno.ENOENT: "is missing (was the disk unmounted?)",
-    errno.ENOTDIR: "is missing (was the disk unmounted?)",
+    errno.ENOENT: "is missing",
+    errno.ENOTDIR: "is missing",
     errno.EIO: "had an input/output error",
 }
 

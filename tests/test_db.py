@@ -111,3 +111,41 @@ def test_newer_schema_is_refused_with_a_sentence(tmp_path: Path) -> None:
         conn.exec_driver_sql("UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(ConfigError, match="newer ImageGecko"):
         open_database(url)
+
+
+def test_a_v4_database_gets_batch_name_split_into_mode_token_and_name(tmp_path: Path) -> None:
+    """v4 kept four meanings in JobItem.batch_name; v5 gives each its column and keeps every item's route."""
+    path = tmp_path / "v4.db"
+    open_database(f"sqlite:///{path}").dispose()
+    with sqlite3.connect(path) as conn:  # back to the v4 layout: no mode, batch_token or crashes
+        conn.execute("DROP INDEX ix_jobitem_batch_token")
+        conn.execute("DROP INDEX ix_jobitem_batch_name")
+        for column in ("mode", "batch_token", "crashes"):
+            conn.execute(f"ALTER TABLE jobitem DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
+        job = "INSERT INTO job (id, source_kind, provider, model, style, prompt_extra, aspect_ratio, output_size, "
+        job += "variants, mode, options, status, item_count, estimated_cost, actual_cost, created_at) VALUES "
+        job += "(?, 'demo', 'gemini', 'm', 'auto', '', '1:1', 1024, 1, ?, '{}', 'running', 1, 0, 0, '2026-01-01')"
+        conn.execute(job, (1, "online"))
+        conn.execute(job, (2, "batch"))
+        item = "INSERT INTO jobitem (id, job_id, product_id, variant_index, product, prompt, regenerate, status, "
+        item += "attempts, next_attempt_at, cost, created_at, batch_name) VALUES "
+        item += "(?, ?, '3', 0, '{}', 'p', 0, ?, 1, '2026-01-01', 0, '2026-01-01', ?)"
+        conn.execute(item, (1, 1, "queued", None))  # an online job's item
+        conn.execute(item, (2, 2, "queued", None))  # a batch job's item waiting for a batch
+        conn.execute(item, (3, 2, "queued", "online"))  # a batch item sent to the online queue
+        conn.execute(item, (4, 2, "running", "pending:0123456789abcdef"))  # a batch being created
+        conn.execute(item, (5, 2, "running", "batches/42"))  # in a Gemini batch
+    db = open_database(f"sqlite:///{path}")
+    with db.session() as s:
+        items = {i.id: i for i in s.exec(select(JobItem)).all()}
+    assert {i: (items[i].mode, items[i].batch_token, items[i].batch_name) for i in items} == {
+        1: ("online", None, None),
+        2: ("batch", None, None),
+        3: ("online", None, None),
+        4: ("batch", "0123456789abcdef", None),
+        5: ("batch", None, "batches/42"),
+    }
+    assert {i.crashes for i in items.values()} == {0}
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == "5"

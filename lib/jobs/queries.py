@@ -105,7 +105,7 @@ def job_progress(db: Database, job_id: int) -> JobProgress:
         rows = s.exec(
             select(JobItem.status, JobItem.stage, func.count())
             .where(JobItem.job_id == job_id)
-            .group_by(JobItem.status, JobItem.stage)
+            .group_by(col(JobItem.status), col(JobItem.stage))
         ).all()
         errors = s.exec(
             select(JobItem.error_message)
@@ -183,6 +183,8 @@ def totals(db: Database, days: int = 30) -> Totals:
     succeeded, failed = counts.get(ItemStatus.SUCCEEDED, 0), counts.get(ItemStatus.FAILED, 0)
     per_day: dict[date, list[float]] = {}
     for finished_at, item_cost in finished:
+        if finished_at is None:
+            continue
         bucket = per_day.setdefault(finished_at.date(), [0, 0.0])
         bucket[0] += 1
         bucket[1] += item_cost or 0.0
@@ -190,7 +192,7 @@ def totals(db: Database, days: int = 30) -> Totals:
     return Totals(
         images=succeeded,
         success_rate=succeeded / (succeeded + failed) if succeeded + failed else None,
-        median_latency_ms=statistics.median(latencies) if latencies else None,
+        median_latency_ms=statistics.median(lat) if (lat := [x for x in latencies if x is not None]) else None,
         cost=float(cost),
         per_day=series,
     )
@@ -401,7 +403,8 @@ def stalled_submissions(db: Database, now: datetime) -> dict[str, tuple[int, lis
         ).all()
     groups: dict[str, tuple[int, list[int]]] = {}
     for item_id, job_id, token in rows:
-        groups.setdefault(str(token), (int(job_id), []))[1].append(int(item_id))
+        if item_id is not None:
+            groups.setdefault(str(token), (job_id, []))[1].append(item_id)
     return groups
 
 

@@ -76,7 +76,7 @@ def build_request(
         on_stage(Stage.VALIDATE)
     source_sha = rt.blobs.put(raw)
     source_png = normalised_source(rt, source_sha, raw)
-    prompt, references = item.prompt, ()
+    prompt, references = item.prompt, tuple[bytes, ...]()
     if job.options.get("use_reference") and item.variant_index > 0:
         reference = reference_shot(rt, job, item)
         if reference is not None:  # none approved yet: this variant is made from the product photo alone
@@ -155,7 +155,7 @@ def generate(
     own_record = records_own_requests(provider)
     t0 = time.monotonic()
     try:
-        if own_record:
+        if records_own_requests(provider):
             image = provider.generate(request, job_id=item.job_id, item_id=item.id, call_id=call)
         else:
             image = provider.generate(request)
@@ -245,12 +245,9 @@ def process_item(
     token_wait = time.monotonic() - waited_from
     image = generate(rt, provider, request, item, job, durable=durable)
     writes_alt = isinstance(provider, AltTextProvider)
-    # None: the template stands in, and lib/worker/alt_texts.py asks again later
-    alt = (
-        provider.model_alt_text(image.data, request.product, job_id=item.job_id, item_id=item_id)
-        if writes_alt
-        else None
-    )
+    alt = None  # None: the template stands in, and lib/worker/alt_texts.py asks again later
+    if isinstance(provider, AltTextProvider):
+        alt = provider.model_alt_text(image.data, request.product, job_id=item.job_id, item_id=item_id)
     sha = rt.blobs.put(image.data)  # content-addressed: a retry after a crash writes nothing new
     # Cancelled meanwhile (set_stage says so): the paid result is still kept, as an asset of the cancelled item.
     stored = bool(durable(lambda: stage(Stage.STORE)))

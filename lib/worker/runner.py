@@ -241,7 +241,8 @@ class Worker:
         if self.job_id is None:
             self._tick_batches()
         job_ids = None if self.job_id is None else {self.job_id}
-        cpu, network = set(), set()
+        cpu: set[str] = set()
+        network: set[str] = set()
         for name in PROVIDER_MODULES:
             (cpu if self._is_cpu_bound(name) else network).add(name)
         in_flight_cpu = sum(1 for provider, _ in self._in_flight.values() if provider in cpu)
@@ -380,12 +381,13 @@ class Worker:
             app_error = exc
             self.durable(lambda: self._handle_error(item, app_error))
         except Exception as exc:
-            err = database_error(exc)
+            err: AppError | None = database_error(exc)
             if err is None:  # an unexpected bug: retry like a transient error, with the detail logged
                 log.exception("item %s: unexpected error", item.id)
                 err = AppError("An unexpected error occurred.", detail=repr(exc)[:500])
                 err.retryable = True
-            self.durable(lambda: self._handle_error(item, err))
+            error = err
+            self.durable(lambda: self._handle_error(item, error))
         else:
             self._fault_streak = 0
             if outcome.result in ("succeeded", "reused"):
