@@ -2,10 +2,11 @@
 
     python -m bench.walk
 
-Runs one studio item with a worker thread while a profiler notes every call into a lib module (the thread that
-claims and the thread that runs the item). Prints the modules in the order first visited, how many distinct ones,
-how many times control entered the job package (lib.jobs*) from another module, and how many of those entries
-came from below: from a module the job package itself had called into (a "climb back")."""
+Runs one studio item with a worker while a profiler notes every call into a lib module made by the thread that runs
+the item (the claim loop's polling is left out: how often it polls depends on the machine). Prints the modules in
+the order first visited, how many distinct ones, how many times control entered the job package (lib.jobs*) from
+another module, and how many of those entries came from below: from a module the job package itself had called into
+(a "climb back")."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class Tracer:
         self.lock = threading.Lock()
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
-        if event != "call":
+        if event != "call" or not threading.current_thread().name.startswith("gecko-item"):
             return
         module = _module(frame)
         if not module.startswith("lib.") or module == "lib.models":

@@ -339,11 +339,13 @@ def claim_items(
     max_crashes: int = 5,
     now: datetime | None = None,
     providers: set[str] | None = None,
+    per_provider: dict[str, int] | None = None,
     job_ids: set[int] | None = None,
 ) -> list[JobItem]:
     """Atomically lease up to `limit` runnable online items: queued and due, or running with an expired lease
     (another worker's; its worker died). Only of jobs that are neither paused nor cancelled; only of `job_ids`
-    when given. A takeover counts a crash, not an attempt; an item that has stopped `max_crashes` workers fails
+    when given; at most `per_provider[name]` items of a provider named there (the runner's CPU-bound slots), in the
+    same transaction. A takeover counts a crash, not an attempt; an item that has stopped `max_crashes` workers fails
     here instead (a poison item must not take down every worker in turn).
 
     On SQLite the IMMEDIATE transaction serialises claimers; elsewhere rows are locked with FOR UPDATE SKIP LOCKED
@@ -359,12 +361,12 @@ def claim_items(
             & (col(JobItem.lease_owner) != owner),  # our own: its outcome is still being written
         )
         query = (
-            select(JobItem)
+            select(JobItem, Job.provider)
             .join(Job, col(Job.id) == col(JobItem.job_id))
             .where(runnable, col(JobItem.mode) == ItemMode.ONLINE)
             .where(col(Job.status).in_(OPEN_JOB))
             .order_by(col(JobItem.next_attempt_at), col(JobItem.id))
-            .limit(limit)
+            .limit(limit if not per_provider else min(256, limit * 4))  # room to skip a capped provider's items
         )
         if providers is not None:
             query = query.where(col(Job.provider).in_(sorted(providers)))
@@ -372,7 +374,16 @@ def claim_items(
             query = query.where(col(JobItem.job_id).in_(sorted(job_ids)))
         if not db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=JobItem)
-        items = list(s.exec(query).all())
+        caps = dict(per_provider or {})
+        items: list[JobItem] = []
+        for row, provider in s.exec(query).all():
+            if len(items) >= limit:
+                break
+            if provider in caps:
+                if caps[provider] <= 0:
+                    continue
+                caps[provider] -= 1
+            items.append(row)
         expires = now + timedelta(seconds=lease_seconds)
         claimed: list[JobItem] = []
         for item in items:
@@ -477,29 +488,36 @@ def begin_call(
     db: Database,
     *,
     item_id: int,
-    job_id: int,
+    owner: str,
     service: str,
     method: str,
     estimated_cost: float,
     message: str,
-) -> int:
-    """Record an outbound provider call before it is sent: a request event ("sent") and its estimated cost on the
-    item (so the job's cost has it). A call cut off by a crash stays in the request log and in the cost.
-    Returns the event's id, for `finish_call`."""
+) -> int | None:
+    """The item enters stage `generate` and its outbound provider call is recorded before it is sent: a request
+    event ("sent") and the estimated cost on the item (so the job's cost has it). A call cut off by a crash stays in
+    the request log and in the cost. Returns the event's id, for `finish_call`; None if the lease was lost (send
+    nothing). One transaction: each write is a turn of the job log's single write lock."""
     with db.transaction() as s:
+        item = _owned(s, item_id, owner)
+        if item is None:
+            return None
+        item.stage = Stage.GENERATE
+        item.cost = round(item.cost + estimated_cost, 6)
+        s.add(item)
+        events.record(s, "transition", f"stage {Stage.GENERATE}", job_id=item.job_id, item_id=item_id)
         event = events.record(
             s,
             "request",
             message,
-            job_id=job_id,
+            job_id=item.job_id,
             item_id=item_id,
             service=service,
             method=method,
             data={"state": "sent", "estimated_cost": estimated_cost},
         )
         if estimated_cost:
-            s.exec(update(JobItem).where(col(JobItem.id) == item_id).values(cost=col(JobItem.cost) + estimated_cost))
-            _refresh_job(s, job_id)
+            _refresh_job(s, item.job_id)
         s.flush()
         assert event.id is not None
         return event.id
@@ -516,14 +534,23 @@ class CallOutcome:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def finish_call(db: Database, *, event_id: int, cost: float, outcome: CallOutcome | None) -> None:
+def finish_call(
+    db: Database,
+    *,
+    event_id: int,
+    cost: float,
+    outcome: CallOutcome | None,
+    owner: str | None = None,
+    next_stage: str | None = None,
+) -> bool:
     """Complete a call `begin_call` recorded: its outcome on the same event (None: the provider already wrote it),
     the event marked done with what the call cost, and the item's cost corrected from the estimate to that (0 for an
-    error answer, which is not charged)."""
+    error answer, which is not charged). With `next_stage`, the item enters it if still leased to `owner`; returns
+    whether it did (False: cancelled or taken over meanwhile)."""
     with db.transaction() as s:
         event = s.get(Event, event_id)
         if event is None:
-            return
+            return False
         estimated = float(event.data.get("estimated_cost") or 0.0)  # "cost" may be the provider's already
         if outcome is not None:
             events.complete(
@@ -542,6 +569,15 @@ def finish_call(db: Database, *, event_id: int, cost: float, outcome: CallOutcom
             item.cost = round(max(0.0, item.cost + cost - estimated), 6)
             s.add(item)
             _refresh_job(s, item.job_id)
+        if next_stage is None or event.item_id is None:
+            return True
+        leased = _owned(s, event.item_id, owner)
+        if leased is None:
+            return False
+        leased.stage = next_stage
+        s.add(leased)
+        events.record(s, "transition", f"stage {next_stage}", job_id=leased.job_id, item_id=leased.id)
+        return True
 
 
 # Outcomes --------------------------------------------------------------------------------------------

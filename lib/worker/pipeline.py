@@ -136,22 +136,26 @@ def generate(
     item: JobItem,
     job: Job,
     *,
+    owner: str,
     durable: Durable = _now,
-) -> GeneratedImage:
-    """One provider call, recorded before it is sent (a request event and the estimated cost on the item) and
-    completed after, so a call cut off by a crash is in the request log and the job's cost. A provider that logs
-    its own HTTP requests (gemini) completes that event itself with what the server said."""
+) -> tuple[GeneratedImage | None, bool]:
+    """Stage generate: one provider call, recorded before it is sent (a request event and the estimated cost on the
+    item) and completed after, so a call cut off by a crash is in the request log and the job's cost; a provider
+    that logs its own HTTP requests (gemini) completes that event itself with what the server said. Returns the
+    image (None: the lease was lost, nothing sent) and whether the item is still ours, now at stage store."""
     assert item.id is not None
     estimate = float(provider.estimate_cost(job.model, 1))
     call = transitions.begin_call(
         rt.db,
         item_id=item.id,
-        job_id=item.job_id,
+        owner=owner,
         service=job.provider,
         method="generate",
         estimated_cost=estimate,
         message=f"{job.provider} generate: sent",
     )
+    if call is None:
+        return None, False
     own_record = records_own_requests(provider)
     t0 = time.monotonic()
     try:
@@ -173,18 +177,24 @@ def generate(
             )
         )
         raise
-    duration_ms = (time.monotonic() - t0) * 1000
     outcome = transitions.CallOutcome(
         message=f"{job.provider} generate: ok",
-        duration_ms=duration_ms,
+        duration_ms=(time.monotonic() - t0) * 1000,
         request_id=image.request_id,
         status_code=(image.usage or {}).get("status_code"),
         data={"usage": image.usage or {}},
     )
-    durable(
-        lambda: transitions.finish_call(rt.db, event_id=call, cost=image.cost, outcome=None if own_record else outcome)
+    stored = durable(
+        lambda: transitions.finish_call(
+            rt.db,
+            event_id=call,
+            cost=image.cost,
+            outcome=None if own_record else outcome,
+            owner=owner,
+            next_stage=Stage.STORE,
+        )
     )
-    return image
+    return image, bool(stored)
 
 
 @dataclass
@@ -236,21 +246,20 @@ def process_item(
                 cost=0.0,
             )
             return Outcome("reused")
-    if not stage(Stage.GENERATE):
-        return Outcome("lost")
     provider = rt.provider(job.provider)
     waited_from = time.monotonic()
     if not acquire(job.provider):
         return Outcome("stopping")  # the item is released at shutdown
     token_wait = time.monotonic() - waited_from
-    image = generate(rt, provider, request, item, job, durable=durable)
+    image, stored = generate(rt, provider, request, item, job, owner=owner, durable=durable)
+    if image is None:
+        return Outcome("lost")
     writes_alt = isinstance(provider, AltTextProvider)
     alt = None  # None: the template stands in, and lib/worker/alt_texts.py asks again later
     if isinstance(provider, AltTextProvider):
         alt = provider.model_alt_text(image.data, request.product, job_id=item.job_id, item_id=item_id)
     sha = rt.blobs.put(image.data)  # content-addressed: a retry after a crash writes nothing new
-    # Cancelled meanwhile (set_stage says so): the paid result is still kept, as an asset of the cancelled item.
-    stored = bool(durable(lambda: stage(Stage.STORE)))
+    # Cancelled meanwhile (not `stored`): the paid result is still kept, as an asset of the cancelled item.
     latency_ms = (time.monotonic() - started) * 1000
     durable(
         lambda: transitions.complete_item(

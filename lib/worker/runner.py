@@ -133,6 +133,7 @@ class Worker:
         self._latency: dict[str, float] = {}  # EWMA of seconds a slot is busy per item, by provider
         self._in_flight: dict[int, tuple[str, Future[None]]] = {}  # item id -> (provider, future)
         self._cpu_bound: dict[str, bool] = {}
+        self._job_providers: dict[int, str] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="gecko-item")
         self._alt_thread: threading.Thread | None = None
@@ -236,41 +237,35 @@ class Worker:
         return self.stats
 
     def _claim(self) -> list[JobItem]:
-        """Batch work first (a few quick calls, submission in the background), then online items of each kind
-        of provider up to its own limit."""
+        """Batch work first (a few quick calls, submission in the background), then online items, CPU-bound
+        providers' items only up to the free CPU slots, in one claim (one turn of the job log's write lock)."""
         if self.job_id is None:
             self._tick_batches()
-        job_ids = None if self.job_id is None else {self.job_id}
-        cpu: set[str] = set()
-        network: set[str] = set()
-        for name in PROVIDER_MODULES:
-            (cpu if self._is_cpu_bound(name) else network).add(name)
-        in_flight_cpu = sum(1 for provider, _ in self._in_flight.values() if provider in cpu)
-        free_total = self.target_in_flight() - len(self._in_flight)
-        claimed: list[JobItem] = []
-        for providers, free in ((cpu, min(free_total, self.cpu_slots - in_flight_cpu)), (network, free_total)):
-            free = min(free, self.target_in_flight() - len(self._in_flight))
-            if free <= 0 or not providers:
-                continue
-            items = transitions.claim_items(
-                self.rt.db,
-                owner=self.owner,
-                limit=free,
-                lease_seconds=self.settings.lease_seconds,
-                max_crashes=self.settings.max_crashes,
-                providers=providers,
-                job_ids=job_ids,
-            )
-            for item in items:
-                assert item.id is not None
-                self.stats.add("claimed")
-                provider = next(iter(providers)) if len(providers) == 1 else self._provider_of(item)
-                self._in_flight[item.id] = (provider, self._pool.submit(self._run_item, item))
-            claimed += items
-        return claimed
+        free = self.target_in_flight() - len(self._in_flight)
+        if free <= 0:
+            return []
+        cpu = [name for name in PROVIDER_MODULES if self._is_cpu_bound(name)]
+        cpu_free = max(0, self.cpu_slots - sum(1 for p, _ in self._in_flight.values() if p in cpu))
+        items = transitions.claim_items(
+            self.rt.db,
+            owner=self.owner,
+            limit=free,
+            lease_seconds=self.settings.lease_seconds,
+            max_crashes=self.settings.max_crashes,
+            per_provider={name: cpu_free for name in cpu},  # one shared pool when there is one CPU-bound provider
+            job_ids=None if self.job_id is None else {self.job_id},
+        )
+        for item in items:
+            assert item.id is not None
+            self.stats.add("claimed")
+            self._in_flight[item.id] = (self._provider_of(item), self._pool.submit(self._run_item, item))
+        return items
 
     def _provider_of(self, item: JobItem) -> str:
-        return queries.get_job(self.rt.db, item.job_id).provider
+        provider = self._job_providers.get(item.job_id)
+        if provider is None:
+            provider = self._job_providers[item.job_id] = queries.get_job(self.rt.db, item.job_id).provider
+        return provider
 
     def stop(self) -> None:
         self.stop_event.set()
