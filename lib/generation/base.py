@@ -120,7 +120,7 @@ class RecordingProvider(ImageProvider, Protocol):
 class AltTextProvider(Protocol):
     """A provider that also writes the alt text for an image it made. Never raises: None when its model gave no
     usable answer (offline, quota, timeout), and the caller then stores the template and may ask again later
-    (lib/alt_text.py). job_id / item_id link a recording provider's request events to the item."""
+    (lib/worker/alt_texts.py). job_id / item_id link a recording provider's request events to the item."""
 
     def model_alt_text(
         self,
