@@ -585,7 +585,11 @@ def finish_call(
 
 def _refresh_job(s: Session, job_id: int) -> None:
     """Recompute a job's status and actual cost from its items."""
-    job = s.get(Job, job_id)
+    # Lock the job row first: on PostgreSQL (READ COMMITTED) two workers finishing the last two items would each
+    # count the other's item as still running, and the job would never finish. SQLite's writes are serial anyway.
+    job = s.exec(
+        select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
+    ).first()
     if job is None:
         return
     s.flush()

@@ -5,7 +5,6 @@ app embeds one per process (`start_embedded`). State changes go through lib.jobs
 from lib.worker.retry import backoff_delay, gave_up
 from lib.worker.runner import (
     EmbeddedWorker,
-    TokenBucket,
     Worker,
     WorkerStats,
     run_until_idle,
@@ -14,7 +13,6 @@ from lib.worker.runner import (
 
 __all__ = [
     "EmbeddedWorker",
-    "TokenBucket",
     "Worker",
     "WorkerStats",
     "backoff_delay",

@@ -26,11 +26,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from lib import workers_seen
 from lib.db import database_error
 from lib.errors import AppError, DatabaseUnavailable, ProviderAuthError, StorageUnavailable
 from lib.generation.base import is_cpu_bound
 from lib.jobs import queries, transitions
 from lib.models import JobItem
+from lib.quota import SharedQuota
 from lib.runtime import PROVIDER_MODULES, Runtime
 from lib.worker import alt_texts, batch, pipeline
 from lib.worker.retry import backoff_delay, gave_up
@@ -49,40 +51,6 @@ def cpu_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-class TokenBucket:
-    """Requests-per-minute limiter. Capacity 1 spaces requests evenly, so a burst never trips the quota."""
-
-    def __init__(
-        self, per_minute: float, *, capacity: float = 1.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = capacity
-        self.tokens = capacity
-        self.clock = clock
-        self.updated = clock()
-        self.lock = threading.Lock()
-
-    def _reserve(self) -> float:
-        """Take a token if there is one (returns 0) or say how long until there will be."""
-        with self.lock:
-            now = self.clock()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return 0.0
-            return (1.0 - self.tokens) / self.rate
-
-    def acquire(self, stop: threading.Event) -> bool:
-        """Wait for a token; False if the worker is stopping."""
-        while True:
-            wait = self._reserve()
-            if wait <= 0:
-                return True
-            if stop.wait(wait):
-                return False
 
 
 @dataclass
@@ -129,7 +97,7 @@ class Worker:
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.stats = WorkerStats()
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[str, SharedQuota] = {}
         self._latency: dict[str, float] = {}  # EWMA of seconds a slot is busy per item, by provider
         self._in_flight: dict[int, tuple[str, Future[None]]] = {}  # item id -> (provider, future)
         self._cpu_bound: dict[str, bool] = {}
@@ -142,13 +110,14 @@ class Worker:
         self._fault_streak = 0  # consecutive database / image store faults (their back-off)
 
     # Capacity -----------------------------------------------------------------------------------
-    def _bucket(self, provider: str) -> TokenBucket | None:
+    def _bucket(self, provider: str) -> SharedQuota | None:
+        """The provider's quota, shared with every other worker on this job log (lib/quota.py)."""
         rpm = self.settings.rate_limit(provider)
         if rpm <= 0:
             return None
         with self._lock:
             if provider not in self._buckets:
-                self._buckets[provider] = TokenBucket(rpm)
+                self._buckets[provider] = SharedQuota(self.rt.db, provider, rpm)
             return self._buckets[provider]
 
     def target_in_flight(self) -> int:
@@ -192,6 +161,7 @@ class Worker:
         )
         self._alt_stop.clear()
         last_beat = time.monotonic()
+        self.durable(lambda: workers_seen.report(self.rt.db, owner=self.owner, in_flight=0))
         db_faults = 0
         try:
             while not self.stop_event.is_set():
@@ -199,6 +169,7 @@ class Worker:
                 try:
                     claimed = self._claim()
                     if time.monotonic() - last_beat > self.settings.lease_seconds / 3:
+                        workers_seen.report(self.rt.db, owner=self.owner, in_flight=len(self._in_flight))
                         transitions.heartbeat(
                             self.rt.db,
                             owner=self.owner,
@@ -346,6 +317,11 @@ class Worker:
             released = 0
         if released:
             log.info("released %d items", released)
+        try:
+            workers_seen.gone(self.rt.db, owner=self.owner)
+        except Exception as exc:
+            if database_error(exc) is None:
+                raise
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # One item -----------------------------------------------------------------------------------
@@ -419,6 +395,10 @@ class Worker:
             )
             self.stats.add("retried")
             return
+        retry_after = getattr(exc, "retry_after", None)
+        quota = self._bucket(self._provider_of(item)) if retry_after else None
+        if quota is not None and retry_after:
+            quota.pause(float(retry_after))  # the provider's word holds for every worker, not just this one
         if exc.retryable and item.attempts < self.settings.max_attempts:
             delay = backoff_delay(
                 item.attempts,

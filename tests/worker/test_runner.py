@@ -11,12 +11,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from lib import jobs
+from lib import jobs, workers_seen
 from lib.errors import ProviderAuthError, ProviderPermanent, ProviderQuota, ProviderRetryable, SafetyBlocked
 from lib.models import Asset, Event, JobItem, utcnow
+from lib.quota import SharedQuota
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
-from lib.worker import TokenBucket, Worker, backoff_delay, run_until_idle, start_embedded
+from lib.worker import Worker, backoff_delay, run_until_idle, start_embedded
 from tests.conftest import ScriptedProvider
 
 
@@ -292,16 +293,32 @@ def test_concurrency_is_bounded_and_used(rt: Runtime) -> None:
     assert provider.most == 3  # and never more
 
 
-def test_token_bucket_spaces_requests_evenly() -> None:
-    now = [0.0]
-    bucket = TokenBucket(600, clock=lambda: now[0])  # 10 per second
-    assert bucket._reserve() == 0.0
-    assert bucket._reserve() == pytest.approx(0.1)
-    now[0] += 0.1
-    assert bucket._reserve() == 0.0
-    stop = threading.Event()
-    stop.set()
-    assert bucket.acquire(stop) is False  # a stopping worker does not wait for a token
+def test_a_retry_delay_from_the_provider_pauses_the_shared_quota(rt: Runtime) -> None:
+    rt.settings.rate_limits = {"studio": 6000}
+    rt.set_provider("studio", ScriptedProvider({1: ProviderQuota("Slow down.", retry_after=30)}))
+    job = _job(rt, n=1)
+    worker = Worker(rt, concurrency=1)
+    item = jobs.job_items(rt.db, job.id)[0]
+    worker._handle_error(item, ProviderQuota("Slow down.", retry_after=30))
+    # Any other worker on this job log now waits too.
+    assert 29 < SharedQuota(rt.db, "studio", 6000).paused_for() <= 30
+
+
+def test_a_running_worker_is_listed_and_leaves_the_list_when_it_stops(rt: Runtime) -> None:
+    rt.set_provider("studio", ScriptedProvider())
+    _job(rt, n=2)
+    seen: list[list[str]] = []
+    worker = Worker(rt, concurrency=1)
+    real_claim = worker._claim
+
+    def claim() -> list[JobItem]:
+        seen.append([w.owner for w in workers_seen.live_workers(rt.db)])
+        return real_claim()
+
+    worker._claim = claim  # type: ignore[method-assign]
+    worker.run(until_idle=True)
+    assert seen and all(owners == [worker.owner] for owners in seen)
+    assert workers_seen.live_workers(rt.db) == []
 
 
 def test_in_flight_target_covers_the_quota_when_the_provider_is_slow(rt: Runtime) -> None:
