@@ -7,6 +7,7 @@ import streamlit as st
 from lib import jobs, ui, views
 from lib.connections import active_connection
 from lib.errors import AppError
+from lib.generation import direction
 from lib.models import ItemStatus, PublicationState, ReviewState
 from lib.views import plural
 
@@ -438,6 +439,8 @@ def _result_card(item: Any, asset: Any) -> None:
         if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):
             with st.popover("Regenerate", icon=":material/refresh:"):
                 st.caption("Makes one new image for this product, as a new item in this job.")
+                if job.provider == "studio":
+                    st.caption(f"{direction.CAN} {direction.CANNOT}")
                 extra = st.text_area(
                     "Extra direction", value=job.prompt_extra, key=f"gallery_rp_{item.id}", max_chars=2000
                 )

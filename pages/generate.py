@@ -7,7 +7,7 @@ import streamlit as st
 from lib import catalog, jobs, ui, views
 from lib.catalog import SourceRef
 from lib.errors import AppError
-from lib.generation import prompts
+from lib.generation import direction, prompts
 from lib.generation.base import ASPECT_RATIOS, OUTPUT_SIZES
 from lib.views import fmt_cost, plural
 
@@ -176,8 +176,9 @@ with c1:
         key="gen_extra",
         max_chars=2000,
         height=100,
-        placeholder="e.g. a sprig of rosemary beside it, morning light",
+        placeholder="e.g. warmer light, a sage backdrop, with a plant",
     )
+    st.caption(f"{direction.CAN} {direction.CANNOT}")
     a1, a2, a3 = st.columns(3)
     aspect = a1.selectbox(
         "Aspect ratio",
