@@ -66,6 +66,14 @@ def fmt_cost(usd: float | None) -> str:
     return f"${usd:,.2f}"
 
 
+def fmt_updated(age_seconds: float) -> str:
+    """How long ago live figures last changed: "updated just now", "updated 12 s ago"."""
+    age = max(0, int(age_seconds))
+    if age < 2:
+        return "updated just now"
+    return f"updated {age} s ago" if age < 60 else f"updated {fmt_duration(age)} ago"
+
+
 def fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
