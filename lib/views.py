@@ -39,7 +39,12 @@ STATE_COLORS = {
     "uploaded": "blue",
     "rolled_back": "violet",
 }
-STATE_LABELS = {"succeeded": "done", "finished": "done with errors", "rolled_back": "rolled back"}
+STATE_LABELS = {
+    "succeeded": "done",
+    "finished": "done with errors",
+    "rolled_back": "rolled back",
+    "pending": "to review",  # an image nobody has approved or rejected yet (review state)
+}
 SOURCE_LABELS = {"demo": "Demo store", "woocommerce": "WooCommerce", "drive": "Google Drive", "upload": "Uploads"}
 PROVIDER_LABELS = {"studio": "Studio engine (offline)", "gemini": "Google Gemini"}
 ROLE_LABELS = {

@@ -233,12 +233,17 @@ for pub in publications:
         pubs_of_asset.setdefault(pub.asset_id, []).append(pub)
 
 with st.container(border=True):
+    # After the products, every count is images: published too (it counted products, which read as a mismatch).
     m = st.columns(5)
-    m[0].metric("Products", f"{len(entries):,}")
-    m[1].metric("To review", f"{counts.get('pending', 0):,}")
+    m[0].metric("Products", f"{len(entries):,}", help=f"{plural(sum(counts.values()), 'image')} made for them.")
+    m[1].metric("To review", f"{counts.get('pending', 0):,}", help="Images nobody has approved or rejected yet.")
     m[2].metric("Approved", f"{counts.get('approved', 0):,}")
     m[3].metric("Rejected", f"{counts.get('rejected', 0):,}")
-    m[4].metric("Published", f"{len(live_pubs):,}", help="Products whose store images now include this job's.")
+    m[4].metric(
+        "Published",
+        f"{len(pubs_of_asset):,}",
+        help=f"Images of this job now in the store, on {plural(len(live_pubs), 'product')}.",
+    )
     if not pview.done:
         _follow(job_id, stamp[1])
     actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
