@@ -89,6 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--products", type=int, default=500)
+    parser.add_argument(
+        "--arenas", type=int, default=None, help="MALLOC_ARENA_MAX for the server (glibc heaps; default: unset)"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -99,6 +102,8 @@ def main() -> None:
         n = _seed(home, args.products)
         port = _free_port()
         env = dict(os.environ, IMAGEGECKO_HOME=str(home))
+        if args.arenas:
+            env["MALLOC_ARENA_MAX"] = str(args.arenas)
         cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
         cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
