@@ -122,13 +122,15 @@ def main() -> None:
                 t0 = time.monotonic()
                 for view in range(2, args.pages + 1):
                     if current == total_pages:
-                        page.get_by_role("button", name="Previous").click()
+                        page.get_by_role("button", name="Previous").first.click()
                         current -= 1
                     else:
-                        page.get_by_role("button", name="Next").click()
+                        page.get_by_role("button", name="Next").first.click()
                         current += 1
                     page.get_by_text(f"page {current} of", exact=False).wait_for(timeout=300_000)
                     samples[view] = _rss_mb(proc.pid)
+                    if view % 10 == 0:
+                        print(f"  view {view}: {samples[view]:.0f} MB", flush=True)
                 wall = time.monotonic() - t0
                 browser.close()
             with urllib.request.urlopen(url + "/_stcore/health", timeout=10):
@@ -136,7 +138,11 @@ def main() -> None:
             after_close = _rss_mb(proc.pid)
         finally:
             proc.terminate()
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     print(f"Streamlit server paging a {n:,}-image gallery {args.pages} times ({wall:.0f} s)")
     print(f"{'after page view':>16} {'RSS MB':>8}")
     for k in (1, 10, 25, 50, args.pages):
