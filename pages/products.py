@@ -121,7 +121,12 @@ try:
     with st.spinner("Looking through the catalogue…") if filters.local else nullcontext():
         result = catalog.browse(rt, source, ref, filters, page=page_no, per_page=per_page)
 except AppError as exc:
-    ui.show_error(exc)
+    if ref.kind in ("demo", "upload"):
+        ui.show_error(exc)
+    else:  # a connected store or folder that does not answer: say which, and where to fix it
+        name = ui.escape_md(ref.label or "The store")
+        st.error(f"{name} could not be reached. {ui.escape_md(exc.message)}", icon=":material/cloud_off:")
+        ui.page_link("connect", label=f"Check {name} on the Connect page", icon=":material/link:")
     st.stop()
 
 # Selection bar ----------------------------------------------------------------------------------
