@@ -23,7 +23,8 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
 	touch $@
 
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	@echo "ImageGecko Studio: open http://localhost:$(PORT) in your browser (make run PORT=8600 for another port)"
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
 
 worker: $(VENV)/.runtime
 	$(PY) -m lib.worker

@@ -39,7 +39,12 @@ STATE_COLORS = {
     "uploaded": "blue",
     "rolled_back": "violet",
 }
-STATE_LABELS = {"succeeded": "done", "finished": "done with errors", "rolled_back": "rolled back"}
+STATE_LABELS = {
+    "succeeded": "done",
+    "finished": "done with errors",
+    "rolled_back": "rolled back",
+    "pending": "to review",  # an image nobody has approved or rejected yet (review state)
+}
 SOURCE_LABELS = {"demo": "Demo store", "woocommerce": "WooCommerce", "drive": "Google Drive", "upload": "Uploads"}
 PROVIDER_LABELS = {"studio": "Studio engine (offline)", "gemini": "Google Gemini"}
 ROLE_LABELS = {
@@ -64,6 +69,14 @@ def fmt_cost(usd: float | None) -> str:
     if usd < 0.01:
         return f"${usd:.4f}"
     return f"${usd:,.2f}"
+
+
+def fmt_updated(age_seconds: float) -> str:
+    """How long ago live figures last changed: "updated just now", "updated 12 s ago"."""
+    age = max(0, int(age_seconds))
+    if age < 2:
+        return "updated just now"
+    return f"updated {age} s ago" if age < 60 else f"updated {fmt_duration(age)} ago"
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -255,6 +268,16 @@ def job_title(job: Job) -> str:
     return f"Job #{job.id} · {source} · {plural(job.item_count, 'image')} · {when}"
 
 
+def style_label(style: str) -> str:
+    """A preset's name as the style picker shows it ("Marble counter"), not its key."""
+    from lib.generation.prompts import PRESETS
+
+    if not style or style == "auto":
+        return "Auto (each product's category default)"
+    preset = PRESETS.get(style)
+    return preset.label if preset else style.replace("_", " ")
+
+
 def job_rows(jobs: list[Job]) -> list[dict[str, Any]]:
     return [
         {
@@ -262,11 +285,11 @@ def job_rows(jobs: list[Job]) -> list[dict[str, Any]]:
             "Created": job.created_at,
             "Status": state_label(job.status),
             "Source": SOURCE_LABELS.get(job.source_kind, job.source_kind),
-            "Provider": job.provider,
+            "Provider": PROVIDER_LABELS.get(job.provider, job.provider),
             "Model": job.model,
-            "Style": job.style.replace("_", " "),
+            "Style": style_label(job.style),
             "Images": job.item_count,
-            "Cost": round(job.actual_cost or 0.0, 4),
+            "Cost": fmt_cost(job.actual_cost),  # "free" for the studio engine, as everywhere
         }
         for job in jobs
     ]
@@ -284,7 +307,7 @@ def item_rows(items: list[Any]) -> list[dict[str, Any]]:
             "Stage": it.stage or "",
             "Attempts": it.attempts,
             "Latency": fmt_ms(it.latency_ms) if it.latency_ms is not None else "",
-            "Cost": round(it.cost or 0.0, 4),
+            "Cost": fmt_cost(it.cost),
             "Error": it.error_message or "",
         }
         for it in items
@@ -314,7 +337,7 @@ def job_parameters(job: Job) -> dict[str, str]:
         "Source": SOURCE_LABELS.get(job.source_kind, job.source_kind),
         "Provider": PROVIDER_LABELS.get(job.provider, job.provider),
         "Model": job.model,
-        "Style": "each product's category default" if job.style == "auto" else job.style.replace("_", " "),
+        "Style": style_label(job.style),
         "Extra prompt": job.prompt_extra or "—",
         "Aspect ratio": job.aspect_ratio,
         "Output size": f"{job.output_size} px",

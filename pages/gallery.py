@@ -7,6 +7,7 @@ import streamlit as st
 from lib import jobs, ui, views
 from lib.connections import active_connection
 from lib.errors import AppError
+from lib.generation import direction
 from lib.models import ItemStatus, PublicationState, ReviewState
 from lib.views import plural
 
@@ -232,12 +233,17 @@ for pub in publications:
         pubs_of_asset.setdefault(pub.asset_id, []).append(pub)
 
 with st.container(border=True):
+    # After the products, every count is images: published too (it counted products, which read as a mismatch).
     m = st.columns(5)
-    m[0].metric("Products", f"{len(entries):,}")
-    m[1].metric("To review", f"{counts.get('pending', 0):,}")
+    m[0].metric("Products", f"{len(entries):,}", help=f"{plural(sum(counts.values()), 'image')} made for them.")
+    m[1].metric("To review", f"{counts.get('pending', 0):,}", help="Images nobody has approved or rejected yet.")
     m[2].metric("Approved", f"{counts.get('approved', 0):,}")
     m[3].metric("Rejected", f"{counts.get('rejected', 0):,}")
-    m[4].metric("Published", f"{len(live_pubs):,}", help="Products whose store images now include this job's.")
+    m[4].metric(
+        "Published",
+        f"{len(pubs_of_asset):,}",
+        help=f"Images of this job now in the store, on {plural(len(live_pubs), 'product')}.",
+    )
     if not pview.done:
         _follow(job_id, stamp[1])
     actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
@@ -438,6 +444,8 @@ def _result_card(item: Any, asset: Any) -> None:
         if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):
             with st.popover("Regenerate", icon=":material/refresh:"):
                 st.caption("Makes one new image for this product, as a new item in this job.")
+                if job.provider == "studio":
+                    st.caption(f"{direction.CAN} {direction.CANNOT}")
                 extra = st.text_area(
                     "Extra direction", value=job.prompt_extra, key=f"gallery_rp_{item.id}", max_chars=2000
                 )

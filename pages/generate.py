@@ -1,5 +1,6 @@
 """Generate: choose the style and settings for the selected products, check their photos, launch, follow."""
 
+import time
 from contextlib import nullcontext
 
 import streamlit as st
@@ -7,7 +8,7 @@ import streamlit as st
 from lib import catalog, jobs, ui, views
 from lib.catalog import SourceRef
 from lib.errors import AppError
-from lib.generation import prompts
+from lib.generation import direction, prompts
 from lib.generation.base import ASPECT_RATIOS, OUTPUT_SIZES
 from lib.views import fmt_cost, plural
 
@@ -26,8 +27,16 @@ def _progress_panel(job_id: int) -> bool:
     """Render the job's progress; True when it has finished."""
     progress = jobs.job_progress(rt.db, job_id)
     view = views.progress_view(progress)
+    # When the figures last moved: a panel that keeps saying "updated 2 s ago" is polling; the age grows while the
+    # worker is busy on a long item, and resets as soon as anything changes.
+    seen_key = f"gen_progress_seen_{job_id}"
+    signature, now = (view.text, view.counts), time.monotonic()
+    seen = st.session_state.get(seen_key)
+    if seen is None or seen[0] != signature:
+        seen = st.session_state[seen_key] = (signature, now)
+    updated = views.fmt_updated(now - seen[1])
     st.progress(view.fraction, text=view.text)
-    st.caption(" · ".join(x for x in (view.counts, view.eta, f"cost so far {view.cost}") if x))
+    st.caption(" · ".join(x for x in (view.counts, view.eta, f"cost so far {view.cost}", updated) if x))
     if view.paused:
         job = jobs.get_job(rt.db, job_id)
         st.warning(job.error or "The job is paused.", icon=":material/pause_circle:")
@@ -176,8 +185,9 @@ with c1:
         key="gen_extra",
         max_chars=2000,
         height=100,
-        placeholder="e.g. a sprig of rosemary beside it, morning light",
+        placeholder="e.g. warmer light, a sage backdrop, with a plant",
     )
+    st.caption(f"{direction.CAN} {direction.CANNOT}")
     a1, a2, a3 = st.columns(3)
     aspect = a1.selectbox(
         "Aspect ratio",

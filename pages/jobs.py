@@ -70,7 +70,7 @@ event = st.dataframe(
     selection_mode="single-row",
     column_config={
         "Created": st.column_config.DatetimeColumn("Created", format="MMM D, HH:mm"),
-        "Cost": st.column_config.NumberColumn("Cost", format="$%.4f"),
+        "Cost": st.column_config.TextColumn("Cost"),
     },
 )
 
@@ -152,7 +152,7 @@ with st.container(border=True):
             views.item_rows(items),
             hide_index=True,
             width="stretch",
-            column_config={"Cost": st.column_config.NumberColumn("Cost", format="$%.4f")},
+            column_config={"Cost": st.column_config.TextColumn("Cost")},
         )
     with tab_log:
         events = jobs.job_events(rt.db, job.id, limit=500)

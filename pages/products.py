@@ -68,17 +68,23 @@ if ref.kind == "upload":
             accept_multiple_files=True,
             key=f"prod_upload_{gen}",
             label_visibility="collapsed",
+            # The app's own limit per photo, so the uploader refuses what the app would refuse, not less.
+            max_upload_size=max(1, rt.settings.max_image_bytes // (1024 * 1024)),
         )
+        # The last batch's outcome, shown together after the uploader was emptied for the next one.
+        for line in st.session_state.pop("prod_upload_notes", []):
+            st.info(line, icon=":material/info:")
+        for line in st.session_state.pop("prod_upload_refused", []):
+            st.warning(line, icon=":material/warning:")
         if files and st.button(f"Add {plural(len(files), 'photo')}", key="prod_upload_add", type="primary"):
             with ui.errors():
                 result = upload.add_uploads(rt, [(f.name, f.getvalue()) for f in files])
-                for refused in result.refused:
-                    st.warning(f"{refused.filename}: {refused.message}", icon=":material/warning:")
+                st.session_state["prod_upload_refused"] = [f"{r.filename}: {r.message}" for r in result.refused]
+                st.session_state["prod_upload_notes"] = list(result.notes)
+                st.session_state["prod_upload_gen"] = gen + 1
                 if result:
-                    st.session_state["prod_upload_gen"] = gen + 1
                     ui.flash(f"Added {plural(len(result), 'product')}. Name them below, then select them.")
-                    if not result.refused:
-                        st.rerun()
+                st.rerun()
 
 # Filters ------------------------------------------------------------------------------------------
 cats = catalog.categories(source)
@@ -115,7 +121,12 @@ try:
     with st.spinner("Looking through the catalogue…") if filters.local else nullcontext():
         result = catalog.browse(rt, source, ref, filters, page=page_no, per_page=per_page)
 except AppError as exc:
-    ui.show_error(exc)
+    if ref.kind in ("demo", "upload"):
+        ui.show_error(exc)
+    else:  # a connected store or folder that does not answer: say which, and where to fix it
+        name = ui.escape_md(ref.label or "The store")
+        st.error(f"{name} could not be reached. {ui.escape_md(exc.message)}", icon=":material/cloud_off:")
+        ui.page_link("connect", label=f"Check {name} on the Connect page", icon=":material/link:")
     st.stop()
 
 # Selection bar ----------------------------------------------------------------------------------

@@ -281,3 +281,33 @@ def test_live_progress_read_from_the_job_log(rt: Runtime) -> None:
     assert view.eta.startswith("about ") and view.eta.endswith(" left")  # 60 s for 2 done: about a minute more
     assert view.errors == ("Stoneware Mug: this photo is too small (300×300 px).",)
     assert not view.done
+
+
+def test_live_progress_says_how_long_ago_its_figures_moved() -> None:
+    from lib.views import fmt_updated
+
+    assert fmt_updated(0.4) == "updated just now"
+    assert fmt_updated(12.7) == "updated 12 s ago"
+    assert fmt_updated(185) == "updated 3 min 05 s ago"
+
+
+def test_jobs_tables_name_styles_and_say_free_for_the_studio_engine() -> None:
+    from types import SimpleNamespace
+
+    from lib.views import job_rows, style_label
+
+    assert style_label("marble_counter") == "Marble counter"
+    assert style_label("auto").startswith("Auto")
+    job = SimpleNamespace(
+        id=1,
+        created_at=None,
+        status="succeeded",
+        source_kind="demo",
+        provider="studio",
+        model="studio-v1",
+        style="dark_moody",
+        item_count=4,
+        actual_cost=0.0,
+    )
+    [row] = job_rows([job])  # type: ignore[list-item]
+    assert row["Style"] == "Dark & moody" and row["Cost"] == "free" and row["Provider"] == "Studio engine (offline)"

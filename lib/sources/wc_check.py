@@ -164,8 +164,11 @@ def check_connection(
                 Check(
                     "WooCommerce store",
                     False,
-                    "This address answers, but it is not a WordPress / WooCommerce site (no /wp-json/ API).",
-                    "Enter the shop's home address (where /wp-json/ is), not a page or another site.",
+                    "This address answers, but it is not a WordPress site (it has no WordPress API at /wp-json/), "
+                    "so there is no WooCommerce here to connect.",
+                    "If your shop runs WooCommerce, enter the home address of its WordPress site (the one whose "
+                    "/wp-admin you sign in to). A shop on another platform (Shopify, Wix, Squarespace) cannot be "
+                    "connected as a WooCommerce store; use Uploads or Google Drive for its photos.",
                 )
             )
         return skip_rest("this is not a WooCommerce store.")

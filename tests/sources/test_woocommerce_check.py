@@ -121,6 +121,7 @@ def test_not_a_store():
     assert named["Reachable"].ok
     assert failures(checks) == ["WooCommerce store"]
     assert "not a WordPress" in named["WooCommerce store"].message
+    assert "another platform" in named["WooCommerce store"].fix  # advice for a shop that is not WordPress at all
     assert all(c.skipped for c in checks[3:])
 
 
@@ -145,6 +146,10 @@ def test_unreachable_and_invalid_addresses():
     assert named["WooCommerce store"].skipped
     named = by_name(check_connection("ftp://nope", "ck", "cs", "u", "p", timeout=1))
     assert not named["Store address"].ok and named["Store address"].fix
+    for typed in ("my shop", "shop", "https://my shop.com"):  # not addresses: no tick, nothing fetched
+        named = by_name(check_connection(typed, "ck", "cs", "u", "p", timeout=1))
+        assert not named["Store address"].ok, typed
+        assert named["Reachable"].skipped, typed
 
 
 def test_plain_http_on_a_public_address_is_flagged():
