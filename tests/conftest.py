@@ -17,7 +17,7 @@ from lib.errors import AppError
 from lib.generation.base import GeneratedImage, GenerationRequest
 from lib.runtime import Runtime
 
-pytest_plugins = ["tests.emulators.fixtures"]
+pytest_plugins = ["tests.emulators.fixtures", "tests.server_fixtures"]
 
 # The emulators are stores on this machine: allowed the way an admin allows a store on a local network
 # (lib/outbound.py). Set for the whole run, so that app processes the browser tests start inherit it too;
