@@ -10,10 +10,9 @@ import pytest
 from lib.display_text import CAPTION_LIMIT, WORD_JOINER, clean, plain, safe_text
 from tests.security.corpus import BIDI, FILE_NAMES, TEXT
 
-# What CommonMark + GFM would turn into markup if it were left unescaped: an unescaped bracket, angle bracket,
-# emphasis mark, backtick, dollar, colon shortcode, heading or entity, or an autolink literal.
-UNESCAPED = re.compile(r"(?<!\\)[\[\]()<>*_`$#&!|~]")
-AUTOLINK = re.compile(r"(?i)(https?:\\?:?//|www\\?\.|@[\w-])")
+# What CommonMark + GFM would turn into markup if it were left unescaped: a bracket, angle bracket, emphasis mark,
+# backtick, dollar, pipe or tilde anywhere, a heading/list/quote marker at the start, an entity.
+UNESCAPED = re.compile(r"(?<!\\)[\[\]<>*_`$|~]|^\s*[-+#>=]|^\s*\d+[.)]|(?<!\\)&(#|\w+;)")
 
 
 def unescape(markdown: str) -> str:
@@ -64,5 +63,5 @@ def test_plain_text_for_the_cli_has_no_backslashes_but_is_clean_and_short():
 
 
 def test_empty_and_missing_text_show_the_fallback():
-    assert safe_text(None, empty="(no name)").text == "\\(no name\\)"
+    assert safe_text(None, empty="(no name)").text == "(no name)"
     assert safe_text("\u202e\x00").full == ""
