@@ -166,7 +166,7 @@ def _ranges(ids: list[int], limit: int = 60) -> str:
     ids = sorted(ids)
     out: list[str] = []
     start = prev = ids[0]
-    for i in ids[1:] + [None]:  # type: ignore[list-item]
+    for i in ids[1:] + [None]:
         if i is not None and i == prev + 1:
             prev = i
             continue
