@@ -26,7 +26,7 @@ ELLIPSIS = "…"
 WORD_JOINER = "\u2060"  # invisible, not a word character: no autolink pattern matches across it
 
 # Left-to-right/right-to-left marks, embeddings, overrides and isolates, and the Arabic letter mark.
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+BIDI_CONTROLS = _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _REMOVE = re.compile("[" + _BIDI + "\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufeff\ufff9-\ufffb]")
 _SPACE = re.compile(r"\s+")
 # Characters that start Markdown anywhere in a line: code, emphasis, links and images (an escaped `[` also stops
