@@ -89,7 +89,7 @@ def open_source(runtime: Runtime, ref: SourceRef, *, demo_size: int | None = Non
     try:
         if ref.kind == "demo" and demo_size:
             demo = importlib.import_module("lib.sources.demo")
-            return demo.DemoSource(runtime, size=demo_size)  # type: ignore[no-any-return]
+            return demo.DemoSource(runtime, size=demo_size)
         return runtime.source(ref.kind, ref.connection_id)
     except ImportError as exc:
         raise SourceError(
@@ -351,7 +351,7 @@ def image_facts(
     if cached is None:
         cached = _compute_facts(source, image) or _FAILED
         _FACTS.put(key, cached)
-    return None if cached is _FAILED else cached  # type: ignore[no-any-return]
+    return None if cached is _FAILED else cached
 
 
 def prefetch_facts(runtime: Runtime, source: ProductSource, ref: SourceRef, products: Iterable[Product]) -> None:

@@ -70,14 +70,14 @@ class Runtime:
         if module is None:
             raise InputError(f"Unknown product source {kind!r}.")
         mod = importlib.import_module(module)
-        return mod.open_source(self, self._connection(kind, connection_id))  # type: ignore[no-any-return]
+        return mod.open_source(self, self._connection(kind, connection_id))
 
     def publish_target(self, kind: str, connection_id: int | None = None) -> PublishTarget:
         module = SOURCE_MODULES.get(kind)
         mod = importlib.import_module(module) if module else None
         if mod is None or not hasattr(mod, "open_target"):
             raise InputError(f"Images from {kind!r} cannot be published to a store.")
-        return mod.open_target(self, self._connection(kind, connection_id))  # type: ignore[no-any-return]
+        return mod.open_target(self, self._connection(kind, connection_id))
 
     def provider(self, name: str) -> ImageProvider:
         if name not in self._providers:

@@ -7,7 +7,6 @@ AppTest too), wrap user actions in `with ui.errors():`, and keep their widget ke
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,9 @@ from typing import Any, NoReturn
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from lib import display_text
 from lib.config import Settings
+from lib.display_text import CAPTION_LIMIT, LABEL_LIMIT, Shown, clean, inert_markdown, safe_text
 from lib.errors import AppError
 from lib.runtime import Runtime
 
@@ -207,22 +208,27 @@ def product_caption(product: dict[str, Any] | Any) -> tuple[str, str]:
 
 def product_title(product: dict[str, Any] | Any) -> None:
     name, meta = product_caption(product)
-    st.text(name)  # st.text: never interpreted as markdown or HTML
+    shown = safe_text(name)
+    # st.text: never interpreted as markdown or HTML; a long name is cut, the whole of it on hover.
+    st.text(display_text.plain(name, CAPTION_LIMIT), help=shown.help)
     if meta:
         st.caption(escape_md(meta))
 
 
-_MD_SPECIAL = set("\\`*_{}[]<>#|~$")
-_MD_LINE_START = re.compile(r"^(\s*)(?:([-+>])|(\d+)([.)]))")
+def escape_md(text: Any) -> str:
+    """Text safe to pass to st.markdown/st.caption/labels, whole (lib.display_text.safe_text when it should be
+    shortened): Markdown, HTML and autolinks inert, bidi controls and NULs removed."""
+    return inert_markdown(clean(text))
 
 
-def escape_md(text: str) -> str:
-    """Text safe to pass to st.markdown/st.caption: markdown and HTML characters escaped, so product data shows
-    exactly as typed (no links, emphasis, headings, lists or HTML)."""
-    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
-    return _MD_LINE_START.sub(
-        lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\" + m.group(4)), out
-    )
+def plain(text: Any, limit: int | None = None) -> str:
+    """Outside text for st.text and table cells (no Markdown there): clean, and cut to `limit`."""
+    return display_text.plain(text, limit)
+
+
+def label(text: Any, limit: int = LABEL_LIMIT) -> Shown:
+    """Outside text for a widget label: `.text` for the label, `.help` for its tooltip (None unless cut)."""
+    return safe_text(text, limit)
 
 
 def image(data: bytes | str | None, *, caption: str | None = None, width: Any = "stretch") -> None:

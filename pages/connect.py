@@ -123,7 +123,7 @@ with cards[1].container(border=True):
     for conn in stores:
         with st.container(border=True):
             st.markdown(f"**{ui.escape_md(conn.name)}**" + ("  (active)" if conn.is_active else ""))
-            st.text(conn.base_url or "")
+            st.text(ui.plain(conn.base_url or "", 200))
             try:
                 secret = read_secret(rt.vault, conn)
                 st.caption(
@@ -145,7 +145,7 @@ with cards[1].container(border=True):
                     st.rerun()
                 if st.button("Remove", key=f"connect_woo_remove_{conn.id}", icon=":material/delete:"):
                     delete_connection(rt.db, conn.id)
-                    ui.flash(f"Removed {conn.name}. Jobs and published images stay as they are.")
+                    ui.flash(f"Removed {ui.escape_md(conn.name)}. Jobs and published images stay as they are.")
                     st.rerun()
             if test:
                 with ui.errors(), st.spinner("Checking the store…"):
@@ -178,7 +178,7 @@ with cards[1].container(border=True):
                     conn = woo.save_woocommerce(rt, name=name, **form)
                     for k in ("connect_woo_ck", "connect_woo_cs", "connect_woo_app"):
                         st.session_state.pop(k, None)  # secrets are never shown again
-                    ui.flash(f"Saved {conn.name}. It is now the active store.")
+                    ui.flash(f"Saved {ui.escape_md(conn.name)}. It is now the active store.")
                     st.rerun()
 
 # Google Drive ------------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def _folder_picker(conn: Connection) -> None:
             )
             for i, folder in enumerate(trail):
                 st.button(
-                    f"› {folder.name}",
+                    f"› {ui.escape_md(folder.name)}",
                     key=f"connect_drive_crumb_{conn.id}_{i}",
                     type="tertiary",
                     on_click=go,
@@ -225,7 +225,8 @@ def _folder_picker(conn: Connection) -> None:
             )
         for folder in folders[:60]:
             st.button(
-                folder.name,
+                ui.label(folder.name).text,
+                help=ui.label(folder.name).help,
                 key=f"connect_drive_go_{conn.id}_{folder.id}",
                 icon=":material/folder:",
                 on_click=go,
@@ -237,7 +238,7 @@ def _folder_picker(conn: Connection) -> None:
                 f"…and {len(folders) - 60} more. Paste a folder link in “Add a Drive folder” to go straight to it."
             )
         if here != drive.SHARED_WITH_ME and st.button(
-            f"Use “{trail[-1].name if trail else here}” for product photos",
+            f"Use “{ui.label(trail[-1].name if trail else here).text}” for product photos",
             key=f"connect_drive_use_{conn.id}",
             type="primary",
             icon=":material/check:",
@@ -253,7 +254,7 @@ def _folder_picker(conn: Connection) -> None:
                 connection_id=conn.id,
             )
             st.session_state.pop(f"connect_drive_browse_{conn.id}", None)
-            ui.flash(f"Product photos now come from “{trail[-1].name if trail else here}”.")
+            ui.flash(f"Product photos now come from “{ui.escape_md(trail[-1].name if trail else here)}”.")
             st.rerun()
 
 

@@ -92,7 +92,7 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
     st.write(f"These {plural(len(plan), 'product')} will change in the {store_label}:")
     for change in plan:
         with st.container(border=True):
-            st.text(change.product_name)
+            st.text(ui.plain(change.product_name, 160))
             st.caption(ui.escape_md(change.after_description))
     st.caption("The current image lists are saved first, so each product (or the whole job) can be rolled back.")
     left, right = st.columns(2)
@@ -130,7 +130,7 @@ def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
         st.write(f"These {plural(len(plan.matches), 'product')} will change in {store}:")
         for match in plan.matches:
             with st.container(border=True):
-                st.text(match.name)
+                st.text(ui.plain(match.name, 160))
                 st.caption(ui.escape_md(f"SKU {match.sku} → store product #{match.store_product_id}. {match.change}"))
     if plan.already:
         st.caption(f"{plural(plan.already, 'image')} already published there by this job stay as they are.")

@@ -109,10 +109,10 @@ categories = sorted({p.category for p, _ in pairs if p.category})
 
 st.subheader("1 · What you selected")
 with st.container(border=True):
-    st.markdown(f"**{selection.summary()}** from {ref.label or ref.kind}")
+    st.markdown(f"**{selection.summary()}** from {ui.escape_md(ref.label or ref.kind)}")
     labels = [picked.label for picked in selection.items.values()]
     shown = ", ".join(labels[:12]) + (f" and {len(labels) - 12} more" if len(labels) > 12 else "")
-    st.text(shown)
+    st.text(ui.plain(shown, 2000))
     ui.page_link("products", label="Change the selection", icon=":material/edit:")
 
 # Style ----------------------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ st.subheader("2 · Style")
 style_options = [prompts.AUTO_STYLE, *prompts.PRESETS]
 if len(categories) == 1:
     default_style = prompts.default_style(categories[0])
-    st.caption(f"Preselected for {categories[0]}: {prompts.PRESETS[default_style].label}.")
+    st.caption(f"Preselected for {ui.escape_md(categories[0])}: {ui.escape_md(prompts.PRESETS[default_style].label)}.")
 else:
     default_style = prompts.AUTO_STYLE
     st.caption("Preselected: each product gets its category's usual style.")
@@ -171,8 +171,8 @@ with st.expander("See what each style looks like", expanded=True):
                 data = _preview(key)
                 if data:
                     st.image(data, width="stretch")
-                st.markdown((":material/check_circle: " if picked else "") + f"**{preset.label}**")
-                st.caption(preset.description)
+                st.markdown((":material/check_circle: " if picked else "") + f"**{preset.label}**")  # own text
+                st.caption(preset.description)  # own text
 
 # Settings -------------------------------------------------------------------------------------------
 st.subheader("3 · Settings")
@@ -205,7 +205,7 @@ with c1:
         help="More variants give you more to choose from.",
     )
 with c2:
-    provider = st.radio(
+    provider = st.radio(  # own text
         "AI engine",
         [p.name for p in providers],
         key="gen_provider",
@@ -300,7 +300,9 @@ cost = jobs.estimate_cost(rt, spec, n_items)
 m1, m2, m3 = st.columns(3)
 m1.metric("Images to make", f"{n_items * int(variants):,}")
 m2.metric("Estimated cost", fmt_cost(cost), help="From the price table in the settings; the studio engine is free.")
-m3.metric("Engine", {"studio": "Studio", "gemini": "Gemini"}.get(choice.name, choice.name), help=choice.label)
+m3.metric(
+    "Engine", {"studio": "Studio", "gemini": "Gemini"}.get(choice.name, choice.name), help=choice.label
+)  # own text
 launch = st.button(
     "Launch",
     key="gen_launch",

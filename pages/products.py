@@ -40,7 +40,7 @@ source_key = top[0].selectbox(
     list(by_key),
     index=list(by_key).index(book.current),
     key="prod_source",
-    format_func=lambda k: by_key[k].label,
+    format_func=lambda k: ui.label(by_key[k].label).text,
     on_change=_on_source_change,
     help="Where the product photos come from. Add stores and Drive folders on the Connect page.",
 )
@@ -79,7 +79,9 @@ if ref.kind == "upload":
         if files and st.button(f"Add {plural(len(files), 'photo')}", key="prod_upload_add", type="primary"):
             with ui.errors():
                 result = upload.add_uploads(rt, [(f.name, f.getvalue()) for f in files])
-                st.session_state["prod_upload_refused"] = [f"{r.filename}: {r.message}" for r in result.refused]
+                st.session_state["prod_upload_refused"] = [
+                    f"{ui.escape_md(r.filename)}: {r.message}" for r in result.refused
+                ]
                 st.session_state["prod_upload_notes"] = list(result.notes)
                 st.session_state["prod_upload_gen"] = gen + 1
                 if result:
@@ -213,13 +215,9 @@ def _variations(product: Product) -> None:
             key = _pick_key(product.id, v.id)
             st.session_state.setdefault(key, selection.has(product.id, v.id))
             attrs = ", ".join(f"{k}: {val}" for k, val in v.attributes.items())
-            st.checkbox(
-                v.name or attrs or v.id,
-                key=key,
-                on_change=_on_pick,
-                args=(product, v.id),
-                help=f"SKU {v.sku}" if v.sku else None,
-            )
+            shown = ui.label(v.name or attrs or v.id)
+            tip = "  \n".join(x for x in (shown.help, f"SKU {ui.escape_md(v.sku)}" if v.sku else None) if x)
+            st.checkbox(shown.text, key=key, on_change=_on_pick, args=(product, v.id), help=tip or None)
 
 
 def _rename(product: Product) -> None:
@@ -249,7 +247,7 @@ if view == "Grid":
         for col, product in zip(cols, result.products[start : start + ncols], strict=False):
             with col.container(border=True):
                 _thumb(product)
-                st.text(product.name)
+                st.text(ui.plain(product.name, 160))
                 st.caption(ui.escape_md(_meta(product)))
                 n_gen = result.generated.get(product.id, 0)
                 row = st.columns([3, 2], vertical_alignment="center")
@@ -273,10 +271,10 @@ else:
         with row[1]:
             _thumb(product)
         with row[2]:
-            st.text(product.name)
+            st.text(ui.plain(product.name, 160))
             _variations(product)
-        row[3].text(product.sku or "—")
-        row[4].text(product.category or "—")
+        row[3].text(ui.plain(product.sku, 60) or "—")
+        row[4].text(ui.plain(product.category, 60) or "—")
         row[5].text(catalog.STOCK_LABELS.get(product.stock_status, product.stock_status))
         row[6].text(str(result.generated.get(product.id, 0)))
 

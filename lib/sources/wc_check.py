@@ -21,7 +21,7 @@ import httpx
 
 from lib.connections import mark_verified, read_secret, save_connection
 from lib.errors import AppError, InputError, NotAStoreError, OutboundRefused, SourceAuthError, SourceUnavailable
-from lib.outbound import OutboundPolicy, host_of
+from lib.outbound import OutboundPolicy, origin_of
 from lib.sources.wc_client import USER_AGENT, WooClient, WooCredentials, normalize_url
 
 if TYPE_CHECKING:
@@ -362,7 +362,7 @@ def test_connection(runtime: Runtime, connection: Connection) -> list[Check]:
         str(connection.settings.get("wp_user") or ""),
         str(secret.get("app_password", "")),
         timeout=runtime.settings.http_timeout_seconds,
-        private_hosts=[*runtime.settings.private_store_hosts, host_of(connection.base_url or "")],
+        private_hosts=[*runtime.settings.private_store_hosts, origin_of(connection.base_url or "")],
     )
     failed = next((c for c in checks if not c.ok and not c.skipped), None)
     if connection.id is not None:
