@@ -42,7 +42,7 @@ def test_a_refused_source_image_from_the_store_is_never_stored(tmp_path, woo_emu
     mid = woo_emu.add_media("mug.png", payload, mime="image/png")
     pid = woo_emu.add_product("Bomb mug", sku="BOMB-1", images=[mid])
     product = rt.source("woocommerce").get_product(str(pid))
-    job = create_job(rt, JobSpec(source_kind="woocommerce"), [Selection(product)])
+    job = create_job(rt, spec=JobSpec(source_kind="woocommerce"), selections=[Selection(product)])
     run_until_idle(rt)
     with rt.db.session() as s:
         [item] = s.exec(select(JobItem).where(JobItem.job_id == job.id)).all()

@@ -59,14 +59,16 @@ def finish(rt, emu, job_id, *, minutes: float = 60) -> None:
 # The whole path ------------------------------------------------------------------------------------
 
 
-def test_batch_of_52_items_inline_at_half_price(rt, emu):
-    job = make_job(rt, 13, 4)
-    assert job.item_count == 52
+def test_a_batch_that_fits_goes_inline_at_half_price(rt, emu):
+    # 26 items: the demo photos are photo-like (0.15-0.6 MB), so 26 of them pass the 19 MB inline limit and go
+    # through a file (tested below).
+    job = make_job(rt, 13, 2)
+    assert job.item_count == 26
 
-    assert tick(rt) == 52
+    assert tick(rt) == 26
     assert emu.counts["batches.create"] == 1 and emu.counts["files.upload.start"] == 0
     (rec,) = emu.batches.values()
-    assert rec.from_file is None and len(rec.requests) == 52
+    assert rec.from_file is None and len(rec.requests) == 26
     items = items_of(rt, job.id)
     assert {i.status for i in items} == {ItemStatus.RUNNING}
     assert {i.stage for i in items} == {Stage.BATCH_SUBMITTED}
@@ -81,17 +83,17 @@ def test_batch_of_52_items_inline_at_half_price(rt, emu):
     assert emu.counts["batches.get"] == 1
     assert {i.stage for i in items_of(rt, job.id)} == {Stage.BATCH_SUBMITTED}
     emu.advance(to="running")
-    assert tick(rt, now=later(10)) == 52
+    assert tick(rt, now=later(10)) == 26
     assert {i.stage for i in items_of(rt, job.id)} == {Stage.BATCH_RUNNING}
 
     emu.advance(to="succeeded")
-    assert tick(rt, now=later(30)) == 52
+    assert tick(rt, now=later(30)) == 26
     items = items_of(rt, job.id)
     assert {i.status for i in items} == {ItemStatus.SUCCEEDED}
     assert emu.counts["batches.create"] == 1
     # no image was made online; each result got its alt text from the text model, as online items do
     called = [model for model, _body in emu.bodies]
-    assert MODEL not in called and called.count(rt.settings.gemini_text_model) == 52
+    assert MODEL not in called and called.count(rt.settings.gemini_text_model) == 26
     with rt.db.session() as s:
         stages = [
             e.data.get("stage")
@@ -111,10 +113,10 @@ def test_batch_of_52_items_inline_at_half_price(rt, emu):
     final = job_of(rt, job.id)
     assert final.status == JobStatus.SUCCEEDED
     assert final.actual_cost == pytest.approx(sum(i.cost for i in items), abs=1e-5)
-    assert final.actual_cost == pytest.approx(price.per_image(batch=True) * 52, rel=0.05)
+    assert final.actual_cost == pytest.approx(price.per_image(batch=True) * 26, rel=0.05)
     with rt.db.session() as s:
         assets = s.exec(select(Asset).where(Asset.job_id == job.id)).all()
-    assert len(assets) == 52 and all(rt.blobs.exists(a.sha256) for a in assets)
+    assert len(assets) == 26 and all(rt.blobs.exists(a.sha256) for a in assets)
     names = {i.id: i.product["name"] for i in items}
     assert all(a.alt_text == f"{names[a.item_id]} on a light stone counter beside a window" for a in assets)
 
