@@ -120,7 +120,6 @@ def test_local_filter_paging_reports_how_far_it_looked(rt: Runtime) -> None:
 
 
 def test_white_background_only(rt: Runtime) -> None:
-    pytest.importorskip("lib.images")
     src = FakeSource(12)
     page = catalog.browse(rt, src, REF, Filters(white_only=True), per_page=24)
     assert [p.id for p in page.products] == ["2", "4", "6", "8", "10", "12"]
@@ -130,7 +129,6 @@ def test_white_background_only(rt: Runtime) -> None:
 
 
 def test_white_background_only_checks_only_the_photos_a_page_needs(rt: Runtime) -> None:
-    pytest.importorskip("lib.images")
     src = FakeSource(1000)
     fetched: list[str] = []
     fetch = src.fetch_image
@@ -240,7 +238,6 @@ def test_a_missing_source_module_is_a_sentence_not_a_crash(rt: Runtime, monkeypa
 
 
 def test_check_selection_flags_problem_photos(rt: Runtime) -> None:
-    pytest.importorskip("lib.images")
     src = FakeSource(4)
     state = SelectionState("demo")
     state.add(src.get_product("1"))  # blue backdrop
@@ -253,7 +250,6 @@ def test_check_selection_flags_problem_photos(rt: Runtime) -> None:
 
 
 def test_check_selection_reports_too_small_and_unreadable_photos(rt: Runtime) -> None:
-    pytest.importorskip("lib.images")
 
     class Mixed(FakeSource):
         def fetch_image(self, image: SourceImage) -> bytes:
