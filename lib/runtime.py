@@ -14,7 +14,6 @@ from lib.connections import active_connection, get_connection
 from lib.db import Database, open_database
 from lib.errors import InputError
 from lib.generation.base import ImageProvider
-from lib.s3_store import S3BlobStore
 from lib.sources.base import ProductSource, PublishTarget
 from lib.storage import BlobStore, LocalBlobStore
 from lib.vault import Vault
@@ -98,5 +97,8 @@ class Runtime:
 def open_blob_store(settings: Settings) -> BlobStore:
     """The bucket when BLOB_STORE_URL names one, else the data directory's own folder."""
     if settings.blob_store_url:
+        # Imported here: boto3 costs 0.3-0.5 s at every start, and most installs keep images in the data folder.
+        from lib.s3_store import S3BlobStore
+
         return S3BlobStore.from_settings(settings)
     return LocalBlobStore(settings.blob_dir)

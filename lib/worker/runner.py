@@ -396,15 +396,14 @@ class Worker:
             self.stats.add("retried")
             return
         retry_after = getattr(exc, "retry_after", None)
-        quota = self._bucket(self._provider_of(item)) if retry_after else None
-        if quota is not None and retry_after:
+        if retry_after and (quota := self._bucket(self._provider_of(item))) is not None:
             quota.pause(float(retry_after))  # the provider's word holds for every worker, not just this one
         if exc.retryable and item.attempts < self.settings.max_attempts:
             delay = backoff_delay(
                 item.attempts,
                 base=self.settings.backoff_base_seconds,
                 cap=self.settings.backoff_max_seconds,
-                retry_after=getattr(exc, "retry_after", None),
+                retry_after=retry_after,
             )
             transitions.requeue_item(db, item_id=item.id, owner=self.owner, error=exc, delay_seconds=delay)
             self.stats.add("retried")

@@ -613,6 +613,12 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json; charset=UTF-8",
     ) -> None:
         data = raw if raw is not None else json.dumps(body if body is not None else {}).encode()
+        # Logged before the answer goes out: a client that has its answer must find the request in the log.
+        route = getattr(self, "_route", "?")
+        emu = self.emulator
+        with emu._lock:
+            emu.statuses[(route, status)] += 1
+            emu.log.append((self.command, urlsplit(self.path).path, status))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -620,11 +626,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
-        route = getattr(self, "_route", "?")
-        emu = self.emulator
-        with emu._lock:
-            emu.statuses[(route, status)] += 1
-            emu.log.append((self.command, urlsplit(self.path).path, status))
 
     def _count(self, route: str) -> None:
         self._route = route
