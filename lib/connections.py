@@ -11,7 +11,7 @@ from lib.errors import InputError
 from lib.models import Connection, utcnow
 from lib.vault import Vault
 
-KINDS = ("woocommerce", "drive", "gemini")
+KINDS = ("woocommerce", "shopify", "drive", "gemini")
 
 
 def save_connection(

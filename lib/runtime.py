@@ -23,6 +23,7 @@ SOURCE_MODULES = {
     "demo": "lib.sources.demo",
     "upload": "lib.sources.upload",
     "woocommerce": "lib.sources.woocommerce",
+    "shopify": "lib.sources.shopify",
     "drive": "lib.sources.drive",
 }
 # name -> module exposing open_provider(runtime)
