@@ -1,4 +1,4 @@
-"""Images from Drive (or uploads) published to the WooCommerce product with the same SKU.
+"""Images from Drive (or uploads) published to the WooCommerce or Shopify product with the same SKU.
 
 Those photos have no store product of their own, so the SKU (parsed from `SKU - Name` folder or file names) finds
 it. The plan (what would change, for the confirmation dialog) and the publication itself go through one matching
@@ -55,22 +55,29 @@ class _Matched:
     unmatched: list[str]
 
 
-def _match(runtime: Runtime, job_id: int, connection_id: int | None) -> _Matched:
-    """The store to publish to and, for each approved image of the job, the store product with its SKU."""
+STORES = {"woocommerce": "WooCommerce store", "shopify": "Shopify shop"}
+
+
+def _match(runtime: Runtime, job_id: int, connection_id: int | None, store_kind: str = "woocommerce") -> _Matched:
+    """The store to publish to and, for each approved image of the job, the store product with its SKU. The store
+    is the given connection (WooCommerce or Shopify), else the active one of `store_kind`."""
     job, assets, items = approved_images(runtime, job_id)
-    if job.source_kind == "woocommerce":
+    if job.source_kind in STORES:
         raise InputError("This job's photos came from the store itself: publish it from the gallery.")
     if not assets:
         raise InputError(f"Job {job_id} has no approved images to publish. Approve some in the gallery first.")
     if connection_id is None:
-        store = active_connection(runtime.db, "woocommerce")
+        if store_kind not in STORES:
+            raise InputError(
+                f"Images can be published by SKU to a WooCommerce store or a Shopify shop, not {store_kind!r}."
+            )
+        store = active_connection(runtime.db, store_kind)
         if store is None:
-            raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
-    elif (store := get_connection(runtime.db, connection_id)).kind != "woocommerce":
-        raise InputError(
-            f"Connection {connection_id} ({store.name}) is not a WooCommerce store. Choose the store to publish to."
-        )
-    target = runtime.publish_target("woocommerce", store.id)
+            raise InputError(f"No {STORES[store_kind]} is connected. Add one on the Connect page.")
+    elif (store := get_connection(runtime.db, connection_id)).kind not in STORES:
+        raise InputError(f"Connection {connection_id} ({store.name}) is not a store. Choose the store to publish to.")
+    target = runtime.publish_target(store.kind, store.id)
+    where = "the Shopify shop" if store.kind == "shopify" else "the store"
     finder = getattr(target, "product_for_sku", None)
     found: dict[str, tuple[str, str | None] | None] = {}
     hits: list[tuple[Asset, str, str, str]] = []
@@ -86,7 +93,7 @@ def _match(runtime: Runtime, job_id: int, connection_id: int | None) -> _Matched
             found[sku] = finder(sku) if finder is not None else None
         hit = found[sku]
         if hit is None:
-            unmatched.append(f"“{name}”: the store has no product with SKU {sku}.")
+            unmatched.append(f"“{name}”: {where} has no product with SKU {sku}.")
             continue
         hits.append((asset, name, sku, hit[0]))
     return _Matched(store, target, hits, unmatched)
@@ -99,16 +106,17 @@ def plan_sku_publish(
     *,
     keep_old_featured: bool = True,
     connection_id: int | None = None,
+    store_kind: str = "woocommerce",
 ) -> SkuPublishPlan:
     """What `publish_to_store` would change: for each approved image, the store product with the same SKU and its
     image list before → after; images without a match in plain sentences. Reads the store, changes nothing."""
     if role not in ("featured", "gallery"):
         raise InputError("Publishing by SKU makes the image the product's main image or adds it to its gallery.")
-    m = _match(runtime, job_id, connection_id)
+    m = _match(runtime, job_id, connection_id, store_kind)
     done = {
         p.asset_id
         for p in publish.product_publications(runtime.db, job_id)
-        if p.state == PublicationState.DONE and p.store_kind == "woocommerce" and p.connection_id == m.store.id
+        if p.state == PublicationState.DONE and p.store_kind == m.store.kind and p.connection_id == m.store.id
     }
     lists: dict[str, list[str]] = {}
     matches: list[SkuMatch] = []
@@ -135,10 +143,11 @@ def publish_to_store(
     *,
     connection_id: int | None = None,
     keep_old_featured: bool = True,
+    store_kind: str = "woocommerce",
 ) -> StorePublishReport:
     """Publish the job's approved images to the WooCommerce products with their SKUs. Images whose SKU the store
     does not have are listed, not published, so one missing SKU does not hold back the rest."""
-    m = _match(runtime, job_id, connection_id)
+    m = _match(runtime, job_id, connection_id, store_kind)
     matched = [asset.id for asset, *_ in m.hits if asset.id is not None]
     pubs = (
         publish.publish_assets(
@@ -146,7 +155,7 @@ def publish_to_store(
             matched,
             role,
             keep_old_featured=keep_old_featured,
-            store_kind="woocommerce",
+            store_kind=m.store.kind,
             connection_id=m.store.id,
         )
         if matched
