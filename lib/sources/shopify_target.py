@@ -38,7 +38,7 @@ SLEEP: Callable[[float], None] = time.sleep
 PRODUCT_MEDIA = """
 query ProductMedia($id: ID!, $after: String) {
   product(id: $id) {
-    media(first: 250, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } }
+    media(first: 100, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } }
   }
 }"""
 PRODUCT_STATE = """
