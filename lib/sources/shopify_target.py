@@ -20,11 +20,11 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from typing import Any
 
 from lib.errors import ImageUnreadable, PublishError, SourceNotFound
+from lib.sku_match import SkuHit, pick
 from lib.sources.shopify_client import ShopifyClient, user_errors
-from lib.sources.shopify_ids import gid, media_gid, num
+from lib.sources.shopify_ids import gid, media_gid, num, search_value
 
 MAX_SIDE = 4472
 MAX_PIXELS = 20_000_000
@@ -111,7 +111,7 @@ mutation VariantDetachMedia($productId: ID!, $pairs: [ProductVariantDetachMediaI
 VARIANT_BY_SKU = """
 query VariantBySku($query: String!) {
   productVariants(first: 5, query: $query) {
-    nodes { id sku product { id hasOnlyDefaultVariant } }
+    nodes { id sku displayName product { id title hasOnlyDefaultVariant } }
   }
 }"""
 
@@ -385,27 +385,25 @@ class ShopifyTarget:
                 raise PublishError(problem)
         return self.variation_image_id(product_id, variation_id)
 
-    def product_for_sku(self, sku: str) -> tuple[str, str | None] | None:
-        """(product id, variant id or None) for an exact SKU. A simple product's SKU is its default variant's: that
-        is the product itself. An exact-case match wins over a case-insensitive one; two products with the same SKU
-        are refused in a sentence."""
+    def product_for_sku(self, sku: str) -> SkuHit | None:
+        """The product (a simple product's SKU is its default variant's) or variant with this SKU, exact spelling
+        preferred, or None; an InputError in one sentence when the SKU is ambiguous (lib.sku_match)."""
         if not sku:
             return None
-        data = self.client.graphql(VARIANT_BY_SKU, {"query": f'sku:"{sku}"'})
-        nodes: list[dict[str, Any]] = [
-            n for n in data["productVariants"]["nodes"] if str(n.get("sku") or "").lower() == sku.lower()
-        ]
-        exact = [n for n in nodes if n.get("sku") == sku]
-        nodes = exact or nodes
-        if not nodes:
-            return None
-        if len({n["product"]["id"] for n in nodes}) > 1 or len(nodes) > 1:
-            raise PublishError(
-                f"SKU {sku} belongs to {len(nodes)} variants in the shop; make it unique there to publish by SKU."
+        data = self.client.graphql(VARIANT_BY_SKU, {"query": f"sku:{search_value(sku)}"})
+        hits = []
+        for node in data["productVariants"]["nodes"]:
+            product = node["product"]
+            simple = bool(product.get("hasOnlyDefaultVariant"))
+            hits.append(
+                SkuHit(
+                    num(product["id"]),
+                    None if simple else num(node["id"]),
+                    str(product.get("title") or "") if simple else str(node.get("displayName") or ""),
+                    str(node.get("sku") or ""),
+                )
             )
-        node = nodes[0]
-        pid = num(node["product"]["id"])
-        return (pid, None) if node["product"].get("hasOnlyDefaultVariant") else (pid, num(node["id"]))
+        return pick(sku, hits, where="the shop")
 
 
 def _moves(now: list[str], wanted: list[str]) -> list[dict[str, str]]:

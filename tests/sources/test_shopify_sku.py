@@ -75,24 +75,33 @@ def test_drive_photos_go_to_the_shopify_product_with_the_same_sku_and_roll_back(
     mug = shopify_emu.product_by_title("Red Mug")["id"]
     tee = shopify_emu.product_by_title("Classic Tee")["id"]
     before = {mug: shopify_emu.product_media(mug), tee: shopify_emu.product_media(tee)}
+    variant_before = list(shopify_emu.variant_by_sku("SH-TEE-BLK-M")["media"])
 
     plan = plan_sku_publish(rt, job_id, "featured", store_kind="shopify")
     assert {m.sku: m.store_product_id for m in plan.matches} == {"SH-MUG-RED": str(mug), "SH-TEE-BLK-M": str(tee)}
-    assert plan.unmatched == ["“New lamp”: the Shopify shop has no product with SKU GK-NEW-001."]
+    assert {m.sku: m.store_variation_id for m in plan.matches}["SH-TEE-BLK-M"] == str(
+        shopify_emu.variant_by_sku("SH-TEE-BLK-M")["id"]
+    )
+    assert len(plan.unmatched) == 1 and "SKU GK-NEW-001" in plan.unmatched[0]
     assert shopify_emu.product_media(mug) == before[mug]  # planning changes nothing
 
     report = publish_to_store(rt, job_id, "featured", store_kind="shopify")
     assert len(report.publications) == 2
     assert all(p.state == PublicationState.DONE and p.store_kind == "shopify" for p in report.publications)
-    for pub in report.publications:
-        pid = int(pub.product_id)
-        assert shopify_emu.product_media(pid) == [int(pub.remote_media_id or 0), *before[pid]]
+    by_product = {int(p.product_id): p for p in report.publications}
+    new_mug = int(by_product[mug].remote_media_id or 0)
+    assert shopify_emu.product_media(mug) == [new_mug, *before[mug]]  # the product's SKU: its main image
+    # A variant's SKU: that variant's image (attached to the product, as Shopify shows variant media).
+    black_m = shopify_emu.variant_by_sku("SH-TEE-BLK-M")
+    new_tee = int(by_product[tee].remote_media_id or 0)
+    assert black_m["media"] == [new_tee] and shopify_emu.product_media(tee) == [*before[tee], new_tee]
 
     again = publish_to_store(rt, job_id, "featured", store_kind="shopify")
     assert [p.id for p in again.publications] == [p.id for p in report.publications]
     assert shopify_emu.counts["uploads"] == 2
 
     rolled = publish.rollback(rt, job_id=job_id)
+    assert shopify_emu.variant_by_sku("SH-TEE-BLK-M")["media"] == variant_before
     assert sorted(rolled.restored) == sorted([str(mug), str(tee)])
     assert shopify_emu.product_media(mug) == before[mug] and shopify_emu.product_media(tee) == before[tee]
 
