@@ -58,7 +58,9 @@ def run(products: int, per_product: int, bucket: float, rate: float, concurrency
             )
             pids.append(emu.add_product(f"Bench {i:03d}", sku=f"BENCH-{i:03d}", media=[a, b], variants=variants))
         before = {pid: _state(emu, pid) for pid in pids}
-        rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=Path(tmp)))
+        rt = Runtime.build(
+            Settings.load(secrets_file=None, imagegecko_home=Path(tmp), private_store_hosts=["127.0.0.1"])
+        )
         conn = save_shopify(rt, shop=emu.url, access_token=ADMIN_TOKEN)
         source = open_source(rt, conn)
         items = [source.get_product(str(pid)) for pid in pids]

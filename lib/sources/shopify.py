@@ -19,7 +19,7 @@ from lib import events
 from lib.connections import read_secret
 from lib.errors import InputError, SourceNotFound
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage, Variation
-from lib.sources.shopify_client import ShopifyClient, ShopifyCredentials
+from lib.sources.shopify_client import ShopifyClient, ShopifyCredentials, normalize_shop, shop_policy
 from lib.sources.shopify_ids import gid, num, search_value
 from lib.sources.shopify_target import ShopifyTarget
 
@@ -120,7 +120,12 @@ def client_for(runtime: Runtime, connection: Connection | None) -> ShopifyClient
 
     st = runtime.settings
     client = ShopifyClient(
-        creds, timeout=st.http_timeout_seconds, retries=st.http_retries, max_image_bytes=st.max_image_bytes, sink=sink
+        creds,
+        timeout=st.http_timeout_seconds,
+        retries=st.http_retries,
+        max_image_bytes=st.max_image_bytes,
+        sink=sink,
+        policy=shop_policy(normalize_shop(creds.shop_url), image_hosts=list(st.image_hosts)),
     )
     client.job_id = None  # type: ignore[attr-defined]  # publish sets it so requests land in the job's log
     ref.append(weakref.ref(client))

@@ -8,13 +8,22 @@ Checks, in order, each with a plain-sentence fix when it fails:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from lib.connections import mark_verified, read_secret, save_connection
-from lib.errors import AppError, InputError, NotAStoreError, SourceAuthError, SourceUnavailable
-from lib.sources.shopify_client import API_VERSION, USER_AGENT, ShopifyClient, ShopifyCredentials, normalize_shop
+from lib.errors import AppError, InputError, NotAStoreError, OutboundRefused, SourceAuthError, SourceUnavailable
+from lib.outbound import OutboundPolicy
+from lib.sources.shopify_client import (
+    API_VERSION,
+    SHOPIFY_HOSTS,
+    USER_AGENT,
+    ShopifyClient,
+    ShopifyCredentials,
+    normalize_shop,
+)
 from lib.sources.wc_check import Check
 
 if TYPE_CHECKING:
@@ -46,8 +55,11 @@ def check_connection(
     client_secret: str = "",
     *,
     timeout: float = 10.0,
+    private_hosts: Collection[str] = (),
 ) -> list[Check]:
-    """The checklist for these credentials. Never raises for a failing shop; never shows a secret."""
+    """The checklist for these credentials. Never raises for a failing shop; never shows a secret. The address
+    goes through the outbound policy first: a private or loopback one only when its host is in `private_hosts`
+    (the settings' private_store_hosts), so the checklist cannot probe the server's network."""
     checks: list[Check] = []
 
     def skip_rest(reason: str) -> list[Check]:
@@ -61,11 +73,17 @@ def check_connection(
             Check("Shop address", False, exc.message, "Enter the shop's address, like my-shop.myshopify.com.")
         )
         return skip_rest("the address is not valid.")
+    policy = OutboundPolicy.for_new_store(base, private_store_hosts=private_hosts)
+    try:
+        policy.check(base)
+    except OutboundRefused as exc:
+        checks.append(Check("Shop address", False, exc.message, "Enter the shop's myshopify.com address."))
+        return skip_rest("the address is not one the server may open.")
     checks.append(Check("Shop address", True, base))
 
     # The shop answers: the Admin API endpoint without credentials says 401 in JSON (a shop), anything else is not.
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}) as http:
+        with policy.client(timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}) as http:
             resp = http.post(f"{base}/admin/api/{API_VERSION}/graphql.json", json={"query": "{ shop { name } }"})
     except httpx.TimeoutException:
         checks.append(
@@ -107,7 +125,9 @@ def check_connection(
         )
         return skip_rest("no credentials.")
     creds = ShopifyCredentials(base, access_token.strip(), client_id.strip(), client_secret.strip())
-    client = ShopifyClient(creds, timeout=timeout, retries=0)
+    # The shop and Shopify's hosts; private addresses only as the policy for a new store allows.
+    checked = OutboundPolicy(policy.hosts | set(SHOPIFY_HOSTS), policy.private_hosts, "That shop address")
+    client = ShopifyClient(creds, timeout=timeout, retries=0, policy=checked)
     try:
         data = client.graphql(SCOPES_QUERY)
     except SourceAuthError as exc:
@@ -158,6 +178,7 @@ def save_shopify(
 ) -> Connection:
     """Save (encrypted) and activate a shop. Either an Admin API token, or a client id and secret."""
     base = normalize_shop(shop)
+    OutboundPolicy.for_new_store(base, private_store_hosts=runtime.settings.private_store_hosts).check(base)
     token, cid, secret = access_token.strip(), client_id.strip(), client_secret.strip()
     if not token and not (cid and secret):
         raise InputError("Enter the Admin API access token, or both the client id and the client secret.")
@@ -186,6 +207,7 @@ def test_connection(runtime: Runtime, connection: Connection) -> list[Check]:
         str(connection.settings.get("client_id") or ""),
         str(secret.get("client_secret", "")),
         timeout=runtime.settings.http_timeout_seconds,
+        private_hosts=runtime.settings.private_store_hosts,
     )
     failed = next((c for c in checks if not c.ok and not c.skipped), None)
     if connection.id is not None:

@@ -36,9 +36,12 @@ from lib.errors import (
     SourceNotFound,
     SourceUnavailable,
 )
+from lib.outbound import OutboundPolicy
 
 API_VERSION = "2026-01"  # pinned: a version is supported for at least 12 months
 USER_AGENT = "ImageGecko-Studio/0.1"
+# Shopify's own hosts besides the shop: its image CDN and the storage that takes staged uploads.
+SHOPIFY_HOSTS = ("cdn.shopify.com", "shopify-staged-uploads.storage.googleapis.com")
 RENEW_BEFORE = 3600.0  # a client-credentials token (24 h) is renewed when less than this is left
 MAX_INLINE_WAIT = 30.0
 # How waits happen (pacing, retries, polling). Module-level so tests and benchmarks replace it instead of sleeping.
@@ -81,6 +84,12 @@ def normalize_shop(text: str) -> str:
         f"{raw[:80]!r} is not a Shopify shop address. Use the shop's myshopify.com address (Settings › Domains "
         "shows it), like my-shop.myshopify.com: the Admin API does not answer on custom domains."
     )
+
+
+def shop_policy(base: str, *, image_hosts: tuple[str, ...] | list[str] = ()) -> OutboundPolicy:
+    """Where a shop's client may send requests: the shop (wherever it lives: it was allowed when connected),
+    Shopify's CDN and upload storage, and the image hosts an admin added."""
+    return OutboundPolicy.for_store(base, image_hosts=[*SHOPIFY_HOSTS, *image_hosts], what="That Shopify address")
 
 
 def _is_loopback(host: str) -> bool:
@@ -165,8 +174,11 @@ class ShopifyClient:
         max_image_bytes: int = 25 << 20,
         sink: Sink | None = None,
         api_version: str = API_VERSION,
+        policy: OutboundPolicy | None = None,
     ) -> None:
         self.base = normalize_shop(creds.shop_url)
+        # Every request (the Admin API, staged uploads, image downloads, redirects) passes the outbound policy.
+        self.policy = policy or shop_policy(self.base)
         self.creds = creds
         self.timeout = timeout
         self.retries = max(0, retries)
@@ -174,9 +186,7 @@ class ShopifyClient:
         self.sink = sink
         self.api_version = api_version
         self.endpoint = f"{self.base}/admin/api/{api_version}/graphql.json"
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT}
-        )
+        self.http = self.policy.client(timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT})
         self.bucket = _Bucket()
         self._costs: dict[str, float] = {}  # document -> its last requested cost
         self._token_lock = threading.Lock()
@@ -403,7 +413,7 @@ class ShopifyClient:
         for attempt in range(self.retries + 1):
             start = time.perf_counter()
             try:
-                resp = httpx.post(
+                resp = self.http.post(
                     url,
                     data=fields,
                     files={"file": (filename, data, mime)},
