@@ -105,6 +105,8 @@ class Filters:
     search: str = ""
     category: str = ""
     stock_status: str = ""
+    product_type: str = ""  # sources that have one (Shopify)
+    status: str = ""  # "" = the source's default (Shopify: active, draft, archived)
     white_only: bool = False
     not_generated: bool = False
 
@@ -118,6 +120,8 @@ class Filters:
             search=self.search.strip(),
             category=self.category,
             stock_status=self.stock_status,
+            product_type=self.product_type,
+            status=self.status,
             page=page,
             per_page=per_page,
         )
@@ -251,6 +255,17 @@ def browse(
 def categories(source: ProductSource) -> list[str]:
     try:
         return sorted({c for c in source.categories() if c}, key=str.lower)
+    except AppError:
+        return []
+
+
+def product_types(source: ProductSource) -> list[str]:
+    """The source's product types, for sources that have them (Shopify); [] otherwise."""
+    lister = getattr(source, "product_types", None)
+    if lister is None:
+        return []
+    try:
+        return sorted({t for t in lister() if t}, key=str.lower)
     except AppError:
         return []
 

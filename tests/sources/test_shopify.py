@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from lib import catalog
 from lib.connections import read_secret
 from lib.errors import InputError, SourceAuthError, SourceError
 from lib.models import Connection, Event
@@ -274,3 +275,16 @@ def test_requests_are_recorded_without_the_token(rt, shopify_emu, shopify_waits)
         events = s.exec(select(Event).where(Event.kind == "request")).all()
     assert events and all(e.service == "shopify" for e in events)
     assert not any(ADMIN_TOKEN in (e.url or "") + e.message + str(e.data) for e in events)
+
+
+def test_choosing_on_white_only_and_not_generated_yet(rt, shopify_emu, shopify_waits):
+    conn = save_shopify(rt, shop=shopify_emu.url, access_token=ADMIN_TOKEN)
+    ref = catalog.SourceRef("shopify", conn.id, "Shop")
+    source = open_source(rt, conn)
+    assert "Furniture" in catalog.product_types(source)
+    everything = catalog.browse(rt, source, ref, catalog.Filters(product_type="Furniture"))
+    assert [p.name for p in everything.products] == ["Sofa"]  # its only photo is a room scene
+    white = catalog.browse(rt, source, ref, catalog.Filters(product_type="Furniture", white_only=True))
+    assert white.products == []
+    mugs = catalog.browse(rt, source, ref, catalog.Filters(search="mug", white_only=True, not_generated=True))
+    assert [p.name for p in mugs.products] == ["Red Mug"]
