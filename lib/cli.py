@@ -10,7 +10,7 @@
     rollback   restore the products' image lists from before publishing
     export     save a job's approved images to Google Drive (again: nothing is uploaded twice)
     cancel / retry / resume   job actions
-    connect    save a WooCommerce store, a Gemini key or a Google Drive folder (encrypted)
+    connect    save a WooCommerce store, a Shopify shop, a Gemini key or a Google Drive folder (encrypted)
 
 Errors print one plain sentence and exit with status 2; nothing is changed by a refused command.
 """
@@ -29,6 +29,7 @@ from typing import Any
 
 from lib import jobs
 from lib.config import Settings
+from lib.connections import get_connection
 from lib.errors import AppError, InputError
 from lib.generation.base import ASPECT_RATIOS
 from lib.models import Job, JobItem
@@ -266,7 +267,9 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
     keep = not args.drop_old_featured
     store_kind: str | None = None
     if job.source_kind in publish.NOT_STORES:  # Drive and uploads are no store: images go where the SKU matches
-        store_kind = "woocommerce"
+        store_kind = args.store
+        if args.connection is not None:
+            store_kind = get_connection(rt.db, args.connection).kind
     elif args.connection is not None:
         raise InputError(
             "--connection is only for Drive and upload jobs, whose images go to the store product with the "
@@ -450,6 +453,8 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
             gemini.test_key(rt.settings, api_key, base_url=rt.settings.gemini_base_url, db=rt.db)
         conn = save_connection(rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": api_key})
         rt.forget_provider("gemini")
+    elif args.kind == "shopify":
+        conn = _connect_shopify(rt, args)
     else:
         from lib.sources import drive
 
@@ -461,6 +466,34 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
         f"Saved {conn.kind} connection {conn.id} ({conn.name}); it is now active.",
     )
     return 0
+
+
+def _connect_shopify(rt: Runtime, args: argparse.Namespace) -> Any:
+    """A shop with an Admin API token, or with a Dev Dashboard app's client id (not secret, an argument) and
+    secret; secrets from the environment, standard input or a prompt."""
+    from lib.sources import shopify_check
+
+    if args.client_id:
+        form = {
+            "client_id": args.client_id,
+            "client_secret": read_secret_input("Shopify client secret", "SHOPIFY_CLIENT_SECRET"),
+        }
+    else:
+        form = {"access_token": read_secret_input("Shopify Admin API access token", "SHOPIFY_ACCESS_TOKEN")}
+    if not args.skip_check:
+        checks = shopify_check.check_connection(
+            args.shop,
+            timeout=rt.settings.http_timeout_seconds,
+            private_hosts=rt.settings.private_store_hosts,
+            **form,
+        )
+        failed = [c for c in checks if not c.ok and not c.skipped]
+        if failed:
+            raise InputError(
+                "The shop did not pass the connection check: "
+                + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed)
+            )
+    return shopify_check.save_shopify(rt, shop=args.shop, name=args.name, **form)
 
 
 # Parser -------------------------------------------------------------------------------------
@@ -488,10 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     _job_options(p)
 
     p = add("generate", "queue a job")
-    p.add_argument("--source", required=True, choices=["demo", "woocommerce", "drive", "upload"])
+    p.add_argument("--source", required=True, choices=["demo", "woocommerce", "shopify", "drive", "upload"])
     p.add_argument("--connection", type=int, default=None, help="connection id (default: the active one)")
     p.add_argument("--products", help="comma-separated product ids or SKUs")
-    p.add_argument("--category", help="category name (demo) or id (woocommerce)")
+    p.add_argument("--category", help="category name (demo), id (woocommerce) or collection (shopify)")
     p.add_argument("--limit", type=int, default=None, help="at most this many products")
     p.add_argument("--provider", default="studio", choices=["studio", "gemini"])
     p.add_argument("--model", default=None)
@@ -541,8 +574,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--connection",
         type=int,
         default=None,
-        help="Drive and upload jobs: the WooCommerce connection id to publish to, matching products by SKU "
-        "(default: the active store)",
+        help="Drive and upload jobs: the store connection id to publish to, matching products by SKU "
+        "(default: the active store of --store)",
+    )
+    p.add_argument(
+        "--store",
+        default="woocommerce",
+        choices=["woocommerce", "shopify"],
+        help="Drive and upload jobs: publish to the active WooCommerce store or Shopify shop (default woocommerce)",
     )
 
     p = add("rollback", "restore image lists from before publishing")
@@ -586,11 +625,19 @@ def build_parser() -> argparse.ArgumentParser:
     for k, flags in ((w, ("--key", "--secret", "--app-password")), (g, ("--api-key",))):
         for flag in flags:  # accepted only to refuse them with a sentence (see refuse_secret_arguments)
             k.add_argument(flag, dest=f"secret_arg_{flag.strip('-').replace('-', '_')}", help=argparse.SUPPRESS)
+    sh = kinds.add_parser(
+        "shopify",
+        epilog=secrets_help.format("SHOPIFY_ACCESS_TOKEN, or SHOPIFY_CLIENT_SECRET with --client-id"),
+    )
+    sh.add_argument("--shop", required=True, help="my-shop.myshopify.com")
+    sh.add_argument("--client-id", default=None, help="a Dev Dashboard app's client id (else an Admin API token)")
+    for flag in ("--token", "--access-token", "--client-secret"):
+        sh.add_argument(flag, dest=f"secret_arg_{flag.strip('-').replace('-', '_')}", help=argparse.SUPPRESS)
     d = kinds.add_parser("drive")
     d.add_argument("--credentials", required=True, help="service-account or authorized-user JSON file")
     d.add_argument("--folder", required=True, help="root folder id")
     d.add_argument("--mode", default="folders", choices=["folders", "images"])
-    for k in (w, g, d):
+    for k in (w, g, sh, d):
         k.add_argument("--name", default=None)
         k.add_argument("--skip-check", action="store_true", help="save without testing the connection")
         k.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
