@@ -105,10 +105,10 @@ class Filters:
     search: str = ""
     category: str = ""
     stock_status: str = ""
-    product_type: str = ""  # sources that have one (Shopify)
-    status: str = ""  # "" = the source's default (Shopify: active, draft, archived)
     white_only: bool = False
     not_generated: bool = False
+    product_type: str = ""  # sources that have one (Shopify)
+    status: str = ""  # "" = the source's default (Shopify: active, draft, archived)
 
     @property
     def local(self) -> bool:
