@@ -19,6 +19,7 @@ from streamlit.errors import StreamlitAPIException
 from lib.config import Settings
 from lib.errors import AppError
 from lib.runtime import Runtime
+from lib.worker import start_embedded
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,7 @@ def _stop_worker(ctx: AppContext) -> None:
 def _context() -> AppContext:
     settings = Settings.load()
     runtime = Runtime.build(settings)
-    worker = None
-    if settings.embedded_worker:
-        try:
-            from lib.worker import start_embedded
-        except ImportError:  # the worker module is optional while it is being written
-            log.warning("lib.worker is not available: jobs stay queued until a worker runs")
-        else:
-            worker = start_embedded(runtime)
+    worker = start_embedded(runtime) if settings.embedded_worker else None
     return AppContext(runtime, worker)
 
 

@@ -84,9 +84,9 @@ def _checklist(report: Any) -> None:
         return
     for check in checks or ():
         ok = bool(getattr(check, "ok", False))
-        label = getattr(check, "label", None) or getattr(check, "name", "")
-        detail = getattr(check, "message", "") or ""
-        fix = getattr(check, "fix", "") or ""
+        label = getattr(check, "label", "")
+        detail = getattr(check, "detail", "") or ""
+        fix = getattr(check, "advice", "") or ""
         skipped = bool(getattr(check, "skipped", False))
         icon = (
             ":material/check_circle:"

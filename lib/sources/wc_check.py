@@ -12,12 +12,12 @@ permissions." Nothing is changed either way.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from lib.checks import Check, summary
 from lib.connections import mark_verified, read_secret, save_connection
 from lib.errors import AppError, InputError, NotAStoreError, SourceAuthError, SourceUnavailable
 from lib.sources.wc_client import USER_AGENT, WooClient, WooCredentials, normalize_url
@@ -28,15 +28,6 @@ if TYPE_CHECKING:
 
 KEYS_PAGE = "WooCommerce › Settings › Advanced › REST API"
 APP_PASSWORDS_PAGE = "Users › Profile › Application Passwords"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    message: str
-    fix: str = ""
-    skipped: bool = False  # not run because an earlier check failed
 
 
 def _is_local(host: str) -> bool:
@@ -78,7 +69,7 @@ def check_connection(
     checks: list[Check] = []
 
     def skip_rest(reason: str) -> list[Check]:
-        done = {c.name for c in checks}
+        done = {c.label for c in checks}
         return checks + [Check(n, False, f"Not checked: {reason}", skipped=True) for n in names if n not in done]
 
     try:
@@ -342,9 +333,8 @@ def test_connection(runtime: Runtime, connection: Connection) -> list[Check]:
         str(secret.get("app_password", "")),
         timeout=runtime.settings.http_timeout_seconds,
     )
-    failed = next((c for c in checks if not c.ok and not c.skipped), None)
     if connection.id is not None:
-        mark_verified(runtime.db, connection.id, f"{failed.name}: {failed.message}" if failed else None)
+        mark_verified(runtime.db, connection.id, summary(checks))
     return checks
 
 
