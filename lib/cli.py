@@ -26,8 +26,12 @@ from typing import Any
 
 from lib import jobs
 from lib.config import Settings
+from lib.connectors import registry
+from lib.connectors.providers import GeminiForm
+from lib.connectors.sources import DriveForm, WooForm
 from lib.errors import AppError, InputError
 from lib.generation.base import ASPECT_RATIOS
+from lib.kinds import Kind
 from lib.models import Job, JobItem
 from lib.runtime import Runtime
 from lib.sources.base import Product, ProductQuery, ProductSource
@@ -337,49 +341,30 @@ def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
-    if args.kind == "woocommerce":
-        from lib.sources import woocommerce
-
-        if not args.skip_check:
-            checks = woocommerce.check_connection(
-                args.url,
-                args.key,
-                args.secret,
-                args.wp_user,
-                args.app_password,
-                timeout=rt.settings.http_timeout_seconds,
-            )
-            failed = [c for c in checks if not c.ok]
-            if failed:
-                raise InputError(
-                    "The store did not pass the connection check: "
-                    + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed)
-                )
-        conn = woocommerce.save_woocommerce(
-            rt,
-            url=args.url,
-            key=args.key,
-            secret=args.secret,
+    kind = Kind.parse(args.kind, "connection kind")
+    form: WooForm | GeminiForm | DriveForm
+    if kind == Kind.WOOCOMMERCE:
+        form = WooForm(
+            base_url=args.url,
+            consumer_key=args.key,
+            consumer_secret=args.secret,
             wp_user=args.wp_user,
             app_password=args.app_password,
-            name=args.name,
+            name=args.name or "",
         )
-    elif args.kind == "gemini":
-        from lib.connections import save_connection
-
-        if not args.skip_check:
-            from lib.generation import gemini
-
-            gemini.test_key(rt, args.api_key)
-        conn = save_connection(
-            rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": args.api_key}
-        )
-        rt.forget_provider("gemini")
+    elif kind == Kind.GEMINI:
+        form = GeminiForm(api_key=args.api_key, name=args.name or "Gemini")
     else:
-        from lib.sources import drive
-
         creds = Path(args.credentials).read_text(encoding="utf-8")
-        conn = drive.save_drive(rt, credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name)
+        form = DriveForm(credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name or "")
+    connector = registry.connector(kind)
+    if not args.skip_check and kind != Kind.DRIVE:  # Drive is tested once saved: the test lists the folder
+        failed = [c for c in connector.check_form(rt, form) if not c.ok]
+        if failed:
+            raise InputError(
+                "The connection check failed: " + " ".join(f"{c.label}: {c.detail} {c.advice}".strip() for c in failed)
+            )
+    conn = connector.save(rt, form=form)
     _out(
         args,
         {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},

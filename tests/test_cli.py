@@ -406,3 +406,22 @@ def test_publish_refusals_for_drive_jobs_print_one_sentence_and_change_nothing(
     assert ({pid: list(p["image_ids"]) for pid, p in woo_emu.products.items()}, set(woo_emu.media)) == before
     with drive_rt.db.session() as s:
         assert s.exec(select(Publication)).all() == []
+
+
+def test_connect_runs_the_stores_checklist_and_saves_only_a_store_that_passes(
+    rt: Runtime, woo_emu: WooEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lib.connections import list_connections, read_secret
+
+    store = ["connect", "woocommerce", "--url", woo_emu.url, "--key", CONSUMER_KEY]
+    login = ["--wp-user", WP_USER, "--app-password", APP_PASSWORD, "--name", "Shop"]
+    code, _, err = run(rt, capsys, *store, "--secret", "cs_wrong", *login)
+    assert code == 2 and "The connection check failed" in err and "API key valid" in err
+    assert list_connections(rt.db, "woocommerce") == []  # a refused store is not saved
+
+    code, data, err = run(rt, capsys, "--json", *store, "--secret", CONSUMER_SECRET, *login)
+    assert code == 0, err
+    [conn] = list_connections(rt.db, "woocommerce")
+    assert data == {"connection_id": conn.id, "kind": "woocommerce", "name": "Shop"} and conn.is_active
+    assert read_secret(rt.vault, conn)["consumer_secret"] == CONSUMER_SECRET
+    assert CONSUMER_SECRET.encode() not in (conn.secret_blob or b"")
