@@ -10,9 +10,6 @@ import pytest
 from lib import jobs, ui
 from tests.ui.conftest import assert_ok, make_job, page
 
-pytest.importorskip("lib.generation.studio")
-pytest.importorskip("lib.publish")
-
 
 @pytest.fixture
 def store(rt):

@@ -14,8 +14,6 @@ from lib.generation import prompts
 from lib.models import ItemStatus, JobItem
 from tests.ui.conftest import assert_ok, page
 
-pytest.importorskip("lib.generation.studio")
-
 
 def _book(rt, *product_ids: str) -> SelectionBook:
     from lib.sources.demo import DemoSource
