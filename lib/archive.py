@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import zipfile
 from typing import TYPE_CHECKING, Any
 
 from lib.jobs import approved_assets, job_items
+from lib.spreadsheet import csv_text
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -50,7 +50,5 @@ def approved_zip(runtime: Runtime, job_id: int) -> tuple[bytes, int]:
             zf.writestr(name, runtime.blobs.get(asset.sha256))
             rows.append([name, str(product.get("name", "")), str(product.get("sku", "")), asset.alt_text])
         if rows:  # alt texts travel with the images, for whoever uploads them by hand
-            out = io.StringIO()
-            csv.writer(out).writerows([["file", "product", "sku", "alt_text"], *rows])
-            zf.writestr("alt-text.csv", out.getvalue())
+            zf.writestr("alt-text.csv", csv_text([["file", "product", "sku", "alt_text"], *rows]))
     return buf.getvalue(), len(assets)

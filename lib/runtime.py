@@ -15,8 +15,9 @@ from lib.errors import InputError
 from lib.generation.base import ImageProvider
 from lib.kinds import Kind
 from lib.models import Connection
+from lib.s3_store import S3BlobStore
 from lib.sources.base import ProductSource, PublishTarget
-from lib.storage import LocalBlobStore
+from lib.storage import BlobStore, LocalBlobStore
 from lib.vault import Vault
 
 # Old names some callers still check kinds against (`kind in SOURCE_MODULES`): the connector registries, by Kind.
@@ -28,7 +29,7 @@ PROVIDER_MODULES = registry.PROVIDERS
 class Runtime:
     settings: Settings
     db: Database
-    blobs: LocalBlobStore
+    blobs: BlobStore
     vault: Vault
     _providers: dict[str, ImageProvider] = field(default_factory=dict)
 
@@ -39,7 +40,7 @@ class Runtime:
         return cls(
             settings=settings,
             db=open_database(settings.db_url),
-            blobs=LocalBlobStore(settings.blob_dir),
+            blobs=open_blob_store(settings),
             vault=Vault(settings.vault_key_file),
         )
 
@@ -77,3 +78,10 @@ class Runtime:
 
     def forget_provider(self, name: str) -> None:
         self._providers.pop(name, None)
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The bucket when BLOB_STORE_URL names one, else the data directory's own folder."""
+    if settings.blob_store_url:
+        return S3BlobStore.from_settings(settings)
+    return LocalBlobStore(settings.blob_dir)

@@ -338,7 +338,9 @@ def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sk
     )
 
     assert code == 1  # not everything was published: the lamp's SKU is not in the store
-    assert data["unmatched"] == ["“New lamp”: the store has no product with SKU GK-NEW-001."]
+    assert data["unmatched"] == [
+        "Image #1 of “New lamp” (GK-NEW-001): the store has no product or variation with SKU GK-NEW-001."
+    ]
     [pub] = data["publications"]
     assert (pub["product_id"], pub["state"], pub["store"], pub["connection_id"]) == (
         str(red_mug),
@@ -351,7 +353,7 @@ def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sk
     code, text, _ = run(
         drive_rt, capsys, "publish", "--job", str(job_id), "--role", "featured", "--connection", str(store)
     )
-    assert "not published: “New lamp”: the store has no product with SKU GK-NEW-001." in text
+    assert "not published: Image #1 of “New lamp” (GK-NEW-001): the store has no product or variation" in text
     assert woo_emu.image_ids(red_mug) == [int(pub["media_id"]), *before]  # again: nothing more at the store
 
     code, data, _ = run(drive_rt, capsys, "--json", "rollback", "--job", str(job_id))
@@ -364,11 +366,11 @@ def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sk
         ("no store", "No WooCommerce store is connected"),
         (
             "no sku matches",
-            "Nothing was published: no approved image matches a store product by SKU. "
-            "“New lamp”: the store has no product with SKU GK-NEW-001.",
+            "Nothing was published. Image #1 of “New lamp” (GK-NEW-001): the store has no product or variation "
+            "with SKU GK-NEW-001.",
         ),
         ("a drive connection", "is not a WooCommerce store"),
-        ("a store job with --connection", "--connection is only for Drive jobs"),
+        ("a store job with --connection", "--connection is only for Drive and upload jobs"),
     ],
 )
 def test_publish_refusals_for_drive_jobs_print_one_sentence_and_change_nothing(
@@ -406,22 +408,3 @@ def test_publish_refusals_for_drive_jobs_print_one_sentence_and_change_nothing(
     assert ({pid: list(p["image_ids"]) for pid, p in woo_emu.products.items()}, set(woo_emu.media)) == before
     with drive_rt.db.session() as s:
         assert s.exec(select(Publication)).all() == []
-
-
-def test_connect_runs_the_stores_checklist_and_saves_only_a_store_that_passes(
-    rt: Runtime, woo_emu: WooEmulator, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from lib.connections import list_connections, read_secret
-
-    store = ["connect", "woocommerce", "--url", woo_emu.url, "--key", CONSUMER_KEY]
-    login = ["--wp-user", WP_USER, "--app-password", APP_PASSWORD, "--name", "Shop"]
-    code, _, err = run(rt, capsys, *store, "--secret", "cs_wrong", *login)
-    assert code == 2 and "The connection check failed" in err and "API key valid" in err
-    assert list_connections(rt.db, "woocommerce") == []  # a refused store is not saved
-
-    code, data, err = run(rt, capsys, "--json", *store, "--secret", CONSUMER_SECRET, *login)
-    assert code == 0, err
-    [conn] = list_connections(rt.db, "woocommerce")
-    assert data == {"connection_id": conn.id, "kind": "woocommerce", "name": "Shop"} and conn.is_active
-    assert read_secret(rt.vault, conn)["consumer_secret"] == CONSUMER_SECRET
-    assert CONSUMER_SECRET.encode() not in (conn.secret_blob or b"")

@@ -87,6 +87,7 @@ class WooConnector(SourceConnector[WooForm]):
             form.wp_user,
             form.app_password,
             timeout=runtime.settings.http_timeout_seconds,
+            private_hosts=runtime.settings.private_store_hosts,  # an address the admin allowed, though private
         )
 
     def check(self, runtime: Runtime, connection: Connection | None) -> list[Check]:

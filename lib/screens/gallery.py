@@ -17,7 +17,7 @@ from lib.export import ExportResult, export_approved
 from lib.kinds import Kind
 from lib.labels import ROLE_LABELS, job_title, kind_label
 from lib.models import Asset, ItemStatus, Job, JobItem, Publication, PublicationState, ReviewState
-from lib.publish import PlannedChange, RollbackReport
+from lib.publish import PublishPlan, RollbackReport
 from lib.screens.progress import ProgressView, progress_view
 from lib.sku_publish import SkuPublishPlan, StorePublishReport
 from lib.sources.drive_connect import export_folder
@@ -196,7 +196,7 @@ class GalleryScreen:
 
     # Publish and roll back (through the modules' attributes, so tests can stand in for a store)
 
-    def plan_publish(self, asset_ids: list[int], role: str, *, keep_old: bool) -> list[PlannedChange]:
+    def plan_publish(self, asset_ids: list[int], role: str, *, keep_old: bool) -> PublishPlan:
         return publish.plan_publish(self.runtime, asset_ids, role, keep_old_featured=keep_old)
 
     def publish_assets(self, *, asset_ids: list[int], role: str, keep_old: bool) -> list[Publication]:
