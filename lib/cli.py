@@ -30,8 +30,13 @@ from typing import Any
 from lib import jobs
 from lib.config import Settings
 from lib.connections import get_connection
+from lib.connectors import registry
+from lib.connectors.providers import GeminiForm
+from lib.connectors.shopify import ShopifyForm
+from lib.connectors.sources import DriveForm, WooForm
 from lib.errors import AppError, InputError
 from lib.generation.base import ASPECT_RATIOS
+from lib.kinds import Kind
 from lib.models import Job, JobItem
 from lib.runtime import Runtime
 from lib.sku_match import SkuHit, pick
@@ -413,87 +418,46 @@ def read_secret_input(label: str, env: str) -> str:
 
 
 def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
-    if args.kind == "woocommerce":
-        from lib.sources import woocommerce
-
-        key = read_secret_input("WooCommerce consumer key", "WOOCOMMERCE_CONSUMER_KEY")
-        secret = read_secret_input("WooCommerce consumer secret", "WOOCOMMERCE_CONSUMER_SECRET")
-        app_password = read_secret_input("WordPress Application Password", "WP_APP_PASSWORD")
-        if not args.skip_check:
-            checks = woocommerce.check_connection(
-                rt,
-                base_url=args.url,
-                consumer_key=key,
-                consumer_secret=secret,
-                wp_user=args.wp_user,
-                app_password=app_password,
-            )
-            failed = [c for c in checks if not c.ok]
-            if failed:
-                raise InputError(
-                    "The store did not pass the connection check: "
-                    + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed)
-                )
-        conn = woocommerce.save_woocommerce(
-            rt,
-            url=args.url,
-            key=key,
-            secret=secret,
+    kind = Kind.parse(args.kind, "connection kind")
+    form: WooForm | GeminiForm | DriveForm | ShopifyForm
+    if kind == Kind.WOOCOMMERCE:
+        form = WooForm(
+            base_url=args.url,
+            consumer_key=read_secret_input("WooCommerce consumer key", "WOOCOMMERCE_CONSUMER_KEY"),
+            consumer_secret=read_secret_input("WooCommerce consumer secret", "WOOCOMMERCE_CONSUMER_SECRET"),
             wp_user=args.wp_user,
-            app_password=app_password,
-            name=args.name,
+            app_password=read_secret_input("WordPress Application Password", "WP_APP_PASSWORD"),
+            name=args.name or "",
         )
-    elif args.kind == "gemini":
-        from lib.connections import save_connection
-
-        api_key = read_secret_input("Gemini API key", "GEMINI_API_KEY")
-        if not args.skip_check:
-            from lib.generation import gemini
-
-            gemini.test_key(rt.settings, api_key, base_url=rt.settings.gemini_base_url, db=rt.db)
-        conn = save_connection(rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": api_key})
-        rt.forget_provider("gemini")
-    elif args.kind == "shopify":
-        conn = _connect_shopify(rt, args)
+    elif kind == Kind.GEMINI:
+        form = GeminiForm(api_key=read_secret_input("Gemini API key", "GEMINI_API_KEY"), name=args.name or "Gemini")
+    elif kind == Kind.SHOPIFY:
+        secret_name = ("Shopify client secret", "SHOPIFY_CLIENT_SECRET")
+        token_name = ("Shopify Admin API access token", "SHOPIFY_ACCESS_TOKEN")
+        form = ShopifyForm(
+            shop=args.shop,
+            access_token="" if args.client_id else read_secret_input(*token_name),
+            client_id=args.client_id or "",
+            client_secret=read_secret_input(*secret_name) if args.client_id else "",
+            name=args.name or "",
+        )
     else:
-        from lib.sources import drive
-
         creds = Path(args.credentials).read_text(encoding="utf-8")
-        conn = drive.save_drive(rt, credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name)
+        form = DriveForm(credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name or "")
+    connector = registry.connector(kind)
+    if not args.skip_check and kind != Kind.DRIVE:  # Drive is tested once saved: the test lists the folder
+        failed = [c for c in connector.check_form(rt, form) if not c.ok]
+        if failed:
+            raise InputError(
+                "The connection check failed: " + " ".join(f"{c.label}: {c.detail} {c.advice}".strip() for c in failed)
+            )
+    conn = connector.save(rt, form=form)
     _out(
         args,
         {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},
         f"Saved {conn.kind} connection {conn.id} ({conn.name}); it is now active.",
     )
     return 0
-
-
-def _connect_shopify(rt: Runtime, args: argparse.Namespace) -> Any:
-    """A shop with an Admin API token, or with a Dev Dashboard app's client id (not secret, an argument) and
-    secret; secrets from the environment, standard input or a prompt."""
-    from lib.sources import shopify_check
-
-    if args.client_id:
-        form = {
-            "client_id": args.client_id,
-            "client_secret": read_secret_input("Shopify client secret", "SHOPIFY_CLIENT_SECRET"),
-        }
-    else:
-        form = {"access_token": read_secret_input("Shopify Admin API access token", "SHOPIFY_ACCESS_TOKEN")}
-    if not args.skip_check:
-        checks = shopify_check.check_connection(
-            args.shop,
-            timeout=rt.settings.http_timeout_seconds,
-            private_hosts=rt.settings.private_store_hosts,
-            **form,
-        )
-        failed = [c for c in checks if not c.ok and not c.skipped]
-        if failed:
-            raise InputError(
-                "The shop did not pass the connection check: "
-                + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed)
-            )
-    return shopify_check.save_shopify(rt, shop=args.shop, name=args.name, **form)
 
 
 # Parser -------------------------------------------------------------------------------------

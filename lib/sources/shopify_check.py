@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from lib.checks import Check, summary
 from lib.connections import mark_verified, read_secret, save_connection
 from lib.errors import AppError, InputError, NotAStoreError, OutboundRefused, SourceAuthError, SourceUnavailable
-from lib.outbound import OutboundPolicy
+from lib.outbound import OutboundPolicy, host_of
 from lib.sources.shopify_client import (
     API_VERSION,
     SHOPIFY_HOSTS,
@@ -24,7 +25,6 @@ from lib.sources.shopify_client import (
     ShopifyCredentials,
     normalize_shop,
 )
-from lib.sources.wc_check import Check
 
 if TYPE_CHECKING:
     from lib.models import Connection
@@ -63,7 +63,7 @@ def check_connection(
     checks: list[Check] = []
 
     def skip_rest(reason: str) -> list[Check]:
-        done = {c.name for c in checks}
+        done = {c.label for c in checks}
         return checks + [Check(n, False, f"Not checked: {reason}", skipped=True) for n in NAMES if n not in done]
 
     try:
@@ -207,11 +207,10 @@ def test_connection(runtime: Runtime, connection: Connection) -> list[Check]:
         str(connection.settings.get("client_id") or ""),
         str(secret.get("client_secret", "")),
         timeout=runtime.settings.http_timeout_seconds,
-        private_hosts=runtime.settings.private_store_hosts,
+        private_hosts=[*runtime.settings.private_store_hosts, host_of(connection.base_url or "")],
     )
-    failed = next((c for c in checks if not c.ok and not c.skipped), None)
     if connection.id is not None:
-        mark_verified(runtime.db, connection.id, f"{failed.name}: {failed.message}" if failed else None)
+        mark_verified(runtime.db, connection.id, summary(checks))
     return checks
 
 

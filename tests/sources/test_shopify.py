@@ -215,14 +215,14 @@ def test_client_credentials_token_is_cached_and_renewed_before_it_expires(shopif
 
 
 def _lines(checks):
-    return {c.name: c for c in checks}
+    return {c.label: c for c in checks}
 
 
 def test_checklist_all_green_with_a_token_and_with_client_credentials(shopify_emu, shopify_waits):
     for kw in ({"access_token": ADMIN_TOKEN}, {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}):
         checks = check_connection(shopify_emu.url, **kw)
-        assert all(c.ok for c in checks), [(c.name, c.message) for c in checks]
-        assert [c.name for c in checks] == [
+        assert all(c.ok for c in checks), [(c.label, c.detail) for c in checks]
+        assert [c.label for c in checks] == [
             "Shop address",
             "Shop answers",
             "Access token valid",
@@ -235,7 +235,7 @@ def test_checklist_all_green_with_a_token_and_with_client_credentials(shopify_em
 def test_checklist_names_missing_scopes_and_how_to_fix(shopify_emu, shopify_waits):
     lines = _lines(check_connection(shopify_emu.url, access_token=NO_FILES_TOKEN))
     assert lines["Scope read_products"].ok and lines["Scope write_products"].ok
-    assert not lines["Scope write_files"].ok and "write_files" in lines["Scope write_files"].fix
+    assert not lines["Scope write_files"].ok and "write_files" in lines["Scope write_files"].advice
     lines = _lines(check_connection(shopify_emu.url, access_token=READ_ONLY_TOKEN))
     assert not lines["Scope write_products"].ok
 
@@ -245,7 +245,7 @@ def test_checklist_wrong_token_unreachable_and_not_a_shop(shopify_emu, shopify_w
     assert not lines["Access token valid"].ok and lines["Scope read_products"].skipped
     with PlainServer() as plain:
         lines = _lines(check_connection(plain.url, access_token=ADMIN_TOKEN))
-        assert not lines["Shop answers"].ok and "Shopify" in lines["Shop answers"].message
+        assert not lines["Shop answers"].ok and "Shopify" in lines["Shop answers"].detail
         url = plain.url
     lines = _lines(check_connection(url, access_token=ADMIN_TOKEN, timeout=1))
     assert not lines["Shop answers"].ok and lines["Access token valid"].skipped

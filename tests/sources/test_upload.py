@@ -14,8 +14,6 @@ from lib.runtime import Runtime
 from lib.sources import upload
 from lib.sources.base import ProductQuery
 
-pytest.importorskip("lib.images")
-
 
 def _jpeg(side: int = 800, colour: tuple[int, int, int] = (255, 255, 255)) -> bytes:
     buf = io.BytesIO()

@@ -11,11 +11,9 @@ from lib.config import Settings
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from lib.sources.drive import save_drive
+from tests.emulators import drive as drive_emulator
+from tests.emulators import woocommerce as woo_emulator
 from tests.ui.conftest import assert_ok, page
-
-pytest.importorskip("lib.generation.studio")
-drive_emulator = pytest.importorskip("tests.emulators.drive")
-woo_emulator = pytest.importorskip("tests.emulators.woocommerce")
 
 MARKER = "imagegecko_asset"
 STORE_WRITES = ("media_created", "product_updates", "uploads", "variation_updates", "media_updates")

@@ -7,9 +7,8 @@ import pytest
 
 from lib import jobs, ui
 from lib.connections import list_connections, read_secret
+from tests.emulators import woocommerce as emulator
 from tests.ui.conftest import assert_ok, page
-
-emulator = pytest.importorskip("tests.emulators.woocommerce")
 
 
 @pytest.fixture
@@ -39,7 +38,6 @@ def test_checklist_shows_what_failed_and_how_to_fix_it(home, emu) -> None:
 
 
 def test_save_store_then_browse_generate_publish_and_roll_back(home, rt, emu) -> None:
-    pytest.importorskip("lib.publish")
     at = page("connect").run()
     _fill_store_form(at, emu, emulator.CONSUMER_SECRET)
     at.button(key="connect_woo_check").click().run()
