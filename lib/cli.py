@@ -273,8 +273,8 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
     store_kind: str | None = None
     if job.source_kind in publish.NOT_STORES:  # Drive and uploads are no store: images go where the SKU matches
         store_kind = args.store
-        if args.connection is not None:
-            store_kind = get_connection(rt.db, args.connection).kind
+        if args.connection is not None and get_connection(rt.db, args.connection).kind in ("woocommerce", "shopify"):
+            store_kind = get_connection(rt.db, args.connection).kind  # else publish says it is no store
     elif args.connection is not None:
         raise InputError(
             "--connection is only for Drive and upload jobs, whose images go to the store product with the "
