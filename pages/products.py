@@ -82,6 +82,15 @@ f1, f2, f3 = st.columns([3, 2, 2])
 search = f1.text_input("Search", key="prod_search", placeholder="Name or SKU", icon=":material/search:")
 category = f2.selectbox("Category", [""] + cats, key="prod_category", format_func=lambda c: c or "All categories")
 stock = f3.selectbox("Stock", list(screen.STOCK_LABELS), key="prod_stock", format_func=lambda s: screen.STOCK_LABELS[s])
+product_type = status = ""
+if types := screen.product_types():  # Shopify: product type and status too
+    p1, p2 = st.columns(2)
+    product_type = p1.selectbox(
+        "Product type", [""] + types, key="prod_type", format_func=lambda t: t or "All product types"
+    )
+    status = p2.selectbox(
+        "Status", screen.statuses(), key="prod_status", format_func=lambda s: s.capitalize() or "Any status"
+    )
 t1, t2, t3 = st.columns([2, 2, 3], vertical_alignment="center")
 white_only = t1.toggle(
     "White background only",
@@ -97,7 +106,9 @@ view = (
     t3.segmented_control("View", ["Grid", "List"], default="Grid", key="prod_view", label_visibility="collapsed")
     or "Grid"
 )
-filters = screen.filters(search, category or "", stock or "", white_only, not_generated)
+filters = screen.filters(
+    search, category or "", stock or "", white_only, not_generated, product_type or "", status or ""
+)
 
 if st.session_state.get("prod_filters") != filters:  # new filters start at page 1
     st.session_state["prod_filters"] = filters

@@ -37,9 +37,15 @@ class ProductsScreen:
 
     @staticmethod
     def filters(
-        search: str = "", category: str = "", stock: str = "", white_only: bool = False, not_generated: bool = False
+        search: str = "",
+        category: str = "",
+        stock: str = "",
+        white_only: bool = False,
+        not_generated: bool = False,
+        product_type: str = "",
+        status: str = "",
     ) -> Filters:
-        return Filters(search, category, stock, white_only, not_generated)
+        return Filters(search, category, stock, white_only, not_generated, product_type, status)
 
     def first_run(self) -> bool:
         return first_run(self.runtime)
@@ -66,6 +72,14 @@ class ProductsScreen:
 
     def categories(self) -> list[str]:
         return catalog.categories(self.source)
+
+    def product_types(self) -> list[str]:
+        """Product types, for sources that have them (Shopify); [] otherwise."""
+        return catalog.product_types(self.source)
+
+    def statuses(self) -> list[str]:
+        """The statuses a source filters by ("" = its default), when it has them (Shopify)."""
+        return ["", "active", "draft", "archived"] if self.ref.kind == Kind.SHOPIFY else []
 
     def browse(self, filters: Filters, *, page: int, per_page: int) -> BrowsePage:
         return catalog.browse(self.runtime, self.source, self.ref, filters, page=page, per_page=per_page)

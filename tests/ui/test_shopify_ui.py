@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lib import jobs, ui
 from lib.connections import list_connections, read_secret
+from lib.sources.shopify_check import save_shopify
 from lib.worker import run_until_idle
 from tests.emulators.shopify import ADMIN_TOKEN, NO_FILES_TOKEN
 from tests.ui.conftest import assert_ok, page
@@ -72,3 +73,14 @@ def test_save_shop_then_browse_generate_publish_and_roll_back(home, rt, shopify_
     gal.button(key="gallery_rollback_job").click().run()
     assert_ok(gal)
     assert {pid: shopify_emu.product_media(pid) for pid in pids} == before
+
+
+def test_products_page_filters_a_shop_by_product_type(home, rt, shopify_emu, shopify_waits) -> None:
+    conn = save_shopify(rt, shop=shopify_emu.url, access_token=ADMIN_TOKEN, name="Gecko")
+    products = page("products").run()
+    products.selectbox(key="prod_source").set_value(f"shopify:{conn.id}").run()
+    products.selectbox(key="prod_type").set_value("Lamps").run()
+    assert_ok(products)
+    lamp = shopify_emu.product_by_title("Green Lamp")["id"]
+    keys = [c.key for c in products.checkbox if c.key.startswith(f"prod_pick_shopify:{conn.id}_")]
+    assert keys and all(k.endswith(f"_{lamp}") for k in keys)
