@@ -10,7 +10,7 @@
     rollback   restore the products' image lists from before publishing
     export     save a job's approved images to Google Drive (again: nothing is uploaded twice)
     cancel / retry / resume   job actions
-    connect    save a WooCommerce store, a Gemini key or a Google Drive folder (encrypted)
+    connect    save a WooCommerce store, a Shopify shop, a Gemini key or a Google Drive folder (encrypted)
 
 Errors print one plain sentence and exit with status 2; nothing is changed by a refused command.
 """
@@ -29,8 +29,14 @@ from typing import Any
 
 from lib import jobs
 from lib.config import Settings
+from lib.connections import get_connection
+from lib.connectors import registry
+from lib.connectors.providers import GeminiForm
+from lib.connectors.shopify import ShopifyForm
+from lib.connectors.sources import DriveForm, WooForm
 from lib.errors import AppError, InputError
 from lib.generation.base import ASPECT_RATIOS
+from lib.kinds import Kind
 from lib.models import Job, JobItem
 from lib.runtime import Runtime
 from lib.sku_match import SkuHit, pick
@@ -266,7 +272,9 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
     keep = not args.drop_old_featured
     store_kind: str | None = None
     if job.source_kind in publish.NOT_STORES:  # Drive and uploads are no store: images go where the SKU matches
-        store_kind = "woocommerce"
+        store_kind = args.store
+        if args.connection is not None and get_connection(rt.db, args.connection).kind in ("woocommerce", "shopify"):
+            store_kind = get_connection(rt.db, args.connection).kind  # else publish says it is no store
     elif args.connection is not None:
         raise InputError(
             "--connection is only for Drive and upload jobs, whose images go to the store product with the "
@@ -410,51 +418,40 @@ def read_secret_input(label: str, env: str) -> str:
 
 
 def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
-    if args.kind == "woocommerce":
-        from lib.sources import woocommerce
-
-        key = read_secret_input("WooCommerce consumer key", "WOOCOMMERCE_CONSUMER_KEY")
-        secret = read_secret_input("WooCommerce consumer secret", "WOOCOMMERCE_CONSUMER_SECRET")
-        app_password = read_secret_input("WordPress Application Password", "WP_APP_PASSWORD")
-        if not args.skip_check:
-            checks = woocommerce.check_connection(
-                rt,
-                base_url=args.url,
-                consumer_key=key,
-                consumer_secret=secret,
-                wp_user=args.wp_user,
-                app_password=app_password,
-            )
-            failed = [c for c in checks if not c.ok]
-            if failed:
-                raise InputError(
-                    "The store did not pass the connection check: "
-                    + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed)
-                )
-        conn = woocommerce.save_woocommerce(
-            rt,
-            url=args.url,
-            key=key,
-            secret=secret,
+    kind = Kind.parse(args.kind, "connection kind")
+    form: WooForm | GeminiForm | DriveForm | ShopifyForm
+    if kind == Kind.WOOCOMMERCE:
+        form = WooForm(
+            base_url=args.url,
+            consumer_key=read_secret_input("WooCommerce consumer key", "WOOCOMMERCE_CONSUMER_KEY"),
+            consumer_secret=read_secret_input("WooCommerce consumer secret", "WOOCOMMERCE_CONSUMER_SECRET"),
             wp_user=args.wp_user,
-            app_password=app_password,
-            name=args.name,
+            app_password=read_secret_input("WordPress Application Password", "WP_APP_PASSWORD"),
+            name=args.name or "",
         )
-    elif args.kind == "gemini":
-        from lib.connections import save_connection
-
-        api_key = read_secret_input("Gemini API key", "GEMINI_API_KEY")
-        if not args.skip_check:
-            from lib.generation import gemini
-
-            gemini.test_key(rt.settings, api_key, base_url=rt.settings.gemini_base_url, db=rt.db)
-        conn = save_connection(rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": api_key})
-        rt.forget_provider("gemini")
+    elif kind == Kind.GEMINI:
+        form = GeminiForm(api_key=read_secret_input("Gemini API key", "GEMINI_API_KEY"), name=args.name or "Gemini")
+    elif kind == Kind.SHOPIFY:
+        secret_name = ("Shopify client secret", "SHOPIFY_CLIENT_SECRET")
+        token_name = ("Shopify Admin API access token", "SHOPIFY_ACCESS_TOKEN")
+        form = ShopifyForm(
+            shop=args.shop,
+            access_token="" if args.client_id else read_secret_input(*token_name),
+            client_id=args.client_id or "",
+            client_secret=read_secret_input(*secret_name) if args.client_id else "",
+            name=args.name or "",
+        )
     else:
-        from lib.sources import drive
-
         creds = Path(args.credentials).read_text(encoding="utf-8")
-        conn = drive.save_drive(rt, credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name)
+        form = DriveForm(credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name or "")
+    connector = registry.connector(kind)
+    if not args.skip_check and kind != Kind.DRIVE:  # Drive is tested once saved: the test lists the folder
+        failed = [c for c in connector.check_form(rt, form) if not c.ok]
+        if failed:
+            raise InputError(
+                "The connection check failed: " + " ".join(f"{c.label}: {c.detail} {c.advice}".strip() for c in failed)
+            )
+    conn = connector.save(rt, form=form)
     _out(
         args,
         {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},
@@ -488,10 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     _job_options(p)
 
     p = add("generate", "queue a job")
-    p.add_argument("--source", required=True, choices=["demo", "woocommerce", "drive", "upload"])
+    p.add_argument("--source", required=True, choices=["demo", "woocommerce", "shopify", "drive", "upload"])
     p.add_argument("--connection", type=int, default=None, help="connection id (default: the active one)")
     p.add_argument("--products", help="comma-separated product ids or SKUs")
-    p.add_argument("--category", help="category name (demo) or id (woocommerce)")
+    p.add_argument("--category", help="category name (demo), id (woocommerce) or collection (shopify)")
     p.add_argument("--limit", type=int, default=None, help="at most this many products")
     p.add_argument("--provider", default="studio", choices=["studio", "gemini"])
     p.add_argument("--model", default=None)
@@ -541,8 +538,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--connection",
         type=int,
         default=None,
-        help="Drive and upload jobs: the WooCommerce connection id to publish to, matching products by SKU "
-        "(default: the active store)",
+        help="Drive and upload jobs: the store connection id to publish to, matching products by SKU "
+        "(default: the active store of --store)",
+    )
+    p.add_argument(
+        "--store",
+        default="woocommerce",
+        choices=["woocommerce", "shopify"],
+        help="Drive and upload jobs: publish to the active WooCommerce store or Shopify shop (default woocommerce)",
     )
 
     p = add("rollback", "restore image lists from before publishing")
@@ -586,11 +589,19 @@ def build_parser() -> argparse.ArgumentParser:
     for k, flags in ((w, ("--key", "--secret", "--app-password")), (g, ("--api-key",))):
         for flag in flags:  # accepted only to refuse them with a sentence (see refuse_secret_arguments)
             k.add_argument(flag, dest=f"secret_arg_{flag.strip('-').replace('-', '_')}", help=argparse.SUPPRESS)
+    sh = kinds.add_parser(
+        "shopify",
+        epilog=secrets_help.format("SHOPIFY_ACCESS_TOKEN, or SHOPIFY_CLIENT_SECRET with --client-id"),
+    )
+    sh.add_argument("--shop", required=True, help="my-shop.myshopify.com")
+    sh.add_argument("--client-id", default=None, help="a Dev Dashboard app's client id (else an Admin API token)")
+    for flag in ("--token", "--access-token", "--client-secret"):
+        sh.add_argument(flag, dest=f"secret_arg_{flag.strip('-').replace('-', '_')}", help=argparse.SUPPRESS)
     d = kinds.add_parser("drive")
     d.add_argument("--credentials", required=True, help="service-account or authorized-user JSON file")
     d.add_argument("--folder", required=True, help="root folder id")
     d.add_argument("--mode", default="folders", choices=["folders", "images"])
-    for k in (w, g, d):
+    for k in (w, g, sh, d):
         k.add_argument("--name", default=None)
         k.add_argument("--skip-check", action="store_true", help="save without testing the connection")
         k.add_argument("--json", action="store_true", default=argparse.SUPPRESS)

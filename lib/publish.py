@@ -142,20 +142,37 @@ def _role(role: str) -> PublishRole:
         raise InputError(f"Role must be featured, gallery or variation, not {role!r}.") from exc
 
 
+STORE_NAMES = {"woocommerce": "WooCommerce store", "shopify": "Shopify shop"}
+
+
 def _connection_for(rt: Runtime, kind: str, connection_id: int | None) -> int | None:
-    if kind != "woocommerce":
+    if kind not in STORE_NAMES:
         return connection_id
     if connection_id is not None:
         conn = get_connection(rt.db, connection_id)
         if conn.kind != kind:
             raise InputError(
-                f"Connection {connection_id} ({conn.name}) is not a WooCommerce store. Choose the store to publish to."
+                f"Connection {connection_id} ({conn.name}) is not a {STORE_NAMES[kind]}. Choose the store to "
+                "publish to."
             )
         return connection_id
     active = active_connection(rt.db, kind)
     if active is None:
-        raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
+        raise InputError(f"No {STORE_NAMES[kind]} is connected. Add one on the Connect page.")
     return active.id
+
+
+def _shares_list(targets: _Targets, pub: Publication) -> bool:
+    try:
+        return _shares_variation_media(targets.get(pub.store_kind, pub.connection_id, pub.job_id))
+    except AppError:
+        return False  # the store cannot be reached: the rollback of this group says so
+
+
+def _shares_variation_media(target: PublishTarget) -> bool:
+    """Is a variation's image one of the product's images at this store (Shopify), so that setting it changes the
+    product's list too (snapshot, record and restore that list as well)?"""
+    return bool(getattr(target, "variation_media_in_product", False))
 
 
 class _Targets:
@@ -519,12 +536,24 @@ def _upload(rt: Runtime, target: PublishTarget, item: _Item, pub: Publication, f
             _event(rt, pub, f"upload failed, trying again: {exc.message}", error=exc.kind)
             SLEEP(_wait(attempt, exc))
     assert media_id
+    for note in _pop_notes(target):
+        _event(rt, pub, note)
     hook = HOOKS.get("after_upload")
     if hook is not None:
         hook(pub, media_id)
     return _save(
         rt, pub, f"uploaded as media {media_id}", remote_media_id=media_id, state=PublicationState.UPLOADED, error=None
     )
+
+
+def _pop_notes(target: PublishTarget) -> list[str]:
+    """What a target did to an image on the way (Shopify scales images over its limits), for the publish log."""
+    notes: list[str] | None = getattr(target, "notes", None)
+    if not notes:
+        return []
+    out = list(notes)
+    notes.clear()
+    return out
 
 
 def _retrying(rt: Runtime, pub: Publication, what: str, fn: Callable[[], Any]) -> Any:
@@ -614,13 +643,14 @@ def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Pu
                 f"{VERIFY_FAILED} we set on the variation: it shows {_ids(stored)} instead of {_ids(media_id)}.",
                 detail=f"stored={stored} intended={media_id}",
             )
+        after = target.product_image_ids(pub.product_id) if _shares_variation_media(target) else pub.before_images
         return _save(
             rt,
             pub,
             "published",
             state=PublicationState.DONE,
             after_variation_image=stored,
-            after_images=pub.before_images,
+            after_images=after,
             error=None,
             verify_failed=False,
         )
@@ -1025,21 +1055,37 @@ def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool, 
             target.variation_image_id(pub.product_id, vid) if is_variation else target.product_image_ids(pub.product_id)
         )
 
+    # Where a variation's image is one of the product's images (Shopify), the product's list is restored too.
+    with_list = is_variation and _shares_variation_media(target) and bool(pub.after_images)
+
     def step() -> str | None:
         current = read()
-        if current == before:
+        listed = target.product_image_ids(pub.product_id) if with_list else None
+        if with_list and listed not in (pub.before_images, pub.after_images) and not force:
+            sentence = _describe_conflict(rt, pub, name, listed, list(pub.after_images))
+            _event(rt, pub, f"rollback refused: {sentence}", current=listed, expected=pub.after_images)
+            return sentence
+        if current == before and listed in (None, pub.before_images):
             _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
             return None
-        if current != after and not force:
+        if current != after and current != before and not force:
             sentence = _describe_conflict(rt, pub, name, current, after)
             _event(rt, pub, f"rollback refused: {sentence}", current=current, expected=after)
             return sentence
         _event(rt, pub, f"restoring {before}" + (" (overwriting later edits)" if current != after else ""))
         if is_variation:
-            target.set_variation_image(pub.product_id, vid, before)
+            if current != before:
+                target.set_variation_image(pub.product_id, vid, before)
+            if with_list and listed != pub.before_images:
+                target.set_product_images(pub.product_id, list(pub.before_images))
         else:
             target.set_product_images(pub.product_id, before)
         stored = read()
+        if with_list and target.product_image_ids(pub.product_id) != pub.before_images:
+            raise PublishVerifyError(
+                f"The store did not take the product's old images back (it should show {_ids(pub.before_images)}).",
+                detail=f"before={pub.before_images}",
+            )
         if stored != before:
             raise PublishVerifyError(
                 f"The store did not take the old images back: it shows {_ids(stored)} instead of {_ids(before)}.",
@@ -1091,13 +1137,17 @@ def rollback(
         pubs = list(s.exec(q.order_by(col(Publication.id))).all())
     # A product's image list and each of its variations' images are separate things to put back: two changed
     # variations are two conflicts, each named.
+    # Where a variation's image is one of the product's images (Shopify), all of a product's publications are one
+    # sequence, undone newest first.
+    targets = _Targets(rt)
     groups: dict[tuple[str, int | None, str, str | None], list[Publication]] = {}
     for pub in pubs:
         vid = pub.variation_id if pub.role == PublishRole.VARIATION else None
+        if vid is not None and _shares_list(targets, pub):
+            vid = None
         groups.setdefault((pub.store_kind, pub.connection_id, pub.product_id, vid), []).append(pub)
     labels = publication_labels(rt.db, pubs)
     report = RollbackReport()
-    targets = _Targets(rt)
     failures: list[AppError] = []
     for (kind, cid, product_id, _vid), group in groups.items():
         name = labels.get(group[-1].id or 0, f"Product {product_id}")

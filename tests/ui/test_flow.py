@@ -1,7 +1,7 @@
 """Behaviour by widget key: select -> launch -> job; review; regenerate; publish to the demo store; rollback.
 
 The worker runs inline (lib.worker.run_until_idle); AppTest never fires the progress fragment's timer, so
-the progress logic itself is tested in tests/test_views.py.
+the progress logic itself is tested in tests/screens/test_progress.py.
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ def test_zip_of_the_approved_images_named_by_sku(home, rt) -> None:
     import io
     import zipfile
 
-    from lib import views
+    from lib import archive
 
     job_id = make_job(rt, ["1", "2"])
     at = page("gallery").run()
@@ -171,7 +171,7 @@ def test_zip_of_the_approved_images_named_by_sku(home, rt) -> None:
     first = jobs.gallery(rt.db, job_id)[0].assets[0]
     at.button(key=f"gallery_ok_{first.id}").click().run()
     assert not at.get("download_button")[0].proto.disabled
-    data, n = views.approved_zip(rt, job_id)  # what the button serves when clicked
+    data, n = archive.approved_zip(rt, job_id)  # what the button serves when clicked
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert (n, sorted(zf.namelist())) == (1, ["GK-MUG-001-1.jpg", "alt-text.csv"])
 
