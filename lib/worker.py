@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from lib import alt_text, events, jobs
+from lib import alt_text, events, jobs, store_jobs
 from lib.errors import AppError, ProviderAuthError
 from lib.generation.base import (
     AltTextProvider,
@@ -279,6 +279,9 @@ class Worker:
         db, owner = self.rt.db, self.owner
         job = jobs.get_job(db, item.job_id)
         started = time.monotonic()
+        if store_jobs.is_store_job(job):  # publishing, rollback, export: lib/store_jobs.py does the work
+            self._process_store(item, job, started)
+            return
         if not jobs.set_stage(db, item.id, owner, Stage.FETCH):
             return
         request, source_sha = jobs.build_request(
@@ -378,6 +381,20 @@ class Worker:
                 status_code=(usage or {}).get("status_code"),
                 data={"error": error.message} if error else {"usage": usage or {}},
             )
+
+    def _process_store(self, item: JobItem, job: Job, started: float) -> None:
+        assert item.id is not None
+        db, owner, item_id = self.rt.db, self.owner, item.id
+        current = ["snapshot"]
+
+        def stage(name: str) -> bool:
+            current[0] = name
+            return jobs.set_stage(db, item_id, owner, name)
+
+        result = store_jobs.run_item(
+            self.rt, job, item, stage=stage, cancelled=lambda: not jobs.set_stage(db, item_id, owner, current[0])
+        )
+        jobs.complete_store_item(db, item_id, owner, result, (time.monotonic() - started) * 1000)
 
     def _handle_error(self, item: JobItem, exc: AppError) -> None:
         assert item.id is not None
