@@ -249,7 +249,7 @@ with st.container(border=True):
         "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
     ):
         with ui.errors():
-            n = jobs.approve_all(rt.db, job_id)
+            n = jobs.approve_all(rt.db, job_id=job_id)
             ui.flash(f"Approved {plural(n, 'image')}.")
             st.rerun()
     actions[1].download_button(
@@ -375,14 +375,14 @@ page_items, page_no, pages = views.page_slice(shown, int(st.session_state.get("g
 
 
 def _set_review(asset_id: int, state: str) -> None:
-    jobs.set_review(rt.db, [asset_id], state)
+    jobs.set_review(rt.db, asset_ids=[asset_id], state=state)
 
 
 def _save_alt(asset_id: int) -> None:
     text = st.session_state.get(f"gallery_alt_{asset_id}", "")
     st.session_state.pop("gallery_cache", None)  # alt text is not part of the stamp
     try:
-        jobs.set_alt_text(rt.db, asset_id, text)
+        jobs.set_alt_text(rt.db, asset_id=asset_id, text=text)
     except AppError as exc:
         ui.flash(exc.message, ":material/error:")
 
@@ -447,7 +447,7 @@ def _result_card(item: Any, asset: Any) -> None:
                 )
                 if st.button("Regenerate", key=f"gallery_regen_{item.id}", type="primary"):
                     with ui.errors():
-                        jobs.regenerate_item(rt, item.id, prompt_extra=extra)
+                        jobs.regenerate_item(rt, item_id=item.id, prompt_extra=extra)
                         ui.flash("A new image is on its way; it appears here when it is ready.")
                         st.rerun()
 

@@ -191,7 +191,6 @@ def test_select_page_then_clear_the_page_only_touches_that_page() -> None:
 
 
 def test_selection_round_trips_and_becomes_job_selections() -> None:
-    pytest.importorskip("lib.job_queries")
     src = FakeSource(5)
     state = SelectionState("demo")
     state.add(src.get_product("2"), "2-1")

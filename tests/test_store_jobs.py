@@ -8,7 +8,7 @@ import pytest
 
 from lib import jobs, publish, store_jobs
 from lib.errors import InputError
-from lib.job_queries import job_progress
+from lib.jobs import job_progress
 from lib.models import ItemStatus, PublicationState
 from lib.worker import run_until_idle
 from tests import test_publish
@@ -50,7 +50,7 @@ def test_a_job_killed_mid_way_resumes_without_a_second_upload(rt, woo_emu, conn,
         raise Killed  # the process dies after the store took the upload, before it was recorded
 
     monkeypatch.setitem(publish.HOOKS, "after_upload", die)
-    worker_items = jobs.claim_items(rt.db, "doomed", 1, lease_seconds=0.0)  # a worker takes an item ...
+    worker_items = jobs.claim_items(rt.db, owner="doomed", limit=1, lease_seconds=0.0)  # a worker takes an item ...
     [item] = worker_items
     with pytest.raises(Killed):
         store_jobs.run_item(rt, jobs.get_job(rt.db, queued.id), item, stage=lambda s: True, cancelled=lambda: False)
@@ -64,7 +64,7 @@ def test_a_job_killed_mid_way_resumes_without_a_second_upload(rt, woo_emu, conn,
 def test_cancel_stops_before_the_next_product(rt, woo_emu, conn, woo):
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
     queued = store_jobs.queue_publish(rt, job_id=job_id, role="gallery")
-    jobs.cancel_job(rt.db, queued.id)
+    jobs.cancel_job(rt.db, job_id=queued.id)
     run_until_idle(rt, job_id=queued.id)
     assert uploads(woo_emu) == 0 and ids(woo_emu, 17) == ["10"]
     assert jobs.get_job(rt.db, queued.id).status == "cancelled"

@@ -132,7 +132,6 @@ def test_gemini_is_offered_only_with_a_key(rt: Runtime) -> None:
 
 
 def test_approved_zip(rt: Runtime) -> None:
-    pytest.importorskip("lib.job_queries")
     from lib.models import Asset, AssetKind, JobItem, ReviewState
 
     sha = rt.blobs.put(b"\xff\xd8fake-jpeg")
@@ -167,7 +166,6 @@ def test_approved_zip(rt: Runtime) -> None:
 
 
 def test_gallery_stamp_moves_when_the_gallery_would_change(rt: Runtime) -> None:
-    pytest.importorskip("lib.job_queries")
     from lib import jobs
     from lib.models import Asset, AssetKind, ItemStatus, JobItem, ReviewState
 
@@ -189,7 +187,7 @@ def test_gallery_stamp_moves_when_the_gallery_would_change(rt: Runtime) -> None:
     done = views.gallery_stamp(rt, job_id)
     assert done != first
     [asset] = [a for e in jobs.gallery(rt.db, job_id) for a in e.assets]
-    jobs.set_review(rt.db, [asset.id], ReviewState.APPROVED)
+    jobs.set_review(rt.db, asset_ids=[asset.id], state=ReviewState.APPROVED)
     assert views.gallery_stamp(rt, job_id) != done
 
     entries = jobs.gallery(rt.db, job_id)
@@ -242,7 +240,6 @@ def test_request_log_rows_keep_one_type_per_column() -> None:
 
 def test_live_progress_read_from_the_job_log(rt: Runtime) -> None:
     """What the Generate page's fragment shows, from a real job log: bar, stage, counts, ETA, errors."""
-    pytest.importorskip("lib.job_queries")
     from lib import jobs
     from lib.models import ItemStatus, JobItem, utcnow
 
