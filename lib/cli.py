@@ -265,8 +265,15 @@ def cmd_reject(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_for(rt: Runtime, job_id: int) -> None:
+    """Run a queued store job to its end in this process (a worker elsewhere may take some of its items too)."""
+    from lib.worker import run_until_idle
+
+    run_until_idle(rt, job_id=job_id)
+
+
 def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib import publish
+    from lib import publish, store_jobs
 
     job = jobs.get_job(rt.db, args.job)
     keep = not args.drop_old_featured
@@ -281,15 +288,29 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
             f"same SKU; job {args.job} publishes to the store its photos came from."
         )
     item_ids = [i.id for i in _items(rt, args.job, args.items) if i.id is not None] if args.items else None
-    outcome = publish.publish_images(
+    queued = store_jobs.queue_publish(
         rt,
-        publish.job_asset_ids(rt, args.job, item_ids),
-        args.role,
+        job_id=args.job,
+        role=args.role,
         keep_old_featured=keep,
+        item_ids=item_ids,
         store_kind=store_kind,
         connection_id=args.connection,
     )
-    pubs = outcome.publications
+    assert queued.id is not None
+    skipped = list(queued.options.get("skipped") or [])
+    if not args.wait:
+        _out(
+            args,
+            {"publish_job_id": queued.id, "skipped": skipped, "unmatched": skipped},
+            f"Queued publishing job {queued.id} ({queued.item_count} products); the worker publishes it. "
+            f"Follow it with `jobs --job {queued.id}`."
+            + "".join(f"\n  not published: {sentence}" for sentence in skipped),
+        )
+        return 0
+    _wait_for(rt, queued.id)
+    report = store_jobs.report(rt, queued.id)
+    pubs = report.publications
     labels = publish.publication_labels(rt.db, pubs)
     data = [
         {
@@ -306,36 +327,50 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
         }
         for p in pubs
     ]
-    failed = outcome.failed
+    failed = [p for p in pubs if p.state != "done"]
     _out(
         args,
-        {"publications": data, "unmatched": outcome.skipped, "skipped": outcome.skipped},
-        f"Published {len(pubs) - len(failed)} images; {len(failed)} failed."
+        {"publish_job_id": queued.id, "publications": data, "unmatched": skipped, "skipped": skipped},
+        f"Published {len(pubs) - len(failed)} images; {len(failed)} failed (publishing job {queued.id})."
         + "".join(f"\n  {labels.get(p.id or 0)}: {p.error}" for p in failed)
-        + "".join(f"\n  not published: {sentence}" for sentence in outcome.skipped),
+        + "".join(f"\n  not published: {sentence}" for sentence in skipped),
     )
-    return 1 if failed or outcome.skipped else 0
+    return 1 if failed or skipped or report.failures else 0
 
 
 def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib import publish
+    from lib import store_jobs
+    from lib.models import ItemStatus
 
     products = [p.strip() for p in (args.products or "").split(",") if p.strip()] or None
-    report = publish.rollback(rt, job_id=args.job, product_ids=products, force=args.force)
-    # Store errors are raised unless there are conflicts too; then both come back in the report.
+    queued = store_jobs.queue_rollback(rt, job_id=args.job, product_ids=products, force=args.force)
+    assert queued.id is not None
+    if not args.wait:
+        _out(
+            args,
+            {"rollback_job_id": queued.id},
+            f"Queued rollback job {queued.id} ({queued.item_count} products). Follow it with `jobs --job {queued.id}`.",
+        )
+        return 0
+    _wait_for(rt, queued.id)
+    items = jobs.job_items(rt.db, queued.id)
+    restored = [i.product_id for i in items if i.status == ItemStatus.SUCCEEDED]
+    conflicts = [i for i in items if i.status == ItemStatus.FAILED and i.error_kind == "PublishConflict"]
+    errors = [i for i in items if i.status == ItemStatus.FAILED and i.error_kind != "PublishConflict"]
     data = {
-        "restored": report.restored,
-        "conflicts": [{"product_id": p, "message": m} for p, m in report.conflicts],
-        "errors": [{"product_id": p, "message": m} for p, m in report.errors],
+        "rollback_job_id": queued.id,
+        "restored": restored,
+        "conflicts": [{"product_id": i.product_id, "message": i.error_message} for i in conflicts],
+        "errors": [{"product_id": i.product_id, "message": i.error_message} for i in errors],
     }
     _out(
         args,
         data,
-        f"Restored {len(report.restored)} products."
-        + "".join(f"\n  {m} (use --force to overwrite)" for _p, m in report.conflicts)
-        + "".join(f"\n  {m}" for _p, m in report.errors),
+        f"Restored {len(restored)} products."
+        + "".join(f"\n  {i.error_message} (use --force to overwrite)" for i in conflicts)
+        + "".join(f"\n  {i.error_message}" for i in errors),
     )
-    return 1 if report.conflicts or report.errors else 0
+    return 1 if conflicts or errors else 0
 
 
 def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
@@ -548,8 +583,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="Drive and upload jobs: publish to the active WooCommerce store or Shopify shop (default woocommerce)",
     )
 
+    p.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the publishing job to its end here and report (default); --no-wait queues it for the worker",
+    )
+
     p = add("rollback", "restore image lists from before publishing")
     p.add_argument("--job", type=int, required=True)
+    p.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the rollback job to its end here and report (default); --no-wait queues it for the worker",
+    )
     p.add_argument("--products", help="comma-separated product ids (default: all of the job)")
     p.add_argument("--force", action="store_true", help="overwrite even if the images changed since")
 

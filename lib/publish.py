@@ -103,6 +103,7 @@ class PublishOutcome:
 
     publications: list[Publication] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    errors: dict[int, AppError] = field(default_factory=dict)  # publication id -> what made it fail
 
     @property
     def failed(self) -> list[Publication]:
@@ -659,7 +660,13 @@ def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Pu
 
 
 def _publish_one(
-    rt: Runtime, target: PublishTarget, item: _Item, role: PublishRole, keep_old_featured: bool
+    rt: Runtime,
+    target: PublishTarget,
+    item: _Item,
+    role: PublishRole,
+    keep_old_featured: bool,
+    stage: Callable[[str], Any] | None = None,
+    errors: dict[int, AppError] | None = None,
 ) -> Publication:
     pub, done = _find_open(rt, item, role)
     if done is not None:
@@ -714,7 +721,11 @@ def _publish_one(
         elif pub.state == PublicationState.FAILED:
             _event(rt, pub, "resuming")
         if not pub.remote_media_id:
+            if stage is not None:
+                stage("upload")
             pub = _upload(rt, target, item, pub, fresh)
+        if stage is not None:
+            stage("update")
         if role == PublishRole.VARIATION:
             return _apply_variation(rt, target, pub)
         return _apply_product(rt, target, pub, keep_old_featured)
@@ -758,6 +769,8 @@ def _publish_one(
         pub = _save(rt, pub, f"failed: {exc.message}", state=PublicationState.FAILED, error=exc.message, **changes)
         if isinstance(exc, SourceAuthError):
             raise  # every other image would fail the same way: stop and say so once
+        if errors is not None:
+            errors[pub.id or 0] = exc  # a job runner asks whether trying again may help (exc.retryable)
         return pub
 
 
@@ -771,6 +784,7 @@ def publish_images(
     connection_id: int | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_done: Callable[[Publication], None] | None = None,
+    on_stage: Callable[[str], Any] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> PublishOutcome:
     """Publish approved assets to the store of their job (or the one given; photos from Drive or uploads go to the
@@ -801,6 +815,7 @@ def publish_images(
     for index, item in enumerate(items):
         groups.setdefault((item.store_kind, item.connection_id, item.product_id), []).append(index)
     results: list[Publication | None] = [None] * len(items)
+    outcome = PublishOutcome(skipped=skipped)
     stop = threading.Event()
 
     def run(indexes: list[int]) -> None:
@@ -810,7 +825,13 @@ def publish_images(
             item = items[index]
             try:
                 results[index] = _publish_one(
-                    rt, ready[(item.store_kind, item.connection_id)], item, item.role, keep_old_featured
+                    rt,
+                    ready[(item.store_kind, item.connection_id)],
+                    item,
+                    item.role,
+                    keep_old_featured,
+                    on_stage,
+                    outcome.errors,
                 )
             except BaseException:
                 stop.set()
@@ -829,7 +850,50 @@ def publish_images(
         first = next((e for e in errors if e is not None), None)
         if first is not None:
             raise first
-    return PublishOutcome([r for r in results if r is not None], skipped)
+    outcome.publications = [r for r in results if r is not None]
+    return outcome
+
+
+@dataclass(frozen=True)
+class ProductGroup:
+    """The approved images going to one store product, in the order they are published (one job item)."""
+
+    store_kind: str
+    connection_id: int | None
+    product_id: str
+    variation_id: str | None  # set when every image of the group goes to this one variation
+    label: str
+    asset_ids: list[int]
+
+
+def resolve_groups(
+    rt: Runtime,
+    asset_ids: list[int],
+    role: str,
+    *,
+    store_kind: str | None = None,
+    connection_id: int | None = None,
+    keep_old_featured: bool = True,
+) -> tuple[list[ProductGroup], list[str]]:
+    """The images that fit, grouped by the store product they go to (in order), and a sentence for each left out.
+    Reads the store only to match SKUs; changes nothing."""
+    items, skipped = _resolve(
+        rt, _Targets(rt), list(asset_ids), _role(role), store_kind, connection_id, keep_old_featured=keep_old_featured
+    )
+    groups: dict[tuple[str, int | None, str], list[_Item]] = {}
+    for item in items:
+        groups.setdefault((item.store_kind, item.connection_id, item.product_id), []).append(item)
+    out = []
+    for (kind, cid, pid), group in groups.items():
+        variations = {i.variation_id for i in group}
+        only = next(iter(variations)) if len(variations) == 1 else None
+        name = (
+            group[0].label
+            if only or len(group) == 1
+            else label(group[0].name, "" if group[0].variation_id else group[0].sku)
+        )
+        out.append(ProductGroup(kind, cid, pid, only, name, [i.asset.id for i in group if i.asset.id is not None]))
+    return out, skipped
 
 
 def publish_assets(rt: Runtime, asset_ids: list[int], role: str, **kw: Any) -> list[Publication]:
@@ -1110,17 +1174,14 @@ def _rollback_product(
         report.restored.append(pubs[0].product_id)
 
 
-def rollback(
+def rollback_scope(
     rt: Runtime,
     *,
     job_id: int | None = None,
     product_ids: list[str] | None = None,
     publication_ids: list[int] | None = None,
-    force: bool = False,
-) -> RollbackReport:
-    """Put the products' image lists back as they were before publishing. Conflicts (the store changed since) are
-    reported, not overwritten, unless force=True. Store errors (after retries) are raised once every product has
-    been tried, unless there are conflicts to report too (then they are in `report.errors`)."""
+) -> list[Publication]:
+    """The publications a rollback of this job, products or publications would undo, oldest first."""
     if job_id is None and not product_ids and not publication_ids:
         raise InputError("Say which job, products or publications to roll back.")
     with rt.db.session() as s:
@@ -1134,7 +1195,21 @@ def rollback(
             q = q.where(col(Publication.product_id).in_([str(p) for p in product_ids]))
         if publication_ids:
             q = q.where(col(Publication.id).in_(list(publication_ids)))
-        pubs = list(s.exec(q.order_by(col(Publication.id))).all())
+        return list(s.exec(q.order_by(col(Publication.id))).all())
+
+
+def rollback(
+    rt: Runtime,
+    *,
+    job_id: int | None = None,
+    product_ids: list[str] | None = None,
+    publication_ids: list[int] | None = None,
+    force: bool = False,
+) -> RollbackReport:
+    """Put the products' image lists back as they were before publishing. Conflicts (the store changed since) are
+    reported, not overwritten, unless force=True. Store errors (after retries) are raised once every product has
+    been tried, unless there are conflicts to report too (then they are in `report.errors`)."""
+    pubs = rollback_scope(rt, job_id=job_id, product_ids=product_ids, publication_ids=publication_ids)
     # A product's image list and each of its variations' images are separate things to put back: two changed
     # variations are two conflicts, each named.
     # Where a variation's image is one of the product's images (Shopify), all of a product's publications are one
@@ -1165,13 +1240,15 @@ def rollback(
         # Said out loud: a caller that only counts `restored` would otherwise report success. (With conflicts the
         # report is returned, since the caller must ask about those; `errors` is in it.)
         done = f"Restored {_plural(len(report.restored), 'product')}. " if report.restored else ""
-        raise PublishError(
+        error = PublishError(
             done
             + " ".join(message for _pid, message in report.errors)
             + " Roll back again to finish"
             + (" (what was restored stays restored)." if done else "."),
             detail=", ".join(f.kind for f in failures),
         )
+        error.retryable = all(f.retryable for f in failures)  # a store that was down: trying later may help
+        raise error
     return report
 
 
@@ -1183,6 +1260,8 @@ __all__ = [
     "job_asset_ids",
     "publication_labels",
     "publish_images",
+    "resolve_groups",
+    "rollback_scope",
     "PublishError",
     "RollbackReport",
     "intended_images",

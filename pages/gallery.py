@@ -64,6 +64,10 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
     except ui.AppError as exc:
         ui.show_error(exc)
         return
+    if plan.skipped:  # left out, each in a sentence (e.g. only one image can be a product's main image)
+        st.warning(f"{ui.plural(len(plan.skipped), 'image')} will not be published:", icon=":material/block:")
+        for sentence in plan.skipped:
+            st.text(ui.plain(sentence, 400))
     if not plan:
         st.info("Nothing to change: these images are already published.")
         return

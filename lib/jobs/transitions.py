@@ -620,6 +620,63 @@ def _template_alt(item: JobItem) -> str:
     return prompts.alt_text(prompts.product_info(product, item.variation_id), style)
 
 
+@dataclass(frozen=True)
+class StoreItem:
+    """One item of a store job (lib/store_jobs.py): the product it touches and what to do there."""
+
+    product_id: str
+    payload: dict[str, Any]
+    variation_id: str | None = None
+
+
+def create_store_job(
+    db: Database,
+    *,
+    work: str,
+    source: Job,
+    options: dict[str, Any],
+    items: list[StoreItem],
+    connection_id: int | None = None,
+) -> Job:
+    """Queue a store job (publish, rollback or export of `source`'s images): provider "store", model = the work."""
+    with db.transaction() as s:
+        job = Job(
+            source_kind=source.source_kind,
+            connection_id=connection_id if connection_id is not None else source.connection_id,
+            provider="store",
+            model=work,
+            style=source.style,
+            options=dict(options),
+            item_count=len(items),
+        )
+        s.add(job)
+        s.flush()
+        assert job.id is not None
+        for it in items:
+            s.add(JobItem(job_id=job.id, product_id=it.product_id, variation_id=it.variation_id, product=it.payload))
+        events.record(s, "transition", f"{work} job created: {len(items)} items", job_id=job.id, data=options)
+        return job
+
+
+def complete_store_item(db: Database, *, item_id: int, owner: str | None, result: str, latency_ms: float) -> bool:
+    """A store job's item done; False if the lease was lost meanwhile."""
+    with db.transaction() as s:
+        item = _owned(s, item_id, owner)
+        if item is None:
+            return False
+        item.status = ItemStatus.SUCCEEDED
+        item.stage = None
+        item.lease_owner = None
+        item.lease_expires_at = None
+        item.latency_ms = latency_ms
+        item.error_kind = item.error_message = None
+        item.finished_at = utcnow()
+        s.add(item)
+        events.record(s, "transition", f"succeeded: {result}", job_id=item.job_id, item_id=item_id)
+        _refresh_job(s, item.job_id)
+        return True
+
+
 def complete_item(
     db: Database,
     *,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from lib import images
+from lib import images, store_jobs
 from lib.errors import AppError, ImageUnreadable
 from lib.generation import prompts
 from lib.generation.base import (
@@ -211,6 +211,32 @@ class Outcome:
     busy_seconds: float = 0.0
 
 
+def process_store_item(rt: Runtime, item: JobItem, job: Job, *, owner: str, durable: Durable = _now) -> Outcome:
+    """One item of a store job: lib/store_jobs.py runs lib.publish's (or the export's) idempotent steps; a cancel
+    or a lost lease is seen between products."""
+    assert item.id is not None
+    item_id, db, started = item.id, rt.db, time.monotonic()
+    current = ["snapshot"]
+
+    def stage(name: str) -> bool:
+        current[0] = name
+        return transitions.set_stage(db, item_id=item_id, owner=owner, stage=name)
+
+    result = store_jobs.run_item(
+        rt,
+        job,
+        item,
+        stage=stage,
+        cancelled=lambda: not transitions.set_stage(db, item_id=item_id, owner=owner, stage=current[0]),
+    )
+    done = durable(
+        lambda: transitions.complete_store_item(
+            db, item_id=item_id, owner=owner, result=result, latency_ms=(time.monotonic() - started) * 1000
+        )
+    )
+    return Outcome("succeeded" if done else "lost", time.monotonic() - started)
+
+
 def process_item(
     rt: Runtime,
     item: JobItem,
@@ -227,6 +253,8 @@ def process_item(
     db = rt.db
     job = queries.get_job(db, item.job_id)
     started = time.monotonic()
+    if store_jobs.is_store_job(job):  # publishing, rollback, export: lib/store_jobs.py does the work
+        return process_store_item(rt, item, job, owner=owner, durable=durable)
 
     def stage(name: str) -> bool:
         return transitions.set_stage(db, item_id=item_id, owner=owner, stage=name)

@@ -88,6 +88,31 @@ def test_publish_as_the_main_image_replacing_the_old_one(home, rt, store) -> Non
     assert after[1:] == before[1:] and after[0] not in before
 
 
+def test_two_new_main_images_for_one_product_are_refused_plainly(home, rt, store) -> None:
+    make_job(rt, ["1"], variants=2)
+    before = store.product_image_ids("1")
+    at = page("gallery").run()
+    lines = _publish(at, "featured", keep_old=False)
+    assert len([line for line in lines if line.startswith("The new image replaces the featured image")]) == 1
+    after = store.product_image_ids("1")
+    assert len(after) == len(before) and after[1:] == before[1:]  # one new main image, nothing uploaded unseen
+
+
+def test_the_confirmation_says_only_one_image_can_be_the_main_image(home, rt, store) -> None:
+    make_job(rt, ["1"], variants=2)
+    at = page("gallery").run()
+    at.button(key="gallery_approve_all").click().run()
+    at.radio(key="gallery_role").set_value("featured").run()
+    at.checkbox(key="gallery_keep").set_value(False).run()
+    at.button(key="gallery_publish").click().run()
+    assert_ok(at)
+    [dialog] = at.get("dialog")
+    [sentence] = [t.value for t in dialog.text if t.value.startswith("Only one image")]
+    assert (
+        sentence.startswith("Only one image can be the main image of “Stoneware Mug”") and "(not uploaded)" in sentence
+    )
+
+
 def test_publish_to_the_gallery_then_roll_back_the_product(home, rt, store) -> None:
     make_job(rt, ["1", "2"])
     before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
