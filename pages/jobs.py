@@ -24,6 +24,11 @@ if tot.per_day:
         c1.bar_chart(rows, x="Day", y="Images", height=220)
         c2.bar_chart(rows, x="Day", y="Cost (USD)", height=220, color="#2f7d4f")
 
+health = screen.health()
+st.caption(ui.escape_md(health.line), help="Workers report themselves every few seconds, from any machine.")
+if health.stalled:
+    st.warning(health.stalled, icon=":material/warning:")
+
 # History ------------------------------------------------------------------------------------------------
 st.subheader("History")
 f = st.columns([2, 2, 3])

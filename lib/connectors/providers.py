@@ -9,7 +9,6 @@ from lib.checks import Check
 from lib.connections import mark_verified, read_secret, save_connection
 from lib.connectors.base import ProviderConnector, failed
 from lib.errors import AppError, InputError
-from lib.generation import gemini, studio
 from lib.kinds import Kind
 
 if TYPE_CHECKING:
@@ -22,6 +21,8 @@ class StudioConnector(ProviderConnector[None]):
     kind: ClassVar[Kind] = Kind.STUDIO
 
     def check(self, runtime: Runtime, connection: Connection | None) -> list[Check]:
+        from lib.generation import studio  # numpy/scipy: loaded by the processes that draw, not by every start
+
         try:
             studio.preset_preview("marble_counter", 128)
         except AppError as exc:
@@ -29,6 +30,8 @@ class StudioConnector(ProviderConnector[None]):
         return [Check("Studio engine renders", True, "The studio engine works on this machine.")]
 
     def open_provider(self, runtime: Runtime) -> ImageProvider:
+        from lib.generation import studio
+
         return studio.open_provider(runtime)
 
 
@@ -58,6 +61,8 @@ class GeminiConnector(ProviderConnector[GeminiForm]):
         return conn
 
     def _test(self, runtime: Runtime, api_key: str) -> list[Check]:
+        from lib.generation import gemini  # google-genai takes a second to import: only where Gemini is used
+
         try:
             # through the module attribute, so a test can stand in for Google
             gemini.test_key(runtime.settings, api_key, base_url=runtime.settings.gemini_base_url, db=runtime.db)
@@ -85,4 +90,6 @@ class GeminiConnector(ProviderConnector[GeminiForm]):
         return checks
 
     def open_provider(self, runtime: Runtime) -> ImageProvider:
+        from lib.generation import gemini
+
         return gemini.open_provider(runtime)

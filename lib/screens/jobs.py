@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lib import jobs
-from lib.formatting import fmt_cost, fmt_ms, fmt_when
+from lib import jobs, workers_seen
+from lib.formatting import fmt_cost, fmt_ms, fmt_when, plural
 from lib.kinds import SOURCES
 from lib.labels import job_title, kind_label, state_label, style_label
 from lib.models import TERMINAL_JOB, Event, Job, JobItem, JobStatus
 from lib.screens.progress import ProgressView, progress_view
+from lib.workers_seen import WorkerHealth
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -106,12 +107,39 @@ class JobState:
     cancelled: bool
 
 
+@dataclass(frozen=True)
+class Health:
+    """The workers line above the history: who is working, on how many items."""
+
+    line: str
+    stalled: str  # "" unless items are waiting and no worker is alive to take them
+
+
+def health_line(workers: list[WorkerHealth], waiting: int = 0) -> Health:
+    if not workers:
+        stalled = (
+            f"{plural(waiting, 'item')} waiting, and no worker is running to take them: start one (make worker)."
+            if waiting
+            else ""
+        )
+        return Health("No worker seen in the last minute.", stalled)
+    parts = []
+    for w in workers:
+        state = " stopping" if w.stopping else ""
+        parts.append(f"{w.host} pid {w.pid}{state}: {plural(w.in_flight, 'item')} (seen {w.seen_ago:.0f} s ago)")
+    return Health(f"{plural(len(workers), 'worker')} seen in the last minute · " + " · ".join(parts), "")
+
+
 class JobsScreen:
     STATUSES = ("", *[s.value for s in JobStatus])  # "" = any state
     SOURCES = ("", *SOURCES)  # "" = any source
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+
+    def health(self) -> Health:
+        db = self.runtime.db
+        return health_line(workers_seen.live_workers(db), jobs.pending_items(db))
 
     # jobs.Totals and history
 

@@ -80,3 +80,26 @@ def test_sidebar_counts_running_jobs(home, rt) -> None:
     at = app().run()
     assert_ok(at)
     assert any("2 jobs running" in m.value for m in at.sidebar.markdown)
+
+
+def test_health_line_names_the_live_workers_and_warns_when_queued_work_has_none(home, rt) -> None:
+    from lib import workers_seen
+
+    make_job(rt, ["1", "2"], run=False)  # queued; the tests' app runs no embedded worker
+    at = page("jobs").run()
+    assert_ok(at)
+    assert any("No worker seen in the last minute" in c.value for c in at.caption)
+    assert [w.value for w in at.warning] == [
+        "2 items waiting, and no worker is running to take them: start one (make worker)."
+    ]
+
+    workers_seen.report(rt.db, owner="box-a:1", in_flight=2)
+    at = page("jobs").run()
+    assert_ok(at)
+    [line] = [c.value for c in at.caption if "seen in the last minute" in c.value]
+    assert line.startswith("1 worker seen in the last minute") and "2 items" in line
+    assert not at.warning
+
+    workers_seen.gone(rt.db, owner="box-a:1")  # a worker that stops cleanly leaves the line at once
+    at = page("jobs").run()
+    assert any("No worker seen" in c.value for c in at.caption)

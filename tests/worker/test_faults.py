@@ -135,8 +135,19 @@ def test_a_full_read_only_or_missing_image_store_is_waited_out(
 
 def test_the_worker_rides_out_a_full_database_and_carries_on(rt: Runtime) -> None:
     """A real SQLITE_FULL: PRAGMA max_page_count caps the database at its current size while `full` is set."""
-    rt.set_provider("studio", ScriptedProvider())
     full = threading.Event()
+    capped_once = threading.Event()  # stays set after `full` is cleared
+
+    class HeldUntilFull(ScriptedProvider):
+        """The first image comes at once; the others wait for the disk to fill, so the job cannot end before it
+        does (on a busy machine all six could otherwise finish between the first image and the cap)."""
+
+        def generate(self, request: GenerationRequest) -> GeneratedImage:
+            if self.calls >= 1:
+                assert capped_once.wait(60)
+            return super().generate(request)
+
+    rt.set_provider("studio", HeldUntilFull())
 
     @event.listens_for(rt.db.engine, "checkout")
     def _cap(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
@@ -160,6 +171,7 @@ def test_the_worker_rides_out_a_full_database_and_carries_on(rt: Runtime) -> Non
         _wait_for(lambda: any(i.status == "succeeded" for i in jobs.job_items(rt.db, job.id)), "a first image")
         full.set()
         rt.db.engine.pool.dispose()  # connections made from now on see the cap
+        capped_once.set()
         _wait_for(lambda: worker.stats.faults >= 3, "the worker to meet the full database a few times")
         assert thread.is_alive()  # it waits, it does not exit
         full.clear()
