@@ -137,8 +137,19 @@ with st.container(border=True):
             height=36 * (len(params) + 1) + 4,
         )
     with tab_items:
+        item_pages = max(1, -(-state.items // screen.ITEMS_PER_PAGE))
+        item_page = 1
+        if item_pages > 1:
+            item_page = int(
+                st.number_input(
+                    f"Page (of {item_pages:,}, {screen.ITEMS_PER_PAGE} items each)",
+                    min_value=1,
+                    max_value=item_pages,
+                    key=f"jobs_items_page_{detail_id}",
+                )
+            )
         st.dataframe(
-            screen.item_rows(detail_id),
+            screen.item_rows(detail_id, page=item_page),
             hide_index=True,
             width="stretch",
             column_config={"Cost": st.column_config.TextColumn("Cost")},

@@ -63,9 +63,11 @@ def list_jobs(
     return list(rows), int(total)
 
 
-def job_items(db: Database, job_id: int) -> list[JobItem]:
+def job_items(db: Database, job_id: int, *, offset: int = 0, limit: int | None = None) -> list[JobItem]:
+    """The job's items in order; `offset`/`limit` read one page of them (a job may hold 100,000)."""
+    query = select(JobItem).where(JobItem.job_id == job_id).order_by(col(JobItem.id)).offset(offset)
     with db.session() as s:
-        return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(col(JobItem.id))).all())
+        return list(s.exec(query if limit is None else query.limit(limit)).all())
 
 
 def job_events(db: Database, job_id: int, limit: int = 500) -> list[Event]:

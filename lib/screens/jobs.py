@@ -101,6 +101,7 @@ class JobState:
     job: Job
     title: str
     progress: ProgressView
+    items: int  # all of the job's items (the item table shows a page of them)
     failed: int  # items that can be retried
     finished: bool  # done, failed or cancelled: nothing to cancel
     paused: bool
@@ -130,8 +131,12 @@ def health_line(workers: list[WorkerHealth], waiting: int = 0) -> Health:
     return Health(f"{plural(len(workers), 'worker')} seen in the last minute · " + " · ".join(parts), "")
 
 
+ITEMS_PER_PAGE = 200  # rows of a job's item table per page
+
+
 class JobsScreen:
     STATUSES = ("", *[s.value for s in JobStatus])  # "" = any state
+    ITEMS_PER_PAGE = ITEMS_PER_PAGE
     SOURCES = ("", *SOURCES)  # "" = any source
 
     def __init__(self, runtime: Runtime) -> None:
@@ -177,6 +182,7 @@ class JobsScreen:
             job=job,
             title=job_title(job),
             progress=progress_view(progress),
+            items=progress.total,
             failed=int(progress.counts.get("failed", 0)),
             finished=job.status in TERMINAL_JOB,
             paused=job.status == JobStatus.PAUSED,
@@ -187,8 +193,11 @@ class JobsScreen:
     def parameters(job: Job) -> dict[str, str]:
         return job_parameters(job)
 
-    def item_rows(self, job_id: int) -> list[dict[str, Any]]:
-        return item_rows(jobs.job_items(self.runtime.db, job_id))
+    def item_rows(self, job_id: int, *, page: int = 1, per_page: int | None = None) -> list[dict[str, Any]]:
+        """One page of the job's items, read in SQL (never the whole job)."""
+        per_page = per_page or self.ITEMS_PER_PAGE
+        offset = (max(1, page) - 1) * per_page
+        return item_rows(jobs.job_items(self.runtime.db, job_id, offset=offset, limit=per_page))
 
     def event_rows(self, job_id: int, *, limit: int = 500) -> list[dict[str, Any]]:
         return event_rows(jobs.job_events(self.runtime.db, job_id, limit=limit))

@@ -103,3 +103,20 @@ def test_health_line_names_the_live_workers_and_warns_when_queued_work_has_none(
     workers_seen.gone(rt.db, owner="box-a:1")  # a worker that stops cleanly leaves the line at once
     at = page("jobs").run()
     assert any("No worker seen" in c.value for c in at.caption)
+
+
+def test_a_large_job_shows_its_items_a_page_at_a_time(home, rt, monkeypatch) -> None:
+    from lib.screens import jobs as jobs_screen
+
+    monkeypatch.setattr(jobs_screen.JobsScreen, "ITEMS_PER_PAGE", 2)
+    job_id = make_job(rt, ["1", "2", "3"], variants=2, run=False)  # 6 items
+    at = page("jobs").run()
+    assert_ok(at)
+    items = at.dataframe[2].value
+    first = list(items["Item"])
+    assert len(first) == 2
+    at.number_input(key=f"jobs_items_page_{job_id}").set_value(3).run()
+    assert_ok(at)
+    last = list(at.dataframe[2].value["Item"])
+    assert len(last) == 2 and min(last) > max(first)
+    assert sorted(i.id for i in jobs.job_items(rt.db, job_id))[-2:] == last
