@@ -17,6 +17,7 @@ from lib import publish
 from lib.connections import active_connection, get_connection
 from lib.errors import InputError
 from lib.export import approved_images
+from lib.kinds import Kind
 from lib.models import Connection
 
 if TYPE_CHECKING:
@@ -53,15 +54,15 @@ class StorePublishReport:
 def _store(runtime: Runtime, job_id: int, connection_id: int | None) -> tuple[Connection, list[int]]:
     """The store to publish to, and the job's approved images."""
     job, assets, _ = approved_images(runtime, job_id)
-    if job.source_kind == "woocommerce":
+    if job.source_kind == Kind.WOOCOMMERCE:
         raise InputError("This job's photos came from the store itself: publish it from the gallery.")
     if not assets:
         raise InputError(f"Job {job_id} has no approved images to publish. Approve some in the gallery first.")
     if connection_id is None:
-        store = active_connection(runtime.db, "woocommerce")
+        store = active_connection(runtime.db, Kind.WOOCOMMERCE)
         if store is None:
             raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
-    elif (store := get_connection(runtime.db, connection_id)).kind != "woocommerce":
+    elif (store := get_connection(runtime.db, connection_id)).kind != Kind.WOOCOMMERCE:
         raise InputError(
             f"Connection {connection_id} ({store.name}) is not a WooCommerce store. Choose the store to publish to."
         )
@@ -84,7 +85,7 @@ def plan_sku_publish(
         asset_ids,
         role,
         keep_old_featured=keep_old_featured,
-        store_kind="woocommerce",
+        store_kind=Kind.WOOCOMMERCE,
         connection_id=store.id,
     )
     matches = [
@@ -111,7 +112,7 @@ def publish_to_store(
         asset_ids,
         role,
         keep_old_featured=keep_old_featured,
-        store_kind="woocommerce",
+        store_kind=Kind.WOOCOMMERCE,
         connection_id=store.id,
     )
     return StorePublishReport(outcome.publications, outcome.skipped)

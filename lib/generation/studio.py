@@ -32,6 +32,7 @@ from lib.drawing.scenes import SCENE_VARIANTS, Scene, background
 from lib.errors import ProviderPermanent
 from lib.generation.base import ASPECT_RATIOS, GeneratedImage, GenerationRequest, ProductInfo, aspect_size
 from lib.generation.prompts import PRESETS, SceneParams, resolve_style
+from lib.kinds import Kind
 
 MODEL = "studio-v1"
 JPEG_QUALITY = 92
@@ -225,7 +226,7 @@ def _rng(*parts: object) -> np.random.Generator:
 class StudioEngine:
     """ImageProvider that composes the product into a procedurally rendered scene. Free and offline."""
 
-    name = "studio"
+    name = Kind.STUDIO
 
     def __init__(self, *, min_side: int = 1024, max_side: int = 2048, quality: int = JPEG_QUALITY) -> None:
         # min_side exists for tests and previews (small renders); the product's minimum is 1024.
