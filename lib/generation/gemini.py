@@ -423,7 +423,7 @@ class GeminiProvider:
     """ImageProvider over google-genai. The key is looked up on each call (a new key on the Connect page
     takes effect without a restart); clients are cached per (key, base URL)."""
 
-    name = Kind.GEMINI
+    name: str = Kind.GEMINI
     records_requests = True  # each HTTP call is already an Event (callers need not log it again)
 
     def __init__(

@@ -226,7 +226,7 @@ def _rng(*parts: object) -> np.random.Generator:
 class StudioEngine:
     """ImageProvider that composes the product into a procedurally rendered scene. Free and offline."""
 
-    name = Kind.STUDIO
+    name: str = Kind.STUDIO
 
     def __init__(self, *, min_side: int = 1024, max_side: int = 2048, quality: int = JPEG_QUALITY) -> None:
         # min_side exists for tests and previews (small renders); the product's minimum is 1024.

@@ -171,7 +171,7 @@ def _forget_listing(runtime: Runtime, conn: Connection) -> None:
 
 
 class DriveSource:
-    kind = Kind.DRIVE
+    kind: str = Kind.DRIVE
 
     def __init__(self, runtime: Runtime, connection: Connection) -> None:
         self.runtime = runtime

@@ -25,7 +25,7 @@ from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage
 if TYPE_CHECKING:
     from lib.runtime import Runtime
 
-KIND = Kind.UPLOAD
+KIND: str = Kind.UPLOAD
 MAX_NAME = 120
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lib.models import Connection
     from lib.runtime import Runtime
 
-KIND = Kind.WOOCOMMERCE
+KIND: str = Kind.WOOCOMMERCE
 PER_PAGE_MAX = 100
 __all__ = [
     "Check",
