@@ -819,7 +819,9 @@ def build_request(
         aspect_ratio=job.aspect_ratio,
         output_size=job.output_size,
         variant_index=item.variant_index,
-        seed=item.variant_index,
+        # A regenerate asks for a new picture: its own seed (the item's id), so the studio engine draws another
+        # scene; first runs keep the variant's seed, so identical requests still share a stored result.
+        seed=item.id if item.regenerate and item.id is not None else item.variant_index,
     )
     return request, source_sha
 
