@@ -155,7 +155,7 @@ def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
 def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
     source = rt.source(Kind.DEMO)
     selections = _select(source, [], "", args.products)
-    job = jobs.create_job(rt, _spec(args, Kind.DEMO), selections)
+    job = jobs.create_job(rt, spec=_spec(args, Kind.DEMO), selections=selections)
     assert job.id is not None
     run_until_idle(rt, concurrency=args.concurrency, job_id=job.id)  # this job only: other queued jobs stay queued
     items = jobs.job_items(rt.db, job.id)
@@ -188,7 +188,7 @@ def cmd_generate(rt: Runtime, args: argparse.Namespace) -> int:
         raise InputError(
             f"This makes {len(selections) * spec.variants} images (estimated ${cost:.2f}). Add --yes to queue it."
         )
-    job = jobs.create_job(rt, spec, selections)
+    job = jobs.create_job(rt, spec=spec, selections=selections)
     _out(
         args,
         {"job_id": job.id, "items": job.item_count, "mode": job.mode, "estimated_cost": job.estimated_cost},
@@ -249,16 +249,16 @@ def _item_assets(rt: Runtime, job_id: int, items: str) -> list[int]:
 def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
     jobs.get_job(rt.db, args.job)
     if args.all:
-        n = jobs.approve_all(rt.db, args.job)
+        n = jobs.approve_all(rt.db, job_id=args.job)
     else:
-        n = jobs.set_review(rt.db, _item_assets(rt, args.job, args.items), "approved")
+        n = jobs.set_review(rt.db, asset_ids=_item_assets(rt, args.job, args.items), state="approved")
     _out(args, {"approved": n}, f"Approved {n} images.")
     return 0
 
 
 def cmd_reject(rt: Runtime, args: argparse.Namespace) -> int:
     jobs.get_job(rt.db, args.job)
-    n = jobs.set_review(rt.db, _item_assets(rt, args.job, args.items), "rejected")
+    n = jobs.set_review(rt.db, asset_ids=_item_assets(rt, args.job, args.items), state="rejected")
     _out(args, {"rejected": n}, f"Rejected {n} images.")
     return 0
 
@@ -362,19 +362,19 @@ def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:
-    n = jobs.cancel_job(rt.db, args.job)
+    n = jobs.cancel_job(rt.db, job_id=args.job)
     _out(args, {"cancelled_items": n}, f"Cancelled job {args.job} ({n} items).")
     return 0
 
 
 def cmd_retry(rt: Runtime, args: argparse.Namespace) -> int:
-    n = jobs.retry_failed(rt.db, args.job)
+    n = jobs.retry_failed(rt.db, job_id=args.job)
     _out(args, {"requeued": n}, f"Requeued {n} failed items.")
     return 0
 
 
 def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
-    jobs.resume_job(rt.db, args.job)
+    jobs.resume_job(rt.db, job_id=args.job)
     _out(args, {"resumed": args.job}, f"Resumed job {args.job}.")
     return 0
 

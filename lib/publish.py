@@ -810,7 +810,7 @@ def publish_assets(rt: Runtime, asset_ids: list[int], role: str, **kw: Any) -> l
 
 def job_asset_ids(rt: Runtime, job_id: int, item_ids: list[int] | None = None) -> list[int]:
     """The approved images of a job (or of some of its items), oldest first."""
-    from lib.job_queries import approved_assets
+    from lib.jobs.queries import approved_assets
 
     assets = approved_assets(rt.db, job_id)
     if item_ids is not None:

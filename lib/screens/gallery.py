@@ -183,16 +183,16 @@ class GalleryScreen:
     # Review
 
     def set_review(self, *, asset_id: int, state: str) -> None:
-        jobs.set_review(self.runtime.db, [asset_id], state)
+        jobs.set_review(self.runtime.db, asset_ids=[asset_id], state=state)
 
     def approve_all(self, *, job_id: int) -> int:
-        return jobs.approve_all(self.runtime.db, job_id)
+        return jobs.approve_all(self.runtime.db, job_id=job_id)
 
     def set_alt_text(self, *, asset_id: int, text: str) -> None:
-        jobs.set_alt_text(self.runtime.db, asset_id, text)
+        jobs.set_alt_text(self.runtime.db, asset_id=asset_id, text=text)
 
     def regenerate(self, *, item_id: int, prompt_extra: str) -> None:
-        jobs.regenerate_item(self.runtime, item_id, prompt_extra=prompt_extra)
+        jobs.regenerate_item(self.runtime, item_id=item_id, prompt_extra=prompt_extra)
 
     # Publish and roll back (through the modules' attributes, so tests can stand in for a store)
 

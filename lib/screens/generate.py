@@ -86,10 +86,10 @@ class GenerateScreen:
         return job_title(job)
 
     def resume(self, *, job_id: int) -> None:
-        jobs.resume_job(self.runtime.db, job_id)
+        jobs.resume_job(self.runtime.db, job_id=job_id)
 
     def cancel(self, *, job_id: int) -> int:
-        return jobs.cancel_job(self.runtime.db, job_id)
+        return jobs.cancel_job(self.runtime.db, job_id=job_id)
 
     # The form
 
@@ -137,4 +137,4 @@ class GenerateScreen:
         return jobs.estimate_cost(self.runtime, spec, n_items)
 
     def launch(self, *, spec: jobs.JobSpec, selection: SelectionState, skip: set[str]) -> Job:
-        return jobs.create_job(self.runtime, spec, selection.as_job_selections(skip=skip))
+        return jobs.create_job(self.runtime, spec=spec, selections=selection.as_job_selections(skip=skip))

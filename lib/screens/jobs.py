@@ -166,10 +166,10 @@ class JobsScreen:
         return event_rows(jobs.job_events(self.runtime.db, job_id, limit=limit))
 
     def retry_failed(self, *, job_id: int) -> int:
-        return jobs.retry_failed(self.runtime.db, job_id)
+        return jobs.retry_failed(self.runtime.db, job_id=job_id)
 
     def cancel(self, *, job_id: int) -> int:
-        return jobs.cancel_job(self.runtime.db, job_id)
+        return jobs.cancel_job(self.runtime.db, job_id=job_id)
 
     def resume(self, *, job_id: int) -> None:
-        jobs.resume_job(self.runtime.db, job_id)
+        jobs.resume_job(self.runtime.db, job_id=job_id)

@@ -253,6 +253,9 @@ class GeminiEmulator(LoopbackEmulator):
         self.api_key = VALID_KEY
         self.latency = latency
         self.text_latency: float | None = None  # text models (alt text); None = same as latency
+        # set: text-model calls wait until it is opened (a test releases them); text_answered counts the ones sent
+        self.text_gate: threading.Event | None = None
+        self.text_answered = 0
         self.fault_ratio = fault_ratio
         self.fault_codes = (429, 503)
         self.max_faults_per_request = 2
@@ -721,8 +724,15 @@ class _Handler(BaseHTTPRequestHandler):
         delay = emu.latency if emu.text_latency is None or "image" in model else emu.text_latency
         if delay:
             time.sleep(delay)
+        if emu.text_gate is not None and "image" not in model:
+            emu.text_gate.wait(60)
         status, answer = emu.answer(model, body, online=True)
-        self._send(status, answer)
+        try:
+            self._send(status, answer)
+        finally:
+            if "image" not in model:
+                with emu._lock:
+                    emu.text_answered += 1
 
     def _count_tokens(self, model: str) -> None:
         body = self._json()

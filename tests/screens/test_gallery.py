@@ -44,7 +44,7 @@ def test_gallery_stamp_moves_when_the_gallery_would_change(rt: Runtime) -> None:
     done = gallery_stamp(rt, job_id)
     assert done != first
     [asset] = [a for e in jobs.gallery(rt.db, job_id) for a in e.assets]
-    jobs.set_review(rt.db, [asset.id], ReviewState.APPROVED)
+    jobs.set_review(rt.db, asset_ids=[asset.id], state=ReviewState.APPROVED)
     assert gallery_stamp(rt, job_id) != done
 
     entries = jobs.gallery(rt.db, job_id)

@@ -183,7 +183,7 @@ def test_rollback_of_one_product(home, rt) -> None:
     store = open_target(rt, None)
     job_id = make_job(rt, ["1", "2"])
     before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
-    jobs.approve_all(rt.db, job_id)
+    jobs.approve_all(rt.db, job_id=job_id)
     publish.publish_job(rt, job_id, "gallery")
     at = page("gallery").run()
     at.button(key="gallery_rb_2_None").click().run()
@@ -235,7 +235,7 @@ def test_rollback_conflict_asks_before_overwriting(home, rt) -> None:
     store = open_target(rt, None)
     job_id = make_job(rt, ["2"])
     before = store.product_image_ids("2")
-    jobs.approve_all(rt.db, job_id)
+    jobs.approve_all(rt.db, job_id=job_id)
     publish.publish_job(rt, job_id, "featured")
     edited = list(reversed(store.product_image_ids("2")))  # someone reorders the images in the store meanwhile
     store.set_product_images("2", edited)
@@ -256,7 +256,7 @@ def test_rollback_conflict_asks_before_overwriting(home, rt) -> None:
 
 def test_rollback_store_errors_are_shown_beside_the_conflicts(home, rt, monkeypatch) -> None:
     job_id = make_job(rt, ["2", "3"])
-    jobs.approve_all(rt.db, job_id)
+    jobs.approve_all(rt.db, job_id=job_id)
     publish.publish_job(rt, job_id, "featured")  # the job's rollback button shows once something is published
     report = publish.RollbackReport(
         conflicts=[("2", "Its images were changed in the store after publishing.")],

@@ -143,7 +143,7 @@ def test_product_names_in_the_gallery_are_text_not_html(home, rt) -> None:
     name = '<img src=x onerror="alert(1)"> **Bold** [link](http://x)'
     upload.rename(rt, row.id, name, sku="<b>SKU</b>")
     product = rt.source("upload").get_product(str(row.id))
-    create_job(rt, JobSpec(source_kind="upload"), [Selection(product)])
+    create_job(rt, spec=JobSpec(source_kind="upload"), selections=[Selection(product)])
     run_until_idle(rt)
 
     at = page("gallery").run()

@@ -16,7 +16,7 @@ from lib.errors import ProviderAuthError, ProviderPermanent, ProviderQuota, Prov
 from lib.models import Asset, Event, JobItem, utcnow
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
-from lib.worker import TokenBucket, Worker, run_until_idle, start_embedded
+from lib.worker import TokenBucket, Worker, backoff_delay, run_until_idle, start_embedded
 from tests.conftest import ScriptedProvider
 
 
@@ -43,8 +43,8 @@ def _job(rt: Runtime, n: int = 3, variants: int = 1, **kw: object):
     products = [p for p in rt.source("demo").list_products(ProductQuery(per_page=100)).items if not p.variations]
     return jobs.create_job(
         rt,
-        jobs.JobSpec(source_kind="demo", variants=variants, **kw),  # type: ignore[arg-type]
-        [jobs.Selection(p) for p in products[:n]],
+        spec=jobs.JobSpec(source_kind="demo", variants=variants, **kw),  # type: ignore[arg-type]
+        selections=[jobs.Selection(p) for p in products[:n]],
     )
 
 
@@ -106,25 +106,28 @@ def test_retry_delay_honours_the_providers_retry_after(rt: Runtime) -> None:
     rt.set_provider("studio", ScriptedProvider({1: ProviderQuota("slow down", retry_after=47.0)}))
     job = _job(rt, n=1)
     worker = Worker(rt, concurrency=1)
-    [item] = jobs.claim_items(rt.db, worker.owner, 1, 60)
+    [item] = jobs.claim_items(rt.db, owner=worker.owner, limit=1, lease_seconds=60)
     before = utcnow()
     worker._run_item(item)
     [after] = jobs.job_items(rt.db, job.id)
     assert after.status == "queued" and after.error_kind == "ProviderQuota"
     assert after.next_attempt_at - before >= timedelta(seconds=47)
-    assert jobs.claim_items(rt.db, "other", 1, 60) == []  # not due yet
-    assert len(jobs.claim_items(rt.db, "other", 1, 60, now=utcnow() + timedelta(seconds=48))) == 1
+    assert jobs.claim_items(rt.db, owner="other", limit=1, lease_seconds=60) == []  # not due yet
+    assert (
+        len(jobs.claim_items(rt.db, owner="other", limit=1, lease_seconds=60, now=utcnow() + timedelta(seconds=48)))
+        == 1
+    )
 
 
 def test_backoff_grows_exponentially_with_jitter_and_respects_the_cap() -> None:
     import random
 
     rng = random.Random(1)
-    delays = [jobs.backoff_delay(n, base=2, cap=60, rng=rng) for n in range(1, 9)]
+    delays = [backoff_delay(n, base=2, cap=60, rng=rng) for n in range(1, 9)]
     for n, d in enumerate(delays, start=1):
         exp = min(60, 2 * 2 ** (n - 1))
         assert exp / 2 <= d <= exp
-    assert jobs.backoff_delay(1, base=2, cap=60, retry_after=30, rng=rng) == 30
+    assert backoff_delay(1, base=2, cap=60, retry_after=30, rng=rng) == 30
 
 
 @pytest.mark.parametrize(
@@ -162,7 +165,7 @@ def test_auth_error_pauses_the_job_instead_of_burning_retries(rt: Runtime) -> No
     assert {i.status for i in items} == {"queued"} and all(i.attempts == 0 for i in items)
     # a new key: resume and everything goes through
     rt.set_provider("studio", ScriptedProvider())
-    jobs.resume_job(rt.db, job.id)
+    jobs.resume_job(rt.db, job_id=job.id)
     run_until_idle(rt)
     assert jobs.get_job(rt.db, job.id).status == "succeeded"
 
@@ -171,7 +174,7 @@ def test_cancelled_job_is_not_worked_on(rt: Runtime) -> None:
     provider = ScriptedProvider()
     rt.set_provider("studio", provider)
     job = _job(rt, n=3)
-    jobs.cancel_job(rt.db, job.id)
+    jobs.cancel_job(rt.db, job_id=job.id)
     run_until_idle(rt)
     assert provider.calls == 0
     assert {i.status for i in jobs.job_items(rt.db, job.id)} == {"cancelled"}
@@ -181,8 +184,8 @@ def test_item_cancelled_while_running_keeps_no_result(rt: Runtime) -> None:
     rt.set_provider("studio", ScriptedProvider())
     job = _job(rt, n=1)
     worker = Worker(rt)
-    [item] = jobs.claim_items(rt.db, worker.owner, 1, 60)
-    jobs.cancel_item(rt.db, item.id)
+    [item] = jobs.claim_items(rt.db, owner=worker.owner, limit=1, lease_seconds=60)
+    jobs.cancel_item(rt.db, item_id=item.id)
     worker._run_item(item)
     [after] = jobs.job_items(rt.db, job.id)
     assert after.status == "cancelled" and after.result_asset_id is None
@@ -194,11 +197,12 @@ def test_expired_lease_is_taken_over_and_the_old_worker_cannot_overwrite(rt: Run
     rt.set_provider("studio", ScriptedProvider())
     job = _job(rt, n=1)
     dead = Worker(rt, owner="dead-worker")
-    [item] = jobs.claim_items(rt.db, dead.owner, 1, lease_seconds=5)
-    assert jobs.claim_items(rt.db, "other", 1, 60) == []  # lease still valid
+    [item] = jobs.claim_items(rt.db, owner=dead.owner, limit=1, lease_seconds=5)
+    assert jobs.claim_items(rt.db, owner="other", limit=1, lease_seconds=60) == []  # lease still valid
     later = utcnow() + timedelta(seconds=6)
-    [taken] = jobs.claim_items(rt.db, "survivor", 1, 60, now=later)
-    assert taken.id == item.id and taken.attempts == 2
+    [taken] = jobs.claim_items(rt.db, owner="survivor", limit=1, lease_seconds=60, now=later)
+    # the dead worker's attempt is not spent: a takeover counts a crash instead
+    assert taken.id == item.id and (taken.attempts, taken.crashes) == (1, 1)
     Worker(rt, owner="survivor")._run_item(taken)
     dead._run_item(item)  # the zombie finishes late: its result is discarded
     [after] = jobs.job_items(rt.db, job.id)

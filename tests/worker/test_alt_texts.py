@@ -1,4 +1,4 @@
-"""Alt texts the text model did not write the first time are asked for again (lib/alt_text.py), through the real
+"""Alt texts the text model did not write the first time are asked for again (lib/worker/alt_texts.py), through the real
 SDK against the Gemini emulator: a batch whose alt-text time ran out, an online job whose text calls failed."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
-from lib import alt_text, jobs
+from lib import jobs
 from lib.config import Settings
-from lib.generation import batch, prompts
+from lib.generation import prompts
 from lib.models import Asset, ItemStatus, JobItem, utcnow
 from lib.runtime import Runtime
 from lib.sources.base import Product, ProductQuery
-from lib.worker import Worker, start_embedded
+from lib.worker import Worker, alt_texts, batch, start_embedded
 from tests.emulators.gemini import GeminiEmulator
 
 ALT_PROMPT = "Write the alt text"  # what every alt-text request says (gemini._alt_prompt)
@@ -49,7 +49,7 @@ def _job(rt: Runtime, products: int, mode: str) -> int:
     spec = jobs.JobSpec(
         source_kind="demo", provider="gemini", model="gemini-2.5-flash-image", style="marble_counter", mode=mode
     )
-    job = jobs.create_job(rt, spec, [jobs.Selection(p) for p in items])
+    job = jobs.create_job(rt, spec=spec, selections=[jobs.Selection(p) for p in items])
     assert job.id is not None
     return job.id
 
@@ -95,24 +95,24 @@ def batch_without_alt_texts(rt, emu, monkeypatch) -> int:
 def test_alt_texts_left_to_the_template_by_a_batch_are_written_by_the_text_model_later(
     rt, emu, batch_without_alt_texts
 ):
-    assert alt_text.pending_count(rt) == 4
+    assert alt_texts.pending_count(rt) == 4
 
-    written, failed = alt_text.fill_pending(rt)
+    written, failed = alt_texts.fill_pending(rt)
 
     assert (written, failed) == (4, 0)
     assert [a.alt_text for a, _ in _assets(rt, batch_without_alt_texts)] == [
         _model_text(i) for _, i in _assets(rt, batch_without_alt_texts)
     ]
-    assert alt_text.pending_count(rt) == 0
-    assert alt_text.fill_pending(rt) == (0, 0) and _alt_calls(emu) == 4  # nothing asked twice
+    assert alt_texts.pending_count(rt) == 0
+    assert alt_texts.fill_pending(rt) == (0, 0) and _alt_calls(emu) == 4  # nothing asked twice
 
 
 def test_alt_text_someone_wrote_is_never_replaced(rt, emu, batch_without_alt_texts):
     first = _assets(rt, batch_without_alt_texts)[0][0]
     assert first.id is not None
-    jobs.set_alt_text(rt.db, first.id, "Our bestselling mug, hand glazed")
+    jobs.set_alt_text(rt.db, asset_id=first.id, text="Our bestselling mug, hand glazed")
 
-    written, _ = alt_text.fill_pending(rt)
+    written, _ = alt_texts.fill_pending(rt)
 
     assert written == 3 and _alt_calls(emu) == 3  # the edited one was not even asked about
     assert _assets(rt, batch_without_alt_texts)[0][0].alt_text == "Our bestselling mug, hand glazed"
@@ -120,20 +120,20 @@ def test_alt_text_someone_wrote_is_never_replaced(rt, emu, batch_without_alt_tex
 
 def test_a_text_model_that_keeps_failing_leaves_the_template_after_a_few_tries(rt, emu, batch_without_alt_texts):
     emu.rules = [(ALT_PROMPT, "429")]
-    rounds = [alt_text.fill_pending(rt) for _ in range(alt_text.ALT_TEXT_TRIES + 1)]
+    rounds = [alt_texts.fill_pending(rt) for _ in range(alt_texts.ALT_TEXT_TRIES + 1)]
 
-    assert rounds == [(0, 4)] * alt_text.ALT_TEXT_TRIES + [(0, 0)]
-    assert _alt_calls(emu) == 4 * alt_text.ALT_TEXT_TRIES
+    assert rounds == [(0, 4)] * alt_texts.ALT_TEXT_TRIES + [(0, 0)]
+    assert _alt_calls(emu) == 4 * alt_texts.ALT_TEXT_TRIES
     assert all(a.alt_text == _template(i) for a, i in _assets(rt, batch_without_alt_texts))
-    assert alt_text.pending_count(rt) == 0
+    assert alt_texts.pending_count(rt) == 0
 
 
 def test_a_round_stops_when_the_rate_limit_says_so(rt, emu, batch_without_alt_texts):
     tokens = iter([True, True])  # two calls allowed, then the worker is stopping
 
-    written, failed = alt_text.fill_pending(rt, acquire=lambda: next(tokens, False))
+    written, failed = alt_texts.fill_pending(rt, acquire=lambda: next(tokens, False))
 
-    assert (written, failed) == (2, 0) and alt_text.pending_count(rt) == 2
+    assert (written, failed) == (2, 0) and alt_texts.pending_count(rt) == 2
 
 
 def test_the_worker_writes_alt_texts_that_failed_online_once_the_text_model_answers(rt, emu):
@@ -142,13 +142,13 @@ def test_the_worker_writes_alt_texts_that_failed_online_once_the_text_model_answ
     Worker(rt).run(until_idle=True)
     rows = _assets(rt, job_id)
     assert {i.status for _, i in rows} == {ItemStatus.SUCCEEDED}
-    assert all(a.alt_text == _template(i) and a.alt_tries_left == alt_text.ALT_TEXT_TRIES for a, i in rows)
+    assert all(a.alt_text == _template(i) and a.alt_tries_left == alt_texts.ALT_TEXT_TRIES for a, i in rows)
 
     emu.rules = []
     embedded = start_embedded(rt)  # the app's worker, idle: no items left
     try:
         deadline, tick = time.monotonic() + 30, threading.Event()
-        while alt_text.pending_count(rt) and time.monotonic() < deadline:  # waits for a condition, at most 30 s
+        while alt_texts.pending_count(rt) and time.monotonic() < deadline:  # waits for a condition, at most 30 s
             tick.wait(0.05)
     finally:
         embedded.stop()

@@ -28,7 +28,9 @@ def test_create_job_makes_one_item_per_product_variation_and_variant(rt: Runtime
     variable = next(p for p in products if p.variations)
     simple = [p for p in products if not p.variations][:2]
     selections = [jobs.Selection(p) for p in simple] + [jobs.Selection(variable, v.id) for v in variable.variations]
-    job = jobs.create_job(rt, jobs.JobSpec(source_kind="demo", variants=3, style="oak_table"), selections)
+    job = jobs.create_job(
+        rt, spec=jobs.JobSpec(source_kind="demo", variants=3, style="oak_table"), selections=selections
+    )
     items = jobs.job_items(rt.db, job.id)
     assert job.item_count == len(items) == 3 * (2 + len(variable.variations))
     assert {(i.product_id, i.variation_id) for i in items} == {(s.product.id, s.variation_id) for s in selections}
@@ -49,13 +51,13 @@ def test_create_job_makes_one_item_per_product_variation_and_variant(rt: Runtime
 )
 def test_bad_job_settings_are_refused_and_change_nothing(rt: Runtime, spec: jobs.JobSpec, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        jobs.create_job(rt, spec, [jobs.Selection(p) for p in _products(rt, 2)])
+        jobs.create_job(rt, spec=spec, selections=[jobs.Selection(p) for p in _products(rt, 2)])
     assert _job_count(rt) == 0
 
 
 def test_empty_selection_is_refused(rt: Runtime) -> None:
     with pytest.raises(InputError, match="Select at least one product"):
-        jobs.create_job(rt, jobs.JobSpec(source_kind="demo"), [])
+        jobs.create_job(rt, spec=jobs.JobSpec(source_kind="demo"), selections=[])
     assert _job_count(rt) == 0
 
 
@@ -75,7 +77,7 @@ def test_auto_style_uses_each_products_category_default(rt: Runtime) -> None:
 
     products = _products(rt, 14)
     job = jobs.create_job(
-        rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(p) for p in products if not p.variations]
+        rt, spec=jobs.JobSpec(source_kind="demo"), selections=[jobs.Selection(p) for p in products if not p.variations]
     )
     for item in jobs.job_items(rt.db, job.id):
         assert item.product["style"] == prompts.default_style(item.product["category"])
@@ -84,7 +86,7 @@ def test_auto_style_uses_each_products_category_default(rt: Runtime) -> None:
 def test_progress_review_and_gallery_after_a_run(rt: Runtime) -> None:
     rt.set_provider("studio", ScriptedProvider())
     job = jobs.create_job(
-        rt, jobs.JobSpec(source_kind="demo", variants=2), [jobs.Selection(p) for p in _products(rt, 3)]
+        rt, spec=jobs.JobSpec(source_kind="demo", variants=2), selections=[jobs.Selection(p) for p in _products(rt, 3)]
     )
     before = jobs.job_progress(rt.db, job.id)
     assert (before.total, before.finished, before.counts) == (6, 0, {"queued": 6})
@@ -96,13 +98,13 @@ def test_progress_review_and_gallery_after_a_run(rt: Runtime) -> None:
     assert all(a.alt_text and not a.alt_text.lower().startswith("image of") for e in entries for a in e.assets)
 
     first = entries[0].assets[0]
-    assert jobs.set_review(rt.db, [first.id], "rejected") == 1
-    assert jobs.approve_all(rt.db, job.id) == 5  # the rejected one stays rejected
+    assert jobs.set_review(rt.db, asset_ids=[first.id], state="rejected") == 1
+    assert jobs.approve_all(rt.db, job_id=job.id) == 5  # the rejected one stays rejected
     assert len(jobs.approved_assets(rt.db, job.id)) == 5
     assert [a.id for e in jobs.gallery(rt.db, job.id, "rejected") for a in e.assets] == [first.id]
     with pytest.raises(InputError):
-        jobs.set_review(rt.db, [first.id], "maybe")
-    jobs.set_alt_text(rt.db, first.id, "  Stoneware mug on   a marble counter ")
+        jobs.set_review(rt.db, asset_ids=[first.id], state="maybe")
+    jobs.set_alt_text(rt.db, asset_id=first.id, text="  Stoneware mug on   a marble counter ")
     with rt.db.session() as s:
         assert s.get(Asset, first.id).alt_text == "Stoneware mug on a marble counter"
 
@@ -110,10 +112,12 @@ def test_progress_review_and_gallery_after_a_run(rt: Runtime) -> None:
 def test_regenerate_adds_one_item_with_the_edited_prompt_and_skips_the_cache(rt: Runtime) -> None:
     provider = ScriptedProvider()
     rt.set_provider("studio", provider)
-    job = jobs.create_job(rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(p) for p in _products(rt, 2)])
+    job = jobs.create_job(
+        rt, spec=jobs.JobSpec(source_kind="demo"), selections=[jobs.Selection(p) for p in _products(rt, 2)]
+    )
     run_until_idle(rt)
     first = jobs.job_items(rt.db, job.id)[0]
-    new = jobs.regenerate_item(rt, first.id, "with a sprig of rosemary")
+    new = jobs.regenerate_item(rt, item_id=first.id, prompt_extra="with a sprig of rosemary")
     items = jobs.job_items(rt.db, job.id)
     assert len(items) == 3 and new.parent_item_id == first.id and "rosemary" in new.prompt
     calls = provider.calls
@@ -125,8 +129,11 @@ def test_regenerate_adds_one_item_with_the_edited_prompt_and_skips_the_cache(rt:
 
 def test_list_jobs_pages_newest_first_and_filters(rt: Runtime) -> None:
     products = _products(rt, 1)
-    ids = [jobs.create_job(rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(products[0])]).id for _ in range(25)]
-    jobs.cancel_job(rt.db, ids[0])
+    ids = [
+        jobs.create_job(rt, spec=jobs.JobSpec(source_kind="demo"), selections=[jobs.Selection(products[0])]).id
+        for _ in range(25)
+    ]
+    jobs.cancel_job(rt.db, job_id=ids[0])
     page1, total = jobs.list_jobs(rt.db, page=1, per_page=10)
     page3, _ = jobs.list_jobs(rt.db, page=3, per_page=10)
     assert total == 25 and [j.id for j in page1] == ids[::-1][:10] and len(page3) == 5
@@ -137,22 +144,24 @@ def test_list_jobs_pages_newest_first_and_filters(rt: Runtime) -> None:
 
 
 def test_cancel_and_retry_rules(rt: Runtime) -> None:
-    job = jobs.create_job(rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(p) for p in _products(rt, 3)])
+    job = jobs.create_job(
+        rt, spec=jobs.JobSpec(source_kind="demo"), selections=[jobs.Selection(p) for p in _products(rt, 3)]
+    )
     item = jobs.job_items(rt.db, job.id)[0]
-    jobs.cancel_item(rt.db, item.id)
+    jobs.cancel_item(rt.db, item_id=item.id)
     with pytest.raises(JobError):
-        jobs.cancel_item(rt.db, item.id)
-    assert jobs.cancel_job(rt.db, job.id) == 2
+        jobs.cancel_item(rt.db, item_id=item.id)
+    assert jobs.cancel_job(rt.db, job_id=job.id) == 2
     assert {i.status for i in jobs.job_items(rt.db, job.id)} == {"cancelled"}
     with pytest.raises(JobError, match="cancelled"):
-        jobs.retry_failed(rt.db, job.id)
+        jobs.retry_failed(rt.db, job_id=job.id)
     with pytest.raises(JobError, match="does not exist"):
-        jobs.cancel_job(rt.db, 999)
+        jobs.cancel_job(rt.db, job_id=999)
 
 
 def test_totals_count_images_cost_and_days(rt: Runtime) -> None:
     rt.set_provider("studio", ScriptedProvider(cost=0.5))
-    jobs.create_job(rt, jobs.JobSpec(source_kind="demo"), [jobs.Selection(p) for p in _products(rt, 4)])
+    jobs.create_job(rt, spec=jobs.JobSpec(source_kind="demo"), selections=[jobs.Selection(p) for p in _products(rt, 4)])
     run_until_idle(rt)
     t = jobs.totals(rt.db)
     assert (t.images, t.success_rate, t.cost) == (4, 1.0, pytest.approx(2.0))

@@ -20,7 +20,7 @@ from lib.sources.base import ProductQuery
 from lib.worker import run_until_idle
 from tests.conftest import make_runtime
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start_worker(home: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -50,7 +50,9 @@ def _statuses(rt: Runtime, job_id: int) -> Counter[str]:
 def _demo_job(rt: Runtime, n: int, variants: int):
     products = [p for p in rt.source("demo").list_products(ProductQuery(per_page=100)).items if not p.variations]
     return jobs.create_job(
-        rt, jobs.JobSpec(source_kind="demo", variants=variants), [jobs.Selection(p) for p in products[:n]]
+        rt,
+        spec=jobs.JobSpec(source_kind="demo", variants=variants),
+        selections=[jobs.Selection(p) for p in products[:n]],
     )
 
 

@@ -1,11 +1,11 @@
-"""Read-only queries over the job log that pages, the CLI and the progress fragment need."""
+"""Read-only queries over the job log: what pages, the CLI, the progress fragment and the worker need."""
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -13,7 +13,22 @@ from sqlmodel import col, select
 
 from lib.db import Database
 from lib.errors import JobError
-from lib.models import TERMINAL_ITEM, Asset, AssetKind, Event, ItemStatus, Job, JobItem, ReviewState, utcnow
+from lib.models import (
+    TERMINAL_ITEM,
+    Asset,
+    AssetKind,
+    Event,
+    ItemMode,
+    ItemStatus,
+    Job,
+    JobItem,
+    JobStatus,
+    ReviewState,
+    Stage,
+    utcnow,
+)
+
+OPEN_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def get_job(db: Database, job_id: int) -> Job:
@@ -90,7 +105,7 @@ def job_progress(db: Database, job_id: int) -> JobProgress:
         rows = s.exec(
             select(JobItem.status, JobItem.stage, func.count())
             .where(JobItem.job_id == job_id)
-            .group_by(JobItem.status, JobItem.stage)
+            .group_by(col(JobItem.status), col(JobItem.stage))
         ).all()
         errors = s.exec(
             select(JobItem.error_message)
@@ -168,6 +183,8 @@ def totals(db: Database, days: int = 30) -> Totals:
     succeeded, failed = counts.get(ItemStatus.SUCCEEDED, 0), counts.get(ItemStatus.FAILED, 0)
     per_day: dict[date, list[float]] = {}
     for finished_at, item_cost in finished:
+        if finished_at is None:
+            continue
         bucket = per_day.setdefault(finished_at.date(), [0, 0.0])
         bucket[0] += 1
         bucket[1] += item_cost or 0.0
@@ -175,7 +192,7 @@ def totals(db: Database, days: int = 30) -> Totals:
     return Totals(
         images=succeeded,
         success_rate=succeeded / (succeeded + failed) if succeeded + failed else None,
-        median_latency_ms=statistics.median(latencies) if latencies else None,
+        median_latency_ms=statistics.median(lat) if (lat := [x for x in latencies if x is not None]) else None,
         cost=float(cost),
         per_day=series,
     )
@@ -240,3 +257,180 @@ def approved_assets(db: Database, job_id: int) -> list[Asset]:
                 .order_by(col(Asset.id))
             ).all()
         )
+
+
+# The worker's reads ------------------------------------------------------------------------------------
+
+
+def pending_items(db: Database, *, job_id: int | None = None) -> int:
+    """Items that still need work: queued or running, in jobs that are neither paused nor cancelled
+    (of one job when `job_id` is given)."""
+    query = (
+        select(func.count())
+        .select_from(JobItem)
+        .join(Job, col(Job.id) == col(JobItem.job_id))
+        .where(col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]))
+        .where(col(Job.status).in_(OPEN_JOB))
+    )
+    if job_id is not None:
+        query = query.where(col(JobItem.job_id) == job_id)
+    with db.session() as s:
+        return int(s.exec(query).one())
+
+
+def latest_result(db: Database, fingerprint: str) -> Asset | None:
+    """The newest generated asset made by an identical request."""
+    with db.session() as s:
+        return s.exec(
+            select(Asset)
+            .where(Asset.fingerprint == fingerprint, Asset.kind == AssetKind.GENERATED)
+            .order_by(col(Asset.id).desc())
+        ).first()
+
+
+def _same(column: Any, value: object) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def approved_for_product(db: Database, job: Job, item: JobItem, limit: int = 5) -> list[Asset]:
+    """Approved generated images of the item's product and variation, from any job on the same source, earliest
+    review first (then id)."""
+    with db.session() as s:
+        return list(
+            s.exec(
+                select(Asset)
+                .join(Job, col(Job.id) == col(Asset.job_id))
+                .where(
+                    col(Asset.kind) == AssetKind.GENERATED,
+                    col(Asset.review_state) == ReviewState.APPROVED,
+                    col(Asset.product_id) == item.product_id,
+                    _same(col(Asset.variation_id), item.variation_id),
+                    # product ids are only unique within a source: demo product 12 is not store product 12
+                    col(Job.source_kind) == job.source_kind,
+                    _same(col(Job.connection_id), job.connection_id),
+                )
+                .order_by(col(Asset.reviewed_at).is_(None), col(Asset.reviewed_at), col(Asset.id))
+                .limit(limit)
+            ).all()
+        )
+
+
+def has_batch_work(db: Database) -> bool:
+    """Batch items to submit or follow, or cancelled ones still in a batch (one cheap read per worker poll)."""
+    with db.session() as s:
+        open_item = col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]) & (
+            col(JobItem.mode) == ItemMode.BATCH
+        )
+        cancelled_in_batch = (col(JobItem.status) == ItemStatus.CANCELLED) & col(JobItem.stage).in_(
+            [Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]
+        )
+        row = s.exec(select(JobItem.id).where(open_item | cancelled_in_batch).limit(1)).first()
+        return row is not None
+
+
+def open_batch_jobs(db: Database, *, provider: str | None = None, exclude_provider: str | None = None) -> list[int]:
+    """Open batch jobs with items waiting for a batch (of one provider, or of all but one)."""
+    query = (
+        select(Job.id)
+        .join(JobItem, col(JobItem.job_id) == col(Job.id))
+        .where(
+            col(Job.status).in_(OPEN_JOB),
+            col(JobItem.status) == ItemStatus.QUEUED,
+            col(JobItem.mode) == ItemMode.BATCH,
+        )
+        .distinct()
+    )
+    if provider is not None:
+        query = query.where(col(Job.provider) == provider)
+    if exclude_provider is not None:
+        query = query.where(col(Job.provider) != exclude_provider)
+    with db.session() as s:
+        return [int(i) for i in s.exec(query).all() if i is not None]
+
+
+def batches_due(db: Database, now: datetime) -> list[tuple[str, int]]:
+    """(batch name, job id) of batches with running items whose next poll is due."""
+    with db.session() as s:
+        rows = s.exec(
+            select(JobItem.batch_name, JobItem.job_id)
+            .distinct()
+            .where(
+                JobItem.status == ItemStatus.RUNNING,
+                col(JobItem.batch_name).is_not(None),
+                col(JobItem.next_attempt_at) <= now,
+            )
+        ).all()
+    return [(str(name), int(job_id)) for name, job_id in rows]
+
+
+def batch_items(db: Database, batch_name: str) -> list[JobItem]:
+    """The running items of a batch."""
+    with db.session() as s:
+        return list(
+            s.exec(
+                select(JobItem)
+                .where(JobItem.batch_name == batch_name, JobItem.status == ItemStatus.RUNNING)
+                .order_by(col(JobItem.id))
+            ).all()
+        )
+
+
+def cancelled_batches(db: Database) -> list[tuple[str, int]]:
+    """(batch name, job id) of batches that cancelled items still wait on."""
+    with db.session() as s:
+        rows = s.exec(
+            select(JobItem.batch_name, JobItem.job_id)
+            .distinct()
+            .where(
+                JobItem.status == ItemStatus.CANCELLED,
+                col(JobItem.batch_name).is_not(None),
+                col(JobItem.stage).in_([Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]),
+            )
+        ).all()
+    return [(str(name), int(job_id)) for name, job_id in rows]
+
+
+def stalled_submissions(db: Database, now: datetime) -> dict[str, tuple[int, list[int]]]:
+    """token -> (job id, item ids) of batch submissions whose lease expired before the batch's name was recorded."""
+    with db.session() as s:
+        rows = s.exec(
+            select(JobItem.id, JobItem.job_id, JobItem.batch_token).where(
+                JobItem.status == ItemStatus.RUNNING,
+                col(JobItem.batch_token).is_not(None),
+                col(JobItem.batch_name).is_(None),
+                col(JobItem.lease_expires_at) < now,
+            )
+        ).all()
+    groups: dict[str, tuple[int, list[int]]] = {}
+    for item_id, job_id, token in rows:
+        if item_id is not None:
+            groups.setdefault(str(token), (job_id, []))[1].append(item_id)
+    return groups
+
+
+def waiting_for_batch(db: Database, job_id: int) -> bool:
+    with db.session() as s:
+        row = s.exec(
+            select(JobItem.id).where(
+                JobItem.job_id == job_id, JobItem.status == ItemStatus.QUEUED, JobItem.mode == ItemMode.BATCH
+            )
+        ).first()
+    return row is not None
+
+
+def pending_alt_texts(db: Database, limit: int) -> list[tuple[Asset, JobItem]]:
+    """Generated images whose alt text the text model still owes, most tries left first."""
+    with db.session() as s:
+        rows = s.exec(
+            select(Asset, JobItem)
+            .join(JobItem, col(JobItem.id) == col(Asset.item_id))
+            .where(col(Asset.alt_tries_left) > 0, Asset.kind == AssetKind.GENERATED)
+            .order_by(col(Asset.alt_tries_left).desc(), col(Asset.id))
+            .limit(limit)
+        ).all()
+    return [(a, i) for a, i in rows]
+
+
+def pending_alt_text_count(db: Database) -> int:
+    with db.session() as s:
+        return int(s.exec(select(func.count()).select_from(Asset).where(col(Asset.alt_tries_left) > 0)).one())
