@@ -24,6 +24,14 @@ from pathlib import Path
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from lib import catalog, drawing, ui
+from lib.config import Settings
+from lib.jobs import JobSpec, Selection, create_job
+from lib.models import Asset, AssetKind, ItemStatus, Job, JobItem, JobStatus, ReviewState, utcnow
+from lib.runtime import Runtime
+from lib.sources.base import ProductQuery
+from lib.sources.demo import DemoSource
+
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS = 10_000
 GALLERY_PRODUCTS, VARIANTS = 500, 4
@@ -53,8 +61,6 @@ def _timed(
 
 def _clear_photo_caches() -> None:
     """Forget every photo check and preview drawn so far in this process."""
-    from lib import catalog, drawing
-
     catalog.clear_caches()
     drawing.clear_caches()
 
@@ -62,13 +68,6 @@ def _clear_photo_caches() -> None:
 def _seed_gallery(home: Path) -> int:
     """A finished job with GALLERY_PRODUCTS x VARIANTS approved/pending generated images."""
     from sqlmodel import select
-
-    from lib.config import Settings
-    from lib.jobs import JobSpec, Selection, create_job
-    from lib.models import Asset, AssetKind, ItemStatus, Job, JobItem, JobStatus, ReviewState, utcnow
-    from lib.runtime import Runtime
-    from lib.sources.base import ProductQuery
-    from lib.sources.demo import DemoSource
 
     rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=home, embedded_worker=False))
     source = DemoSource(rt, size=PRODUCTS)
@@ -121,8 +120,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import streamlit as st
-
-    from lib import ui
 
     rows: list[tuple[str, str, tuple[list[float], list[float], float, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:

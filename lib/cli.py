@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lib import jobs
+from lib import jobs, publish, store_jobs
 from lib.config import Settings
 from lib.connections import get_connection
 from lib.connectors import registry
@@ -35,12 +35,16 @@ from lib.connectors.providers import GeminiForm
 from lib.connectors.shopify import ShopifyForm
 from lib.connectors.sources import DriveForm, WooForm
 from lib.errors import AppError, InputError
+from lib.export import export_approved
 from lib.generation.base import ASPECT_RATIOS
+from lib.kinds import PROVIDERS as PROVIDER_KINDS
+from lib.kinds import SOURCES as SOURCE_KINDS
 from lib.kinds import Kind
-from lib.models import Job, JobItem
+from lib.models import ItemStatus, Job, JobItem
 from lib.runtime import Runtime
 from lib.sku_match import SkuHit, pick
 from lib.sources.base import Product, ProductQuery, ProductSource
+from lib.worker import Worker, run_until_idle
 
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -130,8 +134,8 @@ def _item_dict(item: JobItem) -> dict[str, Any]:
 
 
 def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
-    provider = getattr(args, "provider", "studio")
-    model = getattr(args, "model", None) or (jobs.STUDIO_MODEL if provider == "studio" else "gemini-2.5-flash-image")
+    provider = getattr(args, "provider", Kind.STUDIO)
+    model = getattr(args, "model", None) or (jobs.STUDIO_MODEL if provider == Kind.STUDIO else "gemini-2.5-flash-image")
     return jobs.JobSpec(
         source_kind=source_kind,
         connection_id=getattr(args, "connection", None),
@@ -151,11 +155,9 @@ def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
 
 
 def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib.worker import run_until_idle
-
-    source = rt.source("demo")
+    source = rt.source(Kind.DEMO)
     selections = _select(source, [], "", args.products)
-    job = jobs.create_job(rt, spec=_spec(args, "demo"), selections=selections)
+    job = jobs.create_job(rt, spec=_spec(args, Kind.DEMO), selections=selections)
     assert job.id is not None
     run_until_idle(rt, concurrency=args.concurrency, job_id=job.id)  # this job only: other queued jobs stay queued
     items = jobs.job_items(rt.db, job.id)
@@ -198,8 +200,6 @@ def cmd_generate(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib.worker import Worker
-
     stats = Worker(rt, concurrency=args.concurrency).run(until_idle=args.until_idle)
     _out(args, stats.as_dict(), " ".join(f"{k}={v}" for k, v in stats.as_dict().items()))
     return 0
@@ -273,14 +273,15 @@ def _wait_for(rt: Runtime, job_id: int) -> None:
 
 
 def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib import publish, store_jobs
-
     job = jobs.get_job(rt.db, args.job)
     keep = not args.drop_old_featured
     store_kind: str | None = None
     if job.source_kind in publish.NOT_STORES:  # Drive and uploads are no store: images go where the SKU matches
         store_kind = args.store
-        if args.connection is not None and get_connection(rt.db, args.connection).kind in ("woocommerce", "shopify"):
+        if args.connection is not None and get_connection(rt.db, args.connection).kind in (
+            Kind.WOOCOMMERCE,
+            Kind.SHOPIFY,
+        ):
             store_kind = get_connection(rt.db, args.connection).kind  # else publish says it is no store
     elif args.connection is not None:
         raise InputError(
@@ -339,9 +340,6 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib import store_jobs
-    from lib.models import ItemStatus
-
     products = [p.strip() for p in (args.products or "").split(",") if p.strip()] or None
     queued = store_jobs.queue_rollback(rt, job_id=args.job, product_ids=products, force=args.force)
     assert queued.id is not None
@@ -374,8 +372,6 @@ def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib.export import export_approved
-
     results = export_approved(rt, args.job, folder_id=args.folder, connection_id=args.connection)
     if not results:
         raise InputError(
@@ -520,12 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     _job_options(p)
 
     p = add("generate", "queue a job")
-    p.add_argument("--source", required=True, choices=["demo", "woocommerce", "shopify", "drive", "upload"])
+    p.add_argument("--source", required=True, choices=[k.value for k in SOURCE_KINDS])
     p.add_argument("--connection", type=int, default=None, help="connection id (default: the active one)")
     p.add_argument("--products", help="comma-separated product ids or SKUs")
     p.add_argument("--category", help="category name (demo), id (woocommerce) or collection (shopify)")
     p.add_argument("--limit", type=int, default=None, help="at most this many products")
-    p.add_argument("--provider", default="studio", choices=["studio", "gemini"])
+    p.add_argument("--provider", default=Kind.STUDIO.value, choices=[k.value for k in PROVIDER_KINDS])
     p.add_argument("--model", default=None)
     p.add_argument("--prompt", default="", help="extra prompt text")
     p.add_argument("--size", type=int, default=1024, choices=[1024, 2048, 4096])

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from lib.errors import ConfigError
+from lib.file_modes import private_dir
 
 SECRETS_FILE = Path(".streamlit/secrets.toml")
 
@@ -189,8 +190,6 @@ class Settings(BaseSettings):
         return float(self.rate_limits.get(provider, 0.0) or 0.0)
 
     def ensure_dirs(self) -> None:
-        from lib.file_modes import private_dir
-
         private_dir(self.home)
         private_dir(self.blob_dir)
 

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from lib import events
 from lib.connections import active_connection, get_connection
 from lib.errors import InputError, JobError, SourceNotFound
+from lib.kinds import Kind
 from lib.models import Asset, AssetKind, Connection, Job, JobItem, ReviewState
 from lib.sources.drive_client import FOLDER_MIME, DriveClient, escape
 from lib.sources.drive_connect import EXPORT_MARKER, GENERATED_ROLE, client_for
@@ -64,11 +65,11 @@ def export_name(
 def _drive_connection(runtime: Runtime, job: Job, connection_id: int | None) -> Connection:
     if connection_id is not None:
         conn = get_connection(runtime.db, connection_id)
-    elif job.source_kind == "drive" and job.connection_id:
+    elif job.source_kind == Kind.DRIVE and job.connection_id:
         conn = get_connection(runtime.db, job.connection_id)
     else:
-        conn = active_connection(runtime.db, "drive")  # type: ignore[assignment]
-    if conn is None or conn.kind != "drive":
+        conn = active_connection(runtime.db, Kind.DRIVE)  # type: ignore[assignment]
+    if conn is None or conn.kind != Kind.DRIVE:
         raise InputError("No Google Drive connection is set up. Add one on the Connect page.")
     return conn
 
@@ -108,7 +109,7 @@ def export_approved(
     job, assets, items = approved_images(runtime, job_id)
     if asset_ids is not None:
         assets = [a for a in assets if a.id in set(asset_ids)]
-    if not folder_id and job.source_kind != "drive":
+    if not folder_id and job.source_kind != Kind.DRIVE:
         raise InputError("These photos did not come from Drive: choose the Drive folder to export them to.")
     if not assets:
         return []

@@ -36,6 +36,7 @@ from sqlmodel import col, select
 from lib import events
 from lib.connections import active_connection, get_connection
 from lib.errors import AppError, InputError, PublishError, PublishVerifyError, SourceAuthError, SourceNotFound
+from lib.kinds import Kind
 from lib.models import Asset, Job, JobItem, Publication, PublicationState, PublishRole, ReviewState, utcnow
 from lib.sku_match import SkuHit, label
 
@@ -50,7 +51,7 @@ MAX_WAIT = 30.0
 # before the media id is recorded (a test raises there to play a process killed at the worst moment).
 HOOKS: dict[str, Callable[[Publication, str], None]] = {}
 OPEN = (PublicationState.PENDING, PublicationState.UPLOADED, PublicationState.FAILED)
-NOT_STORES = ("drive", "upload")  # sources with no store of their own: their photos go where the SKU matches
+NOT_STORES = (Kind.DRIVE, Kind.UPLOAD)  # sources with no store of their own: their photos go where the SKU matches
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
 DEFAULT_CONCURRENCY = 4
 VERIFY_FAILED = "The store did not keep the image"
@@ -143,7 +144,7 @@ def _role(role: str) -> PublishRole:
         raise InputError(f"Role must be featured, gallery or variation, not {role!r}.") from exc
 
 
-STORE_NAMES = {"woocommerce": "WooCommerce store", "shopify": "Shopify shop"}
+STORE_NAMES: dict[str, str] = {Kind.WOOCOMMERCE: "WooCommerce store", Kind.SHOPIFY: "Shopify shop"}
 
 
 def _connection_for(rt: Runtime, kind: str, connection_id: int | None) -> int | None:
@@ -194,7 +195,7 @@ class _Targets:
 
 
 def _store_kind(source_kind: str, store_kind: str | None) -> str:
-    return store_kind or ("woocommerce" if source_kind in NOT_STORES else source_kind)
+    return store_kind or (Kind.WOOCOMMERCE if source_kind in NOT_STORES else source_kind)
 
 
 def _resolve(
@@ -242,7 +243,7 @@ def _resolve(
         if not asset.product_id:
             raise InputError(f"Image #{asset.id} belongs to no product.")
         job = jobs.get(asset.job_id) if asset.job_id is not None else None
-        source_kind = job.source_kind if job else "demo"
+        source_kind = job.source_kind if job else Kind.DEMO
         kind = _store_kind(source_kind, store_kind)
         cid = _connection_for(
             rt,

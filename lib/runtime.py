@@ -19,10 +19,6 @@ from lib.sources.base import ProductSource, PublishTarget
 from lib.storage import BlobStore, LocalBlobStore
 from lib.vault import Vault
 
-# Old names some callers still check kinds against (`kind in SOURCE_MODULES`): the connector registries, by Kind.
-SOURCE_MODULES = registry.SOURCES
-PROVIDER_MODULES = registry.PROVIDERS
-
 
 @dataclass
 class Runtime:

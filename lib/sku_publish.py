@@ -17,6 +17,7 @@ from lib import publish
 from lib.connections import active_connection, get_connection
 from lib.errors import InputError
 from lib.export import approved_images
+from lib.kinds import Kind
 from lib.models import Connection
 
 if TYPE_CHECKING:
@@ -50,11 +51,11 @@ class StorePublishReport:
     unmatched: list[str]  # one sentence per approved image left out
 
 
-STORES = {"woocommerce": "WooCommerce store", "shopify": "Shopify shop"}
+STORES: dict[str, str] = {Kind.WOOCOMMERCE: "WooCommerce store", Kind.SHOPIFY: "Shopify shop"}
 
 
 def _store(
-    runtime: Runtime, job_id: int, connection_id: int | None, store_kind: str = "woocommerce"
+    runtime: Runtime, job_id: int, connection_id: int | None, store_kind: str = Kind.WOOCOMMERCE
 ) -> tuple[Connection, list[int]]:
     """The store to publish to (the given connection, WooCommerce or Shopify, else the active one of `store_kind`),
     and the job's approved images."""

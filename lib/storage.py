@@ -17,6 +17,7 @@ from typing import BinaryIO, Protocol
 
 from PIL import Image, ImageOps
 
+from lib import images
 from lib.errors import ImageTooLarge, ImageUnreadable, StorageError, StorageUnavailable
 from lib.file_modes import private_dir, private_dirs_down_to
 
@@ -76,8 +77,6 @@ def check_sha(sha: str) -> str:
 
 def make_thumbnail(data: bytes, side: int) -> bytes:
     """A JPEG whose long side is `side`. Raises ImageError if `data` is not a picture (or a decompression bomb)."""
-    from lib import images  # lazy: lib.images pulls numpy, which plain blob access does not need
-
     width, height = images.image_size(data)  # header only: a bomb is refused before its pixels exist
     if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
         raise ImageTooLarge(f"This image is {width} × {height} pixels, too large to preview safely.")

@@ -106,17 +106,8 @@ def test_no_test_skips_when_our_own_module_fails_to_import() -> None:
     assert problems == []
 
 
-# Files core-jobs is moving into the lib/jobs/ and lib/worker/ packages; they lose their guards there.
-BEING_MOVED = ("lib/worker.py",)
-
-
 def test_our_modules_are_imported_by_name_and_never_guarded() -> None:
-    problems = [
-        p
-        for rel, tree in python_files("lib", "pages", "app.py")
-        if rel not in BEING_MOVED
-        for p in hidden_imports(rel, tree)
-    ]
+    problems = [p for rel, tree in python_files("lib", "pages", "app.py") for p in hidden_imports(rel, tree)]
     assert problems == []
 
 

@@ -11,9 +11,12 @@ from PIL import Image, ImageDraw
 from lib import catalog
 from lib.catalog import Filters, SelectionBook, SelectionState, SourceRef
 from lib.config import Settings
+from lib.connections import save_connection
+from lib.errors import InputError
 from lib.models import Asset, AssetKind, Job, ReviewState
 from lib.runtime import Runtime
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage, Variation
+from lib.sources.demo import DemoSource
 
 
 def _photo(white: bool, side: int = 600) -> bytes:
@@ -148,8 +151,6 @@ def test_white_background_only_checks_only_the_photos_a_page_needs(rt: Runtime) 
 
 
 def test_demo_thumbnails_are_drawn_at_preview_size(rt: Runtime) -> None:
-    from lib.sources.demo import DemoSource
-
     src = DemoSource(rt)
     src.fetch_image = lambda image: pytest.fail("a drawn photo needs no full-size render")  # type: ignore[method-assign]
     facts = catalog.image_facts(rt, src, REF, src.get_product("3").featured)
@@ -217,8 +218,6 @@ def test_book_keeps_one_selection_per_source() -> None:
 
 
 def test_source_options_list_demo_stores_drives_and_uploads(rt: Runtime) -> None:
-    from lib.connections import save_connection
-
     save_connection(rt.db, rt.vault, kind="woocommerce", name="Shop A", secret={"consumer_key": "ck"})
     save_connection(rt.db, rt.vault, kind="woocommerce", name="Shop B", secret={"consumer_key": "ck"})
     labels = [r.label for r in catalog.source_options(rt)]
@@ -229,8 +228,6 @@ def test_source_options_list_demo_stores_drives_and_uploads(rt: Runtime) -> None
 
 
 def test_an_unknown_source_kind_is_a_sentence_not_a_crash(rt: Runtime) -> None:
-    from lib.errors import InputError
-
     with pytest.raises(InputError, match="Unknown product source 'nowhere'"):
         catalog.open_source(rt, catalog.SourceRef.from_key("nowhere:3"))
     with pytest.raises(InputError, match="Google Gemini is not a product source"):

@@ -13,6 +13,7 @@ from lib import cli, jobs
 from lib.models import Event, Publication
 from lib.runtime import Runtime
 from lib.sources.drive import save_drive
+from lib.sources.woocommerce import save_woocommerce
 from tests.conftest import ScriptedProvider, make_runtime
 from tests.emulators.drive import DriveEmulator, service_account_json
 from tests.emulators.woocommerce import APP_PASSWORD, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, WooEmulator
@@ -303,8 +304,6 @@ def sku_folders(emu: DriveEmulator) -> str:
 
 
 def connect_store(rt: Runtime, woo: WooEmulator, *, activate: bool = True) -> int:
-    from lib.sources.woocommerce import save_woocommerce
-
     conn = save_woocommerce(
         rt,
         url=woo.url,

@@ -10,14 +10,15 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from lib import publish
+from lib import cli, publish
+from lib.connections import list_connections
 from lib.errors import InputError, PublishError, SourceAuthError
 from lib.models import Asset, AssetKind, Event, Job, JobItem, Publication, PublicationState, ReviewState
 from lib.sources import wc_client
 from lib.sources.base import Product
 from lib.sources.demo import DemoSource, DemoStore
-from lib.sources.woocommerce import open_source, save_woocommerce
-from tests.conftest import make_runtime
+from lib.sources.woocommerce import open_source, open_target, save_woocommerce
+from tests.conftest import ScriptedProvider, make_runtime
 from tests.emulators.woocommerce import (
     APP_PASSWORD,
     CONSUMER_KEY,
@@ -536,8 +537,6 @@ def test_variation_conflict(rt, woo_emu, conn, woo):
 def test_cli_rollback_reports_store_errors_beside_conflicts(rt, woo_emu, conn, woo, waits, capsys):
     import json
 
-    from lib import cli
-
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["19"], None)])
     publish.publish_job(rt, job_id, "featured")
     woo_emu.products[19]["image_ids"].append(11)  # the merchant edits one product meanwhile
@@ -714,10 +713,6 @@ def test_publications_are_listed_per_job(rt, woo_emu, conn, woo):
 def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, capsys, monkeypatch):
     import json
 
-    from lib import cli
-    from lib.connections import list_connections
-    from tests.conftest import ScriptedProvider
-
     def run(*argv: str) -> tuple[int, object, str]:
         code = cli.main([*argv, "--json"], rt=rt)
         out, err = capsys.readouterr()
@@ -776,8 +771,6 @@ def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, ca
 def test_photos_with_a_variation_sku_go_to_that_variation(rt, woo_emu, conn, woo, capsys):
     import json
 
-    from lib import cli
-
     photo = Product(id="upload-1", name="Red tee photo", sku="wcr-tee-red-s", category="Uploads")
     job_id, _ = make_job(rt, "upload", None, [(photo, None)])
     code = cli.main(["publish", "--job", str(job_id), "--role", "featured", "--json"], rt=rt)
@@ -792,8 +785,6 @@ def test_photos_with_a_variation_sku_go_to_that_variation(rt, woo_emu, conn, woo
 
 def test_choosing_products_by_variation_sku_and_in_any_case(rt, woo_emu, conn, capsys):
     import json
-
-    from lib import cli
 
     def items(products: str) -> list[tuple[str, str | None]]:
         code = cli.main(["generate", "--source", "woocommerce", "--products", products, "--yes", "--json"], rt=rt)
@@ -856,8 +847,6 @@ def test_two_data_folders_upload_each_image_once(tmp_path, waits, woo_emu):
 
 
 def test_the_library_lookup_checks_the_content_and_prefers_our_own_upload(rt, woo_emu, conn):
-    from lib.sources.woocommerce import open_target
-
     target = open_target(rt, conn)
     name, data = "wcr-mug-red-ai-0badf00d.jpg", jpeg(9)
     woo_emu.add_media(name, jpeg(10))  # a namesake with other content is never taken
@@ -917,8 +906,6 @@ def test_a_later_job_of_ours_is_told_apart_from_a_persons_edit(rt, woo_emu, conn
 def test_a_mixed_job_publishes_what_fits_the_role_and_says_what_it_left_out(rt, woo_emu, conn, woo, capsys):
     import json
 
-    from lib import cli
-
     job_id, (mug_asset, _) = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["21"], "27")])
     code = cli.main(["publish", "--job", str(job_id), "--role", "variation", "--json"], rt=rt)
     data = json.loads(capsys.readouterr().out)
@@ -932,8 +919,6 @@ def test_a_mixed_job_publishes_what_fits_the_role_and_says_what_it_left_out(rt, 
 
 def test_the_cli_publishes_or_rejects_single_items(rt, woo_emu, conn, woo, capsys):
     import json
-
-    from lib import cli
 
     job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
     items = [i.id for i in JobItem_rows(rt, job_id)]

@@ -31,6 +31,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from PIL import Image
 
+from lib.connections import active_connection, read_secret
 from lib.errors import (
     AppError,
     ProviderAuthError,
@@ -39,8 +40,10 @@ from lib.errors import (
     ProviderQuota,
     ProviderRetryable,
     SafetyBlocked,
+    VaultError,
 )
 from lib.generation.base import GeneratedImage, GenerationRequest, ProductInfo
+from lib.kinds import Kind
 
 if TYPE_CHECKING:
     from lib.config import Settings
@@ -420,7 +423,7 @@ class GeminiProvider:
     """ImageProvider over google-genai. The key is looked up on each call (a new key on the Connect page
     takes effect without a restart); clients are cached per (key, base URL)."""
 
-    name = "gemini"
+    name: str = Kind.GEMINI
     cpu_bound = False  # network calls that mostly wait: as many in flight as the rate limit needs
     records_requests = True  # each HTTP call is already an Event (callers need not log it again)
 
@@ -726,10 +729,7 @@ def key_loader_for(runtime: Runtime) -> KeyLoader:
     """The active "gemini" Connection's key (from the vault), else Settings.gemini_api_key."""
 
     def load() -> tuple[str | None, str | None]:
-        from lib.connections import active_connection, read_secret
-        from lib.errors import VaultError
-
-        conn = active_connection(runtime.db, "gemini")
+        conn = active_connection(runtime.db, Kind.GEMINI)
         if conn is not None:
             try:
                 secret = read_secret(runtime.vault, conn)

@@ -36,6 +36,7 @@ from lib.generation import direction
 from lib.generation.base import ASPECT_RATIOS, GeneratedImage, GenerationRequest, ProductInfo, aspect_size
 from lib.generation.product_sizes import FLAT, HANG, WALL, product_kind, props_for
 from lib.generation.prompts import PRESETS, SceneParams, resolve_style
+from lib.kinds import Kind
 
 MODEL = "studio-v1"
 JPEG_QUALITY = 92
@@ -308,7 +309,7 @@ def _rng(*parts: object) -> np.random.Generator:
 class StudioEngine:
     """ImageProvider that composes the product into a procedurally rendered scene. Free and offline."""
 
-    name = "studio"
+    name: str = Kind.STUDIO
     cpu_bound = True  # renders on this machine: about one call per core (lib/worker/runner.py)
 
     def __init__(self, *, min_side: int = 1024, max_side: int = 2048, quality: int = JPEG_QUALITY) -> None:

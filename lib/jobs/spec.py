@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lib.connectors import registry
 from lib.errors import InputError
 from lib.generation import prompts
 from lib.generation.base import ASPECT_RATIOS
@@ -42,11 +43,9 @@ class Selection:
 
 
 def validate_spec(rt: Runtime, spec: JobSpec) -> None:
-    from lib.runtime import PROVIDER_MODULES, SOURCE_MODULES
-
-    if spec.source_kind not in SOURCE_MODULES:
+    if spec.source_kind not in registry.SOURCES:
         raise InputError(f"Unknown product source {spec.source_kind!r}.")
-    if spec.provider not in PROVIDER_MODULES:
+    if spec.provider not in registry.PROVIDERS:
         raise InputError(f"Unknown image provider {spec.provider!r}.")
     if spec.style != "auto" and spec.style not in prompts.PRESETS:
         raise InputError(f"Unknown style {spec.style!r}. Choose one of: {', '.join(prompts.PRESETS)}.")

@@ -22,11 +22,13 @@ from PIL import Image
 from sqlmodel import col, select
 
 from lib.drawing import KINDS, draw, palette_for, render_png, shifted
+from lib.drawing.products import DRAWINGS
 from lib.errors import PublishError, SourceNotFound
+from lib.kinds import Kind
 from lib.models import DemoImageList, DemoMedia, utcnow
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage, Variation
 
-KIND = "demo"
+KIND: str = Kind.DEMO
 RGB = tuple[int, int, int]
 
 
@@ -245,8 +247,6 @@ def _generated_text(index: int) -> tuple[DemoItem, float, str, str, str, str]:
 
 
 def _main_colour_key(kind: str) -> str:
-    from lib.drawing.products import DRAWINGS
-
     return DRAWINGS[kind][2]
 
 

@@ -26,6 +26,7 @@ from lib import images
 from lib.connections import mark_verified
 from lib.display_text import clean
 from lib.errors import AppError, ImageError, ImageTooLarge, ImageUnreadable, InputError, SourceNotFound
+from lib.kinds import Kind
 from lib.models import Connection
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage
 from lib.sources.drive_client import FOLDER_MIME, IMAGE_MIMES, DriveClient, escape
@@ -170,7 +171,7 @@ def _forget_listing(runtime: Runtime, conn: Connection) -> None:
 
 
 class DriveSource:
-    kind = "drive"
+    kind: str = Kind.DRIVE
 
     def __init__(self, runtime: Runtime, connection: Connection) -> None:
         self.runtime = runtime

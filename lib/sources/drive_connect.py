@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from lib import events
 from lib.connections import read_secret, save_connection
 from lib.errors import AppError, InputError, SourceNotFound
+from lib.kinds import Kind
 from lib.models import Connection
 from lib.sources.drive_client import FOLDER_MIME, DriveClient, DriveCredentials, escape, parse_credentials
 
@@ -90,7 +91,7 @@ def save_drive(
     return save_connection(
         runtime.db,
         runtime.vault,
-        kind="drive",
+        kind=Kind.DRIVE,
         name=label,
         secret={"credentials_json": credentials_json, "type": creds.type},
         settings=settings,

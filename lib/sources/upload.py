@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 
+from lib import images  # lazy: keeps this module importable while lib.images evolves
 from lib.display_text import clean
 from lib.errors import AppError, InputError, SourceNotFound
+from lib.kinds import Kind
 from lib.models import UploadedProduct
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
 
-KIND = "upload"
+KIND: str = Kind.UPLOAD
 MAX_NAME = 120
 
 
@@ -74,8 +76,6 @@ def _clean_name(name: str) -> str:
 
 def add_uploads(runtime: Runtime, files: list[tuple[str, bytes]]) -> UploadResult:
     """Validate each (filename, bytes) and add the good ones. One bad file never blocks the others."""
-    from lib import images  # lazy: keeps this module importable while lib.images evolves
-
     added: list[UploadedProduct] = []
     refused: list[Refused] = []
     notes: list[str] = []

@@ -21,6 +21,7 @@ import httpx
 from lib.checks import Check, summary
 from lib.connections import mark_verified, read_secret, save_connection
 from lib.errors import AppError, InputError, NotAStoreError, OutboundRefused, SourceAuthError, SourceUnavailable
+from lib.kinds import Kind
 from lib.outbound import OutboundPolicy, origin_of
 from lib.sources.wc_client import USER_AGENT, WooClient, WooCredentials, normalize_url
 
@@ -334,7 +335,7 @@ def save_woocommerce(
     return save_connection(
         runtime.db,
         runtime.vault,
-        kind="woocommerce",
+        kind=Kind.WOOCOMMERCE,
         name=(name or "").strip() or host,
         secret={"consumer_key": ck, "consumer_secret": cs, "app_password": app_password.strip()},
         base_url=base,

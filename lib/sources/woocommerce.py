@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lib import events
 from lib.connections import read_secret
 from lib.errors import AppError, InputError, PublishError, SourceAuthError, SourceNotFound
+from lib.kinds import Kind
 from lib.outbound import OutboundPolicy
 from lib.sku_match import SkuHit, pick
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage, Variation
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from lib.models import Connection
     from lib.runtime import Runtime
 
-KIND = "woocommerce"
+KIND: str = Kind.WOOCOMMERCE
 PER_PAGE_MAX = 100
 __all__ = [
     "Check",

@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lib import workers_seen
+from lib.connectors import registry
 from lib.db import database_error
 from lib.errors import AppError, DatabaseUnavailable, ProviderAuthError, StorageUnavailable
 from lib.generation.base import is_cpu_bound
 from lib.jobs import queries, transitions
 from lib.models import JobItem
 from lib.quota import SharedQuota
-from lib.runtime import PROVIDER_MODULES, Runtime
+from lib.runtime import Runtime
 from lib.worker import alt_texts, batch, pipeline
 from lib.worker.retry import backoff_delay, gave_up
 
@@ -215,7 +216,7 @@ class Worker:
         free = self.target_in_flight() - len(self._in_flight)
         if free <= 0:
             return []
-        cpu = [name for name in PROVIDER_MODULES if self._is_cpu_bound(name)]
+        cpu = [name for name in registry.PROVIDERS if self._is_cpu_bound(name)]
         cpu_free = max(0, self.cpu_slots - sum(1 for p, _ in self._in_flight.values() if p in cpu))
         items = transitions.claim_items(
             self.rt.db,

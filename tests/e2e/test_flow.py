@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from lib.config import Settings
+from lib.runtime import Runtime
+from lib.sources.demo import open_target
 from tests.e2e.conftest import ARTIFACTS, ROOT
 
 pytestmark = pytest.mark.e2e
@@ -54,10 +57,6 @@ def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
 
 
 def _image_lists(home: Path) -> dict[tuple[str, str], list[str]]:
-    from lib.config import Settings
-    from lib.runtime import Runtime
-    from lib.sources.demo import open_target
-
     rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=home, embedded_worker=False))
     store = open_target(rt, None)
     return {(pid, ""): store.product_image_ids(pid) for pid in ("1", "2", "3")}

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 from sqlmodel import select
 
-from lib.config import Settings
+from lib.config import ModelPrice, Settings
 from lib.connections import save_connection
 from lib.errors import (
     ProviderAuthError,
@@ -141,8 +141,6 @@ def test_reference_images_are_sent_after_the_source(emu, provider):
 
 
 def test_prices_come_from_settings(tmp_path, emu):
-    from lib.config import ModelPrice
-
     settings = Settings.load(
         secrets_file=None,
         imagegecko_home=tmp_path,

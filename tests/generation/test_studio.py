@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from lib.config import Settings
-from lib.drawing import draw
+from lib.drawing import KINDS, draw, silhouette
 from lib.drawing.scenes import background
 from lib.errors import ProviderPermanent
 from lib.generation.base import ASPECT_RATIOS, GenerationRequest, ImageProvider, ProductInfo, aspect_size
@@ -223,8 +223,6 @@ def test_preset_preview_is_a_small_jpeg():
 
 
 def test_the_cut_out_recovers_every_demo_products_exact_silhouette():
-    from lib.drawing import KINDS, silhouette
-
     for kind in KINDS:
         cut = cut_out(png(draw(kind, size=384)))
         truth = np.asarray(silhouette(kind, size=384), dtype=np.float32) / 255

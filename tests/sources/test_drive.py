@@ -10,7 +10,7 @@ from PIL import Image
 from sqlmodel import select
 
 from lib.config import Settings
-from lib.connections import get_connection, read_secret
+from lib.connections import get_connection, list_connections, read_secret
 from lib.errors import ImageTooLarge, InputError, SourceAuthError, SourceNotFound, SourceUnavailable
 from lib.models import Event
 from lib.runtime import Runtime
@@ -137,8 +137,6 @@ def test_bad_credentials_are_refused_with_a_sentence_and_nothing_is_saved(rt, te
     with pytest.raises(InputError) as err:
         save_drive(rt, credentials_json=text, root_folder_id="1Abc", mode="folders")
     assert words in err.value.message
-    from lib.connections import list_connections
-
     assert list_connections(rt.db, "drive") == []
 
 

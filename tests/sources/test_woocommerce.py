@@ -16,6 +16,7 @@ from lib.errors import (
     NotAStoreError,
     PublishError,
     SourceAuthError,
+    SourceError,
     SourceNotFound,
     SourceUnavailable,
 )
@@ -29,6 +30,7 @@ from tests.emulators.woocommerce import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     WP_USER,
+    PlainServer,
     image_bytes,
 )
 
@@ -260,8 +262,6 @@ def test_writes_are_not_retried_by_the_client(target, woo_emu):
 
 
 def test_not_a_store_address(rt):
-    from tests.emulators.woocommerce import PlainServer
-
     with PlainServer() as plain:
         conn = save_woocommerce(rt, url=plain.url, key="ck_x", secret="cs_x", name="Plain")
         with pytest.raises(NotAStoreError):
@@ -269,9 +269,6 @@ def test_not_a_store_address(rt):
 
 
 def test_redirects_are_not_followed(rt):
-    from lib.errors import SourceError
-    from tests.emulators.woocommerce import PlainServer
-
     with PlainServer(redirect_to="https://shop.example.com") as moved:
         conn = save_woocommerce(rt, url=moved.url, key="ck_x", secret="cs_x", name="Moved")
         with pytest.raises(SourceError) as err:

@@ -6,7 +6,8 @@ import pytest
 
 from lib.connections import get_connection, list_connections, read_secret
 from lib.errors import InputError
-from lib.sources.wc_check import Check
+from lib.sources import wc_check
+from lib.sources.wc_check import Check, _is_local
 from lib.sources.wc_check import check_connection as _check_connection
 from lib.sources.woocommerce import save_woocommerce
 from lib.sources.woocommerce import test_connection as run_saved_check
@@ -153,14 +154,10 @@ def test_unreachable_and_invalid_addresses():
 
 
 def test_plain_http_on_a_public_address_is_flagged():
-    from lib.sources.wc_check import _is_local
-
     assert _is_local("127.0.0.1") and _is_local("shop.local") and not _is_local("shop.example.com")
 
 
 def test_plain_http_on_a_public_site_fails_the_secure_check_with_the_https_fix(monkeypatch):
-    from lib.sources import wc_check
-
     monkeypatch.setattr(wc_check, "_is_local", lambda host: False)  # the loopback store plays a public one
     with WooEmulator(local_site=False) as emu:
         named = by_name(check_connection(emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, APP_PASSWORD, timeout=2))

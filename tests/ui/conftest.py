@@ -11,7 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from lib import catalog
 from lib.config import Settings
+from lib.jobs import JobSpec, Selection, create_job
+from lib.models import Job, JobStatus, utcnow
 from lib.runtime import Runtime
+from lib.sources.demo import DemoSource
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,9 +61,6 @@ def make_job(
     variation: tuple[str, str] | None = None,
 ) -> int:
     """A demo-store job made with the studio engine, optionally run to the end by the inline worker."""
-    from lib.jobs import JobSpec, Selection, create_job
-    from lib.sources.demo import DemoSource
-
     src = DemoSource(rt)
     selections = [Selection(src.get_product(pid)) for pid in product_ids]
     if variation:
@@ -77,8 +77,6 @@ def make_job(
 def many_jobs(rt: Runtime, n: int) -> None:
     """n finished job rows (history, paging and totals at scale; no images needed)."""
     from datetime import timedelta
-
-    from lib.models import Job, JobStatus, utcnow
 
     now = utcnow()
     states = [JobStatus.SUCCEEDED, JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from lib.connections import list_connections, read_secret
+from lib.connections import list_connections, mark_verified, read_secret, save_connection
+from lib.errors import ProviderAuthError
+from lib.generation import gemini
 from tests.ui.conftest import assert_ok, page
 
 KEY = "AIzaSy-test-key-1234567890-wxyz"
@@ -43,9 +45,6 @@ def test_gemini_key_is_saved_encrypted_and_never_shown_again(home, rt) -> None:
 
 
 def test_gemini_key_test_failure_is_a_sentence(home, rt, monkeypatch) -> None:
-    from lib.errors import ProviderAuthError
-    from lib.generation import gemini
-
     def refuse(*args, **kwargs):
         raise ProviderAuthError("Google rejected this API key.")
 
@@ -58,8 +57,6 @@ def test_gemini_key_test_failure_is_a_sentence(home, rt, monkeypatch) -> None:
 
 
 def test_saved_drive_and_store_cards_show_status_without_secrets(home, rt) -> None:
-    from lib.connections import mark_verified, save_connection
-
     store = save_connection(
         rt.db,
         rt.vault,

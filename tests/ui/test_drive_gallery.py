@@ -11,6 +11,8 @@ from lib.config import Settings
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from lib.sources.drive import save_drive
+from lib.sources.woocommerce import save_woocommerce
+from lib.worker import run_until_idle
 from tests.emulators import drive as drive_emulator
 from tests.emulators import woocommerce as woo_emulator
 from tests.ui.conftest import assert_ok, page
@@ -38,8 +40,6 @@ def rt(home, drive):
 def shop(rt, drive):
     """A shared drive (where a service account may create files) with two product folders: one whose SKU the
     WooCommerce emulator has (WCR-MUG-RED), one it has not; a finished studio job over both, shown in the gallery."""
-    from lib.worker import run_until_idle
-
     shared = drive.add_shared_drive("Shop photos")
     root = drive.add_folder("Catalogue", shared)
     folders = {}
@@ -120,8 +120,6 @@ def test_save_to_drive_into_a_chosen_folder(home, rt, drive, shop) -> None:
 
 
 def _connect_store(rt, woo):
-    from lib.sources.woocommerce import save_woocommerce
-
     return save_woocommerce(
         rt,
         url=woo.url,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lib.connections import list_connections
+from lib.config import Settings
+from lib.connections import list_connections, read_secret
+from lib.runtime import Runtime
 from tests.emulators import drive as emulator
 from tests.ui.conftest import assert_ok, page
 
@@ -51,9 +53,6 @@ def test_connect_pick_a_folder_then_browse_its_products(home, emu) -> None:
 
 
 def home_runtime(home):
-    from lib.config import Settings
-    from lib.runtime import Runtime
-
     return Runtime.build(Settings.load(secrets_file=None, imagegecko_home=home))
 
 
@@ -78,8 +77,6 @@ def test_the_drive_card_explains_sharing_quota_and_user_credentials(home) -> Non
 
 
 def test_user_credentials_save_a_drive_connection_on_my_drive(home, emu) -> None:
-    from lib.connections import read_secret
-
     catalogue = emu.add_folder("Catalogue")  # in the user's own My Drive
     emu.add_file(
         "front.jpg", emu.add_folder("GK-MUG-001 - Blue mug", catalogue), emulator.jpeg_bytes((30, 90, 200), (320, 320))

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import pytest
 
-from lib import jobs, ui
+from lib import jobs, publish, ui
+from lib.catalog import SelectionBook
+from lib.connections import save_connection
+from lib.generation import prompts
 from lib.models import ItemStatus, ReviewState
+from lib.sources import upload
+from lib.sources.demo import DemoSource, open_target
+from lib.worker import run_until_idle
 from tests.ui.conftest import assert_ok, make_job, page
 
 
 def _run_worker(rt) -> None:
-    from lib.worker import run_until_idle
-
     run_until_idle(rt)
 
 
@@ -66,9 +70,6 @@ def test_select_products_then_launch_makes_a_job_with_the_right_items(home, rt) 
 
 
 def test_skipping_problem_photos_leaves_them_out(home, rt) -> None:
-    from lib.catalog import SelectionBook
-    from lib.sources import upload
-
     big_white = _jpeg(800, (255, 255, 255))
     on_grey = _jpeg(800, (120, 120, 120))
     added = upload.add_uploads(rt, [("white.jpg", big_white), ("grey.jpg", on_grey)])
@@ -117,8 +118,6 @@ def test_review_approve_reject_and_alt_text(home, rt) -> None:
 
     alt = at.text_input(key=f"gallery_alt_{first.id}")
     assert alt.value  # prefilled from the product and the style
-    from lib.generation import prompts
-
     kitchen = prompts.PRESETS[prompts.default_style("Kitchen")]  # the auto style of both products' category
     name = {"1": "Stoneware Mug", "2": "Insulated Steel Bottle"}[first.product_id]
     assert alt.value == f"{name} {kitchen.alt_phrase}"
@@ -151,8 +150,6 @@ def test_regenerate_makes_one_new_item(home, rt) -> None:
 
 
 def test_approve_all_publish_to_demo_store_and_roll_back(home, rt) -> None:
-    from lib.sources.demo import open_target
-
     store = open_target(rt, None)
     job_id = make_job(rt, ["1", "2"])
     before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
@@ -183,9 +180,6 @@ def test_approve_all_publish_to_demo_store_and_roll_back(home, rt) -> None:
 
 
 def test_rollback_of_one_product(home, rt) -> None:
-    from lib import publish
-    from lib.sources.demo import open_target
-
     store = open_target(rt, None)
     job_id = make_job(rt, ["1", "2"])
     before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
@@ -199,10 +193,6 @@ def test_rollback_of_one_product(home, rt) -> None:
 
 
 def test_gemini_offers_a_cost_estimate_and_batch_mode_once_a_key_is_saved(home, rt) -> None:
-    from lib.catalog import SelectionBook
-    from lib.connections import save_connection
-    from lib.sources.demo import DemoSource
-
     book = SelectionBook()
     for pid in ("1", "2"):
         book.active.add(DemoSource(rt).get_product(pid))
@@ -227,9 +217,6 @@ def test_gemini_offers_a_cost_estimate_and_batch_mode_once_a_key_is_saved(home, 
 
 
 def test_gallery_and_generate_while_a_job_is_still_queued(home, rt) -> None:
-    from lib.catalog import SelectionBook
-    from lib.sources.demo import DemoSource
-
     job_id = make_job(rt, ["1", "2"], run=False)
     gal = page("gallery").run()
     assert_ok(gal)
@@ -245,9 +232,6 @@ def test_gallery_and_generate_while_a_job_is_still_queued(home, rt) -> None:
 
 
 def test_rollback_conflict_asks_before_overwriting(home, rt) -> None:
-    from lib import publish
-    from lib.sources.demo import open_target
-
     store = open_target(rt, None)
     job_id = make_job(rt, ["2"])
     before = store.product_image_ids("2")
@@ -271,8 +255,6 @@ def test_rollback_conflict_asks_before_overwriting(home, rt) -> None:
 
 
 def test_rollback_store_errors_are_shown_beside_the_conflicts(home, rt, monkeypatch) -> None:
-    from lib import publish
-
     job_id = make_job(rt, ["2", "3"])
     jobs.approve_all(rt.db, job_id=job_id)
     publish.publish_job(rt, job_id, "featured")  # the job's rollback button shows once something is published

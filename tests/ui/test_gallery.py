@@ -7,14 +7,17 @@ import re
 
 import pytest
 
-from lib import jobs, ui
+from lib import archive, jobs, ui
+from lib.jobs import JobSpec, Selection, create_job
+from lib.models import Asset
+from lib.sources import upload
+from lib.sources.demo import open_target
+from lib.worker import run_until_idle
 from tests.ui.conftest import assert_ok, make_job, page
 
 
 @pytest.fixture
 def store(rt):
-    from lib.sources.demo import open_target
-
     return open_target(rt, None)
 
 
@@ -157,10 +160,6 @@ def test_product_names_in_the_gallery_are_text_not_html(home, rt) -> None:
 
     from PIL import Image, ImageDraw
 
-    from lib.jobs import JobSpec, Selection, create_job
-    from lib.sources import upload
-    from lib.worker import run_until_idle
-
     buf = io.BytesIO()
     photo = Image.new("RGB", (700, 700), (255, 255, 255))
     ImageDraw.Draw(photo).ellipse((200, 200, 500, 500), fill=(40, 90, 160))  # a product on white
@@ -188,8 +187,6 @@ def test_zip_of_the_approved_images_named_by_sku(home, rt) -> None:
     import io
     import zipfile
 
-    from lib import archive
-
     job_id = make_job(rt, ["1", "2"])
     at = page("gallery").run()
     assert at.get("download_button")[0].proto.disabled  # nothing approved yet
@@ -203,8 +200,6 @@ def test_zip_of_the_approved_images_named_by_sku(home, rt) -> None:
 
 def test_an_alt_text_gemini_still_owes_says_so_and_an_edit_is_kept(home, rt) -> None:
     from sqlalchemy import update
-
-    from lib.models import Asset
 
     job_id = make_job(rt, ["1", "2"])
     waiting, done = (entry.assets[0] for entry in jobs.gallery(rt.db, job_id))

@@ -10,14 +10,14 @@ import pytest
 
 from lib import jobs, ui
 from lib.catalog import SelectionBook
+from lib.connections import save_connection
 from lib.generation import prompts
 from lib.models import ItemStatus, JobItem
+from lib.sources.demo import DemoSource
 from tests.ui.conftest import assert_ok, page
 
 
 def _book(rt, *product_ids: str) -> SelectionBook:
-    from lib.sources.demo import DemoSource
-
     book = SelectionBook()
     for pid in product_ids:
         book.active.add(DemoSource(rt).get_product(pid))
@@ -87,8 +87,6 @@ def test_live_progress_shows_bar_counts_errors_and_cancels(home, rt) -> None:
 
 
 def _gemini_page(rt, *product_ids: str):
-    from lib.connections import save_connection
-
     save_connection(rt.db, rt.vault, kind="gemini", name="Gemini", secret={"api_key": "k"})
     gen = page("generate", **{ui.SELECTIONS: _book(rt, *product_ids)}).run()
     gen.radio(key="gen_provider").set_value("gemini").run()

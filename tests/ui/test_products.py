@@ -8,7 +8,10 @@ from PIL import Image
 
 from lib import ui
 from lib.catalog import SelectionBook
-from tests.ui.conftest import assert_ok, page
+from lib.connections import save_connection
+from lib.sources import upload
+from lib.sources.demo import DemoSource
+from tests.ui.conftest import assert_ok, make_job, page
 
 
 def _book(at) -> SelectionBook:
@@ -94,8 +97,6 @@ def test_uploads_source_turns_photos_into_products(home) -> None:
 
 
 def test_product_names_are_shown_as_text_never_as_html(home, rt) -> None:
-    from lib.sources import upload
-
     buf = io.BytesIO()
     Image.new("RGB", (700, 700), (255, 255, 255)).save(buf, "JPEG")
     [p] = upload.add_uploads(rt, [("x.jpg", buf.getvalue())])
@@ -138,8 +139,6 @@ def test_search_and_stock_filters_go_to_the_source(home) -> None:
 
 
 def test_grid_shows_a_thumbnail_per_product_and_how_many_were_generated(home, rt) -> None:
-    from tests.ui.conftest import make_job
-
     make_job(rt, ["1"], variants=2)
     at = page("products").run()
     assert_ok(at)
@@ -154,9 +153,6 @@ def test_grid_shows_a_thumbnail_per_product_and_how_many_were_generated(home, rt
 
 
 def test_no_generated_image_yet_hides_products_that_have_one(home, rt) -> None:
-    from lib.sources.demo import DemoSource
-    from tests.ui.conftest import make_job
-
     done = DemoSource(rt).get_product("1").name
     make_job(rt, ["1"])
     at = page("products").run()
@@ -173,8 +169,6 @@ def _jpeg(side: int, colour: tuple[int, int, int]) -> bytes:
 
 
 def test_white_background_only_keeps_photos_on_white(home, rt) -> None:
-    from lib.sources import upload
-
     upload.add_uploads(
         rt, [("white-vase.jpg", _jpeg(700, (255, 255, 255))), ("grey-vase.jpg", _jpeg(700, (90, 90, 90)))]
     )
@@ -187,8 +181,6 @@ def test_white_background_only_keeps_photos_on_white(home, rt) -> None:
 
 
 def test_an_uploaded_product_is_named_on_the_page(home, rt) -> None:
-    from lib.sources import upload
-
     [p] = upload.add_uploads(rt, [("IMG_0042.jpg", _jpeg(700, (255, 255, 255)))])
     at = page("products").run()
     at.selectbox(key="prod_source").set_value("upload").run()
@@ -207,8 +199,6 @@ def test_an_uploaded_product_is_named_on_the_page(home, rt) -> None:
 
 
 def test_a_store_that_does_not_answer_is_a_sentence(home, rt) -> None:
-    from lib.connections import save_connection
-
     conn = save_connection(
         rt.db,
         rt.vault,

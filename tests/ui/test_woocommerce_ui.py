@@ -7,6 +7,7 @@ import pytest
 
 from lib import jobs, ui
 from lib.connections import list_connections, read_secret
+from lib.worker import run_until_idle
 from tests.emulators import woocommerce as emulator
 from tests.ui.conftest import assert_ok, page
 
@@ -66,8 +67,6 @@ def test_save_store_then_browse_generate_publish_and_roll_back(home, rt, emu) ->
     gen.button(key="gen_launch").click().run()
     assert_ok(gen)
     job_id = gen.session_state[ui.CURRENT_JOB]
-    from lib.worker import run_until_idle
-
     run_until_idle(rt)
     assert jobs.get_job(rt.db, job_id).status == "succeeded"
 
