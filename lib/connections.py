@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from lib.db import Database
 from lib.errors import InputError
@@ -51,7 +51,7 @@ def save_connection(
 
 def list_connections(db: Database, kind: str | None = None) -> list[Connection]:
     with db.session() as s:
-        q = select(Connection).order_by(Connection.kind, Connection.id)
+        q = select(Connection).order_by(col(Connection.kind), col(Connection.id))
         if kind:
             q = q.where(Connection.kind == kind)
         return list(s.exec(q).all())

@@ -425,7 +425,7 @@ def tote_bag(c: Canvas, p: Palette) -> None:
     # Handles folded down over the front.
     for xa, xb in [(330, 470), (554, 694)]:
         r = (xb - xa) / 2
-        pts = [(xa, 340), (xa - 4, 420)]
+        pts: list[tuple[float, float]] = [(xa, 340), (xa - 4, 420)]
         pts += [((xa + xb) / 2 - r * math.cos(t), 470 + r * 0.9 * math.sin(t)) for t in np.linspace(0, math.pi, 16)]
         pts += [(xb + 4, 420), (xb, 340)]
         loop = c.mask(("line", pts, 34))

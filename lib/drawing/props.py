@@ -69,7 +69,7 @@ def _cup(c: Canvas, rng: np.random.Generator) -> None:
 
 def _book(c: Canvas, rng: np.random.Generator) -> None:
     covers = [(60, 80, 110), (160, 70, 60), (210, 190, 150), (80, 110, 90), (40, 40, 44), (190, 150, 90)]
-    y = 900
+    y: float = 900
     for _ in range(int(rng.integers(2, 4))):
         th = rng.uniform(70, 110)
         x0 = 200 + rng.uniform(-30, 30)

@@ -335,8 +335,8 @@ def perspective(tex: np.ndarray, out_w: int, out_h: int, near: float = 0.5, shif
     th, tw = tex.shape[:2]
     im = Image.fromarray(np.clip(tex * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
     cx = tw / 2 + shift * tw
-    src = [(0, 0), (tw, 0), (cx + tw * near / 2, th), (cx - tw * near / 2, th)]
-    dst = [(0, 0), (out_w, 0), (out_w, out_h), (0, out_h)]
+    src: list[tuple[float, float]] = [(0, 0), (tw, 0), (cx + tw * near / 2, th), (cx - tw * near / 2, th)]
+    dst: list[tuple[float, float]] = [(0, 0), (out_w, 0), (out_w, out_h), (0, out_h)]
     out = im.transform(
         (out_w, out_h), Image.Transform.PERSPECTIVE, _perspective_coeffs(dst, src), Image.Resampling.BICUBIC
     )

@@ -546,8 +546,9 @@ class GeminiProvider:
         path = f"models/{request.model}:generateContent"
         t0 = time.monotonic()
         try:
+            contents: list[types.PartUnionDict] = list(request_parts(request))  # the SDK's (invariant) list type
             resp = client.models.generate_content(
-                model=request.model, contents=request_parts(request), config=request_config(request)
+                model=request.model, contents=contents, config=request_config(request)
             )
         except Exception as exc:
             err = map_error(exc, request.model)
@@ -633,14 +634,11 @@ class GeminiProvider:
                 config.http_options = types.HttpOptions(timeout=max(1, int(timeout * 1000)))  # milliseconds
             if "flash" in model and model.startswith("gemini-2.5"):
                 config.thinking_config = types.ThinkingConfig(thinking_budget=0)  # short answers, no thinking
-            resp = client.models.generate_content(
-                model=model,
-                contents=[
-                    types.Part.from_bytes(data=image, mime_type=_sniff_mime(image)),
-                    types.Part.from_text(text=_alt_prompt(product)),
-                ],
-                config=config,
-            )
+            parts: list[types.PartUnionDict] = [
+                types.Part.from_bytes(data=image, mime_type=_sniff_mime(image)),
+                types.Part.from_text(text=_alt_prompt(product)),
+            ]
+            resp = client.models.generate_content(model=model, contents=parts, config=config)
             text = clean_alt(resp.text or "")
             self.record(
                 method="POST",
