@@ -21,6 +21,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from lib import models  # noqa: F401  (registers the tables)
+from lib.auth import tables as _auth_tables  # noqa: F401  (users, audit, budgets)
 from lib.errors import ConfigError
 
 log = logging.getLogger(__name__)

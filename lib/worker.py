@@ -26,7 +26,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from lib import alt_text, events, jobs
-from lib.errors import AppError, ProviderAuthError
+from lib.auth import budgets
+from lib.errors import AppError, BudgetReached, ProviderAuthError
 from lib.generation.base import (
     AltTextProvider,
     GeneratedImage,
@@ -304,6 +305,7 @@ class Worker:
                 return
         if not jobs.set_stage(db, item.id, owner, Stage.GENERATE):
             return
+        budgets.check_job_share(db, item.job_id, counted_self=True)  # BudgetReached: the job pauses, see below
         provider = self.rt.provider(job.provider)
         bucket = self._bucket(job.provider)
         if bucket is not None:
@@ -382,8 +384,8 @@ class Worker:
     def _handle_error(self, item: JobItem, exc: AppError) -> None:
         assert item.id is not None
         db = self.rt.db
-        if isinstance(exc, ProviderAuthError):
-            # A bad key fails every item alike: pause instead of burning retries.
+        if isinstance(exc, ProviderAuthError | BudgetReached):
+            # A bad key fails every item alike, and a spent budget share stops them all: pause, burn no retries.
             jobs.pause_job(db, item.job_id, exc.message)
             jobs.requeue_item(db, item.id, self.owner, exc, 0.0, count_attempt=False)
             self.stats.add("paused_jobs")

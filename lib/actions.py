@@ -1,0 +1,294 @@
+"""The state-changing entry points people reach, from a page or the CLI: each one takes the actor, checks the
+actor's role (lib.auth.roles.require, a typed refusal with a sentence, before anything changes) and records who
+did it in the audit trail (lib.auth.audit). Pages and the CLI call these, never the functions underneath.
+
+tests/test_actions.py walks every one of them (and the admin entry points in lib/auth) with a viewer and expects
+the refusal; it fails when a public function that takes an actor is missing from its list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlmodel import col, select
+
+from lib import jobs, publish
+from lib.auth import audit, budgets
+from lib.auth.audit import Action
+from lib.auth.roles import Actor, Permission, require
+from lib.export import ExportResult, export_approved
+from lib.models import Asset, AssetKind, Connection, Job, JobItem, Publication, PublicationState, ReviewState
+from lib.runtime import Runtime
+from lib.sku_publish import StorePublishReport, publish_to_store
+from lib.sources import upload
+
+T = TypeVar("T")
+
+# Jobs ---------------------------------------------------------------------------------------------------------
+
+
+def launch(rt: Runtime, *, actor: Actor, spec: jobs.JobSpec, selections: list[jobs.Selection]) -> Job:
+    """Queue a job, unless its estimate would pass a monthly budget (BudgetExceeded says what is left)."""
+    require(actor, Permission.LAUNCH)
+    estimate = jobs.estimate_cost(rt, spec, len(selections))
+    cap = budgets.check_launch(rt.db, actor=actor, estimate=estimate)
+    job = jobs.create_job(rt, spec, selections)
+    assert job.id is not None
+    budgets.record_launch(rt.db, actor=actor, job_id=job.id, cap=cap)
+    audit.record_now(
+        rt.db,
+        actor,
+        Action.LAUNCH,
+        f"{job.item_count} items, {spec.provider}/{job.model}, estimated {budgets.usd(job.estimated_cost)}",
+        job_id=job.id,
+        data={"estimate": job.estimated_cost, "share": cap},
+    )
+    return job
+
+
+def cancel_job(rt: Runtime, *, actor: Actor, job_id: int) -> int:
+    require(actor, Permission.CANCEL)
+    n = jobs.cancel_job(rt.db, job_id)
+    audit.record_now(rt.db, actor, Action.CANCEL, f"{n} items cancelled", job_id=job_id)
+    return n
+
+
+def cancel_item(rt: Runtime, *, actor: Actor, item_id: int) -> None:
+    require(actor, Permission.CANCEL)
+    jobs.cancel_item(rt.db, item_id)
+    audit.record_now(rt.db, actor, Action.CANCEL_ITEM, job_id=_job_of_item(rt, item_id), item_id=item_id)
+
+
+def retry_failed(rt: Runtime, *, actor: Actor, job_id: int) -> int:
+    require(actor, Permission.CANCEL)
+    n = jobs.retry_failed(rt.db, job_id)
+    audit.record_now(rt.db, actor, Action.RETRY, f"{n} failed items queued again", job_id=job_id)
+    return n
+
+
+def resume_job(rt: Runtime, *, actor: Actor, job_id: int) -> None:
+    """Resume a paused job. One paused by its budget share stays paused until an admin raises the share."""
+    require(actor, Permission.CANCEL)
+    budgets.check_job_share(rt.db, job_id, resuming=True)
+    jobs.resume_job(rt.db, job_id)
+    audit.record_now(rt.db, actor, Action.RESUME, job_id=job_id)
+
+
+def regenerate_item(rt: Runtime, *, actor: Actor, item_id: int, prompt_extra: str | None = None) -> JobItem:
+    require(actor, Permission.REGENERATE)
+    item = jobs.regenerate_item(rt, item_id, prompt_extra=prompt_extra)
+    audit.record_now(
+        rt.db, actor, Action.REGENERATE, f"item {item_id} made again as item {item.id}", job_id=item.job_id,
+        item_id=item.id, product_id=item.product_id, data={"from_item": item_id, "prompt_extra": prompt_extra},
+    )  # fmt: skip
+    return item
+
+
+# Review ---------------------------------------------------------------------------------------------------------
+
+_REVIEW_ACTION = {
+    ReviewState.APPROVED.value: Action.APPROVE,
+    ReviewState.REJECTED.value: Action.REJECT,
+    ReviewState.PENDING.value: Action.UNREVIEW,
+}
+
+
+def set_review(rt: Runtime, *, actor: Actor, asset_ids: list[int], state: str) -> int:
+    require(actor, Permission.REVIEW)
+    n = jobs.set_review(rt.db, asset_ids, state)
+    _record_assets(rt, actor, _REVIEW_ACTION[state], asset_ids)
+    return n
+
+
+def approve_all(rt: Runtime, *, actor: Actor, job_id: int) -> int:
+    """Approve every pending generated image of a job (rejected ones stay rejected)."""
+    require(actor, Permission.REVIEW)
+    with rt.db.session() as s:
+        pending = s.exec(
+            select(Asset.id).where(
+                col(Asset.job_id) == job_id,
+                col(Asset.kind) == AssetKind.GENERATED,
+                col(Asset.review_state) == ReviewState.PENDING,
+            )
+        ).all()
+    ids = [int(a) for a in pending if a is not None]
+    n = jobs.set_review(rt.db, ids, ReviewState.APPROVED.value)
+    _record_assets(rt, actor, Action.APPROVE, ids)
+    return n
+
+
+def set_alt_text(rt: Runtime, *, actor: Actor, asset_id: int, text: str) -> None:
+    require(actor, Permission.ALT_TEXT)
+    jobs.set_alt_text(rt.db, asset_id, text)
+    _record_assets(rt, actor, Action.ALT_TEXT, [asset_id], data={"alt_text": " ".join(text.split())})
+
+
+# Products from uploads ------------------------------------------------------------------------------------------
+
+
+def add_uploads(rt: Runtime, *, actor: Actor, files: list[tuple[str, bytes]]) -> upload.UploadResult:
+    require(actor, Permission.LAUNCH)
+    result = upload.add_uploads(rt, files)
+    audit.record_now(rt.db, actor, Action.UPLOAD, f"{len(files)} files uploaded")
+    return result
+
+
+def rename_upload(rt: Runtime, *, actor: Actor, product_id: str, name: str, sku: str) -> None:
+    require(actor, Permission.LAUNCH)
+    upload.rename(rt, product_id, name, sku)
+    audit.record_now(rt.db, actor, Action.RENAME, product_id=str(product_id), data={"name": name, "sku": sku})
+
+
+# Publishing -----------------------------------------------------------------------------------------------------
+
+
+def publish_assets(
+    rt: Runtime, *, actor: Actor, asset_ids: list[int], role: str, keep_old_featured: bool = True
+) -> list[Publication]:
+    require(actor, Permission.PUBLISH)
+    pubs = publish.publish_assets(rt, asset_ids, role, keep_old_featured=keep_old_featured)
+    _record_publications(rt, actor, pubs, role)
+    return pubs
+
+
+def publish_job(
+    rt: Runtime, *, actor: Actor, job_id: int, role: str, keep_old_featured: bool = True
+) -> list[Publication]:
+    require(actor, Permission.PUBLISH)
+    pubs = publish.publish_job(rt, job_id, role, keep_old_featured=keep_old_featured)
+    _record_publications(rt, actor, pubs, role)
+    return pubs
+
+
+def publish_by_sku(
+    rt: Runtime,
+    *,
+    actor: Actor,
+    job_id: int,
+    role: str = "featured",
+    connection_id: int | None = None,
+    keep_old_featured: bool = True,
+) -> StorePublishReport:
+    require(actor, Permission.PUBLISH)
+    report = publish_to_store(rt, job_id, role, connection_id=connection_id, keep_old_featured=keep_old_featured)
+    _record_publications(rt, actor, report.publications, role)
+    return report
+
+
+def rollback(
+    rt: Runtime,
+    *,
+    actor: Actor,
+    job_id: int | None = None,
+    product_ids: list[str] | None = None,
+    force: bool = False,
+) -> publish.RollbackReport:
+    require(actor, Permission.ROLLBACK)
+    report = publish.rollback(rt, job_id=job_id, product_ids=product_ids, force=force)
+    if report.restored:
+        with rt.db.session() as s:
+            query = select(Publication).where(
+                col(Publication.product_id).in_(report.restored),
+                col(Publication.state) == PublicationState.ROLLED_BACK,
+            )
+            if job_id is not None:
+                query = query.where(col(Publication.job_id) == job_id)
+            pubs = list(s.exec(query).all())
+        with rt.db.transaction() as s:
+            for pub in pubs:
+                audit.record(
+                    s, actor, Action.ROLLBACK, f"product {pub.product_id} restored" + (" (forced)" if force else ""),
+                    job_id=pub.job_id, asset_id=pub.asset_id, product_id=pub.product_id,
+                )  # fmt: skip
+    return report
+
+
+def export(
+    rt: Runtime, *, actor: Actor, job_id: int, folder_id: str | None = None, connection_id: int | None = None
+) -> list[ExportResult]:
+    require(actor, Permission.EXPORT)
+    results = export_approved(rt, job_id, folder_id=folder_id, connection_id=connection_id)
+    with rt.db.transaction() as s:
+        for r in results:
+            audit.record(
+                s, actor, Action.EXPORT, f"{r.name} {'saved' if r.created else 'already there'}", job_id=job_id,
+                asset_id=r.asset_id, data={"folder_id": r.folder_id, "file_id": r.file_id},
+            )  # fmt: skip
+    return results
+
+
+# Connections ------------------------------------------------------------------------------------------------------
+
+
+def _connection_permission(kind: str) -> Permission:
+    return Permission.KEYS if kind == "gemini" else Permission.CONNECTIONS
+
+
+def save_connection(rt: Runtime, *, actor: Actor, kind: str, save: Callable[[], Connection]) -> Connection:
+    """Save a connection with the connector's own `save` (called only once the role allows it)."""
+    require(actor, _connection_permission(kind))
+    conn = save()
+    audit.record_now(rt.db, actor, Action.CONNECTION_ADDED, f"{kind} “{conn.name}” saved", connection_id=conn.id)
+    return conn
+
+
+def check_connection(rt: Runtime, *, actor: Actor, kind: str, connection_id: int | None, check: Callable[[], T]) -> T:
+    """Test a connection (it records the outcome on the connection, and makes the server call out)."""
+    require(actor, _connection_permission(kind))
+    return check()
+
+
+def activate_connection(rt: Runtime, *, actor: Actor, connection_id: int) -> None:
+    from lib.connections import activate, get_connection
+
+    conn = get_connection(rt.db, connection_id)
+    require(actor, _connection_permission(conn.kind))
+    activate(rt.db, connection_id)
+    audit.record_now(rt.db, actor, Action.CONNECTION_CHANGED, f"“{conn.name}” made active", connection_id=connection_id)
+
+
+def remove_connection(rt: Runtime, *, actor: Actor, connection_id: int) -> None:
+    """Remove a saved connection and its secret (pages ask for confirmation first)."""
+    from lib.connections import delete_connection, get_connection
+
+    conn = get_connection(rt.db, connection_id)
+    require(actor, _connection_permission(conn.kind))
+    delete_connection(rt.db, connection_id)
+    if conn.kind == "gemini":
+        rt.forget_provider("gemini")
+    audit.record_now(
+        rt.db, actor, Action.CONNECTION_REMOVED, f"{conn.kind} “{conn.name}” removed", connection_id=connection_id
+    )
+
+
+# Helpers ----------------------------------------------------------------------------------------------------------
+
+
+def _job_of_item(rt: Runtime, item_id: int) -> int | None:
+    with rt.db.session() as s:
+        item = s.get(JobItem, item_id)
+        return item.job_id if item is not None else None
+
+
+def _record_assets(
+    rt: Runtime, actor: Actor, action: Action, asset_ids: list[int], data: dict[str, Any] | None = None
+) -> None:
+    if not asset_ids:
+        return
+    with rt.db.transaction() as s:
+        assets = s.exec(select(Asset).where(col(Asset.id).in_(asset_ids))).all()
+        for a in assets:
+            audit.record(s, actor, action, job_id=a.job_id, item_id=a.item_id, asset_id=a.id,
+                         product_id=a.product_id, data=data)  # fmt: skip
+
+
+def _record_publications(rt: Runtime, actor: Actor, pubs: list[Publication], role: str) -> None:
+    with rt.db.transaction() as s:
+        for p in pubs:
+            if p.state != PublicationState.DONE:
+                continue
+            audit.record(
+                s, actor, Action.PUBLISH, f"product {p.product_id} ({role})", job_id=p.job_id, asset_id=p.asset_id,
+                product_id=p.product_id, connection_id=p.connection_id, data={"store": p.store_kind},
+            )  # fmt: skip

@@ -1,0 +1,148 @@
+"""The audit trail: every state change a person makes, with who made it. The only writer of AuditEntry.
+
+Entries are written in the same transaction as the change when the change is made here (users, budgets), and
+right after it by lib/actions.py otherwise. Nothing here is ever updated or deleted."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from lib.auth.roles import Actor
+from lib.auth.tables import AuditEntry
+from lib.db import Database
+
+
+class Action(StrEnum):
+    LAUNCH = "launch"
+    CANCEL = "cancel"
+    CANCEL_ITEM = "cancel item"
+    RETRY = "retry"
+    RESUME = "resume"
+    REGENERATE = "regenerate"
+    APPROVE = "approve"
+    REJECT = "reject"
+    UNREVIEW = "back to pending"
+    ALT_TEXT = "alt text"
+    UPLOAD = "upload"
+    RENAME = "rename upload"
+    PUBLISH = "publish"
+    ROLLBACK = "roll back"
+    EXPORT = "export"
+    CONNECTION_ADDED = "connection added"
+    CONNECTION_CHANGED = "connection changed"
+    CONNECTION_REMOVED = "connection removed"
+    USER_ADDED = "user added"
+    USER_CHANGED = "user changed"
+    USER_REMOVED = "user removed"
+    BUDGET_SET = "budget set"
+    JOB_SHARE_RAISED = "job share raised"
+
+
+def record(
+    s: Session,
+    actor: Actor,
+    action: Action,
+    message: str = "",
+    *,
+    job_id: int | None = None,
+    item_id: int | None = None,
+    asset_id: int | None = None,
+    connection_id: int | None = None,
+    product_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Add one entry to an open write transaction."""
+    s.add(
+        AuditEntry(
+            actor=actor.name,
+            actor_email=actor.email,
+            role=actor.role.value,
+            via=actor.via,
+            action=action.value,
+            job_id=job_id,
+            item_id=item_id,
+            asset_id=asset_id,
+            connection_id=connection_id,
+            product_id=product_id,
+            message=message,
+            data=data or {},
+        )
+    )
+
+
+def record_now(db: Database, actor: Actor, action: Action, message: str = "", **kw: Any) -> None:
+    with db.transaction() as s:
+        record(s, actor, action, message, **kw)
+
+
+def job_entries(db: Database, job_id: int, limit: int = 2000) -> list[AuditEntry]:
+    with db.session() as s:
+        query = select(AuditEntry).where(col(AuditEntry.job_id) == job_id).order_by(col(AuditEntry.id)).limit(limit)
+        return list(s.exec(query).all())
+
+
+def recent(db: Database, limit: int = 200) -> list[AuditEntry]:
+    with db.session() as s:
+        return list(s.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)).all())
+
+
+@dataclass(frozen=True)
+class AssetPeople:
+    approved_by: str | None = None  # the person whose review left the image approved
+    published_by: str | None = None
+
+
+def asset_people(db: Database, asset_ids: list[int]) -> dict[int, AssetPeople]:
+    """Who approved and who published each image (the latest review and the latest publish decide)."""
+    if not asset_ids:
+        return {}
+    review = {Action.APPROVE.value, Action.REJECT.value, Action.UNREVIEW.value}
+    with db.session() as s:
+        rows = s.exec(
+            select(AuditEntry)
+            .where(col(AuditEntry.asset_id).in_(asset_ids))
+            .where(col(AuditEntry.action).in_([*review, Action.PUBLISH.value, Action.ROLLBACK.value]))
+            .order_by(col(AuditEntry.id))
+        ).all()
+    approved: dict[int, str | None] = {}
+    published: dict[int, str | None] = {}
+    for e in rows:
+        assert e.asset_id is not None
+        who = e.actor_email or e.actor
+        if e.action in review:
+            approved[e.asset_id] = who if e.action == Action.APPROVE.value else None
+        elif e.action == Action.PUBLISH.value:
+            published[e.asset_id] = who
+        else:  # rolled back: no longer published
+            published[e.asset_id] = None
+    return {a: AssetPeople(approved.get(a), published.get(a)) for a in asset_ids}
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading = + - @ tab or CR would start a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+CSV_COLUMNS = ["at", "person", "email", "role", "signed in via", "action", "job", "item", "image", "product",
+               "connection", "message"]  # fmt: skip
+
+
+def to_csv(entries: list[AuditEntry]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    for e in entries:
+        row = [e.at.isoformat(timespec="seconds"), e.actor, e.actor_email, e.role, e.via, e.action, e.job_id,
+               e.item_id, e.asset_id, e.product_id, e.connection_id, e.message]  # fmt: skip
+        writer.writerow([inert(v) for v in row])
+    return buf.getvalue().encode("utf-8")
