@@ -3,6 +3,8 @@ User. Adding, changing and removing users needs the admin role and is recorded i
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
 
 from sqlmodel import Session, col, select
@@ -163,3 +165,20 @@ def actor_for(db: Database, name: str, *, via: str) -> Actor | None:
     if user is None or user.disabled:
         return None
     return Actor(name=user.name, role=_role(user.role), email=user.email, via=via)
+
+
+def cli_actor(db: Database, name: str | None = None) -> Actor:
+    """Who the CLI acts as: `--as NAME` (or IMAGEGECKO_USER) must be a registered user and gets that user's role;
+    without either, the operating-system user, with their registered role if registered, else as the local admin
+    (whoever runs the CLI on this machine can already read the data directory and its vault key)."""
+    chosen = name or os.environ.get("IMAGEGECKO_USER")
+    if chosen:
+        actor = actor_for(db, chosen, via="cli")
+        if actor is None:
+            raise InputError(
+                f"There is no user called {chosen.strip()} (from --as or IMAGEGECKO_USER). "
+                "Add one with `users add`, or leave the option out to act as the local admin."
+            )
+        return actor
+    os_user = getpass.getuser()
+    return actor_for(db, os_user, via="cli") or Actor(name=os_user.lower(), role=Role.ADMIN, via="cli")
