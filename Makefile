@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test worker lint format bench presets screenshot clean
+.PHONY: run test worker lint format bench presets screenshot clean services migration
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ presets: $(VENV)/.runtime
 # Re-take docs/screenshot-gallery.png (the README's picture) with the browser test.
 screenshot: $(VENV)/.dev
 	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q -m e2e tests/e2e
+
+# A throw-away PostgreSQL and S3-compatible server on 127.0.0.1 (several machines, tried on one).
+services: $(VENV)/.dev
+	$(PY) -m scripts.dev_services
+
+# After changing lib/models.py: write the Alembic revision for it (review it, then commit it).
+migration: $(VENV)/.runtime
+	$(PY) -m scripts.new_migration "$(m)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -143,6 +143,24 @@ def rename_upload(rt: Runtime, *, actor: Actor, product_id: str, name: str, sku:
 # Publishing -----------------------------------------------------------------------------------------------------
 
 
+def publish_images(
+    rt: Runtime,
+    *,
+    actor: Actor,
+    asset_ids: list[int],
+    role: str,
+    keep_old_featured: bool = True,
+    store_kind: str | None = None,
+    connection_id: int | None = None,
+) -> publish.PublishOutcome:
+    require(actor, Permission.PUBLISH)
+    outcome = publish.publish_images(
+        rt, asset_ids, role, keep_old_featured=keep_old_featured, store_kind=store_kind, connection_id=connection_id
+    )
+    _record_publications(rt, actor, outcome.publications, role)
+    return outcome
+
+
 def publish_assets(
     rt: Runtime, *, actor: Actor, asset_ids: list[int], role: str, keep_old_featured: bool = True
 ) -> list[Publication]:

@@ -141,6 +141,14 @@ class Settings(BaseSettings):
     output_quality: int = Field(90, ge=30, le=100)
     output_max_side: int = Field(2048, ge=256, le=8192)
 
+    # Image store: a local folder by default; an S3-compatible bucket (s3://bucket/prefix) for several machines.
+    # Credentials may also come from boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, a role).
+    blob_store_url: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, R2 or GCS; None = AWS
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
     # HTTP to stores and Drive
     http_timeout_seconds: float = 20.0
     http_retries: int = 3

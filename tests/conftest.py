@@ -16,7 +16,7 @@ from lib.errors import AppError
 from lib.generation.base import GeneratedImage, GenerationRequest
 from lib.runtime import Runtime
 
-pytest_plugins = ["tests.emulators.fixtures"]
+pytest_plugins = ["tests.emulators.fixtures", "tests.server_fixtures"]
 
 
 @pytest.fixture(autouse=True)

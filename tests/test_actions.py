@@ -64,6 +64,7 @@ ENTRY_POINTS: list[tuple[Callable[..., Any], Callable[[dict[str, Any]], dict[str
     (actions.set_alt_text, lambda w: {"asset_id": w["assets"][0], "text": "new words"}),
     (actions.add_uploads, lambda w: {"files": [("mug.png", png_bytes((300, 300)))]}),
     (actions.rename_upload, lambda w: {"product_id": "1", "name": "Mug", "sku": "M1"}),
+    (actions.publish_images, lambda w: {"asset_ids": w["assets"], "role": "featured"}),
     (actions.publish_assets, lambda w: {"asset_ids": w["assets"], "role": "featured"}),
     (actions.publish_job, lambda w: {"job_id": w["job"], "role": "featured"}),
     (actions.publish_by_sku, lambda w: {"job_id": w["job"]}),

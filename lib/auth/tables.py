@@ -20,6 +20,8 @@ class User(SQLModel, table=True):
     """A person who may sign in with a password, or whose role an admin set. Never holds a password, only its
     argon2id hash (salted, with its parameters)."""
 
+    __tablename__ = "app_user"  # "user" is a reserved word in PostgreSQL
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True)  # lower case
     email: str | None = Field(default=None, index=True)  # lower case; matches identity-provider accounts

@@ -271,11 +271,14 @@ def _app_password_check(client: WooClient, wp_user: str, app_password: str) -> C
                 "WordPress ignored the Application Password: over plain http it only accepts them on local sites.",
                 "Use the store's https:// address.",
             )
+        # The error's sentence already carries its advice (a new Application Password, the right user name):
+        # the fact goes in the message, the advice once in the fix.
+        fact, _, advice = exc.message.partition(". ")
         return Check(
             name,
             False,
-            exc.message,
-            f"Check the user name, or create a new Application Password in {APP_PASSWORDS_PAGE}.",
+            fact.rstrip(".") + ".",
+            advice or f"Check the user name, or create a new Application Password in {APP_PASSWORDS_PAGE}.",
         )
     except AppError as exc:
         return Check(name, False, exc.message, "Try again in a minute.")

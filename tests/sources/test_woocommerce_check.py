@@ -79,7 +79,10 @@ def test_read_only_key(woo_emu):
 def test_bad_application_password(woo_emu):
     checks = check_connection(woo_emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, "wrong pass word", timeout=2)
     assert failures(checks) == ["Application Password can upload media"]
-    assert "Application Password" in by_name(checks)["Application Password can upload media"].message
+    check = by_name(checks)["Application Password can upload media"]
+    assert check.message == "WordPress refused the Application Password."
+    said = f"{check.message} {check.fix}"
+    assert said.count("Users › Profile › Application Passwords") == 1 and said.count("create a new") <= 1
 
 
 def test_unknown_wordpress_user(woo_emu):
