@@ -1,11 +1,13 @@
 """Connect: the demo store (always there), WooCommerce stores, Google Drive and the AI provider."""
 
+from functools import partial
 from typing import Any
 
 import streamlit as st
 
-from lib import catalog, ui, views
-from lib.connections import activate, delete_connection, list_connections, mark_verified, read_secret, save_connection
+from lib import actions, catalog, ui, views
+from lib.auth.roles import Permission
+from lib.connections import list_connections, mark_verified, read_secret, save_connection
 from lib.errors import AppError
 from lib.models import Connection
 from lib.sources.base import ProductQuery
@@ -13,7 +15,46 @@ from lib.vault import mask
 from lib.views import fmt_when, plural
 
 rt = ui.runtime()
+me = ui.actor()
 ui.page_header("Connect", "Where your products come from, where approved images go, and which AI makes them.")
+if not me.can(Permission.CONNECTIONS):
+    st.info(
+        f"You are signed in as a {me.role.value}: you can see the connections, and only an admin can change them.",
+        icon=":material/lock:",
+    )
+CONFIRM_REMOVE = "connect_confirm_remove"  # the connection id whose removal waits for a yes
+
+
+def _remove(conn: Connection, after: str = "") -> None:
+    """A Remove button that asks first; the removal itself is checked and recorded in lib."""
+    assert conn.id is not None
+    if st.session_state.get(CONFIRM_REMOVE) != conn.id:
+        if st.button("Remove", key=f"connect_remove_{conn.id}", icon=":material/delete:"):
+            st.session_state[CONFIRM_REMOVE] = conn.id
+            st.rerun()
+        return
+    st.warning(
+        f"Remove {ui.escape_md(conn.name)} and its saved keys? {after}".strip(),
+        icon=":material/warning:",
+    )
+    yes, no = st.columns(2)
+    if yes.button("Yes, remove it", key=f"connect_remove_yes_{conn.id}", type="primary"):
+        st.session_state.pop(CONFIRM_REMOVE, None)
+        with ui.errors():
+            actions.remove_connection(rt, actor=me, connection_id=conn.id)
+            ui.flash(f"Removed {conn.name}. {after}".strip())
+            st.rerun()
+    if no.button("Keep it", key=f"connect_remove_no_{conn.id}"):
+        st.session_state.pop(CONFIRM_REMOVE, None)
+        st.rerun()
+
+
+def _activate(conn: Connection) -> None:
+    assert conn.id is not None
+    with ui.errors():
+        actions.activate_connection(rt, actor=me, connection_id=conn.id)
+        st.rerun()
+
 
 stores = list_connections(rt.db, "woocommerce")
 drives = list_connections(rt.db, "drive")
@@ -140,15 +181,19 @@ with cards[1].container(border=True):
                     disabled=woo is None,
                 )
                 if not conn.is_active and st.button("Make active", key=f"connect_woo_activate_{conn.id}"):
-                    activate(rt.db, conn.id)
-                    st.rerun()
-                if st.button("Remove", key=f"connect_woo_remove_{conn.id}", icon=":material/delete:"):
-                    delete_connection(rt.db, conn.id)
-                    ui.flash(f"Removed {conn.name}. Jobs and published images stay as they are.")
-                    st.rerun()
+                    _activate(conn)
+            _remove(conn, "Jobs and published images stay as they are.")
             if test:
                 with ui.errors(), st.spinner("Checking the store…"):
-                    _checklist(woo.test_connection(rt, conn))
+                    _checklist(
+                        actions.check_connection(
+                            rt,
+                            actor=me,
+                            kind="woocommerce",
+                            connection_id=conn.id,
+                            check=partial(woo.test_connection, rt, conn),
+                        )
+                    )
 
     with st.expander("Add a store", expanded=not stores, icon=":material/add:"):
         if woo is None:
@@ -171,10 +216,20 @@ with cards[1].container(border=True):
             a, b2 = st.columns(2)
             if a.button("Test connection", key="connect_woo_check", icon=":material/network_check:"):
                 with ui.errors(), st.spinner("Checking the store…"):
-                    _checklist(woo.check_connection(rt, **form))
+                    _checklist(
+                        actions.check_connection(
+                            rt,
+                            actor=me,
+                            kind="woocommerce",
+                            connection_id=None,
+                            check=lambda: woo.check_connection(rt, **form),
+                        )
+                    )
             if b2.button("Save", key="connect_woo_save", type="primary", icon=":material/save:"):
                 with ui.errors():
-                    conn = woo.save_woocommerce(rt, name=name, **form)
+                    conn = actions.save_connection(
+                        rt, actor=me, kind="woocommerce", save=lambda: woo.save_woocommerce(rt, name=name, **form)
+                    )
                     for k in ("connect_woo_ck", "connect_woo_cs", "connect_woo_app"):
                         st.session_state.pop(k, None)  # secrets are never shown again
                     ui.flash(f"Saved {conn.name}. It is now the active store.")
@@ -241,19 +296,24 @@ def _folder_picker(conn: Connection) -> None:
             type="primary",
             icon=":material/check:",
         ):
-            secret = read_secret(rt.vault, conn)
-            drive.save_drive(
-                rt,
-                credentials_json=secret["credentials_json"],
-                root_folder_id=here,
-                mode=conn.settings.get("mode") or "folders",
-                name=conn.name,
-                shared_drive_id=trail[-1].drive_id if trail else None,
-                connection_id=conn.id,
-            )
-            st.session_state.pop(f"connect_drive_browse_{conn.id}", None)
-            ui.flash(f"Product photos now come from “{trail[-1].name if trail else here}”.")
-            st.rerun()
+            with ui.errors():
+                actions.save_connection(
+                    rt,
+                    actor=me,
+                    kind="drive",
+                    save=lambda: drive.save_drive(
+                        rt,
+                        credentials_json=read_secret(rt.vault, conn)["credentials_json"],
+                        root_folder_id=here,
+                        mode=conn.settings.get("mode") or "folders",
+                        name=conn.name,
+                        shared_drive_id=trail[-1].drive_id if trail else None,
+                        connection_id=conn.id,
+                    ),
+                )
+                st.session_state.pop(f"connect_drive_browse_{conn.id}", None)
+                ui.flash(f"Product photos now come from “{trail[-1].name if trail else here}”.")
+                st.rerun()
 
 
 with st.container(border=True):
@@ -292,14 +352,20 @@ with st.container(border=True):
                     disabled=drive is None,
                 )
                 if not conn.is_active and st.button("Make active", key=f"connect_drive_activate_{conn.id}"):
-                    activate(rt.db, conn.id)
-                    st.rerun()
-                if st.button("Remove", key=f"connect_drive_remove_{conn.id}", icon=":material/delete:"):
-                    delete_connection(rt.db, conn.id)
-                    st.rerun()
+                    _activate(conn)
+            _remove(conn, "Jobs and exported images stay as they are.")
             if test:
                 with ui.errors(), st.spinner("Listing the folder…"):
-                    st.success(drive.test_connection(rt, conn), icon=":material/check_circle:")
+                    st.success(
+                        actions.check_connection(
+                            rt,
+                            actor=me,
+                            kind="drive",
+                            connection_id=conn.id,
+                            check=partial(drive.test_connection, rt, conn),
+                        ),
+                        icon=":material/check_circle:",
+                    )
             if drive is not None and st.toggle("Choose another folder", key=f"connect_drive_browse_{conn.id}"):
                 _folder_picker(conn)
     with st.expander("Add a Drive folder", expanded=False, icon=":material/add:"):
@@ -342,12 +408,17 @@ with st.container(border=True):
                 disabled=key_file is None,
             ):
                 with ui.errors():
-                    conn = drive.save_drive(
+                    conn = actions.save_connection(
                         rt,
-                        credentials_json=key_file.getvalue().decode("utf-8", "replace"),
-                        root_folder_id=folder,
-                        mode=mode,
-                        name=dname or None,
+                        actor=me,
+                        kind="drive",
+                        save=lambda: drive.save_drive(
+                            rt,
+                            credentials_json=key_file.getvalue().decode("utf-8", "replace"),
+                            root_folder_id=folder,
+                            mode=mode,
+                            name=dname or None,
+                        ),
                     )
                     try:
                         ui.flash(drive.test_connection(rt, conn))
@@ -382,6 +453,16 @@ def _test_key(api_key: str) -> None:
     gemini.test_key(rt.settings, api_key, base_url=rt.settings.gemini_base_url, db=rt.db)
 
 
+def _check_saved_key(conn: Connection, saved_key: str) -> None:
+    assert conn.id is not None
+    try:
+        _test_key(saved_key)
+    except AppError as exc:
+        mark_verified(rt.db, conn.id, exc.message)
+        raise
+    mark_verified(rt.db, conn.id, None)
+
+
 with ai[1].container(border=True):
     st.markdown("#### :material/auto_awesome: Google Gemini")
     if gemini is None:
@@ -400,17 +481,16 @@ with ai[1].container(border=True):
             b = st.columns(2)
             if b[0].button("Test key", key=f"connect_gemini_test_{conn.id}", icon=":material/network_check:"):
                 with ui.errors():
-                    try:
-                        _test_key(saved_key)
-                    except AppError as exc:
-                        mark_verified(rt.db, conn.id, exc.message)
-                        raise
-                    mark_verified(rt.db, conn.id, None)
+                    actions.check_connection(
+                        rt,
+                        actor=me,
+                        kind="gemini",
+                        connection_id=conn.id,
+                        check=partial(_check_saved_key, conn, saved_key),
+                    )
                     st.success("Google accepted the key.", icon=":material/check_circle:")
-            if b[1].button("Remove", key=f"connect_gemini_remove_{conn.id}", icon=":material/delete:"):
-                delete_connection(rt.db, conn.id)
-                rt.forget_provider("gemini")
-                st.rerun()
+            with b[1]:
+                _remove(conn, "Jobs already made stay as they are.")
         st.caption(
             "Get a key at aistudio.google.com/apikey. Images are billed by Google per image; the Generate "
             "page shows an estimate before you launch."
@@ -428,13 +508,18 @@ with ai[1].container(border=True):
                 st.success("Google accepted the key.", icon=":material/check_circle:")
         if g2.button("Save", key="connect_gemini_save", type="primary", icon=":material/save:", disabled=not new_key):
             with ui.errors():
-                conn = save_connection(
-                    rt.db,
-                    rt.vault,
+                conn = actions.save_connection(
+                    rt,
+                    actor=me,
                     kind="gemini",
-                    name="Gemini",
-                    secret={"api_key": new_key.strip()},
-                    connection_id=keys[0].id if keys else None,
+                    save=lambda: save_connection(
+                        rt.db,
+                        rt.vault,
+                        kind="gemini",
+                        name="Gemini",
+                        secret={"api_key": new_key.strip()},
+                        connection_id=keys[0].id if keys else None,
+                    ),
                 )
                 rt.forget_provider("gemini")  # the next job uses the new key
                 st.session_state.pop("connect_gemini_key", None)

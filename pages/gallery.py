@@ -4,13 +4,14 @@ from typing import Any
 
 import streamlit as st
 
-from lib import jobs, ui, views
+from lib import actions, jobs, ui, views
 from lib.connections import active_connection
 from lib.errors import AppError
 from lib.models import ItemStatus, PublicationState, ReviewState
 from lib.views import plural
 
 rt = ui.runtime()
+me = ui.actor()
 ui.page_header(
     "Gallery",
     "Compare each product's photo with what was generated, keep the good ones and publish "
@@ -98,7 +99,7 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
     if left.button("Publish now", key="gallery_publish_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                done = publish.publish_assets(rt, asset_ids, role, keep_old_featured=keep_old)
+                done = actions.publish_assets(rt, actor=me, asset_ids=asset_ids, role=role, keep_old_featured=keep_old)
             failed = [p for p in done if p.state == PublicationState.FAILED]
             _close_dialog()
             if failed:
@@ -116,7 +117,7 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
 
 @st.dialog("Publish to the store by SKU", width="large", on_dismiss=_close_dialog)
 def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
-    from lib.sku_publish import plan_sku_publish, publish_to_store
+    from lib.sku_publish import plan_sku_publish
 
     try:
         with st.spinner("Looking up the SKUs in the store…"):
@@ -151,7 +152,14 @@ def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
     if left.button("Publish now", key="gallery_sku_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                report = publish_to_store(rt, job_id, role, connection_id=connection_id, keep_old_featured=keep_old)
+                report = actions.publish_by_sku(
+                    rt,
+                    actor=me,
+                    job_id=job_id,
+                    role=role,
+                    connection_id=connection_id,
+                    keep_old_featured=keep_old,
+                )
             _close_dialog()
             done = [p for p in report.publications if p.state == PublicationState.DONE]
             failed = [p for p in report.publications if p.state == PublicationState.FAILED]
@@ -177,7 +185,9 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, s
     left, right = st.columns(2)
     if left.button("Roll back anyway", key="gallery_force", type="primary"):
         with ui.errors():
-            report = publish.rollback(rt, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
+            report = actions.rollback(
+                rt, actor=me, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True
+            )
             _close_dialog()
             ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
             st.rerun()
@@ -188,7 +198,7 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, s
 
 def _rollback(product_ids: list[str] | None) -> None:
     with ui.errors():
-        report = publish.rollback(rt, job_id=job_id, product_ids=product_ids)
+        report = actions.rollback(rt, actor=me, job_id=job_id, product_ids=product_ids)
         if report.conflicts:
             # Store errors come back in the report (not raised) when there are conflicts to ask about too.
             st.session_state[DIALOG] = (
@@ -240,15 +250,15 @@ with st.container(border=True):
     m[4].metric("Published", f"{len(live_pubs):,}", help="Products whose store images now include this job's.")
     if not pview.done:
         _follow(job_id, stamp[1])
-    actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
-    if actions[0].button(
+    bulk = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
+    if bulk[0].button(
         "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
     ):
         with ui.errors():
-            n = jobs.approve_all(rt.db, job_id)
+            n = actions.approve_all(rt, actor=me, job_id=job_id)
             ui.flash(f"Approved {plural(n, 'image')}.")
             st.rerun()
-    actions[1].download_button(
+    bulk[1].download_button(
         "Download ZIP",
         data=lambda: views.approved_zip(rt, job_id)[0],
         file_name=f"imagegecko-job-{job_id}.zip",
@@ -260,7 +270,7 @@ with st.container(border=True):
         help="The approved images named by SKU, with an alt-text.csv.",
     )
     if publish and live_pubs:
-        if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
+        if bulk[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
             _rollback(None)
 
 # Publish ------------------------------------------------------------------------------------------------
@@ -289,12 +299,11 @@ def _drive_actions() -> None:
         )
     if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
         with ui.errors():
-            from lib.export import export_approved
             from lib.sources.drive_connect import export_folder
 
             target = export_folder(folder) if where == "folder" else None
             with st.spinner("Uploading to Drive…"):
-                results = export_approved(rt, job_id, folder_id=target)
+                results = actions.export(rt, actor=me, job_id=job_id, folder_id=target)
             new = sum(1 for r in results if r.created)
             place = "the chosen folder" if target else "“generated” folders beside the originals"
             ui.flash(
@@ -371,14 +380,14 @@ page_items, page_no, pages = views.page_slice(shown, int(st.session_state.get("g
 
 
 def _set_review(asset_id: int, state: str) -> None:
-    jobs.set_review(rt.db, [asset_id], state)
+    actions.set_review(rt, actor=me, asset_ids=[asset_id], state=state)
 
 
 def _save_alt(asset_id: int) -> None:
     text = st.session_state.get(f"gallery_alt_{asset_id}", "")
     st.session_state.pop("gallery_cache", None)  # alt text is not part of the stamp
     try:
-        jobs.set_alt_text(rt.db, asset_id, text)
+        actions.set_alt_text(rt, actor=me, asset_id=asset_id, text=text)
     except AppError as exc:
         ui.flash(exc.message, ":material/error:")
 
@@ -443,7 +452,7 @@ def _result_card(item: Any, asset: Any) -> None:
                 )
                 if st.button("Regenerate", key=f"gallery_regen_{item.id}", type="primary"):
                     with ui.errors():
-                        jobs.regenerate_item(rt, item.id, prompt_extra=extra)
+                        actions.regenerate_item(rt, actor=me, item_id=item.id, prompt_extra=extra)
                         ui.flash("A new image is on its way; it appears here when it is ready.")
                         st.rerun()
 

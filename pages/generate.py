@@ -4,7 +4,7 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from lib import catalog, jobs, ui, views
+from lib import actions, catalog, jobs, ui, views
 from lib.catalog import SourceRef
 from lib.errors import AppError
 from lib.generation import prompts
@@ -33,7 +33,7 @@ def _progress_panel(job_id: int) -> bool:
         st.warning(job.error or "The job is paused.", icon=":material/pause_circle:")
         if st.button("Resume", key="gen_resume", icon=":material/play_arrow:"):
             with ui.errors():
-                jobs.resume_job(rt.db, job_id)
+                actions.resume_job(rt, actor=ui.actor(), job_id=job_id)
                 st.rerun()
     for message in view.errors[-5:]:
         st.warning(message, icon=":material/warning:")
@@ -46,7 +46,7 @@ def _live(job_id: int) -> None:
         st.rerun(scope="app")  # finished: redraw the page once without the timer
     if st.button("Cancel job", key="gen_cancel", icon=":material/cancel:"):
         with ui.errors():
-            n = jobs.cancel_job(rt.db, job_id)
+            n = actions.cancel_job(rt, actor=ui.actor(), job_id=job_id)
             ui.flash(f"Cancelled {plural(n, 'image')} that had not been made yet.", ":material/cancel:")
             st.rerun(scope="app")
 
@@ -302,7 +302,7 @@ if n_items <= 0:
     st.caption("Every selected photo is skipped; untick “Skip” or choose other products.")
 if launch:
     with ui.errors():
-        job = jobs.create_job(rt, spec, selection.as_job_selections(skip=skip))
+        job = actions.launch(rt, actor=ui.actor(), spec=spec, selections=selection.as_job_selections(skip=skip))
         st.session_state[ui.CURRENT_JOB] = job.id
         st.session_state["gen_launched_with"] = picked_now
         st.session_state.pop("gen_checks", None)

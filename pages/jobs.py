@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lib import jobs, ui, views
+from lib import actions, jobs, ui, views
 from lib.errors import AppError
 from lib.models import TERMINAL_JOB, JobStatus
 from lib.views import fmt_cost, fmt_ms, plural
@@ -124,17 +124,17 @@ with st.container(border=True):
         disabled=not failed or job.status == JobStatus.CANCELLED,
     ):
         with ui.errors():
-            n = jobs.retry_failed(rt.db, job.id)
+            n = actions.retry_failed(rt, actor=ui.actor(), job_id=job.id)
             ui.flash(f"{plural(n, 'item')} queued again.")
             st.rerun()
     if head[2].button("Cancel job", key="jobs_cancel", icon=":material/cancel:", disabled=job.status in TERMINAL_JOB):
         with ui.errors():
-            n = jobs.cancel_job(rt.db, job.id)
+            n = actions.cancel_job(rt, actor=ui.actor(), job_id=job.id)
             ui.flash(f"Job #{job.id} cancelled ({plural(n, 'item')} not made).", ":material/cancel:")
             st.rerun()
     if job.status == JobStatus.PAUSED and st.button("Resume", key="jobs_resume", icon=":material/play_arrow:"):
         with ui.errors():
-            jobs.resume_job(rt.db, job.id)
+            actions.resume_job(rt, actor=ui.actor(), job_id=job.id)
             st.rerun()
 
     tab_params, tab_items, tab_log = st.tabs(["Parameters", "Items", "Request log"])

@@ -4,7 +4,7 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from lib import catalog, ui, views
+from lib import actions, catalog, ui, views
 from lib.catalog import Filters, SourceRef
 from lib.errors import AppError
 from lib.sources.base import Product
@@ -56,8 +56,6 @@ except AppError as exc:
 
 # Uploads: drop photos, each becomes a product ------------------------------------------------------
 if ref.kind == "upload":
-    from lib.sources import upload
-
     gen = st.session_state.setdefault("prod_upload_gen", 0)
     with st.container(border=True):
         st.markdown("**Add photos from your computer**")
@@ -71,7 +69,7 @@ if ref.kind == "upload":
         )
         if files and st.button(f"Add {plural(len(files), 'photo')}", key="prod_upload_add", type="primary"):
             with ui.errors():
-                result = upload.add_uploads(rt, [(f.name, f.getvalue()) for f in files])
+                result = actions.add_uploads(rt, actor=ui.actor(), files=[(f.name, f.getvalue()) for f in files])
                 for refused in result.refused:
                     st.warning(f"{refused.filename}: {refused.message}", icon=":material/warning:")
                 if result:
@@ -212,14 +210,13 @@ def _variations(product: Product) -> None:
 
 
 def _rename(product: Product) -> None:
-    from lib.sources import upload
 
     with st.popover("Rename", icon=":material/edit:"):
         name = st.text_input("Name", value=product.name, key=f"prod_rn_name_{product.id}")
         sku = st.text_input("SKU", value=product.sku, key=f"prod_rn_sku_{product.id}")
         if st.button("Save", key=f"prod_rn_save_{product.id}", type="primary"):
             with ui.errors():
-                upload.rename(rt, product.id, name, sku)
+                actions.rename_upload(rt, actor=ui.actor(), product_id=product.id, name=name, sku=sku)
                 selection.remove(product.id)
                 ui.flash(f"Saved “{name.strip()}”.")
                 st.rerun()
