@@ -5,6 +5,7 @@ from typing import Any
 import streamlit as st
 
 from lib import actions, jobs, ui, views
+from lib.auth import audit
 from lib.connections import active_connection
 from lib.errors import AppError
 from lib.models import ItemStatus, PublicationState, ReviewState
@@ -380,7 +381,14 @@ page_items, page_no, pages = views.page_slice(shown, int(st.session_state.get("g
 
 
 def _set_review(asset_id: int, state: str) -> None:
-    actions.set_review(rt, actor=me, asset_ids=[asset_id], state=state)
+    try:
+        actions.set_review(rt, actor=me, asset_ids=[asset_id], state=state)
+    except AppError as exc:
+        ui.flash(exc.message, ":material/error:")
+
+
+# Who approved and who published each image on this page (from the audit trail).
+people = audit.asset_people(rt.db, [a.id for e in page_items for a in e.assets if a.id is not None])
 
 
 def _save_alt(asset_id: int) -> None:
@@ -412,6 +420,11 @@ def _result_card(item: Any, asset: Any) -> None:
         else:
             ui.image(_thumb(asset.sha256))
             ui.status_badge(asset.review_state)
+            by = people.get(asset.id)
+            if by is not None and (by.approved_by or by.published_by):
+                said = [f"approved by {by.approved_by}"] if by.approved_by else []
+                said += [f"published by {by.published_by}"] if by.published_by else []
+                st.caption(ui.escape_md("; ".join(said).capitalize()))
             with st.container(horizontal=True, gap="small"):
                 st.button(
                     "Approve",

@@ -3,11 +3,14 @@
 import streamlit as st
 
 from lib import actions, jobs, ui, views
+from lib.auth import audit, budgets
+from lib.auth.roles import Permission
 from lib.errors import AppError
 from lib.models import TERMINAL_JOB, JobStatus
 from lib.views import fmt_cost, fmt_ms, plural
 
 rt = ui.runtime()
+me = ui.actor()
 ui.page_header("Jobs", "Everything that was generated: what was asked, how it went, what it cost.")
 
 PER_PAGE = 20
@@ -124,20 +127,36 @@ with st.container(border=True):
         disabled=not failed or job.status == JobStatus.CANCELLED,
     ):
         with ui.errors():
-            n = actions.retry_failed(rt, actor=ui.actor(), job_id=job.id)
+            n = actions.retry_failed(rt, actor=me, job_id=job.id)
             ui.flash(f"{plural(n, 'item')} queued again.")
             st.rerun()
     if head[2].button("Cancel job", key="jobs_cancel", icon=":material/cancel:", disabled=job.status in TERMINAL_JOB):
         with ui.errors():
-            n = actions.cancel_job(rt, actor=ui.actor(), job_id=job.id)
+            n = actions.cancel_job(rt, actor=me, job_id=job.id)
             ui.flash(f"Job #{job.id} cancelled ({plural(n, 'item')} not made).", ":material/cancel:")
             st.rerun()
+    share = budgets.share(rt.db, job.id)
+    if share is not None:
+        cap = "no limit" if share.cap_usd is None else budgets.usd(share.cap_usd)
+        who = share.launched_email or share.launched_by
+        st.caption(ui.escape_md(f"Launched by {who}; budget share {cap}, spent {budgets.usd(job.actual_cost)}."))
+    capped = share is not None and share.cap_usd is not None
+    if job.status == JobStatus.PAUSED and capped and share is not None and me.can(Permission.BUDGETS):
+        r = st.columns([2, 1], vertical_alignment="bottom")
+        suggested = float(share.cap_usd or 0) * 2 or 1.0
+        new_cap = r[0].number_input("Raise this job's share to (USD)", min_value=0.0, value=suggested, key="jobs_share")
+        if r[1].button("Raise and resume", key="jobs_raise_resume", icon=":material/trending_up:"):
+            with ui.errors():
+                budgets.raise_job_share(rt.db, actor=me, job_id=job.id, cap_usd=float(new_cap))
+                actions.resume_job(rt, actor=me, job_id=job.id)
+                ui.flash(f"Job #{job.id} may now spend {budgets.usd(new_cap)}; it is running again.")
+                st.rerun()
     if job.status == JobStatus.PAUSED and st.button("Resume", key="jobs_resume", icon=":material/play_arrow:"):
         with ui.errors():
-            actions.resume_job(rt, actor=ui.actor(), job_id=job.id)
+            actions.resume_job(rt, actor=me, job_id=job.id)
             st.rerun()
 
-    tab_params, tab_items, tab_log = st.tabs(["Parameters", "Items", "Request log"])
+    tab_params, tab_items, tab_log, tab_who = st.tabs(["Parameters", "Items", "Request log", "Who did what"])
     with tab_params:
         params = views.job_parameters(job)
         st.dataframe(
@@ -165,6 +184,55 @@ with st.container(border=True):
             )
         else:
             st.caption("No events recorded yet.")
+    with tab_who:
+        trail = audit.job_entries(rt.db, job.id)
+        if trail:
+            st.dataframe(
+                audit.rows(trail),
+                hide_index=True,
+                width="stretch",
+                column_config={"At": st.column_config.DatetimeColumn("At", format="YYYY-MM-DD HH:mm:ss")},
+            )
+            st.download_button(
+                "Download as CSV",
+                audit.to_csv(trail),
+                file_name=f"job-{job.id}-audit.csv",
+                mime="text/csv",
+                key="jobs_audit_csv",
+                icon=":material/download:",
+            )
+        else:
+            st.caption("Nobody has changed this job yet.")
     if st.button("Open in Gallery", key="jobs_open_gallery", icon=":material/photo_library:"):
         st.session_state[ui.GALLERY_JOB] = job.id
         ui.go("gallery")
+
+# Spend per person and month, and the budgets ---------------------------------------------------------------
+spend = budgets.spend_by_person(rt.db)
+limits = budgets.budgets(rt.db)
+if spend or limits or me.can(Permission.BUDGETS):
+    with st.expander("Spend per person and month", expanded=False, icon=":material/payments:"):
+        for left in budgets.what_is_left(rt.db, me.name):
+            whose = "The team's" if left.scope == budgets.DEPLOYMENT else "Your"
+            st.caption(
+                f"{whose} budget this month: {budgets.usd(left.limit)}, {budgets.usd(left.left)} left "
+                f"({budgets.usd(left.committed)} spent or committed to running jobs)."
+            )
+        if spend:
+            st.dataframe(
+                [{"Month": r.month, "Person": r.person, "Jobs": r.jobs, "Spent (USD)": r.spent} for r in spend],
+                hide_index=True,
+                width="stretch",
+                column_config={"Spent (USD)": st.column_config.NumberColumn(format="$%.2f")},
+            )
+        else:
+            st.caption("Nothing spent in the last six months.")
+        if me.can(Permission.BUDGETS):
+            b = st.columns([2, 2, 1], vertical_alignment="bottom")
+            person = b[0].text_input("Person (empty: the whole team)", key="jobs_budget_person")
+            amount = b[1].number_input("Monthly budget (USD)", min_value=0.0, step=10.0, key="jobs_budget_usd")
+            if b[2].button("Set budget", key="jobs_budget_set", icon=":material/savings:"):
+                with ui.errors():
+                    budgets.set_budget(rt.db, actor=me, monthly_usd=float(amount), person=person.strip() or None)
+                    ui.flash("Budget saved.")
+                    st.rerun()

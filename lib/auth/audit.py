@@ -146,3 +146,19 @@ def to_csv(entries: list[AuditEntry]) -> bytes:
                e.item_id, e.asset_id, e.product_id, e.connection_id, e.message]  # fmt: skip
         writer.writerow([inert(v) for v in row])
     return buf.getvalue().encode("utf-8")
+
+
+def rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
+    """The Jobs page's table: one row per change (plain values; st.dataframe shows them as text)."""
+    return [
+        {
+            "At": e.at,
+            "Person": e.actor_email or e.actor,
+            "Role": e.role,
+            "Action": e.action,
+            "Image": e.asset_id,
+            "Product": e.product_id,
+            "Details": e.message,
+        }
+        for e in entries
+    ]
