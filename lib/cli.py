@@ -23,7 +23,9 @@ Errors print one plain sentence and exit with status 2; nothing is changed by a 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -159,18 +161,18 @@ def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
     run_until_idle(rt, concurrency=args.concurrency, job_id=job.id)  # this job only: other queued jobs stay queued
     items = jobs.job_items(rt.db, job.id)
     assets = [a for entry in jobs.gallery(rt.db, job.id) for a in entry.assets]
-    data = {
+    paths = [rt.blobs.uri(a.sha256) for a in assets]
+    data: dict[str, Any] = {
         "job_id": job.id,
         "items": len(items),
         "succeeded": sum(i.status == "succeeded" for i in items),
         "failed": sum(i.status == "failed" for i in items),
-        "assets": [rt.blobs.uri(a.sha256) for a in assets],
+        "assets": paths,
     }
     _out(
         args,
         data,
-        f"Job {job.id}: {data['succeeded']}/{data['items']} images made, {data['failed']} failed.\n"
-        + "\n".join(data["assets"]),
+        f"Job {job.id}: {data['succeeded']}/{data['items']} images made, {data['failed']} failed.\n" + "\n".join(paths),
     )
     return 0 if data["failed"] == 0 else 1
 
@@ -385,6 +387,34 @@ def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_secret_arguments(args: argparse.Namespace) -> None:
+    given = sorted(
+        "--" + k.removeprefix("secret_arg_").replace("_", "-")
+        for k, v in vars(args).items()
+        if k.startswith("secret_arg_") and v is not None
+    )
+    if given:
+        raise InputError(
+            f"{', '.join(given)} would put a secret on the command line, where every user of this machine can read "
+            "it, so it is not accepted. Set it in the environment, pipe it on standard input, or type it when asked."
+        )
+
+
+def read_secret_input(label: str, env: str) -> str:
+    """A secret from the environment variable `env`, else one line of standard input when it is not a terminal (a
+    pipe or a file), else a prompt that does not echo."""
+    value = os.environ.get(env)
+    if value is None:
+        if sys.stdin is not None and not sys.stdin.isatty():
+            value = sys.stdin.readline().rstrip("\r\n")
+        else:
+            value = getpass.getpass(f"{label}: ")
+    value = value.strip()
+    if not value:
+        raise InputError(f"No {label} was given (set {env}, pipe it on standard input, or type it when asked).")
+    return value
+
+
 def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
     conn = actions.save_connection(rt, actor=args.actor, kind=args.kind, save=lambda: _save_connection(rt, args))
     _out(
@@ -399,14 +429,17 @@ def _save_connection(rt: Runtime, args: argparse.Namespace) -> Any:
     if args.kind == "woocommerce":
         from lib.sources import woocommerce
 
+        key = read_secret_input("WooCommerce consumer key", "WOOCOMMERCE_CONSUMER_KEY")
+        secret = read_secret_input("WooCommerce consumer secret", "WOOCOMMERCE_CONSUMER_SECRET")
+        app_password = read_secret_input("WordPress Application Password", "WP_APP_PASSWORD")
         if not args.skip_check:
             checks = woocommerce.check_connection(
-                args.url,
-                args.key,
-                args.secret,
-                args.wp_user,
-                args.app_password,
-                timeout=rt.settings.http_timeout_seconds,
+                rt,
+                base_url=args.url,
+                consumer_key=key,
+                consumer_secret=secret,
+                wp_user=args.wp_user,
+                app_password=app_password,
             )
             failed = [c for c in checks if not c.ok]
             if failed:
@@ -417,22 +450,21 @@ def _save_connection(rt: Runtime, args: argparse.Namespace) -> Any:
         conn = woocommerce.save_woocommerce(
             rt,
             url=args.url,
-            key=args.key,
-            secret=args.secret,
+            key=key,
+            secret=secret,
             wp_user=args.wp_user,
-            app_password=args.app_password,
+            app_password=app_password,
             name=args.name,
         )
     elif args.kind == "gemini":
         from lib.connections import save_connection
 
+        api_key = read_secret_input("Gemini API key", "GEMINI_API_KEY")
         if not args.skip_check:
             from lib.generation import gemini
 
-            gemini.test_key(rt, args.api_key)
-        conn = save_connection(
-            rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": args.api_key}
-        )
+            gemini.test_key(rt.settings, api_key, base_url=rt.settings.gemini_base_url, db=rt.db)
+        conn = save_connection(rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": api_key})
         rt.forget_provider("gemini")
     else:
         from lib.sources import drive
@@ -620,11 +652,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("connect", "save a connection (encrypted)")
     kinds = p.add_subparsers(dest="kind", required=True)
-    w = kinds.add_parser("woocommerce")
-    for flag in ("--url", "--key", "--secret", "--wp-user", "--app-password"):
+    secrets_help = (
+        "Secrets are read from the environment ({}), else from standard input one per line when it is not a "
+        "terminal, else asked for without echo. They are never taken as arguments: every user of this machine can "
+        "read a command line."
+    )
+    w = kinds.add_parser(
+        "woocommerce",
+        epilog=secrets_help.format("WOOCOMMERCE_CONSUMER_KEY, WOOCOMMERCE_CONSUMER_SECRET, WP_APP_PASSWORD"),
+    )
+    for flag in ("--url", "--wp-user"):
         w.add_argument(flag, required=True)
-    g = kinds.add_parser("gemini")
-    g.add_argument("--api-key", required=True)
+    g = kinds.add_parser("gemini", epilog=secrets_help.format("GEMINI_API_KEY"))
+    for k, flags in ((w, ("--key", "--secret", "--app-password")), (g, ("--api-key",))):
+        for flag in flags:  # accepted only to refuse them with a sentence (see refuse_secret_arguments)
+            k.add_argument(flag, dest=f"secret_arg_{flag.strip('-').replace('-', '_')}", help=argparse.SUPPRESS)
     d = kinds.add_parser("drive")
     d.add_argument("--credentials", required=True, help="service-account or authorized-user JSON file")
     d.add_argument("--folder", required=True, help="root folder id")
@@ -690,6 +732,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None, rt: Runtime | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        refuse_secret_arguments(args)
         rt = rt or Runtime.build()
         args.actor = users.cli_actor(rt.db, args.as_user)
         return COMMANDS[args.command](rt, args)

@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     # HTTP to stores and Drive
     http_timeout_seconds: float = 20.0
     http_retries: int = 3
+    # Outbound policy (lib/outbound.py). Product images are fetched from the store's own host and these (a CDN;
+    # "*.cdn.example.com" for its subdomains). Stores may live on a private or loopback address only when their host
+    # is listed in private_store_hosts (a store on the office network, the tests' local emulator).
+    image_hosts: list[str] = Field(default_factory=list)
+    private_store_hosts: list[str] = Field(default_factory=list)
     # Google Drive: None = the real API; a loopback URL = an emulator (the discovery document's rootUrl is patched)
     drive_root_url: str | None = None
 
@@ -221,8 +226,10 @@ class Settings(BaseSettings):
         return float(self.rate_limits.get(provider, 0.0) or 0.0)
 
     def ensure_dirs(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        from lib.file_modes import private_dir
+
+        private_dir(self.home)
+        private_dir(self.blob_dir)
 
 
 # Which secrets file the settings being built read: pydantic-settings gives sources no argument for it, and a

@@ -24,6 +24,7 @@ from lib import (
     schema,
 )
 from lib.errors import ConfigError
+from lib.file_modes import private_file, tighten
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ def make_engine(url: str) -> Engine:
         else:
             path = url.split("sqlite:///", 1)[-1]
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if not path.startswith(":") and "mode=memory" not in path:
+                db_file = Path(path.split("?", 1)[0])
+                private_file(db_file)  # before SQLite makes it 0644; its -wal and -shm take this file's mode
+                for suffix in ("-wal", "-shm", "-journal"):
+                    tighten(db_file.with_name(db_file.name + suffix))
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -17,6 +17,7 @@ from typing import BinaryIO, Protocol
 from PIL import Image, ImageOps
 
 from lib.errors import ImageTooLarge, ImageUnreadable, StorageError
+from lib.file_modes import private_dir, private_dirs_down_to
 
 THUMB_SIDE = 384
 
@@ -75,8 +76,7 @@ def make_thumbnail(data: bytes, side: int) -> bytes:
 
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(Path(root))
 
     def path(self, sha: str) -> Path:
         check_sha(sha)
@@ -125,7 +125,8 @@ class LocalBlobStore:
 
     def _write_atomic(self, target: Path, data: bytes) -> None:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.is_dir():
+                private_dirs_down_to(target.parent, self.root)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as fh:

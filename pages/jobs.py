@@ -108,6 +108,7 @@ try:
 except AppError as exc:
     ui.show_error(exc)
     st.stop()
+assert job.id is not None  # a stored job
 
 with st.container(border=True):
     head = st.columns([5, 2, 2], vertical_alignment="center")

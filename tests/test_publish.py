@@ -711,7 +711,7 @@ def test_publications_are_listed_per_job(rt, woo_emu, conn, woo):
 # The headless CLI against the store ---------------------------------------------------------------------------
 
 
-def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, capsys):
+def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, capsys, monkeypatch):
     import json
 
     from lib import cli
@@ -723,10 +723,15 @@ def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, ca
         out, err = capsys.readouterr()
         return code, json.loads(out) if out.strip() else None, err
 
-    store = ["--url", woo_emu.url, "--key", CONSUMER_KEY, "--wp-user", WP_USER, "--app-password", APP_PASSWORD]
-    code, data, err = run("connect", "woocommerce", *store, "--secret", "cs_wrong", "--name", "Shop")
+    # Secrets come from the environment, never from arguments (tests/security/test_cli_secrets.py).
+    monkeypatch.setenv("WOOCOMMERCE_CONSUMER_KEY", CONSUMER_KEY)
+    monkeypatch.setenv("WP_APP_PASSWORD", APP_PASSWORD)
+    store = ["--url", woo_emu.url, "--wp-user", WP_USER]
+    monkeypatch.setenv("WOOCOMMERCE_CONSUMER_SECRET", "cs_wrong")
+    code, data, err = run("connect", "woocommerce", *store, "--name", "Shop")
     assert code == 2 and data is None and "API key valid" in err and list_connections(rt.db, "woocommerce") == []
-    code, data, _ = run("connect", "woocommerce", *store, "--secret", CONSUMER_SECRET, "--name", "Shop")
+    monkeypatch.setenv("WOOCOMMERCE_CONSUMER_SECRET", CONSUMER_SECRET)
+    code, data, _ = run("connect", "woocommerce", *store, "--name", "Shop")
     assert code == 0 and data["kind"] == "woocommerce" and data["name"] == "Shop"
 
     rt.set_provider("studio", ScriptedProvider())

@@ -5,8 +5,6 @@ right after it by lib/actions.py otherwise. Nothing here is ever updated or dele
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -16,6 +14,7 @@ from sqlmodel import Session, col, select
 from lib.auth.roles import Actor
 from lib.auth.tables import AuditEntry
 from lib.db import Database
+from lib.spreadsheet import csv_text
 
 
 class Action(StrEnum):
@@ -124,28 +123,30 @@ def asset_people(db: Database, asset_ids: list[int]) -> dict[int, AssetPeople]:
     return {a: AssetPeople(approved.get(a), published.get(a)) for a in asset_ids}
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def inert(value: object) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading = + - @ tab or CR would start a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 CSV_COLUMNS = ["at", "person", "email", "role", "signed in via", "action", "job", "item", "image", "product",
                "connection", "message"]  # fmt: skip
 
 
 def to_csv(entries: list[AuditEntry]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    for e in entries:
-        row = [e.at.isoformat(timespec="seconds"), e.actor, e.actor_email, e.role, e.via, e.action, e.job_id,
-               e.item_id, e.asset_id, e.product_id, e.connection_id, e.message]  # fmt: skip
-        writer.writerow([inert(v) for v in row])
-    return buf.getvalue().encode("utf-8")
+    """The entries as CSV, every cell inert in a spreadsheet (lib.spreadsheet): names and texts come from people."""
+    body = [
+        [
+            e.at.isoformat(timespec="seconds"),
+            e.actor,
+            e.actor_email,
+            e.role,
+            e.via,
+            e.action,
+            e.job_id,
+            e.item_id,
+            e.asset_id,
+            e.product_id,
+            e.connection_id,
+            e.message,
+        ]  # fmt: skip
+        for e in entries
+    ]
+    return csv_text([CSV_COLUMNS, *body]).encode("utf-8")
 
 
 def rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lib import events
 from lib.connections import read_secret
 from lib.errors import AppError, InputError, PublishError, SourceAuthError, SourceNotFound
+from lib.outbound import OutboundPolicy
 from lib.sku_match import SkuHit, pick
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage, Variation
 from lib.sources.wc_check import Check, check_connection, save_woocommerce, test_connection
@@ -78,6 +79,7 @@ def client_for(runtime: Runtime, connection: Connection | None) -> WooClient:
         retries=settings.http_retries,
         max_image_bytes=settings.max_image_bytes,
         sink=sink,
+        policy=OutboundPolicy.for_store(creds.url, image_hosts=settings.image_hosts, what="That image address"),
     )
     client.job_id = None  # type: ignore[attr-defined]  # publish sets it so requests land in the job's log
     ref.append(weakref.ref(client))
