@@ -60,7 +60,7 @@ MIN_ROLE: dict[Permission, Role] = {
 # What the refusal sentence calls each permission.
 DOING: dict[Permission, str] = {
     Permission.VIEW: "viewing this",
-    Permission.LAUNCH: "launching jobs",
+    Permission.LAUNCH: "launching jobs or adding products",
     Permission.CANCEL: "cancelling, retrying or resuming jobs",
     Permission.REVIEW: "approving and rejecting images",
     Permission.REGENERATE: "regenerating images",

@@ -44,7 +44,7 @@ def test_as_a_viewer_a_command_is_refused_and_changes_nothing(rt: Runtime, capsy
     code, _, err = run(rt, capsys, "--as", "vera", "demo", "--products", "1")
     assert code == 2
     assert err.strip() == (
-        "error: vera is a viewer: launching jobs needs the reviewer role or higher. "
+        "error: vera is a viewer: launching jobs or adding products needs the reviewer role or higher. "
         "Nothing was changed; ask an admin if you need it."
     )
     assert jobs.list_jobs(rt.db, page=1, per_page=5)[1] == 0
