@@ -99,9 +99,7 @@ def publish_an_image(rt: Runtime, who: Actor) -> tuple[AppTest, Callable[[], boo
     at.radio(key="gallery_role").set_value("gallery").run()
     at.button(key="gallery_publish").click().run()
     at.button(key="gallery_publish_confirm").click().run()
-    return at, lambda: any(
-        p.state == "done" for p in __import__("lib.publish").publish.product_publications(rt.db, job_id)
-    )
+    return at, lambda: any(p.state == "done" for p in product_publications(rt.db, job_id))
 
 
 def cancel_a_job(rt: Runtime, who: Actor) -> tuple[AppTest, Callable[[], bool]]:
