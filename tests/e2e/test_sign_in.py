@@ -103,3 +103,34 @@ def test_another_domains_account_is_refused_by_name_and_sees_nothing_else(page, 
     see(page, "You are signed in as mallory@evil.example, and that account is not allowed to use this app.")
     assert page.get_by_text("Choose products").count() == 0
     assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+
+
+def test_a_viewer_who_tries_to_publish_is_refused_by_lib(page, provider: str, signed_app) -> None:  # type: ignore[no-untyped-def]
+    from lib import actions, jobs
+    from lib.auth.roles import local_admin
+    from lib.config import Settings
+    from lib.publish import product_publications
+    from lib.runtime import Runtime
+    from lib.sources.base import ProductQuery
+    from lib.worker import run_until_idle
+
+    url, home = signed_app
+    rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=home))
+    admin = local_admin("setup")
+    products = rt.source("demo").list_products(ProductQuery(per_page=1)).items
+    job = actions.launch(
+        rt, actor=admin, spec=jobs.JobSpec(source_kind="demo"), selections=[jobs.Selection(p) for p in products]
+    )
+    assert job.id is not None
+    run_until_idle(rt, job_id=job.id)
+    assert actions.approve_all(rt, actor=admin, job_id=job.id) == 1
+
+    add_account(provider, "vera@corp.example")
+    sign_in(page, url, "vera@corp.example")
+    see(page, "vera@corp.example · viewer")
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Gallery").click()
+    page.locator(".st-key-gallery_publish button").click()  # the button is there: the check is not in the page
+    page.locator(".st-key-gallery_publish_confirm button").click()
+    see(page, "vera@corp.example is a viewer: publishing to the store needs the publisher role or higher.")
+    assert product_publications(rt.db, job.id) == []
+    rt.db.dispose()
