@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Only this computer until sign-in is set up (README: Sign-in, roles and budgets); the app refuses any other address
+# without sign-in unless ALLOW_PUBLIC_WITHOUT_AUTH=true.
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test worker lint format typecheck lock bench presets screenshot clean services migration
 
@@ -23,7 +26,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
 	touch $@
 
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 worker: $(VENV)/.runtime
 	$(PY) -m lib.worker
