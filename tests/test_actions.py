@@ -4,7 +4,9 @@ changes. The list below is explicit; a public function that takes an actor and i
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,6 +21,7 @@ from lib.connections import save_connection
 from lib.errors import PermissionDenied
 from lib.models import Connection
 from lib.runtime import Runtime
+from lib.sources.base import ProductQuery
 from lib.sources.demo import DemoSource
 from lib.worker import run_until_idle
 from tests.conftest import png_bytes
@@ -31,7 +34,7 @@ ADMIN = local_admin("root")
 def world(rt: Runtime) -> dict[str, Any]:
     """A finished demo job with images, a saved store connection and a second user: something to change."""
     src = DemoSource(rt)
-    products = src.list_products(__import__("lib.sources.base", fromlist=["ProductQuery"]).ProductQuery(per_page=2))
+    products = src.list_products(ProductQuery(per_page=2))
     job = actions.launch(
         rt, actor=ADMIN, spec=jobs.JobSpec(source_kind="demo"), selections=[jobs.Selection(p) for p in products.items]
     )
@@ -162,3 +165,30 @@ def test_removing_a_connection_is_recorded_with_its_name(rt: Runtime, world: dic
         assert s.get(Connection, world["conn"]) is None
     last = audit.recent(rt.db, 1)[0]
     assert (last.actor, last.action, last.message) == ("root", "connection removed", "woocommerce “Shop” removed")
+
+
+# The functions underneath the entry points: pages and the CLI never call these directly.
+RAW = re.compile(
+    r"(?<![\w.])(?:jobs\.|publish\.|upload\.|connections\.)?"
+    r"(create_job|cancel_job|cancel_item|retry_failed|resume_job|regenerate_item|set_review|approve_all|set_alt_text|"
+    r"add_uploads|rename|publish_images|publish_assets|publish_job|publish_to_store|rollback|export_approved|"
+    r"activate|delete_connection|save_woocommerce|save_drive|save_connection)\("
+)
+
+
+def test_pages_and_the_cli_call_only_the_guarded_entry_points() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for path in [*sorted((root / "pages").glob("*.py")), root / "lib" / "cli.py"]:
+        current_def = ""
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if code.startswith("def "):
+                current_def = code[4:].split("(", 1)[0]
+            if current_def == "_save_connection":  # the CLI's `save` callable, handed to actions.save_connection
+                continue
+            for m in RAW.finditer(code):
+                before = code[: m.start()]
+                # inside the `save=` of actions.save_connection, or a definition: allowed
+                if "save=" in before or "lambda" in before or before.strip().startswith("def "):
+                    continue
+                raise AssertionError(f"{path.name}:{n} calls {m.group(1)} without lib/actions: {line.strip()}")
