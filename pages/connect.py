@@ -6,6 +6,7 @@ from typing import Any
 import streamlit as st
 
 from lib import actions, catalog, ui, views
+from lib.auth import users
 from lib.auth.roles import Permission
 from lib.connections import list_connections, mark_verified, read_secret, save_connection
 from lib.errors import AppError
@@ -525,4 +526,52 @@ with ai[1].container(border=True):
                 rt.forget_provider("gemini")  # the next job uses the new key
                 st.session_state.pop("connect_gemini_key", None)
                 ui.flash("Saved the Gemini key. It is now offered on the Generate page.")
+                st.rerun()
+
+# People (admins): who may sign in and with which role -------------------------------------------------------
+if me.can(Permission.USERS):
+    st.subheader("People")
+    people = users.list_users(rt.db)
+    if people:
+        st.dataframe(
+            [
+                {"Name": u.name, "E-mail": u.email or "", "Role": u.role, "Password": "yes" if u.password_hash else ""}
+                for u in people
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.caption(
+            "Nobody is registered. People who sign in with your identity provider get their role from [access] in "
+            "secrets.toml; add someone here to give them another role, or a password when there is no provider."
+        )
+    with st.expander("Add a person or change a role", icon=":material/person_add:"):
+        p = st.columns([2, 3, 2])
+        uname = p[0].text_input("Name", key="connect_user_name")
+        uemail = p[1].text_input("E-mail (identity provider)", key="connect_user_email")
+        urole = p[2].selectbox("Role", ["viewer", "reviewer", "publisher", "admin"], key="connect_user_role")
+        upw = st.text_input("Password (optional, 10+ characters)", key="connect_user_pw", type="password")
+        st.caption(
+            "Once anyone has a password (and no identity provider is set up), everyone signs in with a name and "
+            "password: add an admin for yourself first."
+        )
+        known = {u.name for u in people}
+        q = st.columns(3)
+        if q[0].button("Save", key="connect_user_save", type="primary", icon=":material/save:", disabled=not uname):
+            with ui.errors():
+                if uname.strip().lower() in known:
+                    users.set_role(rt.db, actor=me, name=uname, role=urole)
+                    if upw:
+                        users.set_password(rt.db, actor=me, name=uname, password=upw)
+                else:
+                    users.add_user(rt.db, actor=me, name=uname, role=urole, email=uemail or None, password=upw or None)
+                st.session_state.pop("connect_user_pw", None)
+                ui.flash(f"Saved {uname.strip().lower()} as {urole}.")
+                st.rerun()
+        existing = uname.strip().lower() in known
+        if existing and q[1].button("Remove", key="connect_user_remove", icon=":material/delete:"):
+            with ui.errors():
+                users.remove_user(rt.db, actor=me, name=uname)
+                ui.flash(f"Removed {uname.strip().lower()}.")
                 st.rerun()

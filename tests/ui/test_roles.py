@@ -133,3 +133,20 @@ def test_each_page_with_each_role(home: Path, rt: Runtime, scenario: Scenario, r
     else:
         assert changed(), said(at)
         assert [e.actor for e in audit.recent(rt.db)][0] == who.name  # the change records who made it
+
+
+def test_an_admin_adds_a_person_on_the_connect_page_and_others_do_not_see_the_form(home: Path, rt: Runtime) -> None:
+    from lib.auth import users
+
+    at = as_("connect", Actor("root", Role.ADMIN))
+    at.text_input(key="connect_user_name").input("Pat")
+    at.text_input(key="connect_user_email").input("pat@partner.example")
+    at.selectbox(key="connect_user_role").set_value("publisher").run()
+    at.button(key="connect_user_save").click().run()
+    assert_ok(at)
+    pat = users.get_user(rt.db, "pat")
+    assert pat is not None and (pat.role, pat.email, pat.password_hash) == ("publisher", "pat@partner.example", None)
+    assert audit.recent(rt.db, 1)[0].message == "pat added as publisher"
+    publisher = as_("connect", Actor("pat", Role.PUBLISHER))
+    assert "People" not in [s.value for s in publisher.subheader]
+    assert "only an admin can change them" in said(publisher)
