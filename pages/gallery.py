@@ -4,15 +4,12 @@ from typing import Any
 
 import streamlit as st
 
-from lib import actions, jobs, ui, views
-from lib.auth import audit
-from lib.connections import active_connection
-from lib.errors import AppError
-from lib.models import ItemStatus, PublicationState, ReviewState
-from lib.views import plural
+from lib import ui
+from lib.screens.gallery import GalleryScreen
 
-rt = ui.runtime()
+screen = GalleryScreen(ui.runtime())
 me = ui.actor()
+ItemStatus, ReviewState, PublicationState = screen.ItemStatus, screen.ReviewState, screen.PublicationState
 ui.page_header(
     "Gallery",
     "Compare each product's photo with what was generated, keep the good ones and publish "
@@ -22,8 +19,10 @@ ui.page_header(
 PER_PAGE = 8
 DIALOG = "gallery_dialog"  # (kind, args) of the open confirmation dialog; survives reruns until closed
 
-recent, total_jobs = jobs.list_jobs(rt.db, page=1, per_page=50)
-if not recent:
+titles, found = screen.job_choices(st.session_state.get(ui.GALLERY_JOB))
+if not found:
+    st.session_state.pop(ui.GALLERY_JOB, None)
+if not titles:
     ui.empty_state(
         "No images yet",
         "Generate images for a few products and they will appear here for review.",
@@ -32,45 +31,24 @@ if not recent:
     )
     st.stop()
 
-job_ids = [j.id for j in recent]
-wanted = st.session_state.get(ui.GALLERY_JOB)
-if wanted is not None and wanted not in job_ids:
-    try:
-        recent.insert(0, jobs.get_job(rt.db, wanted))
-        job_ids.insert(0, wanted)
-    except AppError:
-        st.session_state.pop(ui.GALLERY_JOB, None)
-titles = {j.id: views.job_title(j) for j in recent}
 top = st.columns([4, 3], vertical_alignment="bottom")
-job_id = top[0].selectbox("Job", job_ids, key=ui.GALLERY_JOB, format_func=lambda i: titles.get(i, f"Job #{i}"))
+job_id: int = top[0].selectbox("Job", list(titles), key=ui.GALLERY_JOB, format_func=lambda i: titles[i]) or 0
 review_filter = (
     top[1].segmented_control(
         "Show",
-        ["all", *[s.value for s in ReviewState]],
+        screen.REVIEW_FILTERS,
         default="all",
         key="gallery_filter",
-        format_func=lambda s: {"all": "All", "pending": "To review"}.get(s, s.capitalize()),
+        format_func=screen.review_label,
     )
     or "all"
 )
-job = jobs.get_job(rt.db, job_id)
-can_publish = job.source_kind in ("demo", "woocommerce")
-store_label = views.SOURCE_LABELS.get(job.source_kind, job.source_kind)
+job = screen.job(job_id)
+store_label = screen.store_label(job)
 
 if st.session_state.get("gallery_seen_job") != job_id:  # another job starts at its first page
     st.session_state["gallery_seen_job"] = job_id
     st.session_state["gallery_page"] = 1
-
-
-def _publish_module() -> Any:
-    try:
-        from lib import publish
-    except ImportError:
-        return None
-    return publish
-
-
-publish = _publish_module()
 
 
 # Dialogs ----------------------------------------------------------------------------------------------
@@ -83,24 +61,28 @@ def _close_dialog() -> None:
 @st.dialog("Publish to the store", width="large", on_dismiss=_close_dialog)
 def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
     try:
-        plan = publish.plan_publish(rt, asset_ids, role, keep_old_featured=keep_old)
-    except AppError as exc:
+        plan = screen.plan_publish(asset_ids, role, keep_old=keep_old)
+    except ui.AppError as exc:
         ui.show_error(exc)
         return
+    if plan.skipped:  # left out, each in a sentence (e.g. only one image can be a product's main image)
+        st.warning(f"{ui.plural(len(plan.skipped), 'image')} will not be published:", icon=":material/block:")
+        for sentence in plan.skipped:
+            st.text(ui.plain(sentence, 400))
     if not plan:
         st.info("Nothing to change: these images are already published.")
         return
-    st.write(f"These {plural(len(plan), 'product')} will change in the {store_label}:")
+    st.write(f"These {ui.plural(len(plan), 'product')} will change in the {store_label}:")
     for change in plan:
         with st.container(border=True):
-            st.text(change.product_name)
+            st.text(ui.plain(change.product_name, 160))
             st.caption(ui.escape_md(change.after_description))
     st.caption("The current image lists are saved first, so each product (or the whole job) can be rolled back.")
     left, right = st.columns(2)
     if left.button("Publish now", key="gallery_publish_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                done = actions.publish_assets(rt, actor=me, asset_ids=asset_ids, role=role, keep_old_featured=keep_old)
+                done = screen.publish_assets(actor=me, asset_ids=asset_ids, role=role, keep_old=keep_old)
             failed = [p for p in done if p.state == PublicationState.FAILED]
             _close_dialog()
             if failed:
@@ -109,7 +91,7 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
                     ":material/warning:",
                 )
             else:
-                ui.flash(f"Published {plural(len(done), 'image')} to the {store_label}.", ":material/publish:")
+                ui.flash(f"Published {ui.plural(len(done), 'image')} to the {store_label}.", ":material/publish:")
             st.rerun()
     if right.button("Cancel", key="gallery_publish_cancel"):
         _close_dialog()
@@ -118,26 +100,24 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
 
 @st.dialog("Publish to the store by SKU", width="large", on_dismiss=_close_dialog)
 def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
-    from lib.sku_publish import plan_sku_publish
-
     try:
         with st.spinner("Looking up the SKUs in the store…"):
-            plan = plan_sku_publish(rt, job_id, role, keep_old_featured=keep_old, connection_id=connection_id)
-    except AppError as exc:
+            plan = screen.plan_sku_publish(job_id=job_id, role=role, keep_old=keep_old, connection_id=connection_id)
+    except ui.AppError as exc:
         ui.show_error(exc)
         return
     store = ui.escape_md(plan.store_name)
     if plan.matches:
-        st.write(f"These {plural(len(plan.matches), 'product')} will change in {store}:")
+        st.write(f"These {ui.plural(len(plan.matches), 'product')} will change in {store}:")
         for match in plan.matches:
             with st.container(border=True):
-                st.text(match.name)
+                st.text(ui.plain(match.name, 160))
                 st.caption(ui.escape_md(f"SKU {match.sku} → store product #{match.store_product_id}. {match.change}"))
     if plan.already:
-        st.caption(f"{plural(plan.already, 'image')} already published there by this job stay as they are.")
+        st.caption(f"{ui.plural(plan.already, 'image')} already published there by this job stay as they are.")
     if plan.unmatched:
         st.warning(
-            f"{plural(len(plan.unmatched), 'image')} will not be published, because no store product matches:",
+            f"{ui.plural(len(plan.unmatched), 'image')} will not be published, because no store product matches:",
             icon=":material/link_off:",
         )
         for sentence in plan.unmatched:
@@ -153,18 +133,13 @@ def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
     if left.button("Publish now", key="gallery_sku_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                report = actions.publish_by_sku(
-                    rt,
-                    actor=me,
-                    job_id=job_id,
-                    role=role,
-                    connection_id=connection_id,
-                    keep_old_featured=keep_old,
+                report = screen.publish_by_sku(
+                    actor=me, job_id=job_id, role=role, keep_old=keep_old, connection_id=connection_id
                 )
             _close_dialog()
             done = [p for p in report.publications if p.state == PublicationState.DONE]
             failed = [p for p in report.publications if p.state == PublicationState.FAILED]
-            text = f"Published {plural(len(done), 'image')} to {plan.store_name}."
+            text = f"Published {ui.plural(len(done), 'image')} to {plan.store_name}."
             if failed:
                 text += f" {len(failed)} failed: {failed[0].error}"
             if report.unmatched:
@@ -186,11 +161,9 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, s
     left, right = st.columns(2)
     if left.button("Roll back anyway", key="gallery_force", type="primary"):
         with ui.errors():
-            report = actions.rollback(
-                rt, actor=me, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True
-            )
+            report = screen.rollback(actor=me, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
             _close_dialog()
-            ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
+            ui.flash(f"Restored {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
             st.rerun()
     if right.button("Keep them as they are", key="gallery_force_cancel"):
         _close_dialog()
@@ -199,7 +172,7 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, s
 
 def _rollback(product_ids: list[str] | None) -> None:
     with ui.errors():
-        report = actions.rollback(rt, actor=me, job_id=job_id, product_ids=product_ids)
+        report = screen.rollback(actor=me, job_id=job_id, product_ids=product_ids)
         if report.conflicts:
             # Store errors come back in the report (not raised) when there are conflicts to ask about too.
             st.session_state[DIALOG] = (
@@ -207,61 +180,60 @@ def _rollback(product_ids: list[str] | None) -> None:
                 {"conflicts": list(report.conflicts), "errors": list(report.errors)},
             )
             if report.restored:
-                ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
+                ui.flash(f"Restored {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
         else:
-            ui.flash(f"Restored the old images of {plural(len(report.restored), 'product')}.", ":material/undo:")
+            ui.flash(f"Restored the old images of {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
         st.rerun()
 
 
 @st.fragment(run_every="2s")
 def _follow(job_id: int, seen: tuple) -> None:
     """While the job runs: its progress, and a page refresh whenever new images have arrived."""
-    if views.gallery_stamp(rt, job_id) != seen:
+    if screen.stamp(job_id) != seen:
         st.rerun(scope="app")
-    view = views.progress_view(jobs.job_progress(rt.db, job_id))
+    view = screen.progress(job_id)
     st.progress(view.fraction, text=view.text + " · new images appear here as they are made")
 
 
 # Job overview and bulk actions ------------------------------------------------------------------------
-progress = jobs.job_progress(rt.db, job_id)
-pview = views.progress_view(progress)
-stamp = (job_id, views.gallery_stamp(rt, job_id))
+pview = screen.progress(job_id)
+stamp = (job_id, screen.stamp(job_id))
 cached = st.session_state.get("gallery_cache")
 if cached and cached[0] == stamp:
     entries = cached[1]
 else:
-    entries = jobs.gallery(rt.db, job_id)
+    entries = screen.entries(job_id)
     st.session_state["gallery_cache"] = (stamp, entries)
-counts = views.review_counts(entries)
-approved = jobs.approved_assets(rt.db, job_id)
-publications = publish.product_publications(rt.db, job_id) if publish else []
-live_pubs: dict[str, list[Any]] = {}  # store product id -> its live publications
-pubs_of_asset: dict[int, list[Any]] = {}  # Drive jobs publish by SKU to store products with other ids
-for pub in publications:
-    if pub.state == PublicationState.DONE:
-        live_pubs.setdefault(pub.product_id, []).append(pub)
-        pubs_of_asset.setdefault(pub.asset_id, []).append(pub)
+counts = screen.review_counts(entries)
+approved = screen.approved(job_id)
+publications = screen.publications(job_id)
+live_pubs = publications.by_product  # store product id -> its live publications
 
 with st.container(border=True):
+    # After the products, every count is images: published too (it counted products, which read as a mismatch).
     m = st.columns(5)
-    m[0].metric("Products", f"{len(entries):,}")
-    m[1].metric("To review", f"{counts.get('pending', 0):,}")
+    m[0].metric("Products", f"{len(entries):,}", help=f"{ui.plural(sum(counts.values()), 'image')} made for them.")
+    m[1].metric("To review", f"{counts.get('pending', 0):,}", help="Images nobody has approved or rejected yet.")
     m[2].metric("Approved", f"{counts.get('approved', 0):,}")
     m[3].metric("Rejected", f"{counts.get('rejected', 0):,}")
-    m[4].metric("Published", f"{len(live_pubs):,}", help="Products whose store images now include this job's.")
+    m[4].metric(
+        "Published",
+        f"{len(publications.by_asset):,}",
+        help=f"Images of this job now in the store, on {ui.plural(len(live_pubs), 'product')}.",
+    )
     if not pview.done:
         _follow(job_id, stamp[1])
-    bulk = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
-    if bulk[0].button(
+    actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
+    if actions[0].button(
         "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
     ):
         with ui.errors():
-            n = actions.approve_all(rt, actor=me, job_id=job_id)
-            ui.flash(f"Approved {plural(n, 'image')}.")
+            n = screen.approve_all(actor=me, job_id=job_id)
+            ui.flash(f"Approved {ui.plural(n, 'image')}.")
             st.rerun()
-    bulk[1].download_button(
+    actions[1].download_button(
         "Download ZIP",
-        data=lambda: views.approved_zip(rt, job_id)[0],
+        data=lambda: screen.zip(job_id),
         file_name=f"imagegecko-job-{job_id}.zip",
         mime="application/zip",
         key="gallery_zip",
@@ -270,8 +242,8 @@ with st.container(border=True):
         on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
     )
-    if publish and live_pubs:
-        if bulk[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
+    if live_pubs:
+        if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
             _rollback(None)
 
 # Publish ------------------------------------------------------------------------------------------------
@@ -300,22 +272,19 @@ def _drive_actions() -> None:
         )
     if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
         with ui.errors():
-            from lib.sources.drive_connect import export_folder
-
-            target = export_folder(folder) if where == "folder" else None
             with st.spinner("Uploading to Drive…"):
-                results = actions.export(rt, actor=me, job_id=job_id, folder_id=target)
+                results = screen.export_to_drive(actor=me, job_id=job_id, folder=folder if where == "folder" else None)
             new = sum(1 for r in results if r.created)
-            place = "the chosen folder" if target else "“generated” folders beside the originals"
+            place = "the chosen folder" if where == "folder" else "“generated” folders beside the originals"
             ui.flash(
-                f"Saved {plural(new, 'image')} to {place} in Drive"
+                f"Saved {ui.plural(new, 'image')} to {place} in Drive"
                 + (f" ({len(results) - new} were already there)" if len(results) > new else "")
                 + ".",
                 ":material/add_to_drive:",
             )
             st.rerun()
-    store = active_connection(rt.db, "woocommerce")
-    if store is None or store.id is None or publish is None:
+    store = screen.store()
+    if store is None:
         st.caption("Connect a WooCommerce store to publish these images to the products with the same SKU.")
         return
     st.divider()
@@ -325,7 +294,7 @@ def _drive_actions() -> None:
         "(“SKU - Name”). Images with no matching product are listed and left out."
     )
     s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
-    role = s1.radio("How", ["featured", "gallery"], key="gallery_sku_role", format_func=lambda r: views.ROLE_LABELS[r])
+    role = s1.radio("How", ["featured", "gallery"], key="gallery_sku_role", format_func=lambda r: screen.ROLE_LABELS[r])
     keep_old = True
     if role == "featured":
         keep_old = s2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_sku_keep")
@@ -335,18 +304,16 @@ def _drive_actions() -> None:
 
 if approved:
     with st.container(border=True):
-        st.markdown(f"**Publish {plural(len(approved), 'approved image')}**")
-        if job.source_kind == "drive":
+        st.markdown(f"**Publish {ui.plural(len(approved), 'approved image')}**")
+        if screen.from_drive(job):
             _drive_actions()
-        elif not can_publish:
+        elif not screen.can_publish(job):
             st.caption(f"Images from {store_label} cannot be published to a store; download the ZIP instead.")
-        elif publish is None:
-            st.caption("Publishing is not available in this installation.")
         else:
             has_variations = any(a.variation_id for a in approved)
             roles = ["featured", "gallery"] + (["variation"] if has_variations else [])
             p1, p2 = st.columns([3, 2], vertical_alignment="bottom")
-            role = p1.radio("How", roles, key="gallery_role", format_func=lambda r: views.ROLE_LABELS[r])
+            role = p1.radio("How", roles, key="gallery_role", format_func=lambda r: screen.ROLE_LABELS[r])
             keep_old = True
             if role == "featured":
                 keep_old = p2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_keep")
@@ -359,7 +326,7 @@ if approved:
                 )
 
 dialog = st.session_state.get(DIALOG)
-if dialog and publish is not None:
+if dialog:
     kind, args = dialog
     if kind == "publish":
         _publish_dialog(**args)
@@ -369,7 +336,7 @@ if dialog and publish is not None:
         _sku_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
-shown = views.filter_entries(entries, review_filter)
+shown = screen.filter_entries(entries, review_filter)
 if not shown:
     if entries:
         st.info("No images in this state. Pick “All” to see everything.", icon=":material/filter_alt:")
@@ -377,36 +344,30 @@ if not shown:
         st.info("This job has no results yet; they appear here as they are made.", icon=":material/hourglass_top:")
     st.stop()
 
-page_items, page_no, pages = views.page_slice(shown, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
+page_items, page_no, pages = screen.page_slice(shown, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
 
 
 def _set_review(asset_id: int, state: str) -> None:
     try:
-        actions.set_review(rt, actor=me, asset_ids=[asset_id], state=state)
-    except AppError as exc:
+        screen.set_review(actor=me, asset_id=asset_id, state=state)
+    except ui.AppError as exc:
         ui.flash(exc.message, ":material/error:")
 
 
 # Who approved and who published each image on this page (from the audit trail).
-people = audit.asset_people(rt.db, [a.id for e in page_items for a in e.assets if a.id is not None])
+people = screen.people([a.id for e in page_items for a in e.assets if a.id is not None])
 
 
 def _save_alt(asset_id: int) -> None:
     text = st.session_state.get(f"gallery_alt_{asset_id}", "")
     st.session_state.pop("gallery_cache", None)  # alt text is not part of the stamp
     try:
-        actions.set_alt_text(rt, actor=me, asset_id=asset_id, text=text)
-    except AppError as exc:
+        screen.set_alt_text(actor=me, asset_id=asset_id, text=text)
+    except ui.AppError as exc:
         ui.flash(exc.message, ":material/error:")
 
 
-def _thumb(sha: str | None) -> bytes | None:
-    if not sha:
-        return None
-    try:
-        return rt.blobs.thumbnail(sha)
-    except AppError:
-        return None
+_thumb = screen.thumbnail
 
 
 def _result_card(item: Any, asset: Any) -> None:
@@ -460,12 +421,14 @@ def _result_card(item: Any, asset: Any) -> None:
         if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):
             with st.popover("Regenerate", icon=":material/refresh:"):
                 st.caption("Makes one new image for this product, as a new item in this job.")
+                if job.provider == "studio":
+                    st.caption(screen.STUDIO_DIRECTION)
                 extra = st.text_area(
                     "Extra direction", value=job.prompt_extra, key=f"gallery_rp_{item.id}", max_chars=2000
                 )
                 if st.button("Regenerate", key=f"gallery_regen_{item.id}", type="primary"):
                     with ui.errors():
-                        actions.regenerate_item(rt, actor=me, item_id=item.id, prompt_extra=extra)
+                        screen.regenerate(actor=me, item_id=item.id, prompt_extra=extra)
                         ui.flash("A new image is on its way; it appears here when it is ready.")
                         st.rerun()
 
@@ -491,7 +454,7 @@ for entry in page_items:
                     str(entry.variation_id),
                 )
             st.caption(ui.escape_md(" · ".join(x for x in (meta, variation) if x)))
-        pubs = live_pubs.get(entry.product_id) or [p for a in entry.assets for p in pubs_of_asset.get(a.id, [])]
+        pubs = publications.of(entry.product_id, [a.id for a in entry.assets])
         with head[1]:
             if pubs:
                 st.badge(

@@ -2,29 +2,25 @@
 
 import streamlit as st
 
-from lib import actions, jobs, ui, views
-from lib.auth import audit, budgets
-from lib.auth.roles import Permission
-from lib.errors import AppError
-from lib.models import TERMINAL_JOB, JobStatus
-from lib.views import fmt_cost, fmt_ms, plural
+from lib import ui
+from lib.screens.jobs import JobsScreen
 
-rt = ui.runtime()
+screen = JobsScreen(ui.runtime())
 me = ui.actor()
 ui.page_header("Jobs", "Everything that was generated: what was asked, how it went, what it cost.")
 
 PER_PAGE = 20
 
 # Totals ------------------------------------------------------------------------------------------------
-tot = jobs.totals(rt.db)
+tot = screen.totals()
 m = st.columns(4)
 m[0].metric("Images made", f"{tot.images:,}")
 m[1].metric("Success rate", f"{tot.success_rate:.0%}" if tot.images or tot.success_rate else "—")
-m[2].metric("Median time per image", fmt_ms(tot.median_latency_ms))
-m[3].metric("Total cost", fmt_cost(tot.cost))
+m[2].metric("Median time per image", ui.fmt_ms(tot.median_latency_ms))
+m[3].metric("Total cost", ui.fmt_cost(tot.cost))
 if tot.per_day:
     with st.expander("Images and cost per day (last 30 days)", expanded=True):
-        rows = views.per_day_rows(tot.per_day)
+        rows = screen.per_day_rows(tot)
         c1, c2 = st.columns(2)
         c1.bar_chart(rows, x="Day", y="Images", height=220)
         c2.bar_chart(rows, x="Day", y="Cost (USD)", height=220, color="#2f7d4f")
@@ -32,25 +28,13 @@ if tot.per_day:
 # History ------------------------------------------------------------------------------------------------
 st.subheader("History")
 f = st.columns([2, 2, 3])
-status = f[0].selectbox(
-    "State",
-    ["", *[s.value for s in JobStatus]],
-    key="jobs_status",
-    format_func=lambda s: views.state_label(s).capitalize() if s else "Any state",
-)
-source = f[1].selectbox(
-    "Source",
-    ["", *views.SOURCE_LABELS],
-    key="jobs_source",
-    format_func=lambda s: views.SOURCE_LABELS.get(s, "Any source"),
-)
+status = f[0].selectbox("State", screen.STATUSES, key="jobs_status", format_func=screen.status_label)
+source = f[1].selectbox("Source", screen.SOURCES, key="jobs_source", format_func=screen.source_label)
 if st.session_state.get("jobs_filters") != (status, source):
     st.session_state["jobs_filters"] = (status, source)
     st.session_state["jobs_page"] = 1
 page_no = int(st.session_state.get("jobs_page", 1))
-page_jobs, total = jobs.list_jobs(
-    rt.db, page=page_no, per_page=PER_PAGE, status=status or None, source_kind=source or None
-)
+page_jobs, total = screen.history(page=page_no, per_page=PER_PAGE, status=status, source=source)
 if not total:
     if status or source:
         st.info("No jobs match these filters.", icon=":material/filter_alt:")
@@ -65,7 +49,7 @@ if not total:
 
 pages = max(1, -(-total // PER_PAGE))
 event = st.dataframe(
-    views.job_rows(page_jobs),
+    screen.rows(page_jobs),
     key="jobs_table",
     hide_index=True,
     width="stretch",
@@ -73,7 +57,7 @@ event = st.dataframe(
     selection_mode="single-row",
     column_config={
         "Created": st.column_config.DatetimeColumn("Created", format="MMM D, HH:mm"),
-        "Cost": st.column_config.NumberColumn("Cost", format="$%.4f"),
+        "Cost": st.column_config.TextColumn("Cost"),
     },
 )
 
@@ -84,7 +68,7 @@ def _go(delta: int) -> None:
 
 nav = st.columns([1, 2, 1], vertical_alignment="center")
 nav[0].button("Newer", key="jobs_prev", on_click=_go, args=(-1,), disabled=page_no <= 1, icon=":material/chevron_left:")
-nav[1].markdown(f"{plural(total, 'job')} · page **{page_no}** of **{pages}**")
+nav[1].markdown(f"{ui.plural(total, 'job')} · page **{page_no}** of **{pages}**")
 nav[2].button(
     "Older",
     key="jobs_next",
@@ -96,70 +80,64 @@ nav[2].button(
 )
 
 # Detail --------------------------------------------------------------------------------------------------
-rows = event.selection.rows if event and event.selection else []
+picked_rows = event.selection.rows if event and event.selection else []
 options = [j.id for j in page_jobs]
-if rows and rows[0] < len(options):
-    st.session_state["jobs_detail"] = options[rows[0]]
-detail_id = st.session_state.get("jobs_detail") or options[0]
-if not rows:
+if picked_rows and picked_rows[0] < len(options):
+    st.session_state["jobs_detail"] = options[picked_rows[0]]
+detail_id: int = st.session_state.get("jobs_detail") or options[0] or 0
+if not picked_rows:
     st.caption("Select a row to see that job; showing " + f"job #{detail_id}.")
 try:
-    job = jobs.get_job(rt.db, detail_id)
-except AppError as exc:
+    state = screen.state(detail_id)
+except ui.AppError as exc:
     ui.show_error(exc)
     st.stop()
-assert job.id is not None  # a stored job
+job = state.job
 
 with st.container(border=True):
     head = st.columns([5, 2, 2], vertical_alignment="center")
-    head[0].subheader(views.job_title(job))
+    head[0].subheader(ui.escape_md(state.title))
     with head[0]:
         ui.status_badge(job.status)
     if job.error:
         st.warning(job.error, icon=":material/warning:")
-    progress = jobs.job_progress(rt.db, job.id)
-    if job.status not in TERMINAL_JOB:
-        st.progress(views.progress_view(progress).fraction, text=views.progress_view(progress).text)
-    failed = progress.counts.get("failed", 0)
+    if not state.finished:
+        st.progress(state.progress.fraction, text=state.progress.text)
     if head[1].button(
-        f"Retry {failed} failed" if failed else "Retry failed",
+        f"Retry {state.failed} failed" if state.failed else "Retry failed",
         key="jobs_retry",
         icon=":material/replay:",
-        disabled=not failed or job.status == JobStatus.CANCELLED,
+        disabled=not state.failed or state.cancelled,
     ):
         with ui.errors():
-            n = actions.retry_failed(rt, actor=me, job_id=job.id)
-            ui.flash(f"{plural(n, 'item')} queued again.")
+            n = screen.retry_failed(actor=me, job_id=detail_id)
+            ui.flash(f"{ui.plural(n, 'item')} queued again.")
             st.rerun()
-    if head[2].button("Cancel job", key="jobs_cancel", icon=":material/cancel:", disabled=job.status in TERMINAL_JOB):
+    if head[2].button("Cancel job", key="jobs_cancel", icon=":material/cancel:", disabled=state.finished):
         with ui.errors():
-            n = actions.cancel_job(rt, actor=me, job_id=job.id)
-            ui.flash(f"Job #{job.id} cancelled ({plural(n, 'item')} not made).", ":material/cancel:")
+            n = screen.cancel(actor=me, job_id=detail_id)
+            ui.flash(f"Job #{job.id} cancelled ({ui.plural(n, 'item')} not made).", ":material/cancel:")
             st.rerun()
-    share = budgets.share(rt.db, job.id)
+    share = screen.share(detail_id)
     if share is not None:
-        cap = "no limit" if share.cap_usd is None else budgets.usd(share.cap_usd)
-        who = share.launched_email or share.launched_by
-        st.caption(ui.escape_md(f"Launched by {who}; budget share {cap}, spent {budgets.usd(job.actual_cost)}."))
-    capped = share is not None and share.cap_usd is not None
-    if job.status == JobStatus.PAUSED and capped and share is not None and me.can(Permission.BUDGETS):
+        st.caption(ui.escape_md(screen.share_caption(share, job)))
+    if state.paused and share is not None and share.cap_usd is not None and screen.may_set_budgets(me):
         r = st.columns([2, 1], vertical_alignment="bottom")
         suggested = float(share.cap_usd or 0) * 2 or 1.0
         new_cap = r[0].number_input("Raise this job's share to (USD)", min_value=0.0, value=suggested, key="jobs_share")
         if r[1].button("Raise and resume", key="jobs_raise_resume", icon=":material/trending_up:"):
             with ui.errors():
-                budgets.raise_job_share(rt.db, actor=me, job_id=job.id, cap_usd=float(new_cap))
-                actions.resume_job(rt, actor=me, job_id=job.id)
-                ui.flash(f"Job #{job.id} may now spend {budgets.usd(new_cap)}; it is running again.")
+                screen.raise_share_and_resume(actor=me, job_id=detail_id, cap_usd=float(new_cap))
+                ui.flash(f"Job #{job.id} may now spend {screen.usd(new_cap)}; it is running again.")
                 st.rerun()
-    if job.status == JobStatus.PAUSED and st.button("Resume", key="jobs_resume", icon=":material/play_arrow:"):
+    if state.paused and st.button("Resume", key="jobs_resume", icon=":material/play_arrow:"):
         with ui.errors():
-            actions.resume_job(rt, actor=me, job_id=job.id)
+            screen.resume(actor=me, job_id=detail_id)
             st.rerun()
 
     tab_params, tab_items, tab_log, tab_who = st.tabs(["Parameters", "Items", "Request log", "Who did what"])
     with tab_params:
-        params = views.job_parameters(job)
+        params = screen.parameters(job)
         st.dataframe(
             [{"Setting": k, "Value": v} for k, v in params.items()],
             hide_index=True,
@@ -167,18 +145,17 @@ with st.container(border=True):
             height=36 * (len(params) + 1) + 4,
         )
     with tab_items:
-        items = jobs.job_items(rt.db, job.id)
         st.dataframe(
-            views.item_rows(items),
+            screen.item_rows(detail_id),
             hide_index=True,
             width="stretch",
-            column_config={"Cost": st.column_config.NumberColumn("Cost", format="$%.4f")},
+            column_config={"Cost": st.column_config.TextColumn("Cost")},
         )
     with tab_log:
-        events = jobs.job_events(rt.db, job.id, limit=500)
+        events = screen.event_rows(detail_id, limit=500)
         if events:
             st.dataframe(
-                views.event_rows(events),
+                events,
                 hide_index=True,
                 width="stretch",
                 column_config={"At": st.column_config.DatetimeColumn("At", format="HH:mm:ss")},
@@ -186,18 +163,18 @@ with st.container(border=True):
         else:
             st.caption("No events recorded yet.")
     with tab_who:
-        trail = audit.job_entries(rt.db, job.id)
+        trail = screen.trail(detail_id)
         if trail:
             st.dataframe(
-                audit.rows(trail),
+                screen.trail_rows(trail),
                 hide_index=True,
                 width="stretch",
                 column_config={"At": st.column_config.DatetimeColumn("At", format="YYYY-MM-DD HH:mm:ss")},
             )
             st.download_button(
                 "Download as CSV",
-                audit.to_csv(trail),
-                file_name=f"job-{job.id}-audit.csv",
+                screen.trail_csv(trail),
+                file_name=f"job-{detail_id}-audit.csv",
                 mime="text/csv",
                 key="jobs_audit_csv",
                 icon=":material/download:",
@@ -209,31 +186,29 @@ with st.container(border=True):
         ui.go("gallery")
 
 # Spend per person and month, and the budgets ---------------------------------------------------------------
-spend = budgets.spend_by_person(rt.db)
-limits = budgets.budgets(rt.db)
-if spend or limits or me.can(Permission.BUDGETS):
+spend = screen.spend()
+if spend or screen.budgets() or screen.may_set_budgets(me):
     with st.expander("Spend per person and month", expanded=False, icon=":material/payments:"):
-        for left in budgets.what_is_left(rt.db, me.name):
-            whose = "The team's" if left.scope == budgets.DEPLOYMENT else "Your"
-            st.caption(
-                f"{whose} budget this month: {budgets.usd(left.limit)}, {budgets.usd(left.left)} left "
-                f"({budgets.usd(left.committed)} spent or committed to running jobs)."
-            )
+        for line in screen.budget_lines(me):
+            st.caption(line)
         if spend:
             st.dataframe(
-                [{"Month": r.month, "Person": r.person, "Jobs": r.jobs, "Spent (USD)": r.spent} for r in spend],
+                [
+                    {"Month": r.month, "Person": ui.plain(r.person, 200), "Jobs": r.jobs, "Spent (USD)": r.spent}
+                    for r in spend
+                ],
                 hide_index=True,
                 width="stretch",
                 column_config={"Spent (USD)": st.column_config.NumberColumn(format="$%.2f")},
             )
         else:
             st.caption("Nothing spent in the last six months.")
-        if me.can(Permission.BUDGETS):
+        if screen.may_set_budgets(me):
             b = st.columns([2, 2, 1], vertical_alignment="bottom")
             person = b[0].text_input("Person (empty: the whole team)", key="jobs_budget_person")
             amount = b[1].number_input("Monthly budget (USD)", min_value=0.0, step=10.0, key="jobs_budget_usd")
             if b[2].button("Set budget", key="jobs_budget_set", icon=":material/savings:"):
                 with ui.errors():
-                    budgets.set_budget(rt.db, actor=me, monthly_usd=float(amount), person=person.strip() or None)
+                    screen.set_budget(actor=me, monthly_usd=float(amount), person=person.strip() or None)
                     ui.flash("Budget saved.")
                     st.rerun()

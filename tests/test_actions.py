@@ -3,6 +3,7 @@ changes. The list below is explicit; a public function that takes an actor and i
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 from collections.abc import Callable
@@ -43,8 +44,16 @@ def world(rt: Runtime) -> dict[str, Any]:
     items = jobs.job_items(rt.db, job.id)
     assets = [i.result_asset_id for i in items if i.result_asset_id]
     conn = save_connection(rt.db, rt.vault, kind="woocommerce", name="Shop", secret={"consumer_key": "ck_x"})
+    shop = save_connection(rt.db, rt.vault, kind="shopify", name="Shopify shop", secret={"access_token": "shpat_x"})
     users.add_user(rt.db, actor=ADMIN, name="wen", role="reviewer")
-    return {"job": job.id, "item": items[0].id, "assets": assets, "conn": conn.id, "product": products.items[0]}
+    return {
+        "job": job.id,
+        "item": items[0].id,
+        "assets": assets,
+        "conn": conn.id,
+        "shop": shop.id,
+        "product": products.items[0],
+    }
 
 
 def _never(*_: Any) -> Any:
@@ -73,11 +82,19 @@ ENTRY_POINTS: list[tuple[Callable[..., Any], Callable[[dict[str, Any]], dict[str
     (actions.publish_by_sku, lambda w: {"job_id": w["job"]}),
     (actions.rollback, lambda w: {"job_id": w["job"]}),
     (actions.export, lambda w: {"job_id": w["job"], "folder_id": "folder"}),
+    (actions.queue_publish, lambda w: {"job_id": w["job"], "role": "featured"}),
+    (actions.queue_rollback, lambda w: {"job_id": w["job"]}),
+    (actions.queue_export, lambda w: {"job_id": w["job"], "folder_id": "folder"}),
     (actions.save_connection, lambda w: {"kind": "woocommerce", "save": _never}),
+    (actions.save_connection, lambda w: {"kind": "shopify", "save": _never}),
     (actions.save_connection, lambda w: {"kind": "gemini", "save": _never}),
     (actions.check_connection, lambda w: {"kind": "woocommerce", "connection_id": w["conn"], "check": _never}),
+    (actions.check_connection, lambda w: {"kind": "shopify", "connection_id": w["shop"], "check": _never}),
+    (actions.change_connection, lambda w: {"connection_id": w["conn"], "what": "a folder", "change": _never}),
     (actions.activate_connection, lambda w: {"connection_id": w["conn"]}),
+    (actions.activate_connection, lambda w: {"connection_id": w["shop"]}),
     (actions.remove_connection, lambda w: {"connection_id": w["conn"]}),
+    (actions.remove_connection, lambda w: {"connection_id": w["shop"]}),
     (users.add_user, lambda w: {"name": "x", "role": "admin", "password": "long enough password"}),
     (users.set_role, lambda w: {"name": "wen", "role": "admin"}),
     (users.set_password, lambda w: {"name": "wen", "password": "long enough password"}),
@@ -167,28 +184,65 @@ def test_removing_a_connection_is_recorded_with_its_name(rt: Runtime, world: dic
     assert (last.actor, last.action, last.message) == ("root", "connection removed", "woocommerce “Shop” removed")
 
 
-# The functions underneath the entry points: pages and the CLI never call these directly.
+# The functions underneath the entry points: pages, their screens and the CLI never call these directly.
 RAW = re.compile(
-    r"(?<![\w.])(?:jobs\.|publish\.|upload\.|connections\.)?"
+    r"(?<![\w.])(?:jobs\.|publish\.|sku_publish\.|store_jobs\.|upload\.|connections\.|connector\.)?"
     r"(create_job|cancel_job|cancel_item|retry_failed|resume_job|regenerate_item|set_review|approve_all|set_alt_text|"
     r"add_uploads|rename|publish_images|publish_assets|publish_job|publish_to_store|rollback|export_approved|"
+    r"queue_publish|queue_rollback|queue_export|choose_folder|"
     r"activate|delete_connection|save_woocommerce|save_drive|save_connection)\("
 )
 
 
-def test_pages_and_the_cli_call_only_the_guarded_entry_points() -> None:
-    root = Path(__file__).resolve().parents[1]
-    for path in [*sorted((root / "pages").glob("*.py")), root / "lib" / "cli.py"]:
-        current_def = ""
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            code = line.split("#", 1)[0]
-            if code.startswith("def "):
-                current_def = code[4:].split("(", 1)[0]
-            if current_def == "_save_connection":  # the CLI's `save` callable, handed to actions.save_connection
+def _raw_calls(path: Path) -> list[str]:
+    found = []
+    current_def = ""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        code = line.split("#", 1)[0]
+        if code.lstrip().startswith("def "):
+            current_def = code.lstrip()[4:].split("(", 1)[0]
+        if current_def == "_save_connection":  # the CLI's `save` callable, handed to actions.save_connection
+            continue
+        for m in RAW.finditer(code):
+            before = code[: m.start()]
+            # inside the `save=`/`change=`/`check=` callable handed to lib/actions, or a definition: allowed
+            if "lambda" in before or before.lstrip().startswith("def "):
                 continue
-            for m in RAW.finditer(code):
-                before = code[: m.start()]
-                # inside the `save=` of actions.save_connection, or a definition: allowed
-                if "save=" in before or "lambda" in before or before.strip().startswith("def "):
-                    continue
-                raise AssertionError(f"{path.name}:{n} calls {m.group(1)} without lib/actions: {line.strip()}")
+            found.append(f"{path.relative_to(path.parents[1]).as_posix()}:{n} calls {m.group(1)}: {line.strip()}")
+    return found
+
+
+def test_pages_screens_and_the_cli_call_only_the_guarded_entry_points() -> None:
+    root = Path(__file__).resolve().parents[1]
+    paths = [
+        *sorted((root / "pages").glob("*.py")),
+        *sorted((root / "lib" / "screens").glob("*.py")),
+        root / "lib" / "cli.py",
+    ]
+    assert [p for path in paths for p in _raw_calls(path)] == []
+
+
+def test_pages_change_state_only_through_their_screen() -> None:
+    """Pages import lib.ui and their screen (lib.kinds for names), never lib.actions or what is under it: the
+    screens' state-changing methods take the person and call lib/actions."""
+    root = Path(__file__).resolve().parents[1]
+    allowed = {"lib", "lib.ui", "lib.kinds"}
+    for path in sorted((root / "pages").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lib"):
+                names = {a.name for a in node.names}
+                assert node.module in allowed or node.module.startswith("lib.screens."), (path.name, node.module)
+                assert node.module != "lib" or names == {"ui"}, (path.name, names)
+
+
+def test_the_raw_call_check_sees_a_direct_call(tmp_path: Path) -> None:
+    (tmp_path / "pages").mkdir()
+    bad = tmp_path / "pages" / "x.py"
+    bad.write_text(
+        "jobs.set_review(db, asset_ids=[1], state='approved')\n"
+        "sku_publish.publish_to_store(rt, 1, 'featured')\n"
+        "screen.set_review(actor=me, asset_id=1, state='approved')\n"
+        "actions.set_review(rt, actor=me, asset_ids=[1], state='approved')\n"
+    )
+    assert [p.split(" calls ")[1].split(":")[0] for p in _raw_calls(bad)] == ["set_review", "publish_to_store"]

@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from lib.auth.roles import Actor
+from lib.auth.roles import Actor, Role
 from lib.auth.tables import AuditEntry
 from lib.db import Database
+from lib.models import Publication, PublicationState
 from lib.spreadsheet import csv_text
 
 
@@ -33,6 +34,9 @@ class Action(StrEnum):
     PUBLISH = "publish"
     ROLLBACK = "roll back"
     EXPORT = "export"
+    PUBLISH_QUEUED = "publish queued"
+    ROLLBACK_QUEUED = "rollback queued"
+    EXPORT_QUEUED = "export queued"
     CONNECTION_ADDED = "connection added"
     CONNECTION_CHANGED = "connection changed"
     CONNECTION_REMOVED = "connection removed"
@@ -78,6 +82,48 @@ def record(
 def record_now(db: Database, actor: Actor, action: Action, message: str = "", **kw: Any) -> None:
     with db.transaction() as s:
         record(s, actor, action, message, **kw)
+
+
+_QUEUED = (Action.PUBLISH_QUEUED.value, Action.ROLLBACK_QUEUED.value, Action.EXPORT_QUEUED.value)
+
+
+def record_store_item(db: Database, *, store_job_id: int, work: str, payload: dict[str, Any]) -> None:
+    """The worker finished one item of a store job (lib/store_jobs.py): record what it did to each image in the name
+    of the person who queued the job (as the queueing entry says; nothing when nobody did, as in older jobs)."""
+    with db.transaction() as s:
+        queued = s.exec(
+            select(AuditEntry)
+            .where(col(AuditEntry.job_id) == store_job_id, col(AuditEntry.action).in_(_QUEUED))
+            .order_by(col(AuditEntry.id))
+        ).first()
+        if queued is None:
+            return
+        who = Actor(queued.actor, Role(queued.role), email=queued.actor_email, via=queued.via)
+        data = {"store_job_id": store_job_id, "by": "worker"}
+        if work == "publish":
+            asset_ids = [int(a) for a in payload.get("asset_ids", [])]
+            pubs = s.exec(
+                select(Publication)
+                .where(col(Publication.asset_id).in_(asset_ids), col(Publication.state) == PublicationState.DONE)
+                .order_by(col(Publication.id))
+            ).all()
+            latest = {p.asset_id: p for p in pubs}
+            for p in latest.values():
+                record(
+                    s, who, Action.PUBLISH, f"product {p.product_id} ({p.role})", job_id=p.job_id, asset_id=p.asset_id,
+                    product_id=p.product_id, connection_id=p.connection_id, data={**data, "store": p.store_kind},
+                )  # fmt: skip
+        elif work == "rollback":
+            ids = [int(i) for i in payload.get("publication_ids", [])]
+            for p in s.exec(select(Publication).where(col(Publication.id).in_(ids))).all():
+                if p.state == PublicationState.ROLLED_BACK:
+                    record(
+                        s, who, Action.ROLLBACK, f"product {p.product_id} restored", job_id=p.job_id,
+                        asset_id=p.asset_id, product_id=p.product_id, data=data,
+                    )  # fmt: skip
+        elif work == "export" and payload.get("asset_id") is not None:
+            record(s, who, Action.EXPORT, "saved to Drive", job_id=store_job_id, asset_id=int(payload["asset_id"]),
+                   data=data)  # fmt: skip
 
 
 def job_entries(db: Database, job_id: int, limit: int = 2000) -> list[AuditEntry]:

@@ -3,8 +3,9 @@ Budget and JobShare.
 
 A launch is refused when its estimate would pass what is left this month (committed = finished jobs' actual
 cost + running jobs' estimate or actual, whichever is higher). A launched job gets a share: what was left for it
-at launch. The worker asks `check_job_share` before each paid call; a job whose next call would pass its share
-pauses (BudgetReached), and an admin raises the share (or the budget) and resumes it.
+at launch. lib/jobs/transitions.py asks `check_share` in the transaction that records each paid call before it
+is sent; a job whose next call would pass its share pauses (BudgetReached), and an admin raises the share (or the
+budget) and resumes it.
 """
 
 from __future__ import annotations
@@ -129,31 +130,38 @@ def share(db: Database, job_id: int) -> JobShare | None:
         return s.get(JobShare, job_id)
 
 
-def check_job_share(db: Database, job_id: int, *, counted_self: bool = False, resuming: bool = False) -> None:
-    """Raise BudgetReached when the job's next paid call could pass its share: its actual cost so far, plus the
-    calls under way, plus this one (each priced at the estimate per item or the average so far, the higher).
-
-    The worker asks once its item is in the generate stage (`counted_self`): two items asking at once then each
-    count the other, so neither slips past the share."""
+def check_job_share(db: Database, job_id: int, *, resuming: bool = False) -> None:
+    """Raise BudgetReached when the job's next paid call could pass its share (see `check_share`)."""
     with db.session() as s:
-        row = s.get(JobShare, job_id)
-        if row is None or row.cap_usd is None:
-            return
-        job = s.get(Job, job_id)
-        if job is None:
-            return
-        done = s.exec(
-            select(func.count()).where(col(JobItem.job_id) == job_id, col(JobItem.status) == ItemStatus.SUCCEEDED)
-        ).one()
-        generating = s.exec(
-            select(func.count()).where(
-                col(JobItem.job_id) == job_id,
-                col(JobItem.status) == ItemStatus.RUNNING,
-                col(JobItem.stage).in_([Stage.GENERATE, Stage.STORE]),
-            )
-        ).one()
-    per_item = max(job.estimated_cost / max(1, job.item_count), job.actual_cost / done if done else 0.0)
-    if job.actual_cost + per_item * (int(generating) + (0 if counted_self else 1)) > row.cap_usd + _EPS:
+        check_share(s, job_id, estimate=0.0, resuming=resuming)
+
+
+def check_share(s: Session, job_id: int, *, estimate: float, resuming: bool = False) -> None:
+    """Raise BudgetReached when one more paid call could pass the job's share: what its items cost so far, with each
+    call under way priced at least at the per-item price, plus this one (the estimate per item, this call's
+    estimate or the average of the finished ones, the highest).
+
+    lib/jobs/transitions.py asks inside the write transaction that records a call before it is sent, so two items
+    asking at once are serialised and each counts the other; nothing is written when it refuses."""
+    row = s.get(JobShare, job_id)
+    if row is None or row.cap_usd is None:
+        return
+    job = s.get(Job, job_id)
+    if job is None:
+        return
+    rows = s.exec(
+        select(JobItem.status, JobItem.stage, func.count(), func.coalesce(func.sum(JobItem.cost), 0.0))
+        .where(col(JobItem.job_id) == job_id)
+        .group_by(col(JobItem.status), col(JobItem.stage))
+    ).all()
+    done_n = sum(int(n) for status, _, n, _ in rows if status == ItemStatus.SUCCEEDED)
+    done_cost = sum(float(c) for status, _, _, c in rows if status == ItemStatus.SUCCEEDED)
+    per_item = max(estimate, job.estimated_cost / max(1, job.item_count), done_cost / done_n if done_n else 0.0)
+    committed = 0.0
+    for status, stage, n, cost in rows:
+        in_flight = status == ItemStatus.RUNNING and stage == Stage.GENERATE
+        committed += max(float(cost), per_item * int(n)) if in_flight else float(cost)
+    if committed + per_item > row.cap_usd + _EPS:
         if resuming:
             raise BudgetReached(
                 f"This job has spent its share of the monthly budget ({usd(row.cap_usd)}), so it stays paused. An "

@@ -75,3 +75,38 @@ def test_budget_set_and_show(rt: Runtime, capsys: pytest.CaptureFixture[str]) ->
     assert json.loads(out)["budgets"] == {"deployment": 25.0, "user:rita": 5.0}
     code, _, err = run(rt, capsys, "budget", "set", "lots")
     assert code == 2 and "is not an amount in US dollars" in err
+
+
+def test_as_a_publisher_connecting_a_shopify_shop_is_refused_before_any_secret_is_read(
+    rt: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(rt, capsys, "users", "add", "paul", "--role", "publisher", "--no-password")
+    code, _, err = run(rt, capsys, "--as", "paul", "connect", "shopify", "--shop", "my-shop.myshopify.com")
+    assert code == 2 and "paul is a publisher: " in err and "needs the admin role" in err
+    assert [e for e in audit.recent(rt.db) if e.actor == "paul"] == []
+
+
+def test_a_queued_publish_carries_its_launcher_and_the_worker_publishes_in_their_name(
+    rt: Runtime, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lib.auth import budgets
+
+    run(rt, capsys, "users", "add", "paul", "--role", "publisher", "--email", "paul@corp.example", "--no-password")
+    run(rt, capsys, "users", "add", "rita", "--role", "reviewer", "--no-password")
+    code, out, _ = run(rt, capsys, "--json", "--as", "rita", "demo", "--products", "1")
+    job_id = json.loads(out)["job_id"]
+    run(rt, capsys, "--as", "rita", "approve", "--job", str(job_id), "--all")
+    code, _, err = run(rt, capsys, "--as", "rita", "publish", "--job", str(job_id), "--role", "featured")
+    assert code == 2 and "rita is a reviewer: publishing to the store needs the publisher role" in err
+    code, out, err = run(rt, capsys, "--json", "--as", "paul", "publish", "--job", str(job_id), "--role", "featured")
+    assert code == 0, err
+    store_job = json.loads(out)["publish_job_id"]
+    share = budgets.share(rt.db, store_job)
+    assert share is not None and (share.launched_by, share.cap_usd) == ("paul", None)
+    assert [(e.actor, e.action) for e in audit.job_entries(rt.db, store_job)] == [("paul", "publish queued")]
+    assets = [a.id for e in jobs.gallery(rt.db, job_id) for a in e.assets if a.id is not None]
+    people = audit.asset_people(rt.db, assets)
+    assert {(p.approved_by, p.published_by) for p in people.values()} == {("rita", "paul@corp.example")}
+    code, out, err = run(rt, capsys, "--json", "--as", "paul", "rollback", "--job", str(job_id))
+    assert code == 0, err
+    assert {p.published_by for p in audit.asset_people(rt.db, assets).values()} == {None}

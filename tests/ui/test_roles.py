@@ -94,7 +94,7 @@ def approve_an_image(rt: Runtime, who: Actor) -> tuple[AppTest, Callable[[], boo
 
 def publish_an_image(rt: Runtime, who: Actor) -> tuple[AppTest, Callable[[], bool]]:
     job_id = make_job(rt, ["1"])
-    jobs.approve_all(rt.db, job_id)
+    jobs.approve_all(rt.db, job_id=job_id)
     at = as_("gallery", who)
     at.radio(key="gallery_role").set_value("gallery").run()
     at.button(key="gallery_publish").click().run()
