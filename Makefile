@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Only this computer until sign-in is set up (README: Sign-in, roles and budgets); the app refuses any other address
+# without sign-in unless ALLOW_PUBLIC_WITHOUT_AUTH=true.
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test worker lint format typecheck lock bench presets screenshot clean services migration
 
@@ -24,7 +27,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
 
 run: $(VENV)/.runtime
 	@echo "ImageGecko Studio: open http://localhost:$(PORT) in your browser (make run PORT=8600 for another port)"
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --server.address $(ADDRESS)
 
 worker: $(VENV)/.runtime
 	$(PY) -m lib.worker

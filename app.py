@@ -1,4 +1,5 @@
-"""ImageGecko Studio: the entry point. Page config, the cached runtime (job log + embedded worker), navigation."""
+"""ImageGecko Studio: the entry point. Page config, the cached runtime (job log + embedded worker), the sign-in
+gate, navigation."""
 
 import streamlit as st
 
@@ -7,6 +8,7 @@ from lib import ui
 st.set_page_config(page_title="ImageGecko Studio", page_icon=":material/photo_camera:", layout="wide")
 
 rt = ui.runtime()  # builds settings, the job log and the embedded worker once per process
+who = ui.gate(rt)  # signed in and allowed, or the run stops here with a sign-in form or a refusal
 
 pages = [
     st.Page(ui.PAGES["connect"], title="Connect", icon=":material/link:", url_path="connect"),
@@ -18,5 +20,6 @@ pages = [
 page = st.navigation(pages, position="sidebar")
 with st.sidebar:
     st.markdown("### :material/photo_camera: ImageGecko Studio")
+ui.who_badge(rt, who)
 ui.sidebar(rt)
 page.run()

@@ -11,6 +11,11 @@
     export     save a job's approved images to Google Drive (again: nothing is uploaded twice)
     cancel / retry / resume   job actions
     connect    save a WooCommerce store, a Shopify shop, a Gemini key or a Google Drive folder (encrypted)
+    users      list, add, change or remove users (passwords from a prompt or stdin, never an argument)
+    budget     show spend, set monthly budgets, raise a paused job's share
+
+Every command acts as a person: `--as NAME` (or IMAGEGECKO_USER) names a registered user and takes that user's
+role; without it, the operating-system user, as the local admin unless registered with another role.
 
 Errors print one plain sentence and exit with status 2; nothing is changed by a refused command.
 """
@@ -27,7 +32,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lib import jobs, publish, store_jobs
+from lib import actions, jobs, publish, store_jobs
+from lib.auth import budgets, users
+from lib.auth.roles import Actor
 from lib.config import Settings
 from lib.connections import get_connection
 from lib.connectors import registry
@@ -35,12 +42,11 @@ from lib.connectors.providers import GeminiForm
 from lib.connectors.shopify import ShopifyForm
 from lib.connectors.sources import DriveForm, WooForm
 from lib.errors import AppError, InputError
-from lib.export import export_approved
 from lib.generation.base import ASPECT_RATIOS
 from lib.kinds import PROVIDERS as PROVIDER_KINDS
 from lib.kinds import SOURCES as SOURCE_KINDS
 from lib.kinds import Kind
-from lib.models import ItemStatus, Job, JobItem
+from lib.models import Connection, ItemStatus, Job, JobItem
 from lib.runtime import Runtime
 from lib.sku_match import SkuHit, pick
 from lib.sources.base import Product, ProductQuery, ProductSource
@@ -157,7 +163,7 @@ def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
 def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
     source = rt.source(Kind.DEMO)
     selections = _select(source, [], "", args.products)
-    job = jobs.create_job(rt, spec=_spec(args, Kind.DEMO), selections=selections)
+    job = actions.launch(rt, actor=args.actor, spec=_spec(args, Kind.DEMO), selections=selections)
     assert job.id is not None
     run_until_idle(rt, concurrency=args.concurrency, job_id=job.id)  # this job only: other queued jobs stay queued
     items = jobs.job_items(rt.db, job.id)
@@ -190,7 +196,7 @@ def cmd_generate(rt: Runtime, args: argparse.Namespace) -> int:
         raise InputError(
             f"This makes {len(selections) * spec.variants} images (estimated ${cost:.2f}). Add --yes to queue it."
         )
-    job = jobs.create_job(rt, spec=spec, selections=selections)
+    job = actions.launch(rt, actor=args.actor, spec=spec, selections=selections)
     _out(
         args,
         {"job_id": job.id, "items": job.item_count, "mode": job.mode, "estimated_cost": job.estimated_cost},
@@ -251,16 +257,16 @@ def _item_assets(rt: Runtime, job_id: int, items: str) -> list[int]:
 def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
     jobs.get_job(rt.db, args.job)
     if args.all:
-        n = jobs.approve_all(rt.db, job_id=args.job)
+        n = actions.approve_all(rt, actor=args.actor, job_id=args.job)
     else:
-        n = jobs.set_review(rt.db, asset_ids=_item_assets(rt, args.job, args.items), state="approved")
+        n = actions.set_review(rt, actor=args.actor, asset_ids=_item_assets(rt, args.job, args.items), state="approved")
     _out(args, {"approved": n}, f"Approved {n} images.")
     return 0
 
 
 def cmd_reject(rt: Runtime, args: argparse.Namespace) -> int:
     jobs.get_job(rt.db, args.job)
-    n = jobs.set_review(rt.db, asset_ids=_item_assets(rt, args.job, args.items), state="rejected")
+    n = actions.set_review(rt, actor=args.actor, asset_ids=_item_assets(rt, args.job, args.items), state="rejected")
     _out(args, {"rejected": n}, f"Rejected {n} images.")
     return 0
 
@@ -289,8 +295,9 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
             f"same SKU; job {args.job} publishes to the store its photos came from."
         )
     item_ids = [i.id for i in _items(rt, args.job, args.items) if i.id is not None] if args.items else None
-    queued = store_jobs.queue_publish(
+    queued = actions.queue_publish(
         rt,
+        actor=args.actor,
         job_id=args.job,
         role=args.role,
         keep_old_featured=keep,
@@ -341,7 +348,7 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
 
 def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
     products = [p.strip() for p in (args.products or "").split(",") if p.strip()] or None
-    queued = store_jobs.queue_rollback(rt, job_id=args.job, product_ids=products, force=args.force)
+    queued = actions.queue_rollback(rt, actor=args.actor, job_id=args.job, product_ids=products, force=args.force)
     assert queued.id is not None
     if not args.wait:
         _out(
@@ -372,7 +379,9 @@ def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
-    results = export_approved(rt, args.job, folder_id=args.folder, connection_id=args.connection)
+    results = actions.export(
+        rt, actor=args.actor, job_id=args.job, folder_id=args.folder, connection_id=args.connection
+    )
     if not results:
         raise InputError(
             f"Job {args.job} has no approved images to export. Approve some first (approve --job {args.job} --all)."
@@ -403,19 +412,19 @@ def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:
-    n = jobs.cancel_job(rt.db, job_id=args.job)
+    n = actions.cancel_job(rt, actor=args.actor, job_id=args.job)
     _out(args, {"cancelled_items": n}, f"Cancelled job {args.job} ({n} items).")
     return 0
 
 
 def cmd_retry(rt: Runtime, args: argparse.Namespace) -> int:
-    n = jobs.retry_failed(rt.db, job_id=args.job)
+    n = actions.retry_failed(rt, actor=args.actor, job_id=args.job)
     _out(args, {"requeued": n}, f"Requeued {n} failed items.")
     return 0
 
 
 def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
-    jobs.resume_job(rt.db, job_id=args.job)
+    actions.resume_job(rt, actor=args.actor, job_id=args.job)
     _out(args, {"resumed": args.job}, f"Resumed job {args.job}.")
     return 0
 
@@ -450,6 +459,17 @@ def read_secret_input(label: str, env: str) -> str:
 
 def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
     kind = Kind.parse(args.kind, "connection kind")
+    conn = actions.save_connection(rt, actor=args.actor, kind=kind, save=lambda: _save_connection(rt, args, kind))
+    _out(
+        args,
+        {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},
+        f"Saved {conn.kind} connection {conn.id} ({conn.name}); it is now active.",
+    )
+    return 0
+
+
+def _save_connection(rt: Runtime, args: argparse.Namespace, kind: Kind) -> Connection:
+    """Read the secrets, test them and save: run by actions.save_connection once the role allows it."""
     form: WooForm | GeminiForm | DriveForm | ShopifyForm
     if kind == Kind.WOOCOMMERCE:
         form = WooForm(
@@ -482,12 +502,71 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
             raise InputError(
                 "The connection check failed: " + " ".join(f"{c.label}: {c.detail} {c.advice}".strip() for c in failed)
             )
-    conn = connector.save(rt, form=form)
-    _out(
-        args,
-        {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},
-        f"Saved {conn.kind} connection {conn.id} ({conn.name}); it is now active.",
-    )
+    return connector.save(rt, form=form)
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    """From a prompt (twice, not echoed) at a terminal, else the first line of stdin. Never an argument."""
+    if sys.stdin.isatty() and not args.password_stdin:
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != first:
+            raise InputError("The two passwords differ. Nothing was changed.")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_users(rt: Runtime, args: argparse.Namespace) -> int:
+    actor: Actor = args.actor
+    if args.action == "list":
+        rows = users.list_users(rt.db)
+        data = [{"name": u.name, "email": u.email, "role": u.role, "password": bool(u.password_hash)} for u in rows]
+        _out(
+            args,
+            data,
+            "\n".join(
+                f"{u['name']:<20} {u['role']:<10} {u['email'] or '':<30} {'password' if u['password'] else ''}"
+                for u in data
+            )
+            or "No users yet: the app signs nobody in, and serves this computer only.",
+        )
+        return 0
+    if args.action == "add":
+        password = None if args.no_password else _new_password(args)
+        users.add_user(rt.db, actor=actor, name=args.name, role=args.role, email=args.email, password=password)
+        text = f"Added {args.name.lower()} as {args.role}" + ("" if password is None else ", with a password") + "."
+    elif args.action == "passwd":
+        users.set_password(rt.db, actor=actor, name=args.name, password=_new_password(args))
+        text = f"Password of {args.name.lower()} set."
+    elif args.action == "role":
+        users.set_role(rt.db, actor=actor, name=args.name, role=args.role)
+        text = f"{args.name.lower()} is now {args.role}."
+    else:
+        users.remove_user(rt.db, actor=actor, name=args.name)
+        text = f"Removed {args.name.lower()}."
+    _out(args, {"ok": True, "user": args.name.lower()}, text)
+    return 0
+
+
+def _usd_or_none(value: str) -> float | None:
+    if value.strip().lower() in {"none", "off", "unlimited"}:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"{value!r} is not an amount in US dollars (or none).") from None
+
+
+def cmd_budget(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.action == "set":
+        budgets.set_budget(rt.db, actor=args.actor, monthly_usd=_usd_or_none(args.usd), person=args.person)
+    elif args.action == "share":
+        budgets.raise_job_share(rt.db, actor=args.actor, job_id=args.job, cap_usd=_usd_or_none(args.usd))
+    limits = budgets.budgets(rt.db)
+    spend = budgets.spend_by_person(rt.db)
+    data = {"budgets": limits, "spend": [vars(r) for r in spend]}
+    lines = [f"budget {scope}: {budgets.usd(v)} a month" for scope, v in sorted(limits.items())] or ["No budgets set."]
+    lines += [f"{r.month} {r.person:<30} {r.jobs:>4} jobs {budgets.usd(r.spent):>10}" for r in spend]
+    _out(args, data, "\n".join(lines))
     return 0
 
 
@@ -503,6 +582,9 @@ def _job_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib.cli", description="ImageGecko Studio, headless.")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--as", dest="as_user", default=None, help="act as this registered user (default: IMAGEGECKO_USER, else you)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -649,6 +731,38 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--name", default=None)
         k.add_argument("--skip-check", action="store_true", help="save without testing the connection")
         k.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+
+    p = add("users", "list, add, change or remove users")
+    actions_ = p.add_subparsers(dest="action", required=True)
+    actions_.add_parser("list")
+    a = actions_.add_parser("add", help="the password is asked for (or read from stdin), never given as an argument")
+    a.add_argument("name")
+    a.add_argument("--role", required=True, choices=["viewer", "reviewer", "publisher", "admin"])
+    a.add_argument("--email", default=None, help="their identity-provider address (sign-in with st.login)")
+    a.add_argument("--no-password", action="store_true", help="a role only: they sign in with the identity provider")
+    a.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    a = actions_.add_parser("passwd", help="set a password (asked for, or read from stdin)")
+    a.add_argument("name")
+    a.add_argument("--password-stdin", action="store_true")
+    a = actions_.add_parser("role")
+    a.add_argument("name")
+    a.add_argument("role", choices=["viewer", "reviewer", "publisher", "admin"])
+    a = actions_.add_parser("remove")
+    a.add_argument("name")
+    for k in actions_.choices.values():
+        k.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+
+    p = add("budget", "show spend per person and month; set budgets; raise a paused job's share")
+    b = p.add_subparsers(dest="action", required=True)
+    b.add_parser("show")
+    a = b.add_parser("set", help="a monthly budget in USD (none: remove it)")
+    a.add_argument("usd")
+    a.add_argument("--person", default=None, help="this person's budget (default: the whole deployment)")
+    a = b.add_parser("share", help="raise a job's share of the budget (then resume it)")
+    a.add_argument("--job", type=int, required=True)
+    a.add_argument("usd")
+    for k in b.choices.values():
+        k.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return parser
 
 
@@ -666,6 +780,8 @@ COMMANDS = {
     "retry": cmd_retry,
     "resume": cmd_resume,
     "connect": cmd_connect,
+    "users": cmd_users,
+    "budget": cmd_budget,
 }
 
 
@@ -674,6 +790,7 @@ def main(argv: list[str] | None = None, rt: Runtime | None = None) -> int:
     try:
         refuse_secret_arguments(args)
         rt = rt or Runtime.build()
+        args.actor = users.cli_actor(rt.db, args.as_user)
         return COMMANDS[args.command](rt, args)
     except AppError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -47,6 +47,39 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
 }
 
 
+class AccessSettings(BaseModel):
+    """Who may use the app when it signs people in with an identity provider (secrets.toml `[access]`)."""
+
+    # E-mail addresses and/or whole domains ("corp.example" or "@corp.example"); empty: nobody from the provider.
+    allowed: list[str] = Field(default_factory=list)
+    # E-mail address or domain -> viewer | reviewer | publisher | admin; an address wins over its domain.
+    roles: dict[str, str] = Field(default_factory=dict)
+    default_role: str = "viewer"
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(r for r in value.values() if r not in ROLE_NAMES)
+        if bad:
+            raise ValueError(f"unknown roles {bad}: use {', '.join(ROLE_NAMES)}")
+        return {k.strip().lower().lstrip("@"): v for k, v in value.items()}
+
+    @field_validator("default_role")
+    @classmethod
+    def _default_role(cls, value: str) -> str:
+        if value not in ROLE_NAMES:
+            raise ValueError(f"unknown role {value!r}: use {', '.join(ROLE_NAMES)}")
+        return value
+
+    @field_validator("allowed")
+    @classmethod
+    def _allowed(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower().lstrip("@") for v in value if v.strip()]
+
+
+ROLE_NAMES = ("viewer", "reviewer", "publisher", "admin")
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads root-level keys of secrets.toml (Streamlit's format), case-insensitively."""
 
@@ -75,6 +108,11 @@ class Settings(BaseSettings):
 
     imagegecko_home: Path = Path("data")
     database_url: str | None = None
+
+    # Sign-in (see README "Sign-in and roles"): the allow-list for identity-provider accounts, and whether the app
+    # may serve a non-loopback address with no sign-in at all (never by default).
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    allow_public_without_auth: bool = False
 
     # Worker
     worker_concurrency: int = Field(8, ge=1, le=64)

@@ -27,7 +27,13 @@ AppError                      .message is shown to the user as is; .retryable dr
 │   ├── PublishVerifyError    the store did not end up with the image list we set
 │   └── DriveQuotaError       a service account cannot create files in a personal My Drive (no storage quota)
 ├── JobError                  a job or item action that does not apply (not found, wrong state)
-└── InputError                a form or CLI value is invalid; nothing was changed
+├── InputError                a form or CLI value is invalid; nothing was changed
+│   └── BudgetExceeded        a launch whose estimate would pass a monthly budget; says what is left
+├── BudgetReached             a running job's actual cost reached its share of the budget: the job pauses
+└── AccessError               who is asking may not do this
+    ├── PermissionDenied      the person's role does not allow the action (checked in lib, not only in pages)
+    ├── NotOnAllowList        signed in with the identity provider, but that account is not allowed here
+    └── SignInFailed          wrong name or password, or too many attempts (says when to try again)
 """
 
 from __future__ import annotations
@@ -184,3 +190,31 @@ class JobError(AppError):
 
 class InputError(AppError):
     """That value is not valid. Nothing was changed."""
+
+
+class BudgetExceeded(InputError):
+    """This job would pass the monthly budget. Ask an admin to raise it, or choose fewer products."""
+
+
+class BudgetReached(AppError):
+    """This job reached its share of the monthly budget and is paused. An admin can raise the budget and resume it."""
+
+
+class AccessError(AppError):
+    """You may not do that here."""
+
+
+class PermissionDenied(AccessError):
+    """Your role does not allow this. Ask an admin."""
+
+
+class NotOnAllowList(AccessError):
+    """This account is not allowed to use this app. Ask an admin to add it."""
+
+
+class SignInFailed(AccessError):
+    """That name and password do not match."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kw: str) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from lib import models  # noqa: F401  (registers the tables)
+from lib.auth import tables as _auth_tables  # noqa: F401  (users, audit, budgets)
 from lib.errors import ConfigError
 
 log = logging.getLogger(__name__)

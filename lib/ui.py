@@ -16,11 +16,15 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from lib import display_text
+from lib.auth import access, users
+from lib.auth.access import AuthMode
+from lib.auth.roles import Actor, Permission, local_admin
 from lib.catalog import SelectionBook
 from lib.checks import Check
 from lib.config import Settings
 from lib.display_text import CAPTION_LIMIT, LABEL_LIMIT, Shown, clean, inert_markdown, safe_text
 from lib.errors import AppError as AppError  # re-exported: pages catch it around a screen call
+from lib.errors import ConfigError, NotOnAllowList
 from lib.formatting import fmt_cost as fmt_cost  # re-exported: the formatting every page uses
 from lib.formatting import fmt_ms as fmt_ms
 from lib.formatting import fmt_updated as fmt_updated
@@ -40,6 +44,9 @@ GALLERY_JOB = "gallery_job_pick"  # the job the Gallery shows (set by Generate's
 DEMO_SIZE = "catalog_demo_size"  # benchmarks: a generated demo catalogue of this many products
 FLASH = "flash"  # one message shown once on the next page view
 NAV_TARGET = "nav_target"  # the page `go` last switched to
+ACTOR = "actor"  # lib.auth.roles.Actor: who is using the app in this session (set by `gate`)
+PASSWORD_USER = "password_user"  # the name signed in with a password (the role is read again every run)
+SIGN_IN_ERROR = "sign_in_error"  # why the last password sign-in failed, shown once
 
 PAGES = {
     "connect": "pages/connect.py",
@@ -288,3 +295,139 @@ def sidebar(rt: Runtime) -> None:
             st.badge("No jobs running", icon=":material/check:", color="gray")
         if context().worker is None and rt.settings.embedded_worker is False:
             st.caption("Jobs run in a separate worker (`python -m lib.worker`).")
+
+
+# Sign-in ------------------------------------------------------------------------------------------
+
+
+def _oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, StreamlitAPIException, KeyError):  # no secrets.toml at all
+        return False
+    except Exception:  # noqa: BLE001  StreamlitSecretNotFoundError, whose import path moves between versions
+        return False
+
+
+def _oidc_provider() -> str | None:
+    """The provider's name for st.login when secrets.toml names several ([auth.google], ...), else None."""
+    section = st.secrets.get("auth", {})
+    if "client_id" in section:
+        return None
+    named = [k for k, v in section.items() if hasattr(v, "keys") and "client_id" in v]
+    return named[0] if named else None
+
+
+def auth_mode(rt: Runtime) -> AuthMode:
+    return access.auth_mode(oidc_configured=_oidc_configured(), password_users=users.password_users(rt.db))
+
+
+def gate(rt: Runtime) -> Actor:
+    """Who is using the app. Stops the run with a sign-in form, or with a refusal that says why, until someone
+    allowed is signed in; with no sign-in configured, the person at this computer (the app serves 127.0.0.1 only)."""
+    mode = auth_mode(rt)
+    if mode is AuthMode.NONE:
+        try:
+            access.check_exposure(
+                st.get_option("server.address"), mode, allow_public=rt.settings.allow_public_without_auth
+            )
+        except ConfigError as exc:
+            fail(exc.message)
+        actor = local_admin("local")
+    elif mode is AuthMode.OIDC:
+        actor = _oidc_actor(rt)
+    else:
+        actor = _password_actor(rt)
+    st.session_state[ACTOR] = actor
+    return actor
+
+
+def _oidc_actor(rt: Runtime) -> Actor:
+    if not st.user.get("is_logged_in", False):
+        st.title("ImageGecko Studio")
+        st.write("Sign in with your work account to continue.")
+        provider = _oidc_provider()
+        st.button(
+            "Sign in",
+            key="auth_login",
+            type="primary",
+            icon=":material/login:",
+            on_click=st.login,
+            args=(provider,) if provider else (),
+        )
+        st.stop()
+    try:
+        return access.oidc_actor(rt.db, rt.settings.access, st.user.to_dict())
+    except NotOnAllowList as exc:
+        st.title("ImageGecko Studio")
+        st.warning(escape_md(exc.message), icon=":material/block:")  # names the account: outside text
+        st.button("Sign out", key="auth_logout_refused", icon=":material/logout:", on_click=st.logout)
+        st.stop()
+
+
+def _password_actor(rt: Runtime) -> Actor:
+    name = st.session_state.get(PASSWORD_USER)
+    if name:
+        actor = users.actor_for(rt.db, name, via="password")  # removed or disabled since: signed out
+        if actor is not None:
+            return actor
+        st.session_state.pop(PASSWORD_USER, None)
+    st.title("ImageGecko Studio")
+    with st.form("auth_password_form"):
+        st.subheader("Sign in")
+        st.text_input("Name", key="auth_name", autocomplete="username")
+        st.text_input("Password", key="auth_password", type="password", autocomplete="current-password")
+        st.form_submit_button("Sign in", type="primary", icon=":material/login:", on_click=_try_password, args=(rt,))
+    refused = st.session_state.pop(SIGN_IN_ERROR, None)
+    if refused:
+        st.error(refused, icon=":material/error:")
+    st.caption("No account yet? An admin adds one with `python -m lib.cli users add NAME --role reviewer`.")
+    st.stop()
+
+
+def _try_password(rt: Runtime) -> None:
+    # A callback: it runs before the next script run, so its outcome survives the rerun that run may make.
+    name = str(st.session_state.get("auth_name", ""))
+    password = str(st.session_state.get("auth_password", ""))
+    st.session_state["auth_password"] = ""  # never kept in the session
+    try:
+        signed_in = users.sign_in(rt.db, name, password)
+    except AppError as exc:
+        st.session_state[SIGN_IN_ERROR] = exc.message
+    else:
+        st.session_state[PASSWORD_USER] = signed_in.name
+
+
+def actor() -> Actor:
+    """Who is acting in this run: set by app.py's gate; a page run on its own (AppTest) passes the gate here."""
+    current = st.session_state.get(ACTOR)
+    if isinstance(current, Actor):
+        return current
+    return gate(runtime())
+
+
+def sign_out() -> None:
+    st.session_state.pop(ACTOR, None)
+    st.session_state.pop(PASSWORD_USER, None)
+
+
+def who_badge(rt: Runtime, who: Actor) -> None:
+    """In the sidebar of every page: who is signed in (and a way out), or that the app is local only."""
+    with st.sidebar:
+        if who.via == "local":
+            st.badge(access.LOCAL_BADGE, icon=":material/lock_open:", color="gray")
+            return
+        st.caption(f":material/person: {escape_md(who.label)} · {who.role.value}")
+        if who.via == "oidc":
+            st.button("Sign out", key="auth_logout", icon=":material/logout:", on_click=_oidc_sign_out)
+        else:
+            st.button("Sign out", key="auth_logout", icon=":material/logout:", on_click=sign_out)
+
+
+def _oidc_sign_out() -> None:
+    sign_out()
+    st.logout()
+
+
+def can(permission: Permission) -> bool:
+    return actor().can(permission)

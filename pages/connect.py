@@ -7,7 +7,14 @@ from lib.kinds import Kind
 from lib.screens.connect import ConnectionCard, ConnectScreen
 
 screen = ConnectScreen(ui.runtime())
+me = ui.actor()
 ui.page_header("Connect", "Where your products come from, where approved images go, and which AI makes them.")
+if not screen.may_change(me, Kind.WOOCOMMERCE):
+    st.info(
+        f"You are signed in as a {me.role.value}: you can see the connections, and only an admin can change them.",
+        icon=":material/lock:",
+    )
+CONFIRM_REMOVE = "connect_confirm_remove"  # the connection id whose removal waits for a yes
 
 stores = screen.cards(Kind.WOOCOMMERCE)
 drives = screen.cards(Kind.DRIVE)
@@ -77,21 +84,38 @@ with cards[0].container(border=True):
     )
     if st.button("Test connection", key="connect_demo_test", icon=":material/network_check:"):
         with ui.errors():
-            ui.checklist(screen.check(Kind.DEMO))
+            ui.checklist(screen.check(Kind.DEMO, actor=me))
 
 
-def _actions(conn: ConnectionCard, prefix: str, removed: str | None = None) -> bool:
+def _remove(conn: ConnectionCard, after: str = "") -> None:
+    """A Remove button that asks first; the removal itself is checked against the role and recorded in lib."""
+    if st.session_state.get(CONFIRM_REMOVE) != conn.id:
+        if st.button("Remove", key=f"connect_remove_{conn.id}", icon=":material/delete:"):
+            st.session_state[CONFIRM_REMOVE] = conn.id
+            st.rerun()
+        return
+    st.warning(f"Remove {ui.escape_md(conn.name)} and its saved keys? {after}".strip(), icon=":material/warning:")
+    yes, no = st.columns(2)
+    if yes.button("Yes, remove it", key=f"connect_remove_yes_{conn.id}", type="primary"):
+        st.session_state.pop(CONFIRM_REMOVE, None)
+        with ui.errors():
+            screen.remove(actor=me, connection_id=conn.id)
+            ui.flash(f"Removed {ui.escape_md(conn.name)}. {after}".strip())
+            st.rerun()
+    if no.button("Keep it", key=f"connect_remove_no_{conn.id}"):
+        st.session_state.pop(CONFIRM_REMOVE, None)
+        st.rerun()
+
+
+def _actions(conn: ConnectionCard, prefix: str, after: str = "") -> bool:
     """Test / Make active / Remove for a saved connection; True when Test was pressed."""
     with st.container(horizontal=True, gap="small"):
         test = st.button("Test connection", key=f"connect_{prefix}_test_{conn.id}", icon=":material/network_check:")
         if not conn.active and st.button("Make active", key=f"connect_{prefix}_activate_{conn.id}"):
-            screen.activate(connection_id=conn.id)
-            st.rerun()
-        if st.button("Remove", key=f"connect_{prefix}_remove_{conn.id}", icon=":material/delete:"):
-            screen.remove(connection_id=conn.id)
-            if removed:
-                ui.flash(removed)
-            st.rerun()
+            with ui.errors():
+                screen.activate(actor=me, connection_id=conn.id)
+                st.rerun()
+    _remove(conn, after)
     return test
 
 
@@ -106,9 +130,9 @@ with cards[1].container(border=True):
             st.text(ui.plain(conn.base_url or "", 200))
             st.caption(f"Key {ui.escape_md(conn.key_hint)} · WordPress user {ui.escape_md(conn.wp_user or '—')}")
             _status_line(conn)
-            if _actions(conn, "woo", f"Removed {ui.escape_md(conn.name)}. Jobs and published images stay as they are."):
+            if _actions(conn, "woo", "Jobs and published images stay as they are."):
                 with ui.errors(), st.spinner("Checking the store…"):
-                    ui.checklist(screen.check(Kind.WOOCOMMERCE, conn.id))
+                    ui.checklist(screen.check(Kind.WOOCOMMERCE, conn.id, actor=me))
 
     with st.expander("Add a store", expanded=not stores, icon=":material/add:"):
         st.caption(
@@ -130,10 +154,10 @@ with cards[1].container(border=True):
         a, b2 = st.columns(2)
         if a.button("Test connection", key="connect_woo_check", icon=":material/network_check:"):
             with ui.errors(), st.spinner("Checking the store…"):
-                ui.checklist(screen.check_form(Kind.WOOCOMMERCE, form))
+                ui.checklist(screen.check_form(Kind.WOOCOMMERCE, actor=me, form=form))
         if b2.button("Save", key="connect_woo_save", type="primary", icon=":material/save:"):
             with ui.errors():
-                saved = screen.save(Kind.WOOCOMMERCE, form=form)
+                saved = screen.save(Kind.WOOCOMMERCE, actor=me, form=form)
                 for k in ("connect_woo_ck", "connect_woo_cs", "connect_woo_app"):
                     st.session_state.pop(k, None)  # secrets are never shown again
                 ui.flash(f"Saved {ui.escape_md(saved.name)}. It is now the active store.")
@@ -151,11 +175,9 @@ with st.container(border=True):
             st.text(ui.plain(conn.base_url or "", 200))
             st.caption(ui.escape_md(conn.key_hint))
             _status_line(conn)
-            if _actions(
-                conn, "shopify", f"Removed {ui.escape_md(conn.name)}. Jobs and published images stay as they are."
-            ):
+            if _actions(conn, "shopify", "Jobs and published images stay as they are."):
                 with ui.errors(), st.spinner("Checking the shop…"):
-                    ui.checklist(screen.check(Kind.SHOPIFY, conn.id))
+                    ui.checklist(screen.check(Kind.SHOPIFY, conn.id, actor=me))
 
     with st.expander("Add a shop", expanded=not shops, icon=":material/add:"):
         st.caption(
@@ -185,10 +207,10 @@ with st.container(border=True):
         a, b2 = st.columns(2)
         if a.button("Test connection", key="connect_shopify_check", icon=":material/network_check:"):
             with ui.errors(), st.spinner("Checking the shop…"):
-                ui.checklist(screen.check_form(Kind.SHOPIFY, shop_form))
+                ui.checklist(screen.check_form(Kind.SHOPIFY, actor=me, form=shop_form))
         if b2.button("Save", key="connect_shopify_save", type="primary", icon=":material/save:"):
             with ui.errors():
-                saved = screen.save(Kind.SHOPIFY, form=shop_form)
+                saved = screen.save(Kind.SHOPIFY, actor=me, form=shop_form)
                 for k in ("connect_shopify_token", "connect_shopify_secret"):
                     st.session_state.pop(k, None)  # secrets are never shown again
                 ui.flash(f"Saved {ui.escape_md(saved.name)}. It is now the active shop.")
@@ -255,12 +277,16 @@ def _folder_picker(conn: ConnectionCard) -> None:
             type="primary",
             icon=":material/check:",
         ):
-            screen.choose_folder(
-                connection_id=conn.id, folder_id=here, shared_drive_id=trail[-1].drive_id if trail else None
-            )
-            st.session_state.pop(f"connect_drive_browse_{conn.id}", None)
-            ui.flash(f"Product photos now come from “{ui.escape_md(trail[-1].name if trail else here)}”.")
-            st.rerun()
+            with ui.errors():
+                screen.choose_folder(
+                    actor=me,
+                    connection_id=conn.id,
+                    folder_id=here,
+                    shared_drive_id=trail[-1].drive_id if trail else None,
+                )
+                st.session_state.pop(f"connect_drive_browse_{conn.id}", None)
+                ui.flash(f"Product photos now come from “{ui.escape_md(trail[-1].name if trail else here)}”.")
+                st.rerun()
 
 
 with st.container(border=True):
@@ -290,9 +316,9 @@ with st.container(border=True):
             )
             st.caption(ui.escape_md(where + who))
             _status_line(conn)
-            if _actions(conn, "drive"):
+            if _actions(conn, "drive", "Jobs and exported images stay as they are."):
                 with ui.errors(), st.spinner("Listing the folder…"):
-                    ui.checklist(screen.check(Kind.DRIVE, conn.id))
+                    ui.checklist(screen.check(Kind.DRIVE, conn.id, actor=me))
             if st.toggle("Choose another folder", key=f"connect_drive_browse_{conn.id}"):
                 _folder_picker(conn)
     with st.expander("Add a Drive folder", expanded=False, icon=":material/add:"):
@@ -335,6 +361,7 @@ with st.container(border=True):
             with ui.errors():
                 saved = screen.save(
                     Kind.DRIVE,
+                    actor=me,
                     form=screen.DriveForm(
                         credentials_json=key_file.getvalue().decode("utf-8", "replace"),
                         root_folder_id=folder,
@@ -342,7 +369,7 @@ with st.container(border=True):
                         name=dname,
                     ),
                 )
-                [check] = screen.check(Kind.DRIVE, saved.id)
+                [check] = screen.check(Kind.DRIVE, saved.id, actor=me)
                 if check.ok:
                     ui.flash(check.detail)
                 else:
@@ -361,7 +388,7 @@ with ai[0].container(border=True):
     )
     if st.button("Test engine", key="connect_studio_test", icon=":material/network_check:"):
         with ui.errors():
-            ui.checklist(screen.check(Kind.STUDIO))
+            ui.checklist(screen.check(Kind.STUDIO, actor=me))
 
 with ai[1].container(border=True):
     st.markdown("#### :material/auto_awesome: Google Gemini")
@@ -373,10 +400,9 @@ with ai[1].container(border=True):
         b = st.columns(2)
         if b[0].button("Test key", key=f"connect_gemini_test_{conn.id}", icon=":material/network_check:"):
             with ui.errors():
-                ui.checklist(screen.check(Kind.GEMINI, conn.id))
-        if b[1].button("Remove", key=f"connect_gemini_remove_{conn.id}", icon=":material/delete:"):
-            screen.remove(connection_id=conn.id)
-            st.rerun()
+                ui.checklist(screen.check(Kind.GEMINI, conn.id, actor=me))
+        with b[1]:
+            _remove(conn, "Jobs already made stay as they are.")
     st.caption(
         "Get a key at aistudio.google.com/apikey. Images are billed by Google per image; the Generate "
         "page shows an estimate before you launch."
@@ -390,12 +416,68 @@ with ai[1].container(border=True):
     g1, g2 = st.columns(2)
     if g1.button("Test key", key="connect_gemini_check", icon=":material/network_check:", disabled=not new_key):
         with ui.errors(), st.spinner("Asking Google…"):
-            ui.checklist(screen.check_form(Kind.GEMINI, screen.GeminiForm(api_key=new_key)))
+            ui.checklist(screen.check_form(Kind.GEMINI, actor=me, form=screen.GeminiForm(api_key=new_key)))
     if g2.button("Save", key="connect_gemini_save", type="primary", icon=":material/save:", disabled=not new_key):
         with ui.errors():
             screen.save(
-                Kind.GEMINI, form=screen.GeminiForm(api_key=new_key), connection_id=keys[0].id if keys else None
+                Kind.GEMINI,
+                actor=me,
+                form=screen.GeminiForm(api_key=new_key),
+                connection_id=keys[0].id if keys else None,
             )
             st.session_state.pop("connect_gemini_key", None)
             ui.flash("Saved the Gemini key. It is now offered on the Generate page.")
             st.rerun()
+
+# People (admins): who may sign in and with which role -------------------------------------------------------
+if screen.may_manage_people(me):
+    st.subheader("People")
+    people = screen.people()
+    if people:
+        st.dataframe(
+            [
+                {
+                    "Name": ui.plain(u.name, 100),
+                    "E-mail": ui.plain(u.email or "", 200),
+                    "Role": u.role,
+                    "Password": "yes" if u.password_hash else "",
+                }
+                for u in people
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.caption(
+            "Nobody is registered. People who sign in with your identity provider get their role from [access] in "
+            "secrets.toml; add someone here to give them another role, or a password when there is no provider."
+        )
+    with st.expander("Add a person or change a role", icon=":material/person_add:"):
+        p = st.columns([2, 3, 2])
+        uname = p[0].text_input("Name", key="connect_user_name")
+        uemail = p[1].text_input("E-mail (identity provider)", key="connect_user_email")
+        urole = p[2].selectbox("Role", screen.ROLES, key="connect_user_role")
+        upw = st.text_input("Password (optional, 10+ characters)", key="connect_user_pw", type="password")
+        st.caption(
+            "Once anyone has a password (and no identity provider is set up), everyone signs in with a name and "
+            "password: add an admin for yourself first."
+        )
+        known = {u.name for u in people}
+        wanted = uname.strip().lower()
+        q = st.columns(3)
+        if q[0].button("Save", key="connect_user_save", type="primary", icon=":material/save:", disabled=not uname):
+            with ui.errors():
+                if wanted in known:
+                    screen.set_role(actor=me, name=uname, role=urole)
+                    if upw:
+                        screen.set_password(actor=me, name=uname, password=upw)
+                else:
+                    screen.add_person(actor=me, name=uname, role=urole, email=uemail or None, password=upw or None)
+                st.session_state.pop("connect_user_pw", None)
+                ui.flash(f"Saved {ui.escape_md(wanted)} as {urole}.")
+                st.rerun()
+        if wanted in known and q[1].button("Remove", key="connect_user_remove", icon=":material/delete:"):
+            with ui.errors():
+                screen.remove_person(actor=me, name=uname)
+                ui.flash(f"Removed {ui.escape_md(wanted)}.")
+                st.rerun()

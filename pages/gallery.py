@@ -8,6 +8,7 @@ from lib import ui
 from lib.screens.gallery import GalleryScreen
 
 screen = GalleryScreen(ui.runtime())
+me = ui.actor()
 ItemStatus, ReviewState, PublicationState = screen.ItemStatus, screen.ReviewState, screen.PublicationState
 ui.page_header(
     "Gallery",
@@ -81,7 +82,7 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
     if left.button("Publish now", key="gallery_publish_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                done = screen.publish_assets(asset_ids=asset_ids, role=role, keep_old=keep_old)
+                done = screen.publish_assets(actor=me, asset_ids=asset_ids, role=role, keep_old=keep_old)
             failed = [p for p in done if p.state == PublicationState.FAILED]
             _close_dialog()
             if failed:
@@ -132,7 +133,9 @@ def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
     if left.button("Publish now", key="gallery_sku_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                report = screen.publish_by_sku(job_id=job_id, role=role, keep_old=keep_old, connection_id=connection_id)
+                report = screen.publish_by_sku(
+                    actor=me, job_id=job_id, role=role, keep_old=keep_old, connection_id=connection_id
+                )
             _close_dialog()
             done = [p for p in report.publications if p.state == PublicationState.DONE]
             failed = [p for p in report.publications if p.state == PublicationState.FAILED]
@@ -158,7 +161,7 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, s
     left, right = st.columns(2)
     if left.button("Roll back anyway", key="gallery_force", type="primary"):
         with ui.errors():
-            report = screen.rollback(job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
+            report = screen.rollback(actor=me, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
             _close_dialog()
             ui.flash(f"Restored {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
             st.rerun()
@@ -169,7 +172,7 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, s
 
 def _rollback(product_ids: list[str] | None) -> None:
     with ui.errors():
-        report = screen.rollback(job_id=job_id, product_ids=product_ids)
+        report = screen.rollback(actor=me, job_id=job_id, product_ids=product_ids)
         if report.conflicts:
             # Store errors come back in the report (not raised) when there are conflicts to ask about too.
             st.session_state[DIALOG] = (
@@ -225,7 +228,7 @@ with st.container(border=True):
         "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
     ):
         with ui.errors():
-            n = screen.approve_all(job_id=job_id)
+            n = screen.approve_all(actor=me, job_id=job_id)
             ui.flash(f"Approved {ui.plural(n, 'image')}.")
             st.rerun()
     actions[1].download_button(
@@ -270,7 +273,7 @@ def _drive_actions() -> None:
     if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
         with ui.errors():
             with st.spinner("Uploading to Drive…"):
-                results = screen.export_to_drive(job_id=job_id, folder=folder if where == "folder" else None)
+                results = screen.export_to_drive(actor=me, job_id=job_id, folder=folder if where == "folder" else None)
             new = sum(1 for r in results if r.created)
             place = "the chosen folder" if where == "folder" else "“generated” folders beside the originals"
             ui.flash(
@@ -345,14 +348,21 @@ page_items, page_no, pages = screen.page_slice(shown, int(st.session_state.get("
 
 
 def _set_review(asset_id: int, state: str) -> None:
-    screen.set_review(asset_id=asset_id, state=state)
+    try:
+        screen.set_review(actor=me, asset_id=asset_id, state=state)
+    except ui.AppError as exc:
+        ui.flash(exc.message, ":material/error:")
+
+
+# Who approved and who published each image on this page (from the audit trail).
+people = screen.people([a.id for e in page_items for a in e.assets if a.id is not None])
 
 
 def _save_alt(asset_id: int) -> None:
     text = st.session_state.get(f"gallery_alt_{asset_id}", "")
     st.session_state.pop("gallery_cache", None)  # alt text is not part of the stamp
     try:
-        screen.set_alt_text(asset_id=asset_id, text=text)
+        screen.set_alt_text(actor=me, asset_id=asset_id, text=text)
     except ui.AppError as exc:
         ui.flash(exc.message, ":material/error:")
 
@@ -371,6 +381,11 @@ def _result_card(item: Any, asset: Any) -> None:
         else:
             ui.image(_thumb(asset.sha256))
             ui.status_badge(asset.review_state)
+            by = people.get(asset.id)
+            if by is not None and (by.approved_by or by.published_by):
+                said = [f"approved by {by.approved_by}"] if by.approved_by else []
+                said += [f"published by {by.published_by}"] if by.published_by else []
+                st.caption(ui.escape_md("; ".join(said).capitalize()))
             with st.container(horizontal=True, gap="small"):
                 st.button(
                     "Approve",
@@ -413,7 +428,7 @@ def _result_card(item: Any, asset: Any) -> None:
                 )
                 if st.button("Regenerate", key=f"gallery_regen_{item.id}", type="primary"):
                     with ui.errors():
-                        screen.regenerate(item_id=item.id, prompt_extra=extra)
+                        screen.regenerate(actor=me, item_id=item.id, prompt_extra=extra)
                         ui.flash("A new image is on its way; it appears here when it is ready.")
                         st.rerun()
 

@@ -9,6 +9,7 @@ from lib import ui
 from lib.screens.generate import GenerateScreen
 
 screen = GenerateScreen(ui.runtime())
+me = ui.actor()
 ui.page_header(
     "Generate",
     "Choose a style and how many images you want, check the photos, then launch. "
@@ -37,7 +38,7 @@ def _progress_panel(job_id: int) -> bool:
         st.warning((paused.error if paused else None) or "The job is paused.", icon=":material/pause_circle:")
         if st.button("Resume", key="gen_resume", icon=":material/play_arrow:"):
             with ui.errors():
-                screen.resume(job_id=job_id)
+                screen.resume(actor=me, job_id=job_id)
                 st.rerun()
     for message in view.errors[-5:]:
         st.warning(message, icon=":material/warning:")
@@ -50,7 +51,7 @@ def _live(job_id: int) -> None:
         st.rerun(scope="app")  # finished: redraw the page once without the timer
     if st.button("Cancel job", key="gen_cancel", icon=":material/cancel:"):
         with ui.errors():
-            n = screen.cancel(job_id=job_id)
+            n = screen.cancel(actor=me, job_id=job_id)
             ui.flash(f"Cancelled {ui.plural(n, 'image')} that had not been made yet.", ":material/cancel:")
             st.rerun(scope="app")
 
@@ -283,7 +284,7 @@ if n_items <= 0:
     st.caption("Every selected photo is skipped; untick “Skip” or choose other products.")
 if launch:
     with ui.errors():
-        job = screen.launch(spec=spec, selection=selection, skip=skip)
+        job = screen.launch(actor=me, spec=spec, selection=selection, skip=skip)
         st.session_state[ui.CURRENT_JOB] = job.id
         st.session_state["gen_launched_with"] = picked_now
         st.session_state.pop("gen_checks", None)

@@ -6,6 +6,7 @@ from lib import ui
 from lib.screens.jobs import JobsScreen
 
 screen = JobsScreen(ui.runtime())
+me = ui.actor()
 ui.page_header("Jobs", "Everything that was generated: what was asked, how it went, what it cost.")
 
 PER_PAGE = 20
@@ -114,20 +115,32 @@ with st.container(border=True):
         disabled=not state.failed or state.cancelled,
     ):
         with ui.errors():
-            n = screen.retry_failed(job_id=detail_id)
+            n = screen.retry_failed(actor=me, job_id=detail_id)
             ui.flash(f"{ui.plural(n, 'item')} queued again.")
             st.rerun()
     if head[2].button("Cancel job", key="jobs_cancel", icon=":material/cancel:", disabled=state.finished):
         with ui.errors():
-            n = screen.cancel(job_id=detail_id)
+            n = screen.cancel(actor=me, job_id=detail_id)
             ui.flash(f"Job #{job.id} cancelled ({ui.plural(n, 'item')} not made).", ":material/cancel:")
             st.rerun()
+    share = screen.share(detail_id)
+    if share is not None:
+        st.caption(ui.escape_md(screen.share_caption(share, job)))
+    if state.paused and share is not None and share.cap_usd is not None and screen.may_set_budgets(me):
+        r = st.columns([2, 1], vertical_alignment="bottom")
+        suggested = float(share.cap_usd or 0) * 2 or 1.0
+        new_cap = r[0].number_input("Raise this job's share to (USD)", min_value=0.0, value=suggested, key="jobs_share")
+        if r[1].button("Raise and resume", key="jobs_raise_resume", icon=":material/trending_up:"):
+            with ui.errors():
+                screen.raise_share_and_resume(actor=me, job_id=detail_id, cap_usd=float(new_cap))
+                ui.flash(f"Job #{job.id} may now spend {screen.usd(new_cap)}; it is running again.")
+                st.rerun()
     if state.paused and st.button("Resume", key="jobs_resume", icon=":material/play_arrow:"):
         with ui.errors():
-            screen.resume(job_id=detail_id)
+            screen.resume(actor=me, job_id=detail_id)
             st.rerun()
 
-    tab_params, tab_items, tab_log = st.tabs(["Parameters", "Items", "Request log"])
+    tab_params, tab_items, tab_log, tab_who = st.tabs(["Parameters", "Items", "Request log", "Who did what"])
     with tab_params:
         params = screen.parameters(job)
         st.dataframe(
@@ -165,6 +178,53 @@ with st.container(border=True):
             )
         else:
             st.caption("No events recorded yet.")
+    with tab_who:
+        trail = screen.trail(detail_id)
+        if trail:
+            st.dataframe(
+                screen.trail_rows(trail),
+                hide_index=True,
+                width="stretch",
+                column_config={"At": st.column_config.DatetimeColumn("At", format="YYYY-MM-DD HH:mm:ss")},
+            )
+            st.download_button(
+                "Download as CSV",
+                screen.trail_csv(trail),
+                file_name=f"job-{detail_id}-audit.csv",
+                mime="text/csv",
+                key="jobs_audit_csv",
+                icon=":material/download:",
+            )
+        else:
+            st.caption("Nobody has changed this job yet.")
     if st.button("Open in Gallery", key="jobs_open_gallery", icon=":material/photo_library:"):
         st.session_state[ui.GALLERY_JOB] = job.id
         ui.go("gallery")
+
+# Spend per person and month, and the budgets ---------------------------------------------------------------
+spend = screen.spend()
+if spend or screen.budgets() or screen.may_set_budgets(me):
+    with st.expander("Spend per person and month", expanded=False, icon=":material/payments:"):
+        for line in screen.budget_lines(me):
+            st.caption(line)
+        if spend:
+            st.dataframe(
+                [
+                    {"Month": r.month, "Person": ui.plain(r.person, 200), "Jobs": r.jobs, "Spent (USD)": r.spent}
+                    for r in spend
+                ],
+                hide_index=True,
+                width="stretch",
+                column_config={"Spent (USD)": st.column_config.NumberColumn(format="$%.2f")},
+            )
+        else:
+            st.caption("Nothing spent in the last six months.")
+        if screen.may_set_budgets(me):
+            b = st.columns([2, 2, 1], vertical_alignment="bottom")
+            person = b[0].text_input("Person (empty: the whole team)", key="jobs_budget_person")
+            amount = b[1].number_input("Monthly budget (USD)", min_value=0.0, step=10.0, key="jobs_budget_usd")
+            if b[2].button("Set budget", key="jobs_budget_set", icon=":material/savings:"):
+                with ui.errors():
+                    screen.set_budget(actor=me, monthly_usd=float(amount), person=person.strip() or None)
+                    ui.flash("Budget saved.")
+                    st.rerun()

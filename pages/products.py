@@ -9,6 +9,7 @@ from lib import ui
 from lib.screens.products import ProductsScreen
 
 screen = ProductsScreen(ui.runtime())
+me = ui.actor()
 ui.page_header(
     "Choose products", "Pick the products to photograph. Your selection is kept while you page, search and filter."
 )
@@ -74,7 +75,7 @@ if screen.is_upload:
             st.warning(line, icon=":material/warning:")
         if files and st.button(f"Add {ui.plural(len(files), 'photo')}", key="prod_upload_add", type="primary"):
             with ui.errors():
-                added = screen.add_uploads(files=[(f.name, f.getvalue()) for f in files])
+                added = screen.add_uploads(actor=me, files=[(f.name, f.getvalue()) for f in files])
                 st.session_state["prod_upload_refused"] = [
                     f"{ui.escape_md(r.filename)}: {r.message}" for r in added.refused
                 ]
@@ -230,7 +231,7 @@ def _rename(product: Any) -> None:
         sku = st.text_input("SKU", value=product.sku, key=f"prod_rn_sku_{product.id}")
         if st.button("Save", key=f"prod_rn_save_{product.id}", type="primary"):
             with ui.errors():
-                screen.rename_upload(product_id=product.id, name=name, sku=sku)
+                screen.rename_upload(actor=me, product_id=product.id, name=name, sku=sku)
                 selection.remove(product.id)
                 ui.flash(f"Saved “{name.strip()}”.")
                 st.rerun()

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from lib import events
+from lib.auth import budgets
 from lib.db import Database
 from lib.errors import AppError, InputError, JobError
 from lib.generation import prompts
@@ -497,11 +498,13 @@ def begin_call(
     """The item enters stage `generate` and its outbound provider call is recorded before it is sent: a request
     event ("sent") and the estimated cost on the item (so the job's cost has it). A call cut off by a crash stays in
     the request log and in the cost. Returns the event's id, for `finish_call`; None if the lease was lost (send
-    nothing). One transaction: each write is a turn of the job log's single write lock."""
+    nothing). One transaction: each write is a turn of the job log's single write lock. A call that could pass the
+    job's share of the budget raises BudgetReached first (lib.auth.budgets.check_share), and nothing is written."""
     with db.transaction() as s:
         item = _owned(s, item_id, owner)
         if item is None:
             return None
+        budgets.check_share(s, item.job_id, estimate=estimated_cost)
         item.stage = Stage.GENERATE
         item.cost = round(item.cost + estimated_cost, 6)
         s.add(item)

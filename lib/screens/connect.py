@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from lib import connections
+from lib import actions, connections
+from lib.auth import users
+from lib.auth.roles import Actor, Permission, Role
+from lib.auth.tables import User
 from lib.checks import Check
 from lib.connectors import registry
 from lib.connectors.providers import GeminiForm
@@ -109,28 +112,52 @@ class ConnectScreen:
         value = self.runtime.settings.gemini_api_key
         return None if value is None else mask(value.get_secret_value())
 
-    def activate(self, *, connection_id: int) -> None:
-        connections.activate(self.runtime.db, connection_id)
+    def activate(self, *, actor: Actor, connection_id: int) -> None:
+        actions.activate_connection(self.runtime, actor=actor, connection_id=connection_id)
 
-    def remove(self, *, connection_id: int) -> None:
-        conn = connections.get_connection(self.runtime.db, connection_id)
-        connections.delete_connection(self.runtime.db, connection_id)
-        if Kind(conn.kind) in registry.PROVIDERS:
-            self.runtime.forget_provider(conn.kind)  # the next job does not use the removed key
+    def remove(self, *, actor: Actor, connection_id: int) -> None:
+        """The next job does not use a removed key (lib.actions forgets the provider)."""
+        actions.remove_connection(self.runtime, actor=actor, connection_id=connection_id)
+
+    @staticmethod
+    def may_change(actor: Actor, kind: Kind) -> bool:
+        """Whether this person may save, test, activate or remove connections of this kind (AI keys: admins)."""
+        return actor.can(Permission.KEYS if kind in registry.PROVIDERS else Permission.CONNECTIONS)
 
     # Tests and saving, through each kind's connector
 
-    def check(self, kind: Kind, connection_id: int | None = None) -> list[Check]:
+    def check(self, kind: Kind, connection_id: int | None = None, *, actor: Actor) -> list[Check]:
         """Test a saved connection (or, for the demo store and the studio engine, the built-in one)."""
         conn = connections.get_connection(self.runtime.db, connection_id) if connection_id is not None else None
-        return registry.connector(kind).check(self.runtime, conn)
+        if conn is None and not Kind(kind).saved:  # the built-in demo store or studio engine: nothing to guard
+            return registry.connector(kind).check(self.runtime, None)
+        return actions.check_connection(
+            self.runtime,
+            actor=actor,
+            kind=kind,
+            connection_id=connection_id,
+            check=lambda: registry.connector(kind).check(self.runtime, conn),
+        )
 
-    def check_form(self, kind: Kind, form: Any) -> list[Check]:
+    def check_form(self, kind: Kind, form: Any, *, actor: Actor) -> list[Check]:
         """Test credentials typed in but not saved yet."""
-        return registry.connector(kind).check_form(self.runtime, form)
+        return actions.check_connection(
+            self.runtime,
+            actor=actor,
+            kind=kind,
+            connection_id=None,
+            check=lambda: registry.connector(kind).check_form(self.runtime, form),
+        )
 
-    def save(self, kind: Kind, *, form: Any, connection_id: int | None = None) -> ConnectionCard:
-        return self._card(registry.connector(kind).save(self.runtime, form=form, connection_id=connection_id))
+    def save(self, kind: Kind, *, actor: Actor, form: Any, connection_id: int | None = None) -> ConnectionCard:
+        conn = actions.save_connection(
+            self.runtime,
+            actor=actor,
+            kind=kind,
+            connection_id=connection_id,
+            save=lambda: registry.connector(kind).save(self.runtime, form=form, connection_id=connection_id),
+        )
+        return self._card(conn)
 
     def provider_note(self, kind: Kind) -> str:
         return next(p.note for p in provider_choices(self.runtime) if p.name == kind)
@@ -152,9 +179,38 @@ class ConnectScreen:
             return []
         return drive.breadcrumbs(self.runtime, self._drive(connection_id), folder_id)
 
-    def choose_folder(self, *, connection_id: int, folder_id: str, shared_drive_id: str | None) -> None:
+    def choose_folder(self, *, actor: Actor, connection_id: int, folder_id: str, shared_drive_id: str | None) -> None:
         connector = registry.SOURCES[Kind.DRIVE]
         assert isinstance(connector, DriveConnector)
-        connector.choose_folder(
-            self.runtime, connection_id=connection_id, folder_id=folder_id, shared_drive_id=shared_drive_id
+        actions.change_connection(
+            self.runtime,
+            actor=actor,
+            connection_id=connection_id,
+            what=f"folder {folder_id} chosen",
+            change=lambda: connector.choose_folder(
+                self.runtime, connection_id=connection_id, folder_id=folder_id, shared_drive_id=shared_drive_id
+            ),
         )
+
+    # People (admins): registered users, their roles and passwords (lib.auth.users checks the role itself)
+
+    ROLES = tuple(r.value for r in Role)
+
+    @staticmethod
+    def may_manage_people(actor: Actor) -> bool:
+        return actor.can(Permission.USERS)
+
+    def people(self) -> list[User]:
+        return users.list_users(self.runtime.db)
+
+    def add_person(self, *, actor: Actor, name: str, role: str, email: str | None, password: str | None) -> None:
+        users.add_user(self.runtime.db, actor=actor, name=name, role=role, email=email, password=password)
+
+    def set_role(self, *, actor: Actor, name: str, role: str) -> None:
+        users.set_role(self.runtime.db, actor=actor, name=name, role=role)
+
+    def set_password(self, *, actor: Actor, name: str, password: str) -> None:
+        users.set_password(self.runtime.db, actor=actor, name=name, password=password)
+
+    def remove_person(self, *, actor: Actor, name: str) -> None:
+        users.remove_user(self.runtime.db, actor=actor, name=name)

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import select
 
-from lib import archive, jobs, publish, sku_publish
+from lib import actions, archive, jobs, publish, sku_publish
+from lib.auth import audit
+from lib.auth.audit import AssetPeople
+from lib.auth.roles import Actor, Permission
 from lib.connections import active_connection
 from lib.errors import AppError
-from lib.export import ExportResult, export_approved
+from lib.export import ExportResult
 from lib.generation import direction
 from lib.kinds import Kind
 from lib.labels import ROLE_LABELS, job_title, kind_label
@@ -184,28 +187,42 @@ class GalleryScreen:
 
     # Review
 
-    def set_review(self, *, asset_id: int, state: str) -> None:
-        jobs.set_review(self.runtime.db, asset_ids=[asset_id], state=state)
+    def set_review(self, *, actor: Actor, asset_id: int, state: str) -> None:
+        actions.set_review(self.runtime, actor=actor, asset_ids=[asset_id], state=state)
 
-    def approve_all(self, *, job_id: int) -> int:
-        return jobs.approve_all(self.runtime.db, job_id=job_id)
+    def approve_all(self, *, actor: Actor, job_id: int) -> int:
+        return actions.approve_all(self.runtime, actor=actor, job_id=job_id)
 
-    def set_alt_text(self, *, asset_id: int, text: str) -> None:
-        jobs.set_alt_text(self.runtime.db, asset_id=asset_id, text=text)
+    def set_alt_text(self, *, actor: Actor, asset_id: int, text: str) -> None:
+        actions.set_alt_text(self.runtime, actor=actor, asset_id=asset_id, text=text)
 
-    def regenerate(self, *, item_id: int, prompt_extra: str) -> None:
-        jobs.regenerate_item(self.runtime, item_id=item_id, prompt_extra=prompt_extra)
+    def regenerate(self, *, actor: Actor, item_id: int, prompt_extra: str) -> None:
+        actions.regenerate_item(self.runtime, actor=actor, item_id=item_id, prompt_extra=prompt_extra)
+
+    # Who did what (the audit trail)
+
+    def people(self, asset_ids: list[int]) -> dict[int, AssetPeople]:
+        """Who approved and who published each image."""
+        return audit.asset_people(self.runtime.db, asset_ids)
+
+    @staticmethod
+    def may_publish(actor: Actor) -> bool:
+        return actor.can(Permission.PUBLISH)
 
     # Publish and roll back (through the modules' attributes, so tests can stand in for a store)
 
     def plan_publish(self, asset_ids: list[int], role: str, *, keep_old: bool) -> PublishPlan:
         return publish.plan_publish(self.runtime, asset_ids, role, keep_old_featured=keep_old)
 
-    def publish_assets(self, *, asset_ids: list[int], role: str, keep_old: bool) -> list[Publication]:
-        return publish.publish_assets(self.runtime, asset_ids, role, keep_old_featured=keep_old)
+    def publish_assets(self, *, actor: Actor, asset_ids: list[int], role: str, keep_old: bool) -> list[Publication]:
+        return actions.publish_assets(
+            self.runtime, actor=actor, asset_ids=asset_ids, role=role, keep_old_featured=keep_old
+        )
 
-    def rollback(self, *, job_id: int, product_ids: list[str] | None, force: bool = False) -> RollbackReport:
-        return publish.rollback(self.runtime, job_id=job_id, product_ids=product_ids, force=force)
+    def rollback(
+        self, *, actor: Actor, job_id: int, product_ids: list[str] | None, force: bool = False
+    ) -> RollbackReport:
+        return actions.rollback(self.runtime, actor=actor, job_id=job_id, product_ids=product_ids, force=force)
 
     def store(self) -> Store | None:
         """The active WooCommerce store (else the active Shopify shop), where a Drive job's images can be published
@@ -218,12 +235,14 @@ class GalleryScreen:
             self.runtime, job_id, role, keep_old_featured=keep_old, connection_id=connection_id
         )
 
-    def publish_by_sku(self, *, job_id: int, role: str, keep_old: bool, connection_id: int) -> StorePublishReport:
-        return sku_publish.publish_to_store(
-            self.runtime, job_id, role, connection_id=connection_id, keep_old_featured=keep_old
+    def publish_by_sku(
+        self, *, actor: Actor, job_id: int, role: str, keep_old: bool, connection_id: int
+    ) -> StorePublishReport:
+        return actions.publish_by_sku(
+            self.runtime, actor=actor, job_id=job_id, role=role, connection_id=connection_id, keep_old_featured=keep_old
         )
 
-    def export_to_drive(self, *, job_id: int, folder: str | None) -> list[ExportResult]:
+    def export_to_drive(self, *, actor: Actor, job_id: int, folder: str | None) -> list[ExportResult]:
         """Save the approved images to Drive: beside the originals, or into the folder (link or id) given."""
         target = export_folder(folder) if folder is not None else None
-        return export_approved(self.runtime, job_id, folder_id=target)
+        return actions.export(self.runtime, actor=actor, job_id=job_id, folder_id=target)

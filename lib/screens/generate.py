@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lib import catalog, jobs
+from lib import actions, catalog, jobs
+from lib.auth.roles import Actor
 from lib.catalog import SelectionState, SourceCheck, SourceRef
 from lib.connections import active_connection
 from lib.errors import AppError
@@ -86,11 +87,11 @@ class GenerateScreen:
     def title(job: Job) -> str:
         return job_title(job)
 
-    def resume(self, *, job_id: int) -> None:
-        jobs.resume_job(self.runtime.db, job_id=job_id)
+    def resume(self, *, actor: Actor, job_id: int) -> None:
+        actions.resume_job(self.runtime, actor=actor, job_id=job_id)
 
-    def cancel(self, *, job_id: int) -> int:
-        return jobs.cancel_job(self.runtime.db, job_id=job_id)
+    def cancel(self, *, actor: Actor, job_id: int) -> int:
+        return actions.cancel_job(self.runtime, actor=actor, job_id=job_id)
 
     # The form
 
@@ -137,5 +138,6 @@ class GenerateScreen:
     def estimate(self, spec: jobs.JobSpec, n_items: int) -> float:
         return jobs.estimate_cost(self.runtime, spec, n_items)
 
-    def launch(self, *, spec: jobs.JobSpec, selection: SelectionState, skip: set[str]) -> Job:
-        return jobs.create_job(self.runtime, spec=spec, selections=selection.as_job_selections(skip=skip))
+    def launch(self, *, actor: Actor, spec: jobs.JobSpec, selection: SelectionState, skip: set[str]) -> Job:
+        """Queue the job, unless the person's role or a monthly budget does not allow it (lib.actions.launch)."""
+        return actions.launch(self.runtime, actor=actor, spec=spec, selections=selection.as_job_selections(skip=skip))

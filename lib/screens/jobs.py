@@ -6,7 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lib import jobs, workers_seen
+from lib import actions, jobs, workers_seen
+from lib.auth import audit, budgets
+from lib.auth.roles import Actor, Permission
+from lib.auth.tables import AuditEntry, JobShare
+from lib.display_text import plain
 from lib.formatting import fmt_cost, fmt_ms, fmt_when, plural
 from lib.kinds import SOURCES
 from lib.labels import job_title, kind_label, state_label, style_label
@@ -202,11 +206,66 @@ class JobsScreen:
     def event_rows(self, job_id: int, *, limit: int = 500) -> list[dict[str, Any]]:
         return event_rows(jobs.job_events(self.runtime.db, job_id, limit=limit))
 
-    def retry_failed(self, *, job_id: int) -> int:
-        return jobs.retry_failed(self.runtime.db, job_id=job_id)
+    def retry_failed(self, *, actor: Actor, job_id: int) -> int:
+        return actions.retry_failed(self.runtime, actor=actor, job_id=job_id)
 
-    def cancel(self, *, job_id: int) -> int:
-        return jobs.cancel_job(self.runtime.db, job_id=job_id)
+    def cancel(self, *, actor: Actor, job_id: int) -> int:
+        return actions.cancel_job(self.runtime, actor=actor, job_id=job_id)
 
-    def resume(self, *, job_id: int) -> None:
-        jobs.resume_job(self.runtime.db, job_id=job_id)
+    def resume(self, *, actor: Actor, job_id: int) -> None:
+        actions.resume_job(self.runtime, actor=actor, job_id=job_id)
+
+    # Who launched a job, its budget share, who did what (the audit trail)
+
+    def share(self, job_id: int) -> JobShare | None:
+        return budgets.share(self.runtime.db, job_id)
+
+    @staticmethod
+    def share_caption(share: JobShare, job: Job) -> str:
+        cap = "no limit" if share.cap_usd is None else budgets.usd(share.cap_usd)
+        who = share.launched_email or share.launched_by
+        return f"Launched by {who}; budget share {cap}, spent {budgets.usd(job.actual_cost)}."
+
+    @staticmethod
+    def may_set_budgets(actor: Actor) -> bool:
+        return actor.can(Permission.BUDGETS)
+
+    def raise_share_and_resume(self, *, actor: Actor, job_id: int, cap_usd: float) -> None:
+        budgets.raise_job_share(self.runtime.db, actor=actor, job_id=job_id, cap_usd=cap_usd)
+        actions.resume_job(self.runtime, actor=actor, job_id=job_id)
+
+    usd = staticmethod(budgets.usd)
+
+    def trail(self, job_id: int) -> list[AuditEntry]:
+        return audit.job_entries(self.runtime.db, job_id)
+
+    @staticmethod
+    def trail_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
+        """The audit table; names, products and details come from people and stores: plain text, cut."""
+        return [{k: plain(v, 300) if isinstance(v, str) else v for k, v in row.items()} for row in audit.rows(entries)]
+
+    @staticmethod
+    def trail_csv(entries: list[AuditEntry]) -> bytes:
+        return audit.to_csv(entries)
+
+    # Spend per person and month, and the budgets
+
+    def spend(self) -> list[budgets.SpendRow]:
+        return budgets.spend_by_person(self.runtime.db)
+
+    def budgets(self) -> dict[str, float]:
+        return budgets.budgets(self.runtime.db)
+
+    def budget_lines(self, actor: Actor) -> list[str]:
+        """What is left of the budgets that apply to this person this month, one sentence each."""
+        out = []
+        for left in budgets.what_is_left(self.runtime.db, actor.name):
+            whose = "The team's" if left.scope == budgets.DEPLOYMENT else "Your"
+            out.append(
+                f"{whose} budget this month: {budgets.usd(left.limit)}, {budgets.usd(left.left)} left "
+                f"({budgets.usd(left.committed)} spent or committed to running jobs)."
+            )
+        return out
+
+    def set_budget(self, *, actor: Actor, monthly_usd: float, person: str | None) -> None:
+        budgets.set_budget(self.runtime.db, actor=actor, monthly_usd=monthly_usd, person=person)

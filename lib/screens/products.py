@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
-from lib import catalog
+from lib import actions, catalog
+from lib.auth.roles import Actor
 from lib.catalog import BrowsePage, Filters, SourceRef
 from lib.kinds import Kind
 from lib.models import Connection, Job
@@ -114,8 +115,8 @@ class ProductsScreen:
 
     # Uploads
 
-    def add_uploads(self, *, files: list[tuple[str, bytes]]) -> upload.UploadResult:
-        return upload.add_uploads(self.runtime, files)
+    def add_uploads(self, *, actor: Actor, files: list[tuple[str, bytes]]) -> upload.UploadResult:
+        return actions.add_uploads(self.runtime, actor=actor, files=files)
 
-    def rename_upload(self, *, product_id: str, name: str, sku: str) -> None:
-        upload.rename(self.runtime, product_id, name, sku)
+    def rename_upload(self, *, actor: Actor, product_id: str, name: str, sku: str) -> None:
+        actions.rename_upload(self.runtime, actor=actor, product_id=product_id, name=name, sku=sku)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lib import images, store_jobs
+from lib.auth import audit
 from lib.errors import AppError, ImageUnreadable
 from lib.generation import prompts
 from lib.generation.base import (
@@ -234,6 +235,8 @@ def process_store_item(rt: Runtime, item: JobItem, job: Job, *, owner: str, dura
             db, item_id=item_id, owner=owner, result=result, latency_ms=(time.monotonic() - started) * 1000
         )
     )
+    if done:  # in the audit trail, in the name of whoever queued the job
+        durable(lambda: audit.record_store_item(db, store_job_id=job.id or 0, work=job.model, payload=item.product))
     return Outcome("succeeded" if done else "lost", time.monotonic() - started)
 
 

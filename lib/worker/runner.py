@@ -29,7 +29,7 @@ from typing import TypeVar
 from lib import workers_seen
 from lib.connectors import registry
 from lib.db import database_error
-from lib.errors import AppError, DatabaseUnavailable, ProviderAuthError, StorageUnavailable
+from lib.errors import AppError, BudgetReached, DatabaseUnavailable, ProviderAuthError, StorageUnavailable
 from lib.generation.base import is_cpu_bound
 from lib.jobs import queries, transitions
 from lib.models import JobItem
@@ -374,8 +374,8 @@ class Worker:
     def _handle_error(self, item: JobItem, exc: AppError) -> None:
         assert item.id is not None
         db = self.rt.db
-        if isinstance(exc, ProviderAuthError):
-            # A bad key fails every item alike: pause instead of burning retries.
+        if isinstance(exc, ProviderAuthError | BudgetReached):
+            # A bad key fails every item alike, and a spent budget share stops them all: pause, burn no retries.
             transitions.pause_job(db, job_id=item.job_id, reason=exc.message)
             transitions.requeue_item(
                 db, item_id=item.id, owner=self.owner, error=exc, delay_seconds=0.0, count_attempt=False

@@ -42,6 +42,7 @@ def test_connect_pick_a_folder_then_browse_its_products(home, emu) -> None:
     assert_ok(at)
     at.button(key=f"connect_drive_use_{conn.id}").click().run()
     assert_ok(at)
+    assert not at.error, [e.value for e in at.error]
     [conn] = list_connections(home_runtime(home).db, "drive")
     assert conn.settings["root_folder_id"] == kitchen
 
