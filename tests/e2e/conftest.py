@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -100,6 +101,11 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         log.close()
 
 
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return url.startswith(("data:", "blob:", "about:")) or host in ("127.0.0.1", "localhost", "::1")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     try:
@@ -120,6 +126,12 @@ def browser() -> Iterator[object]:
 def page(browser, tmp_path: Path):  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    # No internet in tests: a request to anything but loopback is answered "blocked" here, never sent. (Streamlit
+    # itself asks fonts.gstatic.com for some Material icons; offline those icons are simply missing.)
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if _loopback(route.request.url) else route.abort("blockedbyclient"),
+    )
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     yield pg

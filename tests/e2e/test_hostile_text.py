@@ -1,7 +1,7 @@
 """Hostile names in a real browser: uploaded products named with links, images, HTML and script (the corpus in
 tests/security/corpus.py) go through a job, then the Gallery and Jobs pages are opened in chromium. What a person
-would check: the names read as the characters typed, and the page holds no link, image or script they made, and
-no dialog opens."""
+would check: the names read as the characters typed, the page holds no link, image or script they made, no dialog
+opens, and the browser requests nothing from any host but the app."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ LIVE = [
     "script tag",
     "javascript link",
 ]
+STREAMLIT_ICONS = "https://fonts.gstatic.com/s/i/short-term/release/materialsymbolsrounded/"
 NAMES = {key: text for key, text in TEXT if key in LIVE}
 
 
@@ -77,6 +78,8 @@ def test_hostile_product_names_stay_inert_in_the_browser(app_server, page) -> No
     _seed(home)
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    elsewhere: list[str] = []  # every request the browser makes that is not to the app itself
+    page.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:")) else elsewhere.append(r.url))
 
     for path, landmark in (("/gallery", "To review"), ("/jobs", "History")):
         page.goto(url + path)
@@ -92,3 +95,6 @@ def test_hostile_product_names_stay_inert_in_the_browser(app_server, page) -> No
                 assert text in shown, f"{key} is not shown as typed"
         assert _live_things(page) == {"links": 0, "images": 0, "scripts": 0, "handlers": 0}, path
     assert dialogs == []
+    # Nothing fetched from anywhere but the app, except the icons Streamlit itself asks Google's font host for
+    # (blocked in tests by the page fixture); no store text made the browser ask for anything.
+    assert [u for u in elsewhere if not u.startswith(STREAMLIT_ICONS)] == []
