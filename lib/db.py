@@ -25,7 +25,7 @@ from lib.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _sqlite_connect_args(url: str) -> dict[str, Any]:
@@ -146,7 +146,11 @@ def _column_default_sql(column: Any) -> str:
     if isinstance(py_default, str):
         return " DEFAULT '" + py_default.replace("'", "''") + "'"
     if str(column.type) == "JSON":
-        return " DEFAULT '{}'" if column.name in {"settings", "options", "product", "data"} else " DEFAULT '[]'"
+        return (
+            " DEFAULT '{}'"
+            if column.name in {"settings", "options", "product", "data", "measures"}
+            else " DEFAULT '[]'"
+        )
     return ""
 
 
@@ -160,6 +164,8 @@ MIGRATIONS: dict[int, Callable[[SAConnection], None]] = {
     3: _add_missing_columns,
     # v4: assets whose alt text is still the template because the text model did not answer (alt_tries_left).
     4: _add_missing_columns,
+    # v5: the fidelity check's findings per generated asset (fidelitycheck table).
+    5: _add_missing_columns,
 }
 
 

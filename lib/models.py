@@ -282,3 +282,17 @@ class DemoMedia(SQLModel, table=True):
     alt_text: str = ""
     title: str = ""
     created_at: datetime = _created()
+
+
+class FidelityCheck(SQLModel, table=True):
+    """What the fidelity check found in a generated asset (lib/fidelity; written by lib/fidelity/records.py only)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True, unique=True)
+    job_id: int | None = Field(default=None, index=True)
+    verdict: str = Field(index=True)  # faithful | check | redrawn
+    findings: list[dict[str, Any]] = _json(list)  # Finding.to_json() each, worst first
+    measures: dict[str, float] = _json(dict)
+    notes: list[str] = _json(list)
+    seconds: float = 0.0
+    checked_at: datetime = _created()
