@@ -4,8 +4,9 @@
     generate   queue a job on a source (demo, woocommerce, drive, upload)
     worker     run the queue (until idle with --until-idle)
     jobs       list jobs, or one job's items
-    approve    approve a job's images
-    publish    publish a job's approved images to its store (a Drive job's: to the WooCommerce store, by SKU)
+    approve    approve a job's images (all, or --items)
+    reject     reject some of a job's images (--items)
+    publish    publish a job's approved images (or --items) to its store (Drive and upload jobs: by SKU)
     rollback   restore the products' image lists from before publishing
     export     save a job's approved images to Google Drive (again: nothing is uploaded twice)
     cancel / retry / resume   job actions
@@ -17,7 +18,9 @@ Errors print one plain sentence and exit with status 2; nothing is changed by a 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -30,6 +33,7 @@ from lib.errors import AppError, InputError
 from lib.generation.base import ASPECT_RATIOS
 from lib.models import Job, JobItem
 from lib.runtime import Runtime
+from lib.sku_match import SkuHit, pick
 from lib.sources.base import Product, ProductQuery, ProductSource
 
 
@@ -53,32 +57,49 @@ def _all_products(source: ProductSource, query: ProductQuery) -> Iterator[Produc
 
 def _select(source: ProductSource, wanted: list[str], category: str, limit: int | None) -> list[jobs.Selection]:
     """Products by id or SKU (or all of a category), at most `limit` products; a variable product contributes
-    each of its variations (all of them: the limit counts products, not items)."""
-    selections: list[jobs.Selection] = []
-    found: set[str] = set()
-    products = 0
-    for product in _all_products(source, ProductQuery(category=category)):
-        if limit and products >= limit:
-            break
-        keys = {product.id, product.sku}
-        if wanted and not keys & set(wanted):
-            variation_hits = [v for v in product.variations if {v.id, v.sku} & set(wanted)]
-            for v in variation_hits:
-                selections.append(jobs.Selection(product, v.id))
-                found |= {v.id, v.sku}
-            products += bool(variation_hits)
+    each of its variations (all of them: the limit counts products, not items). A SKU may be a product's or a
+    variation's and is matched as the store matches it: ignoring case, the exact spelling preferred; an ambiguous
+    one is refused in a sentence."""
+    if not wanted:
+        selections: list[jobs.Selection] = []
+        for n, product in enumerate(_all_products(source, ProductQuery(category=category))):
+            if limit and n >= limit:
+                break
+            if product.variations:
+                selections.extend(jobs.Selection(product, v.id) for v in product.variations)
+            else:
+                selections.append(jobs.Selection(product))
+        if not selections:
+            raise InputError("No products match.")
+        return selections
+    catalogue = list(_all_products(source, ProductQuery(category=category)))
+    hits: list[tuple[SkuHit, Product]] = []
+    for product in catalogue:
+        hits.append((SkuHit(product.id, None, product.name, product.sku), product))
+        hits.extend(
+            (SkuHit(product.id, v.id, f"{product.name} - {v.name}", v.sku), product) for v in product.variations
+        )
+    chosen: dict[str, set[str | None]] = {}  # product id -> variation ids (None: the whole product)
+    missing = []
+    for key in wanted:
+        hit = next((h for h, _ in hits if (h.variation_id or h.product_id) == key), None)  # an id first
+        hit = hit or pick(key, (h for h, _ in hits if h.sku), where="this source")
+        if hit is None:
+            missing.append(key)
             continue
-        found |= keys
-        if product.variations:
-            selections.extend(jobs.Selection(product, v.id) for v in product.variations)
-        else:
-            selections.append(jobs.Selection(product))
-        products += 1
-    missing = [w for w in wanted if w not in found]
+        chosen.setdefault(hit.product_id, set()).add(hit.variation_id)
     if missing:
         raise InputError(f"No product with id or SKU {', '.join(missing)} in this source.")
-    if not selections:
-        raise InputError("No products match.")
+    selections = []
+    products = {h.product_id: p for h, p in hits}
+    for product_id, variation_ids in list(chosen.items())[: limit or None]:
+        product = products[product_id]
+        if None in variation_ids and product.variations:
+            selections.extend(jobs.Selection(product, v.id) for v in product.variations)
+        elif None in variation_ids:
+            selections.append(jobs.Selection(product))
+        else:
+            selections.extend(jobs.Selection(product, v.id) for v in product.variations if v.id in variation_ids)
     return selections
 
 
@@ -133,18 +154,18 @@ def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
     run_until_idle(rt, concurrency=args.concurrency, job_id=job.id)  # this job only: other queued jobs stay queued
     items = jobs.job_items(rt.db, job.id)
     assets = [a for entry in jobs.gallery(rt.db, job.id) for a in entry.assets]
-    data = {
+    paths = [rt.blobs.uri(a.sha256) for a in assets]
+    data: dict[str, Any] = {
         "job_id": job.id,
         "items": len(items),
         "succeeded": sum(i.status == "succeeded" for i in items),
         "failed": sum(i.status == "failed" for i in items),
-        "assets": [str(rt.blobs.path(a.sha256)) for a in assets],
+        "assets": paths,
     }
     _out(
         args,
         data,
-        f"Job {job.id}: {data['succeeded']}/{data['items']} images made, {data['failed']} failed.\n"
-        + "\n".join(data["assets"]),
+        f"Job {job.id}: {data['succeeded']}/{data['items']} images made, {data['failed']} failed.\n" + "\n".join(paths),
     )
     return 0 if data["failed"] == 0 else 1
 
@@ -204,47 +225,71 @@ def cmd_jobs(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def _items(rt: Runtime, job_id: int, items: str) -> list[JobItem]:
+    """Some items of a job (`--items 3,4`); refuses ids that are not in the job."""
+    try:
+        wanted = {int(x) for x in items.split(",") if x.strip()}
+    except ValueError as exc:
+        raise InputError("Give item ids as numbers separated by commas, like --items 3,4.") from exc
+    found = [i for i in jobs.job_items(rt.db, job_id) if i.id in wanted]
+    if len(found) != len(wanted) or not wanted:
+        raise InputError(f"Some of those items are not in job {job_id}. `jobs --job {job_id}` lists its items.")
+    return found
+
+
+def _item_assets(rt: Runtime, job_id: int, items: str) -> list[int]:
+    """The result images of some items of a job."""
+    return [i.result_asset_id for i in _items(rt, job_id, items) if i.result_asset_id]
+
+
 def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
     jobs.get_job(rt.db, args.job)
     if args.all:
         n = jobs.approve_all(rt.db, args.job)
     else:
-        wanted = {int(x) for x in args.items.split(",") if x.strip()}
-        items = [i for i in jobs.job_items(rt.db, args.job) if i.id in wanted]
-        if len(items) != len(wanted):
-            raise InputError("Some of those items are not in this job.")
-        asset_ids = [i.result_asset_id for i in items if i.result_asset_id]
-        n = jobs.set_review(rt.db, asset_ids, "approved")
+        n = jobs.set_review(rt.db, _item_assets(rt, args.job, args.items), "approved")
     _out(args, {"approved": n}, f"Approved {n} images.")
+    return 0
+
+
+def cmd_reject(rt: Runtime, args: argparse.Namespace) -> int:
+    jobs.get_job(rt.db, args.job)
+    n = jobs.set_review(rt.db, _item_assets(rt, args.job, args.items), "rejected")
+    _out(args, {"rejected": n}, f"Rejected {n} images.")
     return 0
 
 
 def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
     from lib import publish
-    from lib.sku_publish import publish_to_store
 
     job = jobs.get_job(rt.db, args.job)
     keep = not args.drop_old_featured
-    unmatched: list[str] = []
-    if job.source_kind == "drive":  # Drive is no store: its images go to the WooCommerce product with their SKU
-        report = publish_to_store(rt, args.job, args.role, connection_id=args.connection, keep_old_featured=keep)
-        if not report.publications:
-            raise InputError(
-                "Nothing was published: no approved image matches a store product by SKU. " + " ".join(report.unmatched)
-            )
-        pubs, unmatched = report.publications, report.unmatched
-    else:
-        if args.connection is not None:
-            raise InputError(
-                "--connection is only for Drive jobs, whose images go to the store product with the "
-                f"same SKU; job {args.job} publishes to the store its photos came from."
-            )
-        pubs = publish.publish_job(rt, args.job, args.role, keep_old_featured=keep)
+    store_kind: str | None = None
+    if job.source_kind in publish.NOT_STORES:  # Drive and uploads are no store: images go where the SKU matches
+        store_kind = "woocommerce"
+    elif args.connection is not None:
+        raise InputError(
+            "--connection is only for Drive and upload jobs, whose images go to the store product with the "
+            f"same SKU; job {args.job} publishes to the store its photos came from."
+        )
+    item_ids = [i.id for i in _items(rt, args.job, args.items) if i.id is not None] if args.items else None
+    outcome = publish.publish_images(
+        rt,
+        publish.job_asset_ids(rt, args.job, item_ids),
+        args.role,
+        keep_old_featured=keep,
+        store_kind=store_kind,
+        connection_id=args.connection,
+    )
+    pubs = outcome.publications
+    labels = publish.publication_labels(rt.db, pubs)
     data = [
         {
             "id": p.id,
             "product_id": p.product_id,
             "variation_id": p.variation_id,
+            "label": labels.get(p.id or 0),
+            "role": p.role,
             "state": p.state,
             "store": p.store_kind,
             "connection_id": p.connection_id,
@@ -253,15 +298,15 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
         }
         for p in pubs
     ]
-    failed = [p for p in pubs if p.state == "failed"]
+    failed = outcome.failed
     _out(
         args,
-        {"publications": data, "unmatched": unmatched},
+        {"publications": data, "unmatched": outcome.skipped, "skipped": outcome.skipped},
         f"Published {len(pubs) - len(failed)} images; {len(failed)} failed."
-        + "".join(f"\n  product {p.product_id}: {p.error}" for p in failed)
-        + "".join(f"\n  not published: {sentence}" for sentence in unmatched),
+        + "".join(f"\n  {labels.get(p.id or 0)}: {p.error}" for p in failed)
+        + "".join(f"\n  not published: {sentence}" for sentence in outcome.skipped),
     )
-    return 1 if failed or unmatched else 0
+    return 1 if failed or outcome.skipped else 0
 
 
 def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
@@ -279,8 +324,8 @@ def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
         args,
         data,
         f"Restored {len(report.restored)} products."
-        + "".join(f"\n  product {p}: {m} (use --force to overwrite)" for p, m in report.conflicts)
-        + "".join(f"\n  product {p} was not rolled back: {m}" for p, m in report.errors),
+        + "".join(f"\n  {m} (use --force to overwrite)" for _p, m in report.conflicts)
+        + "".join(f"\n  {m}" for _p, m in report.errors),
     )
     return 1 if report.conflicts or report.errors else 0
 
@@ -336,18 +381,49 @@ def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_secret_arguments(args: argparse.Namespace) -> None:
+    given = sorted(
+        "--" + k.removeprefix("secret_arg_").replace("_", "-")
+        for k, v in vars(args).items()
+        if k.startswith("secret_arg_") and v is not None
+    )
+    if given:
+        raise InputError(
+            f"{', '.join(given)} would put a secret on the command line, where every user of this machine can read "
+            "it, so it is not accepted. Set it in the environment, pipe it on standard input, or type it when asked."
+        )
+
+
+def read_secret_input(label: str, env: str) -> str:
+    """A secret from the environment variable `env`, else one line of standard input when it is not a terminal (a
+    pipe or a file), else a prompt that does not echo."""
+    value = os.environ.get(env)
+    if value is None:
+        if sys.stdin is not None and not sys.stdin.isatty():
+            value = sys.stdin.readline().rstrip("\r\n")
+        else:
+            value = getpass.getpass(f"{label}: ")
+    value = value.strip()
+    if not value:
+        raise InputError(f"No {label} was given (set {env}, pipe it on standard input, or type it when asked).")
+    return value
+
+
 def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
     if args.kind == "woocommerce":
         from lib.sources import woocommerce
 
+        key = read_secret_input("WooCommerce consumer key", "WOOCOMMERCE_CONSUMER_KEY")
+        secret = read_secret_input("WooCommerce consumer secret", "WOOCOMMERCE_CONSUMER_SECRET")
+        app_password = read_secret_input("WordPress Application Password", "WP_APP_PASSWORD")
         if not args.skip_check:
             checks = woocommerce.check_connection(
-                args.url,
-                args.key,
-                args.secret,
-                args.wp_user,
-                args.app_password,
-                timeout=rt.settings.http_timeout_seconds,
+                rt,
+                base_url=args.url,
+                consumer_key=key,
+                consumer_secret=secret,
+                wp_user=args.wp_user,
+                app_password=app_password,
             )
             failed = [c for c in checks if not c.ok]
             if failed:
@@ -358,22 +434,21 @@ def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
         conn = woocommerce.save_woocommerce(
             rt,
             url=args.url,
-            key=args.key,
-            secret=args.secret,
+            key=key,
+            secret=secret,
             wp_user=args.wp_user,
-            app_password=args.app_password,
+            app_password=app_password,
             name=args.name,
         )
     elif args.kind == "gemini":
         from lib.connections import save_connection
 
+        api_key = read_secret_input("Gemini API key", "GEMINI_API_KEY")
         if not args.skip_check:
             from lib.generation import gemini
 
-            gemini.test_key(rt, args.api_key)
-        conn = save_connection(
-            rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": args.api_key}
-        )
+            gemini.test_key(rt.settings, api_key, base_url=rt.settings.gemini_base_url, db=rt.db)
+        conn = save_connection(rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": api_key})
         rt.forget_provider("gemini")
     else:
         from lib.sources import drive
@@ -453,15 +528,20 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--all", action="store_true")
     group.add_argument("--items", help="comma-separated item ids")
 
+    p = add("reject", "reject generated images (they are never published)")
+    p.add_argument("--job", type=int, required=True)
+    p.add_argument("--items", required=True, help="comma-separated item ids")
+
     p = add("publish", "publish a job's approved images")
     p.add_argument("--job", type=int, required=True)
     p.add_argument("--role", required=True, choices=["featured", "gallery", "variation"])
+    p.add_argument("--items", default=None, help="comma-separated item ids (default: every approved image)")
     p.add_argument("--drop-old-featured", action="store_true", help="do not keep the old featured image")
     p.add_argument(
         "--connection",
         type=int,
         default=None,
-        help="Drive jobs: the WooCommerce connection id to publish to, matching products by SKU "
+        help="Drive and upload jobs: the WooCommerce connection id to publish to, matching products by SKU "
         "(default: the active store)",
     )
 
@@ -491,11 +571,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("connect", "save a connection (encrypted)")
     kinds = p.add_subparsers(dest="kind", required=True)
-    w = kinds.add_parser("woocommerce")
-    for flag in ("--url", "--key", "--secret", "--wp-user", "--app-password"):
+    secrets_help = (
+        "Secrets are read from the environment ({}), else from standard input one per line when it is not a "
+        "terminal, else asked for without echo. They are never taken as arguments: every user of this machine can "
+        "read a command line."
+    )
+    w = kinds.add_parser(
+        "woocommerce",
+        epilog=secrets_help.format("WOOCOMMERCE_CONSUMER_KEY, WOOCOMMERCE_CONSUMER_SECRET, WP_APP_PASSWORD"),
+    )
+    for flag in ("--url", "--wp-user"):
         w.add_argument(flag, required=True)
-    g = kinds.add_parser("gemini")
-    g.add_argument("--api-key", required=True)
+    g = kinds.add_parser("gemini", epilog=secrets_help.format("GEMINI_API_KEY"))
+    for k, flags in ((w, ("--key", "--secret", "--app-password")), (g, ("--api-key",))):
+        for flag in flags:  # accepted only to refuse them with a sentence (see refuse_secret_arguments)
+            k.add_argument(flag, dest=f"secret_arg_{flag.strip('-').replace('-', '_')}", help=argparse.SUPPRESS)
     d = kinds.add_parser("drive")
     d.add_argument("--credentials", required=True, help="service-account or authorized-user JSON file")
     d.add_argument("--folder", required=True, help="root folder id")
@@ -513,6 +603,7 @@ COMMANDS = {
     "worker": cmd_worker,
     "jobs": cmd_jobs,
     "approve": cmd_approve,
+    "reject": cmd_reject,
     "publish": cmd_publish,
     "rollback": cmd_rollback,
     "export": cmd_export,
@@ -526,6 +617,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None, rt: Runtime | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        refuse_secret_arguments(args)
         rt = rt or Runtime.build()
         return COMMANDS[args.command](rt, args)
     except AppError as exc:

@@ -103,9 +103,22 @@ class Settings(BaseSettings):
     output_quality: int = Field(90, ge=30, le=100)
     output_max_side: int = Field(2048, ge=256, le=8192)
 
+    # Image store: a local folder by default; an S3-compatible bucket (s3://bucket/prefix) for several machines.
+    # Credentials may also come from boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, a role).
+    blob_store_url: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, R2 or GCS; None = AWS
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
     # HTTP to stores and Drive
     http_timeout_seconds: float = 20.0
     http_retries: int = 3
+    # Outbound policy (lib/outbound.py). Product images are fetched from the store's own host and these (a CDN;
+    # "*.cdn.example.com" for its subdomains). Stores may live on a private or loopback address only when their host
+    # is listed in private_store_hosts (a store on the office network, the tests' local emulator).
+    image_hosts: list[str] = Field(default_factory=list)
+    private_store_hosts: list[str] = Field(default_factory=list)
     # Google Drive: None = the real API; a loopback URL = an emulator (the discovery document's rootUrl is patched)
     drive_root_url: str | None = None
 
@@ -175,8 +188,10 @@ class Settings(BaseSettings):
         return float(self.rate_limits.get(provider, 0.0) or 0.0)
 
     def ensure_dirs(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        from lib.file_modes import private_dir
+
+        private_dir(self.home)
+        private_dir(self.blob_dir)
 
 
 # Which secrets file the settings being built read: pydantic-settings gives sources no argument for it, and a

@@ -8,24 +8,25 @@ SQLITE_BUSY under concurrent writers instead of waiting for the lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import UniqueConstraint, event, inspect, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from lib import models  # noqa: F401  (registers the tables)
+from lib import (
+    models,  # noqa: F401  (registers the tables)
+    schema,
+)
 from lib.errors import ConfigError
+from lib.file_modes import private_file, tighten
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 5
 
 
 def _sqlite_connect_args(url: str) -> dict[str, Any]:
@@ -40,6 +41,11 @@ def make_engine(url: str) -> Engine:
         else:
             path = url.split("sqlite:///", 1)[-1]
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if not path.startswith(":") and "mode=memory" not in path:
+                db_file = Path(path.split("?", 1)[0])
+                private_file(db_file)  # before SQLite makes it 0644; its -wal and -shm take this file's mode
+                for suffix in ("-wal", "-shm", "-journal"):
+                    tighten(db_file.with_name(db_file.name + suffix))
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -59,9 +65,17 @@ def make_engine(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(postgres_driver(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
     except Exception as exc:  # bad URL or missing driver
         raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from exc
+
+
+def postgres_driver(url: str) -> str:
+    """`postgresql://` and `postgres://` go through psycopg 3 (SQLAlchemy would otherwise pick psycopg2)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
 
 
 class Database:
@@ -94,113 +108,13 @@ class Database:
         self.engine.dispose()
 
 
-# Schema versioning ---------------------------------------------------------------------------
+# Schema ------------------------------------------------------------------------------------------
 
 
-def _add_missing_columns(conn: SAConnection) -> None:
-    """Create missing tables, add missing columns (nullable or with a default) and missing indexes."""
-    SQLModel.metadata.create_all(conn)
-    insp = inspect(conn)
-    for table in SQLModel.metadata.sorted_tables:
-        existing = {c["name"] for c in insp.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in existing:
-                continue
-            ddl_type = column.type.compile(dialect=conn.dialect)
-            default = _column_default_sql(column)
-            conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl_type}{default}')
-            log.info("schema: added %s.%s", table.name, column.name)
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
-        _add_missing_unique_constraints(conn, table)
-
-
-def _add_missing_unique_constraints(conn: SAConnection, table: Any) -> None:
-    """A table created before a UniqueConstraint was declared gets it as a unique index (SQLite cannot add a
-    constraint to an existing table). Rows that already break it are kept: the index is then skipped, logged."""
-    insp = inspect(conn)
-    have = {tuple(u["column_names"]) for u in insp.get_unique_constraints(table.name)}
-    have |= {tuple(i["column_names"]) for i in insp.get_indexes(table.name) if i.get("unique")}
-    for constraint in table.constraints:
-        if not isinstance(constraint, UniqueConstraint):
-            continue
-        columns = tuple(c.name for c in constraint.columns)
-        if columns in have:
-            continue
-        name = constraint.name or f"uq_{table.name}_{'_'.join(columns)}"
-        cols_sql = ", ".join(f'"{c}"' for c in columns)
-        try:
-            with conn.begin_nested():
-                conn.exec_driver_sql(f'CREATE UNIQUE INDEX "{name}" ON "{table.name}" ({cols_sql})')
-            log.info("schema: added unique index %s", name)
-        except IntegrityError:
-            log.warning("schema: %s not added: existing rows of %s repeat %s", name, table.name, columns)
-
-
-def _column_default_sql(column: Any) -> str:
-    py_default = getattr(column.default, "arg", None) if column.default is not None else None
-    if isinstance(py_default, bool):
-        return f" DEFAULT {int(py_default)}"
-    if isinstance(py_default, int | float):
-        return f" DEFAULT {py_default}"
-    if isinstance(py_default, str):
-        return " DEFAULT '" + py_default.replace("'", "''") + "'"
-    if str(column.type) == "JSON":
-        return (
-            " DEFAULT '{}'"
-            if column.name in {"settings", "options", "product", "data", "measures"}
-            else " DEFAULT '[]'"
-        )
-    return ""
-
-
-# version -> step that brings a database at version-1 up to version. Steps must be idempotent.
-MIGRATIONS: dict[int, Callable[[SAConnection], None]] = {
-    # v2: publications remember what they set (after_images, after_variation_image) so rollback can tell
-    # whether someone else changed the product since; assets get a fidelity score; uploads and the
-    # demo store's media become tables.
-    2: _add_missing_columns,
-    # v3: publications remember a failed verify (verify_failed) across attempts that fail for other reasons.
-    3: _add_missing_columns,
-    # v4: assets whose alt text is still the template because the text model did not answer (alt_tries_left).
-    4: _add_missing_columns,
-    # v5: the fidelity check's findings per generated asset (fidelitycheck table).
-    5: _add_missing_columns,
-}
-
-
-def schema_version(conn: SAConnection) -> int:
-    if not inspect(conn).has_table("meta"):
-        return 0
-    row = conn.execute(text("SELECT value FROM meta WHERE key='schema_version'")).first()
-    return int(row[0]) if row else 0
-
-
-def init_db(db: Database) -> int:
-    """Create or upgrade the schema. Returns the version the database is now at."""
+def init_db(db: Database) -> str:
+    """Create or upgrade the schema (lib/schema.py, Alembic). Returns the revision the database is now at."""
     with db._write_engine.begin() as conn:
-        insp = inspect(conn)
-        fresh = not insp.has_table("job")
-        version = schema_version(conn)
-        if fresh:
-            SQLModel.metadata.create_all(conn)
-            version = SCHEMA_VERSION
-        else:
-            if version == 0:
-                version = 1  # databases made before versioning are v1
-            if version > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"This data directory was written by a newer ImageGecko (schema {version}); "
-                    f"this one understands up to {SCHEMA_VERSION}. Upgrade the app."
-                )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[target](conn)
-                log.info("schema: upgraded to v%d", target)
-            version = SCHEMA_VERSION
-        SQLModel.metadata.create_all(conn)  # meta table on v1 databases
-        conn.execute(text("DELETE FROM meta WHERE key='schema_version'"))
-        conn.execute(text("INSERT INTO meta(key, value) VALUES ('schema_version', :v)"), {"v": str(version)})
-    return version
+        return schema.upgrade(conn)
 
 
 def open_database(url: str) -> Database:

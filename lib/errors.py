@@ -12,6 +12,7 @@ AppError                      .message is shown to the user as is; .retryable dr
 │   ├── SourceAuthError       credentials rejected (401/403)
 │   ├── SourceNotFound        product, file or folder does not exist (404)
 │   ├── NotAStoreError        the URL answers but is not a WooCommerce store
+│   ├── OutboundRefused       an address the outbound policy (lib/outbound.py) does not let the server open
 │   └── SourceUnavailable     timeout, 429, 5xx: retryable
 ├── ProviderError             an image provider failed
 │   ├── ProviderRetryable     overloaded / transient; .retry_after seconds if the server said
@@ -88,6 +89,10 @@ class SourceNotFound(SourceError):
 
 class NotAStoreError(SourceError):
     """That address answers, but it is not a WooCommerce store (no /wp-json/wc/v3 API)."""
+
+
+class OutboundRefused(SourceError):
+    """That address is not one the server may open (another host, a private network or a metadata service)."""
 
 
 class SourceUnavailable(SourceError):

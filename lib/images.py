@@ -278,6 +278,18 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int) -> In
     )
 
 
+def check_for(settings: Any, data: bytes, *, min_side: int | None = None) -> tuple[int, int]:
+    """Size and pixel limits checked from the header alone (a bomb is refused before its pixels exist); called
+    before bytes from outside are stored, so a refused image never reaches the blob store. Returns (width, height)."""
+    header = _check_header(
+        data,
+        max_bytes=settings.max_image_bytes,
+        max_pixels=settings.max_image_pixels,
+        min_side=settings.min_image_side if min_side is None else min_side,
+    )
+    return header.size
+
+
 def decode_for(settings: Any, data: bytes) -> Intake:
     return decode(
         data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels, min_side=settings.min_image_side

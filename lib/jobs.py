@@ -51,6 +51,7 @@ from lib.models import (
     utcnow,
 )
 from lib.sources.base import Product
+from lib.storage import sha256_of
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -798,9 +799,11 @@ def build_request(
         raw = rt.source(job.source_kind, job.connection_id).fetch_image(image)
     if on_stage is not None:
         on_stage(Stage.VALIDATE)
-    source_sha = rt.blobs.put(raw)
-    source_png = _normalised_source(rt, source_sha, raw)
-    prompt, references = item.prompt, ()
+    source_sha = sha256_of(raw)
+    source_png = _normalised_source(rt, source_sha, raw)  # validated first: a refused photo is never stored
+    rt.blobs.put(raw)
+    prompt = item.prompt
+    references: tuple[bytes, ...] = ()
     if job.options.get("use_reference") and item.variant_index > 0:
         reference = _reference_shot(rt, job, item)
         if reference is not None:  # none approved yet: this variant is made from the product photo alone
@@ -816,7 +819,9 @@ def build_request(
         aspect_ratio=job.aspect_ratio,
         output_size=job.output_size,
         variant_index=item.variant_index,
-        seed=item.variant_index,
+        # A regenerate asks for a new picture: its own seed (the item's id), so the studio engine draws another
+        # scene; first runs keep the variant's seed, so identical requests still share a stored result.
+        seed=item.id if item.regenerate and item.id is not None else item.variant_index,
     )
     return request, source_sha
 

@@ -284,6 +284,29 @@ class DemoMedia(SQLModel, table=True):
     created_at: datetime = _created()
 
 
+class QuotaSlot(SQLModel, table=True):
+    """One provider's shared request pacing (written only by lib/quota.py): when the next request may be sent,
+    and until when a provider's retry delay pauses every worker. Times are seconds since the epoch on the
+    database server's clock, so workers on machines whose clocks differ still agree."""
+
+    provider: str = Field(primary_key=True)
+    next_at: float = 0.0
+    paused_until: float = 0.0
+
+
+class WorkerSeen(SQLModel, table=True):
+    """A worker process's last sign of life, for the health line on the Jobs page (written only by
+    lib/workers_seen.py)."""
+
+    owner: str = Field(primary_key=True)
+    host: str = ""
+    pid: int = 0
+    started_at: datetime | None = _ts()
+    seen_at: datetime | None = _ts()
+    in_flight: int = 0
+    stopping: bool = False
+
+
 class FidelityCheck(SQLModel, table=True):
     """What the fidelity check found in a generated asset (lib/fidelity; written by lib/fidelity/records.py only)."""
 

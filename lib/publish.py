@@ -26,7 +26,7 @@ import io
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from lib import events
-from lib.connections import active_connection
-from lib.errors import AppError, InputError, PublishError, PublishVerifyError, SourceAuthError
+from lib.connections import active_connection, get_connection
+from lib.errors import AppError, InputError, PublishError, PublishVerifyError, SourceAuthError, SourceNotFound
 from lib.models import Asset, Job, JobItem, Publication, PublicationState, PublishRole, ReviewState, utcnow
+from lib.sku_match import SkuHit, label
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -49,6 +50,7 @@ MAX_WAIT = 30.0
 # before the media id is recorded (a test raises there to play a process killed at the worst moment).
 HOOKS: dict[str, Callable[[Publication, str], None]] = {}
 OPEN = (PublicationState.PENDING, PublicationState.UPLOADED, PublicationState.FAILED)
+NOT_STORES = ("drive", "upload")  # sources with no store of their own: their photos go where the SKU matches
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
 DEFAULT_CONCURRENCY = 4
 VERIFY_FAILED = "The store did not keep the image"
@@ -58,21 +60,58 @@ VERIFY_FAILED = "The store did not keep the image"
 class PlannedChange:
     product_id: str
     variation_id: str | None
-    product_name: str
+    product_name: str  # by name and SKU: `“Red Mug” (WCR-MUG-RED)` (plain text, never Markdown)
     before: list[str]
     after_description: str
+    asset_id: int | None = None
+    name: str = ""  # the name in the data the image was made from (a Drive photo's own)
+    sku: str = ""
 
 
 @dataclass
 class RollbackReport:
     restored: list[str] = field(default_factory=list)
+    # (product id, a sentence that names the product or variation by name and SKU and says what changed)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # store errors (after retries), per product
+    labels: dict[str, str] = field(default_factory=dict)  # product id -> `“Red Mug” (WCR-MUG-RED)`
+
+
+@dataclass
+class PublishPlan:
+    """What publishing would do: the changes product by product, the images left out (one sentence each, saying
+    why), and how many are already in the store as published. Iterating it walks the changes."""
+
+    changes: list[PlannedChange] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    already: int = 0
+
+    def __iter__(self) -> Iterator[PlannedChange]:
+        return iter(self.changes)
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    def __getitem__(self, index: int) -> PlannedChange:
+        return self.changes[index]
+
+
+@dataclass
+class PublishOutcome:
+    """One Publication per image published (a failed one carries its sentence in `error`), and the images left
+    out with the reason, one sentence each."""
+
+    publications: list[Publication] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Publication]:
+        return [p for p in self.publications if p.state == PublicationState.FAILED]
 
 
 @dataclass
 class _Item:
-    """An approved asset resolved to the store product (or variation) it goes to."""
+    """An approved asset resolved to the store product (or variation) it goes to, and as what."""
 
     asset: Asset
     job_id: int | None
@@ -83,6 +122,14 @@ class _Item:
     name: str
     sku: str
     variation_name: str = ""
+    role: PublishRole = PublishRole.FEATURED
+
+    @property
+    def label(self) -> str:
+        """How messages name it: `“Red Mug” (WCR-MUG-RED)`, `variation “Red, S” (WCR-TEE-RED-S) of “Classic Tee”`."""
+        if self.variation_id and self.variation_name:
+            return f"variation {label(self.variation_name, self.sku)} of “{self.name}”"
+        return label(self.name, self.sku)
 
 
 # Resolving assets to targets ------------------------------------------------------------------------------
@@ -96,12 +143,19 @@ def _role(role: str) -> PublishRole:
 
 
 def _connection_for(rt: Runtime, kind: str, connection_id: int | None) -> int | None:
-    if kind != "woocommerce" or connection_id is not None:
+    if kind != "woocommerce":
         return connection_id
-    conn = active_connection(rt.db, kind)
-    if conn is None:
+    if connection_id is not None:
+        conn = get_connection(rt.db, connection_id)
+        if conn.kind != kind:
+            raise InputError(
+                f"Connection {connection_id} ({conn.name}) is not a WooCommerce store. Choose the store to publish to."
+            )
+        return connection_id
+    active = active_connection(rt.db, kind)
+    if active is None:
         raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
-    return conn.id
+    return active.id
 
 
 class _Targets:
@@ -121,6 +175,10 @@ class _Targets:
         return target
 
 
+def _store_kind(source_kind: str, store_kind: str | None) -> str:
+    return store_kind or ("woocommerce" if source_kind in NOT_STORES else source_kind)
+
+
 def _resolve(
     rt: Runtime,
     targets: _Targets,
@@ -128,7 +186,11 @@ def _resolve(
     role: PublishRole,
     store_kind: str | None,
     connection_id: int | None,
-) -> list[_Item]:
+    *,
+    keep_old_featured: bool = True,
+) -> tuple[list[_Item], list[str]]:
+    """Each approved asset as the store item it goes to, and a sentence for each one that cannot go (no SKU, no
+    store item with its SKU, an ambiguous SKU, a product image asked to be a variation's, a second main image)."""
     if not asset_ids:
         raise InputError("Choose at least one approved image to publish.")
     with rt.db.session() as s:
@@ -151,6 +213,8 @@ def _resolve(
             ).all()
         }
     out: list[_Item] = []
+    skipped: list[str] = []
+    found: dict[tuple[str, int | None, str], SkuHit | None | str] = {}
     for asset_id in dict.fromkeys(asset_ids):
         asset = assets[asset_id]
         if asset.review_state != ReviewState.APPROVED:
@@ -159,13 +223,9 @@ def _resolve(
             )
         if not asset.product_id:
             raise InputError(f"Image #{asset.id} belongs to no product.")
-        if role == PublishRole.VARIATION and not asset.variation_id:
-            raise InputError(
-                f"Image #{asset.id} was made for the product itself, not a variation: publish it as "
-                "featured or gallery image. Nothing was published."
-            )
         job = jobs.get(asset.job_id) if asset.job_id is not None else None
-        kind = store_kind or (job.source_kind if job else "demo")
+        source_kind = job.source_kind if job else "demo"
+        kind = _store_kind(source_kind, store_kind)
         cid = _connection_for(
             rt,
             kind,
@@ -182,18 +242,46 @@ def _resolve(
             if variation_id is not None and str(v.get("id")) == str(variation_id):
                 sku = str(v.get("sku") or sku)
                 variation_name = str(v.get("name") or "")
-        if job is not None and job.source_kind != kind:
-            # Photos from Drive or uploads go to the store product with the same SKU.
-            target = targets.get(kind, cid, asset.job_id)
-            finder = getattr(target, "product_for_sku", None)
-            found = finder(sku) if finder and sku else None
-            if found is None:
-                raise InputError(
-                    f"No product with SKU {sku or '(none)'} in the store for “{name}”. Nothing was published."
+        item_role = role
+        if source_kind != kind:
+            # Photos from Drive or uploads go to the store product (or variation) with the same SKU.
+            if not sku:
+                skipped.append(
+                    f"Image #{asset.id} of {label(name)} has no SKU, so no store product can be found for it "
+                    "(name the Drive folder or photo “SKU - Name”)."
                 )
-            product_id, variation_id = found
-            if role == PublishRole.VARIATION and not variation_id:
-                raise InputError(f"SKU {sku} is a product in the store, not a variation.")
+                continue
+            key = (kind, cid, sku)
+            if key not in found:
+                finder = getattr(targets.get(kind, cid, asset.job_id), "product_for_sku", None)
+                try:
+                    found[key] = finder(sku) if finder is not None else None
+                except InputError as exc:  # an ambiguous SKU: said, never guessed
+                    found[key] = exc.message
+            hit = found[key]
+            if isinstance(hit, str) or hit is None:
+                skipped.append(
+                    f"Image #{asset.id} of {label(name, sku)}: "
+                    + (hit if isinstance(hit, str) else f"the store has no product or variation with SKU {sku}.")
+                )
+                continue
+            product_id, variation_id = hit[0], hit[1]
+            if variation_id:
+                # A variation shows one image of its own: that is where a photo named by its SKU goes.
+                name, sku = str(getattr(hit, "name", name)), str(getattr(hit, "sku", sku))
+                item_role = PublishRole.VARIATION
+            elif role == PublishRole.VARIATION:
+                skipped.append(
+                    f"Image #{asset.id} of {label(name, sku)}: SKU {sku} is a product in the store, not a "
+                    "variation; publish it as the featured or a gallery image."
+                )
+                continue
+        elif role == PublishRole.VARIATION and not variation_id:
+            skipped.append(
+                f"Image #{asset.id} of {label(name, sku)} was made for the product itself, not a variation: "
+                "publish it as the featured or a gallery image."
+            )
+            continue
         out.append(
             _Item(
                 asset,
@@ -201,13 +289,38 @@ def _resolve(
                 kind,
                 cid,
                 product_id,
-                variation_id if role == PublishRole.VARIATION else None,
+                variation_id if item_role == PublishRole.VARIATION else None,
                 name,
                 sku,
                 variation_name,
+                item_role,
             )
         )
-    return out
+    if role == PublishRole.FEATURED and not keep_old_featured:
+        out, skipped = _one_main_image(out, skipped)
+    return out, skipped
+
+
+def _one_main_image(items: list[_Item], skipped: list[str]) -> tuple[list[_Item], list[str]]:
+    """With the old main image dropped, a product shows one new main image: the first approved one. The others
+    would be uploaded and never shown, so they are left out, and the sentence says so."""
+    first: dict[tuple[str, int | None, str], _Item] = {}
+    kept: list[_Item] = []
+    for item in items:
+        key = (item.store_kind, item.connection_id, item.product_id)
+        if item.role != PublishRole.FEATURED:
+            kept.append(item)
+        elif key not in first:
+            first[key] = item
+            kept.append(item)
+        else:
+            main = first[key]
+            skipped.append(
+                f"Only one image can be the main image of {main.label}: image #{main.asset.id} becomes it, and "
+                f"image #{item.asset.id} is left out (not uploaded). To show both, keep the old main image or "
+                "publish the second to the gallery."
+            )
+    return kept, skipped
 
 
 def versioned_filename(sku: str, product_id: str, sha256: str, fmt: str) -> str:
@@ -313,6 +426,21 @@ def _find_open(rt: Runtime, item: _Item, role: PublishRole) -> tuple[Publication
     return None, None
 
 
+def _still_shown(target: PublishTarget, pub: Publication) -> bool | None:
+    """Does the store still show this finished publication's image where we put it? None: it cannot say (an
+    error other than a refusal of our credentials, which is raised)."""
+    try:
+        if pub.role == PublishRole.VARIATION:
+            return target.variation_image_id(pub.product_id, pub.variation_id or "") == pub.remote_media_id
+        return (pub.remote_media_id or "") in target.product_image_ids(pub.product_id)
+    except SourceAuthError:
+        raise
+    except SourceNotFound:
+        return False  # the product is gone: publishing again says so in its own words
+    except AppError:
+        return None
+
+
 def _has_history(rt: Runtime, pub: Publication) -> bool:
     """Was this file name ever handed to this store before (so an upload may exist without a recorded id)?"""
     with rt.db.session() as s:
@@ -325,6 +453,20 @@ def _has_history(rt: Runtime, pub: Publication) -> bool:
             )
         ).first()
     return row is not None
+
+
+def _our_media(rt: Runtime, pub: Publication) -> frozenset[str]:
+    """Media ids this app recorded for this file name in this store: preferred over any other match."""
+    with rt.db.session() as s:
+        rows = s.exec(
+            select(Publication.remote_media_id).where(
+                Publication.store_kind == pub.store_kind,
+                _is(Publication.connection_id, pub.connection_id),
+                Publication.remote_filename == pub.remote_filename,
+                col(Publication.remote_media_id).is_not(None),
+            )
+        ).all()
+    return frozenset(str(r) for r in rows if r)
 
 
 def _encode(rt: Runtime, asset: Asset) -> tuple[bytes, str]:
@@ -344,13 +486,20 @@ def _upload(rt: Runtime, target: PublishTarget, item: _Item, pub: Publication, f
     for the file name: it answers with media that really exist, so a media deleted since is uploaded anew."""
     alt = item.asset.alt_text or item.name
     title = (f"{item.name} – {item.variation_name}" if item.variation_name else item.name) + " (lifestyle photo)"
-    look_first = not fresh or _has_history(rt, pub)
+    finder = getattr(target, "find_upload", None)
+    # A store that can check content is always asked first: the same image may be in its library already,
+    # uploaded from another data folder of this app (the file name carries the content hash).
+    look_first = finder is not None or not fresh or _has_history(rt, pub)
     media_id: str | None = None
     data: tuple[bytes, str] | None = None
     attempts = _attempts(rt)
     for attempt in range(attempts):
         if look_first or attempt > 0:
-            media_id = target.find_media(pub.remote_filename or "")
+            if finder is not None:
+                data = data or _encode(rt, item.asset)
+                media_id = finder(pub.remote_filename or "", data=data[0], prefer=_our_media(rt, pub))
+            else:
+                media_id = target.find_media(pub.remote_filename or "")
             if media_id:
                 _event(rt, pub, f"found media {media_id} uploaded earlier as {pub.remote_filename}")
                 if hasattr(target, "set_media_text"):
@@ -439,7 +588,7 @@ def _apply_product(rt: Runtime, target: PublishTarget, pub: Publication, keep_ol
             rt, pub, "published", state=PublicationState.DONE, after_images=stored, error=None, verify_failed=False
         )
 
-    return _retrying(rt, pub, "product update", step)  # type: ignore[no-any-return]
+    return _retrying(rt, pub, "product update", step)
 
 
 def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Publication:
@@ -476,7 +625,7 @@ def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Pu
             verify_failed=False,
         )
 
-    return _retrying(rt, pub, "variation update", step)  # type: ignore[no-any-return]
+    return _retrying(rt, pub, "variation update", step)
 
 
 def _publish_one(
@@ -484,7 +633,12 @@ def _publish_one(
 ) -> Publication:
     pub, done = _find_open(rt, item, role)
     if done is not None:
-        return done  # already published: publishing again changes nothing
+        if _still_shown(target, done) is not False:
+            return done  # already published and still there (or the store cannot say now): nothing to change
+        # Someone removed the image from the product (or deleted the media) since: the job log is not the store.
+        # A new publication snapshots what the product holds now and puts the image back (reusing the media
+        # if the library still has it).
+        _event(rt, done, f"the image published earlier is no longer on {item.label}: publishing it again")
     fresh = pub is None
     try:
         if pub is None:
@@ -497,7 +651,7 @@ def _publish_one(
             filename = versioned_filename(item.sku, item.product_id, item.asset.sha256, rt.settings.output_format)
             with rt.db.transaction() as s:
                 pub = Publication(
-                    asset_id=item.asset.id,
+                    asset_id=item.asset.id or 0,
                     job_id=item.job_id,
                     store_kind=item.store_kind,
                     connection_id=item.connection_id,
@@ -538,7 +692,7 @@ def _publish_one(
         if pub is None:  # the snapshot itself failed: a row says so (it is never resumed nor rolled back)
             with rt.db.transaction() as s:
                 pub = Publication(
-                    asset_id=item.asset.id,
+                    asset_id=item.asset.id or 0,
                     job_id=item.job_id,
                     store_kind=item.store_kind,
                     connection_id=item.connection_id,
@@ -577,7 +731,7 @@ def _publish_one(
         return pub
 
 
-def publish_assets(
+def publish_images(
     rt: Runtime,
     asset_ids: list[int],
     role: str,
@@ -586,16 +740,26 @@ def publish_assets(
     store_kind: str | None = None,
     connection_id: int | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
-) -> list[Publication]:
-    """Publish approved assets to the store of their job (or the one given). Returns one Publication per asset, in
-    the order given; a failed one carries a sentence in `error` and is resumed by publishing again.
+    on_done: Callable[[Publication], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> PublishOutcome:
+    """Publish approved assets to the store of their job (or the one given; photos from Drive or uploads go to the
+    store item with their SKU). One Publication per image that fits, in the order given; a failed one carries a
+    sentence in `error` and is resumed by publishing again. Images that do not fit (a product image asked to be a
+    variation's, no matching SKU, a second main image) are left out with a sentence each; only when nothing fits
+    is that an error.
 
     Different products are published in parallel (`concurrency` at a time: a store answers each call in tenths of
     a second, mostly waiting); the images of one product go one after the other, in order, since each builds on
-    the list the previous one left. An auth error stops everything and is raised (it would fail every image)."""
+    the list the previous one left. An auth error stops everything and is raised (it would fail every image).
+    `on_done` hears of each finished image; once `cancelled()` says so, no further image is started."""
     publish_role = _role(role)
     targets = _Targets(rt)
-    items = _resolve(rt, targets, list(asset_ids), publish_role, store_kind, connection_id)
+    items, skipped = _resolve(
+        rt, targets, list(asset_ids), publish_role, store_kind, connection_id, keep_old_featured=keep_old_featured
+    )
+    if not items:
+        raise InputError("Nothing was published. " + " ".join(skipped))
     job_ids = {item.job_id for item in items}
     ready = {
         (i.store_kind, i.connection_id): targets.get(
@@ -611,16 +775,18 @@ def publish_assets(
 
     def run(indexes: list[int]) -> None:
         for index in indexes:
-            if stop.is_set():
+            if stop.is_set() or (cancelled is not None and cancelled()):
                 return
             item = items[index]
             try:
                 results[index] = _publish_one(
-                    rt, ready[(item.store_kind, item.connection_id)], item, publish_role, keep_old_featured
+                    rt, ready[(item.store_kind, item.connection_id)], item, item.role, keep_old_featured
                 )
             except BaseException:
                 stop.set()
                 raise
+            if on_done is not None:
+                on_done(results[index])  # type: ignore[arg-type]
 
     workers = max(1, min(concurrency, len(groups)))
     if workers == 1:
@@ -633,17 +799,33 @@ def publish_assets(
         first = next((e for e in errors if e is not None), None)
         if first is not None:
             raise first
-    return [r for r in results if r is not None]
+    return PublishOutcome([r for r in results if r is not None], skipped)
 
 
-def publish_job(rt: Runtime, job_id: int, role: str, **kw: Any) -> list[Publication]:
-    """Publish all approved images of a job."""
+def publish_assets(rt: Runtime, asset_ids: list[int], role: str, **kw: Any) -> list[Publication]:
+    """`publish_images`, publications only (images left out are not reported)."""
+    return publish_images(rt, asset_ids, role, **kw).publications
+
+
+def job_asset_ids(rt: Runtime, job_id: int, item_ids: list[int] | None = None) -> list[int]:
+    """The approved images of a job (or of some of its items), oldest first."""
     from lib.job_queries import approved_assets
 
     assets = approved_assets(rt.db, job_id)
+    if item_ids is not None:
+        wanted = set(item_ids)
+        assets = [a for a in assets if a.item_id in wanted]
     if not assets:
-        raise InputError(f"Job {job_id} has no approved images to publish. Approve some in the gallery first.")
-    return publish_assets(rt, [a.id for a in assets if a.id is not None], role, **kw)
+        which = "those items have" if item_ids is not None else f"job {job_id} has"
+        raise InputError(
+            f"{which[0].upper()}{which[1:]} no approved images to publish. Approve some in the gallery first."
+        )
+    return [a.id for a in assets if a.id is not None]
+
+
+def publish_job(rt: Runtime, job_id: int, role: str, **kw: Any) -> list[Publication]:
+    """Publish all approved images of a job (publications only; `publish_images` also says what was left out)."""
+    return publish_images(rt, job_asset_ids(rt, job_id), role, **kw).publications
 
 
 def product_publications(db: Any, job_id: int) -> list[Publication]:
@@ -674,63 +856,160 @@ def describe_change(role: str, before: list[str], after: list[str], *, keep_old_
 
 
 def plan_publish(
-    rt: Runtime, asset_ids: list[int], role: str, *, keep_old_featured: bool = True
-) -> list[PlannedChange]:
+    rt: Runtime,
+    asset_ids: list[int],
+    role: str,
+    *,
+    keep_old_featured: bool = True,
+    store_kind: str | None = None,
+    connection_id: int | None = None,
+) -> PublishPlan:
     """What publishing would change, product by product, in plain sentences (reads the store, changes nothing).
-    Images already published are left out."""
+    Images already published and still shown are counted in `already`; one published earlier but gone from the
+    store since is planned again, and the sentence says so. Images that would be left out are in `skipped`."""
     publish_role = _role(role)
     targets = _Targets(rt)
-    items = _resolve(rt, targets, list(asset_ids), publish_role, None, None)
+    items, skipped = _resolve(
+        rt, targets, list(asset_ids), publish_role, store_kind, connection_id, keep_old_featured=keep_old_featured
+    )
     lists: dict[tuple[str, int | None, str], list[str]] = {}
-    out: list[PlannedChange] = []
+    plan = PublishPlan(skipped=skipped)
     for item in items:
-        if _find_open(rt, item, publish_role)[1] is not None:
-            continue
         target = targets.get(item.store_kind, item.connection_id, item.job_id)
+        done = _find_open(rt, item, item.role)[1]
+        again = ""
+        if done is not None:
+            shown = _still_shown(target, done)
+            if shown is not False:
+                plan.already += 1
+                continue
+            again = (
+                f"Image #{item.asset.id} was published earlier but is no longer on {item.label} (removed in the "
+                "store since): publishing puts it back. "
+            )
         key = (item.store_kind, item.connection_id, item.product_id)
-        if key not in lists:
-            lists[key] = target.product_image_ids(item.product_id)
+        try:
+            if key not in lists:
+                lists[key] = target.product_image_ids(item.product_id)
+            current = (
+                target.variation_image_id(item.product_id, item.variation_id or "")
+                if item.role == PublishRole.VARIATION
+                else None
+            )
+        except SourceNotFound:
+            plan.skipped.append(f"{item.label} is no longer in the store, so image #{item.asset.id} cannot go there.")
+            continue
         before = lists[key]
-        new = f"new:{item.asset.id}"
-        if publish_role == PublishRole.VARIATION:
-            current = target.variation_image_id(item.product_id, item.variation_id or "")
-            label = f"“{item.variation_name}”" if item.variation_name else f"#{item.variation_id}"
-            text = f"The new image becomes the image of variation {label}" + (
+        if item.role == PublishRole.VARIATION:
+            text = f"The new image becomes the image of {item.label}" + (
                 ", replacing its current one (kept in the media library)."
                 if current
                 else " (it has no image of its own now)."
             )
-            out.append(PlannedChange(item.product_id, item.variation_id, item.name, list(before), text))
+            plan.changes.append(
+                PlannedChange(
+                    item.product_id,
+                    item.variation_id,
+                    item.label,
+                    list(before),
+                    again + text,
+                    item.asset.id,
+                    item.name,
+                    item.sku,
+                )
+            )
             continue
-        after = intended_images(publish_role, before, new, keep_old_featured=keep_old_featured)
-        text = describe_change(publish_role, before, after, keep_old_featured=keep_old_featured)
-        out.append(PlannedChange(item.product_id, None, item.name, list(before), text))
+        after = intended_images(item.role, before, f"new:{item.asset.id}", keep_old_featured=keep_old_featured)
+        text = describe_change(item.role, before, after, keep_old_featured=keep_old_featured)
+        plan.changes.append(
+            PlannedChange(
+                item.product_id, None, item.label, list(before), again + text, item.asset.id, item.name, item.sku
+            )
+        )
         lists[key] = after
-    return out
+    return plan
 
 
 # Rollback --------------------------------------------------------------------------------------------------
 
 
-def _describe_conflict(current: list[str] | str | None, after: list[str] | str | None) -> str:
+def _describe_conflict(rt: Runtime, pub: Publication, name: str, current: Any, after: Any) -> str:
+    """Which product or variation changed since we published, every change, and who made it: a later job of this
+    app (roll that back first) or someone in the store."""
     if isinstance(current, list) and isinstance(after, list):
         added = [i for i in current if i not in after]
         removed = [i for i in after if i not in current]
         parts = []
         if added:
-            parts.append(f"{_plural(len(added), 'image')} added")
+            parts.append(f"{_ids(added)} added")
         if removed:
-            parts.append(f"{_plural(len(removed), 'image')} removed")
+            parts.append(f"{_ids(removed)} removed")
         if not parts:
-            parts.append("the images were reordered")
+            parts.append(f"the images were reordered ({_ids(after)} → {_ids(current)})")
+        changes = ", ".join(p.replace(" (in this order)", "") for p in parts)
+    else:
+        changes = f"its image went from {_ids(after)} to {_ids(current)}"
+    later = _later_publication(rt, pub, current)
+    if later is not None:
+        job = f"job {later.job_id}" if later.job_id is not None else "a later publication"
         return (
-            "Its images were changed in the store after we published (" + ", ".join(parts) + "). Rolling back "
-            "would undo that."
+            f"{name}: {job} of this app published to it after this one ({changes}). Roll back {job} first; "
+            "rolling back this one now would undo it."
         )
-    return "The variation's image was changed in the store after we published. Rolling back would undo that."
+    return f"{name}: changed in the store after we published ({changes}). Rolling back would undo that."
 
 
-def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool) -> str | None:
+def _later_publication(rt: Runtime, pub: Publication, current: Any) -> Publication | None:
+    """A later publication of ours whose image is what the store shows now (so the change is ours, not a
+    person's)."""
+    shown = set(current) if isinstance(current, list) else {current}
+    with rt.db.session() as s:
+        rows = s.exec(
+            select(Publication)
+            .where(
+                Publication.store_kind == pub.store_kind,
+                _is(Publication.connection_id, pub.connection_id),
+                Publication.product_id == pub.product_id,
+                col(Publication.id) > (pub.id or 0),
+                col(Publication.state).in_([PublicationState.DONE, PublicationState.UPLOADED]),
+            )
+            .order_by(col(Publication.id).desc())
+        ).all()
+    for row in rows:
+        if row.remote_media_id in shown and (row.role == PublishRole.VARIATION) == (pub.role == PublishRole.VARIATION):
+            return row
+    return None
+
+
+def publication_labels(db: Any, pubs: list[Publication]) -> dict[int, str]:
+    """Publication id -> how messages name its product or variation: by name and SKU, from the data it was made
+    from (`“Red Mug” (WCR-MUG-RED)`, `variation “Red, S” (WCR-TEE-RED-S) of “Classic Tee”`)."""
+    asset_ids = sorted({p.asset_id for p in pubs})
+    with db.session() as s:
+        assets = {a.id: a for a in s.exec(select(Asset).where(col(Asset.id).in_(asset_ids))).all()}
+        item_ids = sorted({a.item_id for a in assets.values() if a.item_id is not None})
+        items = {i.id: i for i in s.exec(select(JobItem).where(col(JobItem.id).in_(item_ids))).all()}
+    out: dict[int, str] = {}
+    for pub in pubs:
+        asset = assets.get(pub.asset_id)
+        snapshot = dict(items[asset.item_id].product) if asset is not None and asset.item_id in items else {}
+        name = str(snapshot.get("name") or f"Product {pub.product_id}")
+        sku = str(snapshot.get("sku") or "")
+        text = label(name, sku)
+        if pub.variation_id:
+            variation = next(
+                (v for v in snapshot.get("variations") or [] if str(v.get("id")) == pub.variation_id), None
+            )
+            if variation is not None:
+                vname, vsku = str(variation.get("name") or pub.variation_id), str(variation.get("sku") or "")
+                text = f"variation {label(vname, vsku)} of “{name}”"
+            elif not sku:
+                text = f"variation {pub.variation_id} of {text}"
+        out[pub.id or 0] = text
+    return out
+
+
+def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool, name: str) -> str | None:
     """Put one publication's snapshot back. Returns a conflict sentence instead when the store changed since."""
     is_variation = pub.role == PublishRole.VARIATION
     intent = pub.after_variation_image is not None if is_variation else bool(pub.after_images)
@@ -752,7 +1031,7 @@ def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool) 
             _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
             return None
         if current != after and not force:
-            sentence = _describe_conflict(current, after)
+            sentence = _describe_conflict(rt, pub, name, current, after)
             _event(rt, pub, f"rollback refused: {sentence}", current=current, expected=after)
             return sentence
         _event(rt, pub, f"restoring {before}" + (" (overwriting later edits)" if current != after else ""))
@@ -769,18 +1048,20 @@ def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool) 
         _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
         return None
 
-    return _retrying(rt, pub, "rollback", step)  # type: ignore[no-any-return]
+    return _retrying(rt, pub, "rollback", step)
 
 
 def _rollback_product(
-    rt: Runtime, target: PublishTarget, pubs: list[Publication], force: bool, report: RollbackReport
+    rt: Runtime, target: PublishTarget, pubs: list[Publication], force: bool, report: RollbackReport, name: str
 ) -> None:
+    """One product's image list (or one variation's image): newest publication first."""
     for pub in reversed(pubs):  # newest first, so the earliest snapshot is what remains
-        conflict = _restore(rt, target, pub, force)
+        conflict = _restore(rt, target, pub, force, name)
         if conflict is not None:
             report.conflicts.append((pub.product_id, conflict))
             return  # older snapshots of this product stay as they are: nothing half-restored
-    report.restored.append(pubs[0].product_id)
+    if pubs[0].product_id not in report.restored:
+        report.restored.append(pubs[0].product_id)
 
 
 def rollback(
@@ -808,18 +1089,24 @@ def rollback(
         if publication_ids:
             q = q.where(col(Publication.id).in_(list(publication_ids)))
         pubs = list(s.exec(q.order_by(col(Publication.id))).all())
-    groups: dict[tuple[str, int | None, str], list[Publication]] = {}
+    # A product's image list and each of its variations' images are separate things to put back: two changed
+    # variations are two conflicts, each named.
+    groups: dict[tuple[str, int | None, str, str | None], list[Publication]] = {}
     for pub in pubs:
-        groups.setdefault((pub.store_kind, pub.connection_id, pub.product_id), []).append(pub)
+        vid = pub.variation_id if pub.role == PublishRole.VARIATION else None
+        groups.setdefault((pub.store_kind, pub.connection_id, pub.product_id, vid), []).append(pub)
+    labels = publication_labels(rt.db, pubs)
     report = RollbackReport()
     targets = _Targets(rt)
     failures: list[AppError] = []
-    for (kind, cid, product_id), group in groups.items():
+    for (kind, cid, product_id, _vid), group in groups.items():
+        name = labels.get(group[-1].id or 0, f"Product {product_id}")
+        report.labels.setdefault(product_id, name)
         try:
             target = targets.get(kind, cid, group[-1].job_id)
-            _rollback_product(rt, target, group, force, report)
+            _rollback_product(rt, target, group, force, report, name)
         except AppError as exc:
-            report.errors.append((product_id, exc.message))
+            report.errors.append((product_id, f"{name} was not rolled back: {exc.message}"))
             failures.append(exc)
             _event(rt, group[-1], f"rollback failed: {exc.message}", error=exc.kind)
             if isinstance(exc, SourceAuthError):
@@ -830,7 +1117,7 @@ def rollback(
         done = f"Restored {_plural(len(report.restored), 'product')}. " if report.restored else ""
         raise PublishError(
             done
-            + " ".join(f"Product {pid} was not rolled back: {message}" for pid, message in report.errors)
+            + " ".join(message for _pid, message in report.errors)
             + " Roll back again to finish"
             + (" (what was restored stays restored)." if done else "."),
             detail=", ".join(f.kind for f in failures),
@@ -841,6 +1128,11 @@ def rollback(
 __all__ = [
     "HOOKS",
     "PlannedChange",
+    "PublishOutcome",
+    "PublishPlan",
+    "job_asset_ids",
+    "publication_labels",
+    "publish_images",
     "PublishError",
     "RollbackReport",
     "intended_images",

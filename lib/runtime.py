@@ -14,8 +14,9 @@ from lib.connections import active_connection, get_connection
 from lib.db import Database, open_database
 from lib.errors import InputError
 from lib.generation.base import ImageProvider
+from lib.s3_store import S3BlobStore
 from lib.sources.base import ProductSource, PublishTarget
-from lib.storage import LocalBlobStore
+from lib.storage import BlobStore, LocalBlobStore
 from lib.vault import Vault
 
 # kind -> module exposing open_source(runtime, connection) / open_target(runtime, connection)
@@ -36,7 +37,7 @@ PROVIDER_MODULES = {
 class Runtime:
     settings: Settings
     db: Database
-    blobs: LocalBlobStore
+    blobs: BlobStore
     vault: Vault
     _providers: dict[str, ImageProvider] = field(default_factory=dict)
 
@@ -47,7 +48,7 @@ class Runtime:
         return cls(
             settings=settings,
             db=open_database(settings.db_url),
-            blobs=LocalBlobStore(settings.blob_dir),
+            blobs=open_blob_store(settings),
             vault=Vault(settings.vault_key_file),
         )
 
@@ -92,3 +93,10 @@ class Runtime:
 
     def forget_provider(self, name: str) -> None:
         self._providers.pop(name, None)
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The bucket when BLOB_STORE_URL names one, else the data directory's own folder."""
+    if settings.blob_store_url:
+        return S3BlobStore.from_settings(settings)
+    return LocalBlobStore(settings.blob_dir)

@@ -1,9 +1,11 @@
-"""Images from Drive (or uploads) published to the WooCommerce product with the same SKU.
+"""Images from Drive (or uploads) published to the WooCommerce product or variation with the same SKU.
 
 Those photos have no store product of their own, so the SKU (parsed from `SKU - Name` folder or file names) finds
-it. The plan (what would change, for the confirmation dialog) and the publication itself go through one matching
-step, so what the merchant confirms is what is done. Publishing goes through lib.publish: snapshot, upload once,
-verify, and `lib.publish.rollback(job_id=...)` undoes it.
+it, through the store's own `?sku=` lookup: products and variations, case ignored, the exact spelling preferred,
+an ambiguous SKU said in a sentence (lib.sku_match). A photo whose SKU is a variation's becomes that variation's
+image. The plan (for the confirmation dialog) and the publication go through the same resolution in lib.publish,
+so what the merchant confirms is what is done: snapshot, upload once, verify, and
+`lib.publish.rollback(job_id=...)` undoes it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from lib import publish
 from lib.connections import active_connection, get_connection
 from lib.errors import InputError
 from lib.export import approved_images
-from lib.models import Asset, Connection, PublicationState
+from lib.models import Connection
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -30,6 +32,7 @@ class SkuMatch:
     sku: str
     store_product_id: str
     change: str  # one sentence
+    store_variation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,27 +40,19 @@ class SkuPublishPlan:
     connection_id: int
     store_name: str
     matches: list[SkuMatch]
-    unmatched: list[str]  # one sentence per approved image that no store product matches
-    already: int  # approved images already published to this store by this job (left out)
+    unmatched: list[str]  # one sentence per approved image left out (no SKU, no match, ambiguous, does not fit)
+    already: int  # approved images already published to this store and still shown there (left out)
 
 
 @dataclass(frozen=True)
 class StorePublishReport:
     publications: list[Any]  # lib.models.Publication, one per published image (see lib.publish)
-    unmatched: list[str]  # one sentence per approved image left out: no SKU, or no store product with that SKU
+    unmatched: list[str]  # one sentence per approved image left out
 
 
-@dataclass(frozen=True)
-class _Matched:
-    store: Connection
-    target: Any  # the store's PublishTarget
-    hits: list[tuple[Asset, str, str, str]]  # (image, product name, sku, store product id)
-    unmatched: list[str]
-
-
-def _match(runtime: Runtime, job_id: int, connection_id: int | None) -> _Matched:
-    """The store to publish to and, for each approved image of the job, the store product with its SKU."""
-    job, assets, items = approved_images(runtime, job_id)
+def _store(runtime: Runtime, job_id: int, connection_id: int | None) -> tuple[Connection, list[int]]:
+    """The store to publish to, and the job's approved images."""
+    job, assets, _ = approved_images(runtime, job_id)
     if job.source_kind == "woocommerce":
         raise InputError("This job's photos came from the store itself: publish it from the gallery.")
     if not assets:
@@ -70,26 +65,7 @@ def _match(runtime: Runtime, job_id: int, connection_id: int | None) -> _Matched
         raise InputError(
             f"Connection {connection_id} ({store.name}) is not a WooCommerce store. Choose the store to publish to."
         )
-    target = runtime.publish_target("woocommerce", store.id)
-    finder = getattr(target, "product_for_sku", None)
-    found: dict[str, tuple[str, str | None] | None] = {}
-    hits: list[tuple[Asset, str, str, str]] = []
-    unmatched: list[str] = []
-    for asset in assets:
-        product = dict(items[asset.item_id].product) if asset.item_id in items else {}
-        name = str(product.get("name") or f"Product {asset.product_id}")
-        sku = str(product.get("sku") or "")
-        if not sku:
-            unmatched.append(f"“{name}” has no SKU (name the Drive folder or photo “SKU - Name”).")
-            continue
-        if sku not in found:
-            found[sku] = finder(sku) if finder is not None else None
-        hit = found[sku]
-        if hit is None:
-            unmatched.append(f"“{name}”: the store has no product with SKU {sku}.")
-            continue
-        hits.append((asset, name, sku, hit[0]))
-    return _Matched(store, target, hits, unmatched)
+    return store, [a.id for a in assets if a.id is not None]
 
 
 def plan_sku_publish(
@@ -100,32 +76,23 @@ def plan_sku_publish(
     keep_old_featured: bool = True,
     connection_id: int | None = None,
 ) -> SkuPublishPlan:
-    """What `publish_to_store` would change: for each approved image, the store product with the same SKU and its
-    image list before → after; images without a match in plain sentences. Reads the store, changes nothing."""
-    if role not in ("featured", "gallery"):
-        raise InputError("Publishing by SKU makes the image the product's main image or adds it to its gallery.")
-    m = _match(runtime, job_id, connection_id)
-    done = {
-        p.asset_id
-        for p in publish.product_publications(runtime.db, job_id)
-        if p.state == PublicationState.DONE and p.store_kind == "woocommerce" and p.connection_id == m.store.id
-    }
-    lists: dict[str, list[str]] = {}
-    matches: list[SkuMatch] = []
-    for asset, name, sku, pid in m.hits:
-        if asset.id in done:
-            continue
-        if pid not in lists:
-            lists[pid] = list(m.target.product_image_ids(pid))
-        before = lists[pid]
-        after = publish.intended_images(role, before, f"new:{asset.id}", keep_old_featured=keep_old_featured)
-        change = publish.describe_change(role, before, after, keep_old_featured=keep_old_featured)
-        lists[pid] = after
-        assert asset.id is not None
-        matches.append(SkuMatch(asset.id, name, sku, pid, change))
-    assert m.store.id is not None
-    already = sum(1 for asset, *_ in m.hits if asset.id in done)
-    return SkuPublishPlan(m.store.id, m.store.name, matches, m.unmatched, already)
+    """What `publish_to_store` would change: for each approved image, the store product (or variation) with the
+    same SKU and its images before → after; images left out in plain sentences. Reads the store, changes nothing."""
+    store, asset_ids = _store(runtime, job_id, connection_id)
+    plan = publish.plan_publish(
+        runtime,
+        asset_ids,
+        role,
+        keep_old_featured=keep_old_featured,
+        store_kind="woocommerce",
+        connection_id=store.id,
+    )
+    matches = [
+        SkuMatch(c.asset_id or 0, c.name, c.sku, c.product_id, c.after_description, c.variation_id)
+        for c in plan.changes
+    ]
+    assert store.id is not None
+    return SkuPublishPlan(store.id, store.name, matches, plan.skipped, plan.already)
 
 
 def publish_to_store(
@@ -136,20 +103,15 @@ def publish_to_store(
     connection_id: int | None = None,
     keep_old_featured: bool = True,
 ) -> StorePublishReport:
-    """Publish the job's approved images to the WooCommerce products with their SKUs. Images whose SKU the store
-    does not have are listed, not published, so one missing SKU does not hold back the rest."""
-    m = _match(runtime, job_id, connection_id)
-    matched = [asset.id for asset, *_ in m.hits if asset.id is not None]
-    pubs = (
-        publish.publish_assets(
-            runtime,
-            matched,
-            role,
-            keep_old_featured=keep_old_featured,
-            store_kind="woocommerce",
-            connection_id=m.store.id,
-        )
-        if matched
-        else []
+    """Publish the job's approved images to the WooCommerce products with their SKUs. Images that cannot go (no
+    SKU, no match) are listed, not published, so one missing SKU does not hold back the rest."""
+    store, asset_ids = _store(runtime, job_id, connection_id)
+    outcome = publish.publish_images(
+        runtime,
+        asset_ids,
+        role,
+        keep_old_featured=keep_old_featured,
+        store_kind="woocommerce",
+        connection_id=store.id,
     )
-    return StorePublishReport(pubs, m.unmatched)
+    return StorePublishReport(outcome.publications, outcome.skipped)

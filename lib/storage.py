@@ -1,8 +1,8 @@
 """Content-addressed blob store: sources, results and thumbnails live at blobs/ab/cd/<sha256>.
 
 Writes are atomic (temp file in the same directory, fsync, rename), so a crash never leaves half a file,
-and storing the same bytes twice writes nothing the second time. `BlobStore` is the interface an S3 bucket
-could implement; `LocalBlobStore` is the directory one.
+and storing the same bytes twice writes nothing the second time. `BlobStore` is the interface; `LocalBlobStore` is
+the directory one and `lib.s3_store.S3BlobStore` the bucket one (several machines).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from PIL import Image, ImageOps
 
 from lib.errors import ImageTooLarge, ImageUnreadable, StorageError
+from lib.file_modes import private_dir, private_dirs_down_to
 
 THUMB_SIDE = 384
 
@@ -26,26 +27,71 @@ def sha256_of(data: bytes) -> str:
 
 
 class BlobStore(Protocol):
+    """Where images live: a local directory (`LocalBlobStore`) or an S3-compatible bucket (`lib.s3_store`)."""
+
     def put(self, data: bytes) -> str: ...
 
     def get(self, sha: str) -> bytes: ...
 
+    def open(self, sha: str) -> BinaryIO:
+        """A stream of the blob's bytes, for copying large images without holding them in memory."""
+        ...
+
     def exists(self, sha: str) -> bool: ...
 
-    def path(self, sha: str) -> Path: ...
+    def uri(self, sha: str) -> str:
+        """Where the blob is, for a person or a script (a file path or an s3:// address)."""
+        ...
 
     def thumbnail(self, sha: str, side: int = THUMB_SIDE) -> bytes: ...
 
 
+def check_sha(sha: str) -> str:
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise StorageError(f"Not a sha256 blob id: {sha[:80]!r}")
+    return sha
+
+
+def make_thumbnail(data: bytes, side: int) -> bytes:
+    """A JPEG whose long side is `side`. Raises ImageError if `data` is not a picture (or a decompression bomb)."""
+    from lib import images  # lazy: lib.images pulls numpy, which plain blob access does not need
+
+    width, height = images.image_size(data)  # header only: a bomb is refused before its pixels exist
+    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+        raise ImageTooLarge(f"This image is {width} × {height} pixels, too large to preview safely.")
+    try:
+        with Image.open(io.BytesIO(data), formats=images.ALLOWED_FORMATS) as im:
+            im.draft("RGB", (side, side))  # JPEG: decode at a reduced scale
+            im.load()
+            # EXIF orientation, CMYK, 16-bit, palette and alpha handled as for intake, so the grid shows
+            # what the pipeline will use (a phone photo upright, a transparent PNG on white).
+            rgb = images.normalise(ImageOps.exif_transpose(im) or im)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageUnreadable(images.UNREADABLE, detail=f"{type(exc).__name__}: {exc}") from exc
+    rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=85, optimize=True)
+    return buf.getvalue()
+
+
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(Path(root))
 
     def path(self, sha: str) -> Path:
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise StorageError(f"Not a sha256 blob id: {sha[:80]!r}")
+        check_sha(sha)
         return self.root / sha[:2] / sha[2:4] / sha
+
+    def uri(self, sha: str) -> str:
+        return str(self.path(sha))
+
+    def open(self, sha: str) -> BinaryIO:
+        try:
+            return self.path(sha).open("rb")
+        except FileNotFoundError as exc:
+            raise StorageError(f"Image {sha[:12]} is missing from the image store.") from exc
+        except OSError as exc:
+            raise StorageError(detail=str(exc)) from exc
 
     def put(self, data: bytes) -> str:
         sha = sha256_of(data)
@@ -69,35 +115,18 @@ class LocalBlobStore:
     def thumbnail(self, sha: str, side: int = THUMB_SIDE) -> bytes:
         """A JPEG whose long side is `side`, made once and reused. Raises ImageError if the blob is not a
         picture (or a decompression bomb), StorageError if it is missing."""
-        from lib import images  # lazy: lib.images pulls numpy, which plain blob access does not need
-
         self.path(sha)  # refuse a malformed id before it becomes part of a thumbnail path
         target = self.root / "thumbs" / str(side) / sha[:2] / f"{sha}.jpg"
         if target.exists():
             return target.read_bytes()
-        data = self.get(sha)
-        width, height = images.image_size(data)  # header only: a bomb is refused before its pixels exist
-        if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
-            raise ImageTooLarge(f"This image is {width} × {height} pixels, too large to preview safely.")
-        try:
-            with Image.open(io.BytesIO(data), formats=images.ALLOWED_FORMATS) as im:
-                im.draft("RGB", (side, side))  # JPEG: decode at a reduced scale
-                im.load()
-                # EXIF orientation, CMYK, 16-bit, palette and alpha handled as for intake, so the grid shows
-                # what the pipeline will use (a phone photo upright, a transparent PNG on white).
-                rgb = images.normalise(ImageOps.exif_transpose(im) or im)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise ImageUnreadable(images.UNREADABLE, detail=f"{type(exc).__name__}: {exc}") from exc
-        rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        rgb.save(buf, "JPEG", quality=85, optimize=True)
-        out = buf.getvalue()
+        out = make_thumbnail(self.get(sha), side)
         self._write_atomic(target, out)
         return out
 
     def _write_atomic(self, target: Path, data: bytes) -> None:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.is_dir():
+                private_dirs_down_to(target.parent, self.root)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as fh:

@@ -6,7 +6,6 @@ where the logic the live-progress fragment runs lives (`progress_view`), since A
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import zipfile
@@ -19,6 +18,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from lib.models import TERMINAL_JOB, Job, JobStatus
+from lib.spreadsheet import csv_text
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -425,7 +425,5 @@ def approved_zip(runtime: Runtime, job_id: int) -> tuple[bytes, int]:
             zf.writestr(name, runtime.blobs.get(asset.sha256))
             rows.append([name, str(product.get("name", "")), str(product.get("sku", "")), asset.alt_text])
         if rows:  # alt texts travel with the images, for whoever uploads them by hand
-            out = io.StringIO()
-            csv.writer(out).writerows([["file", "product", "sku", "alt_text"], *rows])
-            zf.writestr("alt-text.csv", out.getvalue())
+            zf.writestr("alt-text.csv", csv_text([["file", "product", "sku", "alt_text"], *rows]))
     return buf.getvalue(), len(assets)

@@ -105,8 +105,9 @@ with cards[0].container(border=True):
     st.markdown("#### :material/storefront: Demo store")
     st.badge("ready", color="green", icon=":material/check:")
     st.caption(
-        "Built in. Sample products with real-looking photos; publishing and rollback work offline, so you "
-        "can show the whole flow without a store."
+        "Built in. 16 sample products whose photos are studio-lit renders drawn by code, not photographs "
+        "(among them a mug with an open handle, a glass bottle and a white jug, which test the cut-out). "
+        "Publishing and rollback work offline, so you can show the whole flow without a store."
     )
     if st.button("Test connection", key="connect_demo_test", icon=":material/network_check:"):
         with ui.errors():

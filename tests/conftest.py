@@ -4,6 +4,7 @@ providers for worker tests."""
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,12 @@ from lib.errors import AppError
 from lib.generation.base import GeneratedImage, GenerationRequest
 from lib.runtime import Runtime
 
-pytest_plugins = ["tests.emulators.fixtures"]
+pytest_plugins = ["tests.emulators.fixtures", "tests.server_fixtures"]
+
+# The emulators are stores on this machine: allowed the way an admin allows a store on a local network
+# (lib/outbound.py). Set for the whole run, so that app processes the browser tests start inherit it too;
+# tests/security/ checks the policy with it cleared.
+os.environ["PRIVATE_STORE_HOSTS"] = '["127.0.0.1"]'
 
 
 @pytest.fixture(autouse=True)

@@ -338,7 +338,9 @@ def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sk
     )
 
     assert code == 1  # not everything was published: the lamp's SKU is not in the store
-    assert data["unmatched"] == ["“New lamp”: the store has no product with SKU GK-NEW-001."]
+    assert data["unmatched"] == [
+        "Image #1 of “New lamp” (GK-NEW-001): the store has no product or variation with SKU GK-NEW-001."
+    ]
     [pub] = data["publications"]
     assert (pub["product_id"], pub["state"], pub["store"], pub["connection_id"]) == (
         str(red_mug),
@@ -351,7 +353,7 @@ def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sk
     code, text, _ = run(
         drive_rt, capsys, "publish", "--job", str(job_id), "--role", "featured", "--connection", str(store)
     )
-    assert "not published: “New lamp”: the store has no product with SKU GK-NEW-001." in text
+    assert "not published: Image #1 of “New lamp” (GK-NEW-001): the store has no product or variation" in text
     assert woo_emu.image_ids(red_mug) == [int(pub["media_id"]), *before]  # again: nothing more at the store
 
     code, data, _ = run(drive_rt, capsys, "--json", "rollback", "--job", str(job_id))
@@ -364,11 +366,11 @@ def test_publish_sends_a_drive_jobs_images_to_the_store_product_with_the_same_sk
         ("no store", "No WooCommerce store is connected"),
         (
             "no sku matches",
-            "Nothing was published: no approved image matches a store product by SKU. "
-            "“New lamp”: the store has no product with SKU GK-NEW-001.",
+            "Nothing was published. Image #1 of “New lamp” (GK-NEW-001): the store has no product or variation "
+            "with SKU GK-NEW-001.",
         ),
         ("a drive connection", "is not a WooCommerce store"),
-        ("a store job with --connection", "--connection is only for Drive jobs"),
+        ("a store job with --connection", "--connection is only for Drive and upload jobs"),
     ],
 )
 def test_publish_refusals_for_drive_jobs_print_one_sentence_and_change_nothing(

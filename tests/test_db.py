@@ -1,17 +1,24 @@
-"""The job log's schema: WAL, versioning, and opening a data directory made by an older version."""
+"""The job log's schema: WAL, Alembic revisions on SQLite and PostgreSQL, and opening a data directory made by an
+older version (before Alembic too)."""
 
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
-from lib.db import SCHEMA_VERSION, open_database
+from lib.db import Database, init_db, open_database
 from lib.errors import ConfigError
 from lib.models import Asset, Job, JobItem, Publication
+from lib.schema import alembic_config, current_revision, head_revision
 
 # The v1 schema as the first release wrote it (no fidelity, no after_images, no uploads/demo tables).
 V1_SCHEMA = """
@@ -60,7 +67,7 @@ def test_fresh_database_is_wal_and_current(tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path}/j.db")
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == str(SCHEMA_VERSION)
+        assert current_revision(conn) == head_revision()
 
 
 def test_v1_data_directory_opens_without_loss(tmp_path: Path) -> None:
@@ -82,7 +89,7 @@ def test_v1_data_directory_opens_without_loss(tmp_path: Path) -> None:
     with db.transaction() as s:
         s.add(Publication(asset_id=1, product_id="3", after_images=["m1", "demo-3-0"]))
     with db.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == str(SCHEMA_VERSION)
+        assert current_revision(conn) == head_revision()
     # the upgraded database enforces what a fresh one does: one generated asset per item
     with pytest.raises(IntegrityError), db.transaction() as s:
         s.add(Asset(sha256="cd", item_id=1, kind="generated", job_id=1))
@@ -104,10 +111,59 @@ def test_an_old_database_that_already_breaks_a_new_constraint_still_opens(tmp_pa
         assert sorted(a.sha256 for a in s.exec(select(Asset)).all()) == ["ab", "cd"]  # nothing lost
 
 
-def test_newer_schema_is_refused_with_a_sentence(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/j.db"
-    db = open_database(url)
+def test_a_database_from_a_newer_release_is_refused_with_a_sentence(job_log_url: str) -> None:
+    db = open_database(job_log_url)
     with db.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE meta SET value='99' WHERE key='schema_version'")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num='9999_from_the_future'")
     with pytest.raises(ConfigError, match="newer ImageGecko"):
-        open_database(url)
+        open_database(job_log_url)
+    db.dispose()
+
+
+def test_a_pre_alembic_database_of_a_newer_hand_written_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+        conn.executescript(
+            "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '99');"
+        )
+    with pytest.raises(ConfigError, match="newer ImageGecko"):
+        open_database(f"sqlite:///{path}")
+
+
+def test_migrations_build_exactly_the_tables_the_models_declare(job_log_url: str) -> None:
+    # A fresh database is made from the models; an old one through the revisions. They must not differ: a model
+    # change without its revision fails here (make migration m="..." writes one).
+    db = Database(job_log_url)
+    with db.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    with db.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    db.dispose()
+    assert diffs == []
+
+
+def test_every_revision_upgrades_a_v1_database_step_by_step(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    db = Database(f"sqlite:///{path}")
+    revisions = [s.revision for s in reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))]
+    for revision in revisions:
+        with db.engine.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+            assert current_revision(conn) == revision
+    assert init_db(db) == head_revision()
+    with db.session() as s:
+        assert s.exec(select(Job)).one().style == "oak_table"
+
+
+def test_two_processes_opening_a_new_job_log_at_once_both_succeed(job_log_url: str) -> None:
+    # Two workers started together on an empty PostgreSQL database must not both create the tables.
+    dbs = [Database(job_log_url) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        revisions = list(pool.map(init_db, dbs))
+    assert revisions == [head_revision(), head_revision()]
+    for db in dbs:
+        db.dispose()

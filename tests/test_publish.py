@@ -127,6 +127,8 @@ def make_job(
             )
             s.add(asset)
             s.flush()
+            item.result_asset_id = asset.id
+            s.add(item)
             ids.append(asset.id)
         return job.id, ids
 
@@ -208,7 +210,8 @@ def test_publishing_again_changes_nothing(rt, woo_emu, conn, woo):
     (first,) = publish.publish_job(rt, job_id, "featured")
     (again,) = publish.publish_job(rt, job_id, "featured")
     assert again.id == first.id and uploads(woo_emu) == 1 and ids(woo_emu, 17) == [first.remote_media_id, "10"]
-    assert publish.plan_publish(rt, [first.asset_id], "featured") == []
+    plan = publish.plan_publish(rt, [first.asset_id], "featured")
+    assert plan.changes == [] and plan.already == 1
 
 
 def test_output_format_and_size_follow_the_settings(tmp_path, waits, woo_emu):
@@ -439,7 +442,7 @@ def test_rollback_after_the_store_kept_another_list_asks_first(rt, woo_emu, conn
     assert pub.state == PublicationState.FAILED
     monkeypatch.setattr(woo_emu, "_image_list", real)
     report = publish.rollback(rt, job_id=job_id)  # the store holds neither the snapshot nor what we set
-    assert report.conflicts and "1 image removed" in report.conflicts[0][1]
+    assert report.conflicts and "image #10 removed" in report.conflicts[0][1]
     assert ids(woo_emu, 17) == [pub.remote_media_id]
     report = publish.rollback(rt, job_id=job_id, force=True)
     assert report.restored == ["17"] and ids(woo_emu, 17) == ["10"]
@@ -511,7 +514,10 @@ def test_rollback_reports_a_conflict_and_overwrites_only_when_forced(rt, woo_emu
     report = publish.rollback(rt, job_id=job_id)
     assert report.restored == ["18"] and ids(woo_emu, 18) == ["11"]
     assert len(report.conflicts) == 1 and report.conflicts[0][0] == "17"
-    assert "1 image added" in report.conflicts[0][1]
+    assert report.conflicts[0][1] == (
+        "“Red Mug” (WCR-MUG-RED): changed in the store after we published (image #12 added). Rolling back would "
+        "undo that."
+    )
     assert ids(woo_emu, 17) == [mug.remote_media_id, "10", "12"]  # untouched
     report = publish.rollback(rt, job_id=job_id, product_ids=["17"], force=True)
     assert report.restored == ["17"] and ids(woo_emu, 17) == ["10"]
@@ -558,14 +564,14 @@ def test_rollback_the_store_keeps_refusing_is_an_error_not_a_quiet_report(rt, wo
     with pytest.raises(PublishError) as err:
         publish.rollback(rt, job_id=job_id)
     assert err.value.message == (
-        "Restored 1 product. Product 18 was not rolled back: The store had an internal "
+        "Restored 1 product. “Green Lamp” (WCR-LAMP-GREEN) was not rolled back: The store had an internal "
         "error (HTTP 500). Try again in a moment. Roll back again to finish (what was "
         "restored stays restored)."
     )
     assert ids(woo_emu, 17) == ["10"] and ids(woo_emu, 18) == [lamp.remote_media_id, "11"]
     with pytest.raises(PublishError) as err:
         publish.rollback(rt, job_id=job_id)
-    assert err.value.message.startswith("Product 18 was not rolled back")
+    assert err.value.message.startswith("“Green Lamp” (WCR-LAMP-GREEN) was not rolled back")
     woo_emu.clear_faults()
     assert publish.rollback(rt, job_id=job_id).restored == ["18"] and ids(woo_emu, 18) == ["11"]
 
@@ -623,15 +629,16 @@ def test_plan_describes_the_change_without_making_it(rt, woo_emu, conn, woo):
     _, assets = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["19"], None)])
     plan = publish.plan_publish(rt, assets, "featured")
     assert [(c.product_id, c.product_name, c.before) for c in plan] == [
-        ("17", "Red Mug", ["10"]),
-        ("19", "Blue Cap", ["12", "13"]),
+        ("17", "“Red Mug” (WCR-MUG-RED)", ["10"]),
+        ("19", "“Blue Cap” (WCR-CAP-BLUE)", ["12", "13"]),
     ]
     assert "moves into the gallery (1 image → 2)" in plan[0].after_description
     assert "replaces" in publish.plan_publish(rt, assets, "featured", keep_old_featured=False)[1].after_description
     assert "end of the gallery (2 images → 3)" in publish.plan_publish(rt, assets, "gallery")[1].after_description
     _, var_assets = make_job(rt, "woocommerce", conn.id, [(woo["21"], "27")])
     (change,) = publish.plan_publish(rt, var_assets, "variation")
-    assert change.variation_id == "27" and "“Blue, L”" in change.after_description
+    assert change.variation_id == "27"
+    assert "image of variation “Blue, L” (WCR-TEE-BLUE-L) of “Classic Tee”" in change.after_description
     assert uploads(woo_emu) == 0 and woo_emu.counts["product_updates"] == 0
 
 
@@ -704,7 +711,7 @@ def test_publications_are_listed_per_job(rt, woo_emu, conn, woo):
 # The headless CLI against the store ---------------------------------------------------------------------------
 
 
-def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, capsys):
+def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, capsys, monkeypatch):
     import json
 
     from lib import cli
@@ -716,10 +723,15 @@ def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, ca
         out, err = capsys.readouterr()
         return code, json.loads(out) if out.strip() else None, err
 
-    store = ["--url", woo_emu.url, "--key", CONSUMER_KEY, "--wp-user", WP_USER, "--app-password", APP_PASSWORD]
-    code, data, err = run("connect", "woocommerce", *store, "--secret", "cs_wrong", "--name", "Shop")
+    # Secrets come from the environment, never from arguments (tests/security/test_cli_secrets.py).
+    monkeypatch.setenv("WOOCOMMERCE_CONSUMER_KEY", CONSUMER_KEY)
+    monkeypatch.setenv("WP_APP_PASSWORD", APP_PASSWORD)
+    store = ["--url", woo_emu.url, "--wp-user", WP_USER]
+    monkeypatch.setenv("WOOCOMMERCE_CONSUMER_SECRET", "cs_wrong")
+    code, data, err = run("connect", "woocommerce", *store, "--name", "Shop")
     assert code == 2 and data is None and "API key valid" in err and list_connections(rt.db, "woocommerce") == []
-    code, data, _ = run("connect", "woocommerce", *store, "--secret", CONSUMER_SECRET, "--name", "Shop")
+    monkeypatch.setenv("WOOCOMMERCE_CONSUMER_SECRET", CONSUMER_SECRET)
+    code, data, _ = run("connect", "woocommerce", *store, "--name", "Shop")
     assert code == 0 and data["kind"] == "woocommerce" and data["name"] == "Shop"
 
     rt.set_provider("studio", ScriptedProvider())
@@ -756,3 +768,198 @@ def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, ca
     assert code == 0 and data["restored"] == ["19"] and ids(woo_emu, 19) == ["12", "13"]
     code, data, _ = run("rollback", "--job", var_job)
     assert code == 0 and data["restored"] == ["21"] and woo_emu.variation_image(27) == 16
+
+
+# What a real store showed (issue 14): variation SKUs, the store re-read, one upload per image, big images --------
+
+
+def test_photos_with_a_variation_sku_go_to_that_variation(rt, woo_emu, conn, woo, capsys):
+    import json
+
+    from lib import cli
+
+    photo = Product(id="upload-1", name="Red tee photo", sku="wcr-tee-red-s", category="Uploads")
+    job_id, _ = make_job(rt, "upload", None, [(photo, None)])
+    code = cli.main(["publish", "--job", str(job_id), "--role", "featured", "--json"], rt=rt)
+    [pub] = json.loads(capsys.readouterr().out)["publications"]
+    assert code == 0
+    assert (pub["product_id"], pub["variation_id"], pub["role"], pub["state"]) == ("21", "22", "variation", "done")
+    assert pub["label"] == "“Red tee photo” (wcr-tee-red-s)"
+    assert str(woo_emu.variation_image(22)) == pub["media_id"] and ids(woo_emu, 21) == ["14"]
+    assert not any(r["path"].endswith("/products/22") and r["method"] == "PUT" for r in woo_emu.requests)
+    assert publish.rollback(rt, job_id=job_id).restored == ["21"] and woo_emu.variation_image(22) == 15
+
+
+def test_choosing_products_by_variation_sku_and_in_any_case(rt, woo_emu, conn, capsys):
+    import json
+
+    from lib import cli
+
+    def items(products: str) -> list[tuple[str, str | None]]:
+        code = cli.main(["generate", "--source", "woocommerce", "--products", products, "--yes", "--json"], rt=rt)
+        job_id = json.loads(capsys.readouterr().out)["job_id"]
+        assert code == 0
+        with rt.db.session() as s:
+            rows = s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.id)).all()
+        return [(i.product_id, i.variation_id) for i in rows]
+
+    assert items("WCR-TEE,WCR-TEE-RED-S,wcr-mug-red") == [("21", str(v)) for v in range(22, 28)] + [("17", None)]
+    assert items("wcr-tee-blue-m") == [("21", "26")]
+
+
+def test_an_image_removed_in_the_store_is_put_back_by_publishing_again(rt, woo_emu, conn, woo):
+    job_id, (asset_id,) = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    (first,) = publish.publish_job(rt, job_id, "featured")
+    woo_emu.products[17]["image_ids"] = [10]  # a person removes it from the product
+
+    [change] = publish.plan_publish(rt, [asset_id], "featured").changes
+    assert change.after_description.startswith(
+        f"Image #{asset_id} was published earlier but is no longer on “Red Mug” (WCR-MUG-RED) (removed in the "
+        "store since): publishing puts it back. The new image becomes the featured image"
+    )
+    (again,) = publish.publish_job(rt, job_id, "featured")
+    assert again.id != first.id and again.state == PublicationState.DONE
+    assert ids(woo_emu, 17) == [first.remote_media_id, "10"] and uploads(woo_emu) == 1  # the media was reused
+
+    del woo_emu.media[int(first.remote_media_id)]  # now the media is deleted too
+    woo_emu.products[17]["image_ids"] = [10]
+    (third,) = publish.publish_job(rt, job_id, "featured")
+    assert uploads(woo_emu) == 2 and ids(woo_emu, 17) == [third.remote_media_id, "10"]
+
+    assert publish.rollback(rt, job_id=job_id).restored == ["17"] and ids(woo_emu, 17) == ["10"]
+
+
+def test_a_product_deleted_in_the_store_is_said_in_the_plan(rt, woo_emu, conn, woo):
+    job_id, (asset_id,) = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    publish.publish_job(rt, job_id, "featured")
+    del woo_emu.products[17]
+    plan = publish.plan_publish(rt, [asset_id], "featured")
+    assert plan.changes == [] and plan.skipped == [
+        f"“Red Mug” (WCR-MUG-RED) is no longer in the store, so image #{asset_id} cannot go there."
+    ]
+
+
+def test_two_data_folders_upload_each_image_once(tmp_path, waits, woo_emu):
+    image = jpeg(5)
+    pubs = []
+    for home in ("laptop", "server"):
+        other = make_runtime(tmp_path / home, http_timeout_seconds=1.0, http_retries=2)
+        store = save_woocommerce(
+            other, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER, app_password=APP_PASSWORD
+        )
+        mug = open_source(other, store).get_product("17")
+        job_id, _ = make_job(other, "woocommerce", store.id, [(mug, None)], image=image)
+        pubs += publish.publish_job(other, job_id, "gallery")
+        other.db.dispose()
+    assert uploads(woo_emu) == 1 and pubs[0].remote_media_id == pubs[1].remote_media_id
+    assert ids(woo_emu, 17) == ["10", pubs[0].remote_media_id]
+
+
+def test_the_library_lookup_checks_the_content_and_prefers_our_own_upload(rt, woo_emu, conn):
+    from lib.sources.woocommerce import open_target
+
+    target = open_target(rt, conn)
+    name, data = "wcr-mug-red-ai-0badf00d.jpg", jpeg(9)
+    woo_emu.add_media(name, jpeg(10))  # a namesake with other content is never taken
+    assert target.find_upload(name, data=data) is None
+    first = woo_emu.add_media(name, data)  # stored as -1
+    second = woo_emu.add_media(name, data)  # stored as -2
+    assert woo_emu.media[second]["file"] == "wcr-mug-red-ai-0badf00d-2.jpg"
+    assert target.find_upload(name, data=data) == str(first)
+    assert target.find_upload(name, data=data, prefer=frozenset({str(second)})) == str(second)
+
+
+def test_big_images_are_found_again_through_their_scaled_copy(tmp_path, waits, woo_emu):
+    image = jpeg(3, (3000, 2000))
+    pubs = []
+    for home in ("laptop", "server"):
+        other = make_runtime(tmp_path / home, http_timeout_seconds=2.0, http_retries=2, output_max_side=3000)
+        store = save_woocommerce(
+            other, url=woo_emu.url, key=CONSUMER_KEY, secret=CONSUMER_SECRET, wp_user=WP_USER, app_password=APP_PASSWORD
+        )
+        mug = open_source(other, store).get_product("17")
+        job_id, _ = make_job(other, "woocommerce", store.id, [(mug, None)], image=image, size=(3000, 2000))
+        pubs += publish.publish_job(other, job_id, "gallery")
+        other.db.dispose()
+    media = woo_emu.media[int(pubs[0].remote_media_id)]
+    assert media["file"].endswith("-scaled.jpg") and media["original_file"] == pubs[0].remote_filename
+    assert uploads(woo_emu) == 1 and pubs[1].remote_media_id == pubs[0].remote_media_id
+
+
+def test_conflicts_name_each_variation_and_every_change(rt, woo_emu, conn, woo):
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["21"], "27"), (woo["21"], "26")])
+    pubs = publish.publish_job(rt, job_id, "variation")
+    woo_emu.variations[27]["image_id"] = 15
+    woo_emu.variations[26]["image_id"] = None
+    report = publish.rollback(rt, job_id=job_id)
+    assert sorted(sentence for _, sentence in report.conflicts) == [
+        f"variation “Blue, L” (WCR-TEE-BLUE-L) of “Classic Tee”: changed in the store after we published (its "
+        f"image went from image #{pubs[0].remote_media_id} to image #15). Rolling back would undo that.",
+        f"variation “Blue, M” (WCR-TEE-BLUE-M) of “Classic Tee”: changed in the store after we published (its "
+        f"image went from image #{pubs[1].remote_media_id} to no image). Rolling back would undo that.",
+    ]
+
+
+def test_a_later_job_of_ours_is_told_apart_from_a_persons_edit(rt, woo_emu, conn, woo):
+    first_job, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    later_job, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)], image=jpeg(7))
+    publish.publish_job(rt, first_job, "gallery")
+    (later,) = publish.publish_job(rt, later_job, "gallery")
+    [(product_id, sentence)] = publish.rollback(rt, job_id=first_job).conflicts
+    assert sentence == (
+        f"“Red Mug” (WCR-MUG-RED): job {later_job} of this app published to it after this one (image "
+        f"#{later.remote_media_id} added). Roll back job {later_job} first; rolling back this one now would undo it."
+    )
+    assert publish.rollback(rt, job_id=later_job).restored == ["17"]
+    assert publish.rollback(rt, job_id=first_job).restored == ["17"] and ids(woo_emu, 17) == ["10"]
+
+
+def test_a_mixed_job_publishes_what_fits_the_role_and_says_what_it_left_out(rt, woo_emu, conn, woo, capsys):
+    import json
+
+    from lib import cli
+
+    job_id, (mug_asset, _) = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["21"], "27")])
+    code = cli.main(["publish", "--job", str(job_id), "--role", "variation", "--json"], rt=rt)
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and [p["variation_id"] for p in data["publications"]] == ["27"]
+    assert data["skipped"] == [
+        f"Image #{mug_asset} of “Red Mug” (WCR-MUG-RED) was made for the product itself, not a variation: publish "
+        "it as the featured or a gallery image."
+    ]
+    assert ids(woo_emu, 17) == ["10"]
+
+
+def test_the_cli_publishes_or_rejects_single_items(rt, woo_emu, conn, woo, capsys):
+    import json
+
+    from lib import cli
+
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["18"], None)])
+    items = [i.id for i in JobItem_rows(rt, job_id)]
+    assert cli.main(["reject", "--job", str(job_id), "--items", str(items[1])], rt=rt) == 0
+    capsys.readouterr()
+    code = cli.main(["publish", "--job", str(job_id), "--role", "gallery", "--items", str(items[1])], rt=rt)
+    assert code == 2 and "no approved images" in capsys.readouterr().err and ids(woo_emu, 18) == ["11"]
+    code = cli.main(["publish", "--job", str(job_id), "--role", "gallery", "--items", str(items[0]), "--json"], rt=rt)
+    [pub] = json.loads(capsys.readouterr().out)["publications"]
+    assert code == 0 and pub["product_id"] == "17" and ids(woo_emu, 18) == ["11"]
+
+
+def JobItem_rows(rt, job_id):  # noqa: N802
+    with rt.db.session() as s:
+        return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.id)).all())
+
+
+def test_dropping_the_old_main_image_publishes_one_main_image_per_product(rt, woo_emu, conn, woo):
+    _, (first, second) = make_job(rt, "woocommerce", conn.id, [(woo["17"], None), (woo["17"], None)])
+    left_out = (
+        f"Only one image can be the main image of “Red Mug” (WCR-MUG-RED): image #{first} becomes it, and image "
+        f"#{second} is left out (not uploaded). To show both, keep the old main image or publish the second to the "
+        "gallery."
+    )
+    plan = publish.plan_publish(rt, [first, second], "featured", keep_old_featured=False)
+    assert len(plan.changes) == 1 and plan.skipped == [left_out]
+    outcome = publish.publish_images(rt, [first, second], "featured", keep_old_featured=False)
+    [pub] = outcome.publications
+    assert outcome.skipped == [left_out] and uploads(woo_emu) == 1 and ids(woo_emu, 17) == [pub.remote_media_id]

@@ -93,7 +93,8 @@ def test_drive_images_go_to_the_store_product_with_the_same_sku_and_roll_back(rt
 
     report = publish_to_store(rt, job_id, "featured")
 
-    assert report.unmatched == ["“New lamp”: the store has no product with SKU GK-NEW-001."]
+    [unmatched] = report.unmatched
+    assert unmatched.endswith(" of “New lamp” (GK-NEW-001): the store has no product or variation with SKU GK-NEW-001.")
     [pub] = report.publications
     assert pub.state == PublicationState.DONE and pub.product_id == str(red_mug) and pub.store_kind == "woocommerce"
     after = woo_emu.image_ids(red_mug)
@@ -137,7 +138,11 @@ def test_the_plan_says_what_publishing_would_change_and_changes_nothing(rt, driv
     assert again.matches == [] and again.already == 1  # what is published is not offered again
 
 
-def test_the_plan_refuses_the_variation_role(rt, drive_emu):
+def test_the_variation_role_leaves_out_photos_whose_sku_is_a_product(rt, drive_emu, woo_emu, shop):
     job_id = drive_job(rt, drive_emu)
-    with pytest.raises(InputError, match="main image or adds it to its gallery"):
-        plan_sku_publish(rt, job_id, "variation")
+    plan = plan_sku_publish(rt, job_id, "variation")
+    assert plan.matches == [] and len(plan.unmatched) == 2
+    assert any("SKU WCR-MUG-RED is a product in the store, not a variation" in u for u in plan.unmatched)
+    with pytest.raises(InputError, match="^Nothing was published. Image #"):
+        publish_to_store(rt, job_id, "variation")
+    assert woo_emu.counts["uploads"] == 0

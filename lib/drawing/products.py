@@ -44,11 +44,11 @@ def _text_lines(c: Canvas, x0: float, y0: float, x1: float, rows: list[float], c
 def mug(c: Canvas, p: Palette) -> None:
     glaze, clay = p["glaze"], p["clay"]
     x0, x1, top, bot = 300, 660, 300, 740
-    # Handle: a thick ear on the right; its opening shows the handle's own shaded inner face, not the background.
-    handle = c.mask(("ellipse", (585, 380, 805, 640)), ("-ellipse", (560, 300, 640, 720)))
-    c.fill(handle, sphere(700, 510, 110, 130, glaze, light=(-0.3, -0.5), ambient=0.55, spec=0.3), rim=0.35)
-    inner = c.mask(("ellipse", (640, 440, 745, 580)), ("-rect", (560, 300, 652, 720)))
-    c.fill(inner, vgrad(440, 580, scale(glaze, 0.42), scale(glaze, 0.62)), rim=0.2, rim_width=6)
+    # Handle: an open ear on the right. Its opening shows the white backdrop, which a cut-out must remove.
+    handle = c.mask(
+        ("ellipse", (585, 380, 805, 640)), ("-ellipse", (560, 300, 640, 720)), ("-ellipse", (648, 446, 742, 574))
+    )
+    c.fill(handle, sphere(700, 510, 110, 130, glaze, light=(-0.3, -0.5), ambient=0.55, spec=0.3), rim=0.45)
     body = c.mask(
         ("rrect", (x0, top, x1, bot), 36), ("-rect", (0, 0, 1024, top + 30)), ("ellipse", (x0, top, x1, top + 60))
     )
@@ -650,6 +650,59 @@ def serum(c: Canvas, p: Palette) -> None:
     _text_lines(c, 456, 690, 568, [1.0, 0.7, 0.9], scale(ink, 1.8), h=7)
 
 
+def glass_bottle(c: Canvas, p: Palette) -> None:
+    """A clear glass bottle of olive oil: tinted glass over the oil, a cork, a paper tag on a string."""
+    glass, oil, cork = p["glass"], p["oil"], p["cork"]
+    x0, x1 = 392, 632
+    shoulder = [(x0, 470), (x0 + 10, 420), (470, 330), (476, 220), (548, 220), (554, 330), (x1 - 10, 420), (x1, 470)]
+    bottle = c.mask(("rrect", (x0, 440, x1, 905), 46), ("poly", shoulder))
+    # The glass: light tinted, darker at its edges where you look through more of it.
+    c.fill(
+        bottle, cylinder(x0, x1, glass, light=-0.3, ambient=0.78, spec=0.25, spec_width=0.06), rim=0.55, rim_width=14
+    )
+    level = c.intersect(c.mask(("rect", (x0, 520, x1, 905))), bottle)
+    c.fill(level, cylinder(x0, x1, oil, light=-0.3, ambient=0.55, spec=0.15), rim=0.5, rim_width=12, opacity=0.9)
+    c.fill(c.mask(("ellipse", (x0 + 6, 508, x1 - 6, 532))), flat(scale(oil, 1.25)), opacity=0.7)
+    # Thick glass bottom and the long window reflections of a softbox.
+    c.fill(c.mask(("rrect", (x0 + 8, 870, x1 - 8, 902), 16)), flat(scale(glass, 0.82)), opacity=0.7)
+    c.fill(c.soft(c.mask(("rrect", (x0 + 30, 470, x0 + 52, 860), 10)), 4), flat((250, 252, 246)), opacity=0.75)
+    c.fill(c.soft(c.mask(("rrect", (x1 - 44, 490, x1 - 34, 840), 5)), 3), flat((246, 248, 240)), opacity=0.45)
+    # Neck lip and cork.
+    c.fill(c.mask(("rrect", (466, 210, 558, 236), 8)), cylinder(466, 558, scale(glass, 0.9), spec=0.4), rim=0.4)
+    c.fill(
+        c.mask(("rrect", (474, 138, 550, 214), 10)),
+        times(cylinder(474, 550, cork, light=-0.3, ambient=0.55, spec=0.1), c.noise(0.12, 11, grain=3)),
+    )
+    # A kraft paper tag on a string.
+    c.fill(c.mask(("line", [(540, 250), (600, 330), (640, 560)], 3)), flat((90, 70, 50)))
+    tag = c.mask(("poly", [(600, 560), (690, 560), (700, 580), (700, 690), (600, 690)]))
+    c.fill(tag, vgrad(560, 690, (214, 186, 146), (190, 160, 120)), rim=0.2, rim_width=4)
+    _text_lines(c, 614, 600, 686, [1.0, 0.7, 0.85], (90, 70, 50), h=7)
+
+
+def white_jug(c: Canvas, p: Palette) -> None:
+    """A white porcelain jug with an open loop handle: white product on white, and a hole showing the backdrop."""
+    body_c = p["body"]
+    x0, x1 = 330, 650
+    handle = c.mask(("ellipse", (560, 340, 800, 700)), ("-ellipse", (612, 396, 744, 640)), ("-rect", (0, 0, 600, 1024)))
+    c.fill(handle, sphere(690, 520, 120, 180, body_c, light=(-0.4, -0.5), ambient=0.62, spec=0.3), rim=0.55)
+    outline = [(x0 + 40, 290), (x0 + 10, 360), (x0, 480), (x0 + 14, 700), (x0 + 50, 880), (x1 - 50, 880)]
+    outline += [(x1 - 14, 700), (x1, 480), (x1 - 20, 340), (x1 - 30, 290)]
+    spout = [(x0 + 50, 300), (260, 240), (250, 262), (x0 + 10, 380)]
+    c.fill(c.mask(("poly", spout)), vgrad(240, 380, scale(body_c, 0.96), scale(body_c, 0.8)), rim=0.5, rim_width=8)
+    c.fill(
+        c.mask(("poly", outline)),
+        cylinder(x0, x1, body_c, light=-0.45, ambient=0.7, spec=0.35, spec_width=0.08, spec2=0.1),
+        rim=0.5,
+        rim_width=16,
+    )
+    # The opening: a dark inside seen over the rim, then a glazed rim.
+    c.fill(c.mask(("ellipse", (x0 + 36, 270, x1 - 28, 318))), flat(scale(body_c, 0.88)))
+    c.fill(c.mask(("ellipse", (x0 + 48, 278, x1 - 40, 312))), vgrad(278, 312, scale(body_c, 0.62), scale(body_c, 0.82)))
+    # Unglazed foot ring.
+    c.fill(c.mask(("rrect", (x0 + 52, 866, x1 - 52, 892), 10)), flat(scale(body_c, 0.78)))
+
+
 # Registry ------------------------------------------------------------------------------------
 
 Drawer = Callable[[Canvas, Palette], None]
@@ -721,6 +774,8 @@ DRAWINGS: dict[str, tuple[Drawer, Palette, str]] = {
         },
         "glass",
     ),
+    "glass_bottle": (glass_bottle, {"glass": (206, 222, 200), "oil": (176, 160, 52), "cork": (186, 146, 100)}, "oil"),
+    "white_jug": (white_jug, {"body": (244, 243, 239)}, "body"),
     "serum": (
         serum,
         {

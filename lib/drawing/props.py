@@ -1,5 +1,6 @@
 """Small scene props for the studio engine (a plant, a cup, books, a vase, a towel, soap, stones, fruit, a
-candle), drawn on transparent canvases and cropped tight. They sit behind the product, a little out of focus."""
+candle, a fruit bowl, a chopping board, a notebook, a storage jar), drawn on transparent canvases and cropped
+tight. They sit behind the product, a little out of focus."""
 
 from __future__ import annotations
 
@@ -10,9 +11,23 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from lib.drawing.canvas import Canvas, cylinder, flat, leaf, rotated_ellipse, scale, sphere, vgrad
+from lib.drawing.canvas import Canvas, cylinder, flat, leaf, rotated_ellipse, scale, sphere, times, vgrad
 
-PROP_KINDS = ("plant", "cup", "book", "vase", "towel", "soap", "stones", "fruit", "candle")
+PROP_KINDS = (
+    "plant",
+    "cup",
+    "book",
+    "vase",
+    "towel",
+    "soap",
+    "stones",
+    "fruit",
+    "candle",
+    "bowl",
+    "board",
+    "notebook",
+    "jar",
+)
 
 
 def _plant(c: Canvas, rng: np.random.Generator) -> None:
@@ -156,6 +171,70 @@ def _candle(c: Canvas, rng: np.random.Generator) -> None:
     c.fill(flame, vgrad(360, 452, (255, 240, 190), (250, 160, 50)))
 
 
+def _bowl(c: Canvas, rng: np.random.Generator) -> None:
+    glaze = [(236, 230, 218), (120, 138, 128), (184, 110, 80)][int(rng.integers(3))]
+    fruit = [(236, 196, 60), (222, 120, 50), (140, 170, 70)][int(rng.integers(3))]
+    for cx, r in [(420, 90), (590, 84), (505, 80)]:
+        c.fill(
+            c.mask(("ellipse", (cx - r, 700 - 2 * r + 40, cx + r, 740))),
+            sphere(cx, 700 - r + 40, r, r, fruit, ambient=0.5, spec=0.3, spec_size=0.22),
+        )
+    c.fill(
+        c.mask(("pie", (250, 560, 774, 900), 0, 180)),
+        sphere(512, 700, 262, 190, glaze, light=(-0.45, -0.2), ambient=0.5, spec=0.35),
+        rim=0.25,
+    )
+    c.fill(c.mask(("ellipse", (250, 690, 774, 740))), flat(scale(glaze, 1.06)), opacity=0.9)
+    c.fill(c.mask(("rrect", (430, 880, 594, 910), 10)), flat(scale(glaze, 0.7)))
+
+
+def _board(c: Canvas, rng: np.random.Generator) -> None:
+    """A wooden chopping board standing on its edge, leaning on the wall."""
+    wood = [(196, 150, 100), (150, 104, 66), (222, 190, 146)][int(rng.integers(3))]
+    c.fill(
+        c.mask(
+            ("rrect", (340, 160, 690, 910), 60), ("rrect", (470, 40, 560, 200), 40), ("-ellipse", (492, 80, 538, 126))
+        ),
+        times(
+            cylinder(340, 690, wood, light=-0.3, ambient=0.62, spec=0.12),
+            c.noise(0.04, int(rng.integers(100)), grain=6),
+        ),
+        rim=0.3,
+        rim_width=8,
+    )
+    for k in range(5):
+        x = 380 + k * 70 + rng.uniform(-12, 12)
+        c.fill(c.mask(("line", [(x, 200), (x + rng.uniform(-20, 20), 880)], 3)), flat(scale(wood, 0.82)), opacity=0.5)
+
+
+def _notebook(c: Canvas, rng: np.random.Generator) -> None:
+    """A closed notebook lying flat with a pencil on it (seen from the scene's low angle)."""
+    cover = [(40, 44, 52), (176, 90, 66), (200, 186, 160), (70, 96, 86)][int(rng.integers(4))]
+    c.fill(c.mask(("poly", [(200, 840), (820, 840), (780, 760), (250, 760)])), flat((238, 232, 218)))
+    c.fill(
+        c.mask(("poly", [(196, 830), (824, 830), (784, 748), (246, 748)])),
+        vgrad(748, 830, scale(cover, 1.12), scale(cover, 0.9)),
+    )
+    c.fill(c.mask(("rect", (196, 830, 824, 850))), vgrad(830, 850, scale(cover, 0.8), scale(cover, 0.6)))
+    c.fill(c.mask(("line", [(330, 800), (700, 770)], 10)), flat((232, 190, 70)))
+    c.fill(c.mask(("line", [(700, 770), (724, 768)], 10)), flat((60, 56, 50)))
+
+
+def _jar(c: Canvas, rng: np.random.Generator) -> None:
+    """A glass storage jar with a wooden lid, holding pasta, beans or coffee."""
+    fill_c = [(232, 206, 140), (110, 70, 44), (200, 120, 80)][int(rng.integers(3))]
+    x0, x1 = 380, 644
+    c.fill(
+        c.mask(("rrect", (x0, 420, x1, 900), 40)), cylinder(x0, x1, (226, 232, 230), ambient=0.8, spec=0.5), opacity=0.5
+    )
+    c.fill(
+        c.mask(("rrect", (x0 + 10, 520, x1 - 10, 890), 34)),
+        times(cylinder(x0, x1, fill_c, light=-0.4, ambient=0.55, spec=0.1), c.noise(0.12, 5, grain=5)),
+    )
+    c.fill(c.mask(("rect", (x0 + 30, 440, x0 + 52, 860))), flat((250, 252, 250)), opacity=0.55)
+    c.fill(c.mask(("rrect", (x0 - 6, 370, x1 + 6, 430), 14)), cylinder(x0, x1, (176, 130, 86), ambient=0.55, spec=0.2))
+
+
 _DRAW: dict[str, Callable[[Canvas, np.random.Generator], None]] = {
     "plant": _plant,
     "cup": _cup,
@@ -166,6 +245,10 @@ _DRAW: dict[str, Callable[[Canvas, np.random.Generator], None]] = {
     "stones": _stones,
     "fruit": _fruit,
     "candle": _candle,
+    "bowl": _bowl,
+    "board": _board,
+    "notebook": _notebook,
+    "jar": _jar,
 }
 
 

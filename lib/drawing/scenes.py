@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from lib.drawing import textures as tx
+from lib.drawing.cache import SingleFlightCache
 
 if TYPE_CHECKING:
     from lib.generation.prompts import SceneParams
@@ -41,9 +41,27 @@ def _seed(*parts: object) -> int:
     return zlib.crc32(repr(parts).encode())
 
 
-@lru_cache(maxsize=12)  # 3 MB each at 1024 px, 12.6 MB at 2048: bounded memory for long-running workers
+# 3 MB each at 1024 px, 12.6 MB at 2048. An auto-style job meets every preset (10 x 4 scene variants = 120 MB at
+# 1024 px): a budget that holds them all, so the cache does not thrash, and still bounds a long-running worker.
+BACKGROUNDS: SingleFlightCache[tuple[np.ndarray, Scene]] = SingleFlightCache(
+    144 * 1024 * 1024, lambda entry: entry[0].nbytes
+)
+
+
 def background(params: SceneParams, width: int, height: int, variant: int) -> tuple[np.ndarray, Scene]:
-    """The rendered background (uint8 H x W x 3, read-only) and its geometry."""
+    """The rendered background (uint8 H x W x 3, read-only) and its geometry (cached; computed once even when
+    several threads ask at the same time)."""
+    return BACKGROUNDS.get(
+        (params, width, height, variant % SCENE_VARIANTS),
+        lambda: _background(params, width, height, variant % SCENE_VARIANTS),
+    )
+
+
+def clear_backgrounds() -> None:
+    BACKGROUNDS.clear()
+
+
+def _background(params: SceneParams, width: int, height: int, variant: int) -> tuple[np.ndarray, Scene]:
     p = params
     v = variant % SCENE_VARIANTS
     rng = np.random.default_rng(_seed(p.wall, p.surface, p.wall_colors, v))

@@ -24,35 +24,42 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter, UnidentifiedImageError
+from scipy import ndimage
 
 from lib.drawing import draw
+from lib.drawing.cache import SingleFlightCache
 from lib.drawing.canvas import Canvas, flat, scale, vgrad
 from lib.drawing.props import prop
-from lib.drawing.scenes import SCENE_VARIANTS, Scene, background
+from lib.drawing.scenes import BACKGROUNDS, SCENE_VARIANTS, Scene, background, clear_backgrounds
 from lib.errors import ProviderPermanent
+from lib.generation import direction
 from lib.generation.base import ASPECT_RATIOS, GeneratedImage, GenerationRequest, ProductInfo, aspect_size
+from lib.generation.product_sizes import FLAT, HANG, WALL, product_kind, props_for
 from lib.generation.prompts import PRESETS, SceneParams, resolve_style
 
 MODEL = "studio-v1"
 JPEG_QUALITY = 92
 WHITE_TOLERANCE = 16  # max channel distance from the border colour that still counts as background
+HOLE_TOLERANCE = 4.0  # an enclosed region must match the backdrop this closely (mean) to be cut out as a hole
+HOLE_EDGE_CONTRAST = 22.0  # and the ring around it must be this much darker (luma) than the backdrop
 MAX_WORK_SIDE = 2048  # larger sources are reduced first: the output never needs more
-_APPAREL_WORDS = (
-    "apparel",
-    "cloth",
-    "shirt",
-    "tee",
-    "dress",
-    "jacket",
-    "hoodie",
-    "sweater",
-    "wear",
-    "fashion",
-    "top",
-    "coat",
-    "knit",
-)
-_NOT_HUNG = ("bag", "tote", "pack", "shoe", "sneaker", "boot", "watch", "sandal", "wallet", "belt", "hat")
+FLAT_SQUASH = 0.55  # a flat item seen lying on the surface from about 35 degrees above
+# Typical heights of the props, in cm (a stack for books and towels), so they scale with the product.
+PROP_CM = {
+    "plant": 28.0,
+    "cup": 9.0,
+    "book": 9.0,
+    "vase": 26.0,
+    "towel": 10.0,
+    "soap": 6.0,
+    "stones": 9.0,
+    "fruit": 9.0,
+    "candle": 11.0,
+    "bowl": 8.0,
+    "board": 34.0,
+    "notebook": 3.0,
+    "jar": 14.0,
+}
 
 
 # Cut-out --------------------------------------------------------------------------------------
@@ -69,7 +76,7 @@ class Cutout:
 
 def _decode(data: bytes) -> tuple[Image.Image, float]:
     try:
-        im = Image.open(io.BytesIO(data))
+        im: Image.Image = Image.open(io.BytesIO(data))
         im.load()
     except Image.DecompressionBombError as exc:  # the worker hands over checked photos; a direct caller may not
         raise ProviderPermanent(
@@ -138,9 +145,52 @@ def border_connected(near: np.ndarray) -> np.ndarray:
     return np.cumsum(delta, axis=1)[:, :w] > 0
 
 
-@lru_cache(maxsize=8)  # variants of a product reuse its cut-out; bounded for long-running workers
-def cut_out(data: bytes) -> Cutout:
-    """The product cut out of its white background (cached: variants of one product cut once)."""
+def _enclosed_background(near: np.ndarray, dev: np.ndarray, lum: np.ndarray, ref_lum: float) -> np.ndarray:
+    """Near-white regions the border flood cannot reach that are background seen through the product (the opening
+    of a mug's handle, the gap between a bag's straps), as opposed to white parts of the product (a label, a clock
+    face, a highlight). A region counts as background when it
+
+    - matches the backdrop closely (mean distance <= HOLE_TOLERANCE, median <= 2: a product's white is shaded or
+      off-white, a highlight is a gradient),
+    - holds nothing (no islands of product inside it: a dial has hands, a label has text),
+    - is bounded by a clear edge (the 2 px ring around it is darker: a specular highlight fades out instead).
+    """
+    labels, n = ndimage.label(near)
+    out = np.zeros(near.shape, dtype=bool)
+    if n == 0:
+        return out
+    h, w = near.shape
+    on_border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    idx = np.arange(1, n + 1)
+    sizes = ndimage.sum_labels(np.ones_like(dev, dtype=np.float32), labels, idx)
+    means = ndimage.mean(dev, labels, idx)
+    medians = ndimage.median(dev, labels, idx)
+    min_area = max(6, int(0.00002 * h * w))
+    candidates = [
+        i
+        for i, size, mean, median in zip(idx, sizes, means, medians, strict=True)
+        if i not in on_border and size >= min_area and mean <= HOLE_TOLERANCE and median <= 2
+    ]
+    if not candidates:
+        return out
+    slices = ndimage.find_objects(labels)
+    for i in candidates:
+        sl = slices[i - 1]
+        assert sl is not None
+        y0, y1 = max(0, sl[0].start - 3), min(h, sl[0].stop + 3)
+        x0, x1 = max(0, sl[1].start - 3), min(w, sl[1].stop + 3)
+        comp = labels[y0:y1, x0:x1] == i
+        filled = ndimage.binary_fill_holes(comp)
+        if filled.sum() - comp.sum() > 2:  # something inside it: a surface of the product
+            continue
+        ring = ndimage.binary_dilation(comp, iterations=2) & ~comp
+        if not ring.any() or ref_lum - float(lum[y0:y1, x0:x1][ring].mean()) < HOLE_EDGE_CONTRAST:
+            continue
+        out[y0:y1, x0:x1] |= comp
+    return out
+
+
+def _cut_out(data: bytes) -> Cutout:
     im, factor = _decode(data)
     arr = np.asarray(im)
     h, w = arr.shape[:2]
@@ -152,8 +202,13 @@ def cut_out(data: bytes) -> Cutout:
             "The studio engine needs the product on a plain white background; this photo's edges are not white. "
             "Use a packshot on white, or the AI engine for this photo."
         )
-    near = np.abs(arr.astype(np.int16) - ref.astype(np.int16)).max(axis=2) <= WHITE_TOLERANCE
-    fg = ~border_connected(near)
+    dev = np.abs(arr.astype(np.int16) - ref.astype(np.int16)).max(axis=2)
+    near = dev <= WHITE_TOLERANCE
+    background_ = border_connected(near)
+    lum = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    ref_lum = float(ref @ np.array([0.299, 0.587, 0.114]))
+    background_ |= _enclosed_background(near & ~background_, dev.astype(np.float32), lum, ref_lum)
+    fg = ~background_
     if fg.sum() < max(16, 0.001 * h * w):
         raise ProviderPermanent("No product was found in this photo: it looks blank white.")
     rows = np.nonzero(fg.any(axis=1))[0]
@@ -178,7 +233,20 @@ def cut_out(data: bytes) -> Cutout:
         Image.fromarray((rgb * inner[..., None]).astype(np.uint8), "RGB").filter(ImageFilter.BoxBlur(2)),
         dtype=np.float32,
     )
-    spread = spread * 255.0 / np.maximum(wsum, 1.0)
+    spread = (spread * 255.0 / np.maximum(wsum, 1.0)).astype(np.float32)
+    # Matting on the rim: an anti-aliased edge pixel is a mix of the product's colour and the backdrop's, so its
+    # coverage is how far it moved from the backdrop towards the product (a projection). Where the product's own
+    # colour is too close to the backdrop (white on white) the feathered mask above stays.
+    outer = ndimage.binary_dilation(f, iterations=1)
+    band = outer & ~inner
+    towards = spread - ref.astype(np.float32)
+    reach = (towards * towards).sum(axis=2)
+    moved = ((rgb - ref.astype(np.float32)) * towards).sum(axis=2)
+    use = band & (reach > 40.0**2) & (wsum[..., 0] > 0)
+    cover = np.clip(moved / np.maximum(reach, 1.0), 0, 1)
+    # The product's own outermost pixels vary in colour (stitching, shading): mostly covered means covered.
+    cover = np.where(f & (cover > 0.6), 1.0, cover)
+    alpha = np.where(use, cover, np.where(inner, 1.0, alpha)).astype(np.float32)
     edge = (alpha < 0.999)[..., None] & (wsum > 0)
     rgb = np.where(edge, np.clip(spread, 0, 255), rgb)
     return Cutout(
@@ -190,6 +258,26 @@ def cut_out(data: bytes) -> Cutout:
     )
 
 
+# Variants of a product run in parallel in the worker: single flight, so the first cuts and the others wait.
+_CUTOUTS: SingleFlightCache[Cutout] = SingleFlightCache(96 * 1024 * 1024, lambda c: c.rgb.nbytes + c.alpha.nbytes)
+
+
+def cut_out(data: bytes) -> Cutout:
+    """The product cut out of its white background (cached by content: variants of one product cut once)."""
+    return _CUTOUTS.get(hashlib.sha256(data).digest(), lambda: _cut_out(data))
+
+
+def clear_caches() -> None:
+    """Forget cut-outs, backgrounds and props (tests of cold starts, benchmarks)."""
+    _CUTOUTS.clear()
+    clear_backgrounds()
+    prop.cache_clear()
+
+
+def cache_stats() -> dict[str, dict[str, int]]:
+    return {"cutout": _CUTOUTS.stats.as_dict(), "background": BACKGROUNDS.stats.as_dict()}
+
+
 # Layout -----------------------------------------------------------------------------------------
 
 
@@ -199,7 +287,11 @@ class Placement:
     scale: float  # output px per (reduced) source px
     style: str
     scene_variant: int
-    mode: str  # floor | plinth | hanger
+    mode: str  # floor | plinth | hanger | wall | flat
+    kind: str = ""  # what the engine took the product for (lib.generation.product_sizes)
+    px_per_cm: float = 0.0  # the scale props were drawn at
+    props: tuple[str, ...] = ()
+    understood: tuple[str, ...] = ()  # what the extra direction changed
 
 
 @dataclass
@@ -207,15 +299,6 @@ class Composite:
     image: Image.Image
     placement: Placement
     cutout: Cutout
-
-
-def _is_apparel(info: ProductInfo) -> bool:
-    """Garments hang on a hanger; bags, shoes and accessories stand on a plinth instead."""
-    name = info.name.lower()
-    if any(word in name for word in _NOT_HUNG):
-        return False
-    text = f"{info.category} {name}".lower()
-    return any(word in text for word in _APPAREL_WORDS)
 
 
 def _rng(*parts: object) -> np.random.Generator:
@@ -265,6 +348,10 @@ class StudioEngine:
                 "placement": list(p.box),
                 "scale": round(p.scale, 5),
                 "mode": p.mode,
+                "seed": int(req.seed),
+                "kind": p.kind,
+                "props": list(p.props),
+                "direction_used": list(p.understood),
             },
             request_id=hashlib.sha256(req.fingerprint(self.name).encode()).hexdigest()[:16],
         )
@@ -273,56 +360,79 @@ class StudioEngine:
     def render(self, req: GenerationRequest) -> Composite:
         width, height = self.output_size(req)
         style = resolve_style(req.style, req.product.category)
-        params = PRESETS[style].render
+        steer = direction.parse(req.prompt)
+        params = direction.apply(PRESETS[style].render, steer)
         cut = cut_out(req.source_image)
-        variant = int(req.variant_index) + int(req.seed)
-        scene_variant = variant % SCENE_VARIANTS
-        bg, scene = background(params, width, height, scene_variant)
+        # Everything random comes from the seed and the variant: the same pair gives the same picture, a new seed
+        # (a regenerate, a re-run) a new one. A job's variants walk through the scene variants from a seeded start,
+        # so one product's variants never share a backdrop.
         rng = _rng(style, int(req.variant_index), int(req.seed))
+        start = int(_rng("scene", int(req.seed)).integers(SCENE_VARIANTS))
+        scene_variant = (start + int(req.variant_index)) % SCENE_VARIANTS
+        bg, scene = background(params, width, height, scene_variant)
         img = bg.astype(np.float32) / 255.0
+        kind = product_kind(req.product.name, req.product.category)
 
-        ch, cw = cut.alpha.shape
+        rgb_src, alpha_src = cut.rgb, cut.alpha
+        if kind.placement == FLAT and alpha_src.shape[0] > alpha_src.shape[1]:
+            # A portrait flat item (a watch photographed strap up) is laid down on its side.
+            rgb_src, alpha_src = np.rot90(rgb_src), np.rot90(alpha_src)
+        ch, cw = alpha_src.shape
         aspect = cw / ch
         mode = "floor"
-        if params.hanger and _is_apparel(req.product) and aspect < 1.6:
+        if kind.placement == HANG and aspect < 1.6:
             mode = "hanger"
+        elif kind.placement == WALL:
+            mode = "wall"
+        elif kind.placement == FLAT:
+            mode = "flat"
         elif params.plinth or params.hanger:
             mode = "plinth"
 
-        # Variants move the product around a little: size, left-right, depth on the surface.
-        size_f = (0.52, 0.47, 0.57, 0.5)[variant % 4] + rng.uniform(-0.02, 0.02)
-        x_f = (0.5, 0.44, 0.56, 0.47)[variant % 4] + rng.uniform(-0.02, 0.02)
-        depth_f = (0.55, 0.68, 0.45, 0.6)[variant % 4] + rng.uniform(-0.04, 0.04)
+        # Real-world scale: the frame spans about 2.3x the product's size at its depth (never less than 28 cm:
+        # a mug is not a billboard), so props drawn at their own sizes in cm sit beside it believably.
+        real = kind.height_cm
+        frame_cm = min(130.0, max(28.0, real * 2.3)) * float(rng.uniform(0.9, 1.12))
+        if mode == "flat":
+            long_px = real * height / frame_cm
+            pw = long_px if aspect >= 1 else long_px * aspect
+            ph = (pw / aspect) * FLAT_SQUASH
+        else:
+            ph = real * height / frame_cm
+            pw = ph * aspect
+        x_f = float(rng.uniform(0.4, 0.6))
+        depth_f = float(rng.uniform(0.42, 0.7))
 
         if mode == "hanger":
             rail_y = int(0.085 * height)
             top = rail_y + int(0.1 * height)
-            ph = min(size_f * 1.25 * height, 0.82 * height - top, 0.7 * width / aspect)
+            ph = min(ph * 1.15, 0.82 * height - top, 0.7 * width / aspect)
             pw = ph * aspect
             cx = width * (0.5 + (x_f - 0.5) * 0.5)
             px0, py0 = int(round(cx - pw / 2)), top
+            base = py0 + ph
+        elif mode == "wall":
+            room = scene.horizon - 0.1 * height  # the wall above the surface, with a margin
+            k = min(1.0, 0.72 * room / ph, 0.55 * width / pw)
+            ph, pw = ph * k, pw * k
+            cy = 0.06 * height + room * float(rng.uniform(0.42, 0.55))
+            cx = min(max(width * x_f, pw / 2 + 0.06 * width), width - pw / 2 - 0.06 * width)
+            px0, py0 = int(round(cx - pw / 2)), int(round(cy - ph / 2))
+            base = float(scene.horizon + 0.15 * (scene.floor_bottom - scene.horizon))  # props: near the wall
         else:
-            # Equal visual weight for tall and wide products: size by area, then keep inside the frame.
-            ph = size_f * height * math.sqrt(0.75 / aspect)
-            ph = min(ph, 0.64 * height)
-            pw = ph * aspect
-            if pw > 0.6 * width:
-                pw = 0.6 * width
-                ph = pw / aspect
             if mode == "plinth":
-                plinth_h = 0.2 * height
-                base = height - plinth_h - 0.03 * height
+                base = height - 0.2 * height - 0.03 * height
                 base = max(base, scene.horizon + 0.05 * height)
             else:
                 base = scene.horizon + depth_f * (scene.floor_bottom - scene.horizon)
-            ph = min(ph, base - 0.07 * height)
-            pw = ph * aspect
-            cx = width * x_f
-            cx = min(max(cx, pw / 2 + 0.04 * width), width - pw / 2 - 0.04 * width)
+            k = min(1.0, 0.62 * width / pw, (base - 0.07 * height) / ph)
+            ph, pw = ph * k, pw * k
+            cx = min(max(width * x_f, pw / 2 + 0.04 * width), width - pw / 2 - 0.04 * width)
             px0, py0 = int(round(cx - pw / 2)), int(round(base - ph))
+        px_per_cm = (max(pw, pw / aspect) if mode == "flat" else ph) / real
         pw_i, ph_i = max(1, int(round(pw))), max(1, int(round(ph)))
         factor = ph_i / ch
-        rgba = np.dstack([cut.rgb, np.clip(cut.alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
+        rgba = np.ascontiguousarray(np.dstack([rgb_src, np.clip(alpha_src * 255 + 0.5, 0, 255).astype(np.uint8)]))
         prod = Image.fromarray(rgba, "RGBA")
         if (pw_i, ph_i) != (cw, ch):
             prod = prod.resize((pw_i, ph_i), Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -330,31 +440,71 @@ class StudioEngine:
         p_a = np.asarray(prod, dtype=np.float32)[..., 3] / 255.0
         base_y = py0 + ph_i
 
-        if mode == "floor" and params.props:
-            self._props(img, scene, params, rng, (px0, py0, pw_i, ph_i), style)
+        props: tuple[str, ...] = ()
+        if mode in ("floor", "wall", "flat") and not steer.no_props:
+            wanted = tuple(p for p in steer.props if p not in kind.not_props)
+            candidates = props_for(req.product.category, params.props, kind)
+            props = self._pick_props(rng, wanted, candidates)
+        if props and mode != "wall":  # behind the product; below a wall piece they stand in front of the wall
+            self._props(img, scene, params, rng, (px0, py0, pw_i, ph_i), props, px_per_cm, int(base), mode)
         if mode == "plinth":
             self._plinth(img, scene, params, (px0, py0, pw_i, ph_i), rng)
         if mode == "hanger":
-            self._hanger(img, scene, (px0, py0, pw_i, ph_i), p_a, variant)
+            self._hanger(img, scene, (px0, py0, pw_i, ph_i), p_a, scene_variant)
+        elif mode == "wall":
+            self._drop_shadow(img, scene, p_a, px0, py0, offset=(0.018, 0.022), blur=0.008, strength=0.42)
+        elif mode == "flat":
+            self._drop_shadow(img, scene, p_a, px0, py0, offset=(0.006, 0.008), blur=0.004, strength=0.5)
+            self._drop_shadow(img, scene, p_a, px0, py0, offset=(0.0, 0.002), blur=0.0015, strength=0.45)
         else:
             self._shadows(img, scene, params, p_a, px0, py0, base_y)
             if params.reflection > 0:
                 self._reflection(img, p_rgb, p_a, px0, base_y, params.reflection)
 
-        # The product: its own pixels, with a slight tint towards the scene's light.
-        lum = float(np.dot(scene.surface_rgb, (0.3, 0.55, 0.15)))
-        exposure = float(np.clip(0.93 + 0.1 * lum, 0.95, 1.02))
-        warm = scene.warmth
-        gain = np.array([1 + 0.02 * warm, 1 + 0.005 * warm, 1 - 0.02 * warm], dtype=np.float32) * exposure
-        ramp = 1 + 0.03 * scene.light_x * np.linspace(-1, 1, pw_i, dtype=np.float32)[None, :, None]
-        lit = np.clip(p_rgb * gain * ramp, 0, 1)
-        _over(img, lit, p_a, px0, py0, wrap=0.18)
+        _over(img, self._relight(p_rgb, scene, params), p_a, px0, py0, wrap=0.18)
+        if props and mode == "wall":
+            self._props(img, scene, params, rng, (px0, py0, pw_i, ph_i), props, px_per_cm, int(base), mode)
 
         out = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
         placement = Placement(
-            box=(px0, py0, px0 + pw_i, py0 + ph_i), scale=factor, style=style, scene_variant=scene_variant, mode=mode
+            box=(px0, py0, px0 + pw_i, py0 + ph_i),
+            scale=factor,
+            style=style,
+            scene_variant=scene_variant,
+            mode=mode,
+            kind=kind.key,
+            px_per_cm=px_per_cm,
+            props=props,
+            understood=tuple(steer.understood),
         )
         return Composite(out, placement, cut)
+
+    @staticmethod
+    def _relight(rgb: np.ndarray, scene: Scene, params: SceneParams) -> np.ndarray:
+        """Gently toward the scene: its light's colour, a little bounce from the wall, brighter on the side the
+        key light comes from, and the exposure of a dark scene. Small factors: the product must stay itself."""
+        warm = scene.warmth
+        light = np.array([1 + 0.035 * warm, 1 + 0.01 * warm, 1 - 0.035 * warm], dtype=np.float32)
+        wall = np.asarray(scene.wall_rgb, dtype=np.float32)
+        bounce = wall / max(1e-3, float(wall.mean()))
+        lum = float(np.dot(scene.surface_rgb, (0.3, 0.55, 0.15)))
+        exposure = float(np.clip(0.93 + 0.1 * lum, 0.94, 1.02)) * (0.97 + 0.03 * params.brightness)
+        gain = light * (0.95 + 0.05 * bounce) * exposure
+        h, w = rgb.shape[:2]
+        ramp = 1 + 0.045 * scene.light_x * np.linspace(-1, 1, w, dtype=np.float32)[None, :, None]
+        return np.clip(rgb * gain * ramp, 0, 1)
+
+    @staticmethod
+    def _pick_props(rng: np.random.Generator, wanted: tuple[str, ...], candidates: tuple[str, ...]) -> tuple[str, ...]:
+        """Named props first; then one to three from the candidates, the preset's own favoured."""
+        count = int(rng.choice([1, 2, 2, 3]))
+        if wanted:
+            return wanted[:3]
+        if not candidates:
+            return ()
+        weights = np.linspace(1.6, 0.8, len(candidates))
+        order = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False, p=weights / weights.sum())
+        return tuple(candidates[int(i)] for i in order)
 
     # Pieces ---------------------------------------------------------------------------------
     def _shadows(
@@ -444,43 +594,77 @@ class StudioEngine:
         params: SceneParams,
         rng: np.random.Generator,
         box: tuple[int, int, int, int],
-        style: str,
+        kinds: tuple[str, ...],
+        px_per_cm: float,
+        base_y: int,
+        mode: str,
     ) -> None:
+        """Props at their real size (cm x the product's scale, smaller further back), beside and behind the product,
+        out of focus in proportion to their distance from it (depth of field)."""
         H, W = img.shape[:2]
         px0, py0, pw, ph = box
-        base_y = py0 + ph
-        kinds = list(params.props)
-        order = rng.permutation(len(kinds))
-        count = 1 if rng.random() < 0.4 else 2
-        sides = [-1, 1] if rng.random() < 0.5 else [1, -1]
-        for n in range(min(count, len(kinds))):
-            kind = kinds[int(order[n])]
-            side = sides[n]
+        sides = [-1, 1, -1] if rng.random() < 0.5 else [1, -1, 1]
+        for n, kind in enumerate(kinds):
+            side = sides[n % 3]
             pim = prop(kind, int(rng.integers(0, 3)), 384)
-            target_h = H * rng.uniform(0.15, 0.22)
-            target_h = min(target_h, ph * 0.7)
-            back = rng.uniform(0.3, 0.55)  # how far behind the product, towards the wall
+            back = float(rng.uniform(0.25, 0.6)) if mode != "wall" else float(rng.uniform(0.0, 0.3))
+            if n == 2:
+                back = min(0.9, back + 0.25)  # the third stands further back
             prop_base = base_y - back * (base_y - scene.horizon)
-            target_h *= 1 - 0.35 * back
+            persp = 1 - 0.35 * back
+            target_h = PROP_CM[kind] * px_per_cm * persp
+            if target_h < 0.03 * H:
+                continue  # a speck at this scale (a cup beside a wardrobe): leave it out
+            target_h = min(target_h, 0.72 * H, prop_base - 0.02 * H)
             f = target_h / pim.height
-            tw = max(1, int(pim.width * f))
-            th = max(1, int(target_h))
-            gap = rng.uniform(0.0, 0.06) * W
-            if side < 0:
-                x = px0 - tw * 0.55 - gap
-            else:
-                x = px0 + pw - tw * 0.45 + gap
+            tw, th = max(1, int(pim.width * f)), max(1, int(target_h))
+            gap = float(rng.uniform(0.01, 0.07)) * W + (n // 2) * 0.6 * tw
+            x = px0 - tw * 0.6 - gap if side < 0 else px0 + pw - tw * 0.4 + gap
+            if mode == "wall":  # on the surface below a wall piece, not hidden behind it
+                x = px0 + pw * (0.15 if side < 0 else 0.85) - tw / 2 + side * gap
             if x + tw * 0.6 < 0 or x + tw * 0.4 > W:
                 continue
             small = pim.resize((tw, th), Image.Resampling.LANCZOS)
-            # Out of focus and a little hazy: it is behind the product.
-            small = small.filter(ImageFilter.GaussianBlur(max(0.6, 0.0025 * H * (1 + back))))
+            # Out of focus by its distance from the product's plane, and a little hazy.
+            small = small.filter(ImageFilter.GaussianBlur(max(0.6, 0.004 * H * (0.4 + back))))
             arr = np.asarray(small, dtype=np.float32) / 255.0
             prgb, pa = arr[..., :3], arr[..., 3]
-            prgb = prgb * 0.95 + np.asarray(scene.wall_rgb, dtype=np.float32) * 0.05
+            prgb = prgb * 0.94 + np.asarray(scene.wall_rgb, dtype=np.float32) * 0.06
+            prgb = self._relight(prgb, scene, params)
             y0 = int(prop_base - th)
-            self._shadows(img, scene, params, pa, int(x), y0, int(prop_base), strength=0.7)
+            self._shadows(img, scene, params, pa, int(x), y0, int(prop_base), strength=0.75)
             _over(img, prgb, pa, int(x), y0)
+
+    def _drop_shadow(
+        self,
+        img: np.ndarray,
+        scene: Scene,
+        alpha: np.ndarray,
+        px0: int,
+        py0: int,
+        *,
+        offset: tuple[float, float],
+        blur: float,
+        strength: float,
+    ) -> None:
+        """A soft shadow of the silhouette on the surface right behind it (a clock on the wall, a watch lying on
+        the table), pushed away from the light."""
+        H, W = img.shape[:2]
+        ph, pw = alpha.shape
+        dx = int(round(-scene.light_x * offset[0] * W))
+        dy = int(round(offset[1] * H))
+        r = max(1.0, blur * H)
+        pad = int(3 * r) + 2
+        canvas = np.zeros((ph + 2 * pad, pw + 2 * pad), dtype=np.uint8)
+        canvas[pad : pad + ph, pad : pad + pw] = np.clip(alpha * 255, 0, 255).astype(np.uint8)
+        soft = np.asarray(Image.fromarray(canvas, "L").filter(ImageFilter.GaussianBlur(r)), dtype=np.float32) / 255
+        x, y = px0 - pad + dx, py0 - pad + dy
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + soft.shape[1]), min(H, y + soft.shape[0])
+        if x1 <= x0 or y1 <= y0:
+            return
+        sh = soft[y0 - y : y1 - y, x0 - x : x1 - x] * strength
+        tint_ = np.array([0.92, 0.94, 0.98] if scene.warmth > 0 else [0.95, 0.95, 0.95], dtype=np.float32)
+        img[y0:y1, x0:x1] *= 1 - sh[..., None] * tint_
 
     def _plinth(
         self,

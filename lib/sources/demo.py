@@ -190,6 +190,24 @@ CATALOGUE: tuple[DemoItem, ...] = (
         stock_status="outofstock",
         attributes={"Capacity": "30 ml"},
     ),
+    DemoItem(
+        "15",
+        "Cold-Pressed Olive Oil",
+        "GK-OIL-015",
+        KITCHEN,
+        "glass_bottle",
+        "Early-harvest extra virgin olive oil in a clear glass bottle with a cork stopper. 500 ml.",
+        attributes={"Capacity": "500 ml", "Material": "Glass"},
+    ),
+    DemoItem(
+        "16",
+        "White Porcelain Jug",
+        "GK-JUG-016",
+        KITCHEN,
+        "white_jug",
+        "Glazed white porcelain milk jug with an open loop handle. Holds 600 ml.",
+        attributes={"Material": "Porcelain", "Capacity": "600 ml", "Colour": "White"},
+    ),
 )
 _BY_ID = {item.id: item for item in CATALOGUE}
 CATEGORIES = tuple(dict.fromkeys(item.category for item in CATALOGUE))

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lib import images
 from lib.connections import mark_verified
+from lib.display_text import clean
 from lib.errors import AppError, ImageError, ImageTooLarge, ImageUnreadable, InputError, SourceNotFound
 from lib.models import Connection
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage
@@ -86,6 +88,7 @@ SKU_NAME = re.compile(
 
 def parse_name(text: str) -> tuple[str, str]:
     """'GK-MUG-001 - Marble mug' -> ('GK-MUG-001', 'Marble mug'); names without a SKU stay whole."""
+    text = clean(text)  # a Drive name's NULs and bidi controls are never stored
     m = SKU_NAME.match(text)
     if m:
         return m.group("sku"), m.group("name")
@@ -338,6 +341,7 @@ class DriveSource:
         if cached is not None:
             return cached
         data = self.client.download(meta["id"], max_bytes=limit, name=name)
+        images.check_for(self.runtime.settings, data, min_side=1)  # before it is cached: a bomb is never stored
         self._remember(meta.get("md5Checksum"), data)
         return data
 
@@ -374,11 +378,12 @@ class DriveSource:
         small = None if whole is not None else self._drive_thumbnail(image, meta, side)
         if small is not None:
             try:
+                images.check_for(self.runtime.settings, small, min_side=1)
                 sha = blobs.put(small)
                 thumb = blobs.thumbnail(sha, side)
             except ImageError:
                 small = None
-        if small is None:
+        if small is None or sha is None:
             sha = blobs.put(whole if whole is not None else self.fetch_image(image))
             thumb = blobs.thumbnail(sha, side)
         self._store("drive-preview", key, sha)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import google_auth_httplib2
@@ -42,6 +42,7 @@ from lib.errors import (
     SourceNotFound,
     SourceUnavailable,
 )
+from lib.outbound import OutboundPolicy, host_of
 
 SCOPES = ["https://www.googleapis.com/auth/drive"]
 FOLDER_MIME = "application/vnd.google-apps.folder"
@@ -206,6 +207,7 @@ class DriveClient:
         raw = httplib2.Http(timeout=settings.http_timeout_seconds)
         # Resumable uploads answer 308 "Resume Incomplete" without a Location: not a redirect (as build_http() does).
         raw.redirect_codes = raw.redirect_codes - {308}
+        self._raw = raw
         gcreds = google_credentials(creds, local_token_uri=bool(self.root_url))
         http: Any = google_auth_httplib2.AuthorizedHttp(gcreds, http=raw)
         if sink is not None:
@@ -272,16 +274,27 @@ class DriveClient:
         credentials (the link is private and expires within hours). None when it cannot be had: no or expired
         link, a host that is not Drive's, not an image; the caller then downloads the photo itself."""
         url = self._thumbnail_url(link, side)
-        if url is None:
+        if url is None or not self._thumbnail_policy().allows(url):
             return None
+        # A thumbnail link comes from Drive's answer: a redirect it leads to is not followed (it could lead anywhere,
+        # carrying our credentials). This session is used by one thread only, so the switch is safe.
+        self._raw.follow_redirects = False
         try:
             resp, content = self.http.request(url, "GET")
         except (httplib2.HttpLib2Error, OSError, auth_exceptions.GoogleAuthError):
             return None
+        finally:
+            self._raw.follow_redirects = True
         kind = str(resp.get("content-type", ""))
         if resp.status != 200 or not kind.startswith("image/") or not content or len(content) > max_bytes:
             return None
         return bytes(content)
+
+    def _thumbnail_policy(self) -> OutboundPolicy:
+        if self.root_url:  # an emulator the admin configured, wherever it lives
+            host = host_of(self.root_url)
+            return OutboundPolicy(frozenset({host}), frozenset({host}), "That thumbnail address")
+        return OutboundPolicy(frozenset("*" + h for h in THUMBNAIL_HOSTS), frozenset(), "That thumbnail address")
 
     def _thumbnail_url(self, link: str, side: int) -> str | None:
         parts = urlsplit(link or "")
@@ -331,7 +344,7 @@ class translate_errors:  # noqa: N801 - used as a context manager, reads like a 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if exc is None or isinstance(exc, AppError):
             return False
         mapped = map_error(exc, self.creds, self.subject)

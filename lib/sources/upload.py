@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 
+from lib.display_text import clean
 from lib.errors import AppError, InputError, SourceNotFound
 from lib.models import UploadedProduct
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage
@@ -42,14 +43,14 @@ class UploadResult(list[UploadedProduct]):
 
 def name_from_filename(filename: str) -> str:
     """'blue-mug_01.JPG' -> 'Blue mug 01': a readable starting name the merchant can edit."""
-    stem = PurePath(filename or "").stem
+    stem = clean(PurePath(filename or "").stem)
     words = re.sub(r"[_\-.]+", " ", stem).strip()
     words = re.sub(r"\s+", " ", words)
     return (words[:1].upper() + words[1:])[:MAX_NAME] if words else "Uploaded product"
 
 
 def _clean_name(name: str) -> str:
-    name = " ".join((name or "").split())
+    name = clean(name)
     if not name:
         raise InputError("Give the product a name.")
     if len(name) > MAX_NAME:

@@ -12,6 +12,7 @@ permissions." Nothing is changed either way.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,7 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from lib.connections import mark_verified, read_secret, save_connection
-from lib.errors import AppError, InputError, NotAStoreError, SourceAuthError, SourceUnavailable
+from lib.errors import AppError, InputError, NotAStoreError, OutboundRefused, SourceAuthError, SourceUnavailable
+from lib.outbound import OutboundPolicy, host_of
 from lib.sources.wc_client import USER_AGENT, WooClient, WooCredentials, normalize_url
 
 if TYPE_CHECKING:
@@ -57,12 +59,16 @@ def check_connection(
     *,
     timeout: float | None = None,
     base_url: str | None = None,
+    private_hosts: Collection[str] = (),
     **_: Any,
 ) -> list[Check]:
     """The checklist for these credentials. Never raises for a failing store; never shows a secret.
-    Also accepts `(runtime, base_url=...)` as the Connect page calls it."""
+    Also accepts `(runtime, base_url=...)` as the Connect page calls it. The address goes through the outbound
+    policy first: a private or loopback one is only tried when its host is in `private_hosts` (the settings'
+    private_store_hosts when called with a Runtime), so this checklist cannot be used to probe the server's network."""
     if url is not None and hasattr(url, "settings"):  # called with a Runtime first
         timeout = timeout or url.settings.http_timeout_seconds
+        private_hosts = [*private_hosts, *url.settings.private_store_hosts]
         url = base_url
     url = url if url is not None else base_url
     timeout = timeout or 10.0
@@ -93,12 +99,18 @@ def check_connection(
             )
         )
         return skip_rest("the address is not valid.")
-    checks.append(Check("Store address", True, base))
     host = urlsplit(base).hostname or ""
+    policy = OutboundPolicy.for_new_store(base, private_store_hosts=private_hosts)
+    try:
+        policy.check(f"{base}/wp-json/")
+    except OutboundRefused as exc:
+        checks.append(Check("Store address", False, exc.message, "Enter the store's public address."))
+        return skip_rest("the address is not one the server may open.")
+    checks.append(Check("Store address", True, base))
 
     # Reachable + is a WooCommerce store: the REST index, unauthenticated, no redirects followed.
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}) as http:
+        with policy.client(timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}) as http:
             resp = http.get(f"{base}/wp-json/")
     except httpx.TimeoutException:
         checks.append(
@@ -163,6 +175,7 @@ def check_connection(
         WooCredentials(base, consumer_key.strip(), consumer_secret.strip(), wp_user.strip(), app_password.strip()),
         timeout=timeout,
         retries=0,
+        policy=policy,
     )
     try:
         checks.extend(_key_checks(client, consumer_key, consumer_secret))
@@ -271,11 +284,14 @@ def _app_password_check(client: WooClient, wp_user: str, app_password: str) -> C
                 "WordPress ignored the Application Password: over plain http it only accepts them on local sites.",
                 "Use the store's https:// address.",
             )
+        # The error's sentence already carries its advice (a new Application Password, the right user name):
+        # the fact goes in the message, the advice once in the fix.
+        fact, _, advice = exc.message.partition(". ")
         return Check(
             name,
             False,
-            exc.message,
-            f"Check the user name, or create a new Application Password in {APP_PASSWORDS_PAGE}.",
+            fact.rstrip(".") + ".",
+            advice or f"Check the user name, or create a new Application Password in {APP_PASSWORDS_PAGE}.",
         )
     except AppError as exc:
         return Check(name, False, exc.message, "Try again in a minute.")
@@ -319,6 +335,8 @@ def save_woocommerce(
     if not ck or not cs:
         raise InputError("Enter both the consumer key and the consumer secret.")
     host = urlsplit(base).hostname or base
+    # Saving is where a private address must be allowed: a saved store's own host is trusted from then on.
+    OutboundPolicy.for_new_store(base, private_store_hosts=runtime.settings.private_store_hosts).check(base)
     return save_connection(
         runtime.db,
         runtime.vault,
@@ -341,6 +359,7 @@ def test_connection(runtime: Runtime, connection: Connection) -> list[Check]:
         str(connection.settings.get("wp_user") or ""),
         str(secret.get("app_password", "")),
         timeout=runtime.settings.http_timeout_seconds,
+        private_hosts=[*runtime.settings.private_store_hosts, host_of(connection.base_url or "")],
     )
     failed = next((c for c in checks if not c.ok and not c.skipped), None)
     if connection.id is not None:

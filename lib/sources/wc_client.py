@@ -27,13 +27,16 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_any
+from tenacity.stop import stop_base
 from woocommerce import API
 
+from lib.display_text import clean
 from lib.errors import (
     AppError,
     ImageTooLarge,
     InputError,
     NotAStoreError,
+    OutboundRefused,
     PublishError,
     SourceAuthError,
     SourceError,
@@ -41,8 +44,10 @@ from lib.errors import (
     SourceUnavailable,
 )
 from lib.events import SECRET_PARAMS, safe_url
+from lib.outbound import OutboundPolicy
 
 USER_AGENT = "ImageGecko-Studio/0.1"
+DOWNLOAD_DEADLINE_FACTOR = 3  # a whole image download may take this many times the per-read timeout
 MAX_INLINE_WAIT = 30.0  # a longer Retry-After is handed to the caller (the worker requeues) instead of blocking
 # How retries wait between attempts. Module-level so tests and benchmarks replace it instead of sleeping.
 SLEEP: Callable[[float], None] = time.sleep
@@ -115,8 +120,8 @@ def plain_text(value: Any) -> str:
     text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
     text = re.sub(r"(?s)<!--.*?-->", " ", text)
     text = re.sub(r"<[^>]*>", " ", text)
-    text = html.unescape(text).replace("\xa0", " ")
-    return re.sub(r"\s+", " ", text).strip()
+    # clean(): NULs, control and bidi characters never reach the database (lib/display_text.py says why).
+    return clean(html.unescape(text).replace("\xa0", " "))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -234,9 +239,15 @@ def _wait(state: RetryCallState) -> float:
     return min(MAX_INLINE_WAIT, max(backoff, retry_after))
 
 
-def _long_wait(state: RetryCallState) -> bool:
-    exc = state.outcome.exception() if state.outcome else None
-    return (getattr(exc, "retry_after", None) or 0.0) > MAX_INLINE_WAIT
+class _LongWait(stop_base):
+    """Stop retrying when the server asks for a longer wait than MAX_INLINE_WAIT (the caller requeues instead)."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return (getattr(exc, "retry_after", None) or 0.0) > MAX_INLINE_WAIT
+
+
+_long_wait = _LongWait()
 
 
 class WooClient:
@@ -250,8 +261,11 @@ class WooClient:
         retries: int = 3,
         max_image_bytes: int = 25 << 20,
         sink: Sink | None = None,
+        policy: OutboundPolicy | None = None,
     ) -> None:
         self.base = normalize_url(creds.url)
+        # The connected store's own host (wherever it lives) and nothing else, unless the caller names image hosts.
+        self.policy = policy or OutboundPolicy.for_store(self.base)
         self.creds = creds
         self.timeout = timeout
         self.retries = max(0, retries)
@@ -265,8 +279,8 @@ class WooClient:
             timeout=timeout,
             user_agent=USER_AGENT,
         )
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout),
+        self.http = self.policy.client(
+            timeout=timeout,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
@@ -358,7 +372,7 @@ class WooClient:
     def wc_get(
         self, endpoint: str, params: dict[str, Any] | None = None, *, what: str = ""
     ) -> tuple[Any, Mapping[str, str]]:
-        return self.retrying(lambda: self.wc_call("GET", endpoint, params=params, what=what))  # type: ignore[no-any-return]
+        return self.retrying(lambda: self.wc_call("GET", endpoint, params=params, what=what))
 
     # wp/v2 ---------------------------------------------------------------------------------------------
     def wp_call(
@@ -423,11 +437,16 @@ class WooClient:
         limit = max_bytes or self.max_image_bytes
         if urlsplit(url).scheme not in ("http", "https"):
             raise SourceNotFound(f"The image address {url[:80]!r} is not a web address.")
-        return self.retrying(lambda: self._download_once(url, limit))  # type: ignore[no-any-return]
+        self.policy.check(url)  # before any request; each redirect is checked again by the client's hook
+        data: bytes = self.retrying(lambda: self._download_once(url, limit))
+        return data
 
     def _download_once(self, url: str, limit: int) -> bytes:
         start = time.perf_counter()
         too_large = ImageTooLarge(f"This image is larger than {limit / (1 << 20):.0f} MB; it was not downloaded.")
+        # httpx's timeout is per read: a body sent a byte at a time would never trip it, so the whole download
+        # has a deadline too.
+        deadline = start + self.timeout * DOWNLOAD_DEADLINE_FACTOR
         try:
             with self.http.stream("GET", url, follow_redirects=True, headers={"Accept": "image/*"}) as resp:
                 if resp.status_code >= 400:
@@ -451,8 +470,17 @@ class WooClient:
                     if len(buf) > limit:
                         self._record("woocommerce", "GET", url, resp.status_code, start, "too large")
                         raise too_large
+                    if time.perf_counter() > deadline:
+                        self._record("woocommerce", "GET", url, resp.status_code, start, "too slow")
+                        raise SourceUnavailable("The store sent the image too slowly; it was not downloaded.")
                 self._record("woocommerce", "GET", url, resp.status_code, start, None)
                 return bytes(buf)
+        except OutboundRefused:
+            self._record("woocommerce", "GET", url, None, start, "refused by policy")
+            raise
+        except httpx.TooManyRedirects as exc:
+            self._record("woocommerce", "GET", url, None, start, "too many redirects")
+            raise SourceNotFound("The image address redirects too many times; it was not downloaded.") from exc
         except httpx.TimeoutException as exc:
             self._record("woocommerce", "GET", url, None, start, "timeout")
             raise SourceUnavailable(

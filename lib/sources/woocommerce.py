@@ -8,6 +8,7 @@ Connecting (checklist, saving credentials) lives in `wc_check.py` and is re-expo
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import weakref
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from lib import events
 from lib.connections import read_secret
-from lib.errors import InputError, PublishError, SourceAuthError, SourceNotFound
+from lib.errors import AppError, InputError, PublishError, SourceAuthError, SourceNotFound
+from lib.outbound import OutboundPolicy
+from lib.sku_match import SkuHit, pick
 from lib.sources.base import Product, ProductPage, ProductQuery, SourceImage, Variation
 from lib.sources.wc_check import Check, check_connection, save_woocommerce, test_connection
 from lib.sources.wc_client import WooClient, WooCredentials, plain_text
@@ -76,6 +79,7 @@ def client_for(runtime: Runtime, connection: Connection | None) -> WooClient:
         retries=settings.http_retries,
         max_image_bytes=settings.max_image_bytes,
         sink=sink,
+        policy=OutboundPolicy.for_store(creds.url, image_hosts=settings.image_hosts, what="That image address"),
     )
     client.job_id = None  # type: ignore[attr-defined]  # publish sets it so requests land in the job's log
     ref.append(weakref.ref(client))
@@ -267,7 +271,8 @@ class WooTarget:
         for params in ({"search": stem}, {"slug": _wp_slug(stem)}):
             items = self.client.wp_get("media", {**params, "per_page": PER_PAGE_MAX, "orderby": "id", "order": "asc"})
             for m in items or []:
-                if _stored_name(m) == filename:
+                original = (m.get("media_details") or {}).get("original_image")
+                if _stored_name(m) == filename or original == filename:  # a big image is stored as -scaled
                     return str(m["id"])
         return None
 
@@ -320,12 +325,66 @@ class WooTarget:
         image = data.get("image")
         return str(image["id"]) if isinstance(image, dict) and image.get("id") else None
 
-    def product_for_sku(self, sku: str) -> tuple[str, str | None] | None:
-        """(product id, None) for an exact SKU match, or None. Variation SKUs are not searched by wc/v3."""
-        if not sku:
-            return None
-        data, _ = self.client.wc_get("products", {"sku": sku, "per_page": 1})
-        return (str(data[0]["id"]), None) if data else None
+    def sku_hits(self, sku: str) -> list[SkuHit]:
+        """Everything the store lists for `?sku=`: products and variations (a variation's parent is its
+        `parent_id`), matched ignoring case, as a real store does."""
+        if not sku or "," in sku:  # wc/v3 reads a comma as a list of SKUs
+            return []
+        data, _ = self.client.wc_get("products", {"sku": sku, "per_page": PER_PAGE_MAX})
+        hits = []
+        for p in data or []:
+            is_variation = p.get("type") == "variation" and p.get("parent_id")
+            hits.append(
+                SkuHit(
+                    str(p["parent_id"]) if is_variation else str(p["id"]),
+                    str(p["id"]) if is_variation else None,
+                    plain_text(p.get("name")) or f"Product {p['id']}",
+                    str(p.get("sku") or ""),
+                )
+            )
+        return hits
+
+    def product_for_sku(self, sku: str) -> SkuHit | None:
+        """The product or variation with this SKU (exact spelling preferred), or None; an InputError in one
+        sentence when the SKU is ambiguous."""
+        return pick(sku, self.sku_hits(sku))
+
+    def find_upload(self, filename: str, *, data: bytes, prefer: frozenset[str] = frozenset()) -> str | None:
+        """Media in the library holding exactly these bytes under our file name (or a copy WordPress renamed:
+        `-1`, `-2`, or `-scaled` for images over 2560 px, whose uploaded name is kept in
+        `media_details.original_image`). The content is checked (size, or the bytes' hash for a scaled copy),
+        so a namesake with other content is never taken. Among several, the ones in `prefer` (our own recorded
+        uploads) come first, then the oldest."""
+        stem, _, ext = filename.rpartition(".")
+        named = re.compile(rf"{re.escape(stem)}(?:-\d+)?(?:-scaled)?\.{re.escape(ext)}", re.IGNORECASE)
+        seen: dict[str, dict[str, Any]] = {}
+        for params in ({"search": stem}, {"slug": _wp_slug(stem)}):
+            items = self.client.wp_get("media", {**params, "per_page": PER_PAGE_MAX, "orderby": "id", "order": "asc"})
+            for m in items or []:
+                original = str((m.get("media_details") or {}).get("original_image") or "")
+                if named.fullmatch(_stored_name(m)) or (original and named.fullmatch(original)):
+                    seen.setdefault(str(m["id"]), m)
+        digest = hashlib.sha256(data).hexdigest()
+        order = sorted(seen, key=lambda i: (i not in prefer, int(i) if i.isdigit() else 0))
+        for media_id in order:
+            if self._same_content(seen[media_id], data, digest):
+                return media_id
+        return None
+
+    def _same_content(self, media: dict[str, Any], data: bytes, digest: str) -> bool:
+        details = media.get("media_details") or {}
+        original = details.get("original_image")
+        if not original and isinstance(details.get("filesize"), int):
+            return bool(details["filesize"] == len(data))
+        # A scaled copy's size says nothing about the upload: the uploaded file sits beside it, fetch and hash it.
+        url = str(media.get("source_url") or "")
+        if original:
+            url = f"{url.rsplit('/', 1)[0]}/{original}"
+        try:
+            stored = self.client.download(url, max_bytes=max(len(data) * 2, 1 << 20))
+        except AppError:
+            return False
+        return hashlib.sha256(stored).hexdigest() == digest
 
 
 def _stored_name(media: dict[str, Any]) -> str:

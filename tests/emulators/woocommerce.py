@@ -6,9 +6,12 @@ What it speaks, through the real `woocommerce` client (requests) and httpx:
 - wc/v3 products: list (page/per_page 1..100, `X-WP-Total`/`X-WP-TotalPages` as strings, a `Link` header built
   from the request's own query string, so it carries the OAuth nonce and signature as a real store's does; past the
   end `200 []`), filters search/category/status (default any, trash excluded)/stock_status/include/exclude/type/sku
-  (exact), orderby id/title/include/date. The default `orderby=date` has no tie-breaker, as observed: products
+  (products and variations, type `variation` with its `parent_id`, case ignored, as a real store's meta query),
+  orderby id/title/include/date. The default `orderby=date` has no tie-breaker, as observed: products
   created in the same second come back in a different order on each page, so walking pages repeats and skips.
-- single product GET/PUT/DELETE, POST create, `/products/batch` (100 items max, per-item errors in a 200),
+- single product GET/PUT/DELETE (a variation's id: GET answers the variation, PUT 404
+  `woocommerce_rest_invalid_product_id` "To manipulate product variations you should use ..."), POST create,
+  `/products/batch` (100 items max, per-item errors in a 200),
   `/products/categories`, `/products/attributes`, variations list (newest first by default) and single variation
   GET/PUT (`context=edit` shows a removed variation image as null, `view` shows the parent's featured image).
 - Image lists: `images` replaces the whole list; `[]`/`null` clear it; an invalid id (missing, or not an image)
@@ -24,7 +27,9 @@ What it speaks, through the real `woocommerce` client (requests) and httpx:
   Location; duplicate file names get -1, -2; content sniffing (PNG bytes named .jpg are stored as .png);
   400 rest_upload_no_content_disposition / rest_upload_no_data, 500 rest_upload_sideload_error, 401
   rest_cannot_create, 400 for users without upload_files; `POST /wp/v2/media/{id}` updates alt_text/title; list
-  with search (title, caption, description; not the file name, as WordPress) and `slug`; page past the end 400;
+  with search (title, caption, description and, as WordPress 6.8, the file name) and `slug`; page past the end 400;
+  JPEG/WebP uploads over 2560 px are attached as a `-scaled` copy, the uploaded name kept in
+  `media_details.original_image` (both files served);
   DELETE without force 501. Files are served under /wp-content/uploads/ (chunked, without a Content-Length, when
   `chunked_files` is set, as CDNs often do).
 Fault switches (`inject`): an error status (e.g. 429 with Retry-After, 5xx) before or after the request is applied,
@@ -70,6 +75,11 @@ VIEWER_PASSWORD = "zzzz yyyy xxxx wwww vvvv uuuu"
 UPLOAD_DIR = "2026/11"
 NONCE_WINDOW = 15 * 60
 
+# WooCommerce's own words (with its HTML entities) when products/<id> is asked to change a variation.
+VARIATION_VIA_PRODUCTS = (
+    "To manipulate product variations you should use the /products/&lt;product_id&gt;/variations/&lt;id&gt; endpoint."
+)
+BIG_IMAGE_THRESHOLD = 2560  # WordPress's big_image_size_threshold: larger JPEG/WebP uploads get a -scaled copy
 SEED_DATE = "2026-11-23T09:32:10"
 FILLER_DATE = "2026-11-23T09:32:13"  # twelve products created in the same second: date order has ties
 
@@ -447,9 +457,19 @@ class WooEmulator(LoopbackEmulator):
                         width, height = im.size
                 except Exception:  # a broken image is still stored, as WordPress does
                     pass
+            original: str | None = None
+            original_data: bytes | None = None
+            if mime in ("image/jpeg", "image/webp") and max(width, height) > BIG_IMAGE_THRESHOLD:
+                # WordPress keeps the upload and attaches a copy scaled to 2560 px, `<name>-scaled.<ext>`; the
+                # uploaded name survives only in media_details.original_image.
+                original, original_data = name, data
+                data, width, height = _scaled(data, mime)
+                name = f"{stem}-scaled.{name.rpartition('.')[2]}"
             self.media[mid] = {
                 "id": mid,
                 "file": name,
+                "original_file": original,
+                "original_data": original_data,
                 "mime": mime,
                 "data": data,
                 "title": title if title is not None else stem,
@@ -573,6 +593,7 @@ class WooEmulator(LoopbackEmulator):
 
     def _unique_filename(self, name: str) -> str:
         taken = {m["file"].lower() for m in self.media.values()}
+        taken |= {m["original_file"].lower() for m in self.media.values() if m["original_file"]}
         if name.lower() not in taken:
             return name
         stem, _, ext = name.rpartition(".")
@@ -697,6 +718,43 @@ class WooEmulator(LoopbackEmulator):
             },
         }
 
+    def _variation_as_product(self, v: dict[str, Any]) -> dict[str, Any]:
+        """A variation as the products endpoint sees it (a `?sku=` hit, or `GET products/<variation id>`)."""
+        parent = self.products[v["parent_id"]]
+        options = ", ".join(v["attrs"][a["name"]] for a in parent["attributes"] if a["name"] in v["attrs"])
+        return {
+            **{k: parent[k] for k in ("categories", "description", "short_description", "slug")},
+            "id": v["id"],
+            "name": f"{parent['name']} - {options}" if options else parent["name"],
+            "sku": v["sku"],
+            "type": "variation",
+            "status": v["status"],
+            "price": v["price"],
+            "regular_price": v["price"],
+            "image_ids": [v["image_id"]] if v["image_id"] else [],
+            "attributes": [],
+            "variations": [],
+            "stock_status": v["stock_status"],
+            "stock_quantity": None,
+            "date": v["date"],
+            "modified": v["modified"],
+            "parent_id": v["parent_id"],
+            "variation_attrs": [
+                {"id": a["id"], "name": a["name"], "option": v["attrs"][a["name"]]}
+                for a in parent["attributes"]
+                if a["name"] in v["attrs"]
+            ],
+        }
+
+    def _render_any(self, base: str, p: dict[str, Any]) -> dict[str, Any]:
+        body = self.render_product(base, p)
+        if p["type"] == "variation":
+            body["parent_id"] = p["parent_id"]
+            body["attributes"] = p["variation_attrs"]
+            body["permalink"] = f"{base}/?post_type=product_variation&p={p['id']}"
+            body["_links"]["up"] = [{"href": f"{base}/wp-json/wc/v3/products/{p['parent_id']}"}]
+        return body
+
     def render_variation(self, base: str, v: dict[str, Any], context: str) -> dict[str, Any]:
         parent = self.products[v["parent_id"]]
         image: dict[str, Any] | None = None
@@ -811,6 +869,7 @@ class WooEmulator(LoopbackEmulator):
                 "file": f"{UPLOAD_DIR}/{m['file']}",
                 "filesize": len(m["data"]),
                 "sizes": sizes,
+                **({"original_image": m["original_file"]} if m["original_file"] else {}),
             }
             if m["width"]
             else {"filesize": len(m["data"])},
@@ -958,6 +1017,8 @@ class WooEmulator(LoopbackEmulator):
             for m in self.media.values():
                 if m["file"] == name:
                     return Reply(200, m["data"], content_type=m["mime"], chunked=self.chunked_files)
+                if m["original_file"] == name:  # the upload itself stays on disk beside its -scaled copy
+                    return Reply(200, m["original_data"], content_type=m["mime"], chunked=self.chunked_files)
         return Reply(404, b"<!doctype html><title>Not Found</title>", content_type="text/html; charset=UTF-8")
 
     # wc/v3 ---------------------------------------------------------------------------------------------
@@ -1063,8 +1124,11 @@ class WooEmulator(LoopbackEmulator):
             if q.get("type"):
                 items = [p for p in items if p["type"] == q["type"]]
             if q.get("sku"):
-                skus = set(q["sku"].split(","))
-                items = [p for p in items if p["sku"] in skus]
+                # WooCommerce asks for product and product_variation posts with a meta_query IN on _sku, and the
+                # database's collation ignores case: a variation's SKU finds the variation (type "variation").
+                skus = {s.strip().lower() for s in q["sku"].split(",") if s.strip()}
+                items = [p for p in items if p["sku"].lower() in skus]
+                items += [self._variation_as_product(v) for v in self.variations.values() if v["sku"].lower() in skus]
             include = [int(i) for i in q.get("include", "").split(",") if i.strip().isdigit()]
             if include:
                 items = [p for p in items if p["id"] in include]
@@ -1088,7 +1152,7 @@ class WooEmulator(LoopbackEmulator):
                     "orderby is not one of date, id, include, title, slug, price, popularity, rating, and menu_order.",
                     detail_code="rest_not_in_enum",
                 )
-            rendered = [self.render_product(base, p) for p in items]
+            rendered = [self._render_any(base, p) for p in items]
         return self._page(req, base, rendered, page=page, per_page=per_page)
 
     def _page(
@@ -1113,12 +1177,21 @@ class WooEmulator(LoopbackEmulator):
         m = req.method
         with self.lock:
             product = self.products.get(pid)
+            variation = self.variations.get(pid) if product is None else None
             if m == "GET":
+                if variation is not None:  # wc_get_product() loads variations too: the product schema, type variation
+                    self._need_auth(req, "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
+                    return Reply(200, self._render_any(base, self._variation_as_product(variation)))
                 if product is None:
                     raise WPError(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
                 self._need_auth(req, "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
                 return Reply(200, self.render_product(base, product))
             if m in ("PUT", "PATCH", "POST"):
+                if variation is not None:
+                    self._need_auth(
+                        req, "woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource."
+                    )
+                    raise WPError(404, "woocommerce_rest_invalid_product_id", VARIATION_VIA_PRODUCTS)
                 if product is None:
                     raise WPError(400, "woocommerce_rest_product_invalid_id", "Invalid ID.")
                 self._need_auth(
@@ -1428,11 +1501,16 @@ class WooEmulator(LoopbackEmulator):
         with self.lock:
             items = list(self.media.values())
             if q.get("search"):
+                # Every term must appear in the title, caption, description or (WordPress 6.8, as observed) the
+                # attached file's path, which for a big image is the -scaled copy's.
                 terms = q["search"].lower().split()
                 items = [
                     m
                     for m in items
-                    if all(t in f"{m['title']} {m['caption']} {m['description']}".lower() for t in terms)
+                    if all(
+                        t in f"{m['title']} {m['caption']} {m['description']} {UPLOAD_DIR}/{m['file']}".lower()
+                        for t in terms
+                    )
                 ]
             if q.get("slug"):
                 slugs = set(q["slug"].split(","))
@@ -1518,6 +1596,18 @@ def oauth_signature(method: str, url: str, params: dict[str, str], secret: str, 
 
 def _slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "item"
+
+
+def _scaled(data: bytes, mime: str) -> tuple[bytes, int, int]:
+    """The copy WordPress attaches instead of a big upload: longest side 2560 px, same format."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        im.thumbnail((BIG_IMAGE_THRESHOLD, BIG_IMAGE_THRESHOLD))
+        buf = io.BytesIO()
+        im.save(buf, "WEBP" if mime == "image/webp" else "JPEG", quality=82)
+        return buf.getvalue(), im.width, im.height
 
 
 def _tie(pid: int, page: int) -> int:

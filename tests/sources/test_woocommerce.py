@@ -366,10 +366,17 @@ def test_set_images_replaces_the_whole_list(target, woo_emu):
     assert woo_emu.image_ids(19) == [13, 12, 10]  # the whole update was rejected
 
 
-def test_product_for_sku(target):
-    assert target.product_for_sku("WCR-MUG-RED") == ("17", None)
-    assert target.product_for_sku("WCR-MUG") is None  # exact match only
+def test_product_for_sku(target, woo_emu):
+    assert target.product_for_sku("WCR-MUG-RED")[:2] == ("17", None)
+    assert target.product_for_sku("wcr-mug-red")[:2] == ("17", None)  # the store ignores case
+    hit = target.product_for_sku("WCR-TEE-RED-S")  # a variation: its parent from parent_id
+    assert hit[:2] == ("21", "22") and hit.name == "Classic Tee - Red, S"
+    assert target.product_for_sku("WCR-MUG") is None  # no partial matches
     assert target.product_for_sku("") is None
+    woo_emu.add_product("Red Mug (old)", sku="wcr-mug-red")  # a store that let two spellings in
+    assert target.product_for_sku("WCR-MUG-RED")[0] == "17"  # the exact spelling wins
+    with pytest.raises(InputError, match="SKU Wcr-Mug-Red matches 2 items in the store"):
+        target.product_for_sku("Wcr-Mug-Red")
 
 
 def test_no_connection_means_a_clear_error(rt):

@@ -6,7 +6,8 @@ import pytest
 
 from lib.connections import get_connection, list_connections, read_secret
 from lib.errors import InputError
-from lib.sources.wc_check import Check, check_connection
+from lib.sources.wc_check import Check
+from lib.sources.wc_check import check_connection as _check_connection
 from lib.sources.woocommerce import save_woocommerce
 from lib.sources.woocommerce import test_connection as run_saved_check
 from tests.emulators.woocommerce import (
@@ -26,6 +27,11 @@ from tests.emulators.woocommerce import (
 @pytest.fixture
 def rt_settings():
     return {"http_timeout_seconds": 2.0}
+
+
+def check_connection(*args, **kw):
+    # The emulators are local stores: allowed as an admin allows one with the setting private_store_hosts.
+    return _check_connection(*args, private_hosts=["127.0.0.1"], **kw)
 
 
 def by_name(checks: list[Check]) -> dict[str, Check]:
@@ -79,7 +85,10 @@ def test_read_only_key(woo_emu):
 def test_bad_application_password(woo_emu):
     checks = check_connection(woo_emu.url, CONSUMER_KEY, CONSUMER_SECRET, WP_USER, "wrong pass word", timeout=2)
     assert failures(checks) == ["Application Password can upload media"]
-    assert "Application Password" in by_name(checks)["Application Password can upload media"].message
+    check = by_name(checks)["Application Password can upload media"]
+    assert check.message == "WordPress refused the Application Password."
+    said = f"{check.message} {check.fix}"
+    assert said.count("Users › Profile › Application Passwords") == 1 and said.count("create a new") <= 1
 
 
 def test_unknown_wordpress_user(woo_emu):
