@@ -24,8 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fidelity_set import DRIFTS, Product, drifted, faithful, products, rerender  # noqa: E402
-from lib.fidelity import judge, measure  # noqa: E402
-from lib.fidelity.check import Measured  # noqa: E402
+from lib.fidelity.check import Measured, judge, measure  # noqa: E402
 from lib.fidelity.thresholds import THRESHOLDS  # noqa: E402
 from lib.fidelity.verdict import Verdict  # noqa: E402
 

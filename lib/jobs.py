@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,8 @@ class JobSpec:
     mode: str = "online"  # online | batch
     # Variants after the first also get the product's first approved shot, so a product's images stay alike.
     use_reference: bool = False
+    # Images the fidelity check calls "redrawn" are made again (with the finding as a correction) up to N times.
+    fidelity_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ def _validate_spec(rt: Runtime, spec: JobSpec) -> None:
         raise InputError(f"Model {spec.model!r} is not configured. Choose one of {models}.")
     if len(spec.prompt_extra) > 2000:
         raise InputError("The extra prompt is too long (2,000 characters at most).")
+    if not 0 <= spec.fidelity_retries <= 3:
+        raise InputError("Automatic re-tries of redrawn images: choose 0 to 3.")
     if spec.use_reference and spec.provider not in REFERENCE_PROVIDERS:
         raise InputError("Reference shots are only used by Gemini; choose Gemini or leave the option off.")
 
@@ -190,7 +194,10 @@ def create_job(rt: Runtime, spec: JobSpec, selections: list[Selection]) -> Job:
             output_size=spec.output_size,
             variants=spec.variants,
             mode=spec.mode,
-            options={"use_reference": True} if spec.use_reference else {},
+            options={
+                **({"use_reference": True} if spec.use_reference else {}),
+                **({"fidelity_retries": int(spec.fidelity_retries)} if spec.fidelity_retries else {}),
+            },
             estimated_cost=estimate_cost(rt, spec, len(selections)),
         )
         s.add(job)
@@ -378,8 +385,9 @@ def set_review(db: Database, asset_ids: list[int], state: str) -> int:
         return int(result.rowcount or 0)
 
 
-def approve_all(db: Database, job_id: int) -> int:
-    """Approve every pending generated image of a job (rejected ones stay rejected)."""
+def approve_all(db: Database, job_id: int, *, skip: Collection[int] = ()) -> int:
+    """Approve every pending generated image of a job (rejected ones stay rejected; `skip`: asset ids left
+    pending, such as images the fidelity check says were redrawn)."""
     with db.transaction() as s:
         result = s.exec(
             update(Asset)
@@ -387,6 +395,7 @@ def approve_all(db: Database, job_id: int) -> int:
                 col(Asset.job_id) == job_id,
                 col(Asset.kind) == AssetKind.GENERATED,
                 col(Asset.review_state) == ReviewState.PENDING,
+                col(Asset.id).not_in(list(skip)),
             )
             .values(review_state=ReviewState.APPROVED, reviewed_at=utcnow())
         )

@@ -27,6 +27,8 @@ from sqlmodel import col, select
 
 from lib import alt_text, events, jobs
 from lib.errors import AppError, ProviderAuthError
+from lib.fidelity import actions as fidelity_actions
+from lib.fidelity import records as fidelity_records
 from lib.generation.base import (
     AltTextProvider,
     GeneratedImage,
@@ -176,6 +178,7 @@ class Worker:
                     break
                 if self.job_id is None:
                     self._tick_alt_texts()
+                    self._tick_fidelity()
                 self.wake.wait(self.settings.poll_seconds)
                 self.wake.clear()
         finally:
@@ -337,6 +340,23 @@ class Worker:
         # A slot is busy for the whole item, not just the provider call (Little's law needs that time).
         self._observe_latency(job.provider, time.monotonic() - started - token_wait)
         self.stats.add("succeeded")
+        self._check_fidelity(item.id)
+
+    def _check_fidelity(self, item_id: int) -> None:
+        """Compare the stored image with the product photo (lib/fidelity); a failing check never fails the item:
+        the idle sweep (_tick_fidelity) tries again."""
+        try:
+            fidelity_actions.after_item(self.rt, item_id=item_id)
+        except Exception:
+            log.exception("fidelity check of item %s failed", item_id)
+
+    def _tick_fidelity(self) -> None:
+        """With nothing claimed: check images stored without a check (batch results, reused results, a crash)."""
+        try:
+            for asset_id in fidelity_records.pending_assets(self.rt.db, limit=2):
+                fidelity_records.check_asset(self.rt, asset_id=asset_id)
+        except Exception:
+            log.exception("fidelity sweep failed")
 
     def _generate(
         self, provider: ImageProvider, request: GenerationRequest, item: JobItem, provider_name: str

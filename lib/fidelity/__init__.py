@@ -7,9 +7,12 @@ shape.py         stretch and warp
 text.py          label words read with tesseract, compared
 verdict.py       findings, severity, verdict
 check.py         all of it: measure() then judge()
+records.py       stored checks (the FidelityCheck table's only writer)
+actions.py       automatic re-tries, "Regenerate flagged", the correction added to a prompt
+
+Only the verdict types are imported here: pages and the CLI read stored checks without loading OpenCV.
 """
 
-from lib.fidelity.check import check, judge, measure
 from lib.fidelity.verdict import Check, Finding, Report, Severity, Verdict
 
-__all__ = ["Check", "Finding", "Report", "Severity", "Verdict", "check", "judge", "measure"]
+__all__ = ["Check", "Finding", "Report", "Severity", "Verdict"]

@@ -14,7 +14,6 @@ from typing import Any
 from sqlmodel import col, select
 
 from lib.errors import AppError
-from lib.fidelity.check import check
 from lib.fidelity.verdict import Finding, Report, Verdict
 from lib.models import Asset, AssetKind, FidelityCheck, JobItem, utcnow
 
@@ -31,7 +30,7 @@ class StoredCheck:
     @property
     def summary(self) -> str:
         if not self.findings:
-            return "Faithful to the product photo."
+            return " ".join(self.notes) or "Faithful to the product photo."
         return " ".join(f.message for f in self.findings)
 
     @property
@@ -60,11 +59,13 @@ def check_asset(rt: Any, *, asset_id: int) -> StoredCheck | None:
         item = s.get(JobItem, asset.item_id) if asset is not None and asset.item_id is not None else None
     if asset is None or item is None or not item.source_sha:
         return None
+    from lib.fidelity.check import check  # noqa: PLC0415  (OpenCV loads only where images are checked)
+
     try:
         report = check(rt.blobs.get(item.source_sha), rt.blobs.get(asset.sha256))
-    except AppError as exc:  # an unreadable blob: say so on the card rather than fail the item
+    except AppError as exc:  # an unreadable photo or image: say so on the card (stored, so no sweep repeats it)
         log.warning("fidelity check of asset %s failed: %s", asset_id, exc.message)
-        return None
+        report = Report(Verdict.CHECK, (), {}, (f"The fidelity check could not run: {exc.message}",))
     record(rt.db, asset_id=asset_id, job_id=asset.job_id, report=report)
     return StoredCheck(asset_id, report.verdict, report.findings, report.notes)
 
@@ -83,7 +84,8 @@ def pending_assets(db: Any, limit: int = 20) -> list[int]:
         done = select(FidelityCheck.asset_id)
         q = (
             select(Asset.id)
-            .where(Asset.kind == AssetKind.GENERATED, col(Asset.item_id).is_not(None), col(Asset.id).not_in(done))
+            .join(JobItem, col(JobItem.id) == col(Asset.item_id))
+            .where(Asset.kind == AssetKind.GENERATED, col(JobItem.source_sha).is_not(None), col(Asset.id).not_in(done))
             .order_by(col(Asset.id))
             .limit(limit)
         )
@@ -101,3 +103,14 @@ def checks_for(db: Any, asset_ids: list[int]) -> dict[int, StoredCheck]:
         )
         for r in rows
     }
+
+
+def redrawn_assets(db: Any, *, job_id: int) -> list[int]:
+    """Asset ids of a job's images the check calls redrawn."""
+    with db.session() as s:
+        rows = s.exec(
+            select(FidelityCheck.asset_id).where(
+                FidelityCheck.job_id == job_id, FidelityCheck.verdict == Verdict.REDRAWN
+            )
+        ).all()
+    return [int(a) for a in rows]

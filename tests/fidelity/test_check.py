@@ -8,8 +8,9 @@ import pytest
 
 from bench.fidelity_set import Product, bottle, drifted, faithful, products, rerender
 from lib.drawing import render_png
-from lib.fidelity import Check, Verdict, check
+from lib.fidelity import Check, Verdict
 from lib.fidelity import text as ocr
+from lib.fidelity.check import check
 from lib.fidelity.verdict import Finding, Severity, verdict_of
 from lib.generation.base import GenerationRequest, ProductInfo
 from lib.generation.studio import StudioEngine
