@@ -10,6 +10,7 @@ import io
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -365,13 +366,17 @@ def gallery_stamp(runtime: Runtime, job_id: int) -> tuple[Any, ...]:
     return items, tuple(assets)
 
 
-def filter_entries(entries: list[Any], review_state: str | None) -> list[Any]:
-    """Gallery entries keeping only the images in one review state (entries without any are left out)."""
+def filter_entries(entries: list[Any], review_state: str | None, flagged: Collection[int] = ()) -> list[Any]:
+    """Gallery entries keeping only the images in one review state, or ("flagged") the asset ids the fidelity
+    check flagged and nobody reviewed yet (entries without any are left out)."""
     if not review_state or review_state == "all":
         return entries
     out = []
     for entry in entries:
-        assets = [a for a in entry.assets if a.review_state == review_state]
+        if review_state == "flagged":
+            assets = [a for a in entry.assets if a.id in flagged and a.review_state == "pending"]
+        else:
+            assets = [a for a in entry.assets if a.review_state == review_state]
         if assets:
             out.append(replace(entry, assets=assets))
     return out

@@ -1,12 +1,16 @@
 """Gallery: review a job's images beside their source photos, approve, regenerate, publish and roll back."""
 
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 
 from lib import jobs, ui, views
 from lib.connections import active_connection
 from lib.errors import AppError
+from lib.fidelity import Verdict
+from lib.fidelity import actions as fidelity_actions
+from lib.fidelity import records as fidelity_records
+from lib.fidelity.zoom import crop as zoom_crop
 from lib.models import ItemStatus, PublicationState, ReviewState
 from lib.views import plural
 
@@ -44,10 +48,10 @@ job_id = top[0].selectbox("Job", job_ids, key=ui.GALLERY_JOB, format_func=lambda
 review_filter = (
     top[1].segmented_control(
         "Show",
-        ["all", *[s.value for s in ReviewState]],
+        ["all", *[s.value for s in ReviewState], "flagged"],
         default="all",
         key="gallery_filter",
-        format_func=lambda s: {"all": "All", "pending": "To review"}.get(s, s.capitalize()),
+        format_func=lambda s: {"all": "All", "pending": "To review", "flagged": "Needs a look"}.get(s, s.capitalize()),
     )
     or "all"
 )
@@ -222,6 +226,9 @@ else:
     entries = jobs.gallery(rt.db, job_id)
     st.session_state["gallery_cache"] = (stamp, entries)
 counts = views.review_counts(entries)
+checks = fidelity_records.checks_for(rt.db, [a.id for e in entries for a in e.assets if a.id is not None])
+flagged_ids = {aid for aid, c in checks.items() if c.flagged}
+redrawn_ids = [aid for aid, c in checks.items() if c.verdict == Verdict.REDRAWN]
 approved = jobs.approved_assets(rt.db, job_id)
 publications = publish.product_publications(rt.db, job_id) if publish else []
 live_pubs: dict[str, list[Any]] = {}  # store product id -> its live publications
@@ -245,8 +252,10 @@ with st.container(border=True):
         "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
     ):
         with ui.errors():
-            n = jobs.approve_all(rt.db, job_id)
-            ui.flash(f"Approved {plural(n, 'image')}.")
+            # Images the fidelity check calls redrawn wait for a look of their own, as on the command line.
+            n = jobs.approve_all(rt.db, job_id, skip=redrawn_ids)
+            left = f" {plural(len(redrawn_ids), 'redrawn image')} left for a look." if redrawn_ids else ""
+            ui.flash(f"Approved {plural(n, 'image')}.{left}")
             st.rerun()
     actions[1].download_button(
         "Download ZIP",
@@ -259,6 +268,24 @@ with st.container(border=True):
         on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
     )
+    waiting = [
+        aid
+        for aid in flagged_ids
+        if any(a.id == aid and a.review_state == "pending" for e in entries for a in e.assets)
+    ]
+    if actions[3].button(
+        f"Regenerate flagged ({len(waiting)})",
+        key="gallery_regen_flagged",
+        icon=":material/auto_fix_high:",
+        disabled=not waiting,
+        help="Makes the images the fidelity check flagged again, telling the generator what changed last time.",
+    ):
+        with ui.errors():
+            budget = (job.options or {}).get("budget")
+            room = None if budget is None else max(0.0, float(budget) - job.actual_cost)
+            n = fidelity_actions.regenerate_flagged(rt, job_id=job.id or 0, max_cost=room)
+            ui.flash(f"Making {plural(n, 'flagged image')} again, with a correction.")
+            st.rerun()
     if publish and live_pubs:
         if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
             _rollback(None)
@@ -359,7 +386,7 @@ if dialog and publish is not None:
         _sku_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
-shown = views.filter_entries(entries, review_filter)
+shown = views.filter_entries(entries, review_filter, flagged_ids)
 if not shown:
     if entries:
         st.info("No images in this state. Pick “All” to see everything.", icon=":material/filter_alt:")
@@ -371,7 +398,49 @@ page_items, page_no, pages = views.page_slice(shown, int(st.session_state.get("g
 
 
 def _set_review(asset_id: int, state: str) -> None:
+    if (
+        state == ReviewState.APPROVED
+        and asset_id in flagged_ids
+        and not st.session_state.get(f"gallery_sure_{asset_id}")
+    ):
+        st.session_state[f"gallery_sure_{asset_id}"] = True  # asks once: the next click approves
+        return
     jobs.set_review(rt.db, [asset_id], state)
+
+
+def _fidelity(asset: Any, source_sha: str | None) -> None:
+    """The verdict, the findings in words, and a side-by-side zoom on the flagged region."""
+    found = checks.get(asset.id)
+    if found is None:
+        st.caption("Fidelity: not checked yet.")
+        return
+    colour: Literal["green", "orange", "red"] = {
+        Verdict.FAITHFUL: "green",
+        Verdict.CHECK: "orange",
+        Verdict.REDRAWN: "red",
+    }[found.verdict]  # type: ignore[assignment]
+    icon = {
+        Verdict.FAITHFUL: ":material/verified:",
+        Verdict.CHECK: ":material/help:",
+        Verdict.REDRAWN: ":material/report:",
+    }
+    st.badge(found.verdict.label, color=colour, icon=icon[found.verdict])
+    if not found.flagged:
+        return
+    for f in found.findings:  # words read from images by OCR: never markdown
+        st.caption(ui.escape_md(f.message))
+    region = next((f.region for f in found.findings if f.region), None)
+    if region is not None:
+        with st.popover("Zoom", icon=":material/zoom_in:"):
+            left, right = st.columns(2)
+            left.caption("Product photo")
+            with left:
+                ui.image(_thumb(source_sha))
+            right.caption("Here (the flagged part)")
+            with right, ui.errors():
+                ui.image(zoom_crop(rt.blobs.get(asset.sha256), region))
+    if asset.id in flagged_ids and st.session_state.get(f"gallery_sure_{asset.id}"):
+        st.warning("This image may not show your product as it is. Click Approve again to approve it anyway.")
 
 
 def _save_alt(asset_id: int) -> None:
@@ -392,7 +461,7 @@ def _thumb(sha: str | None) -> bytes | None:
         return None
 
 
-def _result_card(item: Any, asset: Any) -> None:
+def _result_card(item: Any, asset: Any, source_sha: str | None = None) -> None:
     with st.container(border=True):
         if asset is None:
             ui.status_badge(item.status)
@@ -403,6 +472,7 @@ def _result_card(item: Any, asset: Any) -> None:
         else:
             ui.image(_thumb(asset.sha256))
             ui.status_badge(asset.review_state)
+            _fidelity(asset, source_sha)
             with st.container(horizontal=True, gap="small"):
                 st.button(
                     "Approve",
@@ -500,7 +570,7 @@ for entry in page_items:
             for col, item in zip(cols[1:], items[start : start + per_row], strict=False):
                 with col:
                     st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
-                    _result_card(item, assets_by_item.get(item.id))
+                    _result_card(item, assets_by_item.get(item.id), entry.source_sha)
 
 
 def _go(delta: int) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import replace
 
 import pytest
 
@@ -15,36 +14,10 @@ from lib import cli, jobs, views
 from lib.fidelity import Verdict
 from lib.fidelity.actions import flagged, regenerate_flagged
 from lib.fidelity.records import checks_for
-from lib.generation.base import GeneratedImage, GenerationRequest
-from lib.generation.studio import StudioEngine
 from lib.runtime import Runtime
 from lib.sources.demo import DemoSource
 from lib.worker import run_until_idle
-
-
-class RedrawingProvider:
-    """Answers every request with a studio shot of another product: what a generator that redraws does."""
-
-    name = "studio"
-
-    def __init__(self, *, redraw: bool = True) -> None:
-        self.engine = StudioEngine(min_side=512)
-        self.redraw = redraw
-        self.requests: list[GenerationRequest] = []
-        source = DemoSource(None)
-        self.other = source.fetch_image(source.get_product("2").images[0])
-
-    def models(self) -> list[str]:
-        return ["studio-v1"]
-
-    def estimate_cost(self, model: str, images: int, *, batch: bool = False) -> float:
-        return 0.01 * images
-
-    def generate(self, request: GenerationRequest) -> GeneratedImage:
-        self.requests.append(request)
-        if self.redraw and "Correction:" not in request.prompt:
-            request = replace(request, source_image=self.other)
-        return self.engine.generate(request)
+from tests.fidelity.providers import RedrawingProvider
 
 
 def _job(rt: Runtime, provider: RedrawingProvider, *, retries: int = 0, n: int = 1) -> int:
