@@ -254,7 +254,8 @@ def refused_export(
         rt.set_provider("studio", ScriptedProvider())
         _, made, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "GK-MUG-001", "--yes")
         run(rt, capsys, "worker", "--until-idle")
-        run(rt, capsys, "approve", "--job", str(made["job_id"]), "--all")
+        # the scripted provider's flat squares are "redrawn" products: approve them anyway
+        run(rt, capsys, "approve", "--job", str(made["job_id"]), "--all", "--include-redrawn")
         return ["export", "--job", str(made["job_id"]), "--folder", root]
     conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=root, mode="folders")
     if case == "nothing approved":
