@@ -20,14 +20,13 @@ from typing import Any
 
 from sqlmodel import select
 
-from lib import alt_text, jobs
+from lib import jobs
 from lib.config import Settings
-from lib.generation import batch
 from lib.models import ItemStatus, Job, JobItem
 from lib.runtime import Runtime
 from lib.sources import demo
 from lib.sources.base import ProductQuery
-from lib.worker import Worker, start_embedded
+from lib.worker import Worker, alt_texts, batch, start_embedded
 from tests.emulators.gemini import GeminiEmulator
 
 MODEL = "gemini-2.5-flash-image"
@@ -50,7 +49,7 @@ def _job(rt: Runtime, n: int, mode: str) -> Job:
     products = rt.source("demo").list_products(ProductQuery(per_page=n)).items[:n]
     assert len(products) == n, "the demo catalogue is too small"
     spec = jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL, style="marble_counter", mode=mode)
-    return jobs.create_job(rt, spec, [jobs.Selection(p) for p in products])
+    return jobs.create_job(rt, spec=spec, selections=[jobs.Selection(p) for p in products])
 
 
 def _summary(rt: Runtime, job_id: int) -> dict[str, Any]:
@@ -114,14 +113,14 @@ def in_batch(n: int, latency: float, rpm: int) -> dict[str, Any]:
         wall = time.monotonic() - t0
         out = _summary(rt, job.id or 0)
         out.update(wall=wall, calls=_calls(emu), inline=not any(r.from_file for r in emu.batches.values()))
-        out["alt_later"] = pending = alt_text.pending_count(rt)
+        out["alt_later"] = pending = alt_texts.pending_count(rt)
         t1 = time.monotonic()
         if pending:  # the app's worker, idle, writes them within the text model's rate limit
             embedded = start_embedded(rt)
-            while alt_text.pending_count(rt) and time.monotonic() - t1 < 600:
+            while alt_texts.pending_count(rt) and time.monotonic() - t1 < 600:
                 embedded.worker.stop_event.wait(0.2)
             embedded.stop(timeout=60)
-        out.update(alt_wall=time.monotonic() - t1, alt_left=alt_text.pending_count(rt), calls_after=_calls(emu))
+        out.update(alt_wall=time.monotonic() - t1, alt_left=alt_texts.pending_count(rt), calls_after=_calls(emu))
         return out
 
 

@@ -78,7 +78,9 @@ def _seed_gallery(home: Path) -> int:
         products += source.list_products(ProductQuery(page=page, per_page=100)).items
         products = list({p.id: p for p in products}.values())
     job = create_job(
-        rt, JobSpec(source_kind="demo", variants=VARIANTS), [Selection(p) for p in products[:GALLERY_PRODUCTS]]
+        rt,
+        spec=JobSpec(source_kind="demo", variants=VARIANTS),
+        selections=[Selection(p) for p in products[:GALLERY_PRODUCTS]],
     )
     shas = []
     for i in range(8):  # a few distinct result images; thumbnails come from the blob store like real ones

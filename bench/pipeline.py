@@ -67,7 +67,7 @@ def _enqueue(rt: Runtime, n_items: int) -> int:
     while made < n_items:
         take = selections[: max(1, min(len(selections), (n_items - made) // 4 or 1))]
         variants = min(4, max(1, (n_items - made) // len(take)))
-        job = jobs.create_job(rt, jobs.JobSpec(source_kind="demo", variants=variants), take)
+        job = jobs.create_job(rt, spec=jobs.JobSpec(source_kind="demo", variants=variants), selections=take)
         made += job.item_count
         job_id = job.id or 0
     with rt.db.transaction() as s:

@@ -100,7 +100,9 @@ def _scenario(n: int, fault_rate: float, concurrency: int, real_waits: bool) -> 
         pids = [
             emu.add_product(f"Bench Item {i:03d}", sku=f"BENCH-{i:03d}", price="1.00", images=[photo]) for i in range(n)
         ]
-        rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=Path(tmp)))
+        rt = Runtime.build(
+            Settings.load(secrets_file=None, imagegecko_home=Path(tmp), private_store_hosts=["127.0.0.1"])
+        )
         job_id = _approved_job(rt, emu, pids)
         requests_before = emu.counts["requests"]
         if fault_rate:
@@ -149,7 +151,9 @@ def _folders(n: int) -> dict[str, float | int]:
         photo = emu.add_media("photo.jpg", image_bytes((90, 90, 90)))
         pids = [emu.add_product(f"Item {i:03d}", sku=f"TWO-{i:03d}", price="1.00", images=[photo]) for i in range(n)]
         for home in ("laptop", "server"):
-            rt = Runtime.build(Settings.load(secrets_file=None, imagegecko_home=Path(tmp) / home))
+            rt = Runtime.build(
+                Settings.load(secrets_file=None, imagegecko_home=Path(tmp) / home, private_store_hosts=["127.0.0.1"])
+            )
             job_id = _approved_job(rt, emu, pids)
             publish.publish_job(rt, job_id, "gallery")
             rt.db.dispose()

@@ -12,7 +12,6 @@ tested without Streamlit.
 
 from __future__ import annotations
 
-import importlib
 import io
 import os
 import threading
@@ -26,9 +25,14 @@ from PIL import Image
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from lib.errors import AppError, SourceError
+from lib import images
+from lib.connections import list_connections
+from lib.errors import AppError
+from lib.jobs import Selection
+from lib.kinds import Kind
 from lib.models import Asset, AssetKind, Job, ReviewState
 from lib.sources.base import Product, ProductQuery, ProductSource, SourceImage
+from lib.sources.demo import DemoSource
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -50,7 +54,7 @@ STOCK_LABELS = {"": "Any stock", "instock": "In stock", "outofstock": "Out of st
 class SourceRef:
     """Where products come from: a kind and, for stores and Drives, the saved connection."""
 
-    kind: str  # demo | woocommerce | drive | upload
+    kind: Kind
     connection_id: int | None = None
     label: str = ""
 
@@ -61,23 +65,17 @@ class SourceRef:
     @classmethod
     def from_key(cls, key: str, label: str = "") -> SourceRef:
         kind, _, cid = key.partition(":")
-        return cls(kind, int(cid) if cid else None, label)
-
-    @property
-    def can_publish(self) -> bool:
-        return self.kind in ("demo", "woocommerce")
+        return cls(Kind.parse(kind, "product source"), int(cid) if cid else None, label)
 
 
-DEMO = SourceRef("demo", None, "Demo store")
-UPLOADS = SourceRef("upload", None, "Uploads")
+DEMO = SourceRef(Kind.DEMO, None, Kind.DEMO.label)
+UPLOADS = SourceRef(Kind.UPLOAD, None, Kind.UPLOAD.label)
 
 
 def source_options(runtime: Runtime) -> list[SourceRef]:
     """Demo store first, then saved stores and Drives (active one first), then Uploads."""
-    from lib.connections import list_connections
-
     refs = [DEMO]
-    for kind, prefix in (("woocommerce", "Store"), ("drive", "Drive")):
+    for kind, prefix in ((Kind.WOOCOMMERCE, "Store"), (Kind.SHOPIFY, "Shop"), (Kind.DRIVE, "Drive")):
         conns = sorted(list_connections(runtime.db, kind), key=lambda c: (not c.is_active, c.id or 0))
         refs += [SourceRef(kind, c.id, f"{prefix}: {c.name}") for c in conns]
     refs.append(UPLOADS)
@@ -85,16 +83,10 @@ def source_options(runtime: Runtime) -> list[SourceRef]:
 
 
 def open_source(runtime: Runtime, ref: SourceRef, *, demo_size: int | None = None) -> ProductSource:
-    """The ProductSource for a ref. A source whose module is not installed becomes a plain sentence."""
-    try:
-        if ref.kind == "demo" and demo_size:
-            demo = importlib.import_module("lib.sources.demo")
-            return demo.DemoSource(runtime, size=demo_size)  # type: ignore[no-any-return]
-        return runtime.source(ref.kind, ref.connection_id)
-    except ImportError as exc:
-        raise SourceError(
-            f"The {ref.label or ref.kind} source is not available in this installation.", detail=str(exc)
-        ) from exc
+    """The ProductSource for a ref (`demo_size`: a generated demo catalogue of that many products, for benchmarks)."""
+    if ref.kind == Kind.DEMO and demo_size:
+        return DemoSource(runtime, size=demo_size)
+    return runtime.source(ref.kind, ref.connection_id)
 
 
 # Filters and browsing --------------------------------------------------------------------------
@@ -107,6 +99,8 @@ class Filters:
     stock_status: str = ""
     white_only: bool = False
     not_generated: bool = False
+    product_type: str = ""  # sources that have one (Shopify)
+    status: str = ""  # "" = the source's default (Shopify: active, draft, archived)
 
     @property
     def local(self) -> bool:
@@ -118,6 +112,8 @@ class Filters:
             search=self.search.strip(),
             category=self.category,
             stock_status=self.stock_status,
+            product_type=self.product_type,
+            status=self.status,
             page=page,
             per_page=per_page,
         )
@@ -255,6 +251,17 @@ def categories(source: ProductSource) -> list[str]:
         return []
 
 
+def product_types(source: ProductSource) -> list[str]:
+    """The source's product types, for sources that have them (Shopify); [] otherwise."""
+    lister = getattr(source, "product_types", None)
+    if lister is None:
+        return []
+    try:
+        return sorted({t for t in lister() if t}, key=str.lower)
+    except AppError:
+        return []
+
+
 # Image facts (thumbnail + white score), cached per image ---------------------------------------
 
 
@@ -327,13 +334,7 @@ def _compute_facts(source: ProductSource, image: SourceImage) -> ImageFacts | No
         return None
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
-    score: float | None
-    try:
-        from lib import images
-    except ImportError:  # image checks not installed: show the photo, claim nothing about it
-        score = None
-    else:
-        score = float(images.white_score(rgb))
+    score = float(images.white_score(rgb))
     rgb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     rgb.save(buf, "JPEG", quality=82, optimize=True)
@@ -351,7 +352,7 @@ def image_facts(
     if cached is None:
         cached = _compute_facts(source, image) or _FAILED
         _FACTS.put(key, cached)
-    return None if cached is _FAILED else cached  # type: ignore[no-any-return]
+    return None if cached is _FAILED else cached
 
 
 def prefetch_facts(runtime: Runtime, source: ProductSource, ref: SourceRef, products: Iterable[Product]) -> None:
@@ -460,10 +461,8 @@ class SelectionState:
     def pairs(self) -> list[tuple[Product, str | None]]:
         return [(Product.from_dict(p.product), p.variation_id) for p in self.items.values()]
 
-    def as_job_selections(self, skip: Iterable[str] = ()) -> list[Any]:
+    def as_job_selections(self, skip: Iterable[str] = ()) -> list[Selection]:
         """lib.jobs.Selection objects, leaving out the given item keys."""
-        from lib.jobs import Selection
-
         skipped = set(skip)
         return [
             Selection(product=Product.from_dict(p.product), variation_id=p.variation_id)
@@ -557,8 +556,6 @@ def _check_image(
     cache_key = _facts_key(runtime, ref, image)
     found = _CHECKS.get(cache_key)
     if found is None:
-        from lib import images
-
         try:
             data = source.fetch_image(image)
         except AppError as exc:

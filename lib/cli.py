@@ -10,7 +10,7 @@
     rollback   restore the products' image lists from before publishing
     export     save a job's approved images to Google Drive (again: nothing is uploaded twice)
     cancel / retry / resume   job actions
-    connect    save a WooCommerce store, a Gemini key or a Google Drive folder (encrypted)
+    connect    save a WooCommerce store, a Shopify shop, a Gemini key or a Google Drive folder (encrypted)
 
 Errors print one plain sentence and exit with status 2; nothing is changed by a refused command.
 """
@@ -29,9 +29,15 @@ from typing import Any
 
 from lib import jobs
 from lib.config import Settings
+from lib.connections import get_connection
+from lib.connectors import registry
+from lib.connectors.providers import GeminiForm
+from lib.connectors.shopify import ShopifyForm
+from lib.connectors.sources import DriveForm, WooForm
 from lib.errors import AppError, InputError
 from lib.fidelity import records as fidelity_records
 from lib.generation.base import ASPECT_RATIOS
+from lib.kinds import Kind
 from lib.models import Job, JobItem
 from lib.runtime import Runtime
 from lib.sku_match import SkuHit, pick
@@ -157,7 +163,7 @@ def cmd_demo(rt: Runtime, args: argparse.Namespace) -> int:
 
     source = rt.source("demo")
     selections = _select(source, [], "", args.products)
-    job = jobs.create_job(rt, _spec(args, "demo"), selections)
+    job = jobs.create_job(rt, spec=_spec(args, "demo"), selections=selections)
     assert job.id is not None
     run_until_idle(rt, concurrency=args.concurrency, job_id=job.id)  # this job only: other queued jobs stay queued
     items = jobs.job_items(rt.db, job.id)
@@ -190,7 +196,7 @@ def cmd_generate(rt: Runtime, args: argparse.Namespace) -> int:
         raise InputError(
             f"This makes {len(selections) * spec.variants} images (estimated ${cost:.2f}). Add --yes to queue it."
         )
-    job = jobs.create_job(rt, spec, selections)
+    job = jobs.create_job(rt, spec=spec, selections=selections)
     _out(
         args,
         {"job_id": job.id, "items": job.item_count, "mode": job.mode, "estimated_cost": job.estimated_cost},
@@ -262,46 +268,69 @@ def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
     if args.all:
         # Images the fidelity check says were redrawn wait for a person unless asked otherwise.
         skip = [] if args.include_redrawn else fidelity_records.redrawn_assets(rt.db, job_id=args.job)
-        n = jobs.approve_all(rt.db, args.job, skip=skip)
+        n = jobs.approve_all(rt.db, job_id=args.job, skip=skip)
         left = len(skip)
         note = f" Left {left} redrawn images for a look (--include-redrawn approves them too)." if left else ""
         _out(args, {"approved": n, "skipped_redrawn": left}, f"Approved {n} images.{note}")
         return 0
-    n = jobs.set_review(rt.db, _item_assets(rt, args.job, args.items), "approved")
+    n = jobs.set_review(rt.db, asset_ids=_item_assets(rt, args.job, args.items), state="approved")
     _out(args, {"approved": n}, f"Approved {n} images.")
     return 0
 
 
 def cmd_reject(rt: Runtime, args: argparse.Namespace) -> int:
     jobs.get_job(rt.db, args.job)
-    n = jobs.set_review(rt.db, _item_assets(rt, args.job, args.items), "rejected")
+    n = jobs.set_review(rt.db, asset_ids=_item_assets(rt, args.job, args.items), state="rejected")
     _out(args, {"rejected": n}, f"Rejected {n} images.")
     return 0
 
 
+def _wait_for(rt: Runtime, job_id: int) -> None:
+    """Run a queued store job to its end in this process (a worker elsewhere may take some of its items too)."""
+    from lib.worker import run_until_idle
+
+    run_until_idle(rt, job_id=job_id)
+
+
 def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib import publish
+    from lib import publish, store_jobs
 
     job = jobs.get_job(rt.db, args.job)
     keep = not args.drop_old_featured
     store_kind: str | None = None
     if job.source_kind in publish.NOT_STORES:  # Drive and uploads are no store: images go where the SKU matches
-        store_kind = "woocommerce"
+        store_kind = args.store
+        if args.connection is not None and get_connection(rt.db, args.connection).kind in ("woocommerce", "shopify"):
+            store_kind = get_connection(rt.db, args.connection).kind  # else publish says it is no store
     elif args.connection is not None:
         raise InputError(
             "--connection is only for Drive and upload jobs, whose images go to the store product with the "
             f"same SKU; job {args.job} publishes to the store its photos came from."
         )
     item_ids = [i.id for i in _items(rt, args.job, args.items) if i.id is not None] if args.items else None
-    outcome = publish.publish_images(
+    queued = store_jobs.queue_publish(
         rt,
-        publish.job_asset_ids(rt, args.job, item_ids),
-        args.role,
+        job_id=args.job,
+        role=args.role,
         keep_old_featured=keep,
+        item_ids=item_ids,
         store_kind=store_kind,
         connection_id=args.connection,
     )
-    pubs = outcome.publications
+    assert queued.id is not None
+    skipped = list(queued.options.get("skipped") or [])
+    if not args.wait:
+        _out(
+            args,
+            {"publish_job_id": queued.id, "skipped": skipped, "unmatched": skipped},
+            f"Queued publishing job {queued.id} ({queued.item_count} products); the worker publishes it. "
+            f"Follow it with `jobs --job {queued.id}`."
+            + "".join(f"\n  not published: {sentence}" for sentence in skipped),
+        )
+        return 0
+    _wait_for(rt, queued.id)
+    report = store_jobs.report(rt, queued.id)
+    pubs = report.publications
     labels = publish.publication_labels(rt.db, pubs)
     data = [
         {
@@ -318,36 +347,50 @@ def cmd_publish(rt: Runtime, args: argparse.Namespace) -> int:
         }
         for p in pubs
     ]
-    failed = outcome.failed
+    failed = [p for p in pubs if p.state != "done"]
     _out(
         args,
-        {"publications": data, "unmatched": outcome.skipped, "skipped": outcome.skipped},
-        f"Published {len(pubs) - len(failed)} images; {len(failed)} failed."
+        {"publish_job_id": queued.id, "publications": data, "unmatched": skipped, "skipped": skipped},
+        f"Published {len(pubs) - len(failed)} images; {len(failed)} failed (publishing job {queued.id})."
         + "".join(f"\n  {labels.get(p.id or 0)}: {p.error}" for p in failed)
-        + "".join(f"\n  not published: {sentence}" for sentence in outcome.skipped),
+        + "".join(f"\n  not published: {sentence}" for sentence in skipped),
     )
-    return 1 if failed or outcome.skipped else 0
+    return 1 if failed or skipped or report.failures else 0
 
 
 def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
-    from lib import publish
+    from lib import store_jobs
+    from lib.models import ItemStatus
 
     products = [p.strip() for p in (args.products or "").split(",") if p.strip()] or None
-    report = publish.rollback(rt, job_id=args.job, product_ids=products, force=args.force)
-    # Store errors are raised unless there are conflicts too; then both come back in the report.
+    queued = store_jobs.queue_rollback(rt, job_id=args.job, product_ids=products, force=args.force)
+    assert queued.id is not None
+    if not args.wait:
+        _out(
+            args,
+            {"rollback_job_id": queued.id},
+            f"Queued rollback job {queued.id} ({queued.item_count} products). Follow it with `jobs --job {queued.id}`.",
+        )
+        return 0
+    _wait_for(rt, queued.id)
+    items = jobs.job_items(rt.db, queued.id)
+    restored = [i.product_id for i in items if i.status == ItemStatus.SUCCEEDED]
+    conflicts = [i for i in items if i.status == ItemStatus.FAILED and i.error_kind == "PublishConflict"]
+    errors = [i for i in items if i.status == ItemStatus.FAILED and i.error_kind != "PublishConflict"]
     data = {
-        "restored": report.restored,
-        "conflicts": [{"product_id": p, "message": m} for p, m in report.conflicts],
-        "errors": [{"product_id": p, "message": m} for p, m in report.errors],
+        "rollback_job_id": queued.id,
+        "restored": restored,
+        "conflicts": [{"product_id": i.product_id, "message": i.error_message} for i in conflicts],
+        "errors": [{"product_id": i.product_id, "message": i.error_message} for i in errors],
     }
     _out(
         args,
         data,
-        f"Restored {len(report.restored)} products."
-        + "".join(f"\n  {m} (use --force to overwrite)" for _p, m in report.conflicts)
-        + "".join(f"\n  {m}" for _p, m in report.errors),
+        f"Restored {len(restored)} products."
+        + "".join(f"\n  {i.error_message} (use --force to overwrite)" for i in conflicts)
+        + "".join(f"\n  {i.error_message}" for i in errors),
     )
-    return 1 if report.conflicts or report.errors else 0
+    return 1 if conflicts or errors else 0
 
 
 def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
@@ -384,19 +427,19 @@ def cmd_export(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:
-    n = jobs.cancel_job(rt.db, args.job)
+    n = jobs.cancel_job(rt.db, job_id=args.job)
     _out(args, {"cancelled_items": n}, f"Cancelled job {args.job} ({n} items).")
     return 0
 
 
 def cmd_retry(rt: Runtime, args: argparse.Namespace) -> int:
-    n = jobs.retry_failed(rt.db, args.job)
+    n = jobs.retry_failed(rt.db, job_id=args.job)
     _out(args, {"requeued": n}, f"Requeued {n} failed items.")
     return 0
 
 
 def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
-    jobs.resume_job(rt.db, args.job)
+    jobs.resume_job(rt.db, job_id=args.job)
     _out(args, {"resumed": args.job}, f"Resumed job {args.job}.")
     return 0
 
@@ -430,51 +473,40 @@ def read_secret_input(label: str, env: str) -> str:
 
 
 def cmd_connect(rt: Runtime, args: argparse.Namespace) -> int:
-    if args.kind == "woocommerce":
-        from lib.sources import woocommerce
-
-        key = read_secret_input("WooCommerce consumer key", "WOOCOMMERCE_CONSUMER_KEY")
-        secret = read_secret_input("WooCommerce consumer secret", "WOOCOMMERCE_CONSUMER_SECRET")
-        app_password = read_secret_input("WordPress Application Password", "WP_APP_PASSWORD")
-        if not args.skip_check:
-            checks = woocommerce.check_connection(
-                rt,
-                base_url=args.url,
-                consumer_key=key,
-                consumer_secret=secret,
-                wp_user=args.wp_user,
-                app_password=app_password,
-            )
-            failed = [c for c in checks if not c.ok]
-            if failed:
-                raise InputError(
-                    "The store did not pass the connection check: "
-                    + " ".join(f"{c.name}: {c.message} {c.fix}".strip() for c in failed)
-                )
-        conn = woocommerce.save_woocommerce(
-            rt,
-            url=args.url,
-            key=key,
-            secret=secret,
+    kind = Kind.parse(args.kind, "connection kind")
+    form: WooForm | GeminiForm | DriveForm | ShopifyForm
+    if kind == Kind.WOOCOMMERCE:
+        form = WooForm(
+            base_url=args.url,
+            consumer_key=read_secret_input("WooCommerce consumer key", "WOOCOMMERCE_CONSUMER_KEY"),
+            consumer_secret=read_secret_input("WooCommerce consumer secret", "WOOCOMMERCE_CONSUMER_SECRET"),
             wp_user=args.wp_user,
-            app_password=app_password,
-            name=args.name,
+            app_password=read_secret_input("WordPress Application Password", "WP_APP_PASSWORD"),
+            name=args.name or "",
         )
-    elif args.kind == "gemini":
-        from lib.connections import save_connection
-
-        api_key = read_secret_input("Gemini API key", "GEMINI_API_KEY")
-        if not args.skip_check:
-            from lib.generation import gemini
-
-            gemini.test_key(rt.settings, api_key, base_url=rt.settings.gemini_base_url, db=rt.db)
-        conn = save_connection(rt.db, rt.vault, kind="gemini", name=args.name or "Gemini", secret={"api_key": api_key})
-        rt.forget_provider("gemini")
+    elif kind == Kind.GEMINI:
+        form = GeminiForm(api_key=read_secret_input("Gemini API key", "GEMINI_API_KEY"), name=args.name or "Gemini")
+    elif kind == Kind.SHOPIFY:
+        secret_name = ("Shopify client secret", "SHOPIFY_CLIENT_SECRET")
+        token_name = ("Shopify Admin API access token", "SHOPIFY_ACCESS_TOKEN")
+        form = ShopifyForm(
+            shop=args.shop,
+            access_token="" if args.client_id else read_secret_input(*token_name),
+            client_id=args.client_id or "",
+            client_secret=read_secret_input(*secret_name) if args.client_id else "",
+            name=args.name or "",
+        )
     else:
-        from lib.sources import drive
-
         creds = Path(args.credentials).read_text(encoding="utf-8")
-        conn = drive.save_drive(rt, credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name)
+        form = DriveForm(credentials_json=creds, root_folder_id=args.folder, mode=args.mode, name=args.name or "")
+    connector = registry.connector(kind)
+    if not args.skip_check and kind != Kind.DRIVE:  # Drive is tested once saved: the test lists the folder
+        failed = [c for c in connector.check_form(rt, form) if not c.ok]
+        if failed:
+            raise InputError(
+                "The connection check failed: " + " ".join(f"{c.label}: {c.detail} {c.advice}".strip() for c in failed)
+            )
+    conn = connector.save(rt, form=form)
     _out(
         args,
         {"connection_id": conn.id, "kind": conn.kind, "name": conn.name},
@@ -515,10 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     _job_options(p)
 
     p = add("generate", "queue a job")
-    p.add_argument("--source", required=True, choices=["demo", "woocommerce", "drive", "upload"])
+    p.add_argument("--source", required=True, choices=["demo", "woocommerce", "shopify", "drive", "upload"])
     p.add_argument("--connection", type=int, default=None, help="connection id (default: the active one)")
     p.add_argument("--products", help="comma-separated product ids or SKUs")
-    p.add_argument("--category", help="category name (demo) or id (woocommerce)")
+    p.add_argument("--category", help="category name (demo), id (woocommerce) or collection (shopify)")
     p.add_argument("--limit", type=int, default=None, help="at most this many products")
     p.add_argument("--provider", default="studio", choices=["studio", "gemini"])
     p.add_argument("--model", default=None)
@@ -571,12 +603,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--connection",
         type=int,
         default=None,
-        help="Drive and upload jobs: the WooCommerce connection id to publish to, matching products by SKU "
-        "(default: the active store)",
+        help="Drive and upload jobs: the store connection id to publish to, matching products by SKU "
+        "(default: the active store of --store)",
+    )
+    p.add_argument(
+        "--store",
+        default="woocommerce",
+        choices=["woocommerce", "shopify"],
+        help="Drive and upload jobs: publish to the active WooCommerce store or Shopify shop (default woocommerce)",
+    )
+
+    p.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the publishing job to its end here and report (default); --no-wait queues it for the worker",
     )
 
     p = add("rollback", "restore image lists from before publishing")
     p.add_argument("--job", type=int, required=True)
+    p.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the rollback job to its end here and report (default); --no-wait queues it for the worker",
+    )
     p.add_argument("--products", help="comma-separated product ids (default: all of the job)")
     p.add_argument("--force", action="store_true", help="overwrite even if the images changed since")
 
@@ -616,11 +667,19 @@ def build_parser() -> argparse.ArgumentParser:
     for k, flags in ((w, ("--key", "--secret", "--app-password")), (g, ("--api-key",))):
         for flag in flags:  # accepted only to refuse them with a sentence (see refuse_secret_arguments)
             k.add_argument(flag, dest=f"secret_arg_{flag.strip('-').replace('-', '_')}", help=argparse.SUPPRESS)
+    sh = kinds.add_parser(
+        "shopify",
+        epilog=secrets_help.format("SHOPIFY_ACCESS_TOKEN, or SHOPIFY_CLIENT_SECRET with --client-id"),
+    )
+    sh.add_argument("--shop", required=True, help="my-shop.myshopify.com")
+    sh.add_argument("--client-id", default=None, help="a Dev Dashboard app's client id (else an Admin API token)")
+    for flag in ("--token", "--access-token", "--client-secret"):
+        sh.add_argument(flag, dest=f"secret_arg_{flag.strip('-').replace('-', '_')}", help=argparse.SUPPRESS)
     d = kinds.add_parser("drive")
     d.add_argument("--credentials", required=True, help="service-account or authorized-user JSON file")
     d.add_argument("--folder", required=True, help="root folder id")
     d.add_argument("--mode", default="folders", choices=["folders", "images"])
-    for k in (w, g, d):
+    for k in (w, g, sh, d):
         k.add_argument("--name", default=None)
         k.add_argument("--skip-check", action="store_true", help="save without testing the connection")
         k.add_argument("--json", action="store_true", default=argparse.SUPPRESS)

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     lease_seconds: float = Field(60.0, gt=0)
     max_attempts: int = Field(5, ge=1, le=20)
+    max_crashes: int = Field(5, ge=1, le=100)  # workers an item may see die under it before it is set aside
     backoff_base_seconds: float = Field(2.0, ge=0)
     backoff_max_seconds: float = Field(300.0, ge=0)
     poll_seconds: float = Field(0.5, gt=0)

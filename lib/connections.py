@@ -8,17 +8,16 @@ from sqlmodel import Session, select
 
 from lib.db import Database
 from lib.errors import InputError
+from lib.kinds import Kind
 from lib.models import Connection, utcnow
 from lib.vault import Vault
-
-KINDS = ("woocommerce", "drive", "gemini")
 
 
 def save_connection(
     db: Database,
     vault: Vault,
     *,
-    kind: str,
+    kind: Kind | str,
     name: str,
     secret: dict[str, Any],
     base_url: str | None = None,
@@ -27,8 +26,8 @@ def save_connection(
     connection_id: int | None = None,
 ) -> Connection:
     """Store (or update) a connection with its secret encrypted. The active one of a kind is unique."""
-    if kind not in KINDS:
-        raise InputError(f"Unknown connection kind {kind!r}.")
+    if not Kind.parse(kind, "connection kind").saved:
+        raise InputError(f"{Kind(kind).label} needs no saved connection.")
     if not name.strip():
         raise InputError("Give the connection a name.")
     with db.transaction() as s:

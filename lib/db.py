@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
@@ -23,7 +24,7 @@ from lib import (
     models,  # noqa: F401  (registers the tables)
     schema,
 )
-from lib.errors import ConfigError
+from lib.errors import ConfigError, DatabaseUnavailable
 from lib.file_modes import private_file, tighten
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,31 @@ def postgres_driver(url: str) -> str:
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain) :]
     return url
+
+
+_DB_WORDS = (
+    ("full", "is full"),
+    ("readonly", "is read-only"),
+    ("read-only", "is read-only"),
+    ("unable to open", "is missing"),
+    ("disk i/o", "had an input/output error"),
+    ("locked", "stayed locked by another writer"),
+)
+
+
+def database_error(exc: BaseException) -> DatabaseUnavailable | None:
+    """A database failure that passes (disk full, read-only, missing, locked) as a retryable error with a sentence
+    that says which; None for anything else (a bug: let it surface)."""
+    if not isinstance(exc, OperationalError):
+        return None
+    text = str(exc.orig or exc).lower()
+    words = next((w for key, w in _DB_WORDS if key in text), None)
+    if words is None:
+        return None
+    return DatabaseUnavailable(
+        f"The job log's database {words}; the work waits and carries on when it takes writes again.",
+        detail=str(exc.orig or exc)[:300],
+    )
 
 
 class Database:

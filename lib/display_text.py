@@ -26,14 +26,19 @@ ELLIPSIS = "…"
 WORD_JOINER = "\u2060"  # invisible, not a word character: no autolink pattern matches across it
 
 # Left-to-right/right-to-left marks, embeddings, overrides and isolates, and the Arabic letter mark.
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+BIDI_CONTROLS = _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _REMOVE = re.compile("[" + _BIDI + "\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufeff\ufff9-\ufffb]")
 _SPACE = re.compile(r"\s+")
-# Every character CommonMark lets a backslash escape, plus `:` (Streamlit's :emoji:, :material/…: and :red[…]).
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:&=\"'^@%])")
-# Where a GFM autolink literal (`scheme://`, `www.`, the `@` of an e-mail address) or a Streamlit shortcode
-# (`:smile:`, `:material/home:`) could match in the unescaped text.
-_AUTOLINK = re.compile(r"(?i)(?<=:)(?=\S)|(?<=www)(?=\.)|(?<=@)")
+# Characters that start Markdown anywhere in a line: code, emphasis, links and images (an escaped `[` also stops
+# `![`, `:red[…]` and `[…](…)`), HTML and angle autolinks, LaTeX, tables, strikethrough, the escape itself.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>$|~])")
+# ...and at the start of a line: headings, lists, block quotes.
+_LINE_START = re.compile(r"^(\s*)(?:([-+#>=])|(\d+)([.)]))")
+# An HTML entity (`&#x202e;` would bring a bidi override back, `&lt;` a tag).
+_ENTITY = re.compile(r"&(?=#\d+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]*;)")
+# Where a GFM autolink literal (`scheme://`, `www.`, the `@` of an e-mail address) could match in the text once
+# escapes are resolved.
+_AUTOLINK = re.compile(r"(?i)(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)(?=\w)")
 
 
 def clean(value: Any) -> str:
@@ -63,9 +68,13 @@ def plain(value: Any, limit: int | None = None) -> str:
 
 def inert_markdown(text: str) -> str:
     """`text` (already clean) that Markdown shows character for character: no link, image, emphasis, heading,
-    emoji, colour, LaTeX or autolink."""
+    list, HTML, entity, LaTeX or autolink."""
     # The joiner goes in first: it is not Markdown punctuation, so escaping leaves it where it is.
-    return _MARKDOWN.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, text))
+    out = _MARKDOWN.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, text))
+    out = _ENTITY.sub(r"\\&", out)
+    return _LINE_START.sub(
+        lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\" + m.group(4)), out
+    )
 
 
 @dataclass(frozen=True)

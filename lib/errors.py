@@ -8,6 +8,8 @@ AppError                      .message is shown to the user as is; .retryable dr
 │   ├── ImageTooLarge         over the byte or pixel limit (decompression bombs land here)
 │   └── ImageTooSmall         under the minimum side length
 ├── StorageError              the blob store cannot read or write
+│   └── StorageUnavailable    its disk full, read-only or missing: retryable
+├── DatabaseUnavailable       the job log cannot take writes (disk full, read-only, missing): retryable
 ├── SourceError               a product source (store, Drive, upload, demo) failed
 │   ├── SourceAuthError       credentials rejected (401/403)
 │   ├── SourceNotFound        product, file or folder does not exist (404)
@@ -73,6 +75,19 @@ class ImageTooSmall(ImageError):
 
 class StorageError(AppError):
     """The image store on disk could not be read or written."""
+
+
+class StorageUnavailable(StorageError):
+    """The image store's disk is full, read-only or missing; the work waits and tries again."""
+
+    retryable = True
+
+
+class DatabaseUnavailable(AppError):
+    """The job log's database cannot take writes (its disk full, read-only or missing); the work waits and tries
+    again."""
+
+    retryable = True
 
 
 class SourceError(AppError):

@@ -1,4 +1,5 @@
-"""The append-only Event log: transitions and outbound requests. URLs are stripped of anything secret."""
+"""The append-only Event log: transitions and outbound requests. URLs are stripped of anything secret.
+A request is written before it is sent and completed once when its answer comes (`complete`)."""
 
 from __future__ import annotations
 
@@ -64,5 +65,31 @@ def record(
         request_id=request_id,
         data=data or {},
     )
+    session.add(event)
+    return event
+
+
+def complete(
+    session: Session,
+    event_id: int,
+    message: str,
+    *,
+    url: str | None = None,
+    status_code: int | None = None,
+    duration_ms: float | None = None,
+    request_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> Event | None:
+    """Fill in the outcome of a request recorded before it was sent (lib.jobs.transitions.begin_call): the one
+    change an event may get after it is written. Its data keeps what was there ("sent", the estimated cost)."""
+    event = session.get(Event, event_id)
+    if event is None:
+        return None
+    event.message = message[:2000]
+    event.url = safe_url(url) if url else event.url
+    event.status_code = status_code
+    event.duration_ms = duration_ms
+    event.request_id = request_id
+    event.data = {**event.data, **(data or {})}
     session.add(event)
     return event

@@ -96,10 +96,18 @@ def approved_images(runtime: Runtime, job_id: int) -> tuple[Job, list[Asset], di
 
 
 def export_approved(
-    runtime: Runtime, job_id: int, *, folder_id: str | None = None, connection_id: int | None = None
+    runtime: Runtime,
+    job_id: int,
+    *,
+    folder_id: str | None = None,
+    connection_id: int | None = None,
+    asset_ids: list[int] | None = None,
 ) -> list[ExportResult]:
-    """Upload the job's approved images to Drive (see module docstring). Safe to run again after any failure."""
+    """Upload the job's approved images (or those of them in `asset_ids`) to Drive (see module docstring). Safe to
+    run again after any failure."""
     job, assets, items = approved_images(runtime, job_id)
+    if asset_ids is not None:
+        assets = [a for a in assets if a.id in set(asset_ids)]
     if not folder_id and job.source_kind != "drive":
         raise InputError("These photos did not come from Drive: choose the Drive folder to export them to.")
     if not assets:

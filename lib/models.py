@@ -67,6 +67,13 @@ class Stage(StrEnum):
     BATCH_RUNNING = "batch_running"
 
 
+class ItemMode(StrEnum):
+    """How an item is made: by the runner one call at a time, or inside a provider's batch."""
+
+    ONLINE = "online"
+    BATCH = "batch"
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -165,14 +172,17 @@ class JobItem(SQLModel, table=True):
     parent_item_id: int | None = None  # set when made by "regenerate"
     status: str = Field(default=ItemStatus.QUEUED, index=True)
     stage: str | None = None
-    attempts: int = 0
+    attempts: int = 0  # tries that ended (or may still end) in an error; a crash does not count
+    crashes: int = 0  # leases lost because the worker died; their own cap (settings.max_crashes)
     next_attempt_at: datetime = _created()
     lease_owner: str | None = None
     lease_expires_at: datetime | None = _ts()
     source_sha: str | None = None
     fingerprint: str | None = Field(default=None, index=True)
     result_asset_id: int | None = None
-    batch_name: str | None = None
+    mode: str = Field(default=ItemMode.ONLINE)  # online | batch (a batch job's item sent back online: online)
+    batch_token: str | None = Field(default=None, index=True)  # names a batch being created (display-name suffix)
+    batch_name: str | None = Field(default=None, index=True)  # the provider's batch ("batches/123") once created
     error_kind: str | None = None
     error_message: str | None = None
     latency_ms: float | None = None

@@ -56,13 +56,33 @@ def host_of(url: str) -> str:
     return _norm_host(urlsplit(url).hostname or "")
 
 
-def _matches(host: str, patterns: Iterable[str]) -> bool:
-    """`host` is one of `patterns`; `*.example.com` matches any subdomain of example.com."""
+def origin_of(url: str) -> str:
+    """`host:port` of `url`, the port made explicit (80 for http, 443 for https): how the policy names a store."""
+    parts = urlsplit(url)
+    host = _norm_host(parts.hostname or "")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _split(pattern: str) -> tuple[str, int | None]:
+    """'shop.example.com' -> (host, None: any port); 'host:8080', '[::1]:8080' -> (host, port)."""
+    pattern = pattern.strip().lower()
+    if pattern.startswith("["):
+        host, _, rest = pattern[1:].partition("]")
+        return _norm_host(host), int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    if pattern.count(":") == 1:
+        host, _, port = pattern.partition(":")
+        return _norm_host(host), int(port) if port.isdigit() else None
+    return _norm_host(pattern), None
+
+
+def _matches(host: str, port: int, patterns: Iterable[str]) -> bool:
+    """`host:port` is one of `patterns`: `host` (any port), `host:port`, `*.example.com` (its subdomains)."""
     for pattern in patterns:
-        pattern = _norm_host(pattern)
-        if pattern.startswith("*.") and host.endswith(pattern[1:]):
-            return True
-        if host == pattern:
+        p_host, p_port = _split(pattern)
+        if p_port is not None and p_port != port:
+            continue
+        if p_host == host or (p_host.startswith("*.") and host.endswith(p_host[1:])):
             return True
     return False
 
@@ -78,17 +98,23 @@ class OutboundPolicy:
     resolver: Resolver = field(default=resolve, compare=False, repr=False)
 
     @classmethod
-    def for_store(cls, store_url: str, *, image_hosts: Collection[str] = (), what: str = "That address") -> Self:
-        """A connected store: its own host (wherever it lives) and the image hosts an admin added."""
-        store = host_of(store_url)
-        return cls(frozenset({store, *map(_norm_host, image_hosts)}), frozenset({store}), what)
+    def for_store(
+        cls,
+        store_url: str,
+        *,
+        image_hosts: Collection[str] = (),
+        private_store_hosts: Collection[str] = (),
+        what: str = "That address",
+    ) -> Self:
+        """A connected store: its own host and port (wherever it lives) and the image hosts an admin added."""
+        store = origin_of(store_url)
+        return cls(frozenset({store, *image_hosts}), frozenset({store, *private_store_hosts}), what)
 
     @classmethod
     def for_new_store(cls, store_url: str, *, private_store_hosts: Collection[str] = ()) -> Self:
-        """A store address someone typed in: that host only, public unless an admin listed it as a local store."""
-        store = host_of(store_url)
-        private = frozenset({store}) if _matches(store, private_store_hosts) else frozenset()
-        return cls(frozenset({store}), private, "That store address")
+        """A store address someone typed in: that host and port only, public unless an admin listed its host as a
+        local store (`private_store_hosts`: `host` for any port, `host:port` for one)."""
+        return cls(frozenset({origin_of(store_url)}), frozenset(private_store_hosts), "That store address")
 
     def check(self, url: str) -> None:
         """Raise OutboundRefused unless a request to `url` is allowed. Resolves the host name."""
@@ -103,23 +129,27 @@ class OutboundPolicy:
             raise OutboundRefused(f"{self.what} ({shown}) has no host name, so it was not opened.")
         if host in METADATA_NAMES:
             raise OutboundRefused(f"{self.what} points at a cloud metadata service ({host}); it is never opened.")
-        if self.hosts and not _matches(host, self.hosts):
-            raise OutboundRefused(
-                f"{self.what} is on {host}, which is neither the store's own address nor an image host an admin "
-                "allowed (setting image_hosts), so it was not opened."
-            )
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as exc:
             raise OutboundRefused(f"{self.what} ({shown}) has an invalid port, so it was not opened.") from exc
+        if self.hosts and not _matches(host, port, self.hosts):
+            raise OutboundRefused(
+                f"{self.what} is on {host} (port {port}), which is neither the store's own address nor an image "
+                "host an admin allowed (setting image_hosts), so it was not opened."
+            )
         try:
             addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in self.resolver(host, port)]
         except (OSError, UnicodeError):
-            return  # not resolvable: the connection attempt fails on its own, with its own message
+            # Not resolvable: the connection attempt fails on its own, with its own message. Names under
+            # .localhost are loopback by definition (RFC 6761) even where this machine's resolver does not say so.
+            if not host.endswith(".localhost"):
+                return
+            addresses = [ipaddress.ip_address("127.0.0.1")]
         for ip in addresses:
             if ip in METADATA_ADDRESSES or (ip.version == 6 and ip.ipv4_mapped in METADATA_ADDRESSES):
                 raise OutboundRefused(f"{self.what} points at a cloud metadata service ({host}); it is never opened.")
-            if _is_internal(ip) and host not in self.private_hosts:
+            if _is_internal(ip) and not _matches(host, port, self.private_hosts):
                 raise OutboundRefused(
                     f"{self.what} ({host}) leads to a private or local network address ({ip}), so it was not "
                     "opened. An admin can allow a store on a local network with the setting private_store_hosts."

@@ -103,6 +103,7 @@ class PublishOutcome:
 
     publications: list[Publication] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    errors: dict[int, AppError] = field(default_factory=dict)  # publication id -> what made it fail
 
     @property
     def failed(self) -> list[Publication]:
@@ -142,20 +143,37 @@ def _role(role: str) -> PublishRole:
         raise InputError(f"Role must be featured, gallery or variation, not {role!r}.") from exc
 
 
+STORE_NAMES = {"woocommerce": "WooCommerce store", "shopify": "Shopify shop"}
+
+
 def _connection_for(rt: Runtime, kind: str, connection_id: int | None) -> int | None:
-    if kind != "woocommerce":
+    if kind not in STORE_NAMES:
         return connection_id
     if connection_id is not None:
         conn = get_connection(rt.db, connection_id)
         if conn.kind != kind:
             raise InputError(
-                f"Connection {connection_id} ({conn.name}) is not a WooCommerce store. Choose the store to publish to."
+                f"Connection {connection_id} ({conn.name}) is not a {STORE_NAMES[kind]}. Choose the store to "
+                "publish to."
             )
         return connection_id
     active = active_connection(rt.db, kind)
     if active is None:
-        raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
+        raise InputError(f"No {STORE_NAMES[kind]} is connected. Add one on the Connect page.")
     return active.id
+
+
+def _shares_list(targets: _Targets, pub: Publication) -> bool:
+    try:
+        return _shares_variation_media(targets.get(pub.store_kind, pub.connection_id, pub.job_id))
+    except AppError:
+        return False  # the store cannot be reached: the rollback of this group says so
+
+
+def _shares_variation_media(target: PublishTarget) -> bool:
+    """Is a variation's image one of the product's images at this store (Shopify), so that setting it changes the
+    product's list too (snapshot, record and restore that list as well)?"""
+    return bool(getattr(target, "variation_media_in_product", False))
 
 
 class _Targets:
@@ -519,12 +537,24 @@ def _upload(rt: Runtime, target: PublishTarget, item: _Item, pub: Publication, f
             _event(rt, pub, f"upload failed, trying again: {exc.message}", error=exc.kind)
             SLEEP(_wait(attempt, exc))
     assert media_id
+    for note in _pop_notes(target):
+        _event(rt, pub, note)
     hook = HOOKS.get("after_upload")
     if hook is not None:
         hook(pub, media_id)
     return _save(
         rt, pub, f"uploaded as media {media_id}", remote_media_id=media_id, state=PublicationState.UPLOADED, error=None
     )
+
+
+def _pop_notes(target: PublishTarget) -> list[str]:
+    """What a target did to an image on the way (Shopify scales images over its limits), for the publish log."""
+    notes: list[str] | None = getattr(target, "notes", None)
+    if not notes:
+        return []
+    out = list(notes)
+    notes.clear()
+    return out
 
 
 def _retrying(rt: Runtime, pub: Publication, what: str, fn: Callable[[], Any]) -> Any:
@@ -614,13 +644,14 @@ def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Pu
                 f"{VERIFY_FAILED} we set on the variation: it shows {_ids(stored)} instead of {_ids(media_id)}.",
                 detail=f"stored={stored} intended={media_id}",
             )
+        after = target.product_image_ids(pub.product_id) if _shares_variation_media(target) else pub.before_images
         return _save(
             rt,
             pub,
             "published",
             state=PublicationState.DONE,
             after_variation_image=stored,
-            after_images=pub.before_images,
+            after_images=after,
             error=None,
             verify_failed=False,
         )
@@ -629,7 +660,13 @@ def _apply_variation(rt: Runtime, target: PublishTarget, pub: Publication) -> Pu
 
 
 def _publish_one(
-    rt: Runtime, target: PublishTarget, item: _Item, role: PublishRole, keep_old_featured: bool
+    rt: Runtime,
+    target: PublishTarget,
+    item: _Item,
+    role: PublishRole,
+    keep_old_featured: bool,
+    stage: Callable[[str], Any] | None = None,
+    errors: dict[int, AppError] | None = None,
 ) -> Publication:
     pub, done = _find_open(rt, item, role)
     if done is not None:
@@ -684,7 +721,11 @@ def _publish_one(
         elif pub.state == PublicationState.FAILED:
             _event(rt, pub, "resuming")
         if not pub.remote_media_id:
+            if stage is not None:
+                stage("upload")
             pub = _upload(rt, target, item, pub, fresh)
+        if stage is not None:
+            stage("update")
         if role == PublishRole.VARIATION:
             return _apply_variation(rt, target, pub)
         return _apply_product(rt, target, pub, keep_old_featured)
@@ -728,6 +769,8 @@ def _publish_one(
         pub = _save(rt, pub, f"failed: {exc.message}", state=PublicationState.FAILED, error=exc.message, **changes)
         if isinstance(exc, SourceAuthError):
             raise  # every other image would fail the same way: stop and say so once
+        if errors is not None:
+            errors[pub.id or 0] = exc  # a job runner asks whether trying again may help (exc.retryable)
         return pub
 
 
@@ -741,6 +784,7 @@ def publish_images(
     connection_id: int | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_done: Callable[[Publication], None] | None = None,
+    on_stage: Callable[[str], Any] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> PublishOutcome:
     """Publish approved assets to the store of their job (or the one given; photos from Drive or uploads go to the
@@ -771,6 +815,7 @@ def publish_images(
     for index, item in enumerate(items):
         groups.setdefault((item.store_kind, item.connection_id, item.product_id), []).append(index)
     results: list[Publication | None] = [None] * len(items)
+    outcome = PublishOutcome(skipped=skipped)
     stop = threading.Event()
 
     def run(indexes: list[int]) -> None:
@@ -780,7 +825,13 @@ def publish_images(
             item = items[index]
             try:
                 results[index] = _publish_one(
-                    rt, ready[(item.store_kind, item.connection_id)], item, item.role, keep_old_featured
+                    rt,
+                    ready[(item.store_kind, item.connection_id)],
+                    item,
+                    item.role,
+                    keep_old_featured,
+                    on_stage,
+                    outcome.errors,
                 )
             except BaseException:
                 stop.set()
@@ -799,7 +850,50 @@ def publish_images(
         first = next((e for e in errors if e is not None), None)
         if first is not None:
             raise first
-    return PublishOutcome([r for r in results if r is not None], skipped)
+    outcome.publications = [r for r in results if r is not None]
+    return outcome
+
+
+@dataclass(frozen=True)
+class ProductGroup:
+    """The approved images going to one store product, in the order they are published (one job item)."""
+
+    store_kind: str
+    connection_id: int | None
+    product_id: str
+    variation_id: str | None  # set when every image of the group goes to this one variation
+    label: str
+    asset_ids: list[int]
+
+
+def resolve_groups(
+    rt: Runtime,
+    asset_ids: list[int],
+    role: str,
+    *,
+    store_kind: str | None = None,
+    connection_id: int | None = None,
+    keep_old_featured: bool = True,
+) -> tuple[list[ProductGroup], list[str]]:
+    """The images that fit, grouped by the store product they go to (in order), and a sentence for each left out.
+    Reads the store only to match SKUs; changes nothing."""
+    items, skipped = _resolve(
+        rt, _Targets(rt), list(asset_ids), _role(role), store_kind, connection_id, keep_old_featured=keep_old_featured
+    )
+    groups: dict[tuple[str, int | None, str], list[_Item]] = {}
+    for item in items:
+        groups.setdefault((item.store_kind, item.connection_id, item.product_id), []).append(item)
+    out = []
+    for (kind, cid, pid), group in groups.items():
+        variations = {i.variation_id for i in group}
+        only = next(iter(variations)) if len(variations) == 1 else None
+        name = (
+            group[0].label
+            if only or len(group) == 1
+            else label(group[0].name, "" if group[0].variation_id else group[0].sku)
+        )
+        out.append(ProductGroup(kind, cid, pid, only, name, [i.asset.id for i in group if i.asset.id is not None]))
+    return out, skipped
 
 
 def publish_assets(rt: Runtime, asset_ids: list[int], role: str, **kw: Any) -> list[Publication]:
@@ -809,7 +903,7 @@ def publish_assets(rt: Runtime, asset_ids: list[int], role: str, **kw: Any) -> l
 
 def job_asset_ids(rt: Runtime, job_id: int, item_ids: list[int] | None = None) -> list[int]:
     """The approved images of a job (or of some of its items), oldest first."""
-    from lib.job_queries import approved_assets
+    from lib.jobs.queries import approved_assets
 
     assets = approved_assets(rt.db, job_id)
     if item_ids is not None:
@@ -1025,21 +1119,37 @@ def _restore(rt: Runtime, target: PublishTarget, pub: Publication, force: bool, 
             target.variation_image_id(pub.product_id, vid) if is_variation else target.product_image_ids(pub.product_id)
         )
 
+    # Where a variation's image is one of the product's images (Shopify), the product's list is restored too.
+    with_list = is_variation and _shares_variation_media(target) and bool(pub.after_images)
+
     def step() -> str | None:
         current = read()
-        if current == before:
+        listed = target.product_image_ids(pub.product_id) if with_list else None
+        if with_list and listed not in (pub.before_images, pub.after_images) and not force:
+            sentence = _describe_conflict(rt, pub, name, listed, list(pub.after_images))
+            _event(rt, pub, f"rollback refused: {sentence}", current=listed, expected=pub.after_images)
+            return sentence
+        if current == before and listed in (None, pub.before_images):
             _save(rt, pub, "rolled back", state=PublicationState.ROLLED_BACK)
             return None
-        if current != after and not force:
+        if current != after and current != before and not force:
             sentence = _describe_conflict(rt, pub, name, current, after)
             _event(rt, pub, f"rollback refused: {sentence}", current=current, expected=after)
             return sentence
         _event(rt, pub, f"restoring {before}" + (" (overwriting later edits)" if current != after else ""))
         if is_variation:
-            target.set_variation_image(pub.product_id, vid, before)
+            if current != before:
+                target.set_variation_image(pub.product_id, vid, before)
+            if with_list and listed != pub.before_images:
+                target.set_product_images(pub.product_id, list(pub.before_images))
         else:
             target.set_product_images(pub.product_id, before)
         stored = read()
+        if with_list and target.product_image_ids(pub.product_id) != pub.before_images:
+            raise PublishVerifyError(
+                f"The store did not take the product's old images back (it should show {_ids(pub.before_images)}).",
+                detail=f"before={pub.before_images}",
+            )
         if stored != before:
             raise PublishVerifyError(
                 f"The store did not take the old images back: it shows {_ids(stored)} instead of {_ids(before)}.",
@@ -1064,17 +1174,14 @@ def _rollback_product(
         report.restored.append(pubs[0].product_id)
 
 
-def rollback(
+def rollback_scope(
     rt: Runtime,
     *,
     job_id: int | None = None,
     product_ids: list[str] | None = None,
     publication_ids: list[int] | None = None,
-    force: bool = False,
-) -> RollbackReport:
-    """Put the products' image lists back as they were before publishing. Conflicts (the store changed since) are
-    reported, not overwritten, unless force=True. Store errors (after retries) are raised once every product has
-    been tried, unless there are conflicts to report too (then they are in `report.errors`)."""
+) -> list[Publication]:
+    """The publications a rollback of this job, products or publications would undo, oldest first."""
     if job_id is None and not product_ids and not publication_ids:
         raise InputError("Say which job, products or publications to roll back.")
     with rt.db.session() as s:
@@ -1088,16 +1195,34 @@ def rollback(
             q = q.where(col(Publication.product_id).in_([str(p) for p in product_ids]))
         if publication_ids:
             q = q.where(col(Publication.id).in_(list(publication_ids)))
-        pubs = list(s.exec(q.order_by(col(Publication.id))).all())
+        return list(s.exec(q.order_by(col(Publication.id))).all())
+
+
+def rollback(
+    rt: Runtime,
+    *,
+    job_id: int | None = None,
+    product_ids: list[str] | None = None,
+    publication_ids: list[int] | None = None,
+    force: bool = False,
+) -> RollbackReport:
+    """Put the products' image lists back as they were before publishing. Conflicts (the store changed since) are
+    reported, not overwritten, unless force=True. Store errors (after retries) are raised once every product has
+    been tried, unless there are conflicts to report too (then they are in `report.errors`)."""
+    pubs = rollback_scope(rt, job_id=job_id, product_ids=product_ids, publication_ids=publication_ids)
     # A product's image list and each of its variations' images are separate things to put back: two changed
     # variations are two conflicts, each named.
+    # Where a variation's image is one of the product's images (Shopify), all of a product's publications are one
+    # sequence, undone newest first.
+    targets = _Targets(rt)
     groups: dict[tuple[str, int | None, str, str | None], list[Publication]] = {}
     for pub in pubs:
         vid = pub.variation_id if pub.role == PublishRole.VARIATION else None
+        if vid is not None and _shares_list(targets, pub):
+            vid = None
         groups.setdefault((pub.store_kind, pub.connection_id, pub.product_id, vid), []).append(pub)
     labels = publication_labels(rt.db, pubs)
     report = RollbackReport()
-    targets = _Targets(rt)
     failures: list[AppError] = []
     for (kind, cid, product_id, _vid), group in groups.items():
         name = labels.get(group[-1].id or 0, f"Product {product_id}")
@@ -1115,13 +1240,15 @@ def rollback(
         # Said out loud: a caller that only counts `restored` would otherwise report success. (With conflicts the
         # report is returned, since the caller must ask about those; `errors` is in it.)
         done = f"Restored {_plural(len(report.restored), 'product')}. " if report.restored else ""
-        raise PublishError(
+        error = PublishError(
             done
             + " ".join(message for _pid, message in report.errors)
             + " Roll back again to finish"
             + (" (what was restored stays restored)." if done else "."),
             detail=", ".join(f.kind for f in failures),
         )
+        error.retryable = all(f.retryable for f in failures)  # a store that was down: trying later may help
+        raise error
     return report
 
 
@@ -1133,6 +1260,8 @@ __all__ = [
     "job_asset_ids",
     "publication_labels",
     "publish_images",
+    "resolve_groups",
+    "rollback_scope",
     "PublishError",
     "RollbackReport",
     "intended_images",

@@ -1,36 +1,27 @@
 """The objects a process needs, built once from Settings: job log, blob store, vault, and factories for
-sources, publish targets and providers. The app caches one Runtime per process; the CLI and workers
-build their own."""
+sources, publish targets and providers (each opened by its connector, lib/connectors/registry.py). The app caches
+one Runtime per process; the CLI and workers build their own."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 
 from lib.config import Settings
 from lib.connections import active_connection, get_connection
+from lib.connectors import registry
 from lib.db import Database, open_database
 from lib.errors import InputError
 from lib.generation.base import ImageProvider
-from lib.s3_store import S3BlobStore
+from lib.kinds import Kind
+from lib.models import Connection
 from lib.sources.base import ProductSource, PublishTarget
 from lib.storage import BlobStore, LocalBlobStore
 from lib.vault import Vault
 
-# kind -> module exposing open_source(runtime, connection) / open_target(runtime, connection)
-SOURCE_MODULES = {
-    "demo": "lib.sources.demo",
-    "upload": "lib.sources.upload",
-    "woocommerce": "lib.sources.woocommerce",
-    "drive": "lib.sources.drive",
-}
-# name -> module exposing open_provider(runtime)
-PROVIDER_MODULES = {
-    "studio": "lib.generation.studio",
-    "gemini": "lib.generation.gemini",
-}
+# Old names some callers still check kinds against (`kind in SOURCE_MODULES`): the connector registries, by Kind.
+SOURCE_MODULES = registry.SOURCES
+PROVIDER_MODULES = registry.PROVIDERS
 
 
 @dataclass
@@ -57,34 +48,27 @@ class Runtime:
         """Names this data directory in process-wide caches; read once (settings.db_url resolves a path)."""
         return self.settings.db_url
 
-    def _connection(self, kind: str, connection_id: int | None) -> Any:
-        if kind in ("demo", "upload"):
+    def _connection(self, kind: Kind, connection_id: int | None) -> Connection | None:
+        if not kind.saved:
             return None
         conn = get_connection(self.db, connection_id) if connection_id else active_connection(self.db, kind)
         if conn is None:
-            raise InputError(f"No {kind} connection is set up. Add one on the Connect page.")
+            raise InputError(f"No {kind.label} connection is set up. Add one on the Connect page.")
         return conn
 
-    def source(self, kind: str, connection_id: int | None = None) -> ProductSource:
-        module = SOURCE_MODULES.get(kind)
-        if module is None:
-            raise InputError(f"Unknown product source {kind!r}.")
-        mod = importlib.import_module(module)
-        return mod.open_source(self, self._connection(kind, connection_id))  # type: ignore[no-any-return]
+    def source(self, kind: Kind | str, connection_id: int | None = None) -> ProductSource:
+        connector = registry.source(kind)
+        return connector.open_source(self, self._connection(connector.kind, connection_id))
 
-    def publish_target(self, kind: str, connection_id: int | None = None) -> PublishTarget:
-        module = SOURCE_MODULES.get(kind)
-        mod = importlib.import_module(module) if module else None
-        if mod is None or not hasattr(mod, "open_target"):
-            raise InputError(f"Images from {kind!r} cannot be published to a store.")
-        return mod.open_target(self, self._connection(kind, connection_id))  # type: ignore[no-any-return]
+    def publish_target(self, kind: Kind | str, connection_id: int | None = None) -> PublishTarget:
+        connector = registry.source(kind)
+        if not connector.publishes:
+            raise InputError(f"Images from {connector.kind.label} cannot be published to a store.")
+        return connector.open_target(self, self._connection(connector.kind, connection_id))
 
-    def provider(self, name: str) -> ImageProvider:
+    def provider(self, name: Kind | str) -> ImageProvider:
         if name not in self._providers:
-            module = PROVIDER_MODULES.get(name)
-            if module is None:
-                raise InputError(f"Unknown image provider {name!r}.")
-            self._providers[name] = importlib.import_module(module).open_provider(self)
+            self._providers[name] = registry.provider(name).open_provider(self)
         return self._providers[name]
 
     def set_provider(self, name: str, provider: ImageProvider) -> None:
@@ -98,5 +82,8 @@ class Runtime:
 def open_blob_store(settings: Settings) -> BlobStore:
     """The bucket when BLOB_STORE_URL names one, else the data directory's own folder."""
     if settings.blob_store_url:
+        # Imported here: boto3 costs 0.3-0.5 s at every start, and most installs keep images in the data folder.
+        from lib.s3_store import S3BlobStore
+
         return S3BlobStore.from_settings(settings)
     return LocalBlobStore(settings.blob_dir)

@@ -1,4 +1,4 @@
-"""Images from Drive (or uploads) published to the WooCommerce product or variation with the same SKU.
+"""Images from Drive (or uploads) published to the WooCommerce or Shopify product or variation with the same SKU.
 
 Those photos have no store product of their own, so the SKU (parsed from `SKU - Name` folder or file names) finds
 it, through the store's own `?sku=` lookup: products and variations, case ignored, the exact spelling preferred,
@@ -50,21 +50,27 @@ class StorePublishReport:
     unmatched: list[str]  # one sentence per approved image left out
 
 
-def _store(runtime: Runtime, job_id: int, connection_id: int | None) -> tuple[Connection, list[int]]:
-    """The store to publish to, and the job's approved images."""
+STORES = {"woocommerce": "WooCommerce store", "shopify": "Shopify shop"}
+
+
+def _store(
+    runtime: Runtime, job_id: int, connection_id: int | None, store_kind: str = "woocommerce"
+) -> tuple[Connection, list[int]]:
+    """The store to publish to (the given connection, WooCommerce or Shopify, else the active one of `store_kind`),
+    and the job's approved images."""
     job, assets, _ = approved_images(runtime, job_id)
-    if job.source_kind == "woocommerce":
+    if job.source_kind in STORES:
         raise InputError("This job's photos came from the store itself: publish it from the gallery.")
     if not assets:
         raise InputError(f"Job {job_id} has no approved images to publish. Approve some in the gallery first.")
     if connection_id is None:
-        store = active_connection(runtime.db, "woocommerce")
+        if store_kind not in STORES:
+            raise InputError(f"Photos go by SKU to a WooCommerce store or a Shopify shop, not {store_kind!r}.")
+        store = active_connection(runtime.db, store_kind)
         if store is None:
-            raise InputError("No WooCommerce store is connected. Add one on the Connect page.")
-    elif (store := get_connection(runtime.db, connection_id)).kind != "woocommerce":
-        raise InputError(
-            f"Connection {connection_id} ({store.name}) is not a WooCommerce store. Choose the store to publish to."
-        )
+            raise InputError(f"No {STORES[store_kind]} is connected. Add one on the Connect page.")
+    elif (store := get_connection(runtime.db, connection_id)).kind not in STORES:
+        raise InputError(f"Connection {connection_id} ({store.name}) is not a store. Choose the store to publish to.")
     return store, [a.id for a in assets if a.id is not None]
 
 
@@ -75,16 +81,17 @@ def plan_sku_publish(
     *,
     keep_old_featured: bool = True,
     connection_id: int | None = None,
+    store_kind: str = "woocommerce",
 ) -> SkuPublishPlan:
     """What `publish_to_store` would change: for each approved image, the store product (or variation) with the
     same SKU and its images before → after; images left out in plain sentences. Reads the store, changes nothing."""
-    store, asset_ids = _store(runtime, job_id, connection_id)
+    store, asset_ids = _store(runtime, job_id, connection_id, store_kind)
     plan = publish.plan_publish(
         runtime,
         asset_ids,
         role,
         keep_old_featured=keep_old_featured,
-        store_kind="woocommerce",
+        store_kind=store.kind,
         connection_id=store.id,
     )
     matches = [
@@ -102,16 +109,17 @@ def publish_to_store(
     *,
     connection_id: int | None = None,
     keep_old_featured: bool = True,
+    store_kind: str = "woocommerce",
 ) -> StorePublishReport:
-    """Publish the job's approved images to the WooCommerce products with their SKUs. Images that cannot go (no
+    """Publish the job's approved images to the store's products with their SKUs. Images that cannot go (no
     SKU, no match) are listed, not published, so one missing SKU does not hold back the rest."""
-    store, asset_ids = _store(runtime, job_id, connection_id)
+    store, asset_ids = _store(runtime, job_id, connection_id, store_kind)
     outcome = publish.publish_images(
         runtime,
         asset_ids,
         role,
         keep_old_featured=keep_old_featured,
-        store_kind="woocommerce",
+        store_kind=store.kind,
         connection_id=store.id,
     )
     return StorePublishReport(outcome.publications, outcome.skipped)

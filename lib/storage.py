@@ -7,6 +7,7 @@ the directory one and `lib.s3_store.S3BlobStore` the bucket one (several machine
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -16,10 +17,31 @@ from typing import BinaryIO, Protocol
 
 from PIL import Image, ImageOps
 
-from lib.errors import ImageTooLarge, ImageUnreadable, StorageError
+from lib.errors import ImageTooLarge, ImageUnreadable, StorageError, StorageUnavailable
 from lib.file_modes import private_dir, private_dirs_down_to
 
 THUMB_SIDE = 384
+
+
+_DISK_WORDS = {
+    errno.ENOSPC: "is full",
+    errno.EDQUOT: "is over its quota",
+    errno.EROFS: "is read-only",
+    errno.EACCES: "refuses writes (permission denied)",
+    errno.EPERM: "refuses writes (permission denied)",
+    errno.ENOENT: "is missing",
+    errno.ENOTDIR: "is missing",
+    errno.EIO: "had an input/output error",
+}
+
+
+def disk_error(exc: OSError, root: Path) -> StorageError:
+    """An OSError of the image store as a sentence that says what is wrong with the disk. Full, read-only,
+    missing and I/O errors pass (space is freed, a disk remounted), so they are retryable."""
+    words = _DISK_WORDS.get(exc.errno or 0)
+    if words is None:
+        return StorageError(f"The image store at {root} could not be written.", detail=str(exc))
+    return StorageUnavailable(f"The image store at {root} {words}; the work waits and tries again.", detail=str(exc))
 
 
 def sha256_of(data: bytes) -> str:
@@ -105,9 +127,11 @@ class LocalBlobStore:
         try:
             return self.path(sha).read_bytes()
         except FileNotFoundError as exc:
+            if not self.root.is_dir():  # the whole store is gone (unmounted), not one image
+                raise disk_error(exc, self.root) from exc
             raise StorageError(f"Image {sha[:12]} is missing from the image store.") from exc
         except OSError as exc:
-            raise StorageError(detail=str(exc)) from exc
+            raise disk_error(exc, self.root) from exc
 
     def exists(self, sha: str) -> bool:
         return self.path(sha).exists()
@@ -138,4 +162,4 @@ class LocalBlobStore:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            raise StorageError(detail=str(exc)) from exc
+            raise disk_error(exc, self.root) from exc

@@ -7,7 +7,6 @@ AppTest too), wrap user actions in `with ui.errors():`, and keep their widget ke
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,9 +15,21 @@ from typing import Any, NoReturn
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from lib import display_text
+from lib.catalog import SelectionBook
+from lib.checks import Check
 from lib.config import Settings
-from lib.errors import AppError
+from lib.display_text import CAPTION_LIMIT, LABEL_LIMIT, Shown, clean, inert_markdown, safe_text
+from lib.errors import AppError as AppError  # re-exported: pages catch it around a screen call
+from lib.formatting import fmt_cost as fmt_cost  # re-exported: the formatting every page uses
+from lib.formatting import fmt_ms as fmt_ms
+from lib.formatting import fmt_updated as fmt_updated
+from lib.formatting import fmt_when as fmt_when
+from lib.formatting import plural as plural
+from lib.labels import STATE_COLORS, state_label
 from lib.runtime import Runtime
+from lib.screens.sidebar import sidebar_status
+from lib.worker import start_embedded
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +69,7 @@ def _stop_worker(ctx: AppContext) -> None:
 def _context() -> AppContext:
     settings = Settings.load()
     runtime = Runtime.build(settings)
-    worker = None
-    if settings.embedded_worker:
-        try:
-            from lib.worker import start_embedded
-        except ImportError:  # the worker module is optional while it is being written
-            log.warning("lib.worker is not available: jobs stay queued until a worker runs")
-        else:
-            worker = start_embedded(runtime)
+    worker = start_embedded(runtime) if settings.embedded_worker else None
     return AppContext(runtime, worker)
 
 
@@ -138,9 +142,7 @@ def show_flash() -> None:
 # Shared state ------------------------------------------------------------------------------------
 
 
-def selections() -> Any:
-    from lib.catalog import SelectionBook
-
+def selections() -> SelectionBook:
     book = st.session_state.get(SELECTIONS)
     if book is None:
         book = SelectionBook()
@@ -163,8 +165,6 @@ def page_header(title: str, subtitle: str) -> None:
 
 
 def status_badge(state: str | None) -> None:
-    from lib.views import STATE_COLORS, state_label
-
     state = str(state or "")
     st.badge(state_label(state), color=STATE_COLORS.get(state, "gray"))  # type: ignore[arg-type]
 
@@ -207,22 +207,27 @@ def product_caption(product: dict[str, Any] | Any) -> tuple[str, str]:
 
 def product_title(product: dict[str, Any] | Any) -> None:
     name, meta = product_caption(product)
-    st.text(name)  # st.text: never interpreted as markdown or HTML
+    shown = safe_text(name)
+    # st.text: never interpreted as markdown or HTML; a long name is cut, the whole of it on hover.
+    st.text(display_text.plain(name, CAPTION_LIMIT), help=shown.help)
     if meta:
         st.caption(escape_md(meta))
 
 
-_MD_SPECIAL = set("\\`*_{}[]<>#|~$")
-_MD_LINE_START = re.compile(r"^(\s*)(?:([-+>])|(\d+)([.)]))")
+def escape_md(text: Any) -> str:
+    """Text safe to pass to st.markdown/st.caption/labels, whole (lib.display_text.safe_text when it should be
+    shortened): Markdown, HTML and autolinks inert, bidi controls and NULs removed."""
+    return inert_markdown(clean(text))
 
 
-def escape_md(text: str) -> str:
-    """Text safe to pass to st.markdown/st.caption: markdown and HTML characters escaped, so product data shows
-    exactly as typed (no links, emphasis, headings, lists or HTML)."""
-    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
-    return _MD_LINE_START.sub(
-        lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\" + m.group(4)), out
-    )
+def plain(text: Any, limit: int | None = None) -> str:
+    """Outside text for st.text and table cells (no Markdown there): clean, and cut to `limit`."""
+    return display_text.plain(text, limit)
+
+
+def label(text: Any, limit: int = LABEL_LIMIT) -> Shown:
+    """Outside text for a widget label: `.text` for the label, `.help` for its tooltip (None unless cut)."""
+    return safe_text(text, limit)
 
 
 def image(data: bytes | str | None, *, caption: str | None = None, width: Any = "stretch") -> None:
@@ -244,9 +249,29 @@ def before_after(
         image(generated)
 
 
-def sidebar(rt: Runtime) -> None:
-    from lib.views import sidebar_status
+def checklist(checks: list[Check]) -> None:
+    """A connection test's checks. One check reads as a sentence (success or error); several as a list, each
+    line ✓ or ✗ with what was found, and under a failure what to do about it."""
+    if len(checks) == 1:
+        [check] = checks
+        sentence = " ".join(x for x in (check.detail or check.label, check.advice) if x)
+        if check.ok:
+            st.success(sentence, icon=":material/check_circle:")
+        else:
+            st.error(sentence, icon=":material/error:")
+        return
+    for check in checks:
+        if check.ok:
+            icon = ":material/check_circle:"
+        else:
+            icon = ":material/remove_circle_outline:" if check.skipped else ":material/cancel:"
+        detail = f" — {escape_md(check.detail)}" if check.detail else ""
+        st.markdown(f"{icon} **{escape_md(check.label)}**{detail}")
+        if check.advice and not check.ok and not check.skipped:
+            st.caption(escape_md(f"Fix: {check.advice}"))
 
+
+def sidebar(rt: Runtime) -> None:
     status = sidebar_status(rt)
     with st.sidebar:
         st.markdown(

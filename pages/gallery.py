@@ -1,20 +1,14 @@
 """Gallery: review a job's images beside their source photos, approve, regenerate, publish and roll back."""
 
-from typing import Any, Literal
+from typing import Any
 
 import streamlit as st
 
-from lib import jobs, ui, views
-from lib.connections import active_connection
-from lib.errors import AppError
-from lib.fidelity import Verdict
-from lib.fidelity import actions as fidelity_actions
-from lib.fidelity import records as fidelity_records
-from lib.fidelity.zoom import crop as zoom_crop
-from lib.models import ItemStatus, PublicationState, ReviewState
-from lib.views import plural
+from lib import ui
+from lib.screens.gallery import GalleryScreen
 
-rt = ui.runtime()
+screen = GalleryScreen(ui.runtime())
+ItemStatus, ReviewState, PublicationState = screen.ItemStatus, screen.ReviewState, screen.PublicationState
 ui.page_header(
     "Gallery",
     "Compare each product's photo with what was generated, keep the good ones and publish "
@@ -24,8 +18,10 @@ ui.page_header(
 PER_PAGE = 8
 DIALOG = "gallery_dialog"  # (kind, args) of the open confirmation dialog; survives reruns until closed
 
-recent, total_jobs = jobs.list_jobs(rt.db, page=1, per_page=50)
-if not recent:
+titles, found = screen.job_choices(st.session_state.get(ui.GALLERY_JOB))
+if not found:
+    st.session_state.pop(ui.GALLERY_JOB, None)
+if not titles:
     ui.empty_state(
         "No images yet",
         "Generate images for a few products and they will appear here for review.",
@@ -34,45 +30,24 @@ if not recent:
     )
     st.stop()
 
-job_ids = [j.id for j in recent]
-wanted = st.session_state.get(ui.GALLERY_JOB)
-if wanted is not None and wanted not in job_ids:
-    try:
-        recent.insert(0, jobs.get_job(rt.db, wanted))
-        job_ids.insert(0, wanted)
-    except AppError:
-        st.session_state.pop(ui.GALLERY_JOB, None)
-titles = {j.id: views.job_title(j) for j in recent}
 top = st.columns([4, 3], vertical_alignment="bottom")
-job_id = top[0].selectbox("Job", job_ids, key=ui.GALLERY_JOB, format_func=lambda i: titles.get(i, f"Job #{i}"))
+job_id: int = top[0].selectbox("Job", list(titles), key=ui.GALLERY_JOB, format_func=lambda i: titles[i]) or 0
 review_filter = (
     top[1].segmented_control(
         "Show",
-        ["all", *[s.value for s in ReviewState], "flagged"],
+        screen.REVIEW_FILTERS,
         default="all",
         key="gallery_filter",
-        format_func=lambda s: {"all": "All", "pending": "To review", "flagged": "Needs a look"}.get(s, s.capitalize()),
+        format_func=screen.review_label,
     )
     or "all"
 )
-job = jobs.get_job(rt.db, job_id)
-can_publish = job.source_kind in ("demo", "woocommerce")
-store_label = views.SOURCE_LABELS.get(job.source_kind, job.source_kind)
+job = screen.job(job_id)
+store_label = screen.store_label(job)
 
 if st.session_state.get("gallery_seen_job") != job_id:  # another job starts at its first page
     st.session_state["gallery_seen_job"] = job_id
     st.session_state["gallery_page"] = 1
-
-
-def _publish_module() -> Any:
-    try:
-        from lib import publish
-    except ImportError:
-        return None
-    return publish
-
-
-publish = _publish_module()
 
 
 # Dialogs ----------------------------------------------------------------------------------------------
@@ -85,24 +60,28 @@ def _close_dialog() -> None:
 @st.dialog("Publish to the store", width="large", on_dismiss=_close_dialog)
 def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
     try:
-        plan = publish.plan_publish(rt, asset_ids, role, keep_old_featured=keep_old)
-    except AppError as exc:
+        plan = screen.plan_publish(asset_ids, role, keep_old=keep_old)
+    except ui.AppError as exc:
         ui.show_error(exc)
         return
+    if plan.skipped:  # left out, each in a sentence (e.g. only one image can be a product's main image)
+        st.warning(f"{ui.plural(len(plan.skipped), 'image')} will not be published:", icon=":material/block:")
+        for sentence in plan.skipped:
+            st.text(ui.plain(sentence, 400))
     if not plan:
         st.info("Nothing to change: these images are already published.")
         return
-    st.write(f"These {plural(len(plan), 'product')} will change in the {store_label}:")
+    st.write(f"These {ui.plural(len(plan), 'product')} will change in the {store_label}:")
     for change in plan:
         with st.container(border=True):
-            st.text(change.product_name)
+            st.text(ui.plain(change.product_name, 160))
             st.caption(ui.escape_md(change.after_description))
     st.caption("The current image lists are saved first, so each product (or the whole job) can be rolled back.")
     left, right = st.columns(2)
     if left.button("Publish now", key="gallery_publish_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                done = publish.publish_assets(rt, asset_ids, role, keep_old_featured=keep_old)
+                done = screen.publish_assets(asset_ids=asset_ids, role=role, keep_old=keep_old)
             failed = [p for p in done if p.state == PublicationState.FAILED]
             _close_dialog()
             if failed:
@@ -111,7 +90,7 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
                     ":material/warning:",
                 )
             else:
-                ui.flash(f"Published {plural(len(done), 'image')} to the {store_label}.", ":material/publish:")
+                ui.flash(f"Published {ui.plural(len(done), 'image')} to the {store_label}.", ":material/publish:")
             st.rerun()
     if right.button("Cancel", key="gallery_publish_cancel"):
         _close_dialog()
@@ -120,26 +99,24 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
 
 @st.dialog("Publish to the store by SKU", width="large", on_dismiss=_close_dialog)
 def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
-    from lib.sku_publish import plan_sku_publish, publish_to_store
-
     try:
         with st.spinner("Looking up the SKUs in the store…"):
-            plan = plan_sku_publish(rt, job_id, role, keep_old_featured=keep_old, connection_id=connection_id)
-    except AppError as exc:
+            plan = screen.plan_sku_publish(job_id=job_id, role=role, keep_old=keep_old, connection_id=connection_id)
+    except ui.AppError as exc:
         ui.show_error(exc)
         return
     store = ui.escape_md(plan.store_name)
     if plan.matches:
-        st.write(f"These {plural(len(plan.matches), 'product')} will change in {store}:")
+        st.write(f"These {ui.plural(len(plan.matches), 'product')} will change in {store}:")
         for match in plan.matches:
             with st.container(border=True):
-                st.text(match.name)
+                st.text(ui.plain(match.name, 160))
                 st.caption(ui.escape_md(f"SKU {match.sku} → store product #{match.store_product_id}. {match.change}"))
     if plan.already:
-        st.caption(f"{plural(plan.already, 'image')} already published there by this job stay as they are.")
+        st.caption(f"{ui.plural(plan.already, 'image')} already published there by this job stay as they are.")
     if plan.unmatched:
         st.warning(
-            f"{plural(len(plan.unmatched), 'image')} will not be published, because no store product matches:",
+            f"{ui.plural(len(plan.unmatched), 'image')} will not be published, because no store product matches:",
             icon=":material/link_off:",
         )
         for sentence in plan.unmatched:
@@ -155,11 +132,11 @@ def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
     if left.button("Publish now", key="gallery_sku_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
             with st.spinner("Publishing…"):
-                report = publish_to_store(rt, job_id, role, connection_id=connection_id, keep_old_featured=keep_old)
+                report = screen.publish_by_sku(job_id=job_id, role=role, keep_old=keep_old, connection_id=connection_id)
             _close_dialog()
             done = [p for p in report.publications if p.state == PublicationState.DONE]
             failed = [p for p in report.publications if p.state == PublicationState.FAILED]
-            text = f"Published {plural(len(done), 'image')} to {plan.store_name}."
+            text = f"Published {ui.plural(len(done), 'image')} to {plan.store_name}."
             if failed:
                 text += f" {len(failed)} failed: {failed[0].error}"
             if report.unmatched:
@@ -181,9 +158,9 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, s
     left, right = st.columns(2)
     if left.button("Roll back anyway", key="gallery_force", type="primary"):
         with ui.errors():
-            report = publish.rollback(rt, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
+            report = screen.rollback(job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
             _close_dialog()
-            ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
+            ui.flash(f"Restored {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
             st.rerun()
     if right.button("Keep them as they are", key="gallery_force_cancel"):
         _close_dialog()
@@ -192,7 +169,7 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, s
 
 def _rollback(product_ids: list[str] | None) -> None:
     with ui.errors():
-        report = publish.rollback(rt, job_id=job_id, product_ids=product_ids)
+        report = screen.rollback(job_id=job_id, product_ids=product_ids)
         if report.conflicts:
             # Store errors come back in the report (not raised) when there are conflicts to ask about too.
             st.session_state[DIALOG] = (
@@ -200,51 +177,50 @@ def _rollback(product_ids: list[str] | None) -> None:
                 {"conflicts": list(report.conflicts), "errors": list(report.errors)},
             )
             if report.restored:
-                ui.flash(f"Restored {plural(len(report.restored), 'product')}.", ":material/undo:")
+                ui.flash(f"Restored {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
         else:
-            ui.flash(f"Restored the old images of {plural(len(report.restored), 'product')}.", ":material/undo:")
+            ui.flash(f"Restored the old images of {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
         st.rerun()
 
 
 @st.fragment(run_every="2s")
 def _follow(job_id: int, seen: tuple) -> None:
     """While the job runs: its progress, and a page refresh whenever new images have arrived."""
-    if views.gallery_stamp(rt, job_id) != seen:
+    if screen.stamp(job_id) != seen:
         st.rerun(scope="app")
-    view = views.progress_view(jobs.job_progress(rt.db, job_id))
+    view = screen.progress(job_id)
     st.progress(view.fraction, text=view.text + " · new images appear here as they are made")
 
 
 # Job overview and bulk actions ------------------------------------------------------------------------
-progress = jobs.job_progress(rt.db, job_id)
-pview = views.progress_view(progress)
-stamp = (job_id, views.gallery_stamp(rt, job_id))
+pview = screen.progress(job_id)
+stamp = (job_id, screen.stamp(job_id))
 cached = st.session_state.get("gallery_cache")
 if cached and cached[0] == stamp:
     entries = cached[1]
 else:
-    entries = jobs.gallery(rt.db, job_id)
+    entries = screen.entries(job_id)
     st.session_state["gallery_cache"] = (stamp, entries)
-counts = views.review_counts(entries)
-checks = fidelity_records.checks_for(rt.db, [a.id for e in entries for a in e.assets if a.id is not None])
+counts = screen.review_counts(entries)
+checks = screen.fidelity(entries)  # asset id -> its stored fidelity check
 flagged_ids = {aid for aid, c in checks.items() if c.flagged}
-redrawn_ids = [aid for aid, c in checks.items() if c.verdict == Verdict.REDRAWN]
-approved = jobs.approved_assets(rt.db, job_id)
-publications = publish.product_publications(rt.db, job_id) if publish else []
-live_pubs: dict[str, list[Any]] = {}  # store product id -> its live publications
-pubs_of_asset: dict[int, list[Any]] = {}  # Drive jobs publish by SKU to store products with other ids
-for pub in publications:
-    if pub.state == PublicationState.DONE:
-        live_pubs.setdefault(pub.product_id, []).append(pub)
-        pubs_of_asset.setdefault(pub.asset_id, []).append(pub)
+redrawn_ids = screen.redrawn(checks)
+approved = screen.approved(job_id)
+publications = screen.publications(job_id)
+live_pubs = publications.by_product  # store product id -> its live publications
 
 with st.container(border=True):
+    # After the products, every count is images: published too (it counted products, which read as a mismatch).
     m = st.columns(5)
-    m[0].metric("Products", f"{len(entries):,}")
-    m[1].metric("To review", f"{counts.get('pending', 0):,}")
+    m[0].metric("Products", f"{len(entries):,}", help=f"{ui.plural(sum(counts.values()), 'image')} made for them.")
+    m[1].metric("To review", f"{counts.get('pending', 0):,}", help="Images nobody has approved or rejected yet.")
     m[2].metric("Approved", f"{counts.get('approved', 0):,}")
     m[3].metric("Rejected", f"{counts.get('rejected', 0):,}")
-    m[4].metric("Published", f"{len(live_pubs):,}", help="Products whose store images now include this job's.")
+    m[4].metric(
+        "Published",
+        f"{len(publications.by_asset):,}",
+        help=f"Images of this job now in the store, on {ui.plural(len(live_pubs), 'product')}.",
+    )
     if not pview.done:
         _follow(job_id, stamp[1])
     actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
@@ -253,13 +229,13 @@ with st.container(border=True):
     ):
         with ui.errors():
             # Images the fidelity check calls redrawn wait for a look of their own, as on the command line.
-            n = jobs.approve_all(rt.db, job_id, skip=redrawn_ids)
-            left = f" {plural(len(redrawn_ids), 'redrawn image')} left for a look." if redrawn_ids else ""
-            ui.flash(f"Approved {plural(n, 'image')}.{left}")
+            n = screen.approve_all(job_id=job_id, skip=redrawn_ids)
+            left = f" {ui.plural(len(redrawn_ids), 'redrawn image')} left for a look." if redrawn_ids else ""
+            ui.flash(f"Approved {ui.plural(n, 'image')}.{left}")
             st.rerun()
     actions[1].download_button(
         "Download ZIP",
-        data=lambda: views.approved_zip(rt, job_id)[0],
+        data=lambda: screen.zip(job_id),
         file_name=f"imagegecko-job-{job_id}.zip",
         mime="application/zip",
         key="gallery_zip",
@@ -268,11 +244,7 @@ with st.container(border=True):
         on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
     )
-    waiting = [
-        aid
-        for aid in flagged_ids
-        if any(a.id == aid and a.review_state == "pending" for e in entries for a in e.assets)
-    ]
+    waiting = screen.flagged_waiting(entries, checks)
     if actions[3].button(
         f"Regenerate flagged ({len(waiting)})",
         key="gallery_regen_flagged",
@@ -281,12 +253,10 @@ with st.container(border=True):
         help="Makes the images the fidelity check flagged again, telling the generator what changed last time.",
     ):
         with ui.errors():
-            budget = (job.options or {}).get("budget")
-            room = None if budget is None else max(0.0, float(budget) - job.actual_cost)
-            n = fidelity_actions.regenerate_flagged(rt, job_id=job.id or 0, max_cost=room)
-            ui.flash(f"Making {plural(n, 'flagged image')} again, with a correction.")
+            n = screen.regenerate_flagged(job=job)
+            ui.flash(f"Making {ui.plural(n, 'flagged image')} again, with a correction.")
             st.rerun()
-    if publish and live_pubs:
+    if live_pubs:
         if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
             _rollback(None)
 
@@ -316,23 +286,19 @@ def _drive_actions() -> None:
         )
     if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
         with ui.errors():
-            from lib.export import export_approved
-            from lib.sources.drive_connect import export_folder
-
-            target = export_folder(folder) if where == "folder" else None
             with st.spinner("Uploading to Drive…"):
-                results = export_approved(rt, job_id, folder_id=target)
+                results = screen.export_to_drive(job_id=job_id, folder=folder if where == "folder" else None)
             new = sum(1 for r in results if r.created)
-            place = "the chosen folder" if target else "“generated” folders beside the originals"
+            place = "the chosen folder" if where == "folder" else "“generated” folders beside the originals"
             ui.flash(
-                f"Saved {plural(new, 'image')} to {place} in Drive"
+                f"Saved {ui.plural(new, 'image')} to {place} in Drive"
                 + (f" ({len(results) - new} were already there)" if len(results) > new else "")
                 + ".",
                 ":material/add_to_drive:",
             )
             st.rerun()
-    store = active_connection(rt.db, "woocommerce")
-    if store is None or store.id is None or publish is None:
+    store = screen.store()
+    if store is None:
         st.caption("Connect a WooCommerce store to publish these images to the products with the same SKU.")
         return
     st.divider()
@@ -342,7 +308,7 @@ def _drive_actions() -> None:
         "(“SKU - Name”). Images with no matching product are listed and left out."
     )
     s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
-    role = s1.radio("How", ["featured", "gallery"], key="gallery_sku_role", format_func=lambda r: views.ROLE_LABELS[r])
+    role = s1.radio("How", ["featured", "gallery"], key="gallery_sku_role", format_func=lambda r: screen.ROLE_LABELS[r])
     keep_old = True
     if role == "featured":
         keep_old = s2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_sku_keep")
@@ -352,18 +318,16 @@ def _drive_actions() -> None:
 
 if approved:
     with st.container(border=True):
-        st.markdown(f"**Publish {plural(len(approved), 'approved image')}**")
-        if job.source_kind == "drive":
+        st.markdown(f"**Publish {ui.plural(len(approved), 'approved image')}**")
+        if screen.from_drive(job):
             _drive_actions()
-        elif not can_publish:
+        elif not screen.can_publish(job):
             st.caption(f"Images from {store_label} cannot be published to a store; download the ZIP instead.")
-        elif publish is None:
-            st.caption("Publishing is not available in this installation.")
         else:
             has_variations = any(a.variation_id for a in approved)
             roles = ["featured", "gallery"] + (["variation"] if has_variations else [])
             p1, p2 = st.columns([3, 2], vertical_alignment="bottom")
-            role = p1.radio("How", roles, key="gallery_role", format_func=lambda r: views.ROLE_LABELS[r])
+            role = p1.radio("How", roles, key="gallery_role", format_func=lambda r: screen.ROLE_LABELS[r])
             keep_old = True
             if role == "featured":
                 keep_old = p2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_keep")
@@ -376,7 +340,7 @@ if approved:
                 )
 
 dialog = st.session_state.get(DIALOG)
-if dialog and publish is not None:
+if dialog:
     kind, args = dialog
     if kind == "publish":
         _publish_dialog(**args)
@@ -386,7 +350,7 @@ if dialog and publish is not None:
         _sku_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
-shown = views.filter_entries(entries, review_filter, flagged_ids)
+shown = screen.filter_entries(entries, review_filter, flagged_ids)
 if not shown:
     if entries:
         st.info("No images in this state. Pick “All” to see everything.", icon=":material/filter_alt:")
@@ -394,7 +358,7 @@ if not shown:
         st.info("This job has no results yet; they appear here as they are made.", icon=":material/hourglass_top:")
     st.stop()
 
-page_items, page_no, pages = views.page_slice(shown, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
+page_items, page_no, pages = screen.page_slice(shown, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
 
 
 def _set_review(asset_id: int, state: str) -> None:
@@ -405,31 +369,24 @@ def _set_review(asset_id: int, state: str) -> None:
     ):
         st.session_state[f"gallery_sure_{asset_id}"] = True  # asks once: the next click approves
         return
-    jobs.set_review(rt.db, [asset_id], state)
+    screen.set_review(asset_id=asset_id, state=state)
 
 
 def _fidelity(asset: Any, source_sha: str | None) -> None:
-    """The verdict, the findings in words, and a side-by-side zoom on the flagged region."""
+    """The verdict, the findings in words, and a side-by-side zoom on the flagged part."""
     found = checks.get(asset.id)
     if found is None:
         st.caption("Fidelity: not checked yet.")
         return
-    colour: Literal["green", "orange", "red"] = {
-        Verdict.FAITHFUL: "green",
-        Verdict.CHECK: "orange",
-        Verdict.REDRAWN: "red",
-    }[found.verdict]  # type: ignore[assignment]
-    icon = {
-        Verdict.FAITHFUL: ":material/verified:",
-        Verdict.CHECK: ":material/help:",
-        Verdict.REDRAWN: ":material/report:",
-    }
-    st.badge(found.verdict.label, color=colour, icon=icon[found.verdict])
+    badge = screen.VERDICT_BADGES[found.verdict]
+    st.badge(badge.label, color=badge.colour, icon=badge.icon)  # type: ignore[arg-type]
     if not found.flagged:
         return
     for f in found.findings:  # words read from images by OCR: never markdown
         st.caption(ui.escape_md(f.message))
-    region = next((f.region for f in found.findings if f.region), None)
+    for note in found.notes:
+        st.caption(ui.escape_md(note))
+    region = screen.zoom_region(found)
     if region is not None:
         with st.popover("Zoom", icon=":material/zoom_in:"):
             left, right = st.columns(2)
@@ -438,8 +395,8 @@ def _fidelity(asset: Any, source_sha: str | None) -> None:
                 ui.image(_thumb(source_sha))
             right.caption("Here (the flagged part)")
             with right, ui.errors():
-                ui.image(zoom_crop(rt.blobs.get(asset.sha256), region))
-    if asset.id in flagged_ids and st.session_state.get(f"gallery_sure_{asset.id}"):
+                ui.image(screen.zoom(asset.sha256, region))
+    if st.session_state.get(f"gallery_sure_{asset.id}"):
         st.warning("This image may not show your product as it is. Click Approve again to approve it anyway.")
 
 
@@ -447,18 +404,12 @@ def _save_alt(asset_id: int) -> None:
     text = st.session_state.get(f"gallery_alt_{asset_id}", "")
     st.session_state.pop("gallery_cache", None)  # alt text is not part of the stamp
     try:
-        jobs.set_alt_text(rt.db, asset_id, text)
-    except AppError as exc:
+        screen.set_alt_text(asset_id=asset_id, text=text)
+    except ui.AppError as exc:
         ui.flash(exc.message, ":material/error:")
 
 
-def _thumb(sha: str | None) -> bytes | None:
-    if not sha:
-        return None
-    try:
-        return rt.blobs.thumbnail(sha)
-    except AppError:
-        return None
+_thumb = screen.thumbnail
 
 
 def _result_card(item: Any, asset: Any, source_sha: str | None = None) -> None:
@@ -508,12 +459,14 @@ def _result_card(item: Any, asset: Any, source_sha: str | None = None) -> None:
         if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):
             with st.popover("Regenerate", icon=":material/refresh:"):
                 st.caption("Makes one new image for this product, as a new item in this job.")
+                if job.provider == "studio":
+                    st.caption(screen.STUDIO_DIRECTION)
                 extra = st.text_area(
                     "Extra direction", value=job.prompt_extra, key=f"gallery_rp_{item.id}", max_chars=2000
                 )
                 if st.button("Regenerate", key=f"gallery_regen_{item.id}", type="primary"):
                     with ui.errors():
-                        jobs.regenerate_item(rt, item.id, prompt_extra=extra)
+                        screen.regenerate(item_id=item.id, prompt_extra=extra)
                         ui.flash("A new image is on its way; it appears here when it is ready.")
                         st.rerun()
 
@@ -539,7 +492,7 @@ for entry in page_items:
                     str(entry.variation_id),
                 )
             st.caption(ui.escape_md(" · ".join(x for x in (meta, variation) if x)))
-        pubs = live_pubs.get(entry.product_id) or [p for a in entry.assets for p in pubs_of_asset.get(a.id, [])]
+        pubs = publications.of(entry.product_id, [a.id for a in entry.assets])
         with head[1]:
             if pubs:
                 st.badge(

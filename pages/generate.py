@@ -1,17 +1,14 @@
 """Generate: choose the style and settings for the selected products, check their photos, launch, follow."""
 
+import time
 from contextlib import nullcontext
 
 import streamlit as st
 
-from lib import catalog, jobs, ui, views
-from lib.catalog import SourceRef
-from lib.errors import AppError
-from lib.generation import prompts
-from lib.generation.base import ASPECT_RATIOS, OUTPUT_SIZES
-from lib.views import fmt_cost, plural
+from lib import ui
+from lib.screens.generate import GenerateScreen
 
-rt = ui.runtime()
+screen = GenerateScreen(ui.runtime())
 ui.page_header(
     "Generate",
     "Choose a style and how many images you want, check the photos, then launch. "
@@ -24,16 +21,23 @@ ui.page_header(
 
 def _progress_panel(job_id: int) -> bool:
     """Render the job's progress; True when it has finished."""
-    progress = jobs.job_progress(rt.db, job_id)
-    view = views.progress_view(progress)
+    view = screen.progress(job_id)
+    # When the figures last moved: a panel that keeps saying "updated 2 s ago" is polling; the age grows while the
+    # worker is busy on a long item, and resets as soon as anything changes.
+    seen_key = f"gen_progress_seen_{job_id}"
+    signature, now = (view.text, view.counts), time.monotonic()
+    seen = st.session_state.get(seen_key)
+    if seen is None or seen[0] != signature:
+        seen = st.session_state[seen_key] = (signature, now)
+    updated = ui.fmt_updated(now - seen[1])
     st.progress(view.fraction, text=view.text)
-    st.caption(" · ".join(x for x in (view.counts, view.eta, f"cost so far {view.cost}") if x))
+    st.caption(" · ".join(x for x in (view.counts, view.eta, f"cost so far {view.cost}", updated) if x))
     if view.paused:
-        job = jobs.get_job(rt.db, job_id)
-        st.warning(job.error or "The job is paused.", icon=":material/pause_circle:")
+        paused = screen.job(job_id)
+        st.warning((paused.error if paused else None) or "The job is paused.", icon=":material/pause_circle:")
         if st.button("Resume", key="gen_resume", icon=":material/play_arrow:"):
             with ui.errors():
-                jobs.resume_job(rt.db, job_id)
+                screen.resume(job_id=job_id)
                 st.rerun()
     for message in view.errors[-5:]:
         st.warning(message, icon=":material/warning:")
@@ -46,8 +50,8 @@ def _live(job_id: int) -> None:
         st.rerun(scope="app")  # finished: redraw the page once without the timer
     if st.button("Cancel job", key="gen_cancel", icon=":material/cancel:"):
         with ui.errors():
-            n = jobs.cancel_job(rt.db, job_id)
-            ui.flash(f"Cancelled {plural(n, 'image')} that had not been made yet.", ":material/cancel:")
+            n = screen.cancel(job_id=job_id)
+            ui.flash(f"Cancelled {ui.plural(n, 'image')} that had not been made yet.", ":material/cancel:")
             st.rerun(scope="app")
 
 
@@ -55,40 +59,36 @@ book = ui.selections()
 selection = book.active
 picked_now = (book.current, tuple(selection.items))
 
-job_id = st.session_state.get(ui.CURRENT_JOB)
-job = None
-if job_id is not None:
-    try:
-        job = jobs.get_job(rt.db, job_id)
-    except AppError:
-        st.session_state.pop(ui.CURRENT_JOB, None)
-if job is not None and st.session_state.get("gen_launched_with") != picked_now:
+job_id: int | None = st.session_state.get(ui.CURRENT_JOB)
+job = screen.job(job_id) if job_id is not None else None
+if job_id is not None and job is None:
+    st.session_state.pop(ui.CURRENT_JOB, None)
+if job_id is not None and job is not None and st.session_state.get("gen_launched_with") != picked_now:
     # The selection changed since that launch: the form is for the new one; the job goes on in the background.
-    line = views.progress_view(jobs.job_progress(rt.db, job.id)).text
+    line = screen.progress(job_id).text
     st.info(
-        f"Job #{job.id}: {line}. Follow it on the Jobs page or review it in the Gallery.", icon=":material/autorenew:"
+        f"Job #{job_id}: {line}. Follow it on the Jobs page or review it in the Gallery.", icon=":material/autorenew:"
     )
     job = None
-if job is not None:
+if job_id is not None and job is not None:
     with st.container(border=True):
-        st.subheader(views.job_title(job))
-        progress = jobs.job_progress(rt.db, job.id)
-        if views.progress_view(progress).done:
-            _progress_panel(job.id)
+        st.subheader(screen.title(job))
+        if screen.progress(job_id).done:
+            _progress_panel(job_id)
             left, mid, _ = st.columns([2, 2, 3])
             if left.button("Review in Gallery", key="gen_review", type="primary", icon=":material/photo_library:"):
-                st.session_state[ui.GALLERY_JOB] = job.id
+                st.session_state[ui.GALLERY_JOB] = job_id
                 ui.go("gallery")
             if mid.button("Set up another job", key="gen_new", icon=":material/add:"):
                 st.session_state.pop(ui.CURRENT_JOB, None)
                 st.rerun()
         else:
-            _live(job.id)
+            _live(job_id)
             st.caption("You can keep working elsewhere; the job log keeps going.")
     st.stop()
 
 # The form -------------------------------------------------------------------------------------------
-ref = SourceRef.from_key(book.current, views.SOURCE_LABELS.get(book.current.split(":")[0], ""))
+ref = screen.source_ref(book.current)
 if not len(selection):
     ui.empty_state(
         "Nothing selected yet", "Choose the products to photograph first.", page="products", label="Choose products"
@@ -100,36 +100,27 @@ categories = sorted({p.category for p, _ in pairs if p.category})
 
 st.subheader("1 · What you selected")
 with st.container(border=True):
-    st.markdown(f"**{selection.summary()}** from {ref.label or ref.kind}")
+    st.markdown(f"**{selection.summary()}** from {ui.escape_md(ref.label or ref.kind)}")
     labels = [picked.label for picked in selection.items.values()]
     shown = ", ".join(labels[:12]) + (f" and {len(labels) - 12} more" if len(labels) > 12 else "")
-    st.text(shown)
+    st.text(ui.plain(shown, 2000))
     ui.page_link("products", label="Change the selection", icon=":material/edit:")
 
 # Style ----------------------------------------------------------------------------------------------
 st.subheader("2 · Style")
-style_options = [prompts.AUTO_STYLE, *prompts.PRESETS]
+style_options = [screen.AUTO_STYLE, *screen.PRESETS]
+default_style = screen.default_style(categories)
 if len(categories) == 1:
-    default_style = prompts.default_style(categories[0])
-    st.caption(f"Preselected for {categories[0]}: {prompts.PRESETS[default_style].label}.")
+    st.caption(f"Preselected for {ui.escape_md(categories[0])}: {screen.PRESETS[default_style].label}.")  # own text
 else:
-    default_style = prompts.AUTO_STYLE
     st.caption("Preselected: each product gets its category's usual style.")
-
-
-def _style_label(key: str) -> str:
-    if key == prompts.AUTO_STYLE:
-        return "Auto (per category)"
-    return prompts.PRESETS[key].label
-
-
 style = (
     st.pills(
         "Style",
         style_options,
         default=default_style,
         key="gen_style",
-        format_func=_style_label,
+        format_func=screen.style_label,
         required=True,
         label_visibility="collapsed",
     )
@@ -137,37 +128,25 @@ style = (
 )
 
 
-def _preview(key: str) -> bytes | None:
-    try:
-        from lib.generation.studio import preset_preview
-    except ImportError:
-        return None
-    try:
-        return preset_preview(key, 192)
-    except AppError:
-        return None
-
-
-preset_keys = list(prompts.PRESETS)
+preset_keys = list(screen.PRESETS)
+picked_styles = screen.styles_for(style, categories)
 with st.expander("See what each style looks like", expanded=True):
     per_row = 5
     for start in range(0, len(preset_keys), per_row):
         cols = st.columns(per_row)
         for col, key in zip(cols, preset_keys[start : start + per_row], strict=False):
-            preset = prompts.PRESETS[key]
-            picked = key == style or (
-                style == prompts.AUTO_STYLE and key in {prompts.default_style(c) for c in categories}
-            )
+            preset = screen.PRESETS[key]
+            picked = key in picked_styles
             with col.container(border=True):
-                data = _preview(key)
+                data = screen.preview(key)
                 if data:
                     st.image(data, width="stretch")
-                st.markdown((":material/check_circle: " if picked else "") + f"**{preset.label}**")
-                st.caption(preset.description)
+                st.markdown((":material/check_circle: " if picked else "") + f"**{preset.label}**")  # own text
+                st.caption(preset.description)  # own text
 
 # Settings -------------------------------------------------------------------------------------------
 st.subheader("3 · Settings")
-providers = views.provider_choices(rt)
+providers = screen.providers()
 prov_by_name = {p.name: p for p in providers}
 c1, c2 = st.columns(2)
 with c1:
@@ -176,26 +155,27 @@ with c1:
         key="gen_extra",
         max_chars=2000,
         height=100,
-        placeholder="e.g. a sprig of rosemary beside it, morning light",
+        placeholder="e.g. warmer light, a sage backdrop, with a plant",
     )
+    st.caption(screen.STUDIO_DIRECTION)
     a1, a2, a3 = st.columns(3)
     aspect = a1.selectbox(
         "Aspect ratio",
-        ASPECT_RATIOS,
+        screen.ASPECT_RATIOS,
         key="gen_aspect",
         help="Square (1:1) suits most shop grids; 4:5 suits social feeds.",
     )
-    size = a2.selectbox("Output size", OUTPUT_SIZES, key="gen_size", format_func=lambda n: f"{n} px")
+    size = a2.selectbox("Output size", screen.OUTPUT_SIZES, key="gen_size", format_func=lambda n: f"{n} px")
     variants = a3.number_input(
         "Variants per product",
         min_value=1,
-        max_value=jobs.MAX_VARIANTS,
+        max_value=screen.MAX_VARIANTS,
         value=1,
         key="gen_variants",
         help="More variants give you more to choose from.",
     )
 with c2:
-    provider = st.radio(
+    provider = st.radio(  # own text
         "AI engine",
         [p.name for p in providers],
         key="gen_provider",
@@ -207,8 +187,8 @@ with c2:
     batch = use_reference = False
     if not choice.available:
         st.info(choice.note, icon=":material/key:")
-    elif provider == "gemini":
-        big = jobs.suggested_mode(rt, provider, len(selection) * int(variants)) == "batch"
+    elif choice.batch:
+        big = screen.suggests_batch(provider, len(selection) * int(variants))
         batch = st.toggle(
             "Batch mode: half the price, results within hours instead of minutes",
             value=big,
@@ -226,7 +206,7 @@ with c2:
 retries = st.number_input(
     "Re-try images flagged as redrawn automatically, up to N times",
     min_value=0,
-    max_value=3,
+    max_value=screen.MAX_FIDELITY_RETRIES,
     value=0,
     key="gen_fidelity_retries",
     help="Each image is compared with the product photo. One that shows another colour, label, shape or product "
@@ -239,10 +219,9 @@ check_key = (ref.key, tuple(selection.items))
 cached = st.session_state.get("gen_checks")
 if not cached or cached[0] != check_key:
     try:
-        source = catalog.open_source(rt, ref, demo_size=ui.demo_size())
-        with st.spinner(f"Checking {plural(len(selection), 'photo')}…") if len(selection) > 12 else nullcontext():
-            checks, unchecked = catalog.check_selection(rt, source, ref, selection)
-    except AppError as exc:
+        with st.spinner(f"Checking {ui.plural(len(selection), 'photo')}…") if len(selection) > 12 else nullcontext():
+            checks, unchecked = screen.check_photos(ref, selection, demo_size=ui.demo_size())
+    except ui.AppError as exc:
         ui.show_error(exc)
         checks, unchecked = [], len(selection)
     st.session_state["gen_checks"] = (check_key, checks, unchecked)
@@ -254,13 +233,13 @@ if not checks:
     st.caption("The photos could not be checked; the job will check each one as it runs.")
 elif not problems:
     st.success(
-        f"All {plural(len(checks), 'photo')} look usable."
+        f"All {ui.plural(len(checks), 'photo')} look usable."
         if not unchecked
-        else f"The first {plural(len(checks), 'photo')} look usable.",
+        else f"The first {ui.plural(len(checks), 'photo')} look usable.",
         icon=":material/check_circle:",
     )
 else:
-    st.warning(f"{plural(len(problems), 'photo')} may give poor results:", icon=":material/warning:")
+    st.warning(f"{ui.plural(len(problems), 'photo')} may give poor results:", icon=":material/warning:")
     st.dataframe(
         [
             {
@@ -274,15 +253,17 @@ else:
         hide_index=True,
         width="stretch",
     )
-    if st.checkbox(f"Skip these {plural(len(problems), 'product')}", value=True, key="gen_skip"):
+    if st.checkbox(f"Skip these {ui.plural(len(problems), 'product')}", value=True, key="gen_skip"):
         skip = {c.key for c in problems}
 
 if unchecked:
-    st.caption(f"{plural(unchecked, 'more photo')} will be checked as the job runs; unusable ones fail with a reason.")
+    st.caption(
+        f"{ui.plural(unchecked, 'more photo')} will be checked as the job runs; unusable ones fail with a reason."
+    )
 
 # Launch ---------------------------------------------------------------------------------------------
 st.subheader("5 · Launch")
-spec = jobs.JobSpec(
+spec = screen.JobSpec(
     source_kind=ref.kind,
     connection_id=ref.connection_id,
     provider=provider,
@@ -297,11 +278,11 @@ spec = jobs.JobSpec(
     fidelity_retries=int(retries),
 )
 n_items = len(selection) - len(skip)
-cost = jobs.estimate_cost(rt, spec, n_items)
+cost = screen.estimate(spec, n_items)
 m1, m2, m3 = st.columns(3)
 m1.metric("Images to make", f"{n_items * int(variants):,}")
-m2.metric("Estimated cost", fmt_cost(cost), help="From the price table in the settings; the studio engine is free.")
-m3.metric("Engine", {"studio": "Studio", "gemini": "Gemini"}.get(choice.name, choice.name), help=choice.label)
+m2.metric("Estimated cost", ui.fmt_cost(cost), help="From the price table in the settings; the studio engine is free.")
+m3.metric("Engine", choice.short, help=choice.label)  # own text
 launch = st.button(
     "Launch",
     key="gen_launch",
@@ -313,9 +294,9 @@ if n_items <= 0:
     st.caption("Every selected photo is skipped; untick “Skip” or choose other products.")
 if launch:
     with ui.errors():
-        job = jobs.create_job(rt, spec, selection.as_job_selections(skip=skip))
+        job = screen.launch(spec=spec, selection=selection, skip=skip)
         st.session_state[ui.CURRENT_JOB] = job.id
         st.session_state["gen_launched_with"] = picked_now
         st.session_state.pop("gen_checks", None)
-        ui.flash(f"Job #{job.id} started: {plural(job.item_count, 'image')} on the way.", ":material/rocket_launch:")
+        ui.flash(f"Job #{job.id} started: {ui.plural(job.item_count, 'image')} on the way.", ":material/rocket_launch:")
         st.rerun()

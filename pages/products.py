@@ -1,21 +1,19 @@
 """Products: pick a source, filter, and select the products (and variations) to generate images for."""
 
 from contextlib import nullcontext
+from typing import Any
 
 import streamlit as st
 
-from lib import catalog, ui, views
-from lib.catalog import Filters, SourceRef
-from lib.errors import AppError
-from lib.sources.base import Product
-from lib.views import plural
+from lib import ui
+from lib.screens.products import ProductsScreen
 
-rt = ui.runtime()
+screen = ProductsScreen(ui.runtime())
 ui.page_header(
     "Choose products", "Pick the products to photograph. Your selection is kept while you page, search and filter."
 )
 
-if views.first_run(rt):
+if screen.first_run():
     st.info(
         "First time here? The demo store below works with no keys: tick a few products, then Go to Generate. "
         "Connect your own store on the Connect page when you are ready.",
@@ -23,10 +21,10 @@ if views.first_run(rt):
     )
 
 book = ui.selections()
-options = catalog.source_options(rt)
+options = screen.sources()
 by_key = {ref.key: ref for ref in options}
 if book.current not in by_key:
-    book.current = catalog.DEMO.key
+    book.current = screen.DEFAULT_SOURCE
 
 
 def _on_source_change() -> None:
@@ -40,24 +38,22 @@ source_key = top[0].selectbox(
     list(by_key),
     index=list(by_key).index(book.current),
     key="prod_source",
-    format_func=lambda k: by_key[k].label,
+    format_func=lambda k: ui.label(by_key[k].label).text,
     on_change=_on_source_change,
     help="Where the product photos come from. Add stores and Drive folders on the Connect page.",
 )
-ref: SourceRef = by_key[source_key]
+ref = by_key[source_key]
 book.switch(ref.key)
 selection = book.active
 
 try:
-    source = catalog.open_source(rt, ref, demo_size=ui.demo_size())
-except AppError as exc:
+    screen.open(ref, demo_size=ui.demo_size())
+except ui.AppError as exc:
     ui.show_error(exc)
     st.stop()
 
 # Uploads: drop photos, each becomes a product ------------------------------------------------------
-if ref.kind == "upload":
-    from lib.sources import upload
-
+if screen.is_upload:
     gen = st.session_state.setdefault("prod_upload_gen", 0)
     with st.container(border=True):
         st.markdown("**Add photos from your computer**")
@@ -68,26 +64,41 @@ if ref.kind == "upload":
             accept_multiple_files=True,
             key=f"prod_upload_{gen}",
             label_visibility="collapsed",
+            # The app's own limit per photo, so the uploader refuses what the app would refuse, not less.
+            max_upload_size=screen.max_upload_mb,
         )
-        if files and st.button(f"Add {plural(len(files), 'photo')}", key="prod_upload_add", type="primary"):
+        # The last batch's outcome, shown together after the uploader was emptied for the next one.
+        for line in st.session_state.pop("prod_upload_notes", []):
+            st.info(line, icon=":material/info:")
+        for line in st.session_state.pop("prod_upload_refused", []):
+            st.warning(line, icon=":material/warning:")
+        if files and st.button(f"Add {ui.plural(len(files), 'photo')}", key="prod_upload_add", type="primary"):
             with ui.errors():
-                result = upload.add_uploads(rt, [(f.name, f.getvalue()) for f in files])
-                for refused in result.refused:
-                    st.warning(f"{refused.filename}: {refused.message}", icon=":material/warning:")
-                if result:
-                    st.session_state["prod_upload_gen"] = gen + 1
-                    ui.flash(f"Added {plural(len(result), 'product')}. Name them below, then select them.")
-                    if not result.refused:
-                        st.rerun()
+                added = screen.add_uploads(files=[(f.name, f.getvalue()) for f in files])
+                st.session_state["prod_upload_refused"] = [
+                    f"{ui.escape_md(r.filename)}: {r.message}" for r in added.refused
+                ]
+                st.session_state["prod_upload_notes"] = list(added.notes)
+                st.session_state["prod_upload_gen"] = gen + 1
+                if added:
+                    ui.flash(f"Added {ui.plural(len(added), 'product')}. Name them below, then select them.")
+                st.rerun()
 
 # Filters ------------------------------------------------------------------------------------------
-cats = catalog.categories(source)
+cats = screen.categories()
 f1, f2, f3 = st.columns([3, 2, 2])
 search = f1.text_input("Search", key="prod_search", placeholder="Name or SKU", icon=":material/search:")
 category = f2.selectbox("Category", [""] + cats, key="prod_category", format_func=lambda c: c or "All categories")
-stock = f3.selectbox(
-    "Stock", list(catalog.STOCK_LABELS), key="prod_stock", format_func=lambda s: catalog.STOCK_LABELS[s]
-)
+stock = f3.selectbox("Stock", list(screen.STOCK_LABELS), key="prod_stock", format_func=lambda s: screen.STOCK_LABELS[s])
+product_type = status = ""
+if types := screen.product_types():  # Shopify: product type and status too
+    p1, p2 = st.columns(2)
+    product_type = p1.selectbox(
+        "Product type", [""] + types, key="prod_type", format_func=lambda t: t or "All product types"
+    )
+    status = p2.selectbox(
+        "Status", screen.statuses(), key="prod_status", format_func=lambda s: s.capitalize() or "Any status"
+    )
 t1, t2, t3 = st.columns([2, 2, 3], vertical_alignment="center")
 white_only = t1.toggle(
     "White background only",
@@ -103,7 +114,9 @@ view = (
     t3.segmented_control("View", ["Grid", "List"], default="Grid", key="prod_view", label_visibility="collapsed")
     or "Grid"
 )
-filters = Filters(search, category, stock, white_only, not_generated)
+filters = screen.filters(
+    search, category or "", stock or "", white_only, not_generated, product_type or "", status or ""
+)
 
 if st.session_state.get("prod_filters") != filters:  # new filters start at page 1
     st.session_state["prod_filters"] = filters
@@ -113,19 +126,23 @@ page_no = int(st.session_state.get("prod_page", 1))
 
 try:
     with st.spinner("Looking through the catalogue…") if filters.local else nullcontext():
-        result = catalog.browse(rt, source, ref, filters, page=page_no, per_page=per_page)
-except AppError as exc:
-    ui.show_error(exc)
+        result = screen.browse(filters, page=page_no, per_page=per_page)
+except ui.AppError as exc:
+    if screen.is_local:
+        ui.show_error(exc)
+    else:  # a connected store or folder that does not answer: say which, and where to fix it
+        name = ui.escape_md(ref.label or "The store")
+        st.error(f"{name} could not be reached. {ui.escape_md(exc.message)}", icon=":material/cloud_off:")
+        ui.page_link("connect", label=f"Check {name} on the Connect page", icon=":material/link:")
     st.stop()
 
 # Selection bar ----------------------------------------------------------------------------------
 
 
-def _pick_key(product_id: str, variation_id: str | None = None) -> str:
-    return f"prod_pick_{ref.key}_{catalog.item_key(product_id, variation_id)}"
+_pick_key = screen.pick_key
 
 
-def _on_pick(product: Product, variation_id: str | None) -> None:
+def _on_pick(product: Any, variation_id: str | None) -> None:
     selection.set(product, variation_id, bool(st.session_state[_pick_key(product.id, variation_id)]))
 
 
@@ -167,9 +184,9 @@ with st.container(border=True):
 
 # Results ------------------------------------------------------------------------------------------
 if not result.products:
-    if ref.kind == "upload" and not filters.search and not filters.category:
+    if screen.is_upload and not filters.search and not filters.category:
         ui.empty_state("No uploads yet", "Drop a few product photos in the box above; each one becomes a product.")
-    elif filters != Filters():
+    elif filters != screen.filters():
         ui.empty_state("No products match", "Try a shorter search, another category, or switch a filter off.")
     else:
         ui.empty_state(
@@ -181,54 +198,42 @@ if not result.products:
     st.stop()
 
 
-catalog.prefetch_facts(rt, source, ref, result.products)
+screen.prefetch_thumbnails(result.products)
 
 
-def _thumb(product: Product) -> None:
-    facts = catalog.image_facts(rt, source, ref, product.featured)
-    if facts is None:
+def _thumb(product: Any) -> None:
+    thumbnail = screen.thumbnail(product)
+    if thumbnail is None:
         st.caption("No photo")
     else:
-        st.image(facts.thumbnail, width="stretch")
+        st.image(thumbnail, width="stretch")
 
 
-def _variations(product: Product) -> None:
+def _variations(product: Any) -> None:
     if not product.variations:
         return
     picked = sum(selection.has(product.id, v.id) for v in product.variations)
-    label = plural(len(product.variations), "variation") + (f" · {picked} selected" if picked else "")
+    label = ui.plural(len(product.variations), "variation") + (f" · {picked} selected" if picked else "")
     with st.expander(label, expanded=picked > 0):
         for v in product.variations:
             key = _pick_key(product.id, v.id)
             st.session_state.setdefault(key, selection.has(product.id, v.id))
             attrs = ", ".join(f"{k}: {val}" for k, val in v.attributes.items())
-            st.checkbox(
-                v.name or attrs or v.id,
-                key=key,
-                on_change=_on_pick,
-                args=(product, v.id),
-                help=f"SKU {v.sku}" if v.sku else None,
-            )
+            shown = ui.label(v.name or attrs or v.id)
+            tip = "  \n".join(x for x in (shown.help, f"SKU {ui.escape_md(v.sku)}" if v.sku else None) if x)
+            st.checkbox(shown.text, key=key, on_change=_on_pick, args=(product, v.id), help=tip or None)
 
 
-def _rename(product: Product) -> None:
-    from lib.sources import upload
-
+def _rename(product: Any) -> None:
     with st.popover("Rename", icon=":material/edit:"):
         name = st.text_input("Name", value=product.name, key=f"prod_rn_name_{product.id}")
         sku = st.text_input("SKU", value=product.sku, key=f"prod_rn_sku_{product.id}")
         if st.button("Save", key=f"prod_rn_save_{product.id}", type="primary"):
             with ui.errors():
-                upload.rename(rt, product.id, name, sku)
+                screen.rename_upload(product_id=product.id, name=name, sku=sku)
                 selection.remove(product.id)
                 ui.flash(f"Saved “{name.strip()}”.")
                 st.rerun()
-
-
-def _meta(product: Product) -> str:
-    stock_label = catalog.STOCK_LABELS.get(product.stock_status, product.stock_status)
-    parts = [product.sku and f"SKU {product.sku}", product.category, stock_label]
-    return " · ".join(p for p in parts if p)
 
 
 if view == "Grid":
@@ -238,8 +243,8 @@ if view == "Grid":
         for col, product in zip(cols, result.products[start : start + ncols], strict=False):
             with col.container(border=True):
                 _thumb(product)
-                st.text(product.name)
-                st.caption(ui.escape_md(_meta(product)))
+                st.text(ui.plain(product.name, 160))
+                st.caption(ui.escape_md(screen.meta(product)))
                 n_gen = result.generated.get(product.id, 0)
                 row = st.columns([3, 2], vertical_alignment="center")
                 key = _pick_key(product.id)
@@ -248,7 +253,7 @@ if view == "Grid":
                 if n_gen:
                     row[1].badge(f"{n_gen} generated", color="green")
                 _variations(product)
-                if ref.kind == "upload":
+                if screen.is_upload:
                     _rename(product)
 else:
     head = st.columns([0.5, 1, 4, 2, 2, 2, 1.5])
@@ -262,11 +267,11 @@ else:
         with row[1]:
             _thumb(product)
         with row[2]:
-            st.text(product.name)
+            st.text(ui.plain(product.name, 160))
             _variations(product)
-        row[3].text(product.sku or "—")
-        row[4].text(product.category or "—")
-        row[5].text(catalog.STOCK_LABELS.get(product.stock_status, product.stock_status))
+        row[3].text(ui.plain(product.sku, 60) or "—")
+        row[4].text(ui.plain(product.category, 60) or "—")
+        row[5].text(screen.stock_label(product.stock_status))
         row[6].text(str(result.generated.get(product.id, 0)))
 
 # Paging -------------------------------------------------------------------------------------------

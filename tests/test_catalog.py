@@ -120,7 +120,6 @@ def test_local_filter_paging_reports_how_far_it_looked(rt: Runtime) -> None:
 
 
 def test_white_background_only(rt: Runtime) -> None:
-    pytest.importorskip("lib.images")
     src = FakeSource(12)
     page = catalog.browse(rt, src, REF, Filters(white_only=True), per_page=24)
     assert [p.id for p in page.products] == ["2", "4", "6", "8", "10", "12"]
@@ -130,7 +129,6 @@ def test_white_background_only(rt: Runtime) -> None:
 
 
 def test_white_background_only_checks_only_the_photos_a_page_needs(rt: Runtime) -> None:
-    pytest.importorskip("lib.images")
     src = FakeSource(1000)
     fetched: list[str] = []
     fetch = src.fetch_image
@@ -191,7 +189,6 @@ def test_select_page_then_clear_the_page_only_touches_that_page() -> None:
 
 
 def test_selection_round_trips_and_becomes_job_selections() -> None:
-    pytest.importorskip("lib.job_queries")
     src = FakeSource(5)
     state = SelectionState("demo")
     state.add(src.get_product("2"), "2-1")
@@ -231,17 +228,16 @@ def test_source_options_list_demo_stores_drives_and_uploads(rt: Runtime) -> None
     assert ref.kind == "woocommerce" and ref.connection_id is not None
 
 
-def test_a_missing_source_module_is_a_sentence_not_a_crash(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib import runtime as runtime_mod
-    from lib.errors import SourceError
+def test_an_unknown_source_kind_is_a_sentence_not_a_crash(rt: Runtime) -> None:
+    from lib.errors import InputError
 
-    monkeypatch.setitem(runtime_mod.SOURCE_MODULES, "upload", "lib.sources.not_there")
-    with pytest.raises(SourceError, match="not available"):
-        catalog.open_source(rt, catalog.UPLOADS)
+    with pytest.raises(InputError, match="Unknown product source 'nowhere'"):
+        catalog.open_source(rt, catalog.SourceRef.from_key("nowhere:3"))
+    with pytest.raises(InputError, match="Google Gemini is not a product source"):
+        rt.source("gemini")
 
 
 def test_check_selection_flags_problem_photos(rt: Runtime) -> None:
-    pytest.importorskip("lib.images")
     src = FakeSource(4)
     state = SelectionState("demo")
     state.add(src.get_product("1"))  # blue backdrop
@@ -254,7 +250,6 @@ def test_check_selection_flags_problem_photos(rt: Runtime) -> None:
 
 
 def test_check_selection_reports_too_small_and_unreadable_photos(rt: Runtime) -> None:
-    pytest.importorskip("lib.images")
 
     class Mixed(FakeSource):
         def fetch_image(self, image: SourceImage) -> bytes:

@@ -175,7 +175,7 @@ def test_generate_uses_batch_mode_from_the_batch_threshold_unless_told(
         ),
         (["generate", "--source", "demo", "--category", "Kitchen"], "Add --yes"),
         (["generate", "--source", "demo", "--variants", "9", "--yes"], "between 1 and 4"),
-        (["generate", "--source", "woocommerce", "--yes"], "No woocommerce connection"),
+        (["generate", "--source", "woocommerce", "--yes"], "No WooCommerce connection"),
         (["approve", "--job", "42", "--all"], "Job 42 does not exist"),
     ],
 )

@@ -167,3 +167,40 @@ def test_two_processes_opening_a_new_job_log_at_once_both_succeed(job_log_url: s
     assert revisions == [head_revision(), head_revision()]
     for db in dbs:
         db.dispose()
+
+
+def test_a_revision_0005_database_gets_batch_name_split_into_mode_token_and_name(tmp_path: Path) -> None:
+    """Up to 0005 JobItem.batch_name meant four things; 0006 gives each its column and keeps every item's route."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    db = Database(f"sqlite:///{path}")
+    with db.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0005")
+    with db.engine.begin() as conn:
+        job = "INSERT INTO job (id, source_kind, provider, model, style, prompt_extra, aspect_ratio, output_size, "
+        job += "variants, mode, options, status, item_count, estimated_cost, actual_cost, created_at) VALUES "
+        job += "(?, 'demo', 'gemini', 'm', 'auto', '', '1:1', 1024, 1, ?, '{}', 'running', 1, 0, 0, '2026-01-01')"
+        conn.exec_driver_sql(job, (2, "online"))
+        conn.exec_driver_sql(job, (3, "batch"))
+        item = "INSERT INTO jobitem (id, job_id, product_id, variant_index, product, prompt, regenerate, status, "
+        item += "attempts, next_attempt_at, cost, created_at, batch_name) VALUES "
+        item += "(?, ?, '3', 0, '{}', 'p', 0, ?, 1, '2026-01-01', 0, '2026-01-01', ?)"
+        conn.exec_driver_sql(item, (2, 2, "queued", None))  # an online job's item
+        conn.exec_driver_sql(item, (3, 3, "queued", None))  # a batch job's item waiting for a batch
+        conn.exec_driver_sql(item, (4, 3, "queued", "online"))  # a batch item sent to the online queue
+        conn.exec_driver_sql(item, (5, 3, "running", "pending:0123456789abcdef"))  # a batch being created
+        conn.exec_driver_sql(item, (6, 3, "running", "batches/42"))  # in a Gemini batch
+    assert init_db(db) == head_revision()
+    with db.session() as s:
+        items = {i.id: i for i in s.exec(select(JobItem)).all()}
+    assert {i: (items[i].mode, items[i].batch_token, items[i].batch_name) for i in items} == {
+        1: ("online", None, None),  # the v1 database's own item (an online job)
+        2: ("online", None, None),
+        3: ("batch", None, None),
+        4: ("online", None, None),
+        5: ("batch", "0123456789abcdef", None),
+        6: ("batch", None, "batches/42"),
+    }
+    assert {i.crashes for i in items.values()} == {0}
+    db.dispose()

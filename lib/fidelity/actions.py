@@ -63,7 +63,7 @@ def after_item(rt: Any, *, item_id: int) -> StoredCheck | None:
         allowed = int((job.options or {}).get("fidelity_retries", 0))
         if _depth(s, item) >= allowed:
             return found
-    jobs.regenerate_item(rt, item_id, prompt_extra=_extra(job, found))
+    jobs.regenerate_item(rt, item_id=item_id, prompt_extra=_extra(job, found))
     log.info("item %s redrawn the product: re-trying with a correction", item_id)
     return found
 
@@ -83,6 +83,7 @@ def flagged(rt: Any, *, job_id: int) -> list[tuple[int, int, StoredCheck]]:
                 Asset.kind == AssetKind.GENERATED,
                 Asset.review_state == ReviewState.PENDING,
             )
+            .order_by(col(JobItem.id))  # within a budget, the earliest images are made again first
         ).all()
         parents = set(s.exec(select(JobItem.parent_item_id).where(JobItem.job_id == job_id)).all())
     checks = checks_for(rt.db, [a for _, a in rows if a is not None])
@@ -108,5 +109,5 @@ def regenerate_flagged(rt: Any, *, job_id: int, max_cost: float | None = None) -
         if each > 0:
             todo = todo[: max(0, int(max_cost // each))]
     for item_id, _, found in todo:
-        jobs.regenerate_item(rt, item_id, prompt_extra=_extra(job, found))
+        jobs.regenerate_item(rt, item_id=item_id, prompt_extra=_extra(job, found))
     return len(todo)

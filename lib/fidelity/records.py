@@ -15,7 +15,8 @@ from sqlmodel import col, select
 
 from lib.errors import AppError
 from lib.fidelity.verdict import Finding, Report, Verdict
-from lib.models import Asset, AssetKind, FidelityCheck, JobItem, utcnow
+from lib.models import Asset, AssetKind, FidelityCheck, Job, JobItem, utcnow
+from lib.store_jobs import STORE
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,20 @@ def check_item(rt: Any, *, item_id: int) -> StoredCheck | None:
 
 
 def pending_assets(db: Any, limit: int = 20) -> list[int]:
+    """Generated assets of generation jobs not checked yet, oldest first (a store job's items — publishing,
+    rollback, export — make no image and are never checked)."""
     with db.session() as s:
         done = select(FidelityCheck.asset_id)
         q = (
             select(Asset.id)
             .join(JobItem, col(JobItem.id) == col(Asset.item_id))
-            .where(Asset.kind == AssetKind.GENERATED, col(JobItem.source_sha).is_not(None), col(Asset.id).not_in(done))
+            .join(Job, col(Job.id) == col(JobItem.job_id))
+            .where(
+                Asset.kind == AssetKind.GENERATED,
+                col(JobItem.source_sha).is_not(None),
+                col(Job.provider) != STORE,
+                col(Asset.id).not_in(done),
+            )
             .order_by(col(Asset.id))
             .limit(limit)
         )

@@ -87,6 +87,8 @@ class GeneratedImage:
 
 @runtime_checkable
 class ImageProvider(Protocol):
+    """An image maker. A provider may also declare `cpu_bound = True` (see `is_cpu_bound`)."""
+
     name: str  # studio | gemini
 
     def models(self) -> list[str]: ...
@@ -99,13 +101,18 @@ class ImageProvider(Protocol):
 @runtime_checkable
 class RecordingProvider(ImageProvider, Protocol):
     """A provider that records each of its own outbound calls as a "request" Event (gemini). Callers pass the
-    item's ids so those events link to it, and do not record the call again; other providers' calls are
-    recorded by the worker."""
+    item's ids so those events link to it, and the id of the event they wrote before the call (`call_id`), which
+    the provider completes with the answer; other providers' calls are completed by the worker."""
 
     records_requests: bool
 
     def generate(
-        self, request: GenerationRequest, *, job_id: int | None = None, item_id: int | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        job_id: int | None = None,
+        item_id: int | None = None,
+        call_id: int | None = None,
     ) -> GeneratedImage: ...
 
 
@@ -113,7 +120,7 @@ class RecordingProvider(ImageProvider, Protocol):
 class AltTextProvider(Protocol):
     """A provider that also writes the alt text for an image it made. Never raises: None when its model gave no
     usable answer (offline, quota, timeout), and the caller then stores the template and may ask again later
-    (lib/alt_text.py). job_id / item_id link a recording provider's request events to the item."""
+    (lib/worker/alt_texts.py). job_id / item_id link a recording provider's request events to the item."""
 
     def model_alt_text(
         self,
@@ -124,6 +131,12 @@ class AltTextProvider(Protocol):
         item_id: int | None = None,
         timeout: float | None = None,
     ) -> str | None: ...
+
+
+def is_cpu_bound(provider: object) -> bool:
+    """A provider that computes its images on this machine's CPU (the studio engine) gets about one call in flight
+    per core; others (network calls that mostly wait, like Gemini) get as many as their rate limit needs."""
+    return getattr(provider, "cpu_bound", False) is True
 
 
 def records_own_requests(provider: ImageProvider) -> TypeGuard[RecordingProvider]:

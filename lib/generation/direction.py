@@ -69,9 +69,9 @@ PROP_WORDS: dict[str, tuple[str, ...]] = {
 _NO_PROPS = ("no props", "without props", "no clutter", "nothing else", "product only", "minimal", "clean")
 
 CAN = (
-    "The offline studio engine reads a mood (warm, cool, bright, dark, soft, dramatic), a backdrop colour "
-    "(for example sage, blush, navy, terracotta, cream) and props from its own set (plant, cup, books, vase, towel, "
-    "soap, stones, fruit, candle, bowl, board, notebook, jar), or \u201cno props\u201d."
+    "The offline studio engine takes from this a mood (warm, cool, bright, dark, soft, dramatic), a backdrop colour "
+    "and props from its set (plant, cup, books, vase, towel, soap, stones, fruit, candle, bowl, board, notebook, jar) "
+    "or “no props”; every new picture also gets a new scene."
 )
 CANNOT = (
     "It cannot add people or hands, invent other objects or rooms, change the camera angle or alter the product: "

@@ -421,6 +421,7 @@ class GeminiProvider:
     takes effect without a restart); clients are cached per (key, base URL)."""
 
     name = "gemini"
+    cpu_bound = False  # network calls that mostly wait: as many in flight as the rate limit needs
     records_requests = True  # each HTTP call is already an Event (callers need not log it again)
 
     def __init__(
@@ -482,14 +483,28 @@ class GeminiProvider:
         item_id: int | None = None,
         request_id: str | None = None,
         data: dict[str, Any] | None = None,
+        event_id: int | None = None,
     ) -> None:
-        """One Event per outbound call; a failure to record never fails the call itself."""
+        """One Event per outbound call; a failure to record never fails the call itself. `event_id`: the call was
+        recorded before it was sent (the worker's begin_call); its outcome completes that event."""
         if self.db is None:
             return
         try:
             from lib import events
 
             with self.db.transaction() as s:
+                if event_id is not None:
+                    events.complete(
+                        s,
+                        event_id,
+                        message,
+                        url=f"{self.base_url()}/{API_VERSION}/{path}",
+                        status_code=status,
+                        duration_ms=round(duration_ms, 1),
+                        request_id=request_id,
+                        data=data,
+                    )
+                    return
                 events.record(
                     s,
                     "request",
@@ -515,8 +530,15 @@ class GeminiProvider:
         return round(self.settings.price(model).per_image(batch=batch) * images, 6)
 
     def generate(
-        self, request: GenerationRequest, *, job_id: int | None = None, item_id: int | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        job_id: int | None = None,
+        item_id: int | None = None,
+        call_id: int | None = None,
     ) -> GeneratedImage:
+        """One generateContent call. `call_id`: the event the caller recorded before sending; it is completed with
+        the answer instead of a second event being written."""
         client = self.client()
         path = f"models/{request.model}:generateContent"
         t0 = time.monotonic()
@@ -536,6 +558,7 @@ class GeminiProvider:
                 job_id=job_id,
                 item_id=item_id,
                 data={"error": err.kind, "retry_after": getattr(err, "retry_after", None)},
+                event_id=call_id,
             )
             raise err from exc
         duration = (time.monotonic() - t0) * 1000
@@ -552,6 +575,7 @@ class GeminiProvider:
                 message=f"generateContent {request.model}: 200, no image ({err.detail})",
                 request_id=resp.response_id,
                 data={"error": err.kind, **usage_numbers(resp)},
+                event_id=call_id,
             )
             raise
         image.usage.update(status_code=200, duration_ms=round(duration, 1))
@@ -565,6 +589,7 @@ class GeminiProvider:
             message=f"generateContent {request.model}: 200, {image.width}x{image.height}",
             request_id=image.request_id,
             data={"usage": image.usage, "cost": image.cost},
+            event_id=call_id,
         )
         return image
 

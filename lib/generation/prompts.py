@@ -395,7 +395,7 @@ REFERENCE_NOTE = (
 
 
 def with_reference(prompt: str) -> str:
-    """The prompt for a request that also carries an approved earlier shot (see lib.jobs.build_request): without
+    """The prompt for a request that also carries an approved earlier shot (lib.worker.pipeline): without
     this line the model cannot tell which image is the product and which the look to keep."""
     return f"{prompt}\n{REFERENCE_NOTE}"
 

@@ -309,6 +309,7 @@ class StudioEngine:
     """ImageProvider that composes the product into a procedurally rendered scene. Free and offline."""
 
     name = "studio"
+    cpu_bound = True  # renders on this machine: about one call per core (lib/worker/runner.py)
 
     def __init__(self, *, min_side: int = 1024, max_side: int = 2048, quality: int = JPEG_QUALITY) -> None:
         # min_side exists for tests and previews (small renders); the product's minimum is 1024.

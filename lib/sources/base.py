@@ -87,8 +87,9 @@ class Product:
 @dataclass(frozen=True)
 class ProductQuery:
     search: str = ""
-    category: str = ""  # category name (demo/upload/drive) or id (woocommerce)
+    category: str = ""  # category name (demo/upload/drive) or id (woocommerce); a collection (shopify)
     stock_status: str = ""
+    product_type: str = ""  # shopify's product type (sources without one ignore it)
     status: str = ""
     page: int = 1
     per_page: int = 24
@@ -116,7 +117,7 @@ class ProductSource(Protocol):
     photo drawn at that size, by a source that draws its photos (None: fall back to fetch_image).
     """
 
-    kind: str  # demo | woocommerce | drive | upload
+    kind: str  # demo | woocommerce | shopify | drive | upload
 
     def list_products(self, query: ProductQuery) -> ProductPage: ...
 

@@ -442,7 +442,7 @@ class DemoSource(_Catalogue):
         media = self._media(int(media_id))
         if media is None:
             raise SourceNotFound(f"Demo media {media_id} does not exist.")
-        return self.runtime.blobs.get(media.sha256)  # type: ignore[no-any-return]
+        return self.runtime.blobs.get(media.sha256)
 
     def preview_image(self, image: SourceImage, side: int) -> Image.Image | None:
         """A catalogue photo drawn at `side` px: the pixels fetch_image would give at that size, without a PNG

@@ -42,7 +42,7 @@ from lib.errors import (
     SourceNotFound,
     SourceUnavailable,
 )
-from lib.outbound import OutboundPolicy, host_of
+from lib.outbound import OutboundPolicy, origin_of
 
 SCOPES = ["https://www.googleapis.com/auth/drive"]
 FOLDER_MIME = "application/vnd.google-apps.folder"
@@ -292,8 +292,8 @@ class DriveClient:
 
     def _thumbnail_policy(self) -> OutboundPolicy:
         if self.root_url:  # an emulator the admin configured, wherever it lives
-            host = host_of(self.root_url)
-            return OutboundPolicy(frozenset({host}), frozenset({host}), "That thumbnail address")
+            origin = origin_of(self.root_url)
+            return OutboundPolicy(frozenset({origin}), frozenset({origin}), "That thumbnail address")
         return OutboundPolicy(frozenset("*" + h for h in THUMBNAIL_HOSTS), frozenset(), "That thumbnail address")
 
     def _thumbnail_url(self, link: str, side: int) -> str | None:

@@ -36,9 +36,23 @@ class Refused:
 class UploadResult(list[UploadedProduct]):
     """The products made from the accepted files; `.refused` says why each other file was not taken."""
 
-    def __init__(self, added: list[UploadedProduct], refused: list[Refused]) -> None:
+    def __init__(self, added: list[UploadedProduct], refused: list[Refused], notes: list[str] | None = None) -> None:
         super().__init__(added)
         self.refused = refused
+        self.notes = notes or []  # what was changed on a file that was taken (an animation flattened)
+
+
+def _frames(data: bytes) -> int:
+    """How many frames the file holds (header only): an animated GIF, WebP or PNG has more than one."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return int(getattr(im, "n_frames", 1) or 1)
+    except Exception:  # decode_for already accepted it; a header we cannot count is one frame
+        return 1
 
 
 def name_from_filename(filename: str) -> str:
@@ -64,6 +78,7 @@ def add_uploads(runtime: Runtime, files: list[tuple[str, bytes]]) -> UploadResul
 
     added: list[UploadedProduct] = []
     refused: list[Refused] = []
+    notes: list[str] = []
     for filename, data in files:
         label = filename or "(unnamed file)"
         if not data:
@@ -87,7 +102,9 @@ def add_uploads(runtime: Runtime, files: list[tuple[str, bytes]]) -> UploadResul
             s.flush()
             s.refresh(product)
         added.append(product)
-    return UploadResult(added, refused)
+        if _frames(data) > 1:
+            notes.append(f"{label}: an animated image; it was flattened to its first frame, a still photo.")
+    return UploadResult(added, refused, notes)
 
 
 def rename(

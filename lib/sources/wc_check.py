@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from lib.checks import Check, summary
 from lib.connections import mark_verified, read_secret, save_connection
 from lib.errors import AppError, InputError, NotAStoreError, OutboundRefused, SourceAuthError, SourceUnavailable
-from lib.outbound import OutboundPolicy, host_of
+from lib.outbound import OutboundPolicy, origin_of
 from lib.sources.wc_client import USER_AGENT, WooClient, WooCredentials, normalize_url
 
 if TYPE_CHECKING:
@@ -30,15 +30,6 @@ if TYPE_CHECKING:
 
 KEYS_PAGE = "WooCommerce › Settings › Advanced › REST API"
 APP_PASSWORDS_PAGE = "Users › Profile › Application Passwords"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    message: str
-    fix: str = ""
-    skipped: bool = False  # not run because an earlier check failed
 
 
 def _is_local(host: str) -> bool:
@@ -84,7 +75,7 @@ def check_connection(
     checks: list[Check] = []
 
     def skip_rest(reason: str) -> list[Check]:
-        done = {c.name for c in checks}
+        done = {c.label for c in checks}
         return checks + [Check(n, False, f"Not checked: {reason}", skipped=True) for n in names if n not in done]
 
     try:
@@ -164,8 +155,11 @@ def check_connection(
                 Check(
                     "WooCommerce store",
                     False,
-                    "This address answers, but it is not a WordPress / WooCommerce site (no /wp-json/ API).",
-                    "Enter the shop's home address (where /wp-json/ is), not a page or another site.",
+                    "This address answers, but it is not a WordPress site (it has no WordPress API at /wp-json/), "
+                    "so there is no WooCommerce here to connect.",
+                    "If your shop runs WooCommerce, enter the home address of its WordPress site (the one whose "
+                    "/wp-admin you sign in to). A shop on another platform (Shopify, Wix, Squarespace) cannot be "
+                    "connected as a WooCommerce store; use Uploads or Google Drive for its photos.",
                 )
             )
         return skip_rest("this is not a WooCommerce store.")
@@ -359,11 +353,10 @@ def test_connection(runtime: Runtime, connection: Connection) -> list[Check]:
         str(connection.settings.get("wp_user") or ""),
         str(secret.get("app_password", "")),
         timeout=runtime.settings.http_timeout_seconds,
-        private_hosts=[*runtime.settings.private_store_hosts, host_of(connection.base_url or "")],
+        private_hosts=[*runtime.settings.private_store_hosts, origin_of(connection.base_url or "")],
     )
-    failed = next((c for c in checks if not c.ok and not c.skipped), None)
     if connection.id is not None:
-        mark_verified(runtime.db, connection.id, f"{failed.name}: {failed.message}" if failed else None)
+        mark_verified(runtime.db, connection.id, summary(checks))
     return checks
 
 

@@ -101,13 +101,27 @@ class WooCredentials:
     app_password: str = ""
 
 
+def _is_host(host: str) -> bool:
+    """A host name with a dot (shop.example.com), localhost, or an IP address: "my shop" or "shop" is not an
+    address, so the check must not tick it."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    label = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    return host == "localhost" or re.fullmatch(rf"(?:{label}\.)+(?:{label})\.?", host.lower()) is not None
+
+
 def normalize_url(url: str) -> str:
     """The store's base URL: scheme and host required, no trailing slash, no query."""
     url = (url or "").strip()
     if url and "://" not in url:
         url = "https://" + url
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _is_host(parts.hostname):
         raise InputError("Enter the store's address, like https://shop.example.com.")
     if parts.username or parts.password:
         raise InputError("Leave user names and passwords out of the store address; use the fields below it.")

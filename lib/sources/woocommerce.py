@@ -79,7 +79,12 @@ def client_for(runtime: Runtime, connection: Connection | None) -> WooClient:
         retries=settings.http_retries,
         max_image_bytes=settings.max_image_bytes,
         sink=sink,
-        policy=OutboundPolicy.for_store(creds.url, image_hosts=settings.image_hosts, what="That image address"),
+        policy=OutboundPolicy.for_store(
+            creds.url,
+            image_hosts=settings.image_hosts,
+            private_store_hosts=settings.private_store_hosts,
+            what="That image address",
+        ),
     )
     client.job_id = None  # type: ignore[attr-defined]  # publish sets it so requests land in the job's log
     ref.append(weakref.ref(client))

@@ -7,9 +7,16 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+# Every request an off-policy emulator received in this process (emulator, method, path, Host): hosts the app must
+# never reach (tests/emulators/trap.py). tests/emulators/fixtures.py reports the total at the end of the run.
+OFF_POLICY_REQUESTS: list[tuple[str, str, str, str]] = []
+_LOG_LOCK = threading.Lock()
+
 
 class LoopbackEmulator:
     _server: ThreadingHTTPServer | None = None
+    off_policy = False  # True: plays a host outside the outbound policy; any request it gets is a leak
+    requests_seen: list[tuple[str, str, str]]
 
     def start(self) -> Self:
         raise NotImplementedError  # each emulator starts with `return self._serve(its handler, thread name)`
@@ -21,8 +28,25 @@ class LoopbackEmulator:
         *,
         server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer,
     ) -> Self:
-        # A subclass per start, so that the handler reaches this emulator as `self.emulator`.
-        bound = type(handler.__name__, (handler,), {"emulator": self})
+        # A subclass per start, so that the handler reaches this emulator as `self.emulator`; every request line
+        # that arrives is logged (`requests_seen`), and counted suite-wide when this emulator is off the policy.
+        emulator = self
+
+        def parse_request(handler_self: BaseHTTPRequestHandler) -> bool:
+            ok = handler.parse_request(handler_self)
+            seen = (
+                handler_self.command or "?",
+                handler_self.path or "?",
+                handler_self.headers.get("Host", "") if ok else "",
+            )
+            with _LOG_LOCK:
+                emulator.requests_seen.append(seen)
+                if emulator.off_policy:
+                    OFF_POLICY_REQUESTS.append((type(emulator).__name__, *seen))
+            return ok
+
+        self.requests_seen = []
+        bound = type(handler.__name__, (handler,), {"emulator": self, "parse_request": parse_request})
         self._server = server_class(("127.0.0.1", 0), bound)
         self._server.daemon_threads = True  # a client that keeps its connection open must not block stop()
         threading.Thread(

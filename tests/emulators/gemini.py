@@ -253,6 +253,9 @@ class GeminiEmulator(LoopbackEmulator):
         self.api_key = VALID_KEY
         self.latency = latency
         self.text_latency: float | None = None  # text models (alt text); None = same as latency
+        # set: text-model calls wait until it is opened (a test releases them); text_answered counts the ones sent
+        self.text_gate: threading.Event | None = None
+        self.text_answered = 0
         self.fault_ratio = fault_ratio
         self.fault_codes = (429, 503)
         self.max_faults_per_request = 2
@@ -610,6 +613,12 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json; charset=UTF-8",
     ) -> None:
         data = raw if raw is not None else json.dumps(body if body is not None else {}).encode()
+        # Logged before the answer goes out: a client that has its answer must find the request in the log.
+        route = getattr(self, "_route", "?")
+        emu = self.emulator
+        with emu._lock:
+            emu.statuses[(route, status)] += 1
+            emu.log.append((self.command, urlsplit(self.path).path, status))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -617,11 +626,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
-        route = getattr(self, "_route", "?")
-        emu = self.emulator
-        with emu._lock:
-            emu.statuses[(route, status)] += 1
-            emu.log.append((self.command, urlsplit(self.path).path, status))
 
     def _count(self, route: str) -> None:
         self._route = route
@@ -721,8 +725,15 @@ class _Handler(BaseHTTPRequestHandler):
         delay = emu.latency if emu.text_latency is None or "image" in model else emu.text_latency
         if delay:
             time.sleep(delay)
+        if emu.text_gate is not None and "image" not in model:
+            emu.text_gate.wait(60)
         status, answer = emu.answer(model, body, online=True)
-        self._send(status, answer)
+        try:
+            self._send(status, answer)
+        finally:
+            if "image" not in model:
+                with emu._lock:
+                    emu.text_answered += 1
 
     def _count_tokens(self, model: str) -> None:
         body = self._json()

@@ -619,7 +619,8 @@ class WooEmulator(LoopbackEmulator):
 
     # Rendering -----------------------------------------------------------------------------------------
     def _upload_url(self, base: str, m: dict[str, Any]) -> str:
-        return f"{base}/wp-content/uploads/{UPLOAD_DIR}/{m['file']}"
+        # A media item may live elsewhere (a CDN, or an address a hostile store hands out): its `src` then says where.
+        return m.get("src") or f"{base}/wp-content/uploads/{UPLOAD_DIR}/{m['file']}"
 
     def _image_obj(self, base: str, mid: int) -> dict[str, Any]:
         m = self.media[mid]

@@ -4,13 +4,15 @@ verdict."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from lib import cli, jobs, views
+from lib import archive, cli, jobs
 from lib.fidelity import Verdict
 from lib.fidelity.actions import flagged, regenerate_flagged
 from lib.fidelity.records import checks_for
@@ -24,7 +26,7 @@ def _job(rt: Runtime, provider: RedrawingProvider, *, retries: int = 0, n: int =
     rt.set_provider("studio", provider)
     products = [DemoSource(rt).get_product(pid) for pid in ("1", "13", "14")[:n]]
     spec = jobs.JobSpec(source_kind="demo", style="oak_table", fidelity_retries=retries)
-    job = jobs.create_job(rt, spec, [jobs.Selection(p) for p in products])
+    job = jobs.create_job(rt, spec=spec, selections=[jobs.Selection(p) for p in products])
     assert job.id is not None
     run_until_idle(rt)
     return job.id
@@ -79,8 +81,28 @@ def test_cli_and_csv_carry_the_verdict_and_approve_all_skips_redrawn(
     assert cli.main(["--json", "approve", "--job", str(job_id), "--all", "--include-redrawn"], rt=rt) == 0
     assert json.loads(capsys.readouterr().out)["approved"] == 1
 
-    data, n = views.approved_zip(rt, job_id)
+    data, n = archive.approved_zip(rt, job_id)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         rows = zf.read("alt-text.csv").decode().splitlines()
     assert n == 1 and rows[0].endswith("fidelity,fidelity_findings")
     assert ",redrawn," in rows[1]
+
+
+def test_only_records_writes_the_fidelity_table() -> None:
+    """One writer per table: only lib/fidelity/records.py builds, updates or deletes FidelityCheck rows."""
+    root = Path(__file__).resolve().parents[2]
+    sites = []
+    for path in sorted([*(root / "lib").rglob("*.py"), *(root / "pages").rglob("*.py"), root / "app.py"]):
+        rel = path.relative_to(root).as_posix()
+        if rel == "lib/models.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            first = node.args[0] if node.args else None
+            table = first.id if isinstance(first, ast.Name) else None
+            if node.func.id == "FidelityCheck" or (
+                node.func.id in {"update", "delete", "insert"} and table == "FidelityCheck"
+            ):
+                sites.append(rel)
+    assert sorted(set(sites)) == ["lib/fidelity/records.py"]

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
-from lib.generation import batch
 from lib.models import Job, JobItem
 from lib.runtime import Runtime
+from lib.worker import batch
 from tests.emulators.gemini import GeminiEmulator
 
 

@@ -8,11 +8,10 @@ from sqlmodel import select
 from lib import jobs
 from lib.config import Settings
 from lib.connections import save_connection
-from lib.generation import batch
 from lib.models import Event, ItemStatus, Job, JobItem, JobStatus
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
-from lib.worker import run_until_idle
+from lib.worker import batch, run_until_idle
 from tests.emulators.gemini import GeminiEmulator, b64decode_any
 from tests.generation.conftest import items_of, job_of, tick
 
@@ -56,7 +55,7 @@ def make_job(rt: Runtime, n: int, variants: int = 1, *, mode: str = "online", us
         mode=mode,
         use_reference=use_reference,
     )
-    return jobs.create_job(rt, spec, [jobs.Selection(p) for p in products(rt, n)])
+    return jobs.create_job(rt, spec=spec, selections=[jobs.Selection(p) for p in products(rt, n)])
 
 
 def events_of(rt: Runtime, job_id: int) -> list[Event]:
@@ -81,7 +80,7 @@ def prompts_sent(emu: GeminiEmulator) -> list[str]:
 
 def approve(rt: Runtime, item: JobItem) -> bytes:
     """Approve an item's image as the gallery does; returns the image."""
-    assert jobs.set_review(rt.db, [item.result_asset_id], "approved") == 1
+    assert jobs.set_review(rt.db, asset_ids=[item.result_asset_id], state="approved") == 1
     [asset] = [a for entry in jobs.gallery(rt.db, item.job_id) for a in entry.assets if a.id == item.result_asset_id]
     return rt.blobs.get(asset.sha256)
 
@@ -186,7 +185,7 @@ def test_a_rejected_key_pauses_the_job_until_a_good_one_is_saved(tmp_path, emu):
     assert len(image_faults(emu)) == 0 and emu.counts["generateContent"] <= 4  # no retry storm
 
     save_connection(rt.db, rt.vault, kind="gemini", name="Gemini", secret={"api_key": "test-key"})
-    jobs.resume_job(rt.db, job.id)
+    jobs.resume_job(rt.db, job_id=job.id)
     run_until_idle(rt)
     assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
 
@@ -204,7 +203,7 @@ def test_a_401_or_403_pauses_the_job_and_resuming_finishes_it(rt, emu, code, wor
     assert emu.counts["generateContent"] <= 4  # in flight when the first answer came back, nothing more
 
     emu.clear_queue()  # the key works again
-    jobs.resume_job(rt.db, job.id)
+    jobs.resume_job(rt.db, job_id=job.id)
     run_until_idle(rt)
     assert job_of(rt, job.id).status == JobStatus.SUCCEEDED
 
@@ -221,7 +220,7 @@ def test_a_variant_regenerated_after_approval_is_sent_the_approved_shot_only_whe
     approved = approve(rt, first)
     emu.reset_counts()
 
-    jobs.regenerate_item(rt, second.id)
+    jobs.regenerate_item(rt, item_id=second.id)
     run_until_idle(rt)
 
     [sent] = images_sent(emu)
@@ -238,7 +237,7 @@ def test_a_new_job_sends_later_variants_the_first_approved_shot_and_does_not_reu
     earlier = make_job(rt, 1, variants=2)
     run_until_idle(rt)
     first, second = items_of(rt, earlier.id)
-    jobs.regenerate_item(rt, second.id, prompt_extra="on a sunny windowsill")  # a shot that looks different
+    jobs.regenerate_item(rt, item_id=second.id, prompt_extra="on a sunny windowsill")  # a shot that looks different
     run_until_idle(rt)
     *_, redone = items_of(rt, earlier.id)
     reference = approve(rt, redone)  # approved before variant 0 was: the reference, though made later

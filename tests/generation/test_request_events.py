@@ -49,8 +49,8 @@ def gemini_job(rt: Runtime, n: int) -> tuple[int, set[int]]:
     products = [p for p in rt.source("demo").list_products(ProductQuery(per_page=100)).items if not p.variations]
     job = jobs.create_job(
         rt,
-        jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL, style="marble_counter"),
-        [jobs.Selection(p) for p in products[:n]],
+        spec=jobs.JobSpec(source_kind="demo", provider="gemini", model=MODEL, style="marble_counter"),
+        selections=[jobs.Selection(p) for p in products[:n]],
     )
     assert job.id is not None
     return job.id, {i.id for i in jobs.job_items(rt.db, job.id) if i.id is not None}

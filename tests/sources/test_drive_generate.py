@@ -45,7 +45,7 @@ def test_a_job_from_drive_products_runs_and_exports_back(rt, drive_emu, shop):
     conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     products = rt.source("drive", conn.id).list_products(ProductQuery()).items
     spec = jobs.JobSpec(source_kind="drive", connection_id=conn.id, style="marble_counter")
-    job = jobs.create_job(rt, spec, [jobs.Selection(p) for p in products])
+    job = jobs.create_job(rt, spec=spec, selections=[jobs.Selection(p) for p in products])
     run_until_idle(rt, concurrency=2)
 
     items = jobs.job_items(rt.db, job.id)
@@ -55,7 +55,7 @@ def test_a_job_from_drive_products_runs_and_exports_back(rt, drive_emu, shop):
     assert by_product[shop["mug"]].source_sha == hashlib.sha256(MUG).hexdigest()
     assert by_product[shop["vase"]].source_sha == hashlib.sha256(VASE).hexdigest()
 
-    assert jobs.approve_all(rt.db, job.id) == 2
+    assert jobs.approve_all(rt.db, job_id=job.id) == 2
     results = export_approved(rt, job.id)
     assert sorted(r.name for r in results) == ["GK-MUG-001_marble_counter_v1.jpg", "GK-VAS-002_marble_counter_v1.jpg"]
     generated = [f for f in drive_emu.children(shop["mug"]) if f.name == "generated"]
@@ -99,7 +99,9 @@ def test_the_cli_generates_from_drive_by_sku(rt, drive_emu, shop, capsys):
 def test_a_photo_deleted_from_drive_fails_its_item_with_a_sentence(rt, drive_emu, shop):
     conn = save_drive(rt, credentials_json=service_account_json(drive_emu), root_folder_id=shop["root"], mode="folders")
     products = rt.source("drive", conn.id).list_products(ProductQuery(search="GK-VAS-002")).items
-    job = jobs.create_job(rt, jobs.JobSpec(source_kind="drive", connection_id=conn.id), [jobs.Selection(products[0])])
+    job = jobs.create_job(
+        rt, spec=jobs.JobSpec(source_kind="drive", connection_id=conn.id), selections=[jobs.Selection(products[0])]
+    )
     for f in drive_emu.children(shop["vase"]):
         del drive_emu.files[f.id]
     run_until_idle(rt, concurrency=1)

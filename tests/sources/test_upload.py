@@ -14,8 +14,6 @@ from lib.runtime import Runtime
 from lib.sources import upload
 from lib.sources.base import ProductQuery
 
-pytest.importorskip("lib.images")
-
 
 def _jpeg(side: int = 800, colour: tuple[int, int, int] = (255, 255, 255)) -> bytes:
     buf = io.BytesIO()
@@ -82,3 +80,12 @@ def test_product_names_are_kept_as_text(rt: Runtime) -> None:
     upload.rename(rt, p.id, "<b>Bold</b> & <script>x</script>")
     # Stored as typed; pages render it with st.text, prompts strip tags (lib.generation.prompts.plain).
     assert rt.source("upload").get_product(str(p.id)).name == "<b>Bold</b> & <script>x</script>"
+
+
+def test_an_animated_photo_is_taken_as_its_first_frame_and_says_so(rt: Runtime) -> None:
+    frames = [Image.new("RGB", (600, 600), "white"), Image.new("RGB", (600, 600), (250, 250, 250))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "PNG", save_all=True, append_images=frames[1:], duration=200)
+    result = upload.add_uploads(rt, [("spin.png", buf.getvalue()), ("still.jpg", _jpeg())])
+    assert len(result) == 2 and result.refused == []
+    assert result.notes == ["spin.png: an animated image; it was flattened to its first frame, a still photo."]

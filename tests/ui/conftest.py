@@ -65,7 +65,7 @@ def make_job(
     selections = [Selection(src.get_product(pid)) for pid in product_ids]
     if variation:
         selections.append(Selection(src.get_product(variation[0]), variation[1]))
-    job = create_job(rt, JobSpec(source_kind="demo", variants=variants), selections)
+    job = create_job(rt, spec=JobSpec(source_kind="demo", variants=variants), selections=selections)
     if run:
         from lib.worker import run_until_idle
 

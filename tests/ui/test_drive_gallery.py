@@ -11,11 +11,9 @@ from lib.config import Settings
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from lib.sources.drive import save_drive
+from tests.emulators import drive as drive_emulator
+from tests.emulators import woocommerce as woo_emulator
 from tests.ui.conftest import assert_ok, page
-
-pytest.importorskip("lib.generation.studio")
-drive_emulator = pytest.importorskip("tests.emulators.drive")
-woo_emulator = pytest.importorskip("tests.emulators.woocommerce")
 
 MARKER = "imagegecko_asset"
 STORE_WRITES = ("media_created", "product_updates", "uploads", "variation_updates", "media_updates")
@@ -54,8 +52,8 @@ def shop(rt, drive):
     products = rt.source("drive", conn.id).list_products(ProductQuery()).items
     job = jobs.create_job(
         rt,
-        jobs.JobSpec(source_kind="drive", connection_id=conn.id, style="marble_counter"),
-        [jobs.Selection(p) for p in products],
+        spec=jobs.JobSpec(source_kind="drive", connection_id=conn.id, style="marble_counter"),
+        selections=[jobs.Selection(p) for p in products],
     )
     run_until_idle(rt)
     assert [i.status for i in jobs.job_items(rt.db, job.id)] == ["succeeded"] * 2
@@ -187,7 +185,9 @@ def test_publish_by_sku_to_the_store_then_roll_back(home, rt, drive, shop, woo_e
 def test_publish_by_sku_when_nothing_matches_changes_nothing(home, rt, drive, shop, woo_emu) -> None:
     _connect_store(rt, woo_emu)
     [lamp] = [e for e in jobs.gallery(rt.db, shop["job"]) if e.product_id == shop["GK-NEW-001"]]
-    jobs.set_review(rt.db, [lamp.assets[0].id], "approved")  # only the lamp: no store product has its SKU
+    jobs.set_review(
+        rt.db, asset_ids=[lamp.assets[0].id], state="approved"
+    )  # only the lamp: no store product has its SKU
     writes = {k: woo_emu.counts[k] for k in STORE_WRITES}  # (seeding the store counts too)
     at = page("gallery").run()
     at.button(key="gallery_sku_publish").click().run()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lib.connections import list_connections
+from tests.emulators import drive as emulator
 from tests.ui.conftest import assert_ok, page
-
-emulator = pytest.importorskip("tests.emulators.drive")
 
 
 @pytest.fixture

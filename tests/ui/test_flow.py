@@ -1,7 +1,7 @@
 """Behaviour by widget key: select -> launch -> job; review; regenerate; publish to the demo store; rollback.
 
 The worker runs inline (lib.worker.run_until_idle); AppTest never fires the progress fragment's timer, so
-the progress logic itself is tested in tests/test_views.py.
+the progress logic itself is tested in tests/screens/test_progress.py.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import pytest
 from lib import jobs, ui
 from lib.models import ItemStatus, ReviewState
 from tests.ui.conftest import assert_ok, make_job, page
-
-pytest.importorskip("lib.generation.studio")
 
 
 def _run_worker(rt) -> None:
@@ -153,7 +151,6 @@ def test_regenerate_makes_one_new_item(home, rt) -> None:
 
 
 def test_approve_all_publish_to_demo_store_and_roll_back(home, rt) -> None:
-    pytest.importorskip("lib.publish")
     from lib.sources.demo import open_target
 
     store = open_target(rt, None)
@@ -186,14 +183,13 @@ def test_approve_all_publish_to_demo_store_and_roll_back(home, rt) -> None:
 
 
 def test_rollback_of_one_product(home, rt) -> None:
-    pytest.importorskip("lib.publish")
     from lib import publish
     from lib.sources.demo import open_target
 
     store = open_target(rt, None)
     job_id = make_job(rt, ["1", "2"])
     before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
-    jobs.approve_all(rt.db, job_id)
+    jobs.approve_all(rt.db, job_id=job_id)
     publish.publish_job(rt, job_id, "gallery")
     at = page("gallery").run()
     at.button(key="gallery_rb_2_None").click().run()
@@ -249,14 +245,13 @@ def test_gallery_and_generate_while_a_job_is_still_queued(home, rt) -> None:
 
 
 def test_rollback_conflict_asks_before_overwriting(home, rt) -> None:
-    pytest.importorskip("lib.publish")
     from lib import publish
     from lib.sources.demo import open_target
 
     store = open_target(rt, None)
     job_id = make_job(rt, ["2"])
     before = store.product_image_ids("2")
-    jobs.approve_all(rt.db, job_id)
+    jobs.approve_all(rt.db, job_id=job_id)
     publish.publish_job(rt, job_id, "featured")
     edited = list(reversed(store.product_image_ids("2")))  # someone reorders the images in the store meanwhile
     store.set_product_images("2", edited)
@@ -279,7 +274,7 @@ def test_rollback_store_errors_are_shown_beside_the_conflicts(home, rt, monkeypa
     from lib import publish
 
     job_id = make_job(rt, ["2", "3"])
-    jobs.approve_all(rt.db, job_id)
+    jobs.approve_all(rt.db, job_id=job_id)
     publish.publish_job(rt, job_id, "featured")  # the job's rollback button shows once something is published
     report = publish.RollbackReport(
         conflicts=[("2", "Its images were changed in the store after publishing.")],

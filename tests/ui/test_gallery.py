@@ -10,9 +10,6 @@ import pytest
 from lib import jobs, ui
 from tests.ui.conftest import assert_ok, make_job, page
 
-pytest.importorskip("lib.generation.studio")
-pytest.importorskip("lib.publish")
-
 
 @pytest.fixture
 def store(rt):
@@ -91,6 +88,31 @@ def test_publish_as_the_main_image_replacing_the_old_one(home, rt, store) -> Non
     assert after[1:] == before[1:] and after[0] not in before
 
 
+def test_two_new_main_images_for_one_product_are_refused_plainly(home, rt, store) -> None:
+    make_job(rt, ["1"], variants=2)
+    before = store.product_image_ids("1")
+    at = page("gallery").run()
+    lines = _publish(at, "featured", keep_old=False)
+    assert len([line for line in lines if line.startswith("The new image replaces the featured image")]) == 1
+    after = store.product_image_ids("1")
+    assert len(after) == len(before) and after[1:] == before[1:]  # one new main image, nothing uploaded unseen
+
+
+def test_the_confirmation_says_only_one_image_can_be_the_main_image(home, rt, store) -> None:
+    make_job(rt, ["1"], variants=2)
+    at = page("gallery").run()
+    at.button(key="gallery_approve_all").click().run()
+    at.radio(key="gallery_role").set_value("featured").run()
+    at.checkbox(key="gallery_keep").set_value(False).run()
+    at.button(key="gallery_publish").click().run()
+    assert_ok(at)
+    [dialog] = at.get("dialog")
+    [sentence] = [t.value for t in dialog.text if t.value.startswith("Only one image")]
+    assert (
+        sentence.startswith("Only one image can be the main image of “Stoneware Mug”") and "(not uploaded)" in sentence
+    )
+
+
 def test_publish_to_the_gallery_then_roll_back_the_product(home, rt, store) -> None:
     make_job(rt, ["1", "2"])
     before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
@@ -147,7 +169,7 @@ def test_product_names_in_the_gallery_are_text_not_html(home, rt) -> None:
     name = '<img src=x onerror="alert(1)"> **Bold** [link](http://x)'
     upload.rename(rt, row.id, name, sku="<b>SKU</b>")
     product = rt.source("upload").get_product(str(row.id))
-    create_job(rt, JobSpec(source_kind="upload"), [Selection(product)])
+    create_job(rt, spec=JobSpec(source_kind="upload"), selections=[Selection(product)])
     run_until_idle(rt)
 
     at = page("gallery").run()
@@ -166,7 +188,7 @@ def test_zip_of_the_approved_images_named_by_sku(home, rt) -> None:
     import io
     import zipfile
 
-    from lib import views
+    from lib import archive
 
     job_id = make_job(rt, ["1", "2"])
     at = page("gallery").run()
@@ -174,7 +196,7 @@ def test_zip_of_the_approved_images_named_by_sku(home, rt) -> None:
     first = jobs.gallery(rt.db, job_id)[0].assets[0]
     at.button(key=f"gallery_ok_{first.id}").click().run()
     assert not at.get("download_button")[0].proto.disabled
-    data, n = views.approved_zip(rt, job_id)  # what the button serves when clicked
+    data, n = archive.approved_zip(rt, job_id)  # what the button serves when clicked
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert (n, sorted(zf.namelist())) == (1, ["GK-MUG-001-1.jpg", "alt-text.csv"])
 

@@ -1,7 +1,7 @@
 """Generate page: the category default, style previews, the settings a job is made with, and live progress.
 
 AppTest runs the progress fragment once per `run()` (its timer never fires), which is enough to see what it
-draws and to press Cancel; the progress arithmetic itself is tested in tests/test_views.py.
+draws and to press Cancel; the progress arithmetic itself is tested in tests/screens/test_progress.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from lib.catalog import SelectionBook
 from lib.generation import prompts
 from lib.models import ItemStatus, JobItem
 from tests.ui.conftest import assert_ok, page
-
-pytest.importorskip("lib.generation.studio")
 
 
 def _book(rt, *product_ids: str) -> SelectionBook:

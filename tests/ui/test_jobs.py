@@ -3,13 +3,9 @@ the sidebar's count of running jobs."""
 
 from __future__ import annotations
 
-import pytest
-
 from lib import jobs
 from lib.models import ItemStatus, JobItem
 from tests.ui.conftest import app, assert_ok, make_job, many_jobs, page
-
-pytest.importorskip("lib.generation.studio")
 
 
 def test_history_is_newest_first_and_filters_by_state(home, rt) -> None:

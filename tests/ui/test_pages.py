@@ -37,7 +37,6 @@ def test_app_entry_point_with_navigation_and_sidebar(home) -> None:
 
 @pytest.fixture
 def populated(home, rt):
-    pytest.importorskip("lib.generation.studio")
     many_jobs(rt, 300)
     job_id = make_job(rt, ["1", "2"], variants=2, variation=("12", "12-2"))
     return rt, job_id

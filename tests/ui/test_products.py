@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from PIL import Image
 
 from lib import ui
@@ -74,7 +73,6 @@ def test_category_filter(home) -> None:
 
 
 def test_uploads_source_turns_photos_into_products(home) -> None:
-    pytest.importorskip("lib.images")
     at = page("products").run()
     at.selectbox(key="prod_source").set_value("upload").run()
     assert_ok(at)
@@ -96,7 +94,6 @@ def test_uploads_source_turns_photos_into_products(home) -> None:
 
 
 def test_product_names_are_shown_as_text_never_as_html(home, rt) -> None:
-    pytest.importorskip("lib.images")
     from lib.sources import upload
 
     buf = io.BytesIO()
@@ -141,7 +138,6 @@ def test_search_and_stock_filters_go_to_the_source(home) -> None:
 
 
 def test_grid_shows_a_thumbnail_per_product_and_how_many_were_generated(home, rt) -> None:
-    pytest.importorskip("lib.generation.studio")
     from tests.ui.conftest import make_job
 
     make_job(rt, ["1"], variants=2)
@@ -158,7 +154,6 @@ def test_grid_shows_a_thumbnail_per_product_and_how_many_were_generated(home, rt
 
 
 def test_no_generated_image_yet_hides_products_that_have_one(home, rt) -> None:
-    pytest.importorskip("lib.generation.studio")
     from lib.sources.demo import DemoSource
     from tests.ui.conftest import make_job
 
@@ -178,7 +173,6 @@ def _jpeg(side: int, colour: tuple[int, int, int]) -> bytes:
 
 
 def test_white_background_only_keeps_photos_on_white(home, rt) -> None:
-    pytest.importorskip("lib.images")
     from lib.sources import upload
 
     upload.add_uploads(
@@ -193,7 +187,6 @@ def test_white_background_only_keeps_photos_on_white(home, rt) -> None:
 
 
 def test_an_uploaded_product_is_named_on_the_page(home, rt) -> None:
-    pytest.importorskip("lib.images")
     from lib.sources import upload
 
     [p] = upload.add_uploads(rt, [("IMG_0042.jpg", _jpeg(700, (255, 255, 255)))])

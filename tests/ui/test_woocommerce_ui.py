@@ -7,9 +7,8 @@ import pytest
 
 from lib import jobs, ui
 from lib.connections import list_connections, read_secret
+from tests.emulators import woocommerce as emulator
 from tests.ui.conftest import assert_ok, page
-
-emulator = pytest.importorskip("tests.emulators.woocommerce")
 
 
 @pytest.fixture
@@ -39,7 +38,6 @@ def test_checklist_shows_what_failed_and_how_to_fix_it(home, emu) -> None:
 
 
 def test_save_store_then_browse_generate_publish_and_roll_back(home, rt, emu) -> None:
-    pytest.importorskip("lib.publish")
     at = page("connect").run()
     _fill_store_form(at, emu, emulator.CONSUMER_SECRET)
     at.button(key="connect_woo_check").click().run()
@@ -90,3 +88,19 @@ def test_save_store_then_browse_generate_publish_and_roll_back(home, rt, emu) ->
     gal.button(key="gallery_rollback_job").click().run()
     assert_ok(gal)
     assert {pid: store.product_image_ids(pid) for pid in pids} == before
+
+
+def test_an_unreachable_store_is_named_on_products_with_the_way_to_connect(home, rt) -> None:
+    with emulator.WooEmulator() as gone:
+        at = page("connect").run()
+        _fill_store_form(at, gone, emulator.CONSUMER_SECRET)
+        at.button(key="connect_woo_check").click().run()
+        at.button(key="connect_woo_save").click().run()
+        [conn] = list_connections(rt.db, "woocommerce")
+    # The emulator has stopped: the saved, active store no longer answers.
+    products = page("products").run()
+    products.selectbox(key="prod_source").set_value(f"woocommerce:{conn.id}").run()
+    [error] = products.error
+    assert "Emulated shop could not be reached." in error.value
+    # The way to fix it: a link to Connect (a caption when the page runs on its own, as here).
+    assert any("Emulated shop on the Connect page" in str(c.value) for c in products.caption)

@@ -7,8 +7,8 @@ Revises: 0004
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 import lib.models
 
@@ -21,15 +21,15 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "quotaslot",
-        sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("provider", AutoString(), nullable=False),
         sa.Column("next_at", sa.Float(), nullable=False),
         sa.Column("paused_until", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("provider"),
     )
     op.create_table(
         "workerseen",
-        sa.Column("owner", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("host", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("owner", AutoString(), nullable=False),
+        sa.Column("host", AutoString(), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=False),
         sa.Column("started_at", lib.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("seen_at", lib.models.UTCDateTime(timezone=True), nullable=True),

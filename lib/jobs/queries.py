@@ -1,0 +1,436 @@
+"""Read-only queries over the job log: what pages, the CLI, the progress fragment and the worker need."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from lib.db import Database
+from lib.errors import JobError
+from lib.models import (
+    TERMINAL_ITEM,
+    Asset,
+    AssetKind,
+    Event,
+    ItemMode,
+    ItemStatus,
+    Job,
+    JobItem,
+    JobStatus,
+    ReviewState,
+    Stage,
+    utcnow,
+)
+
+OPEN_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def get_job(db: Database, job_id: int) -> Job:
+    with db.session() as s:
+        job = s.get(Job, job_id)
+    if job is None:
+        raise JobError(f"Job {job_id} does not exist.")
+    return job
+
+
+def latest_job_id(db: Database) -> int | None:
+    with db.session() as s:
+        return s.exec(select(func.max(Job.id))).one()
+
+
+def list_jobs(
+    db: Database, page: int = 1, per_page: int = 20, status: str | None = None, source_kind: str | None = None
+) -> tuple[list[Job], int]:
+    """Jobs newest first, one page at a time, and how many match in all."""
+    page = max(1, page)
+    with db.session() as s:
+        query = select(Job)
+        count = select(func.count()).select_from(Job)
+        if status:
+            query = query.where(Job.status == status)
+            count = count.where(Job.status == status)
+        if source_kind:
+            query = query.where(Job.source_kind == source_kind)
+            count = count.where(Job.source_kind == source_kind)
+        total = s.exec(count).one()
+        rows = s.exec(query.order_by(col(Job.id).desc()).offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), int(total)
+
+
+def job_items(db: Database, job_id: int) -> list[JobItem]:
+    with db.session() as s:
+        return list(s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(col(JobItem.id))).all())
+
+
+def job_events(db: Database, job_id: int, limit: int = 500) -> list[Event]:
+    """The job's newest events first."""
+    with db.session() as s:
+        return list(
+            s.exec(select(Event).where(Event.job_id == job_id).order_by(col(Event.id).desc()).limit(limit)).all()
+        )
+
+
+@dataclass
+class JobProgress:
+    job_id: int
+    status: str
+    total: int
+    counts: dict[str, int]
+    finished: int
+    fraction: float
+    stage: str
+    eta_seconds: float | None
+    errors: list[str] = field(default_factory=list)
+    cost: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.total > 0 and self.finished == self.total
+
+    @property
+    def label(self) -> str:
+        return f"{self.finished}/{self.total} · {self.stage}"
+
+
+def job_progress(db: Database, job_id: int) -> JobProgress:
+    """Everything the live progress fragment shows, in two small queries."""
+    job = get_job(db, job_id)
+    with db.session() as s:
+        rows = s.exec(
+            select(JobItem.status, JobItem.stage, func.count())
+            .where(JobItem.job_id == job_id)
+            .group_by(col(JobItem.status), col(JobItem.stage))
+        ).all()
+        errors = s.exec(
+            select(JobItem.error_message)
+            .where(JobItem.job_id == job_id, col(JobItem.error_message).is_not(None))
+            .order_by(col(JobItem.id).desc())
+            .limit(10)
+        ).all()
+        cost = s.exec(select(func.coalesce(func.sum(JobItem.cost), 0.0)).where(JobItem.job_id == job_id)).one()
+    counts: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
+    for status, stage, n in rows:
+        counts[status] += n
+        if status == ItemStatus.RUNNING and stage:
+            stages[stage] += n
+    total = sum(counts.values())
+    finished = sum(counts[s] for s in TERMINAL_ITEM)
+    if stages:
+        stage = stages.most_common(1)[0][0]
+    elif counts[ItemStatus.RUNNING]:
+        stage = "starting"
+    elif finished == total and total:
+        stage = str(job.status)
+    else:
+        stage = "queued" if job.status != "paused" else "paused"
+    eta = None
+    if job.started_at and 0 < finished < total:
+        elapsed = (utcnow() - job.started_at).total_seconds()
+        eta = elapsed / finished * (total - finished)
+    return JobProgress(
+        job_id=job_id,
+        status=str(job.status),
+        total=total,
+        counts={str(k): v for k, v in counts.items()},
+        finished=finished,
+        fraction=finished / total if total else 0.0,
+        stage=stage,
+        eta_seconds=eta,
+        errors=list(dict.fromkeys(e for e in errors if e)),
+        cost=float(cost),
+    )
+
+
+@dataclass
+class Totals:
+    images: int
+    success_rate: float | None
+    median_latency_ms: float | None
+    cost: float
+    per_day: list[tuple[date, int, float]]
+
+
+def totals(db: Database, days: int = 30) -> Totals:
+    """Totals over all jobs, and images and cost per day (last `days` days with activity)."""
+    with db.session() as s:
+        counts = dict(
+            s.exec(
+                select(JobItem.status, func.count())
+                .where(col(JobItem.status).in_([ItemStatus.SUCCEEDED, ItemStatus.FAILED]))
+                .group_by(JobItem.status)
+            ).all()
+        )
+        cost = s.exec(select(func.coalesce(func.sum(JobItem.cost), 0.0))).one()
+        latencies = s.exec(
+            select(JobItem.latency_ms)
+            .where(JobItem.status == ItemStatus.SUCCEEDED, col(JobItem.latency_ms).is_not(None))
+            .order_by(col(JobItem.id).desc())
+            .limit(5000)
+        ).all()
+        finished = s.exec(
+            select(JobItem.finished_at, JobItem.cost)
+            .where(JobItem.status == ItemStatus.SUCCEEDED, col(JobItem.finished_at).is_not(None))
+            .order_by(col(JobItem.finished_at).desc())
+            .limit(50_000)
+        ).all()
+    succeeded, failed = counts.get(ItemStatus.SUCCEEDED, 0), counts.get(ItemStatus.FAILED, 0)
+    per_day: dict[date, list[float]] = {}
+    for finished_at, item_cost in finished:
+        if finished_at is None:
+            continue
+        bucket = per_day.setdefault(finished_at.date(), [0, 0.0])
+        bucket[0] += 1
+        bucket[1] += item_cost or 0.0
+    series = sorted((d, int(v[0]), round(v[1], 4)) for d, v in per_day.items())[-days:]
+    return Totals(
+        images=succeeded,
+        success_rate=succeeded / (succeeded + failed) if succeeded + failed else None,
+        median_latency_ms=statistics.median(lat) if (lat := [x for x in latencies if x is not None]) else None,
+        cost=float(cost),
+        per_day=series,
+    )
+
+
+@dataclass
+class GalleryEntry:
+    """One product (or variation) of a job: its source photo and the images made for it."""
+
+    product_id: str
+    variation_id: str | None
+    product: dict[str, Any]
+    source_sha: str | None
+    items: list[JobItem]
+    assets: list[Asset]
+
+    @property
+    def name(self) -> str:
+        name = str(self.product.get("name", self.product_id))
+        if self.variation_id:
+            for v in self.product.get("variations", ()):
+                if str(v.get("id")) == self.variation_id:
+                    return f"{name} — {v.get('name', self.variation_id)}"
+        return name
+
+
+def gallery(db: Database, job_id: int, review_state: str | None = None) -> list[GalleryEntry]:
+    """Products of a job in order, each with its items and generated assets (filtered by review state)."""
+    with db.session() as s:
+        items = s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(col(JobItem.id))).all()
+        query = select(Asset).where(Asset.job_id == job_id, Asset.kind == AssetKind.GENERATED)
+        if review_state:
+            query = query.where(Asset.review_state == review_state)
+        assets = s.exec(query.order_by(col(Asset.id))).all()
+    by_item: dict[int | None, list[Asset]] = {}
+    for a in assets:
+        by_item.setdefault(a.item_id, []).append(a)
+    entries: dict[tuple[str, str | None], GalleryEntry] = {}
+    for item in items:
+        key = (item.product_id, item.variation_id)
+        entry = entries.get(key)
+        if entry is None:
+            entry = entries[key] = GalleryEntry(item.product_id, item.variation_id, item.product, None, [], [])
+        entry.items.append(item)
+        entry.source_sha = entry.source_sha or item.source_sha
+        entry.assets.extend(by_item.get(item.id, []))
+    if review_state:
+        return [e for e in entries.values() if e.assets]
+    return list(entries.values())
+
+
+def approved_assets(db: Database, job_id: int) -> list[Asset]:
+    with db.session() as s:
+        return list(
+            s.exec(
+                select(Asset)
+                .where(
+                    Asset.job_id == job_id,
+                    Asset.kind == AssetKind.GENERATED,
+                    Asset.review_state == ReviewState.APPROVED,
+                )
+                .order_by(col(Asset.id))
+            ).all()
+        )
+
+
+# The worker's reads ------------------------------------------------------------------------------------
+
+
+def pending_items(db: Database, *, job_id: int | None = None) -> int:
+    """Items that still need work: queued or running, in jobs that are neither paused nor cancelled
+    (of one job when `job_id` is given)."""
+    query = (
+        select(func.count())
+        .select_from(JobItem)
+        .join(Job, col(Job.id) == col(JobItem.job_id))
+        .where(col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]))
+        .where(col(Job.status).in_(OPEN_JOB))
+    )
+    if job_id is not None:
+        query = query.where(col(JobItem.job_id) == job_id)
+    with db.session() as s:
+        return int(s.exec(query).one())
+
+
+def latest_result(db: Database, fingerprint: str) -> Asset | None:
+    """The newest generated asset made by an identical request."""
+    with db.session() as s:
+        return s.exec(
+            select(Asset)
+            .where(Asset.fingerprint == fingerprint, Asset.kind == AssetKind.GENERATED)
+            .order_by(col(Asset.id).desc())
+        ).first()
+
+
+def _same(column: Any, value: object) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def approved_for_product(db: Database, job: Job, item: JobItem, limit: int = 5) -> list[Asset]:
+    """Approved generated images of the item's product and variation, from any job on the same source, earliest
+    review first (then id)."""
+    with db.session() as s:
+        return list(
+            s.exec(
+                select(Asset)
+                .join(Job, col(Job.id) == col(Asset.job_id))
+                .where(
+                    col(Asset.kind) == AssetKind.GENERATED,
+                    col(Asset.review_state) == ReviewState.APPROVED,
+                    col(Asset.product_id) == item.product_id,
+                    _same(col(Asset.variation_id), item.variation_id),
+                    # product ids are only unique within a source: demo product 12 is not store product 12
+                    col(Job.source_kind) == job.source_kind,
+                    _same(col(Job.connection_id), job.connection_id),
+                )
+                .order_by(col(Asset.reviewed_at).is_(None), col(Asset.reviewed_at), col(Asset.id))
+                .limit(limit)
+            ).all()
+        )
+
+
+def has_batch_work(db: Database) -> bool:
+    """Batch items to submit or follow, or cancelled ones still in a batch (one cheap read per worker poll)."""
+    with db.session() as s:
+        open_item = col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]) & (
+            col(JobItem.mode) == ItemMode.BATCH
+        )
+        cancelled_in_batch = (col(JobItem.status) == ItemStatus.CANCELLED) & col(JobItem.stage).in_(
+            [Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]
+        )
+        row = s.exec(select(JobItem.id).where(open_item | cancelled_in_batch).limit(1)).first()
+        return row is not None
+
+
+def open_batch_jobs(db: Database, *, provider: str | None = None, exclude_provider: str | None = None) -> list[int]:
+    """Open batch jobs with items waiting for a batch (of one provider, or of all but one)."""
+    query = (
+        select(Job.id)
+        .join(JobItem, col(JobItem.job_id) == col(Job.id))
+        .where(
+            col(Job.status).in_(OPEN_JOB),
+            col(JobItem.status) == ItemStatus.QUEUED,
+            col(JobItem.mode) == ItemMode.BATCH,
+        )
+        .distinct()
+    )
+    if provider is not None:
+        query = query.where(col(Job.provider) == provider)
+    if exclude_provider is not None:
+        query = query.where(col(Job.provider) != exclude_provider)
+    with db.session() as s:
+        return [int(i) for i in s.exec(query).all() if i is not None]
+
+
+def batches_due(db: Database, now: datetime) -> list[tuple[str, int]]:
+    """(batch name, job id) of batches with running items whose next poll is due."""
+    with db.session() as s:
+        rows = s.exec(
+            select(JobItem.batch_name, JobItem.job_id)
+            .distinct()
+            .where(
+                JobItem.status == ItemStatus.RUNNING,
+                col(JobItem.batch_name).is_not(None),
+                col(JobItem.next_attempt_at) <= now,
+            )
+        ).all()
+    return [(str(name), int(job_id)) for name, job_id in rows]
+
+
+def batch_items(db: Database, batch_name: str) -> list[JobItem]:
+    """The running items of a batch."""
+    with db.session() as s:
+        return list(
+            s.exec(
+                select(JobItem)
+                .where(JobItem.batch_name == batch_name, JobItem.status == ItemStatus.RUNNING)
+                .order_by(col(JobItem.id))
+            ).all()
+        )
+
+
+def cancelled_batches(db: Database) -> list[tuple[str, int]]:
+    """(batch name, job id) of batches that cancelled items still wait on."""
+    with db.session() as s:
+        rows = s.exec(
+            select(JobItem.batch_name, JobItem.job_id)
+            .distinct()
+            .where(
+                JobItem.status == ItemStatus.CANCELLED,
+                col(JobItem.batch_name).is_not(None),
+                col(JobItem.stage).in_([Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]),
+            )
+        ).all()
+    return [(str(name), int(job_id)) for name, job_id in rows]
+
+
+def stalled_submissions(db: Database, now: datetime) -> dict[str, tuple[int, list[int]]]:
+    """token -> (job id, item ids) of batch submissions whose lease expired before the batch's name was recorded."""
+    with db.session() as s:
+        rows = s.exec(
+            select(JobItem.id, JobItem.job_id, JobItem.batch_token).where(
+                JobItem.status == ItemStatus.RUNNING,
+                col(JobItem.batch_token).is_not(None),
+                col(JobItem.batch_name).is_(None),
+                col(JobItem.lease_expires_at) < now,
+            )
+        ).all()
+    groups: dict[str, tuple[int, list[int]]] = {}
+    for item_id, job_id, token in rows:
+        if item_id is not None:
+            groups.setdefault(str(token), (job_id, []))[1].append(item_id)
+    return groups
+
+
+def waiting_for_batch(db: Database, job_id: int) -> bool:
+    with db.session() as s:
+        row = s.exec(
+            select(JobItem.id).where(
+                JobItem.job_id == job_id, JobItem.status == ItemStatus.QUEUED, JobItem.mode == ItemMode.BATCH
+            )
+        ).first()
+    return row is not None
+
+
+def pending_alt_texts(db: Database, limit: int) -> list[tuple[Asset, JobItem]]:
+    """Generated images whose alt text the text model still owes, most tries left first."""
+    with db.session() as s:
+        rows = s.exec(
+            select(Asset, JobItem)
+            .join(JobItem, col(JobItem.id) == col(Asset.item_id))
+            .where(col(Asset.alt_tries_left) > 0, Asset.kind == AssetKind.GENERATED)
+            .order_by(col(Asset.alt_tries_left).desc(), col(Asset.id))
+            .limit(limit)
+        ).all()
+    return [(a, i) for a, i in rows]
+
+
+def pending_alt_text_count(db: Database) -> int:
+    with db.session() as s:
+        return int(s.exec(select(func.count()).select_from(Asset).where(col(Asset.alt_tries_left) > 0)).one())
