@@ -121,7 +121,7 @@ def _compare(src: SourceView, gen: GeneratedView, reg: Registration) -> Measured
     m.regions = regions.find(cmp, inner, reg.valid, warped_lab)
     for kind in ("colour", "missing", "added"):
         m.values[kind] = float(sum(r.share for r in m.regions if r.kind == kind))
-    m.shape = shape.measure(reg.homography, reg.flow, mask, cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY))
+    m.shape = shape.measure(reg.shape_homography, reg.flow, mask, cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY))
     m.values["stretch"] = m.shape.stretch
     m.values["warp"] = m.shape.warp
     m.values["inliers"] = float(reg.inliers)
