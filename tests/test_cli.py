@@ -251,11 +251,10 @@ def refused_export(
     if case == "unknown job":
         return ["export", "--job", "999"]
     if case == "no drive connection":  # a demo job, approved, and Drive never connected
-        rt.set_provider("studio", ScriptedProvider())
+        rt.set_provider("studio", ScriptedProvider(echo_source=True))  # faithful images: approve --all takes them
         _, made, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "GK-MUG-001", "--yes")
         run(rt, capsys, "worker", "--until-idle")
-        # the scripted provider's flat squares are "redrawn" products: approve them anyway
-        run(rt, capsys, "approve", "--job", str(made["job_id"]), "--all", "--include-redrawn")
+        run(rt, capsys, "approve", "--job", str(made["job_id"]), "--all")
         return ["export", "--job", str(made["job_id"]), "--folder", root]
     conn = save_drive(rt, credentials_json=service_account_json(emu), root_folder_id=root, mode="folders")
     if case == "nothing approved":
