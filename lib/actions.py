@@ -8,7 +8,7 @@ the refusal; it fails when a public function that takes an actor is missing from
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from sqlmodel import col, select
@@ -19,6 +19,7 @@ from lib.auth.audit import Action
 from lib.auth.roles import Actor, Permission, require
 from lib.connectors import registry
 from lib.export import ExportResult, export_approved
+from lib.fidelity import actions as fidelity_actions
 from lib.kinds import Kind
 from lib.models import Asset, AssetKind, Connection, Job, JobItem, Publication, PublicationState, ReviewState
 from lib.runtime import Runtime
@@ -87,6 +88,18 @@ def regenerate_item(rt: Runtime, *, actor: Actor, item_id: int, prompt_extra: st
     return item
 
 
+def regenerate_flagged(rt: Runtime, *, actor: Actor, job_id: int, max_cost: float | None = None) -> int:
+    """Make a job's images the fidelity check flagged again, each with its finding as a correction (as many as
+    `max_cost` allows); recorded as one regenerate entry."""
+    require(actor, Permission.REGENERATE)
+    n = fidelity_actions.regenerate_flagged(rt, job_id=job_id, max_cost=max_cost)
+    if n:
+        audit.record_now(
+            rt.db, actor, Action.REGENERATE, f"{n} flagged images made again", job_id=job_id, data={"flagged": n}
+        )
+    return n
+
+
 # Review ---------------------------------------------------------------------------------------------------------
 
 _REVIEW_ACTION = {
@@ -103,8 +116,9 @@ def set_review(rt: Runtime, *, actor: Actor, asset_ids: list[int], state: str) -
     return n
 
 
-def approve_all(rt: Runtime, *, actor: Actor, job_id: int) -> int:
-    """Approve every pending generated image of a job (rejected ones stay rejected)."""
+def approve_all(rt: Runtime, *, actor: Actor, job_id: int, skip: Collection[int] = ()) -> int:
+    """Approve every pending generated image of a job (rejected ones stay rejected; `skip`: asset ids left
+    pending, such as images the fidelity check says were redrawn)."""
     require(actor, Permission.REVIEW)
     with rt.db.session() as s:
         pending = s.exec(
@@ -114,7 +128,7 @@ def approve_all(rt: Runtime, *, actor: Actor, job_id: int) -> int:
                 col(Asset.review_state) == ReviewState.PENDING,
             )
         ).all()
-    ids = [int(a) for a in pending if a is not None]
+    ids = [int(a) for a in pending if a is not None and a not in set(skip)]
     n = jobs.set_review(rt.db, asset_ids=ids, state=ReviewState.APPROVED.value)
     _record_assets(rt, actor, Action.APPROVE, ids)
     return n

@@ -1,4 +1,5 @@
-"""The ZIP of a job's approved images, named by SKU, with their alt texts in a CSV beside them."""
+"""The ZIP of a job's approved images, named by SKU, with their alt texts and fidelity verdicts in a CSV beside
+them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import zipfile
 from typing import TYPE_CHECKING, Any
 
+from lib.fidelity.records import checks_for
 from lib.jobs import approved_assets, job_items
 from lib.spreadsheet import csv_text
 
@@ -39,6 +41,7 @@ def zip_name(asset: Any, product: dict[str, Any], used: set[str]) -> str:
 def approved_zip(runtime: Runtime, job_id: int) -> tuple[bytes, int]:
     """A ZIP of the job's approved images named by SKU, and how many images it holds."""
     assets = approved_assets(runtime.db, job_id)
+    checks = checks_for(runtime.db, [a.id for a in assets if a.id is not None])
     products = {it.id: it.product for it in job_items(runtime.db, job_id)}
     buf = io.BytesIO()
     used: set[str] = set()
@@ -48,7 +51,11 @@ def approved_zip(runtime: Runtime, job_id: int) -> tuple[bytes, int]:
             product = products.get(asset.item_id) or {"name": f"product-{asset.product_id}"}
             name = zip_name(asset, product, used)
             zf.writestr(name, runtime.blobs.get(asset.sha256))
-            rows.append([name, str(product.get("name", "")), str(product.get("sku", "")), asset.alt_text])
-        if rows:  # alt texts travel with the images, for whoever uploads them by hand
-            zf.writestr("alt-text.csv", csv_text([["file", "product", "sku", "alt_text"], *rows]))
+            found = checks.get(asset.id) if asset.id is not None else None
+            verdict, findings = (found.verdict.value, found.summary) if found else ("not checked", "")
+            row = [name, str(product.get("name", "")), str(product.get("sku", "")), asset.alt_text, verdict, findings]
+            rows.append(row)
+        if rows:  # alt texts and fidelity findings travel with the images, for whoever uploads them by hand
+            header = ["file", "product", "sku", "alt_text", "fidelity", "fidelity_findings"]
+            zf.writestr("alt-text.csv", csv_text([header, *rows]))
     return buf.getvalue(), len(assets)

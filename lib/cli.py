@@ -42,6 +42,7 @@ from lib.connectors.providers import GeminiForm
 from lib.connectors.shopify import ShopifyForm
 from lib.connectors.sources import DriveForm, WooForm
 from lib.errors import AppError, InputError
+from lib.fidelity import records as fidelity_records
 from lib.generation.base import ASPECT_RATIOS
 from lib.kinds import PROVIDERS as PROVIDER_KINDS
 from lib.kinds import SOURCES as SOURCE_KINDS
@@ -139,6 +140,12 @@ def _item_dict(item: JobItem) -> dict[str, Any]:
     }
 
 
+def _fidelity_dict(found: fidelity_records.StoredCheck | None) -> dict[str, Any]:
+    if found is None:
+        return {"fidelity": None, "findings": []}
+    return {"fidelity": found.verdict.value, "findings": [f.to_json() for f in found.findings]}
+
+
 def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
     provider = getattr(args, "provider", Kind.STUDIO)
     model = getattr(args, "model", None) or (jobs.STUDIO_MODEL if provider == Kind.STUDIO else "gemini-2.5-flash-image")
@@ -154,6 +161,7 @@ def _spec(args: argparse.Namespace, source_kind: str) -> jobs.JobSpec:
         variants=args.variants,
         mode=getattr(args, "mode", "online"),
         use_reference=getattr(args, "reference", False),
+        fidelity_retries=getattr(args, "retry_redrawn", 0),
     )
 
 
@@ -221,7 +229,14 @@ def cmd_jobs(rt: Runtime, args: argparse.Namespace) -> int:
             f"{' — ' + i.error_message if i.error_message else ''}"
             for i in items
         ]
-        _out(args, {"job": _job_dict(job), "items": [_item_dict(i) for i in items]}, "\n".join(lines))
+        checks = fidelity_records.checks_for(rt.db, [i.result_asset_id for i in items if i.result_asset_id])
+        lines += [
+            f"  item {i.id} fidelity: {c.verdict.label} — {c.summary}"
+            for i in items
+            if i.result_asset_id and (c := checks.get(i.result_asset_id)) is not None and c.flagged
+        ]
+        item_dicts = [_item_dict(i) | _fidelity_dict(checks.get(i.result_asset_id or -1)) for i in items]
+        _out(args, {"job": _job_dict(job), "items": item_dicts}, "\n".join(lines))
         return 0
     rows, total = jobs.list_jobs(rt.db, page=args.page, per_page=args.per_page)
     _out(
@@ -257,9 +272,14 @@ def _item_assets(rt: Runtime, job_id: int, items: str) -> list[int]:
 def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
     jobs.get_job(rt.db, args.job)
     if args.all:
-        n = actions.approve_all(rt, actor=args.actor, job_id=args.job)
-    else:
-        n = actions.set_review(rt, actor=args.actor, asset_ids=_item_assets(rt, args.job, args.items), state="approved")
+        # Images the fidelity check says were redrawn wait for a person unless asked otherwise.
+        skip = [] if args.include_redrawn else fidelity_records.redrawn_assets(rt.db, job_id=args.job)
+        n = actions.approve_all(rt, actor=args.actor, job_id=args.job, skip=skip)
+        left = len(skip)
+        note = f" Left {left} redrawn images for a look (--include-redrawn approves them too)." if left else ""
+        _out(args, {"approved": n, "skipped_redrawn": left}, f"Approved {n} images.{note}")
+        return 0
+    n = actions.set_review(rt, actor=args.actor, asset_ids=_item_assets(rt, args.job, args.items), state="approved")
     _out(args, {"approved": n}, f"Approved {n} images.")
     return 0
 
@@ -577,6 +597,13 @@ def _job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", default="auto", help="preset key, or auto = each product's category default")
     p.add_argument("--variants", type=int, default=1)
     p.add_argument("--aspect", default="1:1", choices=ASPECT_RATIOS)
+    p.add_argument(
+        "--retry-redrawn",
+        type=int,
+        default=0,
+        metavar="N",
+        help="re-try images flagged as redrawn, up to N times (0-3)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -637,6 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--all", action="store_true")
     group.add_argument("--items", help="comma-separated item ids")
+    p.add_argument(
+        "--include-redrawn", action="store_true", help="with --all: approve images the fidelity check calls redrawn too"
+    )
 
     p = add("reject", "reject generated images (they are never published)")
     p.add_argument("--job", type=int, required=True)

@@ -315,3 +315,17 @@ class WorkerSeen(SQLModel, table=True):
     seen_at: datetime | None = _ts()
     in_flight: int = 0
     stopping: bool = False
+
+
+class FidelityCheck(SQLModel, table=True):
+    """What the fidelity check found in a generated asset (lib/fidelity; written by lib/fidelity/records.py only)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="asset.id", index=True, unique=True)
+    job_id: int | None = Field(default=None, index=True)
+    verdict: str = Field(index=True)  # faithful | check | redrawn
+    findings: list[dict[str, Any]] = _json(list)  # Finding.to_json() each, worst first
+    measures: dict[str, float] = _json(dict)
+    notes: list[str] = _json(list)
+    seconds: float = 0.0
+    checked_at: datetime = _created()

@@ -205,6 +205,9 @@ else:
     entries = screen.entries(job_id)
     st.session_state["gallery_cache"] = (stamp, entries)
 counts = screen.review_counts(entries)
+checks = screen.fidelity(entries)  # asset id -> its stored fidelity check
+flagged_ids = {aid for aid, c in checks.items() if c.flagged}
+redrawn_ids = screen.redrawn(checks)
 approved = screen.approved(job_id)
 publications = screen.publications(job_id)
 live_pubs = publications.by_product  # store product id -> its live publications
@@ -228,8 +231,10 @@ with st.container(border=True):
         "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
     ):
         with ui.errors():
-            n = screen.approve_all(actor=me, job_id=job_id)
-            ui.flash(f"Approved {ui.plural(n, 'image')}.")
+            # Images the fidelity check calls redrawn wait for a look of their own, as on the command line.
+            n = screen.approve_all(actor=me, job_id=job_id, skip=redrawn_ids)
+            left = f" {ui.plural(len(redrawn_ids), 'redrawn image')} left for a look." if redrawn_ids else ""
+            ui.flash(f"Approved {ui.plural(n, 'image')}.{left}")
             st.rerun()
     actions[1].download_button(
         "Download ZIP",
@@ -242,6 +247,18 @@ with st.container(border=True):
         on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
     )
+    waiting = screen.flagged_waiting(entries, checks)
+    if actions[3].button(
+        f"Regenerate flagged ({len(waiting)})",
+        key="gallery_regen_flagged",
+        icon=":material/auto_fix_high:",
+        disabled=not waiting,
+        help="Makes the images the fidelity check flagged again, telling the generator what changed last time.",
+    ):
+        with ui.errors():
+            n = screen.regenerate_flagged(actor=me, job=job)
+            ui.flash(f"Making {ui.plural(n, 'flagged image')} again, with a correction.")
+            st.rerun()
     if live_pubs:
         if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
             _rollback(None)
@@ -336,7 +353,7 @@ if dialog:
         _sku_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
-shown = screen.filter_entries(entries, review_filter)
+shown = screen.filter_entries(entries, review_filter, flagged_ids)
 if not shown:
     if entries:
         st.info("No images in this state. Pick “All” to see everything.", icon=":material/filter_alt:")
@@ -348,6 +365,13 @@ page_items, page_no, pages = screen.page_slice(shown, int(st.session_state.get("
 
 
 def _set_review(asset_id: int, state: str) -> None:
+    if (
+        state == ReviewState.APPROVED
+        and asset_id in flagged_ids
+        and not st.session_state.get(f"gallery_sure_{asset_id}")
+    ):
+        st.session_state[f"gallery_sure_{asset_id}"] = True  # asks once: the next click approves
+        return
     try:
         screen.set_review(actor=me, asset_id=asset_id, state=state)
     except ui.AppError as exc:
@@ -356,6 +380,34 @@ def _set_review(asset_id: int, state: str) -> None:
 
 # Who approved and who published each image on this page (from the audit trail).
 people = screen.people([a.id for e in page_items for a in e.assets if a.id is not None])
+
+
+def _fidelity(asset: Any, source_sha: str | None) -> None:
+    """The verdict, the findings in words, and a side-by-side zoom on the flagged part."""
+    found = checks.get(asset.id)
+    if found is None:
+        st.caption("Fidelity: not checked yet.")
+        return
+    badge = screen.VERDICT_BADGES[found.verdict]
+    st.badge(badge.label, color=badge.colour, icon=badge.icon)  # type: ignore[arg-type]
+    if not found.flagged:
+        return
+    for f in found.findings:  # words read from images by OCR: never markdown
+        st.caption(ui.escape_md(f.message))
+    for note in found.notes:
+        st.caption(ui.escape_md(note))
+    region = screen.zoom_region(found)
+    if region is not None:
+        with st.popover("Zoom", icon=":material/zoom_in:"):
+            left, right = st.columns(2)
+            left.caption("Product photo")
+            with left:
+                ui.image(_thumb(source_sha))
+            right.caption("Here (the flagged part)")
+            with right, ui.errors():
+                ui.image(screen.zoom(asset.sha256, region))
+    if st.session_state.get(f"gallery_sure_{asset.id}"):
+        st.warning("This image may not show your product as it is. Click Approve again to approve it anyway.")
 
 
 def _save_alt(asset_id: int) -> None:
@@ -370,7 +422,7 @@ def _save_alt(asset_id: int) -> None:
 _thumb = screen.thumbnail
 
 
-def _result_card(item: Any, asset: Any) -> None:
+def _result_card(item: Any, asset: Any, source_sha: str | None = None) -> None:
     with st.container(border=True):
         if asset is None:
             ui.status_badge(item.status)
@@ -386,6 +438,7 @@ def _result_card(item: Any, asset: Any) -> None:
                 said = [f"approved by {by.approved_by}"] if by.approved_by else []
                 said += [f"published by {by.published_by}"] if by.published_by else []
                 st.caption(ui.escape_md("; ".join(said).capitalize()))
+            _fidelity(asset, source_sha)
             with st.container(horizontal=True, gap="small"):
                 st.button(
                     "Approve",
@@ -485,7 +538,7 @@ for entry in page_items:
             for col, item in zip(cols[1:], items[start : start + per_row], strict=False):
                 with col:
                     st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
-                    _result_card(item, assets_by_item.get(item.id))
+                    _result_card(item, assets_by_item.get(item.id), entry.source_sha)
 
 
 def _go(delta: int) -> None:

@@ -204,6 +204,16 @@ with c2:
             "variant from the Gallery, or in a later job.",
         )
 
+retries = st.number_input(
+    "Re-try images flagged as redrawn automatically, up to N times",
+    min_value=0,
+    max_value=screen.MAX_FIDELITY_RETRIES,
+    value=0,
+    key="gen_fidelity_retries",
+    help="Each image is compared with the product photo. One that shows another colour, label, shape or product "
+    "is made again, with what changed added to the prompt as a correction. Each re-try costs one image.",
+)
+
 # Photo check ----------------------------------------------------------------------------------------
 st.subheader("4 · Photo check")
 check_key = (ref.key, tuple(selection.items))
@@ -266,6 +276,7 @@ spec = screen.JobSpec(
     variants=int(variants),
     mode="batch" if batch else "online",
     use_reference=use_reference,
+    fidelity_retries=int(retries),
 )
 n_items = len(selection) - len(skip)
 cost = screen.estimate(spec, n_items)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from lib.config import Settings
 from lib.errors import AppError
@@ -57,14 +57,23 @@ def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (2
 
 
 class ScriptedProvider:
-    """An image provider that answers instantly, raising the errors it is told to for given calls."""
+    """An image provider that answers instantly, raising the errors it is told to for given calls.
+
+    Its images are flat squares, which the fidelity check calls redrawn products; `echo_source=True` answers with
+    the product photo itself instead (a faithful image, for tests that approve everything and publish it)."""
 
     name = "studio"
 
     def __init__(
-        self, errors: dict[int, AppError] | None = None, *, fail_always: AppError | None = None, cost: float = 0.0
+        self,
+        errors: dict[int, AppError] | None = None,
+        *,
+        fail_always: AppError | None = None,
+        cost: float = 0.0,
+        echo_source: bool = False,
     ) -> None:
         self.errors = errors or {}
+        self.echo_source = echo_source
         self.fail_always = fail_always
         self.cost = cost
         self.calls = 0
@@ -86,6 +95,16 @@ class ScriptedProvider:
             raise self.fail_always
         if n in self.errors:
             raise self.errors[n]
+        if self.echo_source:  # the photo's pixels, with the request's fingerprint in the PNG: distinct bytes
+            meta = PngImagePlugin.PngInfo()
+            meta.add_text("request", request.fingerprint("studio"))
+            with Image.open(io.BytesIO(request.source_image)) as im:
+                buf = io.BytesIO()
+                im.convert("RGB").save(buf, "PNG", pnginfo=meta)
+                size = im.size
+            return GeneratedImage(
+                data=buf.getvalue(), mime="image/png", width=size[0], height=size[1], model="studio-v1", cost=self.cost
+            )
         # Distinct bytes per request so results are distinguishable, like a real provider.
         shade = int.from_bytes(request.fingerprint("studio").encode()[:2], "big") % 200
         return GeneratedImage(

@@ -71,6 +71,7 @@ ENTRY_POINTS: list[tuple[Callable[..., Any], Callable[[dict[str, Any]], dict[str
     (actions.retry_failed, lambda w: {"job_id": w["job"]}),
     (actions.resume_job, lambda w: {"job_id": w["job"]}),
     (actions.regenerate_item, lambda w: {"item_id": w["item"], "prompt_extra": "on a beach"}),
+    (actions.regenerate_flagged, lambda w: {"job_id": w["job"]}),
     (actions.set_review, lambda w: {"asset_ids": w["assets"], "state": "approved"}),
     (actions.approve_all, lambda w: {"job_id": w["job"]}),
     (actions.set_alt_text, lambda w: {"asset_id": w["assets"][0], "text": "new words"}),

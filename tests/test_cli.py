@@ -252,7 +252,7 @@ def refused_export(
     if case == "unknown job":
         return ["export", "--job", "999"]
     if case == "no drive connection":  # a demo job, approved, and Drive never connected
-        rt.set_provider("studio", ScriptedProvider())
+        rt.set_provider("studio", ScriptedProvider(echo_source=True))  # faithful images: approve --all takes them
         _, made, _ = run(rt, capsys, "--json", "generate", "--source", "demo", "--products", "GK-MUG-001", "--yes")
         run(rt, capsys, "worker", "--until-idle")
         run(rt, capsys, "approve", "--job", str(made["job_id"]), "--all")

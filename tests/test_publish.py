@@ -729,7 +729,7 @@ def test_cli_connect_generate_approve_publish_rollback_with_json(rt, woo_emu, ca
     code, data, _ = run("connect", "woocommerce", *store, "--name", "Shop")
     assert code == 0 and data["kind"] == "woocommerce" and data["name"] == "Shop"
 
-    rt.set_provider("studio", ScriptedProvider())
+    rt.set_provider("studio", ScriptedProvider(echo_source=True))  # faithful images: approve --all takes them
     code, data, _ = run("generate", "--source", "woocommerce", "--products", "17,WCR-CAP-BLUE", "--yes")
     assert code == 0 and data["items"] == 2
     job = str(data["job_id"])

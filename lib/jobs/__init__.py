@@ -43,6 +43,7 @@ from lib.jobs.queries import (
 )
 from lib.jobs.spec import (
     BATCH_PROVIDERS,
+    MAX_FIDELITY_RETRIES,
     MAX_VARIANTS,
     REFERENCE_PROVIDERS,
     STUDIO_MODEL,
@@ -78,6 +79,7 @@ from lib.jobs.transitions import (
 __all__ = [
     "ALT_TEXT_TRIES",
     "BATCH_PROVIDERS",
+    "MAX_FIDELITY_RETRIES",
     "MAX_VARIANTS",
     "REFERENCE_PROVIDERS",
     "STUDIO_MODEL",

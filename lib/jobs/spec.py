@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from lib.runtime import Runtime
 
 MAX_VARIANTS = 4
+MAX_FIDELITY_RETRIES = 3  # automatic re-tries of an image the fidelity check calls redrawn
 STUDIO_MODEL = "studio-v1"
 REFERENCE_PROVIDERS = {"gemini"}  # providers that take reference images (the studio engine has no use for them)
 BATCH_PROVIDERS = {"gemini"}  # providers with a batch API
@@ -34,6 +35,8 @@ class JobSpec:
     mode: str = "online"  # online | batch
     # Variants after the first also get the product's first approved shot, so a product's images stay alike.
     use_reference: bool = False
+    # Images the fidelity check calls "redrawn" are made again (with the finding as a correction) up to N times.
+    fidelity_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ def validate_spec(rt: Runtime, spec: JobSpec) -> None:
         raise InputError(f"Model {spec.model!r} is not configured. Choose one of {models}.")
     if len(spec.prompt_extra) > 2000:
         raise InputError("The extra prompt is too long (2,000 characters at most).")
+    if not 0 <= spec.fidelity_retries <= MAX_FIDELITY_RETRIES:
+        raise InputError(f"Automatic re-tries of redrawn images: choose 0 to {MAX_FIDELITY_RETRIES}.")
     if spec.use_reference and spec.provider not in REFERENCE_PROVIDERS:
         raise InputError("Reference shots are only used by Gemini; choose Gemini or leave the option off.")
 

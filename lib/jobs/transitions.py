@@ -9,7 +9,7 @@ The fault semantics these transitions implement are written down in lib/jobs/__i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -69,7 +69,10 @@ def create_job(rt: Runtime, *, spec: JobSpec, selections: list[Selection]) -> Jo
             output_size=spec.output_size,
             variants=spec.variants,
             mode=spec.mode,
-            options={"use_reference": True} if spec.use_reference else {},
+            options={
+                **({"use_reference": True} if spec.use_reference else {}),
+                **({"fidelity_retries": int(spec.fidelity_retries)} if spec.fidelity_retries else {}),
+            },
             estimated_cost=estimate_cost(rt, spec, len(selections)),
         )
         s.add(job)
@@ -287,8 +290,9 @@ def set_review(db: Database, *, asset_ids: list[int], state: str) -> int:
         return int(result.rowcount or 0)
 
 
-def approve_all(db: Database, *, job_id: int) -> int:
-    """Approve every pending generated image of a job (rejected ones stay rejected)."""
+def approve_all(db: Database, *, job_id: int, skip: Collection[int] = ()) -> int:
+    """Approve every pending generated image of a job (rejected ones stay rejected; `skip`: asset ids left
+    pending, such as images the fidelity check says were redrawn)."""
     with db.transaction() as s:
         result = s.exec(
             update(Asset)
@@ -296,6 +300,7 @@ def approve_all(db: Database, *, job_id: int) -> int:
                 col(Asset.job_id) == job_id,
                 col(Asset.kind) == AssetKind.GENERATED,
                 col(Asset.review_state) == ReviewState.PENDING,
+                col(Asset.id).not_in(list(skip)),
             )
             .values(review_state=ReviewState.APPROVED, reviewed_at=utcnow())
         )

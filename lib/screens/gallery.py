@@ -4,6 +4,7 @@ store (directly, or by SKU for Drive jobs), roll back, export to Drive, ZIP down
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,10 @@ from lib.auth.roles import Actor, Permission
 from lib.connections import active_connection
 from lib.errors import AppError
 from lib.export import ExportResult
+from lib.fidelity import Verdict
+from lib.fidelity import records as fidelity_records
+from lib.fidelity.records import StoredCheck
+from lib.fidelity.zoom import crop as zoom_crop
 from lib.generation import direction
 from lib.kinds import Kind
 from lib.labels import ROLE_LABELS, job_title, kind_label
@@ -59,13 +64,17 @@ def page_slice(entries: list[Any], page: int, per_page: int) -> tuple[list[Any],
     return entries[(page - 1) * per_page : page * per_page], page, pages
 
 
-def filter_entries(entries: list[Any], review_state: str | None) -> list[Any]:
-    """Gallery entries keeping only the images in one review state (entries without any are left out)."""
+def filter_entries(entries: list[Any], review_state: str | None, flagged: Collection[int] = ()) -> list[Any]:
+    """Gallery entries keeping only the images in one review state, or ("flagged") the asset ids the fidelity
+    check flagged and nobody reviewed yet (entries without any are left out)."""
     if not review_state or review_state == "all":
         return entries
     out = []
     for entry in entries:
-        assets = [a for a in entry.assets if a.review_state == review_state]
+        if review_state == "flagged":
+            assets = [a for a in entry.assets if a.id in flagged and a.review_state == ReviewState.PENDING]
+        else:
+            assets = [a for a in entry.assets if a.review_state == review_state]
         if assets:
             out.append(replace(entry, assets=assets))
     return out
@@ -78,6 +87,35 @@ def review_counts(entries: list[Any]) -> Counter[str]:
             if asset.kind == "generated":
                 counts[str(asset.review_state)] += 1
     return counts
+
+
+def flagged_waiting(entries: list[Any], checks: dict[int, StoredCheck]) -> list[int]:
+    """Asset ids of the images the fidelity check flagged that nobody has reviewed yet."""
+    return [
+        a.id
+        for e in entries
+        for a in e.assets
+        if a.id is not None
+        and a.review_state == ReviewState.PENDING
+        and (c := checks.get(a.id)) is not None
+        and c.flagged
+    ]
+
+
+@dataclass(frozen=True)
+class Badge:
+    """How a fidelity verdict looks on a card."""
+
+    label: str
+    colour: str
+    icon: str
+
+
+VERDICT_BADGES = {
+    Verdict.FAITHFUL: Badge(Verdict.FAITHFUL.label, "green", ":material/verified:"),
+    Verdict.CHECK: Badge(Verdict.CHECK.label, "orange", ":material/help:"),
+    Verdict.REDRAWN: Badge(Verdict.REDRAWN.label, "red", ":material/report:"),
+}
 
 
 @dataclass(frozen=True)
@@ -100,7 +138,8 @@ class Publications:
 
 
 class GalleryScreen:
-    REVIEW_FILTERS = ("all", *[s.value for s in ReviewState])
+    REVIEW_FILTERS = ("all", *[s.value for s in ReviewState], "flagged")
+    VERDICT_BADGES = VERDICT_BADGES
     ROLE_LABELS = ROLE_LABELS
     ItemStatus = ItemStatus
     ReviewState = ReviewState
@@ -146,7 +185,7 @@ class GalleryScreen:
 
     @staticmethod
     def review_label(state: str) -> str:
-        return {"all": "All", "pending": "To review"}.get(state, state.capitalize())
+        return {"all": "All", "pending": "To review", "flagged": "Needs a look"}.get(state, state.capitalize())
 
     # What it holds
 
@@ -160,6 +199,7 @@ class GalleryScreen:
         return jobs.gallery(self.runtime.db, job_id)
 
     filter_entries = staticmethod(filter_entries)
+    flagged_waiting = staticmethod(flagged_waiting)
     review_counts = staticmethod(review_counts)
     page_slice = staticmethod(page_slice)
 
@@ -190,8 +230,9 @@ class GalleryScreen:
     def set_review(self, *, actor: Actor, asset_id: int, state: str) -> None:
         actions.set_review(self.runtime, actor=actor, asset_ids=[asset_id], state=state)
 
-    def approve_all(self, *, actor: Actor, job_id: int) -> int:
-        return actions.approve_all(self.runtime, actor=actor, job_id=job_id)
+    def approve_all(self, *, actor: Actor, job_id: int, skip: Collection[int] = ()) -> int:
+        """Approve every image waiting for review but `skip` (the page leaves redrawn images for a look)."""
+        return actions.approve_all(self.runtime, actor=actor, job_id=job_id, skip=skip)
 
     def set_alt_text(self, *, actor: Actor, asset_id: int, text: str) -> None:
         actions.set_alt_text(self.runtime, actor=actor, asset_id=asset_id, text=text)
@@ -208,6 +249,34 @@ class GalleryScreen:
     @staticmethod
     def may_publish(actor: Actor) -> bool:
         return actor.can(Permission.PUBLISH)
+
+    # Fidelity (lib/fidelity): the stored checks, never a new one (the worker checks every image it stores)
+
+    def fidelity(self, entries: list[jobs.GalleryEntry]) -> dict[int, StoredCheck]:
+        """The stored fidelity check of each image in `entries`, by asset id (unchecked images are absent)."""
+        return fidelity_records.checks_for(
+            self.runtime.db, [a.id for e in entries for a in e.assets if a.id is not None]
+        )
+
+    @staticmethod
+    def redrawn(checks: dict[int, StoredCheck]) -> list[int]:
+        return [aid for aid, c in checks.items() if c.verdict == Verdict.REDRAWN]
+
+    @staticmethod
+    def zoom_region(check: StoredCheck) -> tuple[float, float, float, float] | None:
+        """The region of the first finding that has one (fractions of the generated image)."""
+        return next((f.region for f in check.findings if f.region), None)
+
+    def zoom(self, sha: str, region: tuple[float, float, float, float]) -> bytes:
+        """PNG of the flagged part of an image, for the side-by-side zoom."""
+        return zoom_crop(self.runtime.blobs.get(sha), region)
+
+    def regenerate_flagged(self, *, actor: Actor, job: Job) -> int:
+        """Make the flagged images waiting for review again, each with its finding as a correction, as many as
+        the job's remaining budget allows (all of them when it has none)."""
+        budget = (job.options or {}).get("budget")
+        room = None if budget is None else max(0.0, float(budget) - job.actual_cost)
+        return actions.regenerate_flagged(self.runtime, actor=actor, job_id=job.id or 0, max_cost=room)
 
     # Publish and roll back (through the modules' attributes, so tests can stand in for a store)
 

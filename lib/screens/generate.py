@@ -66,6 +66,7 @@ class GenerateScreen:
     ASPECT_RATIOS = ASPECT_RATIOS
     OUTPUT_SIZES = OUTPUT_SIZES
     MAX_VARIANTS = jobs.MAX_VARIANTS
+    MAX_FIDELITY_RETRIES = jobs.MAX_FIDELITY_RETRIES
     JobSpec = jobs.JobSpec  # the page fills one in from its widgets
     STUDIO_DIRECTION = f"{direction.CAN} {direction.CANNOT}"  # what the offline engine takes from extra direction
 

@@ -7,6 +7,7 @@ builds the provider request. State changes go through lib.jobs.transitions.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from lib import images, store_jobs
 from lib.auth import audit
 from lib.errors import AppError, ImageUnreadable
+from lib.fidelity import actions as fidelity_actions
 from lib.generation import prompts
 from lib.generation.base import (
     AltTextProvider,
@@ -30,6 +32,8 @@ from lib.models import Job, JobItem, Stage
 from lib.runtime import Runtime
 from lib.sources.base import Product
 from lib.storage import sha256_of
+
+log = logging.getLogger("imagegecko.worker")
 
 _SOURCE_CACHE: OrderedDict[str, bytes] = OrderedDict()
 _SOURCE_CACHE_LOCK = threading.Lock()
@@ -314,4 +318,15 @@ def process_item(
     if not stored:
         return Outcome("lost")
     # A slot is busy for the whole item, not just the provider call (Little's law needs that time).
-    return Outcome("succeeded", time.monotonic() - started - token_wait)
+    busy = time.monotonic() - started - token_wait
+    check_fidelity(rt, item_id)
+    return Outcome("succeeded", busy)
+
+
+def check_fidelity(rt: Runtime, item_id: int) -> None:
+    """Compare the stored image with the product photo (lib/fidelity), re-trying a redrawn one when the job asks;
+    a failing check never fails the item: the runner's idle sweep (Worker._tick_fidelity) tries again."""
+    try:
+        fidelity_actions.after_item(rt, item_id=item_id)
+    except Exception:
+        log.exception("fidelity check of item %s failed", item_id)

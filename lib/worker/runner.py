@@ -30,6 +30,7 @@ from lib import workers_seen
 from lib.connectors import registry
 from lib.db import database_error
 from lib.errors import AppError, BudgetReached, DatabaseUnavailable, ProviderAuthError, StorageUnavailable
+from lib.fidelity import records as fidelity_records
 from lib.generation.base import is_cpu_bound
 from lib.jobs import queries, transitions
 from lib.models import JobItem
@@ -201,6 +202,7 @@ class Worker:
                     break
                 if self.job_id is None:
                     self._tick_alt_texts()
+                    self._tick_fidelity()
                 self.wake.wait(self.settings.poll_seconds)
                 self.wake.clear()
         finally:
@@ -294,6 +296,21 @@ class Worker:
 
         self._alt_thread = threading.Thread(target=run, name="gecko-alt-text-round", daemon=True)
         self._alt_thread.start()
+
+    def _tick_fidelity(self) -> None:
+        """With nothing claimed: check generated images stored without a fidelity check (batch results, reused
+        results, a crash between storing and checking); a couple per idle poll, so claims are never held up long."""
+        try:
+            for asset_id in fidelity_records.pending_assets(self.rt.db, limit=2):
+                if self.stop_event.is_set():
+                    return
+                fidelity_records.check_asset(self.rt, asset_id=asset_id)
+        except Exception as exc:  # never ends the loop; the next idle poll tries again
+            err = database_error(exc)
+            if err is not None:
+                log.warning("fidelity sweep: %s", err.message)
+            else:
+                log.exception("fidelity sweep failed")
 
     def _shutdown(self) -> None:
         """In-flight items get until their lease would expire to finish; the rest are released."""

@@ -87,12 +87,15 @@ def test_hostile_product_names_stay_inert_in_the_browser(app_server, page) -> No
         _settle(page)
         if path == "/gallery":
             # Every hostile name is on the Gallery, as the characters typed (the word joiner that stops autolinks
-            # is invisible).
-            shown = page.evaluate(
-                "() => document.querySelector('[data-testid=\"stMain\"]').innerText.replaceAll('\\u2060', '')"
+            # is invisible). The script streams its cards in: wait until the last one has arrived.
+            shown_js = "() => document.querySelector('[data-testid=\"stMain\"]').innerText.replaceAll('\\u2060', '')"
+            page.wait_for_function(
+                f"(names) => names.every(n => ({shown_js})().includes(n))", arg=list(NAMES.values()), timeout=60_000
             )
+            shown = page.evaluate(shown_js)
             for key, text in NAMES.items():
                 assert text in shown, f"{key} is not shown as typed"
+            _settle(page)
         assert _live_things(page) == {"links": 0, "images": 0, "scripts": 0, "handlers": 0}, path
     assert dialogs == []
     # Nothing fetched from anywhere but the app, except the icons Streamlit itself asks Google's font host for

@@ -34,7 +34,7 @@ def test_connect_generate_publish_rollback(rt, shopify_emu, run, monkeypatch):
     code, data, _ = run("connect", "shopify", *shop, "--name", "Gecko")
     assert code == 0 and data["kind"] == "shopify" and data["name"] == "Gecko"
 
-    rt.set_provider("studio", ScriptedProvider())
+    rt.set_provider("studio", ScriptedProvider(echo_source=True))  # faithful images: approve --all takes them
     code, data, err = run("generate", "--source", "shopify", "--products", "SH-MUG-RED", "--yes")
     assert code == 0 and data["items"] == 1, err
     job = str(data["job_id"])

@@ -1,0 +1,102 @@
+"""The fidelity check on real drawings: the studio engine's output is faithful (it keeps the product's pixels by
+construction), and each kind of drift a generator makes comes back as a finding a merchant can read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.fidelity_set import Product, bottle, drifted, faithful, products, rerender
+from lib.drawing import render_png
+from lib.fidelity import Check, Verdict
+from lib.fidelity import text as ocr
+from lib.fidelity.check import check
+from lib.fidelity.verdict import Finding, Severity, verdict_of
+from lib.generation.base import GenerationRequest, ProductInfo
+from lib.generation.studio import StudioEngine
+
+
+@pytest.mark.parametrize(
+    ("kind", "style"), [("mug", "kitchen_window"), ("serum", "bathroom_shelf"), ("watch", "concrete_loft")]
+)
+def test_studio_images_come_out_faithful(kind: str, style: str) -> None:
+    src = render_png(kind)
+    req = GenerationRequest(
+        source_image=src, prompt="", product=ProductInfo(name=kind), style=style, model="studio-v1", variant_index=1
+    )
+    report = check(src, StudioEngine().generate(req).data)
+    assert report.verdict == Verdict.FAITHFUL, report.summary
+    assert report.findings == ()
+
+
+def _bottle_product() -> Product:
+    return next(p for p in products(1) if p.group == "bottle")
+
+
+def _image(product: Product, drift: str | None, seed: int = 3) -> bytes:
+    rng = np.random.default_rng(seed)
+    rgb, alpha = faithful(product) if drift is None else drifted(product, drift, products(1), rng)  # type: ignore[misc]
+    return rerender(rgb, alpha, rng, seed)
+
+
+def test_a_product_in_another_colour_is_named_in_colour_words() -> None:
+    src = render_png("mug")  # teal glaze
+    other = render_png("mug", (("glaze", (200, 40, 40)),))  # the same mug glazed red
+    req = GenerationRequest(
+        source_image=other, prompt="", product=ProductInfo(name="mug"), style="oak_table", model="studio-v1"
+    )
+    report = check(src, StudioEngine().generate(req).data)
+    assert report.verdict == Verdict.REDRAWN
+    colour = [f for f in report.findings if f.check == Check.COLOUR]
+    assert colour, report.summary
+    assert "teal in the photo" in colour[0].message and "red here" in colour[0].message
+    assert colour[0].region is not None  # the gallery zooms there
+
+
+def test_another_product_is_redrawn() -> None:
+    p = _bottle_product()
+    report = check(p.png, _image(p, "swap"))
+    assert report.verdict == Verdict.REDRAWN
+
+
+def test_a_missing_quarter_is_a_missing_part() -> None:
+    p = _bottle_product()
+    report = check(p.png, _image(p, "missing"))
+    assert report.verdict == Verdict.REDRAWN
+    assert any(f.check in (Check.MISSING, Check.COLOUR) for f in report.findings), report.summary
+
+
+@pytest.mark.skipif(not ocr.available(), reason="tesseract language data (Debian tesseract-ocr-eng) not installed")
+def test_label_text_changes_are_reported_with_the_words_read() -> None:
+    rng = np.random.default_rng(0)
+    src = Product("b", "bottle", _png(bottle(rng, "AURORA", ("Night Serum", "30 ml"))))
+    changed = _png(bottle(rng, "AUR0PA", ("Night Serum", "30 ml")))
+    same = check(src.png, _rerender_png(src.png, 1))
+    assert not [f for f in same.findings if f.check == Check.TEXT], same.summary
+    report = check(src.png, _rerender_png(changed, 1))
+    text = [f for f in report.findings if f.check == Check.TEXT]
+    assert text, report.summary
+    assert "AURORA" in text[0].message
+    assert report.verdict != Verdict.FAITHFUL
+
+
+def test_verdict_follows_the_worst_finding_and_findings_survive_json() -> None:
+    minor = Finding(Check.ADDED, Severity.MINOR, "Something was added.", 1.2, (0.1, 0.2, 0.3, 0.4))
+    major = Finding(Check.SHAPE, Severity.MAJOR, "Stretched.", 3.0)
+    assert verdict_of([]) == Verdict.FAITHFUL
+    assert verdict_of([minor]) == Verdict.CHECK
+    assert verdict_of([minor, major]) == Verdict.REDRAWN
+    assert Finding.from_json(minor.to_json()) == minor
+
+
+def _png(im: object) -> bytes:
+    from bench.fidelity_set import _png as to_png
+
+    return to_png(im)  # type: ignore[arg-type]
+
+
+def _rerender_png(png: bytes, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    p = Product("x", "bottle", png)
+    rgb, alpha = faithful(p)
+    return rerender(rgb, alpha, rng, seed)
