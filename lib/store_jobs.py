@@ -30,7 +30,7 @@ from sqlmodel import col, select
 
 from lib import jobs, publish
 from lib.errors import InputError, PublishConflict, PublishError
-from lib.models import ItemStatus, Job, JobItem, Publication, PublicationState
+from lib.models import Event, ItemStatus, Job, JobItem, Publication, PublicationState
 
 if TYPE_CHECKING:
     from lib.runtime import Runtime
@@ -221,4 +221,18 @@ def report(rt: Runtime, job_id: int) -> StoreJobReport:
         for row in rows:
             latest.setdefault(row.asset_id, row)
         out.publications = [latest[a] for a in asset_ids if a in latest]
+    out.results = _results(rt, job_id, [i.id for i in items if i.status == ItemStatus.SUCCEEDED and i.id is not None])
     return out
+
+
+def _results(rt: Runtime, job_id: int, item_ids: list[int]) -> list[str]:
+    """Each succeeded item's one-line result (what `run_item` returned), as its last transition recorded it."""
+    prefix = "succeeded: "
+    with rt.db.session() as s:
+        rows = s.exec(
+            select(Event.item_id, Event.message)
+            .where(Event.job_id == job_id, col(Event.item_id).in_(item_ids), col(Event.message).startswith(prefix))
+            .order_by(col(Event.id))
+        ).all()
+    last = {item_id: message.removeprefix(prefix) for item_id, message in rows}
+    return [last[i] for i in item_ids if i in last]

@@ -9,7 +9,7 @@ from lib.screens.gallery import GalleryScreen
 
 screen = GalleryScreen(ui.runtime())
 me = ui.actor()
-ItemStatus, ReviewState, PublicationState = screen.ItemStatus, screen.ReviewState, screen.PublicationState
+ItemStatus, ReviewState = screen.ItemStatus, screen.ReviewState
 ui.page_header(
     "Gallery",
     "Compare each product's photo with what was generated, keep the good ones and publish "
@@ -18,6 +18,7 @@ ui.page_header(
 
 PER_PAGE = 8
 DIALOG = "gallery_dialog"  # (kind, args) of the open confirmation dialog; survives reruns until closed
+FOLLOW = "gallery_store_job"  # (job id, store job id): the publish, rollback or export this page follows
 
 titles, found = screen.job_choices(st.session_state.get(ui.GALLERY_JOB))
 if not found:
@@ -81,25 +82,14 @@ def _publish_dialog(asset_ids: list[int], role: str, keep_old: bool) -> None:
     left, right = st.columns(2)
     if left.button("Publish now", key="gallery_publish_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
-            with st.spinner("Publishing…"):
-                done = screen.publish_assets(actor=me, asset_ids=asset_ids, role=role, keep_old=keep_old)
-            failed = [p for p in done if p.state == PublicationState.FAILED]
-            _close_dialog()
-            if failed:
-                ui.flash(
-                    f"Published {len(done) - len(failed)} of {len(done)}; {len(failed)} failed: {failed[0].error}",
-                    ":material/warning:",
-                )
-            else:
-                ui.flash(f"Published {ui.plural(len(done), 'image')} to the {store_label}.", ":material/publish:")
-            st.rerun()
+            _queued(screen.queue_publish(actor=me, job_id=job_id, asset_ids=asset_ids, role=role, keep_old=keep_old))
     if right.button("Cancel", key="gallery_publish_cancel"):
         _close_dialog()
         st.rerun()
 
 
 @st.dialog("Publish to the store by SKU", width="large", on_dismiss=_close_dialog)
-def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
+def _sku_dialog(role: str, keep_old: bool, connection_id: int, kind: str) -> None:
     try:
         with st.spinner("Looking up the SKUs in the store…"):
             plan = screen.plan_sku_publish(job_id=job_id, role=role, keep_old=keep_old, connection_id=connection_id)
@@ -132,58 +122,79 @@ def _sku_dialog(role: str, keep_old: bool, connection_id: int) -> None:
     left, right = st.columns(2)
     if left.button("Publish now", key="gallery_sku_confirm", type="primary", icon=":material/publish:"):
         with ui.errors():
-            with st.spinner("Publishing…"):
-                report = screen.publish_by_sku(
-                    actor=me, job_id=job_id, role=role, keep_old=keep_old, connection_id=connection_id
-                )
-            _close_dialog()
-            done = [p for p in report.publications if p.state == PublicationState.DONE]
-            failed = [p for p in report.publications if p.state == PublicationState.FAILED]
-            text = f"Published {ui.plural(len(done), 'image')} to {plan.store_name}."
-            if failed:
-                text += f" {len(failed)} failed: {failed[0].error}"
-            if report.unmatched:
-                text += " Not published: " + " ".join(report.unmatched)
-            ui.flash(ui.escape_md(text), ":material/warning:" if failed or report.unmatched else ":material/publish:")
-            st.rerun()
+            queued = screen.queue_sku_publish(
+                actor=me, job_id=job_id, role=role, keep_old=keep_old, store_id=connection_id, store_kind=kind,
+                store_name=plan.store_name,
+            )  # fmt: skip
+            _queued(queued)
     if right.button("Cancel", key="gallery_sku_cancel"):
         _close_dialog()
         st.rerun()
 
 
 @st.dialog("Someone changed these products", width="large", on_dismiss=_close_dialog)
-def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[tuple[str, str]] | None = None) -> None:
-    for product_id, sentence in errors or []:
-        st.error(f"Product {product_id} was not rolled back: {sentence}", icon=":material/error:")
+def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[str] | None = None) -> None:
+    for sentence in errors or []:
+        st.error(ui.escape_md(sentence), icon=":material/error:")
     st.write("These products were edited in the store after we published. Rolling back would undo those edits:")
     for product_id, sentence in conflicts:
-        st.text(f"Product {product_id}: {sentence}")
+        st.text(ui.plain(f"Product {product_id}: {sentence}", 400))
     left, right = st.columns(2)
     if left.button("Roll back anyway", key="gallery_force", type="primary"):
         with ui.errors():
-            report = screen.rollback(actor=me, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
-            _close_dialog()
-            ui.flash(f"Restored {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
-            st.rerun()
+            _queued(
+                screen.queue_rollback(actor=me, job_id=job_id, product_ids=[pid for pid, _ in conflicts], force=True)
+            )
     if right.button("Keep them as they are", key="gallery_force_cancel"):
         _close_dialog()
         st.rerun()
 
 
+def _queued(queued: Any) -> None:
+    """A store job was queued: say so, follow it on this page, close the dialog."""
+    ui.flash(ui.escape_md(queued.sentence), ":material/schedule:")
+    st.session_state[FOLLOW] = (job_id, queued.id)
+    _close_dialog()
+    st.rerun()
+
+
 def _rollback(product_ids: list[str] | None) -> None:
     with ui.errors():
-        report = screen.rollback(actor=me, job_id=job_id, product_ids=product_ids)
-        if report.conflicts:
-            # Store errors come back in the report (not raised) when there are conflicts to ask about too.
-            st.session_state[DIALOG] = (
-                "conflict",
-                {"conflicts": list(report.conflicts), "errors": list(report.errors)},
-            )
-            if report.restored:
-                ui.flash(f"Restored {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
-        else:
-            ui.flash(f"Restored the old images of {ui.plural(len(report.restored), 'product')}.", ":material/undo:")
-        st.rerun()
+        _queued(screen.queue_rollback(actor=me, job_id=job_id, product_ids=product_ids))
+
+
+@st.fragment(run_every="2s")
+def _follow_store(store_job_id: int) -> None:
+    """While a publish, rollback or export runs: its stage, progress and ETA, and Cancel; the page shows what it did
+    once it has finished."""
+    view = screen.store_job(store_job_id)
+    if view.done:
+        st.rerun(scope="app")
+    p = view.progress
+    st.progress(p.fraction, text=" · ".join(x for x in (f"{view.heading} (job #{view.id}): {p.text}", p.eta) if x))
+    st.caption(ui.escape_md(p.counts))
+    if st.button("Cancel", key="gallery_store_cancel", icon=":material/cancel:"):
+        with ui.errors():
+            screen.cancel_store_job(actor=me, store_job_id=store_job_id)
+            ui.flash("Cancelled: the product being changed is finished, the next ones are left as they are.")
+            st.rerun(scope="app")
+
+
+def _store_outcome(store_job_id: int) -> None:
+    """A followed store job: its progress while it runs; once finished, what it did (shown once)."""
+    view = screen.store_job(store_job_id)
+    if not view.done:
+        _follow_store(store_job_id)
+        return
+    st.session_state.pop(FOLLOW, None)
+    if view.ok:
+        st.success(ui.escape_md(view.summary), icon=":material/task_alt:")
+    elif view.conflicts:  # the dialog lists them, and any store error beside them
+        st.warning(ui.escape_md(view.summary), icon=":material/warning:")
+    else:  # what went wrong, or was left out, in the same box
+        st.warning(ui.escape_md(" ".join([view.summary, *view.problems])), icon=":material/warning:")
+    if view.conflicts:  # edited in the store since we published: ask before overwriting them
+        st.session_state[DIALOG] = ("conflict", {"conflicts": list(view.conflicts), "errors": list(view.problems)})
 
 
 @st.fragment(run_every="2s")
@@ -226,6 +237,14 @@ with st.container(border=True):
     )
     if not pview.done:
         _follow(job_id, stamp[1])
+    followed = st.session_state.get(FOLLOW)
+    if not followed or followed[0] != job_id:  # one queued in a tab since closed, or by the CLI
+        running = screen.running_store_job(job_id)
+        followed = (job_id, running) if running is not None else None
+        if followed:
+            st.session_state[FOLLOW] = followed
+    if followed:
+        _store_outcome(followed[1])
     actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
     if actions[0].button(
         "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
@@ -289,17 +308,7 @@ def _drive_actions() -> None:
         )
     if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
         with ui.errors():
-            with st.spinner("Uploading to Drive…"):
-                results = screen.export_to_drive(actor=me, job_id=job_id, folder=folder if where == "folder" else None)
-            new = sum(1 for r in results if r.created)
-            place = "the chosen folder" if where == "folder" else "“generated” folders beside the originals"
-            ui.flash(
-                f"Saved {ui.plural(new, 'image')} to {place} in Drive"
-                + (f" ({len(results) - new} were already there)" if len(results) > new else "")
-                + ".",
-                ":material/add_to_drive:",
-            )
-            st.rerun()
+            _queued(screen.queue_export(actor=me, job_id=job_id, folder=folder if where == "folder" else None))
     store = screen.store()
     if store is None:
         st.caption("Connect a WooCommerce store to publish these images to the products with the same SKU.")
@@ -316,7 +325,10 @@ def _drive_actions() -> None:
     if role == "featured":
         keep_old = s2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_sku_keep")
     if s2.button("Publish by SKU…", key="gallery_sku_publish", icon=":material/publish:"):
-        st.session_state[DIALOG] = ("sku", {"role": role, "keep_old": keep_old, "connection_id": store.id})
+        st.session_state[DIALOG] = (
+            "sku",
+            {"role": role, "keep_old": keep_old, "connection_id": store.id, "kind": store.kind},
+        )
 
 
 if approved:

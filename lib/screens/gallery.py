@@ -1,5 +1,8 @@
 """The Gallery screen: a job's images beside their source photos; review, alt text, regenerate; publish to the
-store (directly, or by SKU for Drive jobs), roll back, export to Drive, ZIP download."""
+store (directly, or by SKU for Drive jobs), roll back, export to Drive, ZIP download.
+
+Publishing, rollback and export are store jobs (lib/store_jobs.py) the worker runs: the page shows the plan, queues
+the job here and follows it (`store_job`), so a closed tab or a rerun no longer stops them midway."""
 
 from __future__ import annotations
 
@@ -9,26 +12,36 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
-from lib import actions, archive, jobs, publish, sku_publish
+from lib import actions, archive, jobs, publish, sku_publish, store_jobs
 from lib.auth import audit
 from lib.auth.audit import AssetPeople
 from lib.auth.roles import Actor, Permission
-from lib.connections import active_connection
+from lib.connections import active_connection, get_connection
 from lib.errors import AppError
-from lib.export import ExportResult
 from lib.fidelity import Verdict
 from lib.fidelity import records as fidelity_records
 from lib.fidelity.records import StoredCheck
 from lib.fidelity.zoom import crop as zoom_crop
+from lib.formatting import plural
 from lib.generation import direction
 from lib.kinds import Kind
 from lib.labels import ROLE_LABELS, job_title, kind_label
-from lib.models import Asset, ItemStatus, Job, JobItem, Publication, PublicationState, ReviewState
-from lib.publish import PublishPlan, RollbackReport
+from lib.models import (
+    TERMINAL_JOB,
+    Asset,
+    ItemStatus,
+    Job,
+    JobItem,
+    JobStatus,
+    Publication,
+    PublicationState,
+    ReviewState,
+)
+from lib.publish import PublishPlan
 from lib.screens.progress import ProgressView, progress_view
-from lib.sku_publish import SkuPublishPlan, StorePublishReport
+from lib.sku_publish import SkuPublishPlan
 from lib.sources.drive_connect import export_folder
 
 if TYPE_CHECKING:
@@ -120,10 +133,43 @@ VERDICT_BADGES = {
 
 @dataclass(frozen=True)
 class Store:
-    """The store a Drive job publishes to by SKU (its name and id only)."""
+    """The store a Drive job publishes to by SKU (its name, id and kind only)."""
 
     id: int
     name: str
+    kind: str = Kind.WOOCOMMERCE
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A store job just queued, and the sentence that says so."""
+
+    id: int
+    sentence: str
+
+
+@dataclass(frozen=True)
+class StoreJobView:
+    """A store job (publish, rollback, export) as the Gallery follows it: its progress while it runs, then what it
+    did. All sentences are plain text (they name products and stores): the page escapes them."""
+
+    id: int
+    source_job_id: int
+    work: str  # publish | rollback | export
+    progress: ProgressView
+    done: bool
+    cancelled: bool
+    summary: str = ""  # when done: "Published 2 images to the Demo store."
+    problems: tuple[str, ...] = ()  # when done: each failed item's sentence, each image left out
+    conflicts: tuple[tuple[str, str], ...] = ()  # rollback: (product id, sentence) edited in the store since
+
+    @property
+    def ok(self) -> bool:
+        return self.done and not self.cancelled and not self.problems and not self.conflicts
+
+    @property
+    def heading(self) -> str:
+        return {"publish": "Publishing", "rollback": "Rolling back", "export": "Saving to Drive"}.get(self.work, "")
 
 
 @dataclass
@@ -283,35 +329,126 @@ class GalleryScreen:
     def plan_publish(self, asset_ids: list[int], role: str, *, keep_old: bool) -> PublishPlan:
         return publish.plan_publish(self.runtime, asset_ids, role, keep_old_featured=keep_old)
 
-    def publish_assets(self, *, actor: Actor, asset_ids: list[int], role: str, keep_old: bool) -> list[Publication]:
-        return actions.publish_assets(
-            self.runtime, actor=actor, asset_ids=asset_ids, role=role, keep_old_featured=keep_old
+    def queue_publish(self, *, actor: Actor, job_id: int, asset_ids: list[int], role: str, keep_old: bool) -> Queued:
+        """Queue the publishing job the plan showed; nothing changes in the store until the worker runs it."""
+        queued = actions.queue_publish(
+            self.runtime, actor=actor, job_id=job_id, role=role, keep_old_featured=keep_old, asset_ids=asset_ids
         )
+        return self._queued(queued, f"Publishing {plural(self._images(queued), 'image')} to {self.target(queued)}")
 
-    def rollback(
+    def queue_rollback(
         self, *, actor: Actor, job_id: int, product_ids: list[str] | None, force: bool = False
-    ) -> RollbackReport:
-        return actions.rollback(self.runtime, actor=actor, job_id=job_id, product_ids=product_ids, force=force)
+    ) -> Queued:
+        queued = actions.queue_rollback(self.runtime, actor=actor, job_id=job_id, product_ids=product_ids, force=force)
+        return self._queued(queued, f"Rolling back {plural(queued.item_count, 'product')}")
+
+    def cancel_store_job(self, *, actor: Actor, store_job_id: int) -> int:
+        """Cancel a store job: the product being changed is finished, the next ones are left as they are."""
+        return actions.cancel_job(self.runtime, actor=actor, job_id=store_job_id)
+
+    def running_store_job(self, job_id: int) -> int | None:
+        """The newest store job working on `job_id` that has not finished (queued in a tab since closed, or by the
+        CLI), so coming back to the Gallery follows it."""
+        with self.runtime.db.session() as s:
+            recent = s.exec(
+                select(Job).where(Job.provider == store_jobs.STORE).order_by(col(Job.id).desc()).limit(50)
+            ).all()
+        for j in recent:
+            if j.options.get("source_job_id") == job_id and j.finished_at is None and j.status not in TERMINAL_JOB:
+                return j.id
+        return None
+
+    def store_job(self, store_job_id: int) -> StoreJobView:
+        """Its progress (stage, counts, ETA) and, once it has finished, what it did in sentences."""
+        view = self.progress(store_job_id)
+        job = self.job(store_job_id)
+        source = int(job.options.get("source_job_id") or 0)
+        cancelled = job.status == JobStatus.CANCELLED
+        base = StoreJobView(store_job_id, source, str(job.model), view, view.done, cancelled)
+        if not view.done:
+            return base
+        rep = store_jobs.report(self.runtime, store_job_id)
+        items = jobs.job_items(self.runtime.db, store_job_id)
+        stopped = sum(1 for i in items if i.status == ItemStatus.CANCELLED)
+        tail = f" Cancelled: {plural(stopped, 'product')} left as they were." if cancelled and stopped else ""
+        if job.model == store_jobs.Work.PUBLISH:
+            done = [p for p in rep.publications if p.state == PublicationState.DONE]
+            summary = f"Published {plural(len(done), 'image')} to {self.target(job)}."
+            if rep.failures:
+                summary += f" {plural(len(rep.failures), 'product')} failed:"
+            problems = [*rep.failures, *(f"Not published: {sentence}" for sentence in rep.skipped)]
+            return replace(base, summary=summary + tail, problems=tuple(problems))
+        if job.model == store_jobs.Work.ROLLBACK:
+            restored = sum(1 for i in items if i.status == ItemStatus.SUCCEEDED)
+            conflicts = tuple(
+                (i.product_id, i.error_message or "")
+                for i in items
+                if i.status == ItemStatus.FAILED and i.error_kind == "PublishConflict"
+            )
+            errors = tuple(
+                f"Product {i.product_id} was not rolled back: {i.error_message}"
+                for i in items
+                if i.status == ItemStatus.FAILED and i.error_kind != "PublishConflict"
+            )
+            summary = f"Restored the old images of {plural(restored, 'product')}."
+            if conflicts:
+                summary += f" {plural(len(conflicts), 'product')} changed in the store since we published."
+            return replace(base, summary=summary + tail, problems=errors, conflicts=conflicts)
+        new = sum(1 for r in rep.results if r.startswith("exported"))
+        already = len(rep.results) - new
+        place = "the chosen folder" if job.options.get("folder_id") else "“generated” folders beside the originals"
+        summary = (
+            f"Saved {plural(new, 'image')} to {place} in Drive"
+            + (f" ({already} were already there)" if already else "")
+            + "."
+        )
+        if rep.failures:
+            summary += f" {plural(len(rep.failures), 'image')} failed:"
+        return replace(base, summary=summary + tail, problems=tuple(rep.failures))
+
+    def target(self, store_job: Job) -> str:
+        """Where a publishing job puts the images: the store connection's name, else "the Demo store"."""
+        cid = store_job.options.get("connection_id")
+        if cid is not None:
+            try:
+                return get_connection(self.runtime.db, int(cid)).name
+            except AppError:
+                pass
+        return f"the {kind_label(store_job.options.get('store_kind') or store_job.source_kind)}"
+
+    def _images(self, store_job: Job) -> int:
+        """How many images a queued publishing job holds (its items are products)."""
+        assert store_job.id is not None
+        return sum(len(i.product.get("asset_ids", [])) for i in jobs.job_items(self.runtime.db, store_job.id))
+
+    @staticmethod
+    def _queued(queued: Job, doing: str) -> Queued:
+        assert queued.id is not None
+        return Queued(queued.id, f"{doing} as job #{queued.id}; you can close this tab, the worker carries on.")
 
     def store(self) -> Store | None:
         """The active WooCommerce store (else the active Shopify shop), where a Drive job's images can be published
         by SKU."""
         conn = active_connection(self.runtime.db, Kind.WOOCOMMERCE) or active_connection(self.runtime.db, Kind.SHOPIFY)
-        return None if conn is None or conn.id is None else Store(conn.id, conn.name)
+        return None if conn is None or conn.id is None else Store(conn.id, conn.name, conn.kind)
 
     def plan_sku_publish(self, *, job_id: int, role: str, keep_old: bool, connection_id: int) -> SkuPublishPlan:
         return sku_publish.plan_sku_publish(
             self.runtime, job_id, role, keep_old_featured=keep_old, connection_id=connection_id
         )
 
-    def publish_by_sku(
-        self, *, actor: Actor, job_id: int, role: str, keep_old: bool, connection_id: int
-    ) -> StorePublishReport:
-        return actions.publish_by_sku(
-            self.runtime, actor=actor, job_id=job_id, role=role, connection_id=connection_id, keep_old_featured=keep_old
-        )
+    def queue_sku_publish(
+        self, *, actor: Actor, job_id: int, role: str, keep_old: bool, store_id: int, store_kind: str, store_name: str
+    ) -> Queued:
+        """Queue publishing a Drive (or upload) job's approved images to the store products with their SKUs."""
+        queued = actions.queue_publish(
+            self.runtime, actor=actor, job_id=job_id, role=role, keep_old_featured=keep_old, store_kind=store_kind,
+            connection_id=store_id,
+        )  # fmt: skip
+        return self._queued(queued, f"Publishing {plural(self._images(queued), 'image')} to {store_name}")
 
-    def export_to_drive(self, *, actor: Actor, job_id: int, folder: str | None) -> list[ExportResult]:
-        """Save the approved images to Drive: beside the originals, or into the folder (link or id) given."""
+    def queue_export(self, *, actor: Actor, job_id: int, folder: str | None) -> Queued:
+        """Queue saving the approved images to Drive: beside the originals, or into the folder (link or id) given."""
         target = export_folder(folder) if folder is not None else None
-        return actions.export(self.runtime, actor=actor, job_id=job_id, folder_id=target)
+        queued = actions.queue_export(self.runtime, actor=actor, job_id=job_id, folder_id=target)
+        return self._queued(queued, f"Saving {plural(queued.item_count, 'image')} to Drive")

@@ -99,14 +99,16 @@ def test_pick_generate_approve_publish_rollback(app_server, page) -> None:  # ty
     dialog.get_by_text("will change in the Demo store").wait_for()
     _shot(page, "6-publish-confirm")
     _click(page, "gallery_publish_confirm")
-    _see(page, "Published 3 images to the Demo store")
+    _see(page, "Publishing 3 images to the Demo store as job")  # queued; the app's worker publishes it
+    _see(page, "Published 3 images to the Demo store", timeout=60_000)  # the Gallery follows it to the end
     after = _image_lists(home)
     assert after != before
     assert all(after[k][0] != before[k][0] for k in before), "each product got a new main image"
     _shot(page, "7-published")
 
     _click(page, "gallery_rollback_job")
-    _see(page, "Restored the old images of 3 products")
+    _see(page, "Rolling back 3 products as job")
+    _see(page, "Restored the old images of 3 products", timeout=60_000)
     assert _image_lists(home) == before
     _shot(page, "8-rolled-back")
 

@@ -11,8 +11,9 @@ import pytest
 from lib import jobs, publish, ui
 from lib.catalog import SelectionBook
 from lib.connections import save_connection
+from lib.errors import PublishError
 from lib.generation import prompts
-from lib.models import ItemStatus, ReviewState
+from lib.models import ItemStatus, Publication, ReviewState
 from lib.sources import upload
 from lib.sources.demo import DemoSource, open_target
 from lib.worker import run_until_idle
@@ -167,6 +168,11 @@ def test_approve_all_publish_to_demo_store_and_roll_back(home, rt) -> None:
 
     at.button(key="gallery_publish_confirm").click().run()
     assert_ok(at)
+    assert {pid: store.product_image_ids(pid) for pid in ("1", "2")} == before  # queued: the worker publishes
+    assert any("Publishing 2 images to the Demo store as job" in s.value for s in at.success)
+    run_until_idle(rt)
+    at.run()
+    assert_ok(at)
     after = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
     for pid in ("1", "2"):
         assert after[pid][0] not in before[pid], "the new image is the main image"
@@ -174,6 +180,10 @@ def test_approve_all_publish_to_demo_store_and_roll_back(home, rt) -> None:
     assert any("Published 2 images" in s.value for s in at.success)
 
     at.button(key="gallery_rollback_job").click().run()
+    assert_ok(at)
+    assert any("Rolling back 2 products as job" in s.value for s in at.success)
+    run_until_idle(rt)
+    at.run()
     assert_ok(at)
     assert {pid: store.product_image_ids(pid) for pid in ("1", "2")} == before
     assert any("Restored the old images of 2 products" in s.value for s in at.success)
@@ -187,6 +197,9 @@ def test_rollback_of_one_product(home, rt) -> None:
     publish.publish_job(rt, job_id, "gallery")
     at = page("gallery").run()
     at.button(key="gallery_rb_2_None").click().run()
+    assert_ok(at)
+    run_until_idle(rt)
+    at.run()
     assert_ok(at)
     assert store.product_image_ids("2") == before["2"]
     assert store.product_image_ids("1") != before["1"]
@@ -243,13 +256,22 @@ def test_rollback_conflict_asks_before_overwriting(home, rt) -> None:
     at = page("gallery").run()
     at.button(key="gallery_rollback_job").click().run()
     assert_ok(at)
+    run_until_idle(rt)  # the worker tries, finds the edit, and leaves the product alone
+    at.run()
+    assert_ok(at)
     assert at.get("dialog"), "a conflict asks first"
     assert store.product_image_ids("2") == edited  # nothing overwritten yet
     at.button(key="gallery_force_cancel").click().run()
+    run_until_idle(rt)
     assert store.product_image_ids("2") == edited
 
     at.button(key="gallery_rollback_job").click().run()
+    run_until_idle(rt)
+    at.run()
     at.button(key="gallery_force").click().run()
+    assert_ok(at)
+    run_until_idle(rt)
+    at.run()
     assert_ok(at)
     assert store.product_image_ids("2") == before
 
@@ -258,14 +280,21 @@ def test_rollback_store_errors_are_shown_beside_the_conflicts(home, rt, monkeypa
     job_id = make_job(rt, ["2", "3"])
     jobs.approve_all(rt.db, job_id=job_id)
     publish.publish_job(rt, job_id, "featured")  # the job's rollback button shows once something is published
-    report = publish.RollbackReport(
-        conflicts=[("2", "Its images were changed in the store after publishing.")],
-        errors=[("3", "The store had an internal error (HTTP 500).")],
-    )
-    monkeypatch.setattr(publish, "rollback", lambda *a, **k: report)
+
+    def rollback(rt, *, publication_ids, force=False, **kw):  # the store's answer for each product
+        with rt.db.session() as s:
+            [product_id] = {s.get(Publication, i).product_id for i in publication_ids}
+        if product_id == "3":
+            raise PublishError("The store had an internal error (HTTP 500).")
+        return publish.RollbackReport(conflicts=[("2", "Its images were changed in the store after publishing.")])
+
+    monkeypatch.setattr(publish, "rollback", rollback)
 
     at = page("gallery").run()
     at.button(key="gallery_rollback_job").click().run()
+    assert_ok(at)
+    run_until_idle(rt)  # the worker rolls back each product on its own
+    at.run()
     assert_ok(at)
     assert at.get("dialog"), "the conflict still asks first"
     assert [e.value for e in at.error] == ["Product 3 was not rolled back: The store had an internal error (HTTP 500)."]

@@ -13,6 +13,7 @@ from lib.models import Asset
 from lib.sources import upload
 from lib.sources.demo import open_target
 from lib.worker import run_until_idle
+from lib.worker.pipeline import process_store_item
 from tests.ui.conftest import assert_ok, make_job, page
 
 
@@ -52,8 +53,16 @@ def test_each_product_shows_its_original_beside_its_variants(home, rt) -> None:
     assert len(at.get("image")) == 2 + 4  # the two originals and four generated images
 
 
-def _publish(at, role: str, *, keep_old: bool = True) -> list[str]:
-    """Approve everything, pick the role, open the confirmation dialog, read it, confirm; the dialog's lines."""
+def _work(at, rt) -> None:
+    """A worker runs the store job the page queued (the tests' app has no embedded worker), then the page reruns."""
+    run_until_idle(rt)
+    at.run()
+    assert_ok(at)
+
+
+def _publish(at, rt, role: str, *, keep_old: bool = True) -> list[str]:
+    """Approve everything, pick the role, open the confirmation dialog, read it, confirm, let the worker publish;
+    the dialog's lines."""
     if not at.button(key="gallery_approve_all").disabled:
         at.button(key="gallery_approve_all").click().run()
     at.radio(key="gallery_role").set_value(role).run()
@@ -64,6 +73,7 @@ def _publish(at, role: str, *, keep_old: bool = True) -> list[str]:
     lines = _dialog_lines(at)
     at.button(key="gallery_publish_confirm").click().run()
     assert_ok(at)
+    _work(at, rt)
     return lines
 
 
@@ -71,7 +81,7 @@ def test_publish_as_the_main_image_keeping_the_old_one(home, rt, store) -> None:
     make_job(rt, ["1"])
     before = store.product_image_ids("1")
     at = page("gallery").run()
-    lines = _publish(at, "featured")
+    lines = _publish(at, rt, "featured")
     n = len(before)
     assert (
         f"The new image becomes the featured image; the current one moves into the gallery ({n} images → {n + 1})."
@@ -85,7 +95,7 @@ def test_publish_as_the_main_image_replacing_the_old_one(home, rt, store) -> Non
     make_job(rt, ["1"])
     before = store.product_image_ids("1")
     at = page("gallery").run()
-    lines = _publish(at, "featured", keep_old=False)
+    lines = _publish(at, rt, "featured", keep_old=False)
     assert any(line.startswith("The new image replaces the featured image") for line in lines)
     after = store.product_image_ids("1")
     assert after[1:] == before[1:] and after[0] not in before
@@ -95,7 +105,7 @@ def test_two_new_main_images_for_one_product_are_refused_plainly(home, rt, store
     make_job(rt, ["1"], variants=2)
     before = store.product_image_ids("1")
     at = page("gallery").run()
-    lines = _publish(at, "featured", keep_old=False)
+    lines = _publish(at, rt, "featured", keep_old=False)
     assert len([line for line in lines if line.startswith("The new image replaces the featured image")]) == 1
     after = store.product_image_ids("1")
     assert len(after) == len(before) and after[1:] == before[1:]  # one new main image, nothing uploaded unseen
@@ -120,7 +130,7 @@ def test_publish_to_the_gallery_then_roll_back_the_product(home, rt, store) -> N
     make_job(rt, ["1", "2"])
     before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
     at = page("gallery").run()
-    lines = _publish(at, "gallery")
+    lines = _publish(at, rt, "gallery")
     assert len(lines) == 2 + 1  # one line per product, then the note about rollback
     assert all("added at the end of the gallery" in line for line in lines[:2])
     for pid in ("1", "2"):
@@ -128,6 +138,7 @@ def test_publish_to_the_gallery_then_roll_back_the_product(home, rt, store) -> N
         assert after[:-1] == before[pid] and after[-1] not in before[pid]
     at.button(key="gallery_rb_1_None").click().run()
     assert_ok(at)
+    _work(at, rt)
     assert store.product_image_ids("1") == before["1"]
     assert store.product_image_ids("2") != before["2"]  # only that product
 
@@ -139,12 +150,13 @@ def test_publish_as_a_variation_image(home, rt, store) -> None:
     at = page("gallery").run()
     at.button(key="gallery_approve_all").click().run()
     assert "Use it as the variation's image" in at.radio(key="gallery_role").options
-    lines = _publish(at, "variation")
+    lines = _publish(at, rt, "variation")
     assert any(line.startswith("The new image becomes the image of variation") for line in lines)
     assert store.variation_image_id("12", "12-2") not in (None, before_var)
     assert store.product_image_ids("12") == before_list  # the product's own images are untouched
     at.button(key="gallery_rollback_job").click().run()
     assert_ok(at)
+    _work(at, rt)
     assert store.variation_image_id("12", "12-2") == before_var
 
 
@@ -214,3 +226,68 @@ def test_an_alt_text_gemini_still_owes_says_so_and_an_edit_is_kept(home, rt) -> 
     with rt.db.session() as s:
         saved = s.get(Asset, waiting.id)
         assert saved is not None and (saved.alt_text, saved.alt_tries_left) == ("Blue mug on a shelf", 0)
+
+
+def _queue_publish(at, role: str = "gallery") -> int:
+    """Approve everything and confirm publishing; the id of the store job the page queued (and follows)."""
+    at.button(key="gallery_approve_all").click().run()
+    at.radio(key="gallery_role").set_value(role).run()
+    at.button(key="gallery_publish").click().run()
+    at.button(key="gallery_publish_confirm").click().run()
+    assert_ok(at)
+    return at.session_state["gallery_store_job"][1]
+
+
+def _progress(at) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]
+
+
+def test_publishing_is_a_job_the_worker_runs_while_the_gallery_follows_it(home, rt, store) -> None:
+    make_job(rt, ["1", "2"])
+    before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
+    at = page("gallery").run()
+    store_job = _queue_publish(at)
+    assert [s.value for s in at.success] == [
+        f"Publishing 2 images to the Demo store as job #{store_job}; you can close this tab, the worker carries on."
+    ]
+    queued = jobs.get_job(rt.db, store_job)
+    assert (queued.provider, queued.model, queued.status) == ("store", "publish", "queued")
+    assert {pid: store.product_image_ids(pid) for pid in ("1", "2")} == before  # nothing in the store yet
+    at.run()  # a rerun (or a tab opened later) still follows it
+    assert_ok(at)
+    assert _progress(at) == [f"Publishing (job #{store_job}): Waiting in the queue — 0 of 2 done"]
+    assert at.button(key="gallery_store_cancel")
+
+    run_until_idle(rt)  # the worker
+    assert all(store.product_image_ids(pid) != before[pid] for pid in ("1", "2"))
+    at.run()
+    assert_ok(at)
+    assert not _progress(at)
+    assert [s.value for s in at.success] == ["Published 2 images to the Demo store."]
+    assert at.metric[4].value == "2"
+    at.run()  # said once
+    assert not at.success and not _progress(at)
+
+
+def test_cancel_stops_publishing_between_products(home, rt, store) -> None:
+    make_job(rt, ["1", "2"])
+    before = {pid: store.product_image_ids(pid) for pid in ("1", "2")}
+    at = page("gallery").run()
+    store_job = _queue_publish(at)
+    [item] = jobs.claim_items(rt.db, owner="worker-1", limit=1, lease_seconds=60.0)  # a worker does one product
+    process_store_item(rt, item, jobs.get_job(rt.db, store_job), owner="worker-1")
+    at.run()
+    assert_ok(at)
+    [progress] = _progress(at)
+    assert progress.startswith(f"Publishing (job #{store_job}):") and "1 of 2 done" in progress
+
+    at.button(key="gallery_store_cancel").click().run()
+    assert_ok(at)
+    assert jobs.get_job(rt.db, store_job).status == "cancelled"
+    assert not _progress(at)  # it has finished: what it did instead
+    [said] = [w.value for w in at.warning]
+    assert said == "Published 1 image to the Demo store. Cancelled: 1 product left as they were."
+    run_until_idle(rt)  # nothing is left for a worker
+    assert store.product_image_ids(item.product_id) != before[item.product_id]
+    [other] = {"1", "2"} - {item.product_id}
+    assert store.product_image_ids(other) == before[other]  # left as it was

@@ -22,6 +22,7 @@ from lib.models import Asset, JobStatus, ReviewState
 from lib.publish import product_publications
 from lib.runtime import Runtime
 from lib.sources.demo import DemoSource
+from lib.worker import run_until_idle
 from tests.ui.conftest import assert_ok, make_job, page
 
 
@@ -99,7 +100,12 @@ def publish_an_image(rt: Runtime, who: Actor) -> tuple[AppTest, Callable[[], boo
     at.radio(key="gallery_role").set_value("gallery").run()
     at.button(key="gallery_publish").click().run()
     at.button(key="gallery_publish_confirm").click().run()
-    return at, lambda: any(p.state == "done" for p in product_publications(rt.db, job_id))
+
+    def published() -> bool:
+        run_until_idle(rt)  # the worker runs whatever the page queued
+        return any(p.state == "done" for p in product_publications(rt.db, job_id))
+
+    return at, published
 
 
 def cancel_a_job(rt: Runtime, who: Actor) -> tuple[AppTest, Callable[[], bool]]:

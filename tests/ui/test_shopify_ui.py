@@ -65,6 +65,9 @@ def test_save_shop_then_browse_generate_publish_and_roll_back(home, rt, shopify_
     gal.button(key="gallery_publish").click().run()
     gal.button(key="gallery_publish_confirm").click().run()
     assert_ok(gal)
+    run_until_idle(rt)  # the worker runs the store job the page queued
+    gal.run()
+    assert_ok(gal)
     assert any("Published 2 images" in s.value for s in gal.success)
     for pid in pids:
         now = shopify_emu.product_media(pid)
@@ -72,6 +75,10 @@ def test_save_shop_then_browse_generate_publish_and_roll_back(home, rt, shopify_
 
     gal.button(key="gallery_rollback_job").click().run()
     assert_ok(gal)
+    run_until_idle(rt)  # the worker runs the store job the page queued
+    gal.run()
+    assert_ok(gal)
+    assert any("Restored the old images of 2 products" in s.value for s in gal.success)
     assert {pid: shopify_emu.product_media(pid) for pid in pids} == before
 
 

@@ -86,6 +86,10 @@ def test_save_store_then_browse_generate_publish_and_roll_back(home, rt, emu) ->
     assert any("will change in the WooCommerce" in m.value for m in gal.markdown)
     gal.button(key="gallery_publish_confirm").click().run()
     assert_ok(gal)
+    assert any("Publishing 2 images to the WooCommerce" in s.value for s in gal.success)
+    run_until_idle(rt)  # the worker runs the store job the page queued
+    gal.run()
+    assert_ok(gal)
     assert any("Published 2 images" in s.value for s in gal.success)
     for pid in pids:
         now = store.product_image_ids(pid)
@@ -93,6 +97,10 @@ def test_save_store_then_browse_generate_publish_and_roll_back(home, rt, emu) ->
 
     gal.button(key="gallery_rollback_job").click().run()
     assert_ok(gal)
+    run_until_idle(rt)  # the worker runs the store job the page queued
+    gal.run()
+    assert_ok(gal)
+    assert any("Restored the old images of 2 products" in s.value for s in gal.success)
     assert {pid: store.product_image_ids(pid) for pid in pids} == before
 
 
