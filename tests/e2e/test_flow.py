@@ -71,6 +71,7 @@ def test_pick_generate_approve_publish_rollback(app_server, page) -> None:  # ty
 
     page.goto(url)  # Products is the default page, served at the root URL
     for pid in ("1", "2", "3"):
+        _settle(page)  # a click on a box the running script is about to redraw can be lost
         _key(page, f"prod_pick_demo_{pid}").locator("label").first.click()
         _see(page, f"{pid} product{'s' if pid != '1' else ''} selected")
     before = _image_lists(home)
