@@ -128,7 +128,8 @@ def approve_all(rt: Runtime, *, actor: Actor, job_id: int, skip: Collection[int]
                 col(Asset.review_state) == ReviewState.PENDING,
             )
         ).all()
-    ids = [int(a) for a in pending if a is not None and a not in set(skip)]
+    skipped = set(skip)
+    ids = [int(a) for a in pending if a is not None and a not in skipped]
     n = jobs.set_review(rt.db, asset_ids=ids, state=ReviewState.APPROVED.value)
     _record_assets(rt, actor, Action.APPROVE, ids)
     return n
