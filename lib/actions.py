@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import col, select
 
-from lib import jobs, publish, store_jobs
+from lib import jobs, store_jobs
 from lib.auth import audit, budgets
 from lib.auth.audit import Action
 from lib.auth.roles import Actor, Permission, require
@@ -21,9 +21,8 @@ from lib.connectors import registry
 from lib.export import ExportResult, export_approved
 from lib.fidelity import actions as fidelity_actions
 from lib.kinds import Kind
-from lib.models import Asset, AssetKind, Connection, Job, JobItem, Publication, PublicationState, ReviewState
+from lib.models import Asset, AssetKind, Connection, Job, JobItem, ReviewState
 from lib.runtime import Runtime
-from lib.sku_publish import StorePublishReport, publish_to_store
 from lib.sources import upload
 
 T = TypeVar("T")
@@ -158,85 +157,6 @@ def rename_upload(rt: Runtime, *, actor: Actor, product_id: str, name: str, sku:
 
 
 # Publishing -----------------------------------------------------------------------------------------------------
-
-
-def publish_images(
-    rt: Runtime,
-    *,
-    actor: Actor,
-    asset_ids: list[int],
-    role: str,
-    keep_old_featured: bool = True,
-    store_kind: str | None = None,
-    connection_id: int | None = None,
-) -> publish.PublishOutcome:
-    require(actor, Permission.PUBLISH)
-    outcome = publish.publish_images(
-        rt, asset_ids, role, keep_old_featured=keep_old_featured, store_kind=store_kind, connection_id=connection_id
-    )
-    _record_publications(rt, actor, outcome.publications, role)
-    return outcome
-
-
-def publish_assets(
-    rt: Runtime, *, actor: Actor, asset_ids: list[int], role: str, keep_old_featured: bool = True
-) -> list[Publication]:
-    require(actor, Permission.PUBLISH)
-    pubs = publish.publish_assets(rt, asset_ids, role, keep_old_featured=keep_old_featured)
-    _record_publications(rt, actor, pubs, role)
-    return pubs
-
-
-def publish_job(
-    rt: Runtime, *, actor: Actor, job_id: int, role: str, keep_old_featured: bool = True
-) -> list[Publication]:
-    require(actor, Permission.PUBLISH)
-    pubs = publish.publish_job(rt, job_id, role, keep_old_featured=keep_old_featured)
-    _record_publications(rt, actor, pubs, role)
-    return pubs
-
-
-def publish_by_sku(
-    rt: Runtime,
-    *,
-    actor: Actor,
-    job_id: int,
-    role: str = "featured",
-    connection_id: int | None = None,
-    keep_old_featured: bool = True,
-) -> StorePublishReport:
-    require(actor, Permission.PUBLISH)
-    report = publish_to_store(rt, job_id, role, connection_id=connection_id, keep_old_featured=keep_old_featured)
-    _record_publications(rt, actor, report.publications, role)
-    return report
-
-
-def rollback(
-    rt: Runtime,
-    *,
-    actor: Actor,
-    job_id: int | None = None,
-    product_ids: list[str] | None = None,
-    force: bool = False,
-) -> publish.RollbackReport:
-    require(actor, Permission.ROLLBACK)
-    report = publish.rollback(rt, job_id=job_id, product_ids=product_ids, force=force)
-    if report.restored:
-        with rt.db.session() as s:
-            query = select(Publication).where(
-                col(Publication.product_id).in_(report.restored),
-                col(Publication.state) == PublicationState.ROLLED_BACK,
-            )
-            if job_id is not None:
-                query = query.where(col(Publication.job_id) == job_id)
-            pubs = list(s.exec(query).all())
-        with rt.db.transaction() as s:
-            for pub in pubs:
-                audit.record(
-                    s, actor, Action.ROLLBACK, f"product {pub.product_id} restored" + (" (forced)" if force else ""),
-                    job_id=pub.job_id, asset_id=pub.asset_id, product_id=pub.product_id,
-                )  # fmt: skip
-    return report
 
 
 def queue_publish(
@@ -378,17 +298,6 @@ def _record_assets(
         for a in assets:
             audit.record(s, actor, action, job_id=a.job_id, item_id=a.item_id, asset_id=a.id,
                          product_id=a.product_id, data=data)  # fmt: skip
-
-
-def _record_publications(rt: Runtime, actor: Actor, pubs: list[Publication], role: str) -> None:
-    with rt.db.transaction() as s:
-        for p in pubs:
-            if p.state != PublicationState.DONE:
-                continue
-            audit.record(
-                s, actor, Action.PUBLISH, f"product {p.product_id} ({role})", job_id=p.job_id, asset_id=p.asset_id,
-                product_id=p.product_id, connection_id=p.connection_id, data={"store": p.store_kind},
-            )  # fmt: skip
 
 
 def _record_store_job(rt: Runtime, actor: Actor, action: Action, queued: Job, what: str, source_job_id: int) -> None:

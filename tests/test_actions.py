@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, select
 
 from lib import actions, jobs
 from lib.auth import audit, budgets, users
 from lib.auth.roles import Actor, Role, local_admin
 from lib.connections import save_connection
 from lib.errors import PermissionDenied
-from lib.models import Connection
+from lib.models import Connection, Publication
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from lib.sources.demo import DemoSource
@@ -77,11 +77,6 @@ ENTRY_POINTS: list[tuple[Callable[..., Any], Callable[[dict[str, Any]], dict[str
     (actions.set_alt_text, lambda w: {"asset_id": w["assets"][0], "text": "new words"}),
     (actions.add_uploads, lambda w: {"files": [("mug.png", png_bytes((300, 300)))]}),
     (actions.rename_upload, lambda w: {"product_id": "1", "name": "Mug", "sku": "M1"}),
-    (actions.publish_images, lambda w: {"asset_ids": w["assets"], "role": "featured"}),
-    (actions.publish_assets, lambda w: {"asset_ids": w["assets"], "role": "featured"}),
-    (actions.publish_job, lambda w: {"job_id": w["job"], "role": "featured"}),
-    (actions.publish_by_sku, lambda w: {"job_id": w["job"]}),
-    (actions.rollback, lambda w: {"job_id": w["job"]}),
     (actions.export, lambda w: {"job_id": w["job"], "folder_id": "folder"}),
     (actions.queue_publish, lambda w: {"job_id": w["job"], "role": "featured"}),
     (actions.queue_rollback, lambda w: {"job_id": w["job"]}),
@@ -148,12 +143,16 @@ def test_a_reviewer_reviews_but_may_not_publish_and_a_publisher_publishes(rt: Ru
     assets = world["assets"]
     assert actions.set_review(rt, actor=reviewer, asset_ids=assets, state="approved") == len(assets)
     with pytest.raises(PermissionDenied, match="rita is a reviewer: publishing to the store needs the publisher"):
-        actions.publish_assets(rt, actor=reviewer, asset_ids=assets, role="featured")
-    pubs = actions.publish_assets(rt, actor=publisher, asset_ids=assets, role="featured")
-    assert [p.state for p in pubs] == ["done"] * len(assets)
+        actions.queue_publish(rt, actor=reviewer, job_id=world["job"], asset_ids=assets, role="featured")
+    actions.queue_publish(rt, actor=publisher, job_id=world["job"], asset_ids=assets, role="featured")
+    run_until_idle(rt)  # the worker publishes in the launcher's name
+    with rt.db.session() as s:
+        pubs = s.exec(select(Publication).where(col(Publication.asset_id).in_(assets))).all()
+    assert sorted(p.state for p in pubs) == ["done"] * len(assets)
     people = audit.asset_people(rt.db, assets)
     assert {(p.approved_by, p.published_by) for p in people.values()} == {("rita", "paul@corp.example")}
-    actions.rollback(rt, actor=publisher, job_id=world["job"])
+    actions.queue_rollback(rt, actor=publisher, job_id=world["job"])
+    run_until_idle(rt)
     assert {p.published_by for p in audit.asset_people(rt.db, assets).values()} == {None}
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-import pytest
+import pandas as pd
+import pyarrow as pa
 
 from lib.screens.jobs import event_rows
 
 
 def test_request_log_rows_keep_one_type_per_column() -> None:
     """Streamlit sends tables as Arrow: a column mixing numbers and "" fails to convert (and logs a traceback)."""
-    pa = pytest.importorskip("pyarrow")
-    pd = pytest.importorskip("pandas")
     now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
     events = [
         SimpleNamespace(
