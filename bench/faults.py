@@ -5,7 +5,7 @@
 Prints a table. The provider is a stand-in that answers after 0.2 s with a small distinct image (no network), so the
 figures are about the job log and the worker, not about drawing. Three runs:
 
-- SIGKILL storm: `--items` items; a worker process is started and killed with SIGKILL at a random moment (0 to 2 s,
+- SIGKILL storm: `--items` items; a worker process is started and killed with SIGKILL at a random moment (0 to 0.5 s,
   seeded) after it has finished an item, `--kills` times; then a last worker finishes the queue. Items failed,
   attempts charged to crashes (attempts beyond the first, when the provider never fails), crashes the job log
   counted, duplicate results.
@@ -134,7 +134,7 @@ def storm(tmp: Path, *, items: int, kills: int) -> dict[str, Any]:
             stderr=subprocess.DEVNULL,
         )
         _wait(lambda b=before: _succeeded(rt, job_id) >= b + 1, 120)
-        time.sleep(rng.uniform(0.0, 2.0))  # a kill at a random moment of the worker's life
+        time.sleep(rng.uniform(0.0, 0.5))  # a kill at a random moment: short lives, so all the kills happen
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         done_kills += 1

@@ -119,7 +119,10 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     lease_seconds: float = Field(60.0, gt=0)
     max_attempts: int = Field(5, ge=1, le=20)
-    max_crashes: int = Field(5, ge=1, le=100)  # workers an item may see die under it before it is set aside
+    # Workers an item may see die under it before it is set aside. A storm of kills (a crash-looping node, an OOM
+    # killer, a deploy gone wrong) hits the items at the head of the queue again and again; 10 keeps them, while a
+    # poison item still stops after 10 restarts, not forever.
+    max_crashes: int = Field(10, ge=1, le=100)
     backoff_base_seconds: float = Field(2.0, ge=0)
     backoff_max_seconds: float = Field(300.0, ge=0)
     poll_seconds: float = Field(0.5, gt=0)

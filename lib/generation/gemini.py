@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -291,20 +292,6 @@ def _error_reasons(exc: genai_errors.APIError) -> set[str]:
     return {str(d.get("reason")) for d in (body.get("details") or []) if isinstance(d, dict) and d.get("reason")}
 
 
-def _transient_transport_errors() -> tuple[type[BaseException], ...]:
-    kinds: list[type[BaseException]] = []
-    for mod_name in ("httpx", "httpx2"):
-        try:
-            mod = __import__(mod_name)
-        except ImportError:
-            continue
-        kinds.append(mod.TransportError)
-    return tuple(kinds)
-
-
-_TRANSPORT_ERRORS = _transient_transport_errors()
-
-
 def map_error(exc: BaseException, model: str = "") -> AppError:
     """An SDK or transport exception as one of our typed errors (never carries the key)."""
     if isinstance(exc, AppError):
@@ -347,7 +334,7 @@ def map_error(exc: BaseException, model: str = "") -> AppError:
         if 400 <= code < 500:
             return ProviderPermanent(f"Gemini refused the request: {message[:300] or exc.status}.", detail=detail)
         return ProviderRetryable("Gemini had an error; we will try again shortly.", retry_after=delay, detail=detail)
-    if _TRANSPORT_ERRORS and isinstance(exc, _TRANSPORT_ERRORS):
+    if isinstance(exc, httpx2.TransportError):  # google-genai's transport: a dropped connection, a timeout
         slow = "Timeout" in type(exc).__name__
         return ProviderRetryable(
             "Gemini did not answer in time; we will try again."

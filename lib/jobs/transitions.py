@@ -342,7 +342,7 @@ def claim_items(
     owner: str,
     limit: int,
     lease_seconds: float,
-    max_crashes: int = 5,
+    max_crashes: int = 10,
     now: datetime | None = None,
     providers: set[str] | None = None,
     per_provider: dict[str, int] | None = None,
