@@ -10,7 +10,9 @@ Fault semantics (each has a test in tests/jobs/ or tests/worker/):
 - Crash: a worker that dies leaves its leases to expire; another worker (or the same one restarted) takes the items
   over. A takeover counts a crash (JobItem.crashes), not an attempt: attempts are only spent by errors. An item that
   was in flight for `settings.max_crashes` crashes is a poison item and fails with a sentence that says so, so it
-  cannot take every worker down in turn. A clean stop (SIGTERM) gives items back without spending anything.
+  cannot take every worker down in turn. Taken-over items wait behind queued ones, fewest crashes first, so a storm
+  of kills spreads over the queue instead of hitting its head on every restart. A clean stop (SIGTERM) gives items
+  back without spending anything.
 - Retryable errors (provider busy or over quota, source unreachable, the image store or the database full, read-only
   or missing) put the item back in the queue with exponential back-off and jitter, never sooner than the server
   asked; after `settings.max_attempts` attempts the item fails with the error's own sentence, stripped of any

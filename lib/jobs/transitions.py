@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import case, func, or_, update
 from sqlmodel import Session, col, select
 
 from lib import events
@@ -352,7 +352,8 @@ def claim_items(
     (another worker's; its worker died). Only of jobs that are neither paused nor cancelled; only of `job_ids`
     when given; at most `per_provider[name]` items of a provider named there (the runner's CPU-bound slots), in the
     same transaction. A takeover counts a crash, not an attempt; an item that has stopped `max_crashes` workers fails
-    here instead (a poison item must not take down every worker in turn).
+    here instead (a poison item must not take down every worker in turn). Takeovers come after queued items, fewest
+    crashes first.
 
     On SQLite the IMMEDIATE transaction serialises claimers; elsewhere rows are locked with FOR UPDATE SKIP LOCKED
     so several machines can claim at once."""
@@ -371,7 +372,15 @@ def claim_items(
             .join(Job, col(Job.id) == col(JobItem.job_id))
             .where(runnable, col(JobItem.mode) == ItemMode.ONLINE)
             .where(col(Job.status).in_(OPEN_JOB))
-            .order_by(col(JobItem.next_attempt_at), col(JobItem.id))
+            # Fresh work first, then items that have seen fewer crashes: a dead worker's items wait behind healthy
+            # ones, so a storm of kills (or a poison item) does not hit the same items at the head of the queue on
+            # every restart.
+            .order_by(
+                case((col(JobItem.status) == ItemStatus.RUNNING, 1), else_=0),
+                col(JobItem.crashes),
+                col(JobItem.next_attempt_at),
+                col(JobItem.id),
+            )
             .limit(limit if not per_provider else min(256, limit * 4))  # room to skip a capped provider's items
         )
         if providers is not None:

@@ -80,6 +80,22 @@ def test_a_lease_lost_to_a_crash_spends_no_attempt_and_a_poison_item_is_set_asid
     assert (item.status, item.attempts, item.crashes) == ("queued", 0, 0)
 
 
+def test_a_storm_of_kills_spreads_over_the_queue_instead_of_hitting_its_head(rt: Runtime) -> None:
+    """Six workers in a row die holding the two items they claimed. A dead worker's items wait behind queued ones
+    (then fewest crashes first), so no item is under three of the kills and none is set aside as poison."""
+    job = _job(rt, n=6)
+    now = utcnow()
+    for kill in range(6):
+        claimed = jobs.claim_items(
+            rt.db, owner=f"dead-{kill}", limit=2, lease_seconds=1, max_crashes=3, now=now + timedelta(seconds=2 * kill)
+        )
+        assert len(claimed) == 2
+    items = jobs.job_items(rt.db, job.id)
+    assert {i.status for i in items} == {"running"}
+    assert max(i.crashes for i in items) == 1 and sum(i.crashes for i in items) == 6
+    assert {i.attempts for i in items} == {1}
+
+
 def test_after_crashes_one_transient_error_is_still_retried(rt: Runtime) -> None:
     """The review's case: after several crashes one 503 failed an item for good. Now crashes do not count."""
     rt.settings.max_attempts = 2
