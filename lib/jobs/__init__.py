@@ -39,6 +39,7 @@ from lib.jobs.queries import (
     latest_job_id,
     list_jobs,
     pending_items,
+    store_job_in_flight,
     totals,
 )
 from lib.jobs.spec import (
@@ -58,6 +59,7 @@ from lib.jobs.transitions import (
     approve_all,
     cancel_item,
     cancel_job,
+    check_store_job_free,
     claim_items,
     complete_item,
     complete_store_item,
@@ -92,6 +94,7 @@ __all__ = [
     "approved_assets",
     "cancel_item",
     "cancel_job",
+    "check_store_job_free",
     "claim_items",
     "StoreItem",
     "complete_item",
@@ -118,6 +121,7 @@ __all__ = [
     "set_alt_text",
     "set_review",
     "set_stage",
+    "store_job_in_flight",
     "suggested_mode",
     "totals",
 ]
