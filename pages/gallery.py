@@ -152,15 +152,30 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[str] | None 
         st.rerun()
 
 
-def _open_compare(asset_id: int, sha: str, source_sha: str | None, title: str, region: list[float] | None) -> None:
+def _open_compare(
+    asset_id: int,
+    sha: str,
+    source_sha: str | None,
+    title: str,
+    region: list[float] | None,
+    photo_region: list[float] | None = None,
+    flagged: bool = False,
+) -> None:
     """Open the compare dialog on one image: whole, or (from a flagged card) zoomed on the flagged part."""
-    zoom, across, down = screen.flagged_view(region) if region else (1, 0.5, 0.5)
+    zoom, across, down = screen.flagged_view(region) if region and flagged else (1, 0.5, 0.5)
     st.session_state["gallery_cmp_zoom"] = zoom
     st.session_state["gallery_cmp_x"] = round(100 * across)
     st.session_state["gallery_cmp_y"] = round(100 * down)
     st.session_state[DIALOG] = (
         "compare",
-        {"asset_id": asset_id, "sha": sha, "source_sha": source_sha, "title": title, "region": region},
+        {
+            "asset_id": asset_id,
+            "sha": sha,
+            "source_sha": source_sha,
+            "title": title,
+            "region": region,
+            "photo_region": photo_region,
+        },
     )
 
 
@@ -172,7 +187,14 @@ def _zoom_flagged(region: list[float]) -> None:
 
 
 @st.dialog("Before and after", width="large", on_dismiss=_close_dialog)
-def _compare_dialog(asset_id: int, sha: str, source_sha: str | None, title: str, region: list[float] | None) -> None:
+def _compare_dialog(
+    asset_id: int,
+    sha: str,
+    source_sha: str | None,
+    title: str,
+    region: list[float] | None,
+    photo_region: list[float] | None,
+) -> None:
     """The product photo and the new picture side by side at full resolution, both cut at the same place."""
     st.text(ui.plain(title, 200))
     row = st.container(horizontal=True, vertical_alignment="bottom")
@@ -188,11 +210,21 @@ def _compare_dialog(asset_id: int, sha: str, source_sha: str | None, title: str,
         )
     across = down = 50
     if zoom > 1:
+        for k in ("gallery_cmp_x", "gallery_cmp_y"):  # from the middle, if the sliders were not shown before
+            st.session_state.setdefault(k, 50)
         sliders = st.container(horizontal=True, gap="large")
         across = sliders.slider("Left ↔ right", 0, 100, key="gallery_cmp_x", format="%d %%")
         down = sliders.slider("Top ↔ bottom", 0, 100, key="gallery_cmp_y", format="%d %%")
     with ui.errors():
-        view = screen.compare(source_sha=source_sha, sha=sha, zoom=zoom, across=across / 100, down=down / 100)
+        view = screen.compare(
+            source_sha=source_sha,
+            sha=sha,
+            zoom=zoom,
+            across=across / 100,
+            down=down / 100,
+            flagged=region,
+            flagged_photo=photo_region,
+        )
         ui.before_after(view.source, view.generated, labels=("Product photo", "Generated"))
         st.caption(view.note)
     if st.button("Close", key="gallery_cmp_close"):
@@ -488,12 +520,13 @@ def _fidelity(asset: Any, source_sha: str | None, title: str) -> None:
         st.caption(ui.escape_md(note))
     region = screen.zoom_region(found)
     if region is not None:
+        photo = screen.photo_region(found)
         st.button(
             "Zoom on it",
             key=f"gallery_zoom_{asset.id}",
             icon=":material/zoom_in:",
             on_click=_open_compare,
-            args=(asset.id, asset.sha256, source_sha, title, list(region)),
+            args=(asset.id, asset.sha256, source_sha, title, list(region), list(photo) if photo else None, True),
             help="The flagged part beside the product photo, at full resolution.",
         )
     if st.session_state.get(f"gallery_sure_{asset.id}"):
@@ -562,12 +595,22 @@ def _result_card(item: Any, asset: Any, source_sha: str | None, title: str) -> N
         )
     with st.container(horizontal=True, gap="small"):
         if asset is not None:
+            found = checks.get(asset.id)
+            region = screen.zoom_region(found) if found is not None and found.flagged else None
+            photo = screen.photo_region(found) if region is not None and found is not None else None
             st.button(
                 "Compare",
                 key=f"gallery_cmp_{asset.id}",
                 icon=":material/compare:",
                 on_click=_open_compare,
-                args=(asset.id, asset.sha256, source_sha, title, None),
+                args=(
+                    asset.id,
+                    asset.sha256,
+                    source_sha,
+                    title,
+                    list(region) if region else None,
+                    list(photo) if photo else None,
+                ),  # fmt: skip
                 help="This image beside the product photo at full resolution, with zoom.",
             )
         if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):

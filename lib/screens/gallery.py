@@ -156,6 +156,11 @@ def flagged_view(region: Box | list[float]) -> tuple[int, float, float]:
     return zoom, (x0 + x1) / 2, (y0 + y1) / 2
 
 
+def _same_view(a: tuple[int, float, float], b: tuple[int, float, float]) -> bool:
+    """The same zoom and centre, to the whole percent the sliders move by."""
+    return a[0] == b[0] and round(100 * a[1]) == round(100 * b[1]) and round(100 * a[2]) == round(100 * b[2])
+
+
 @dataclass(frozen=True)
 class CompareView:
     """The product photo and a generated image for the compare dialog: whole (as stored, full resolution) or both
@@ -361,11 +366,30 @@ class GalleryScreen:
     zoom_label = staticmethod(zoom_label)
     flagged_view = staticmethod(flagged_view)
 
+    @staticmethod
+    def photo_region(check: StoredCheck) -> Box | None:
+        """Where the flagged part is in the product photo (the finding `zoom_region` names), when the check said."""
+        finding = next((f for f in check.findings if f.region), None)
+        found = (finding.data or {}).get("source_region") if finding is not None else None
+        return (float(found[0]), float(found[1]), float(found[2]), float(found[3])) if found else None
+
     def compare(
-        self, *, source_sha: str | None, sha: str, zoom: int, across: float = 0.5, down: float = 0.5
+        self,
+        *,
+        source_sha: str | None,
+        sha: str,
+        zoom: int,
+        across: float = 0.5,
+        down: float = 0.5,
+        flagged: Box | list[float] | None = None,
+        flagged_photo: Box | list[float] | None = None,
     ) -> CompareView:
         """Both pictures whole (zoom 1: the stored files as they are), or both cut at the same window around
-        (`across`, `down`) at their own resolution. Only these two images are read."""
+        (`across`, `down`) at their own resolution. Only these two images are read.
+
+        The product seldom sits at the same place in the photo and in the new picture: while the view is the one
+        that shows the `flagged` part, the photo is cut around `flagged_photo` (where the check found that part of
+        the product in the photo) instead, so both show the same part of the product."""
         blobs = self.runtime.blobs
         if zoom <= 1:
             whole = (0.0, 0.0, 1.0, 1.0)
@@ -373,11 +397,20 @@ class GalleryScreen:
             note = "Both pictures whole, at full resolution (open one in a new tab to see every pixel)."
             return CompareView(source, blobs.get(sha), whole, note)
         window = compare_window(zoom, across, down)
-        source = images.crop_window(blobs.get(source_sha), window) if source_sha else None
-        note = (
-            f"The same part of both pictures, {zoom}× closer: {round(100 * across)} % across and "
-            f"{round(100 * down)} % down. The product may sit elsewhere in the new picture than in the photo."
-        )
+        on_flagged = flagged is not None and _same_view(flagged_view(flagged), (zoom, across, down))
+        if on_flagged and flagged_photo is not None:
+            photo_window = compare_window(*flagged_view(flagged_photo))
+            note = (
+                "The flagged part of the product in each picture: where the fidelity check found it in the "
+                "photo, and in the new picture."
+            )
+        else:
+            photo_window = window
+            note = (
+                f"The same part of both pictures, {zoom}× closer: {round(100 * across)} % across and "
+                f"{round(100 * down)} % down. The product may sit elsewhere in the new picture than in the photo."
+            )
+        source = images.crop_window(blobs.get(source_sha), photo_window) if source_sha else None
         return CompareView(source, images.crop_window(blobs.get(sha), window), window, note)
 
     def regenerate_flagged(self, *, actor: Actor, job: Job) -> int:

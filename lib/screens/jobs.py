@@ -224,7 +224,7 @@ class JobsScreen:
     def share_caption(share: JobShare, job: Job) -> str:
         cap = "no limit" if share.cap_usd is None else budgets.usd(share.cap_usd)
         who = share.launched_email or share.launched_by
-        return f"Launched by {who}; budget share {cap}, spent {budgets.usd(job.actual_cost)}."
+        return f"Launched by {who}; budget share {cap}; cost so far: {fmt_cost(job.actual_cost)}."
 
     @staticmethod
     def may_set_budgets(actor: Actor) -> bool:

@@ -101,3 +101,31 @@ def test_a_flagged_region_opens_zoomed_on_it_with_a_margin() -> None:
     x0, y0, x1, y1 = compare_window(zoom, across, down)
     assert x0 <= 0.40 and y0 <= 0.50 and x1 >= 0.50 and y1 >= 0.60  # the whole region is in the window
     assert flagged_view((0.0, 0.0, 0.9, 0.5))[0] == 1  # too big to zoom on: the whole picture
+
+
+def test_on_the_flagged_part_the_photo_is_cut_where_the_check_found_that_part(rt: Runtime) -> None:
+    photo_sha, made_sha = rt.blobs.put(_gradient((1200, 1200))), rt.blobs.put(_gradient((1024, 1024)))
+    screen = GalleryScreen(rt)
+    flagged, in_photo = (0.40, 0.50, 0.50, 0.60), (0.10, 0.10, 0.20, 0.20)  # the product sits elsewhere there
+    zoom, across, down = flagged_view(flagged)
+
+    def centres(view) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+        out = []
+        for data in (view.source, view.generated):
+            im = Image.open(io.BytesIO(data)).convert("RGB")
+            out.append(im.getpixel((im.width // 2, im.height // 2))[:2])
+        return out
+
+    on_it = screen.compare(
+        source_sha=photo_sha, sha=made_sha, zoom=zoom, across=across, down=down, flagged=flagged, flagged_photo=in_photo
+    )
+    (pr, pg), (gr, gg) = centres(on_it)
+    assert abs(pr - 0.15 * 255) < 6 and abs(pg - 0.15 * 255) < 6  # the photo around where the part is there
+    assert abs(gr - 0.45 * 255) < 6 and abs(gg - 0.55 * 255) < 6  # the new picture around the flagged part
+    assert "The flagged part of the product in each picture" in on_it.note
+
+    moved = screen.compare(
+        source_sha=photo_sha, sha=made_sha, zoom=zoom, across=0.3, down=down, flagged=flagged, flagged_photo=in_photo
+    )
+    (pr, _), (gr, _) = centres(moved)
+    assert abs(pr - gr) < 6  # moved away: both cut at the same place again
