@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lib import actions, jobs, workers_seen
+from lib import actions, jobs, store_jobs, workers_seen
 from lib.auth import audit, budgets
 from lib.auth.roles import Actor, Permission
 from lib.auth.tables import AuditEntry, JobShare
@@ -216,6 +216,14 @@ class JobsScreen:
         actions.resume_job(self.runtime, actor=actor, job_id=job_id)
 
     # Who launched a job, its budget share, who did what (the audit trail)
+
+    @staticmethod
+    def gallery_job(job: Job) -> int | None:
+        """The job the Gallery shows for `job`: a publish, rollback or export job opens the job it worked on."""
+        if store_jobs.is_store_job(job):
+            source = job.options.get("source_job_id")
+            return int(source) if source is not None else None
+        return job.id
 
     def share(self, job_id: int) -> JobShare | None:
         return budgets.share(self.runtime.db, job_id)
