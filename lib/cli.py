@@ -43,6 +43,7 @@ from lib.connectors.shopify import ShopifyForm
 from lib.connectors.sources import DriveForm, WooForm
 from lib.errors import AppError, InputError
 from lib.fidelity import records as fidelity_records
+from lib.formatting import fmt_cost
 from lib.generation.base import ASPECT_RATIOS
 from lib.kinds import PROVIDERS as PROVIDER_KINDS
 from lib.kinds import SOURCES as SOURCE_KINDS
@@ -202,13 +203,14 @@ def cmd_generate(rt: Runtime, args: argparse.Namespace) -> int:
     cost = jobs.estimate_cost(rt, spec, len(selections))
     if not args.yes:
         raise InputError(
-            f"This makes {len(selections) * spec.variants} images (estimated ${cost:.2f}). Add --yes to queue it."
+            f"This makes {len(selections) * spec.variants} images (estimated cost: {fmt_cost(cost)}). Add --yes to "
+            "queue it."
         )
     job = actions.launch(rt, actor=args.actor, spec=spec, selections=selections)
     _out(
         args,
         {"job_id": job.id, "items": job.item_count, "mode": job.mode, "estimated_cost": job.estimated_cost},
-        f"Queued job {job.id}: {job.item_count} items ({job.mode}), estimated ${job.estimated_cost:.2f}.",
+        f"Queued job {job.id}: {job.item_count} items ({job.mode}), estimated cost: {fmt_cost(job.estimated_cost)}.",
     )
     return 0
 

@@ -369,6 +369,26 @@ def validate(settings: Any, data: bytes, *, min_white: float = 0.85) -> Validati
 # Output -----------------------------------------------------------------------------------------------
 
 
+def crop_window(data: bytes, box: tuple[float, float, float, float], *, max_side: int = 2048) -> bytes:
+    """JPEG of one window of a stored image (fractions x0, y0, x1, y1 of its size) at the image's own resolution,
+    the long side capped at `max_side`: the Gallery's compare cuts a photo and its result at the same place.
+    Raises ImageUnreadable or ImageTooLarge with a sentence."""
+    im, _ = _load(data)
+    try:
+        rgb = normalise(_transpose(im))
+    except (ValueError, OSError) as exc:
+        raise ImageUnreadable(UNREADABLE, detail=f"{type(exc).__name__}: {exc}") from exc
+    w, h = rgb.size
+    x0, y0, x1, y1 = (min(1.0, max(0.0, float(v))) for v in box)
+    left, top = min(int(x0 * w), w - 1), min(int(y0 * h), h - 1)
+    part = rgb.crop((left, top, max(left + 1, round(x1 * w)), max(top + 1, round(y1 * h))))
+    if max(part.size) > max_side:
+        part.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    part.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
 def to_png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     # Fast compression: these bytes go to a provider once; encode time matters more than size.

@@ -15,6 +15,7 @@ Each item runs the same idempotent steps as before (lib.publish's snapshot → u
 export's find-before-create), so an item taken over after a crash neither loses nor repeats work: the bench kills a
 publish job ten times mid-way (bench/publish.py). A store error that may pass (5xx, timeout, 429) goes back to the
 queue with back-off; one that will not (a conflict, a refused image) fails the item with its sentence.
+One store job per job at a time (lib.jobs.create_store_job refuses a second one while the first is unfinished).
 Images left out when the job was queued (no SKU, a product image asked to be a variation's, a second main image)
 are kept in `Job.options["skipped"]`, one sentence each.
 """
@@ -65,6 +66,7 @@ def queue_publish(
     """A job that publishes `job_id`'s approved images (or some of them). Resolves them first (so a SKU that
     matches nothing, or nothing fitting the role, is said now, in one sentence); changes nothing at the store."""
     source = jobs.get_job(rt.db, job_id)
+    jobs.check_store_job_free(rt.db, job_id)
     ids = asset_ids or publish.job_asset_ids(rt, job_id, item_ids)
     groups, skipped = publish.resolve_groups(
         rt, ids, role, store_kind=store_kind, connection_id=connection_id, keep_old_featured=keep_old_featured
@@ -93,6 +95,7 @@ def queue_publish(
 def queue_rollback(rt: Runtime, *, job_id: int, product_ids: list[str] | None = None, force: bool = False) -> Job:
     """A job that puts back the image lists `job_id` changed (or those of some products)."""
     source = jobs.get_job(rt.db, job_id)
+    jobs.check_store_job_free(rt.db, job_id)
     pubs = publish.rollback_scope(rt, job_id=job_id, product_ids=product_ids)
     if not pubs:
         raise InputError(f"Job {job_id} has nothing published to roll back.")
@@ -115,6 +118,7 @@ def queue_export(rt: Runtime, *, job_id: int, folder_id: str | None = None, conn
     """A job that saves `job_id`'s approved images to Google Drive, one item per image."""
     from lib.export import approved_images
 
+    jobs.check_store_job_free(rt.db, job_id)
     source, assets, _ = approved_images(rt, job_id)
     if not folder_id and source.source_kind != "drive":
         raise InputError("These photos did not come from Drive: choose the Drive folder to export them to.")

@@ -1,5 +1,8 @@
 """Connect: the demo store (always there), WooCommerce stores, Google Drive and the AI provider."""
 
+import hashlib
+from typing import Any
+
 import streamlit as st
 
 from lib import ui
@@ -119,6 +122,63 @@ def _actions(conn: ConnectionCard, prefix: str, after: str = "") -> bool:
     return test
 
 
+def _test_and_save(kind: Kind, form: Any, *, prefix: str, secrets: tuple[str, ...], store: str, checking: str) -> None:
+    """Test connection and Save for a store typed in. Save tests first (or takes the test just run on the same
+    form); when a check fails it asks "Save anyway?" instead of saving a store that does not work."""
+    tested_key, ask_key = f"connect_{prefix}_tested", f"connect_{prefix}_ask"
+    typed = hashlib.sha256(repr(form).encode()).hexdigest()  # the same form as the last test? (no secret kept)
+    tested = st.session_state.get(tested_key)
+    known = tested[1] if tested and tested[0] == typed else None
+    a, b = st.columns(2)
+    shown = False
+    if a.button("Test connection", key=f"connect_{prefix}_check", icon=":material/network_check:"):
+        with ui.errors(), st.spinner(checking):
+            known = screen.check_form(kind, actor=me, form=form)
+            st.session_state[tested_key] = (typed, known)
+            ui.checklist(known)
+            shown = True
+
+    def saved(card: Any, problem: str = "") -> None:
+        for k in secrets:
+            st.session_state.pop(k, None)  # secrets are never shown again
+        st.session_state.pop(ask_key, None)
+        st.session_state.pop(tested_key, None)
+        name = ui.escape_md(card.name)
+        if problem:
+            ui.flash(
+                f"Saved {name} though its test failed; it is marked “problem” until a test passes. "
+                f"It is now the active {store}.",
+                ":material/warning:",
+            )
+        else:
+            ui.flash(f"Saved {name}. It is now the active {store}.")
+        st.rerun()
+
+    if b.button("Save", key=f"connect_{prefix}_save", type="primary", icon=":material/save:"):
+        with ui.errors(), st.spinner(checking):
+            attempt = screen.save_store(kind, actor=me, form=form, checks=known)
+            if attempt.card is not None:
+                saved(attempt.card)
+            st.session_state[tested_key] = (typed, attempt.checks)
+            st.session_state[ask_key] = typed
+            known = attempt.checks
+    if st.session_state.get(ask_key) != typed or known is None:  # nothing to ask, or the form changed since
+        st.session_state.pop(ask_key, None)
+        return
+    if not shown:
+        ui.checklist(known)
+    st.warning(f"This {store} failed its test. Save anyway?", icon=":material/warning:")
+    yes, no = st.columns(2)
+    if yes.button("Save anyway", key=f"connect_{prefix}_save_anyway", icon=":material/save:"):
+        with ui.errors():
+            attempt = screen.save_store(kind, actor=me, form=form, checks=known, anyway=True)
+            if attempt.card is not None:
+                saved(attempt.card, attempt.problem)
+    if no.button("Don't save", key=f"connect_{prefix}_save_no"):
+        st.session_state.pop(ask_key, None)
+        st.rerun()
+
+
 # WooCommerce -----------------------------------------------------------------------------------------------
 with cards[1].container(border=True):
     st.markdown("#### :material/shopping_cart: WooCommerce")
@@ -151,17 +211,14 @@ with cards[1].container(border=True):
         form = screen.WooForm(
             base_url=url, consumer_key=ck, consumer_secret=cs, wp_user=wp_user, app_password=app_pw, name=name
         )
-        a, b2 = st.columns(2)
-        if a.button("Test connection", key="connect_woo_check", icon=":material/network_check:"):
-            with ui.errors(), st.spinner("Checking the store…"):
-                ui.checklist(screen.check_form(Kind.WOOCOMMERCE, actor=me, form=form))
-        if b2.button("Save", key="connect_woo_save", type="primary", icon=":material/save:"):
-            with ui.errors():
-                saved = screen.save(Kind.WOOCOMMERCE, actor=me, form=form)
-                for k in ("connect_woo_ck", "connect_woo_cs", "connect_woo_app"):
-                    st.session_state.pop(k, None)  # secrets are never shown again
-                ui.flash(f"Saved {ui.escape_md(saved.name)}. It is now the active store.")
-                st.rerun()
+        _test_and_save(
+            Kind.WOOCOMMERCE,
+            form,
+            prefix="woo",
+            secrets=("connect_woo_ck", "connect_woo_cs", "connect_woo_app"),
+            store="store",
+            checking="Checking the store…",
+        )
 
 # Shopify ---------------------------------------------------------------------------------------------------
 shops = screen.cards(Kind.SHOPIFY)
@@ -204,17 +261,14 @@ with st.container(border=True):
         shop_form = screen.ShopifyForm(
             shop=shop_url, access_token=token, client_id=client_id, client_secret=client_secret, name=name
         )
-        a, b2 = st.columns(2)
-        if a.button("Test connection", key="connect_shopify_check", icon=":material/network_check:"):
-            with ui.errors(), st.spinner("Checking the shop…"):
-                ui.checklist(screen.check_form(Kind.SHOPIFY, actor=me, form=shop_form))
-        if b2.button("Save", key="connect_shopify_save", type="primary", icon=":material/save:"):
-            with ui.errors():
-                saved = screen.save(Kind.SHOPIFY, actor=me, form=shop_form)
-                for k in ("connect_shopify_token", "connect_shopify_secret"):
-                    st.session_state.pop(k, None)  # secrets are never shown again
-                ui.flash(f"Saved {ui.escape_md(saved.name)}. It is now the active shop.")
-                st.rerun()
+        _test_and_save(
+            Kind.SHOPIFY,
+            shop_form,
+            prefix="shopify",
+            secrets=("connect_shopify_token", "connect_shopify_secret"),
+            store="shop",
+            checking="Checking the shop…",
+        )
 
 # Google Drive ------------------------------------------------------------------------------------------------
 st.subheader("Photos in Google Drive")

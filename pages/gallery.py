@@ -32,10 +32,12 @@ if not titles:
     )
     st.stop()
 
-top = st.columns([4, 3], vertical_alignment="bottom")
-job_id: int = top[0].selectbox("Job", list(titles), key=ui.GALLERY_JOB, format_func=lambda i: titles[i]) or 0
+# Rows of elements at their own width that wrap, not columns: at 820 px a column would cut buttons short or stay
+# empty (tests/e2e/test_narrow.py).
+top = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+job_id: int = top.selectbox("Job", list(titles), key=ui.GALLERY_JOB, format_func=lambda i: titles[i], width=420) or 0
 review_filter = (
-    top[1].segmented_control(
+    top.segmented_control(
         "Show",
         screen.REVIEW_FILTERS,
         default="all",
@@ -150,6 +152,86 @@ def _conflict_dialog(conflicts: list[tuple[str, str]], errors: list[str] | None 
         st.rerun()
 
 
+def _open_compare(
+    asset_id: int,
+    sha: str,
+    source_sha: str | None,
+    title: str,
+    region: list[float] | None,
+    photo_region: list[float] | None = None,
+    flagged: bool = False,
+) -> None:
+    """Open the compare dialog on one image: whole, or (from a flagged card) zoomed on the flagged part."""
+    zoom, across, down = screen.flagged_view(region) if region and flagged else (1, 0.5, 0.5)
+    st.session_state["gallery_cmp_zoom"] = zoom
+    st.session_state["gallery_cmp_x"] = round(100 * across)
+    st.session_state["gallery_cmp_y"] = round(100 * down)
+    st.session_state[DIALOG] = (
+        "compare",
+        {
+            "asset_id": asset_id,
+            "sha": sha,
+            "source_sha": source_sha,
+            "title": title,
+            "region": region,
+            "photo_region": photo_region,
+        },
+    )
+
+
+def _zoom_flagged(region: list[float]) -> None:
+    zoom, across, down = screen.flagged_view(region)
+    st.session_state["gallery_cmp_zoom"] = zoom
+    st.session_state["gallery_cmp_x"] = round(100 * across)
+    st.session_state["gallery_cmp_y"] = round(100 * down)
+
+
+@st.dialog("Before and after", width="large", on_dismiss=_close_dialog)
+def _compare_dialog(
+    asset_id: int,
+    sha: str,
+    source_sha: str | None,
+    title: str,
+    region: list[float] | None,
+    photo_region: list[float] | None,
+) -> None:
+    """The product photo and the new picture side by side at full resolution, both cut at the same place."""
+    st.text(ui.plain(title, 200))
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    zoom = int(row.segmented_control("Zoom", screen.ZOOMS, key="gallery_cmp_zoom", format_func=screen.zoom_label) or 1)
+    if region is not None:
+        row.button(
+            "The flagged part",
+            key="gallery_cmp_flagged",
+            icon=":material/center_focus_strong:",
+            on_click=_zoom_flagged,
+            args=(region,),
+            help="Zoom on the part the fidelity check flagged.",
+        )
+    across = down = 50
+    if zoom > 1:
+        for k in ("gallery_cmp_x", "gallery_cmp_y"):  # from the middle, if the sliders were not shown before
+            st.session_state.setdefault(k, 50)
+        sliders = st.container(horizontal=True, gap="large")
+        across = sliders.slider("Left ↔ right", 0, 100, key="gallery_cmp_x", format="%d %%")
+        down = sliders.slider("Top ↔ bottom", 0, 100, key="gallery_cmp_y", format="%d %%")
+    with ui.errors():
+        view = screen.compare(
+            source_sha=source_sha,
+            sha=sha,
+            zoom=zoom,
+            across=across / 100,
+            down=down / 100,
+            flagged=region,
+            flagged_photo=photo_region,
+        )
+        ui.before_after(view.source, view.generated, labels=("Product photo", "Generated"))
+        st.caption(view.note)
+    if st.button("Close", key="gallery_cmp_close"):
+        _close_dialog()
+        st.rerun()
+
+
 def _queued(queued: Any) -> None:
     """A store job was queued: say so, follow it on this page, close the dialog."""
     ui.flash(ui.escape_md(queued.sentence), ":material/schedule:")
@@ -225,15 +307,26 @@ live_pubs = publications.by_product  # store product id -> its live publications
 
 with st.container(border=True):
     # After the products, every count is images: published too (it counted products, which read as a mismatch).
-    m = st.columns(5)
-    m[0].metric("Products", f"{len(entries):,}", help=f"{ui.plural(sum(counts.values()), 'image')} made for them.")
-    m[1].metric("To review", f"{counts.get('pending', 0):,}", help="Images nobody has approved or rejected yet.")
-    m[2].metric("Approved", f"{counts.get('approved', 0):,}")
-    m[3].metric("Rejected", f"{counts.get('rejected', 0):,}")
-    m[4].metric(
+    m = st.container(horizontal=True, gap="medium")
+    m.metric(
+        "Products",
+        f"{len(entries):,}",
+        help=f"{ui.plural(sum(counts.values()), 'image')} made for them.",
+        width="content",
+    )
+    m.metric(
+        "To review",
+        f"{counts.get('pending', 0):,}",
+        help="Images nobody has approved or rejected yet.",
+        width="content",
+    )
+    m.metric("Approved", f"{counts.get('approved', 0):,}", width="content")
+    m.metric("Rejected", f"{counts.get('rejected', 0):,}", width="content")
+    m.metric(
         "Published",
         f"{len(publications.by_asset):,}",
         help=f"Images of this job now in the store, on {ui.plural(len(live_pubs), 'product')}.",
+        width="content",
     )
     if not pview.done:
         _follow(job_id, stamp[1])
@@ -245,8 +338,9 @@ with st.container(border=True):
             st.session_state[FOLLOW] = followed
     if followed:
         _store_outcome(followed[1])
-    actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
-    if actions[0].button(
+    busy = screen.store_busy(job_id)  # a publish or rollback of this job still queued or running: the others wait
+    actions = st.container(horizontal=True, gap="small")
+    if actions.button(
         "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
     ):
         with ui.errors():
@@ -255,7 +349,7 @@ with st.container(border=True):
             left = f" {ui.plural(len(redrawn_ids), 'redrawn image')} left for a look." if redrawn_ids else ""
             ui.flash(f"Approved {ui.plural(n, 'image')}.{left}")
             st.rerun()
-    actions[1].download_button(
+    actions.download_button(
         "Download ZIP",
         data=lambda: screen.zip(job_id),
         file_name=f"imagegecko-job-{job_id}.zip",
@@ -267,7 +361,7 @@ with st.container(border=True):
         help="The approved images named by SKU, with an alt-text.csv.",
     )
     waiting = screen.flagged_waiting(entries, checks)
-    if actions[3].button(
+    if actions.button(
         f"Regenerate flagged ({len(waiting)})",
         key="gallery_regen_flagged",
         icon=":material/auto_fix_high:",
@@ -278,9 +372,10 @@ with st.container(border=True):
             n = screen.regenerate_flagged(actor=me, job=job)
             ui.flash(f"Making {ui.plural(n, 'flagged image')} again, with a correction.")
             st.rerun()
-    if live_pubs:
-        if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
-            _rollback(None)
+    if live_pubs and actions.button(
+        "Roll back this job", key="gallery_rollback_job", icon=":material/undo:", disabled=busy is not None, help=busy
+    ):
+        _rollback(None)
 
 # Publish ------------------------------------------------------------------------------------------------
 
@@ -288,8 +383,7 @@ with st.container(border=True):
 def _drive_actions() -> None:
     """A Drive job's approved images: save them back to Drive, and publish them to the store by SKU."""
     st.caption("Save them back to Google Drive. Running it again adds nothing twice.")
-    e1, e2 = st.columns([2, 3], vertical_alignment="bottom")
-    where = e1.radio(
+    where = st.radio(
         "Where",
         ["beside", "folder"],
         key="gallery_export_where",
@@ -300,13 +394,20 @@ def _drive_actions() -> None:
     )
     folder = ""
     if where == "folder":
-        folder = e2.text_input(
+        folder = st.text_input(
             "Drive folder (link or id)",
             key="gallery_export_folder",
             placeholder="https://drive.google.com/drive/folders/…",
             help="Open the folder in Drive and copy its address. The Drive account needs Editor access to it.",
         )
-    if st.button("Save to Google Drive", key="gallery_export", type="primary", icon=":material/add_to_drive:"):
+    if st.button(
+        "Save to Google Drive",
+        key="gallery_export",
+        type="primary",
+        icon=":material/add_to_drive:",
+        disabled=busy is not None,
+        help=busy,
+    ):
         with ui.errors():
             _queued(screen.queue_export(actor=me, job_id=job_id, folder=folder if where == "folder" else None))
     store = screen.store()
@@ -319,12 +420,13 @@ def _drive_actions() -> None:
         "Each image goes to the store product whose SKU matches the Drive folder or photo name "
         "(“SKU - Name”). Images with no matching product are listed and left out."
     )
-    s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
-    role = s1.radio("How", ["featured", "gallery"], key="gallery_sku_role", format_func=lambda r: screen.ROLE_LABELS[r])
+    role = st.radio("How", ["featured", "gallery"], key="gallery_sku_role", format_func=lambda r: screen.ROLE_LABELS[r])
     keep_old = True
     if role == "featured":
-        keep_old = s2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_sku_keep")
-    if s2.button("Publish by SKU…", key="gallery_sku_publish", icon=":material/publish:"):
+        keep_old = st.checkbox("Keep the old main image in the gallery", value=True, key="gallery_sku_keep")
+    if st.button(
+        "Publish by SKU…", key="gallery_sku_publish", icon=":material/publish:", disabled=busy is not None, help=busy
+    ):
         st.session_state[DIALOG] = (
             "sku",
             {"role": role, "keep_old": keep_old, "connection_id": store.id, "kind": store.kind},
@@ -334,6 +436,8 @@ def _drive_actions() -> None:
 if approved:
     with st.container(border=True):
         st.markdown(f"**Publish {ui.plural(len(approved), 'approved image')}**")
+        if busy:
+            st.caption(f":material/hourglass_top: {ui.escape_md(busy)}")
         if screen.from_drive(job):
             _drive_actions()
         elif not screen.can_publish(job):
@@ -341,13 +445,17 @@ if approved:
         else:
             has_variations = any(a.variation_id for a in approved)
             roles = ["featured", "gallery"] + (["variation"] if has_variations else [])
-            p1, p2 = st.columns([3, 2], vertical_alignment="bottom")
-            role = p1.radio("How", roles, key="gallery_role", format_func=lambda r: screen.ROLE_LABELS[r])
+            role = st.radio("How", roles, key="gallery_role", format_func=lambda r: screen.ROLE_LABELS[r])
             keep_old = True
             if role == "featured":
-                keep_old = p2.checkbox("Keep the old main image in the gallery", value=True, key="gallery_keep")
-            if p2.button(
-                f"Publish to the {store_label}…", key="gallery_publish", type="primary", icon=":material/publish:"
+                keep_old = st.checkbox("Keep the old main image in the gallery", value=True, key="gallery_keep")
+            if st.button(
+                f"Publish to the {store_label}…",
+                key="gallery_publish",
+                type="primary",
+                icon=":material/publish:",
+                disabled=busy is not None,
+                help=busy,
             ):
                 st.session_state[DIALOG] = (
                     "publish",
@@ -363,6 +471,8 @@ if dialog:
         _conflict_dialog(**args)
     elif kind == "sku":
         _sku_dialog(**args)
+    elif kind == "compare":
+        _compare_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
 shown = screen.filter_entries(entries, review_filter, flagged_ids)
@@ -394,8 +504,8 @@ def _set_review(asset_id: int, state: str) -> None:
 people = screen.people([a.id for e in page_items for a in e.assets if a.id is not None])
 
 
-def _fidelity(asset: Any, source_sha: str | None) -> None:
-    """The verdict, the findings in words, and a side-by-side zoom on the flagged part."""
+def _fidelity(asset: Any, source_sha: str | None, title: str) -> None:
+    """The verdict, the findings in words, and the way to zoom on the flagged part."""
     found = checks.get(asset.id)
     if found is None:
         st.caption("Fidelity: not checked yet.")
@@ -410,14 +520,15 @@ def _fidelity(asset: Any, source_sha: str | None) -> None:
         st.caption(ui.escape_md(note))
     region = screen.zoom_region(found)
     if region is not None:
-        with st.popover("Zoom", icon=":material/zoom_in:"):
-            left, right = st.columns(2)
-            left.caption("Product photo")
-            with left:
-                ui.image(_thumb(source_sha))
-            right.caption("Here (the flagged part)")
-            with right, ui.errors():
-                ui.image(screen.zoom(asset.sha256, region))
+        photo = screen.photo_region(found)
+        st.button(
+            "Zoom on it",
+            key=f"gallery_zoom_{asset.id}",
+            icon=":material/zoom_in:",
+            on_click=_open_compare,
+            args=(asset.id, asset.sha256, source_sha, title, list(region), list(photo) if photo else None, True),
+            help="The flagged part beside the product photo, at full resolution.",
+        )
     if st.session_state.get(f"gallery_sure_{asset.id}"):
         st.warning("This image may not show your product as it is. Click Approve again to approve it anyway.")
 
@@ -434,54 +545,73 @@ def _save_alt(asset_id: int) -> None:
 _thumb = screen.thumbnail
 
 
-def _result_card(item: Any, asset: Any, source_sha: str | None = None) -> None:
-    with st.container(border=True):
-        if asset is None:
-            ui.status_badge(item.status)
-            if item.status == ItemStatus.FAILED:
-                st.caption(ui.escape_md(item.error_message or "Failed."))
-            else:
-                st.caption("Not made yet.")
+def _result_card(item: Any, asset: Any, source_sha: str | None, title: str) -> None:
+    if asset is None:
+        ui.status_badge(item.status)
+        if item.status == ItemStatus.FAILED:
+            st.caption(ui.escape_md(item.error_message or "Failed."))
         else:
-            ui.image(_thumb(asset.sha256))
-            ui.status_badge(asset.review_state)
-            by = people.get(asset.id)
-            if by is not None and (by.approved_by or by.published_by):
-                said = [f"approved by {by.approved_by}"] if by.approved_by else []
-                said += [f"published by {by.published_by}"] if by.published_by else []
-                st.caption(ui.escape_md("; ".join(said).capitalize()))
-            _fidelity(asset, source_sha)
-            with st.container(horizontal=True, gap="small"):
-                st.button(
-                    "Approve",
-                    key=f"gallery_ok_{asset.id}",
-                    icon=":material/thumb_up:",
-                    on_click=_set_review,
-                    args=(asset.id, ReviewState.APPROVED),
-                    disabled=asset.review_state == ReviewState.APPROVED,
-                )
-                st.button(
-                    "Reject",
-                    key=f"gallery_no_{asset.id}",
-                    icon=":material/thumb_down:",
-                    on_click=_set_review,
-                    args=(asset.id, ReviewState.REJECTED),
-                    disabled=asset.review_state == ReviewState.REJECTED,
-                )
-            pending = (
-                "Gemini could not write this one yet (busy or over quota); it will, and until then this "
-                "template stands in. What you type here is kept."
-                if asset.alt_tries_left
-                else None
+            st.caption("Not made yet.")
+    else:
+        ui.image(_thumb(asset.sha256))
+        ui.status_badge(asset.review_state)
+        by = people.get(asset.id)
+        if by is not None and (by.approved_by or by.published_by):
+            said = [f"approved by {by.approved_by}"] if by.approved_by else []
+            said += [f"published by {by.published_by}"] if by.published_by else []
+            st.caption(ui.escape_md("; ".join(said).capitalize()))
+        _fidelity(asset, source_sha, title)
+        with st.container(horizontal=True, gap="small"):
+            st.button(
+                "Approve",
+                key=f"gallery_ok_{asset.id}",
+                icon=":material/thumb_up:",
+                on_click=_set_review,
+                args=(asset.id, ReviewState.APPROVED),
+                disabled=asset.review_state == ReviewState.APPROVED,
             )
-            st.text_input(
-                "Alt text",
-                value=asset.alt_text,
-                key=f"gallery_alt_{asset.id}",
-                max_chars=250,
-                on_change=_save_alt,
-                args=(asset.id,),
-                help=pending,
+            st.button(
+                "Reject",
+                key=f"gallery_no_{asset.id}",
+                icon=":material/thumb_down:",
+                on_click=_set_review,
+                args=(asset.id, ReviewState.REJECTED),
+                disabled=asset.review_state == ReviewState.REJECTED,
+            )
+        pending = (
+            "Gemini could not write this one yet (busy or over quota); it will, and until then this "
+            "template stands in. What you type here is kept."
+            if asset.alt_tries_left
+            else None
+        )
+        st.text_input(
+            "Alt text",
+            value=asset.alt_text,
+            key=f"gallery_alt_{asset.id}",
+            max_chars=250,
+            on_change=_save_alt,
+            args=(asset.id,),
+            help=pending,
+        )
+    with st.container(horizontal=True, gap="small"):
+        if asset is not None:
+            found = checks.get(asset.id)
+            region = screen.zoom_region(found) if found is not None and found.flagged else None
+            photo = screen.photo_region(found) if region is not None and found is not None else None
+            st.button(
+                "Compare",
+                key=f"gallery_cmp_{asset.id}",
+                icon=":material/compare:",
+                on_click=_open_compare,
+                args=(
+                    asset.id,
+                    asset.sha256,
+                    source_sha,
+                    title,
+                    list(region) if region else None,
+                    list(photo) if photo else None,
+                ),  # fmt: skip
+                help="This image beside the product photo at full resolution, with zoom.",
             )
         if item.status in (ItemStatus.SUCCEEDED, ItemStatus.FAILED):
             with st.popover("Regenerate", icon=":material/refresh:"):
@@ -498,30 +628,28 @@ def _result_card(item: Any, asset: Any, source_sha: str | None = None) -> None:
                         st.rerun()
 
 
-# One column for the original and one per variant (at least two, at most three per row), so every image on
-# the page has the same size.
-slots = min(4, max(3, 1 + max((len(e.items) for e in page_items), default=1)))
+# The original and each variant are cards of one width in a row that wraps: every image on the page has the same
+# size, and no column is kept empty for a variant a product does not have (at 820 px: two cards a row).
+CARD_WIDTH = 200
 for entry in page_items:
     product = entry.product
     with st.container(border=True):
         name, meta = ui.product_caption(product)
-        head = st.columns([5, 2], vertical_alignment="center")
-        with head[0]:
-            st.markdown(f"#### {ui.escape_md(name)}")
-            variation = ""
-            if entry.variation_id:
-                variation = next(
-                    (
-                        str(v.get("name") or v.get("id"))
-                        for v in product.get("variations", ())
-                        if str(v.get("id")) == str(entry.variation_id)
-                    ),
-                    str(entry.variation_id),
-                )
-            st.caption(ui.escape_md(" · ".join(x for x in (meta, variation) if x)))
+        st.markdown(f"#### {ui.escape_md(name)}")
+        variation = ""
+        if entry.variation_id:
+            variation = next(
+                (
+                    str(v.get("name") or v.get("id"))
+                    for v in product.get("variations", ())
+                    if str(v.get("id")) == str(entry.variation_id)
+                ),
+                str(entry.variation_id),
+            )
+        st.caption(ui.escape_md(" · ".join(x for x in (meta, variation) if x)))
         pubs = publications.of(entry.product_id, [a.id for a in entry.assets])
-        with head[1]:
-            if pubs:
+        if pubs:
+            with st.container(horizontal=True, gap="small", vertical_alignment="center"):
                 st.badge(
                     f"Published ({', '.join(sorted({p.role for p in pubs}))})",
                     color="green",
@@ -531,6 +659,8 @@ for entry in page_items:
                     "Roll back this product",
                     key=f"gallery_rb_{entry.product_id}_{entry.variation_id}",
                     icon=":material/undo:",
+                    disabled=busy is not None,
+                    help=busy,
                 ):
                     _rollback(sorted({p.product_id for p in pubs}))
         assets_by_item = {a.item_id: a for a in entry.assets if a.kind == "generated"}
@@ -539,33 +669,32 @@ for entry in page_items:
             for it in entry.items
             if it.status != ItemStatus.CANCELLED and (review_filter == "all" or it.id in assets_by_item)
         ]
-        # Before and after at the same size: the original, then the variants, wrapping under the variants.
-        per_row = slots - 1
-        for start in range(0, max(1, len(items)), per_row):
-            cols = st.columns(slots)
-            if start == 0:
-                with cols[0]:
-                    st.caption("Original")
-                    ui.image(_thumb(entry.source_sha))
-            for col, item in zip(cols[1:], items[start : start + per_row], strict=False):
-                with col:
-                    st.caption(f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else ""))
-                    _result_card(item, assets_by_item.get(item.id), entry.source_sha)
+        with st.container(horizontal=True, gap="small"):
+            with st.container(width=CARD_WIDTH):
+                st.caption("Original")
+                ui.image(_thumb(entry.source_sha))
+            for item in items:
+                with st.container(border=True, width=CARD_WIDTH):
+                    heading = f"Variant {item.variant_index + 1}" + (" (redo)" if item.parent_item_id else "")
+                    st.caption(heading)
+                    title = " · ".join(x for x in (name, variation, heading) if x)
+                    _result_card(item, assets_by_item.get(item.id), entry.source_sha, title)
 
 
 def _go(delta: int) -> None:
     st.session_state["gallery_page"] = page_no + delta
 
 
-nav = st.columns([1, 2, 1], vertical_alignment="center")
-nav[0].button(
+nav = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+nav.button(
     "Previous", key="gallery_prev", on_click=_go, args=(-1,), disabled=page_no <= 1, icon=":material/chevron_left:"
 )
-nav[1].markdown(
+nav.markdown(
     f"Products {(page_no - 1) * PER_PAGE + 1}–{min(page_no * PER_PAGE, len(shown))} of {len(shown):,}"
-    f" · page **{page_no}** of **{pages}**"
+    f" · page **{page_no}** of **{pages}**",
+    width="content",
 )
-nav[2].button(
+nav.button(
     "Next",
     key="gallery_next",
     on_click=_go,

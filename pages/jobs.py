@@ -198,7 +198,7 @@ with st.container(border=True):
         else:
             st.caption("Nobody has changed this job yet.")
     if st.button("Open in Gallery", key="jobs_open_gallery", icon=":material/photo_library:"):
-        st.session_state[ui.GALLERY_JOB] = job.id
+        st.session_state[ui.GALLERY_JOB] = screen.gallery_job(job)
         ui.go("gallery")
 
 # Spend per person and month, and the budgets ---------------------------------------------------------------

@@ -4,10 +4,13 @@ between products, with progress like generation."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from lib import jobs, publish, store_jobs
-from lib.errors import InputError
+from lib import actions, jobs, publish, store_jobs
+from lib.auth.roles import local_admin
+from lib.errors import InputError, JobError
 from lib.jobs import job_progress
 from lib.models import ItemStatus, PublicationState
 from lib.worker import run_until_idle
@@ -79,3 +82,23 @@ def test_a_conflict_fails_the_rollback_item_with_its_sentence(rt, woo_emu, conn,
     [item] = jobs.job_items(rt.db, back.id)
     assert item.status == ItemStatus.FAILED and item.error_kind == "PublishConflict"
     assert item.error_message.startswith("“Red Mug” (WCR-MUG-RED): changed in the store after we published")
+
+
+def test_a_second_store_job_on_the_same_job_waits_for_the_first(rt, woo_emu, conn, woo):
+    """Two store jobs on one job would race each other's image lists: lib refuses the second, in a sentence, until
+    the first has finished or been cancelled."""
+    admin = local_admin("local")
+    job_id, _ = make_job(rt, "woocommerce", conn.id, [(woo["17"], None)])
+    first = actions.queue_publish(rt, actor=admin, job_id=job_id, role="gallery")
+    busy = f"Job {job_id} already has a publishing job (job #{first.id}) queued or running. Wait for it to finish"
+    with pytest.raises(JobError, match=re.escape(busy)):
+        actions.queue_publish(rt, actor=admin, job_id=job_id, role="featured")
+    with pytest.raises(JobError, match=re.escape(busy)):
+        actions.queue_rollback(rt, actor=admin, job_id=job_id)
+    assert [j.id for j in jobs.list_jobs(rt.db)[0] if j.provider == "store"] == [first.id]  # nothing else queued
+
+    run_until_idle(rt, job_id=first.id)
+    back = actions.queue_rollback(rt, actor=admin, job_id=job_id)  # finished: the next one may start
+    jobs.cancel_job(rt.db, job_id=back.id)
+    again = actions.queue_publish(rt, actor=admin, job_id=job_id, role="gallery")  # cancelled counts as finished
+    assert again.id != back.id

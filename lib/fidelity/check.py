@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -47,6 +48,7 @@ class Measured:
     _gen_size: tuple[int, int] = (1, 1)
     _ocr_scale: float = 1.0
     _src_box: tuple[int, int, int, int] = (0, 0, 1, 1)
+    _source: SourceView | None = None
 
     def gen_box(self, box: tuple[float, float, float, float], scale: float = 1.0) -> Box | None:
         """A box in source work coordinates (divided by `scale` first) as fractions of the generated image."""
@@ -59,6 +61,13 @@ class Measured:
         fx0, fy0 = float(np.clip(q[:, 0].min() / w, 0, 1)), float(np.clip(q[:, 1].min() / h, 0, 1))
         fx1, fy1 = float(np.clip(q[:, 0].max() / w, 0, 1)), float(np.clip(q[:, 1].max() / h, 0, 1))
         return (round(fx0, 4), round(fy0, 4), round(fx1, 4), round(fy1, 4))
+
+    def photo_box(self, box: tuple[float, float, float, float], scale: float = 1.0) -> Box | None:
+        """A box in source work coordinates (divided by `scale` first) as fractions of the source photo: the
+        gallery's compare shows the same part of the product there."""
+        if self._source is None:
+            return None
+        return self._source.photo_box(tuple(v / scale for v in box))  # type: ignore[arg-type]
 
     def where(self, box: tuple[float, float, float, float]) -> str:
         """'at the top left', 'in the middle', ... of the product, from a work-coordinate box."""
@@ -115,6 +124,7 @@ def _compare(src: SourceView, gen: GeneratedView, reg: Registration) -> Measured
         _gen_size=gen.size,
         _ocr_scale=src.ocr_scale,
         _src_box=(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1),
+        _source=src,
     )
     cmp = colour.compare(src.rgb, reg.aligned, inner)
     warped_lab = colour.rgb2lab(reg.warped).astype(np.float32)
@@ -225,9 +235,8 @@ def _region_findings(m: Measured, t: dict[str, tuple[float, float]]) -> list[Fin
                 f"{_pct(top.share)} of the product)."
             )
         box = m.gen_box(top.box)
-        out.append(
-            Finding(check, sev, msg, score=round(m.values[kind] / flag, 3), region=box, data={"share": m.values[kind]})
-        )
+        data: dict[str, Any] = {"share": m.values[kind], "source_region": m.photo_box(top.box)}
+        out.append(Finding(check, sev, msg, score=round(m.values[kind] / flag, 3), region=box, data=data))
     return out
 
 
@@ -247,9 +256,8 @@ def _shape_findings(m: Measured, t: dict[str, tuple[float, float]]) -> list[Find
         where = m.where(sh.warp_box) if sh.warp_box else "in places"
         msg = f"The product's shape is warped {where}: parts moved by up to {sh.warp:.0f} % of its size."
         box = m.gen_box(sh.warp_box) if sh.warp_box else None
-        out.append(
-            Finding(Check.SHAPE, sev, msg, score=round(sh.warp / t["warp"][0], 3), region=box, data={"warp": sh.warp})
-        )
+        data = {"warp": sh.warp, "source_region": m.photo_box(sh.warp_box) if sh.warp_box else None}
+        out.append(Finding(Check.SHAPE, sev, msg, score=round(sh.warp / t["warp"][0], 3), region=box, data=data))
     return out
 
 
@@ -270,7 +278,11 @@ def _text_findings(m: Measured, t: dict[str, tuple[float, float]]) -> list[Findi
     xs1 = max(c.box[2] for c in m.text_changes)
     ys1 = max(c.box[3] for c in m.text_changes)
     box = m.gen_box((xs0, ys0, xs1, ys1), scale=m._ocr_scale)
-    data = {"changes": [[c.before, c.after] for c in m.text_changes], "words": m.text_words}
+    data = {
+        "changes": [[c.before, c.after] for c in m.text_changes],
+        "words": m.text_words,
+        "source_region": m.photo_box((xs0, ys0, xs1, ys1), scale=m._ocr_scale),
+    }
     return [Finding(Check.TEXT, sev, msg, score=round(share / t["text"][0], 3), region=box, data=data)]
 
 

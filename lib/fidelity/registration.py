@@ -46,6 +46,16 @@ class SourceView:
     ocr_rgb: np.ndarray  # uint8: the same crop at OCR size
     points: np.ndarray  # float32 (n, 2): SIFT keypoints in work coordinates
     descriptors: np.ndarray | None
+    # Where the crop sits in the source photo (fractions x0, y0, x1, y1), so a finding can say where it is there too.
+    frame: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+
+    def photo_box(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """A box in work coordinates as fractions of the source photo."""
+        h, w = self.rgb.shape[:2]
+        fx0, fy0, fx1, fy1 = self.frame
+        sx, sy = (fx1 - fx0) / max(1, w), (fy1 - fy0) / max(1, h)
+        out = (fx0 + box[0] * sx, fy0 + box[1] * sy, fx0 + box[2] * sx, fy0 + box[3] * sy)
+        return (round(out[0], 4), round(out[1], 4), round(out[2], 4), round(out[3], 4))
 
     @property
     def ocr_scale(self) -> float:
@@ -121,7 +131,9 @@ def _prepare(sha: str, source_png: bytes) -> SourceView:
     with _cv_lock:
         kps, desc = _sift().detectAndCompute(gray, feat_mask)
     pts = np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2)
-    return SourceView(sha=sha, rgb=work, mask=mask, ocr_rgb=ocr, points=pts, descriptors=desc)
+    (bx0, by0, bx1, by1), (sw, sh) = cut.box, cut.source_size
+    frame = (bx0 / max(1, sw), by0 / max(1, sh), bx1 / max(1, sw), by1 / max(1, sh))
+    return SourceView(sha=sha, rgb=work, mask=mask, ocr_rgb=ocr, points=pts, descriptors=desc, frame=frame)
 
 
 def generated_view(data: bytes) -> GeneratedView:

@@ -41,6 +41,7 @@ from lib.jobs.queries import (
     latest_job_id,
     list_jobs,
     pending_items,
+    store_job_in_flight,
     totals,
 )
 from lib.jobs.spec import (
@@ -60,6 +61,7 @@ from lib.jobs.transitions import (
     approve_all,
     cancel_item,
     cancel_job,
+    check_store_job_free,
     claim_items,
     complete_item,
     complete_store_item,
@@ -94,6 +96,7 @@ __all__ = [
     "approved_assets",
     "cancel_item",
     "cancel_job",
+    "check_store_job_free",
     "claim_items",
     "StoreItem",
     "complete_item",
@@ -120,6 +123,7 @@ __all__ = [
     "set_alt_text",
     "set_review",
     "set_stage",
+    "store_job_in_flight",
     "suggested_mode",
     "totals",
 ]

@@ -9,12 +9,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from lib.db import Database
 from lib.errors import JobError
 from lib.models import (
     TERMINAL_ITEM,
+    TERMINAL_JOB,
     Asset,
     AssetKind,
     Event,
@@ -39,19 +40,44 @@ def get_job(db: Database, job_id: int) -> Job:
     return job
 
 
+def unfinished_store_job(s: Session, source_job_id: int) -> Job | None:
+    """The store job (publish, rollback, export) still queued or running on `source_job_id`, if any. Store jobs
+    name the job they work on in their options; few are unfinished at any time, so they are read and matched here."""
+    unfinished = s.exec(
+        select(Job).where(
+            Job.provider == "store", col(Job.finished_at).is_(None), col(Job.status).not_in(list(TERMINAL_JOB))
+        )
+    ).all()
+    return next((j for j in unfinished if (j.options or {}).get("source_job_id") == source_job_id), None)
+
+
+def store_job_in_flight(db: Database, source_job_id: int) -> Job | None:
+    with db.session() as s:
+        return unfinished_store_job(s, source_job_id)
+
+
 def latest_job_id(db: Database) -> int | None:
     with db.session() as s:
         return s.exec(select(func.max(Job.id))).one()
 
 
 def list_jobs(
-    db: Database, page: int = 1, per_page: int = 20, status: str | None = None, source_kind: str | None = None
+    db: Database,
+    page: int = 1,
+    per_page: int = 20,
+    status: str | None = None,
+    source_kind: str | None = None,
+    exclude_provider: str | None = None,
 ) -> tuple[list[Job], int]:
-    """Jobs newest first, one page at a time, and how many match in all."""
+    """Jobs newest first, one page at a time, and how many match in all (`exclude_provider="store"`: only jobs
+    that make images, as the Gallery lists them)."""
     page = max(1, page)
     with db.session() as s:
         query = select(Job)
         count = select(func.count()).select_from(Job)
+        if exclude_provider:
+            query = query.where(Job.provider != exclude_provider)
+            count = count.where(Job.provider != exclude_provider)
         if status:
             query = query.where(Job.status == status)
             count = count.where(Job.status == status)

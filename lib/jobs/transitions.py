@@ -23,6 +23,7 @@ from lib.db import Database
 from lib.errors import AppError, InputError, JobError
 from lib.generation import prompts
 from lib.generation.base import GeneratedImage
+from lib.jobs.queries import unfinished_store_job
 from lib.jobs.spec import JobSpec, Selection, estimate_cost, model_for, validate_spec
 from lib.models import (
     TERMINAL_ITEM,
@@ -646,6 +647,26 @@ class StoreItem:
     variation_id: str | None = None
 
 
+# What a store job does, in words ("Job 12 already has a publishing job (job #13) queued or running.")
+STORE_WORK = {"publish": "a publishing job", "rollback": "a rollback", "export": "an export to Drive"}
+
+
+def _refuse_second_store_job(s: Session, source_job_id: int) -> None:
+    busy = unfinished_store_job(s, source_job_id)
+    if busy is not None:
+        raise JobError(
+            f"Job {source_job_id} already has {STORE_WORK.get(str(busy.model), 'a store job')} (job #{busy.id}) "
+            "queued or running. Wait for it to finish, or cancel it, before starting another."
+        )
+
+
+def check_store_job_free(db: Database, source_job_id: int) -> None:
+    """Refuse early (before a plan reads the store) when a store job on `source_job_id` is unfinished;
+    `create_store_job` checks again where it counts."""
+    with db.session() as s:
+        _refuse_second_store_job(s, source_job_id)
+
+
 def create_store_job(
     db: Database,
     *,
@@ -655,8 +676,13 @@ def create_store_job(
     items: list[StoreItem],
     connection_id: int | None = None,
 ) -> Job:
-    """Queue a store job (publish, rollback or export of `source`'s images): provider "store", model = the work."""
+    """Queue a store job (publish, rollback or export of `source`'s images): provider "store", model = the work.
+
+    One at a time per job: each publish builds on the image lists the last one left and a rollback restores them,
+    so a second one queued beside an unfinished one would race it. Checked inside the write transaction (SQLite
+    takes its write lock at BEGIN), so two tabs confirming at once cannot both pass."""
     with db.transaction() as s:
+        _refuse_second_store_job(s, source.id or 0)
         job = Job(
             source_kind=source.source_kind,
             connection_id=connection_id if connection_id is not None else source.connection_id,

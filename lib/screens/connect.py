@@ -11,7 +11,7 @@ from lib import actions, connections
 from lib.auth import users
 from lib.auth.roles import Actor, Permission, Role
 from lib.auth.tables import User
-from lib.checks import Check
+from lib.checks import Check, first_failure, summary
 from lib.connectors import registry
 from lib.connectors.providers import GeminiForm
 from lib.connectors.shopify import ShopifyForm
@@ -51,6 +51,20 @@ class ConnectionCard:
         if self.verified_at is None:
             return "not tested"
         return "problem" if self.last_error else "working"
+
+
+@dataclass(frozen=True)
+class SaveAttempt:
+    """Saving a store typed in: saved (`card`), or not, because its test failed and nobody said "save anyway"."""
+
+    card: ConnectionCard | None
+    checks: list[Check]
+
+    @property
+    def problem(self) -> str:
+        """What failed, in a sentence ("" when every check passed)."""
+        failed = first_failure(self.checks)
+        return "" if failed is None else " ".join(x for x in (f"{failed.label}: {failed.detail}", failed.advice) if x)
 
 
 class ConnectScreen:
@@ -158,6 +172,20 @@ class ConnectScreen:
             save=lambda: registry.connector(kind).save(self.runtime, form=form, connection_id=connection_id),
         )
         return self._card(conn)
+
+    def save_store(
+        self, kind: Kind, *, actor: Actor, form: Any, checks: list[Check] | None = None, anyway: bool = False
+    ) -> SaveAttempt:
+        """Test a store typed in, then save it. When a check fails nothing is saved unless `anyway` (the page asked
+        "Save anyway?" first). `checks`: the test just run on this same form, so the store is not asked twice. The
+        saved connection remembers the test's outcome (its card says "working" or "problem")."""
+        if checks is None:
+            checks = self.check_form(kind, form, actor=actor)
+        if first_failure(checks) is not None and not anyway:
+            return SaveAttempt(None, checks)
+        card = self.save(kind, actor=actor, form=form)
+        connections.mark_verified(self.runtime.db, card.id, summary(checks))
+        return SaveAttempt(self._card(connections.get_connection(self.runtime.db, card.id)), checks)
 
     def provider_note(self, kind: Kind) -> str:
         return next(p.note for p in provider_choices(self.runtime) if p.name == kind)

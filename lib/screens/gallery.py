@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import select
 
-from lib import actions, archive, jobs, publish, sku_publish, store_jobs
+from lib import actions, archive, images, jobs, publish, sku_publish, store_jobs
 from lib.auth import audit
 from lib.auth.audit import AssetPeople
 from lib.auth.roles import Actor, Permission
@@ -23,13 +23,11 @@ from lib.errors import AppError
 from lib.fidelity import Verdict
 from lib.fidelity import records as fidelity_records
 from lib.fidelity.records import StoredCheck
-from lib.fidelity.zoom import crop as zoom_crop
 from lib.formatting import plural
 from lib.generation import direction
 from lib.kinds import Kind
 from lib.labels import ROLE_LABELS, job_title, kind_label
 from lib.models import (
-    TERMINAL_JOB,
     Asset,
     ItemStatus,
     Job,
@@ -131,6 +129,49 @@ VERDICT_BADGES = {
 }
 
 
+# The compare's zoom levels: 1 shows both pictures whole at full resolution; n shows 1/n of their width and height.
+ZOOMS = (1, 2, 4, 8)
+Box = tuple[float, float, float, float]
+
+
+def zoom_label(zoom: int | None) -> str:
+    return "Whole picture" if (zoom or 1) <= 1 else f"{zoom}×"
+
+
+def compare_window(zoom: int, across: float, down: float) -> Box:
+    """The window (fractions of an image) a zoom level shows around the centre (`across`, `down`), moved back inside
+    the image at the edges, so a window never shows less than it should."""
+    side = 1.0 / max(1, zoom)
+    x0 = min(max(0.0, across - side / 2), 1.0 - side)
+    y0 = min(max(0.0, down - side / 2), 1.0 - side)
+    return (round(x0, 4), round(y0, 4), round(x0 + side, 4), round(y0 + side, 4))
+
+
+def flagged_view(region: Box | list[float]) -> tuple[int, float, float]:
+    """The zoom level and centre that show a flagged region whole, with a margin around it: the largest zoom whose
+    window still holds the region and half as much again."""
+    x0, y0, x1, y1 = (float(v) for v in region)
+    extent = 1.5 * max(x1 - x0, y1 - y0, 0.01)
+    zoom = max((z for z in ZOOMS if 1.0 / z >= extent), default=1)
+    return zoom, (x0 + x1) / 2, (y0 + y1) / 2
+
+
+def _same_view(a: tuple[int, float, float], b: tuple[int, float, float]) -> bool:
+    """The same zoom and centre, to the whole percent the sliders move by."""
+    return a[0] == b[0] and round(100 * a[1]) == round(100 * b[1]) and round(100 * a[2]) == round(100 * b[2])
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """The product photo and a generated image for the compare dialog: whole (as stored, full resolution) or both
+    cut at the same window."""
+
+    source: bytes | None  # None: the job has no photo for this product
+    generated: bytes
+    window: Box
+    note: str  # what the two pictures show, in a sentence
+
+
 @dataclass(frozen=True)
 class Store:
     """The store a Drive job publishes to by SKU (its name, id and kind only)."""
@@ -198,15 +239,21 @@ class GalleryScreen:
     # Which job
 
     def job_choices(self, wanted: int | None) -> tuple[dict[int, str], bool]:
-        """The 50 latest jobs by id, with their titles, and `wanted` first when it is older; False when `wanted`
-        does not exist."""
-        recent, _ = jobs.list_jobs(self.runtime.db, page=1, per_page=50)
+        """The 50 latest jobs that made images, by id, with their titles, and `wanted` first when it is older;
+        False when `wanted` does not exist. Store jobs (publish, rollback, export) have no images to review: the
+        Gallery follows them on the job they work on."""
+        recent, _ = jobs.list_jobs(self.runtime.db, page=1, per_page=50, exclude_provider=store_jobs.STORE)
         found = True
         if wanted is not None and wanted not in [j.id for j in recent]:
             try:
-                recent.insert(0, jobs.get_job(self.runtime.db, wanted))
+                job = jobs.get_job(self.runtime.db, wanted)
             except AppError:
                 found = False
+            else:
+                if store_jobs.is_store_job(job):
+                    found = False
+                else:
+                    recent.insert(0, job)
         return {j.id: job_title(j) for j in recent if j.id is not None}, found
 
     def job(self, job_id: int) -> Job:
@@ -313,9 +360,58 @@ class GalleryScreen:
         """The region of the first finding that has one (fractions of the generated image)."""
         return next((f.region for f in check.findings if f.region), None)
 
-    def zoom(self, sha: str, region: tuple[float, float, float, float]) -> bytes:
-        """PNG of the flagged part of an image, for the side-by-side zoom."""
-        return zoom_crop(self.runtime.blobs.get(sha), region)
+    # Compare: one image and its product photo at full resolution, read from the blob store only when opened
+
+    ZOOMS = ZOOMS
+    zoom_label = staticmethod(zoom_label)
+    flagged_view = staticmethod(flagged_view)
+
+    @staticmethod
+    def photo_region(check: StoredCheck) -> Box | None:
+        """Where the flagged part is in the product photo (the finding `zoom_region` names), when the check said."""
+        finding = next((f for f in check.findings if f.region), None)
+        found = (finding.data or {}).get("source_region") if finding is not None else None
+        return (float(found[0]), float(found[1]), float(found[2]), float(found[3])) if found else None
+
+    def compare(
+        self,
+        *,
+        source_sha: str | None,
+        sha: str,
+        zoom: int,
+        across: float = 0.5,
+        down: float = 0.5,
+        flagged: Box | list[float] | None = None,
+        flagged_photo: Box | list[float] | None = None,
+    ) -> CompareView:
+        """Both pictures whole (zoom 1: the stored files as they are), or both cut at the same window around
+        (`across`, `down`) at their own resolution. Only these two images are read.
+
+        The product seldom sits at the same place in the photo and in the new picture: while the view is the one
+        that shows the `flagged` part, the photo is cut around `flagged_photo` (where the check found that part of
+        the product in the photo) instead, so both show the same part of the product."""
+        blobs = self.runtime.blobs
+        if zoom <= 1:
+            whole = (0.0, 0.0, 1.0, 1.0)
+            source = blobs.get(source_sha) if source_sha else None
+            note = "Both pictures whole, at full resolution (open one in a new tab to see every pixel)."
+            return CompareView(source, blobs.get(sha), whole, note)
+        window = compare_window(zoom, across, down)
+        on_flagged = flagged is not None and _same_view(flagged_view(flagged), (zoom, across, down))
+        if on_flagged and flagged_photo is not None:
+            photo_window = compare_window(*flagged_view(flagged_photo))
+            note = (
+                "The flagged part of the product in each picture: where the fidelity check found it in the "
+                "photo, and in the new picture."
+            )
+        else:
+            photo_window = window
+            note = (
+                f"The same part of both pictures, {zoom}× closer: {round(100 * across)} % across and "
+                f"{round(100 * down)} % down. The product may sit elsewhere in the new picture than in the photo."
+            )
+        source = images.crop_window(blobs.get(source_sha), photo_window) if source_sha else None
+        return CompareView(source, images.crop_window(blobs.get(sha), window), window, note)
 
     def regenerate_flagged(self, *, actor: Actor, job: Job) -> int:
         """Make the flagged images waiting for review again, each with its finding as a correction, as many as
@@ -347,16 +443,24 @@ class GalleryScreen:
         return actions.cancel_job(self.runtime, actor=actor, job_id=store_job_id)
 
     def running_store_job(self, job_id: int) -> int | None:
-        """The newest store job working on `job_id` that has not finished (queued in a tab since closed, or by the
-        CLI), so coming back to the Gallery follows it."""
-        with self.runtime.db.session() as s:
-            recent = s.exec(
-                select(Job).where(Job.provider == store_jobs.STORE).order_by(col(Job.id).desc()).limit(50)
-            ).all()
-        for j in recent:
-            if j.options.get("source_job_id") == job_id and j.finished_at is None and j.status not in TERMINAL_JOB:
-                return j.id
-        return None
+        """The store job working on `job_id` that has not finished (queued in a tab since closed, or by the CLI), so
+        coming back to the Gallery follows it."""
+        running = jobs.store_job_in_flight(self.runtime.db, job_id)
+        return None if running is None else running.id
+
+    def store_busy(self, job_id: int) -> str | None:
+        """Why Publish, Roll back and Save to Drive wait (a store job on this job is queued or running), or None.
+        lib refuses a second one anyway; the page disables the buttons and says why."""
+        running = jobs.store_job_in_flight(self.runtime.db, job_id)
+        if running is None:
+            return None
+        doing = {"publish": "Publishing", "rollback": "A rollback", "export": "Saving to Drive"}.get(
+            str(running.model), "A store job"
+        )
+        return (
+            f"{doing} (job #{running.id}) is still queued or running: publishing and rolling back wait until it "
+            "has finished, or until you cancel it."
+        )
 
     def store_job(self, store_job_id: int) -> StoreJobView:
         """Its progress (stage, counts, ETA) and, once it has finished, what it did in sentences."""

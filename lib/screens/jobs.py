@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lib import actions, jobs, workers_seen
+from lib import actions, jobs, store_jobs, workers_seen
 from lib.auth import audit, budgets
 from lib.auth.roles import Actor, Permission
 from lib.auth.tables import AuditEntry, JobShare
@@ -217,6 +217,14 @@ class JobsScreen:
 
     # Who launched a job, its budget share, who did what (the audit trail)
 
+    @staticmethod
+    def gallery_job(job: Job) -> int | None:
+        """The job the Gallery shows for `job`: a publish, rollback or export job opens the job it worked on."""
+        if store_jobs.is_store_job(job):
+            source = job.options.get("source_job_id")
+            return int(source) if source is not None else None
+        return job.id
+
     def share(self, job_id: int) -> JobShare | None:
         return budgets.share(self.runtime.db, job_id)
 
@@ -224,7 +232,7 @@ class JobsScreen:
     def share_caption(share: JobShare, job: Job) -> str:
         cap = "no limit" if share.cap_usd is None else budgets.usd(share.cap_usd)
         who = share.launched_email or share.launched_by
-        return f"Launched by {who}; budget share {cap}, spent {budgets.usd(job.actual_cost)}."
+        return f"Launched by {who}; budget share {cap}; cost so far: {fmt_cost(job.actual_cost)}."
 
     @staticmethod
     def may_set_budgets(actor: Actor) -> bool:

@@ -3,8 +3,11 @@ construction), and each kind of drift a generator makes comes back as a finding 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from bench.fidelity_set import Product, bottle, drifted, faithful, products, rerender
 from lib.drawing import render_png
@@ -14,6 +17,7 @@ from lib.fidelity.check import check
 from lib.fidelity.verdict import Finding, Severity, verdict_of
 from lib.generation.base import GenerationRequest, ProductInfo
 from lib.generation.studio import StudioEngine
+from lib.images import product_bbox
 
 
 @pytest.mark.parametrize(
@@ -51,6 +55,13 @@ def test_a_product_in_another_colour_is_named_in_colour_words() -> None:
     assert colour, report.summary
     assert "teal in the photo" in colour[0].message and "red here" in colour[0].message
     assert colour[0].region is not None  # the gallery zooms there
+    # ... and shows the same part of the mug in the photo, where the mug sits there (not where it sits in the scene).
+    photo = Image.open(io.BytesIO(src)).convert("RGB")
+    bx0, by0, bx1, by1 = product_bbox(photo) or (0, 0, 0, 0)
+    px0, py0, px1, py1 = colour[0].data["source_region"]
+    cx, cy = (px0 + px1) / 2 * photo.width, (py0 + py1) / 2 * photo.height
+    assert bx0 <= cx <= bx1 and by0 <= cy <= by1
+    assert 0.0 <= px0 < px1 <= 1.0 and 0.0 <= py0 < py1 <= 1.0
 
 
 def test_another_product_is_redrawn() -> None:

@@ -1,16 +1,26 @@
-"""The Gallery screen: paging, the stamp that says when to reread, review filters."""
+"""The Gallery screen: paging, the stamp that says when to reread, review filters, the full-resolution compare."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from lib import jobs
 from lib.config import Settings
 from lib.models import Asset, AssetKind, ItemStatus, Job, JobItem, ReviewState
 from lib.runtime import Runtime
-from lib.screens.gallery import filter_entries, gallery_stamp, page_slice
+from lib.screens.gallery import (
+    GalleryScreen,
+    compare_window,
+    filter_entries,
+    flagged_view,
+    gallery_stamp,
+    page_slice,
+)
 
 
 @pytest.fixture
@@ -51,3 +61,71 @@ def test_gallery_stamp_moves_when_the_gallery_would_change(rt: Runtime) -> None:
     assert len(filter_entries(entries, "approved")) == 1
     assert filter_entries(entries, "rejected") == []
     assert filter_entries(entries, "all") is entries
+
+
+def _gradient(size: tuple[int, int]) -> bytes:
+    """A picture whose every pixel says where it is: red grows left to right, green top to bottom."""
+    w, h = size
+    xs, ys = np.meshgrid(np.linspace(0, 255, w), np.linspace(0, 255, h))
+    arr = np.stack([xs, ys, np.full_like(xs, 128)], axis=-1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_compare_shows_both_pictures_whole_then_the_same_window_at_full_resolution(rt: Runtime) -> None:
+    photo, made = _gradient((1600, 1600)), _gradient((2048, 1536))
+    photo_sha, made_sha = rt.blobs.put(photo), rt.blobs.put(made)
+    screen = GalleryScreen(rt)
+
+    whole = screen.compare(source_sha=photo_sha, sha=made_sha, zoom=1)
+    assert (whole.source, whole.generated) == (photo, made)  # the stored files, not thumbnails
+
+    near = screen.compare(source_sha=photo_sha, sha=made_sha, zoom=4, across=0.25, down=0.75)
+    assert near.window == (0.125, 0.625, 0.375, 0.875)
+    assert near.source is not None
+    src, gen = Image.open(io.BytesIO(near.source)), Image.open(io.BytesIO(near.generated))
+    assert src.size == (400, 400) and gen.size == (512, 384)  # a quarter of each side, pixel for pixel
+    # The same place in both: their centre pixel is the one a quarter across and three quarters down.
+    for im in (src, gen):
+        r, g, _ = im.convert("RGB").getpixel((im.width // 2, im.height // 2))
+        assert abs(r - 0.25 * 255) < 6 and abs(g - 0.75 * 255) < 6
+
+    edge = screen.compare(source_sha=photo_sha, sha=made_sha, zoom=2, across=1.0, down=0.0)
+    assert edge.window == (0.5, 0.0, 1.0, 0.5)  # moved back inside the picture, never smaller
+
+
+def test_a_flagged_region_opens_zoomed_on_it_with_a_margin() -> None:
+    zoom, across, down = flagged_view((0.40, 0.50, 0.50, 0.60))  # a tenth of each side
+    assert zoom == 4 and (round(across, 2), round(down, 2)) == (0.45, 0.55)
+    x0, y0, x1, y1 = compare_window(zoom, across, down)
+    assert x0 <= 0.40 and y0 <= 0.50 and x1 >= 0.50 and y1 >= 0.60  # the whole region is in the window
+    assert flagged_view((0.0, 0.0, 0.9, 0.5))[0] == 1  # too big to zoom on: the whole picture
+
+
+def test_on_the_flagged_part_the_photo_is_cut_where_the_check_found_that_part(rt: Runtime) -> None:
+    photo_sha, made_sha = rt.blobs.put(_gradient((1200, 1200))), rt.blobs.put(_gradient((1024, 1024)))
+    screen = GalleryScreen(rt)
+    flagged, in_photo = (0.40, 0.50, 0.50, 0.60), (0.10, 0.10, 0.20, 0.20)  # the product sits elsewhere there
+    zoom, across, down = flagged_view(flagged)
+
+    def centres(view) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+        out = []
+        for data in (view.source, view.generated):
+            im = Image.open(io.BytesIO(data)).convert("RGB")
+            out.append(im.getpixel((im.width // 2, im.height // 2))[:2])
+        return out
+
+    on_it = screen.compare(
+        source_sha=photo_sha, sha=made_sha, zoom=zoom, across=across, down=down, flagged=flagged, flagged_photo=in_photo
+    )
+    (pr, pg), (gr, gg) = centres(on_it)
+    assert abs(pr - 0.15 * 255) < 6 and abs(pg - 0.15 * 255) < 6  # the photo around where the part is there
+    assert abs(gr - 0.45 * 255) < 6 and abs(gg - 0.55 * 255) < 6  # the new picture around the flagged part
+    assert "The flagged part of the product in each picture" in on_it.note
+
+    moved = screen.compare(
+        source_sha=photo_sha, sha=made_sha, zoom=zoom, across=0.3, down=down, flagged=flagged, flagged_photo=in_photo
+    )
+    (pr, _), (gr, _) = centres(moved)
+    assert abs(pr - gr) < 6  # moved away: both cut at the same place again

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pyarrow as pa
 
-from lib.screens.jobs import event_rows
+from lib.models import Job
+from lib.screens.jobs import JobsScreen, event_rows
 
 
 def test_request_log_rows_keep_one_type_per_column() -> None:
@@ -63,3 +64,9 @@ def test_jobs_tables_name_styles_and_say_free_for_the_studio_engine() -> None:
     )
     [row] = job_rows([job])  # type: ignore[list-item]
     assert row["Style"] == "Dark & moody" and row["Cost"] == "free" and row["Provider"] == "Studio engine (offline)"
+
+
+def test_open_in_gallery_shows_the_job_a_store_job_worked_on() -> None:
+    publishing = Job(id=8, source_kind="demo", provider="store", model="publish", options={"source_job_id": 7})
+    assert JobsScreen.gallery_job(publishing) == 7  # store jobs have no images of their own to review
+    assert JobsScreen.gallery_job(Job(id=3, source_kind="demo", provider="studio", model="studio-v1")) == 3

@@ -291,3 +291,50 @@ def test_cancel_stops_publishing_between_products(home, rt, store) -> None:
     assert store.product_image_ids(item.product_id) != before[item.product_id]
     [other] = {"1", "2"} - {item.product_id}
     assert store.product_image_ids(other) == before[other]  # left as it was
+
+
+def test_publish_and_roll_back_wait_while_a_store_job_of_this_job_is_unfinished(home, rt) -> None:
+    make_job(rt, ["1", "2"])
+    at = page("gallery").run()
+    store_job = _queue_publish(at)
+    at.run()
+    assert_ok(at)
+    reason = f"Publishing (job #{store_job}) is still queued or running"
+    assert at.button(key="gallery_publish").disabled
+    assert reason in at.button(key="gallery_publish").proto.help
+    assert any(reason in c.value for c in at.caption)  # said beside the buttons, not only on hover
+
+    run_until_idle(rt)
+    at.run()
+    assert_ok(at)
+    assert not at.button(key="gallery_publish").disabled and not at.button(key="gallery_rollback_job").disabled
+    at.button(key="gallery_rollback_job").click().run()
+    assert_ok(at)
+    at.run()
+    back = at.session_state["gallery_store_job"][1]
+    waiting = [at.button(key=k) for k in ("gallery_publish", "gallery_rollback_job", "gallery_rb_1_None")]
+    assert all(b.disabled and f"A rollback (job #{back})" in b.proto.help for b in waiting)
+
+
+def test_compare_opens_the_image_beside_its_photo_and_zooms_on_the_same_place(home, rt) -> None:
+    job_id = make_job(rt, ["1"])
+    [item] = jobs.job_items(rt.db, job_id)
+    at = page("gallery").run()
+    at.button(key=f"gallery_cmp_{item.result_asset_id}").click().run()
+    assert_ok(at)
+    [dialog] = at.get("dialog")
+    assert [c.value for c in dialog.caption][:2] == ["Product photo", "Generated"]
+    assert "Both pictures whole, at full resolution" in " ".join(c.value for c in dialog.caption)
+    assert len(dialog.get("image")) == 2
+    assert not dialog.get("slider")  # the whole picture: nothing to move
+
+    at.segmented_control(key="gallery_cmp_zoom").set_value(4).run()
+    assert_ok(at)
+    at.slider(key="gallery_cmp_x").set_value(30).run()
+    [dialog] = at.get("dialog")
+    assert "The same part of both pictures, 4× closer: 30 % across and 50 % down." in " ".join(
+        c.value for c in dialog.caption
+    )
+    assert len(dialog.get("image")) == 2
+    at.button(key="gallery_cmp_close").click().run()
+    assert not at.get("dialog")

@@ -118,3 +118,35 @@ def test_an_unreachable_store_is_named_on_products_with_the_way_to_connect(home,
     assert "Emulated shop could not be reached." in error.value
     # The way to fix it: a link to Connect (a caption when the page runs on its own, as here).
     assert any("Emulated shop on the Connect page" in str(c.value) for c in products.caption)
+
+
+def test_saving_a_store_that_fails_its_test_asks_first(home, rt, emu) -> None:
+    at = page("connect").run()
+    _fill_store_form(at, emu, "cs_wrong_secret")
+    at.button(key="connect_woo_save").click().run()  # no test run before: Save tests first
+    assert_ok(at)
+    assert list_connections(rt.db, "woocommerce") == []  # nothing saved silently
+    assert [w.value for w in at.warning] == ["This store failed its test. Save anyway?"]
+    assert any("API key valid" in m.value and ":material/cancel:" in m.value for m in at.markdown)
+
+    at.button(key="connect_woo_save_no").click().run()  # "Don't save": the question goes, nothing is saved
+    assert not at.warning and list_connections(rt.db, "woocommerce") == []
+
+    at.button(key="connect_woo_check").click().run()  # tested, failed, then Save: asked again
+    at.button(key="connect_woo_save").click().run()
+    assert [w.value for w in at.warning] == ["This store failed its test. Save anyway?"]
+    at.button(key="connect_woo_save_anyway").click().run()
+    assert_ok(at)
+    [conn] = list_connections(rt.db, "woocommerce")
+    assert conn.name == "Emulated shop" and conn.last_error and conn.last_error.startswith("API key valid")
+    assert any("Saved Emulated shop though its test failed" in s.value for s in at.success)
+
+
+def test_a_store_that_passes_its_test_is_saved_at_once(home, rt, emu) -> None:
+    at = page("connect").run()
+    _fill_store_form(at, emu, emulator.CONSUMER_SECRET)
+    at.button(key="connect_woo_save").click().run()
+    assert_ok(at)
+    [conn] = list_connections(rt.db, "woocommerce")
+    assert conn.verified_at is not None and conn.last_error is None  # the test's outcome is kept: "working"
+    assert not at.warning and any("Saved Emulated shop. It is now the active store." in s.value for s in at.success)
