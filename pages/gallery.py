@@ -208,35 +208,29 @@ def _follow(job_id: int, seen: tuple) -> None:
 
 # Job overview and bulk actions ------------------------------------------------------------------------
 pview = screen.progress(job_id)
-stamp = (job_id, screen.stamp(job_id))
-cached = st.session_state.get("gallery_cache")
-if cached and cached[0] == stamp:
-    entries = cached[1]
-else:
-    entries = screen.entries(job_id)
-    st.session_state["gallery_cache"] = (stamp, entries)
-counts = screen.review_counts(entries)
-checks = screen.fidelity(entries)  # asset id -> its stored fidelity check
+# Counts over the job and one page of products, read in SQL on each run (a job may hold 100,000 items).
+view = screen.view(job_id, review_filter, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
+counts = view.counts
+checks = view.checks  # asset id -> its stored fidelity check (this page's images)
 flagged_ids = {aid for aid, c in checks.items() if c.flagged}
-redrawn_ids = screen.redrawn(checks)
-approved = screen.approved(job_id)
-publications = screen.publications(job_id)
-live_pubs = publications.by_product  # store product id -> its live publications
+approved = view.images("approved")
+publications = view.publications
 
 with st.container(border=True):
     # After the products, every count is images: published too (it counted products, which read as a mismatch).
     m = st.columns(5)
-    m[0].metric("Products", f"{len(entries):,}", help=f"{ui.plural(sum(counts.values()), 'image')} made for them.")
-    m[1].metric("To review", f"{counts.get('pending', 0):,}", help="Images nobody has approved or rejected yet.")
-    m[2].metric("Approved", f"{counts.get('approved', 0):,}")
-    m[3].metric("Rejected", f"{counts.get('rejected', 0):,}")
+    images = sum(counts.images.values())
+    m[0].metric("Products", f"{counts.products:,}", help=f"{ui.plural(images, 'image')} made for them.")
+    m[1].metric("To review", f"{view.images('pending'):,}", help="Images nobody has approved or rejected yet.")
+    m[2].metric("Approved", f"{approved:,}")
+    m[3].metric("Rejected", f"{view.images('rejected'):,}")
     m[4].metric(
         "Published",
-        f"{len(publications.by_asset):,}",
-        help=f"Images of this job now in the store, on {ui.plural(len(live_pubs), 'product')}.",
+        f"{publications.images:,}",
+        help=f"Images of this job now in the store, on {ui.plural(publications.products, 'product')}.",
     )
     if not pview.done:
-        _follow(job_id, stamp[1])
+        _follow(job_id, screen.stamp(job_id))
     followed = st.session_state.get(FOLLOW)
     if not followed or followed[0] != job_id:  # one queued in a tab since closed, or by the CLI
         running = screen.running_store_job(job_id)
@@ -247,10 +241,11 @@ with st.container(border=True):
         _store_outcome(followed[1])
     actions = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
     if actions[0].button(
-        "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
+        "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not view.images("pending")
     ):
         with ui.errors():
             # Images the fidelity check calls redrawn wait for a look of their own, as on the command line.
+            redrawn_ids = screen.redrawn_ids(job_id)
             n = screen.approve_all(actor=me, job_id=job_id, skip=redrawn_ids)
             left = f" {ui.plural(len(redrawn_ids), 'redrawn image')} left for a look." if redrawn_ids else ""
             ui.flash(f"Approved {ui.plural(n, 'image')}.{left}")
@@ -266,9 +261,9 @@ with st.container(border=True):
         on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
     )
-    waiting = screen.flagged_waiting(entries, checks)
+    waiting = counts.flagged_waiting
     if actions[3].button(
-        f"Regenerate flagged ({len(waiting)})",
+        f"Regenerate flagged ({waiting})",
         key="gallery_regen_flagged",
         icon=":material/auto_fix_high:",
         disabled=not waiting,
@@ -278,7 +273,7 @@ with st.container(border=True):
             n = screen.regenerate_flagged(actor=me, job=job)
             ui.flash(f"Making {ui.plural(n, 'flagged image')} again, with a correction.")
             st.rerun()
-    if live_pubs:
+    if publications.products:
         if actions[2].button("Roll back this job", key="gallery_rollback_job", icon=":material/undo:"):
             _rollback(None)
 
@@ -333,14 +328,13 @@ def _drive_actions() -> None:
 
 if approved:
     with st.container(border=True):
-        st.markdown(f"**Publish {ui.plural(len(approved), 'approved image')}**")
+        st.markdown(f"**Publish {ui.plural(approved, 'approved image')}**")
         if screen.from_drive(job):
             _drive_actions()
         elif not screen.can_publish(job):
             st.caption(f"Images from {store_label} cannot be published to a store; download the ZIP instead.")
         else:
-            has_variations = any(a.variation_id for a in approved)
-            roles = ["featured", "gallery"] + (["variation"] if has_variations else [])
+            roles = ["featured", "gallery"] + (["variation"] if counts.approved_variations else [])
             p1, p2 = st.columns([3, 2], vertical_alignment="bottom")
             role = p1.radio("How", roles, key="gallery_role", format_func=lambda r: screen.ROLE_LABELS[r])
             keep_old = True
@@ -351,7 +345,7 @@ if approved:
             ):
                 st.session_state[DIALOG] = (
                     "publish",
-                    {"asset_ids": [a.id for a in approved], "role": role, "keep_old": keep_old},
+                    {"asset_ids": screen.approved_ids(job_id), "role": role, "keep_old": keep_old},
                 )
 
 dialog = st.session_state.get(DIALOG)
@@ -365,15 +359,13 @@ if dialog:
         _sku_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
-shown = screen.filter_entries(entries, review_filter, flagged_ids)
-if not shown:
-    if entries:
+page_items, page_no, pages = view.entries, view.page, view.pages
+if not page_items:
+    if counts.products:
         st.info("No images in this state. Pick “All” to see everything.", icon=":material/filter_alt:")
     else:
         st.info("This job has no results yet; they appear here as they are made.", icon=":material/hourglass_top:")
     st.stop()
-
-page_items, page_no, pages = screen.page_slice(shown, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
 
 
 def _set_review(asset_id: int, state: str) -> None:
@@ -424,7 +416,6 @@ def _fidelity(asset: Any, source_sha: str | None) -> None:
 
 def _save_alt(asset_id: int) -> None:
     text = st.session_state.get(f"gallery_alt_{asset_id}", "")
-    st.session_state.pop("gallery_cache", None)  # alt text is not part of the stamp
     try:
         screen.set_alt_text(actor=me, asset_id=asset_id, text=text)
     except ui.AppError as exc:
@@ -562,7 +553,7 @@ nav[0].button(
     "Previous", key="gallery_prev", on_click=_go, args=(-1,), disabled=page_no <= 1, icon=":material/chevron_left:"
 )
 nav[1].markdown(
-    f"Products {(page_no - 1) * PER_PAGE + 1}–{min(page_no * PER_PAGE, len(shown))} of {len(shown):,}"
+    f"Products {(page_no - 1) * PER_PAGE + 1}–{min(page_no * PER_PAGE, view.shown)} of {view.shown:,}"
     f" · page **{page_no}** of **{pages}**"
 )
 nav[2].button(
