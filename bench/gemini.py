@@ -4,7 +4,12 @@
   2. the same 100 items in batch mode: API calls made and cost, against the online cost; how many alt texts the
      text model wrote while the batch was stored, and how long an idle worker took to write the rest.
 
-    python -m bench.gemini            (about two minutes; never run by tests)
+    python -m bench.gemini [--online-only] [--draw-photos]   (two minutes or more; never run by tests)
+
+The demo catalogue's photos are drawn before the online run's timer starts, as a store would already hold them
+(--draw-photos draws them during the run instead); the online row also gives this process's CPU time, since on a
+busy two-CPU machine the per-item CPU work (photo normalising, the fidelity check, thumbnails), not the quota, can
+set the pace.
 
 The real SDK (google-genai) talks HTTP to tests/emulators/gemini.py on 127.0.0.1; no network.
 """
@@ -12,6 +17,7 @@ The real SDK (google-genai) talks HTTP to tests/emulators/gemini.py on 127.0.0.1
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections import Counter
@@ -25,7 +31,7 @@ from lib.config import Settings
 from lib.models import ItemStatus, Job, JobItem
 from lib.runtime import Runtime
 from lib.sources import demo
-from lib.sources.base import ProductQuery
+from lib.sources.base import ProductQuery, SourceImage
 from lib.worker import Worker, alt_texts, batch, start_embedded
 from tests.emulators.gemini import GeminiEmulator
 
@@ -91,12 +97,15 @@ def online(n: int, latency: float, rpm: int) -> dict[str, Any]:
         emu.text_latency = 0.5
         rt = _runtime(Path(tmp), emu, rpm)
         job = _job(rt, n, "online")
+        source = rt.source("demo")
+        for product in source.list_products(ProductQuery(per_page=n)).items[:n]:  # the store's files (see main)
+            source.fetch_image(product.images[0])
         worker = Worker(rt)
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         worker.run(until_idle=True)
-        wall = time.monotonic() - t0
+        wall, cpu = time.monotonic() - t0, time.process_time() - c0
         out = _summary(rt, job.id or 0)
-        out.update(wall=wall, calls=_calls(emu), minimum=n / rpm * 60, in_flight=worker.target_in_flight())
+        out.update(wall=wall, cpu=cpu, calls=_calls(emu), minimum=n / rpm * 60, in_flight=worker.target_in_flight())
         return out
 
 
@@ -129,15 +138,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--latency", type=float, default=2.0, help="seconds per image call")
     parser.add_argument("--rpm", type=int, default=60, help="requests per minute (quota and worker limit)")
+    parser.add_argument("--online-only", action="store_true", help="skip the batch-mode run")
+    parser.add_argument("--draw-photos", action="store_true", help="draw the demo photos during the run")
     args = parser.parse_args(argv)
 
     # The demo catalogue has 14 products; the benchmark needs `items` distinct ones (distinct requests,
     # so the identical-request cache does not skip any).
     real_open = demo.open_source
-    demo.open_source = lambda runtime, connection=None: demo.DemoSource(runtime, size=max(args.items, 14))
+    size = max(args.items, 14)
+    photos: dict[str, bytes] = {}
+
+    class StorePhotos(demo.DemoSource):
+        """The demo catalogue with its photos drawn before the run (--draw-photos: during it). A store sends files
+        it already has; drawing a 1024 px photo costs about as much CPU as the fidelity check, and on two shared
+        CPUs that work, not the Gemini path, would set the pace."""
+
+        def fetch_image(self, image: SourceImage) -> bytes:
+            if image.ref not in photos:
+                photos[image.ref] = super().fetch_image(image)
+            return photos[image.ref]
+
+    opened = demo.DemoSource if args.draw_photos else StorePhotos
+    demo.open_source = lambda runtime, connection=None: opened(runtime, size=size)
     try:
         on = online(args.items, args.latency, args.rpm)
-        off = in_batch(args.items, args.latency, args.rpm)
+        off = None if args.online_only else in_batch(args.items, args.latency, args.rpm)
     finally:
         demo.open_source = real_open
 
@@ -146,11 +171,24 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.items} items, model {MODEL}"
     )
     print()
-    print(f"{'mode':<8} {'done':>8} {'wall s':>8} {'quota-min s':>12} {'ratio':>6} {'cost $':>8} {'$ / image':>9}")
+    print(
+        f"{'mode':<8} {'done':>8} {'wall s':>8} {'quota-min s':>12} {'ratio':>6} {'goal':>6} {'cost $':>8} "
+        f"{'$ / image':>9}"
+    )
     print(
         f"{'online':<8} {on['succeeded']:>4}/{on['items']:<3} {on['wall']:>8.1f} {on['minimum']:>12.1f} "
-        f"{on['wall'] / on['minimum']:>6.2f} {on['cost']:>8.3f} {on['cost'] / max(1, on['succeeded']):>9.4f}"
+        f"{on['wall'] / on['minimum']:>6.2f} {'<=1.05':>6} {on['cost']:>8.3f} "
+        f"{on['cost'] / max(1, on['succeeded']):>9.4f}"
     )
+    print(
+        f"online: this process used {on['cpu']:.1f} s of CPU in {on['wall']:.1f} s "
+        f"({on['cpu'] / on['items']:.2f} s per item: photo, fidelity check, thumbnails); the ratio can only reach "
+        "the goal when that CPU fits beside the quota's pace "
+        f"(load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
+    print(f"online: {on['attempts']} attempts for {on['items']} items, worker in flight {on['in_flight']}")
+    if off is None:
+        return 0
     print(
         f"{'batch':<8} {off['succeeded']:>4}/{off['items']:<3} {off['wall']:>8.1f} {'-':>12} {'-':>6} "
         f"{off['cost']:>8.3f} {off['cost'] / max(1, off['succeeded']):>9.4f}"
@@ -166,7 +204,6 @@ def main(argv: list[str] | None = None) -> int:
         f"template; text calls in all: {sum(v for k, v in off['calls_after'].items() if 'alt text' in k)}"
     )
     print(
-        f"online: {on['attempts']} attempts for {on['items']} items, worker in flight {on['in_flight']}; "
         f"batch: {'inline' if off['inline'] else 'JSONL file'}, its wall time is the emulator's (real batches "
         "take minutes to 24 h)."
     )

@@ -159,7 +159,12 @@ class Job(SQLModel, table=True):
 
 
 class JobItem(SQLModel, table=True):
-    __table_args__ = (Index("ix_item_claim", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_item_claim", "status", "next_attempt_at"),
+        # A job's pages read in SQL (lib/jobs/queries.py): products in order of their first item, counts by state.
+        Index("ix_item_job_product", "job_id", "product_id", "variation_id", "id"),
+        Index("ix_item_job_status", "job_id", "status", "stage"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: int = Field(foreign_key="job.id", index=True)
@@ -193,7 +198,10 @@ class JobItem(SQLModel, table=True):
 
 
 class Asset(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("item_id", "kind", name="uq_asset_item_kind"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "kind", name="uq_asset_item_kind"),
+        Index("ix_asset_job_review", "job_id", "kind", "review_state"),  # the Gallery's counts by review state
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(index=True)

@@ -36,7 +36,7 @@ from lib.models import Event, ItemStatus, Job, JobItem, Publication, Publication
 if TYPE_CHECKING:
     from lib.runtime import Runtime
 
-STORE = "store"  # Job.provider of store jobs
+STORE = jobs.transitions.STORE_PROVIDER  # Job.provider of store jobs
 
 
 class Work(StrEnum):

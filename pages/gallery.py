@@ -290,46 +290,35 @@ def _follow(job_id: int, seen: tuple) -> None:
 
 # Job overview and bulk actions ------------------------------------------------------------------------
 pview = screen.progress(job_id)
-stamp = (job_id, screen.stamp(job_id))
-cached = st.session_state.get("gallery_cache")
-if cached and cached[0] == stamp:
-    entries = cached[1]
-else:
-    entries = screen.entries(job_id)
-    st.session_state["gallery_cache"] = (stamp, entries)
-counts = screen.review_counts(entries)
-checks = screen.fidelity(entries)  # asset id -> its stored fidelity check
+# Counts over the job and one page of products, read in SQL on each run (a job may hold 100,000 items).
+view = screen.view(job_id, review_filter, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
+counts = view.counts
+checks = view.checks  # asset id -> its stored fidelity check (this page's images)
 flagged_ids = {aid for aid, c in checks.items() if c.flagged}
-redrawn_ids = screen.redrawn(checks)
-approved = screen.approved(job_id)
-publications = screen.publications(job_id)
-live_pubs = publications.by_product  # store product id -> its live publications
+approved = view.images("approved")
+publications = view.publications
 
 with st.container(border=True):
     # After the products, every count is images: published too (it counted products, which read as a mismatch).
     m = st.container(horizontal=True, gap="medium")
-    m.metric(
-        "Products",
-        f"{len(entries):,}",
-        help=f"{ui.plural(sum(counts.values()), 'image')} made for them.",
-        width="content",
-    )
+    images = sum(counts.images.values())
+    m.metric("Products", f"{counts.products:,}", help=f"{ui.plural(images, 'image')} made for them.", width="content")
     m.metric(
         "To review",
-        f"{counts.get('pending', 0):,}",
+        f"{view.images('pending'):,}",
         help="Images nobody has approved or rejected yet.",
         width="content",
     )
-    m.metric("Approved", f"{counts.get('approved', 0):,}", width="content")
-    m.metric("Rejected", f"{counts.get('rejected', 0):,}", width="content")
+    m.metric("Approved", f"{approved:,}", width="content")
+    m.metric("Rejected", f"{view.images('rejected'):,}", width="content")
     m.metric(
         "Published",
-        f"{len(publications.by_asset):,}",
-        help=f"Images of this job now in the store, on {ui.plural(len(live_pubs), 'product')}.",
+        f"{publications.images:,}",
+        help=f"Images of this job now in the store, on {ui.plural(publications.products, 'product')}.",
         width="content",
     )
     if not pview.done:
-        _follow(job_id, stamp[1])
+        _follow(job_id, screen.stamp(job_id))
     followed = st.session_state.get(FOLLOW)
     if not followed or followed[0] != job_id:  # one queued in a tab since closed, or by the CLI
         running = screen.running_store_job(job_id)
@@ -341,10 +330,11 @@ with st.container(border=True):
     busy = screen.store_busy(job_id)  # a publish or rollback of this job still queued or running: the others wait
     actions = st.container(horizontal=True, gap="small")
     if actions.button(
-        "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not counts.get("pending")
+        "Approve all", key="gallery_approve_all", icon=":material/done_all:", disabled=not view.images("pending")
     ):
         with ui.errors():
             # Images the fidelity check calls redrawn wait for a look of their own, as on the command line.
+            redrawn_ids = screen.redrawn_ids(job_id)
             n = screen.approve_all(actor=me, job_id=job_id, skip=redrawn_ids)
             left = f" {ui.plural(len(redrawn_ids), 'redrawn image')} left for a look." if redrawn_ids else ""
             ui.flash(f"Approved {ui.plural(n, 'image')}.{left}")
@@ -360,9 +350,9 @@ with st.container(border=True):
         on_click="ignore",
         help="The approved images named by SKU, with an alt-text.csv.",
     )
-    waiting = screen.flagged_waiting(entries, checks)
+    waiting = counts.flagged_waiting
     if actions.button(
-        f"Regenerate flagged ({len(waiting)})",
+        f"Regenerate flagged ({waiting})",
         key="gallery_regen_flagged",
         icon=":material/auto_fix_high:",
         disabled=not waiting,
@@ -372,7 +362,7 @@ with st.container(border=True):
             n = screen.regenerate_flagged(actor=me, job=job)
             ui.flash(f"Making {ui.plural(n, 'flagged image')} again, with a correction.")
             st.rerun()
-    if live_pubs and actions.button(
+    if publications.products and actions.button(
         "Roll back this job", key="gallery_rollback_job", icon=":material/undo:", disabled=busy is not None, help=busy
     ):
         _rollback(None)
@@ -435,7 +425,7 @@ def _drive_actions() -> None:
 
 if approved:
     with st.container(border=True):
-        st.markdown(f"**Publish {ui.plural(len(approved), 'approved image')}**")
+        st.markdown(f"**Publish {ui.plural(approved, 'approved image')}**")
         if busy:
             st.caption(f":material/hourglass_top: {ui.escape_md(busy)}")
         if screen.from_drive(job):
@@ -443,8 +433,7 @@ if approved:
         elif not screen.can_publish(job):
             st.caption(f"Images from {store_label} cannot be published to a store; download the ZIP instead.")
         else:
-            has_variations = any(a.variation_id for a in approved)
-            roles = ["featured", "gallery"] + (["variation"] if has_variations else [])
+            roles = ["featured", "gallery"] + (["variation"] if counts.approved_variations else [])
             role = st.radio("How", roles, key="gallery_role", format_func=lambda r: screen.ROLE_LABELS[r])
             keep_old = True
             if role == "featured":
@@ -459,7 +448,7 @@ if approved:
             ):
                 st.session_state[DIALOG] = (
                     "publish",
-                    {"asset_ids": [a.id for a in approved], "role": role, "keep_old": keep_old},
+                    {"asset_ids": screen.approved_ids(job_id), "role": role, "keep_old": keep_old},
                 )
 
 dialog = st.session_state.get(DIALOG)
@@ -475,15 +464,13 @@ if dialog:
         _compare_dialog(**args)
 
 # Per product ---------------------------------------------------------------------------------------------
-shown = screen.filter_entries(entries, review_filter, flagged_ids)
-if not shown:
-    if entries:
+page_items, page_no, pages = view.entries, view.page, view.pages
+if not page_items:
+    if counts.products:
         st.info("No images in this state. Pick “All” to see everything.", icon=":material/filter_alt:")
     else:
         st.info("This job has no results yet; they appear here as they are made.", icon=":material/hourglass_top:")
     st.stop()
-
-page_items, page_no, pages = screen.page_slice(shown, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
 
 
 def _set_review(asset_id: int, state: str) -> None:
@@ -535,7 +522,6 @@ def _fidelity(asset: Any, source_sha: str | None, title: str) -> None:
 
 def _save_alt(asset_id: int) -> None:
     text = st.session_state.get(f"gallery_alt_{asset_id}", "")
-    st.session_state.pop("gallery_cache", None)  # alt text is not part of the stamp
     try:
         screen.set_alt_text(actor=me, asset_id=asset_id, text=text)
     except ui.AppError as exc:
@@ -690,7 +676,7 @@ nav.button(
     "Previous", key="gallery_prev", on_click=_go, args=(-1,), disabled=page_no <= 1, icon=":material/chevron_left:"
 )
 nav.markdown(
-    f"Products {(page_no - 1) * PER_PAGE + 1}–{min(page_no * PER_PAGE, len(shown))} of {len(shown):,}"
+    f"Products {(page_no - 1) * PER_PAGE + 1}–{min(page_no * PER_PAGE, view.shown)} of {view.shown:,}"
     f" · page **{page_no}** of **{pages}**",
     width="content",
 )

@@ -29,17 +29,23 @@ Fault semantics (each has a test in tests/jobs/ or tests/worker/):
 """
 
 from lib.jobs.queries import (
+    FLAGGED,
+    GalleryCounts,
     GalleryEntry,
     JobProgress,
     Totals,
     approved_assets,
+    approved_ids,
     gallery,
+    gallery_counts,
+    gallery_page,
     get_job,
     job_events,
     job_items,
     job_progress,
     latest_job_id,
     list_jobs,
+    live_publications,
     pending_items,
     store_job_in_flight,
     totals,
@@ -82,6 +88,8 @@ from lib.jobs.transitions import (
 
 __all__ = [
     "ALT_TEXT_TRIES",
+    "FLAGGED",
+    "GalleryCounts",
     "BATCH_PROVIDERS",
     "MAX_FIDELITY_RETRIES",
     "MAX_VARIANTS",
@@ -94,6 +102,10 @@ __all__ = [
     "Totals",
     "approve_all",
     "approved_assets",
+    "approved_ids",
+    "gallery_counts",
+    "gallery_page",
+    "live_publications",
     "cancel_item",
     "cancel_job",
     "check_store_job_free",

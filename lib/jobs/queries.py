@@ -13,17 +13,21 @@ from sqlmodel import Session, col, select
 
 from lib.db import Database
 from lib.errors import JobError
+from lib.fidelity.verdict import Verdict
 from lib.models import (
     TERMINAL_ITEM,
     TERMINAL_JOB,
     Asset,
     AssetKind,
     Event,
+    FidelityCheck,
     ItemMode,
     ItemStatus,
     Job,
     JobItem,
     JobStatus,
+    Publication,
+    PublicationState,
     ReviewState,
     Stage,
     utcnow,
@@ -248,13 +252,22 @@ class GalleryEntry:
 
 
 def gallery(db: Database, job_id: int, review_state: str | None = None) -> list[GalleryEntry]:
-    """Products of a job in order, each with its items and generated assets (filtered by review state)."""
+    """Products of a job in order, each with its items and generated assets (filtered by review state): the whole
+    job, for the CLI and tests; the Gallery page reads one page at a time (`gallery_page`)."""
     with db.session() as s:
         items = s.exec(select(JobItem).where(JobItem.job_id == job_id).order_by(col(JobItem.id))).all()
         query = select(Asset).where(Asset.job_id == job_id, Asset.kind == AssetKind.GENERATED)
         if review_state:
             query = query.where(Asset.review_state == review_state)
         assets = s.exec(query.order_by(col(Asset.id))).all()
+    entries = _entries(items, assets)
+    if review_state:
+        return [e for e in entries if e.assets]
+    return entries
+
+
+def _entries(items: Any, assets: Any) -> list[GalleryEntry]:
+    """Items grouped by product and variation in order of their first item, each with its assets."""
     by_item: dict[int | None, list[Asset]] = {}
     for a in assets:
         by_item.setdefault(a.item_id, []).append(a)
@@ -267,9 +280,156 @@ def gallery(db: Database, job_id: int, review_state: str | None = None) -> list[
         entry.items.append(item)
         entry.source_sha = entry.source_sha or item.source_sha
         entry.assets.extend(by_item.get(item.id, []))
-    if review_state:
-        return [e for e in entries.values() if e.assets]
     return list(entries.values())
+
+
+FLAGGED = "flagged"  # the Gallery's filter: images the fidelity check flagged that nobody has reviewed yet
+
+
+def _shown_assets(review_state: str | None) -> Any:
+    """The condition on a job's generated Asset rows (joined with their FidelityCheck) that a Gallery filter shows:
+    a review state, or `FLAGGED`; None or "all" shows every one."""
+    generated = col(Asset.kind) == AssetKind.GENERATED
+    if not review_state or review_state == "all":
+        return generated
+    if review_state == FLAGGED:
+        return generated & (col(Asset.review_state) == ReviewState.PENDING)
+    return generated & (col(Asset.review_state) == review_state)
+
+
+def _products(job_id: int, review_state: str | None) -> Any:
+    """(product id, variation id, first item id) of a job's products in order of their first item; with a filter,
+    only the products holding an image it shows (one grouped query, so a page of them is an offset and a limit)."""
+    first = func.min(JobItem.id).label("first")
+    query = select(JobItem.product_id, JobItem.variation_id, first).where(JobItem.job_id == job_id)
+    if review_state and review_state != "all":
+        # Outer joins keep every item in the group, so a product keeps its place (its first item) under a filter.
+        query = query.outerjoin(Asset, (col(Asset.item_id) == col(JobItem.id)) & _shown_assets(review_state))
+        shown = col(Asset.id)
+        if review_state == FLAGGED:
+            query = query.outerjoin(
+                FidelityCheck,
+                (col(FidelityCheck.asset_id) == col(Asset.id)) & (col(FidelityCheck.verdict) != Verdict.FAITHFUL),
+            )
+            shown = col(FidelityCheck.id)
+        query = query.having(func.count(shown) > 0)
+    return query.group_by(col(JobItem.product_id), col(JobItem.variation_id))
+
+
+def gallery_page(
+    db: Database, job_id: int, *, review_state: str | None = None, offset: int = 0, limit: int = 8
+) -> tuple[list[GalleryEntry], int]:
+    """One page of a job's Gallery, and how many products the filter shows in all: the products in order (each with
+    all its items, and its generated images the filter shows: a review state, or `FLAGGED`), read with an offset and
+    a limit, so a 100,000-item job costs what a page of it holds."""
+    products = _products(job_id, review_state).subquery()
+    with db.session() as s:
+        total = int(s.exec(select(func.count()).select_from(products)).one())
+        keys = s.exec(
+            select(products.c.product_id, products.c.variation_id)
+            .order_by(products.c.first)
+            .offset(max(0, offset))
+            .limit(limit)
+        ).all()
+        if not keys:
+            return [], total
+        wanted = {(p, v) for p, v in keys}
+        items = [
+            i
+            for i in s.exec(
+                select(JobItem)
+                .where(JobItem.job_id == job_id, col(JobItem.product_id).in_({p for p, _ in keys}))
+                .order_by(col(JobItem.id))
+            ).all()
+            if (i.product_id, i.variation_id) in wanted
+        ]
+        query = select(Asset).where(col(Asset.item_id).in_([i.id for i in items]), _shown_assets(review_state))
+        if review_state == FLAGGED:
+            query = query.join(FidelityCheck, col(FidelityCheck.asset_id) == col(Asset.id)).where(
+                col(FidelityCheck.verdict) != Verdict.FAITHFUL
+            )
+        assets = s.exec(query.order_by(col(Asset.id))).all()
+    return _entries(items, assets), total
+
+
+@dataclass(frozen=True)
+class GalleryCounts:
+    """What the Gallery counts over a whole job, in aggregate queries."""
+
+    products: int
+    images: dict[str, int]  # generated images by review state
+    flagged_waiting: int  # images the fidelity check flagged that nobody has reviewed yet
+    approved_variations: bool  # an approved image belongs to a variation (the "variation" role applies)
+    published_images: int  # images of the job live in a store
+    published_products: int  # store products they are on
+
+
+def gallery_counts(db: Database, job_id: int) -> GalleryCounts:
+    generated = (col(Asset.job_id) == job_id) & (col(Asset.kind) == AssetKind.GENERATED)
+    with db.session() as s:
+        products = s.exec(select(func.count()).select_from(_products(job_id, None).subquery())).one()
+        images = s.exec(select(Asset.review_state, func.count()).where(generated).group_by(col(Asset.review_state)))
+        flagged = s.exec(
+            select(func.count())
+            .select_from(FidelityCheck)
+            .join(Asset, col(Asset.id) == col(FidelityCheck.asset_id))
+            .where(
+                FidelityCheck.job_id == job_id,
+                col(FidelityCheck.verdict) != Verdict.FAITHFUL,
+                generated,
+                col(Asset.review_state) == ReviewState.PENDING,
+            )
+        ).one()
+        variation = s.exec(
+            select(Asset.id)
+            .where(generated, Asset.review_state == ReviewState.APPROVED, col(Asset.variation_id).is_not(None))
+            .limit(1)
+        ).first()
+        published = s.exec(
+            select(
+                func.count(func.distinct(Publication.asset_id)), func.count(func.distinct(Publication.product_id))
+            ).where(Publication.job_id == job_id, Publication.state == PublicationState.DONE)
+        ).one()
+    return GalleryCounts(
+        products=int(products),
+        images={str(state): int(n) for state, n in images.all()},
+        flagged_waiting=int(flagged),
+        approved_variations=variation is not None,
+        published_images=int(published[0]),
+        published_products=int(published[1]),
+    )
+
+
+def live_publications(db: Database, job_id: int, *, product_ids: list[str], asset_ids: list[int]) -> list[Publication]:
+    """A job's live publications on these products or of these images (a page of the Gallery)."""
+    if not product_ids and not asset_ids:
+        return []
+    with db.session() as s:
+        return list(
+            s.exec(
+                select(Publication)
+                .where(Publication.job_id == job_id, Publication.state == PublicationState.DONE)
+                .where(col(Publication.product_id).in_(product_ids) | col(Publication.asset_id).in_(asset_ids))
+                .order_by(col(Publication.id))
+            ).all()
+        )
+
+
+def approved_ids(db: Database, job_id: int) -> list[int]:
+    with db.session() as s:
+        return [
+            int(i)
+            for i in s.exec(
+                select(Asset.id)
+                .where(
+                    Asset.job_id == job_id,
+                    Asset.kind == AssetKind.GENERATED,
+                    Asset.review_state == ReviewState.APPROVED,
+                )
+                .order_by(col(Asset.id))
+            ).all()
+            if i is not None
+        ]
 
 
 def approved_assets(db: Database, job_id: int) -> list[Asset]:

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 ALT_TEXT_TRIES = 3  # asks of the text model per image after the first; then the template stays
 OPEN_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
 
+STORE_PROVIDER = "store"  # Job.provider of store jobs (lib/store_jobs.py names it STORE)
+
 
 # Creation -----------------------------------------------------------------------------------
 
@@ -392,6 +394,7 @@ def claim_items(
             query = query.with_for_update(skip_locked=True, of=JobItem)
         caps = dict(per_provider or {})
         items: list[JobItem] = []
+        store_items: set[int | None] = set()
         for row, provider in s.exec(query).all():
             if len(items) >= limit:
                 break
@@ -400,6 +403,8 @@ def claim_items(
                     continue
                 caps[provider] -= 1
             items.append(row)
+            if provider == STORE_PROVIDER:
+                store_items.add(row.id)
         expires = now + timedelta(seconds=lease_seconds)
         claimed: list[JobItem] = []
         for item in items:
@@ -415,7 +420,9 @@ def claim_items(
             item.lease_owner = owner
             item.lease_expires_at = expires
             item.started_at = item.started_at or now
-            item.stage = None
+            # An image item starts at its first stage here, saving the pipeline a transaction; a store job's item
+            # names its own first step (lib/store_jobs.py).
+            item.stage = None if item.id in store_items else Stage.FETCH
             s.add(item)
             events.record(
                 s,
@@ -425,6 +432,8 @@ def claim_items(
                 item_id=item.id,
                 data={"owner": owner, "attempt": item.attempts, "crashes": item.crashes},
             )
+            if item.stage is not None:
+                events.record(s, "transition", f"stage {item.stage}", job_id=item.job_id, item_id=item.id)
             claimed.append(item)
         for job_id in {i.job_id for i in claimed}:
             job = s.get(Job, job_id)
@@ -686,7 +695,7 @@ def create_store_job(
         job = Job(
             source_kind=source.source_kind,
             connection_id=connection_id if connection_id is not None else source.connection_id,
-            provider="store",
+            provider=STORE_PROVIDER,
             model=work,
             style=source.style,
             options=dict(options),

@@ -6,7 +6,6 @@ the job here and follows it (`store_job`), so a closed tab or a rerun no longer 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -50,8 +49,8 @@ def gallery_stamp(runtime: Runtime, job_id: int) -> tuple[Any, ...]:
     """Changes whenever the job's gallery would: items added or finished, images added or reviewed, alt texts
     written later by the text model.
 
-    Reading a 2,000-image gallery decodes every item's product snapshot; the page keeps the last read and
-    reads again only when this stamp moves (two aggregate queries)."""
+    While a job runs, the page's progress fragment reruns the whole page only when this stamp moves (two aggregate
+    queries), so new images appear without redrawing the page every two seconds."""
     with runtime.db.session() as s:
         items = tuple(
             sorted(
@@ -68,49 +67,10 @@ def gallery_stamp(runtime: Runtime, job_id: int) -> tuple[Any, ...]:
     return items, tuple(assets)
 
 
-def page_slice(entries: list[Any], page: int, per_page: int) -> tuple[list[Any], int, int]:
-    """The entries of one page, the page actually shown (clamped) and the number of pages."""
-    pages = max(1, -(-len(entries) // per_page))
-    page = min(max(1, page), pages)
-    return entries[(page - 1) * per_page : page * per_page], page, pages
-
-
-def filter_entries(entries: list[Any], review_state: str | None, flagged: Collection[int] = ()) -> list[Any]:
-    """Gallery entries keeping only the images in one review state, or ("flagged") the asset ids the fidelity
-    check flagged and nobody reviewed yet (entries without any are left out)."""
-    if not review_state or review_state == "all":
-        return entries
-    out = []
-    for entry in entries:
-        if review_state == "flagged":
-            assets = [a for a in entry.assets if a.id in flagged and a.review_state == ReviewState.PENDING]
-        else:
-            assets = [a for a in entry.assets if a.review_state == review_state]
-        if assets:
-            out.append(replace(entry, assets=assets))
-    return out
-
-
-def review_counts(entries: list[Any]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for entry in entries:
-        for asset in entry.assets:
-            if asset.kind == "generated":
-                counts[str(asset.review_state)] += 1
-    return counts
-
-
-def flagged_waiting(entries: list[Any], checks: dict[int, StoredCheck]) -> list[int]:
-    """Asset ids of the images the fidelity check flagged that nobody has reviewed yet."""
-    return [
-        a.id
-        for e in entries
-        for a in e.assets
-        if a.id is not None
-        and a.review_state == ReviewState.PENDING
-        and (c := checks.get(a.id)) is not None
-        and c.flagged
-    ]
+def page_of(total: int, page: int, per_page: int) -> tuple[int, int]:
+    """The page actually shown (clamped) and the number of pages, for `total` products."""
+    pages = max(1, -(-total // per_page))
+    return min(max(1, page), pages), pages
 
 
 @dataclass(frozen=True)
@@ -215,13 +175,33 @@ class StoreJobView:
 
 @dataclass
 class Publications:
-    """A job's live publications, by store product and by image (Drive jobs publish to other product ids)."""
+    """A job's live publications: how many images and store products in all, and those of the page's products, by
+    store product and by image (Drive jobs publish to other product ids)."""
 
+    images: int = 0
+    products: int = 0
     by_product: dict[str, list[Publication]] = field(default_factory=dict)
     by_asset: dict[int, list[Publication]] = field(default_factory=dict)
 
-    def of(self, product_id: str, asset_ids: list[int]) -> list[Publication]:
-        return self.by_product.get(product_id) or [p for a in asset_ids for p in self.by_asset.get(a, [])]
+    def of(self, product_id: str, asset_ids: list[int | None]) -> list[Publication]:
+        return self.by_product.get(product_id) or [p for a in asset_ids if a for p in self.by_asset.get(a, [])]
+
+
+@dataclass(frozen=True)
+class GalleryView:
+    """What the Gallery shows of a job: counts over all of it, and one page of products (read in SQL: a job may
+    hold 100,000 items)."""
+
+    counts: jobs.GalleryCounts
+    entries: list[jobs.GalleryEntry]  # this page's products, with the images the filter shows
+    shown: int  # products the filter shows in all
+    page: int  # the page shown (clamped)
+    pages: int
+    checks: dict[int, StoredCheck]  # the page's images' stored fidelity checks, by asset id
+    publications: Publications
+
+    def images(self, state: str) -> int:
+        return self.counts.images.get(state, 0)
 
 
 class GalleryScreen:
@@ -288,24 +268,31 @@ class GalleryScreen:
     def progress(self, job_id: int) -> ProgressView:
         return progress_view(jobs.job_progress(self.runtime.db, job_id))
 
-    def entries(self, job_id: int) -> list[jobs.GalleryEntry]:
-        return jobs.gallery(self.runtime.db, job_id)
+    def view(self, job_id: int, review_filter: str, page: int, per_page: int) -> GalleryView:
+        """Counts over the whole job and the page of products `review_filter` shows (a review state, "flagged" or
+        "all"); a page past the end shows the last one."""
+        counts = jobs.gallery_counts(self.runtime.db, job_id)
+        state = None if review_filter == "all" else review_filter
+        entries, shown = jobs.gallery_page(
+            self.runtime.db, job_id, review_state=state, offset=(page - 1) * per_page, limit=per_page
+        )
+        page, pages = page_of(shown, page, per_page)
+        if not entries and shown:  # the page asked for is past the end (fewer products under this filter)
+            entries, shown = jobs.gallery_page(
+                self.runtime.db, job_id, review_state=state, offset=(page - 1) * per_page, limit=per_page
+            )
+        asset_ids = [a.id for e in entries for a in e.assets if a.id is not None]
+        pubs = Publications(counts.published_images, counts.published_products)
+        for pub in jobs.live_publications(
+            self.runtime.db, job_id, product_ids=[e.product_id for e in entries], asset_ids=asset_ids
+        ):
+            pubs.by_product.setdefault(pub.product_id, []).append(pub)
+            pubs.by_asset.setdefault(pub.asset_id, []).append(pub)
+        checks = fidelity_records.checks_for(self.runtime.db, asset_ids)
+        return GalleryView(counts, entries, shown, page, pages, checks, pubs)
 
-    filter_entries = staticmethod(filter_entries)
-    flagged_waiting = staticmethod(flagged_waiting)
-    review_counts = staticmethod(review_counts)
-    page_slice = staticmethod(page_slice)
-
-    def approved(self, job_id: int) -> list[Asset]:
-        return jobs.approved_assets(self.runtime.db, job_id)
-
-    def publications(self, job_id: int) -> Publications:
-        out = Publications()
-        for pub in publish.product_publications(self.runtime.db, job_id):
-            if pub.state == PublicationState.DONE:
-                out.by_product.setdefault(pub.product_id, []).append(pub)
-                out.by_asset.setdefault(pub.asset_id, []).append(pub)
-        return out
+    def approved_ids(self, job_id: int) -> list[int]:
+        return jobs.approved_ids(self.runtime.db, job_id)
 
     def thumbnail(self, sha: str | None) -> bytes | None:
         if not sha:
@@ -345,15 +332,9 @@ class GalleryScreen:
 
     # Fidelity (lib/fidelity): the stored checks, never a new one (the worker checks every image it stores)
 
-    def fidelity(self, entries: list[jobs.GalleryEntry]) -> dict[int, StoredCheck]:
-        """The stored fidelity check of each image in `entries`, by asset id (unchecked images are absent)."""
-        return fidelity_records.checks_for(
-            self.runtime.db, [a.id for e in entries for a in e.assets if a.id is not None]
-        )
-
-    @staticmethod
-    def redrawn(checks: dict[int, StoredCheck]) -> list[int]:
-        return [aid for aid, c in checks.items() if c.verdict == Verdict.REDRAWN]
+    def redrawn_ids(self, job_id: int) -> list[int]:
+        """The job's images the fidelity check calls redrawn ("Approve all" leaves them for a look)."""
+        return fidelity_records.redrawn_assets(self.runtime.db, job_id=job_id)
 
     @staticmethod
     def zoom_region(check: StoredCheck) -> tuple[float, float, float, float] | None:

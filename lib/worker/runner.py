@@ -202,7 +202,8 @@ class Worker:
                     break
                 if self.job_id is None:
                     self._tick_alt_texts()
-                    self._tick_fidelity()
+                    if not self._in_flight:  # items in flight check their own images as they store them
+                        self._tick_fidelity()
                 self.wake.wait(self.settings.poll_seconds)
                 self.wake.clear()
         finally:
@@ -298,8 +299,10 @@ class Worker:
         self._alt_thread.start()
 
     def _tick_fidelity(self) -> None:
-        """With nothing claimed: check generated images stored without a fidelity check (batch results, reused
-        results, a crash between storing and checking); a couple per idle poll, so claims are never held up long."""
+        """With nothing claimed or in flight: check generated images stored without a fidelity check (batch results,
+        reused results, a crash between storing and checking); a couple per idle poll, so claims are never held up
+        long. Not while items are in flight: each checks its own image once stored, and a sweep meanwhile would find
+        those images unchecked and check them a second time."""
         try:
             for asset_id in fidelity_records.pending_assets(self.rt.db, limit=2):
                 if self.stop_event.is_set():

@@ -13,14 +13,7 @@ from lib import jobs
 from lib.config import Settings
 from lib.models import Asset, AssetKind, ItemStatus, Job, JobItem, ReviewState
 from lib.runtime import Runtime
-from lib.screens.gallery import (
-    GalleryScreen,
-    compare_window,
-    filter_entries,
-    flagged_view,
-    gallery_stamp,
-    page_slice,
-)
+from lib.screens.gallery import GalleryScreen, compare_window, flagged_view, gallery_stamp, page_of
 
 
 @pytest.fixture
@@ -28,11 +21,11 @@ def rt(tmp_path: Path) -> Runtime:
     return Runtime.build(Settings.load(secrets_file=None, imagegecko_home=tmp_path))
 
 
-def test_page_slice_clamps() -> None:
-    items = list(range(25))
-    assert page_slice(items, 3, 10) == ([20, 21, 22, 23, 24], 3, 3)
-    assert page_slice(items, 9, 10)[1] == 3
-    assert page_slice([], 1, 10) == ([], 1, 1)
+def test_page_of_clamps() -> None:
+    assert page_of(25, 3, 10) == (3, 3)
+    assert page_of(25, 9, 10) == (3, 3)
+    assert page_of(25, 0, 10) == (1, 3)
+    assert page_of(0, 1, 10) == (1, 1)
 
 
 def test_gallery_stamp_moves_when_the_gallery_would_change(rt: Runtime) -> None:
@@ -57,10 +50,13 @@ def test_gallery_stamp_moves_when_the_gallery_would_change(rt: Runtime) -> None:
     jobs.set_review(rt.db, asset_ids=[asset.id], state=ReviewState.APPROVED)
     assert gallery_stamp(rt, job_id) != done
 
-    entries = jobs.gallery(rt.db, job_id)
-    assert len(filter_entries(entries, "approved")) == 1
-    assert filter_entries(entries, "rejected") == []
-    assert filter_entries(entries, "all") is entries
+    screen = GalleryScreen(rt)
+    approved = screen.view(job_id, "approved", 1, 8)
+    assert [a.id for e in approved.entries for a in e.assets] == [asset.id]
+    assert (approved.shown, approved.images("approved"), approved.counts.products) == (1, 1, 1)
+    assert screen.view(job_id, "rejected", 1, 8).entries == []
+    everything = screen.view(job_id, "all", 5, 8)  # past the end: the last page
+    assert (everything.page, everything.pages, len(everything.entries)) == (1, 1, 1)
 
 
 def _gradient(size: tuple[int, int]) -> bytes:
