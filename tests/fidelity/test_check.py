@@ -14,6 +14,7 @@ from lib.fidelity.check import check
 from lib.fidelity.verdict import Finding, Severity, verdict_of
 from lib.generation.base import GenerationRequest, ProductInfo
 from lib.generation.studio import StudioEngine
+from tests.emulators.woocommerce import image_bytes
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,28 @@ def test_studio_images_come_out_faithful(kind: str, style: str) -> None:
     report = check(src, StudioEngine().generate(req).data)
     assert report.verdict == Verdict.FAITHFUL, report.summary
     assert report.findings == ()
+
+
+@pytest.mark.parametrize("style", ["oak_table", "marble_counter"])
+def test_a_featureless_block_placed_by_the_studio_comes_out_faithful(style: str) -> None:
+    src = image_bytes((30, 60, 200), fmt="PNG")  # the WooCommerce emulator's product photo: one flat blue block
+    req = GenerationRequest(
+        source_image=src, prompt="", product=ProductInfo(name="block"), style=style, model="studio-v1", variant_index=1
+    )
+    report = check(src, StudioEngine().generate(req).data)
+    assert report.verdict == Verdict.FAITHFUL, report.summary
+
+
+def test_a_block_of_another_colour_is_not_the_product() -> None:
+    src = image_bytes((30, 60, 200), fmt="PNG")
+    req = GenerationRequest(
+        source_image=image_bytes((200, 60, 30), fmt="PNG"),
+        prompt="",
+        product=ProductInfo(name="block"),
+        style="oak_table",
+        model="studio-v1",
+    )
+    assert check(src, StudioEngine().generate(req).data).verdict == Verdict.REDRAWN
 
 
 def _bottle_product() -> Product:
