@@ -89,12 +89,13 @@ def flagged(c: Case, t: dict[str, tuple[float, float]]) -> bool:
 def calibrate(cases: list[Case]) -> dict[str, tuple[float, float]]:
     """Flag thresholds from the calibration split only: start where no faithful image is flagged, then lower one
     measure at a time, always the one that catches the most more drifted images per faithful image it flags,
-    while at most TARGET of the faithful images are flagged. Major = twice the flag."""
+    while at most TARGET of the faithful images found are flagged. Major = twice the flag."""
     calib = [c for c in cases if c.calibration and c.measured.found]
     faith = [c for c in calib if c.label == "faithful"]
     drift = [c for c in calib if c.label != "faithful"]
-    n_faith = sum(1 for c in cases if c.calibration and c.label == "faithful")
-    budget = int(TARGET * n_faith) - (n_faith - len(faith))  # faithful images not found are flagged anyway
+    # Thresholds only decide about products that were found: a faithful image not found is flagged whatever they
+    # are (and reported as such), so it does not use up their budget.
+    budget = int(TARGET * len(faith))
     fv = {k: np.array([c.measured.values.get(k, 0.0) for c in faith]) for k in FLOORS}
     dv = {k: np.array([c.measured.values.get(k, 0.0) for c in drift]) for k in FLOORS}
     flag = {k: max(FLOORS[k], float(v.max()) * 1.0001 if len(v) else FLOORS[k]) for k, v in fv.items()}
