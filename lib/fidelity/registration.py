@@ -3,8 +3,9 @@
 The source is the studio engine's cut-out of the white-background photo (white parts inside the product stay),
 reduced to a working size. SIFT features inside the product's mask are matched to the generated image (ratio
 test), a MAGSAC homography maps the product into it, and the generated image is warped back into the source's
-frame. DIS optical flow then measures what a homography cannot explain (a warp) and aligns the last few pixels
-(a re-render wobbles), so the colour and part checks compare like with like.
+frame. A product with too few features is found by its colours and fitted by its silhouette instead. DIS optical
+flow then measures what a homography cannot explain (a warp) and aligns the last few pixels (a re-render wobbles),
+so the colour and part checks compare like with like.
 """
 
 from __future__ import annotations
