@@ -13,10 +13,17 @@ an extra logo), then re-renders it the same way.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
+import os
+import shutil
+import tempfile
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -187,10 +194,12 @@ def _garble(word: str, rng: np.random.Generator) -> str:
     return "".join(chars)
 
 
-def products(per_group: int, seed: int = 7) -> list[Product]:
+def products(per_group: int, seed: int = 7, demo: int | None = None) -> list[Product]:
+    """The demo catalogue's first `demo` drawings (all by default) in two colourways, and `per_group` uploads
+    of each kind."""
     rng = np.random.default_rng(seed)
     out: list[Product] = []
-    for i, kind in enumerate(KINDS):
+    for i, kind in enumerate(KINDS[:demo]):
         out.append(Product(f"demo-{kind}", "demo", _png(draw(kind))))
         pal = palette_for(kind)
         turned = {k: shifted(v, 0.15 + 0.1 * (i % 5), 1.1) for k, v in pal.items()}
@@ -380,3 +389,88 @@ def drifted(
 
 def faithful(product: Product) -> tuple[np.ndarray, np.ndarray]:
     return _rgba(product.png)
+
+
+# The labelled set, cached ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    product: str
+    group: str
+    calibration: bool  # the product is in the calibration split (else held out)
+    label: str  # "faithful" or a drift
+    source: bytes  # the product photo on white
+    image: bytes  # the generated image (JPEG)
+
+
+_CODE = ("bench/fidelity_set.py", "lib/drawing", "lib/generation/studio.py", "lib/generation/prompts.py")
+
+
+def _key(params: dict[str, int]) -> str:
+    """Parameters and the drawing code: a change to either builds the set again."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    for rel in _CODE:
+        for f in sorted((root / rel).rglob("*.py")) if (root / rel).is_dir() else [root / rel]:
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FIDELITY_SET_DIR") or Path(tempfile.gettempdir()) / "imagegecko-fidelity-set")
+
+
+def labelled_set(per_group: int, faithful_n: int, seed: int, demo: int | None = None, log=None) -> list[Sample]:
+    """Products split in two by kind (alternately), each with `faithful_n` faithful re-renders and one image per
+    drift that applies to it. Built once per parameters and drawing code, then read from a temporary directory."""
+    params = {"per_group": per_group, "faithful": faithful_n, "seed": seed, "demo": len(KINDS[:demo])}
+    where = cache_dir() / _key(params)
+    index = where / "index.json"
+    if index.exists():
+        rows = json.loads(index.read_text())
+        sources = {r["product"]: (where / f"{r['product']}.png").read_bytes() for r in rows}
+        return [
+            Sample(
+                r["product"],
+                r["group"],
+                r["calibration"],
+                r["label"],
+                sources[r["product"]],
+                (where / r["image"]).read_bytes(),
+            )
+            for r in rows
+        ]
+    prods = products(per_group, seed, demo)
+    rng = np.random.default_rng(seed)
+    out: list[Sample] = []
+    by_group: dict[str, int] = defaultdict(int)
+    for n, p in enumerate(prods):
+        calib = by_group[p.group] % 2 == 0
+        by_group[p.group] += 1
+        jobs: list[tuple[str, tuple[np.ndarray, np.ndarray]]] = [("faithful", faithful(p))] * faithful_n
+        for d in DRIFTS:
+            got = drifted(p, d, prods, rng)
+            if got is not None:
+                jobs.append((d, got))
+        for i, (label, (rgb, alpha)) in enumerate(jobs):
+            out.append(Sample(p.id, p.group, calib, label, p.png, rerender(rgb, alpha, rng, n * 7 + i)))
+        if log:
+            log(f"built {n + 1}/{len(prods)} {p.id}")
+    where.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=where.parent, prefix=".building-"))
+    for p in prods:
+        (tmp / f"{p.id}.png").write_bytes(p.png)
+    rows = []
+    for k, s in enumerate(out):
+        name = f"{k:05d}-{s.product}-{s.label}.jpg"
+        (tmp / name).write_bytes(s.image)
+        rows.append(
+            {"product": s.product, "group": s.group, "calibration": s.calibration, "label": s.label, "image": name}
+        )
+    (tmp / "index.json").write_text(json.dumps(rows))
+    try:
+        os.replace(tmp, where)  # whole or not at all: an interrupted build leaves no half set behind
+    except OSError:  # another run finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

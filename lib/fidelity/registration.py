@@ -3,8 +3,9 @@
 The source is the studio engine's cut-out of the white-background photo (white parts inside the product stay),
 reduced to a working size. SIFT features inside the product's mask are matched to the generated image (ratio
 test), a MAGSAC homography maps the product into it, and the generated image is warped back into the source's
-frame. DIS optical flow then measures what a homography cannot explain (a warp) and aligns the last few pixels
-(a re-render wobbles), so the colour and part checks compare like with like.
+frame. A product with too few features is found by its colours and fitted by its silhouette instead. DIS optical
+flow then measures what a homography cannot explain (a warp) and aligns the last few pixels (a re-render wobbles),
+so the colour and part checks compare like with like.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from lib.fidelity.shape import anisotropy
 from lib.generation.studio import cut_out
 
 WORK_SIDE = 320  # the source product's long side for the comparisons
-GEN_SIDE = 768  # the generated image's long side for feature matching
+# The generated image's long side for feature matching: a product filling half of it is then about the size of
+# the source's working view, the scale SIFT matches best at (and SIFT's cost grows with the pixels).
+GEN_SIDE = 512
 OCR_SIDE = 900  # the source product's long side for reading its label
 MIN_INLIERS = 10
 # A flat product (a watch, a wallet) is often shown lying on a surface seen from about 35 degrees above: its depth
 # foreshortened to about this share. Not a stretch: when the product cannot be found as it is, it is looked for
-# again in the image stretched back by this much, and its shape is judged as if seen from above.
+# again in the image stretched back by this much (and shrunk to as many pixels, which keeps the second search as
+# cheap as the first), and its shape is judged as if seen from above.
 LYING_FLAT = 0.55
 _SIFT_FEATURES = 1500
 _cv_lock = threading.Lock()
@@ -118,6 +122,12 @@ def source_view(source_png: bytes) -> SourceView:
     return view
 
 
+def clear_cache() -> None:
+    """Forget prepared sources (benchmarks measuring a worker's first image of a product)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def _prepare(sha: str, source_png: bytes) -> SourceView:
     cut = cut_out(source_png)
     a = cut.alpha
@@ -147,18 +157,32 @@ def generated_view(data: bytes) -> GeneratedView:
     return GeneratedView(rgb=np.ascontiguousarray(small), size=im.size, full=im)
 
 
+@dataclass(frozen=True)
+class _Features:
+    points: np.ndarray  # float32 (n, 2)
+    descriptors: np.ndarray | None
+
+
+def _features(gen: GeneratedView) -> _Features:
+    gray = cv2.cvtColor(gen.rgb, cv2.COLOR_RGB2GRAY)
+    with _cv_lock:
+        kps, desc = _sift().detectAndCompute(gray, None)
+    return _Features(np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2), desc)
+
+
 def register(src: SourceView, gen: GeneratedView) -> Registration | None:
     """The product's place in the generated image, or None when it cannot be found there."""
     found = _find(src, gen)
     flat = 1.0
     if found is None:  # lying on a surface? look again with the depth stretched back
         h0, w0 = gen.rgb.shape[:2]
-        upright = cv2.resize(gen.rgb, (w0, round(h0 / LYING_FLAT)), interpolation=cv2.INTER_CUBIC)
+        k = float(np.sqrt(LYING_FLAT))
+        upright = cv2.resize(gen.rgb, (round(w0 * k), round(h0 / k)), interpolation=cv2.INTER_AREA)
         found = _find(src, GeneratedView(rgb=upright, size=gen.size, full=gen.full))
         if found is None:
             return None
         flat = LYING_FLAT
-        found = (np.diag([1.0, LYING_FLAT, 1.0]) @ found[0], found[1])
+        found = (np.diag([1.0 / k, k, 1.0]) @ found[0], found[1])
     H, inliers = found
     h, w = src.mask.shape
     warped = cv2.warpPerspective(
@@ -177,27 +201,25 @@ def register(src: SourceView, gen: GeneratedView) -> Registration | None:
 
 def _find(src: SourceView, gen: GeneratedView) -> tuple[np.ndarray, int] | None:
     """The homography (source work -> generated view) and its feature inliers (0 when found by colour)."""
-    found = _by_features(src, gen)
+    found = _by_features(src, gen, _features(gen))
     if found is not None:
         return found
     colour_fit = _by_colour(src, gen)  # low-texture products (matte, glass, plain cloth) have too few features
     return None if colour_fit is None else (colour_fit, 0)
 
 
-def _by_features(src: SourceView, gen: GeneratedView) -> tuple[np.ndarray, int] | None:
+def _by_features(src: SourceView, gen: GeneratedView, feats: _Features) -> tuple[np.ndarray, int] | None:
     if src.descriptors is None or len(src.points) < MIN_INLIERS:
         return None
-    gray = cv2.cvtColor(gen.rgb, cv2.COLOR_RGB2GRAY)
-    with _cv_lock:
-        kps, desc = _sift().detectAndCompute(gray, None)
-    if desc is None or len(kps) < MIN_INLIERS:
+    desc = feats.descriptors
+    if desc is None or len(feats.points) < MIN_INLIERS:
         return None
     pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(src.descriptors, desc, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
     if len(good) < MIN_INLIERS:
         return None
     a = src.points[[m.queryIdx for m in good]]
-    b = np.array([kps[m.trainIdx].pt for m in good], dtype=np.float32)
+    b = feats.points[[m.trainIdx for m in good]]
     with _cv_lock:  # MAGSAC samples with OpenCV's global RNG: seeded, so a check never depends on the ones before
         cv2.setRNGSeed(0)
         H, inl = cv2.findHomography(a, b, cv2.USAC_MAGSAC, 4.0, maxIters=2000, confidence=0.995)
@@ -207,57 +229,98 @@ def _by_features(src: SourceView, gen: GeneratedView) -> tuple[np.ndarray, int] 
 
 
 def _by_colour(src: SourceView, gen: GeneratedView) -> np.ndarray | None:
-    """Find the product by its colours (a ratio histogram back-projected), place it by its area and centre,
-    then refine the fit with ECC on the product's shading."""
-    m8 = src.mask.astype(np.uint8)
-    prod = _hsv_hist(src.rgb, src.mask)
-    scene = _hsv_hist(gen.rgb, None)
+    """Find a product with too few features (matte, glass, plain cloth, a flat block of colour) by its colours and
+    outline: its hue and saturation (not its lightness, which the scene's light changes) back-projected as a ratio
+    histogram give its silhouette in the image; the source's silhouette is placed on it by their moments, then
+    fitted with ECC (affine) on the two silhouettes, which neither shading nor relighting disturbs."""
+    prod = _hs_hist(src.rgb, src.mask)
+    gen_bins = _hs_bins(gen.rgb)
+    scene = np.bincount(gen_bins.ravel(), minlength=_NBINS).astype(np.float64)
+    scene /= max(float(scene.sum()), 1.0)
     ratio = np.minimum(prod / np.maximum(scene, 1e-6), 1.0).astype(np.float32)
-    back = (ratio[_hsv_bins(gen.rgb)] * 255).astype(np.uint8)
-    back = cv2.GaussianBlur(back, (0, 0), 3)
+    back = cv2.GaussianBlur((ratio[gen_bins] * 255).astype(np.uint8), (0, 0), 2)
     blob = (back > 64).astype(np.uint8)
-    n, labels, stats, cents = cv2.connectedComponentsWithStats(blob)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(blob)
     if n <= 1:
         return None
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    area = float(stats[best, cv2.CC_STAT_AREA])
-    if area < 0.005 * blob.size:
+    if stats[best, cv2.CC_STAT_AREA] < 0.005 * blob.size:
         return None
-    ys, xs = np.nonzero(src.mask)
-    s = float(np.sqrt(area / max(len(xs), 1)))
-    cx, cy = cents[best]
-    H0 = np.array([[s, 0, cx - s * xs.mean()], [0, s, cy - s * ys.mean()], [0, 0, 1]], dtype=np.float32)
-    tmpl = cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    img = cv2.cvtColor(gen.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-4)
-    # Affine, not a homography: a smooth product gives ECC too little to pin eight parameters.
-    ones = np.full(img.shape, 255, np.uint8)
-    tmask = cv2.dilate(m8 * 255, np.ones((7, 7), np.uint8))
-    try:
-        cc, A = cv2.findTransformECCWithMask(tmpl, img, tmask, ones, H0[:2].copy(), cv2.MOTION_AFFINE, crit, 5)
-    except cv2.error:
+    # The silhouette with its holes filled (a highlight or a label of another colour is still the product).
+    contours, _ = cv2.findContours((labels == best).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    sil = np.zeros(blob.shape, np.uint8)
+    cv2.drawContours(sil, contours, -1, 255, thickness=cv2.FILLED)
+    m_src = cv2.moments(src.mask.astype(np.uint8), binaryImage=True)
+    m_gen = cv2.moments(sil, binaryImage=True)
+    if m_src["m00"] <= 0 or m_gen["m00"] <= 0:
         return None
-    H = np.vstack([A.astype(np.float64), [0.0, 0.0, 1.0]])
-    if cc < 0.5 or not _plausible(H, src.mask.shape, gen.rgb.shape):
+    k = float(np.sqrt(m_gen["m00"] / m_src["m00"]))
+    sx, sy = m_src["m10"] / m_src["m00"], m_src["m01"] / m_src["m00"]
+    gx, gy = m_gen["m10"] / m_gen["m00"], m_gen["m01"] / m_gen["m00"]
+    H0 = np.array([[k, 0, gx - k * sx], [0, k, gy - k * sy], [0, 0, 1]], dtype=np.float64)
+    # ECC at half size on softened silhouettes: the fit only has to be close, the optical flow aligns the rest.
+    half, double = np.diag([0.5, 0.5, 1.0]), np.diag([2.0, 2.0, 1.0])
+    fit = _ecc(
+        cv2.GaussianBlur(cv2.resize(src.mask.astype(np.float32), None, fx=0.5, fy=0.5), (0, 0), 2),
+        cv2.GaussianBlur(cv2.resize(sil.astype(np.float32) / 255.0, None, fx=0.5, fy=0.5), (0, 0), 2),
+        half @ H0 @ double,
+        50,
+    )
+    if fit is None:
+        return None
+    cc, H = fit[0], double @ fit[1] @ half
+    if cc >= MIN_SILHOUETTE_FIT:  # then at full size, from there: the outline pins the shape to a pixel or so
+        fine = _ecc(
+            cv2.GaussianBlur(src.mask.astype(np.float32), (0, 0), 1.5),
+            cv2.GaussianBlur(sil.astype(np.float32) / 255.0, (0, 0), 1.5),
+            H,
+            30,
+        )
+        H = H if fine is None else fine[1]  # did not converge: the half-size fit stands
+    if cc < MIN_SILHOUETTE_FIT or not _plausible(H, src.mask.shape, gen.rgb.shape):
         return None
     return H
 
 
-_BINS = (18, 8, 8)
+def _ecc(tmpl: np.ndarray, img: np.ndarray, init: np.ndarray, iterations: int) -> tuple[float, np.ndarray] | None:
+    """ECC's affine fit of `tmpl` onto `img` from `init` (3x3): its correlation and the fit, None when it fails."""
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
+    everywhere = np.full(tmpl.shape, 255, np.uint8)
+    try:
+        cc, A = cv2.findTransformECCWithMask(
+            tmpl,
+            img,
+            everywhere,
+            np.full(img.shape, 255, np.uint8),
+            init[:2].astype(np.float32),
+            cv2.MOTION_AFFINE,
+            crit,
+            1,
+        )
+    except cv2.error:
+        return None
+    return float(cc), np.vstack([np.asarray(A, dtype=np.float64), [0.0, 0.0, 1.0]])
 
 
-def _hsv_bins(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.int32)
-    return hsv[..., 0] * _BINS[0] // 180, hsv[..., 1] * _BINS[1] // 256, hsv[..., 2] * _BINS[2] // 256
+MIN_SILHOUETTE_FIT = 0.85  # ECC correlation of the two silhouettes
+_HS = (18, 8)  # hue, saturation bins
+_NBINS = _HS[0] * _HS[1]
 
 
-def _hsv_hist(rgb: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    h, s_, v = _hsv_bins(rgb)
-    if mask is not None:
-        h, s_, v = h[mask], s_[mask], v[mask]
-    hist = np.zeros(_BINS, dtype=np.float64)
-    np.add.at(hist, (h.ravel(), s_.ravel(), v.ravel()), 1.0)
-    return hist / max(float(hist.sum()), 1.0)
+def _hs_bins(rgb: np.ndarray) -> np.ndarray:
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    return (hsv[..., 0].astype(np.int32) * _HS[0] // 180) * _HS[1] + hsv[..., 1].astype(np.int32) * _HS[1] // 256
+
+
+def _hs_hist(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The product's hue-saturation histogram, each bin spread to its neighbours: a relight turns hue by a few
+    degrees and moves saturation, which must not move a one-colour product out of its own bins."""
+    hist = np.bincount(_hs_bins(rgb)[mask], minlength=_NBINS).astype(np.float64)
+    hist = (hist / max(float(hist.sum()), 1.0)).reshape(_HS)
+    spread = np.maximum(hist, np.maximum(np.roll(hist, 1, axis=0), np.roll(hist, -1, axis=0)))  # hue wraps
+    spread[:, 1:] = np.maximum(spread[:, 1:], spread[:, :-1])
+    spread[:, :-1] = np.maximum(spread[:, :-1], spread[:, 1:])
+    return spread.ravel()
 
 
 def _plausible(H: np.ndarray, src_shape: tuple[int, ...], gen_shape: tuple[int, ...]) -> bool:

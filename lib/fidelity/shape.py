@@ -42,6 +42,14 @@ def measure(H: np.ndarray, flow: np.ndarray, mask: np.ndarray, src_gray: np.ndar
     gy = cv2.Sobel(src_gray, cv2.CV_32F, 0, 1, ksize=3)
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     textured = inner & (np.hypot(gx, gy) > 20)
+    if textured.sum() < 0.05 * inner.sum():
+        # A featureless product (one matte colour, a flat block): its outline is the only thing that pins the
+        # motion down (the comparison puts the photo's white around it in both images).
+        m8 = mask.astype(np.uint8)
+        rim = cv2.dilate(m8, np.ones((5, 5), np.uint8)).astype(bool) & ~cv2.erode(m8, np.ones((5, 5), np.uint8)).astype(
+            bool
+        )
+        textured |= rim
     if textured.sum() < 50:
         textured = inner
     mag = np.hypot(flow[..., 0], flow[..., 1])
