@@ -26,7 +26,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
 	touch $@
 
 run: $(VENV)/.runtime
-	@echo "ImageGecko Studio: open http://localhost:$(PORT) in your browser (make run PORT=8600 for another port)"
+	@echo "ImageGecko Studio: open http://$(ADDRESS):$(PORT) in your browser (none opens by itself; another port: make run PORT=8600)"
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --server.address $(ADDRESS)
 
 worker: $(VENV)/.runtime

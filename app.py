@@ -6,6 +6,7 @@ import streamlit as st
 from lib import ui
 
 st.set_page_config(page_title="ImageGecko Studio", page_icon=":material/photo_camera:", layout="wide")
+ui.forget_gone_widgets()  # widgets earlier runs drew and this session no longer shows (why: lib/ui.py)
 
 rt = ui.runtime()  # builds settings, the job log and the embedded worker once per process
 who = ui.gate(rt)  # signed in and allowed, or the run stops here with a sign-in form or a refusal

@@ -43,7 +43,9 @@ def _seed(home: Path, n_products: int, variants: int = 4) -> int:
     for page in range(1, n_products // 100 + 2):
         products += source.list_products(ProductQuery(page=page, per_page=100)).items
     products = products[:n_products]
-    job = create_job(rt, JobSpec(source_kind="demo", variants=variants), [Selection(p) for p in products])
+    job = create_job(
+        rt, spec=JobSpec(source_kind="demo", variants=variants), selections=[Selection(p) for p in products]
+    )
     rng = np.random.default_rng(1)
     with rt.db.transaction() as s:
         items = list(s.exec(select(JobItem).where(JobItem.job_id == job.id)).all())

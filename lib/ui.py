@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.state.session_state_proxy import get_session_state
 
 from lib import display_text
 from lib.auth import access, users
@@ -108,6 +109,40 @@ def _leave_pages_directory_mode() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def forget_gone_widgets() -> None:
+    """Let go of the widgets the last run no longer drew. app.py calls it at the top of every run.
+
+    Why the server grew ~1.6 MB per Gallery page viewed, for the life of the session (issue 17): Streamlit 1.67
+    drops a widget's value once it stops rendering but keeps its metadata until a widget with the same id registers
+    again (deleting the key does not drop it either). The metadata holds the on_click/on_change callback, and a
+    callback defined in a page script holds that run's namespace (`__globals__`): every entry, fidelity check and
+    Asset the run loaded. A Gallery page draws ~160 new keyed widgets, so each page viewed pinned a whole run.
+
+    A widget in neither the previous run's state nor what the browser sent for this run is gone: nothing can call
+    its callback (Streamlit ignores a change reported for a widget it has no metadata for), so its metadata and key
+    are dropped. Widgets bound to the URL or kept across pages (persist_state) are left alone; so is everything on a
+    Streamlit laid out otherwise (tests/ui/test_ui_helpers.py checks a paged-away run is freed either way).
+    """
+    try:
+        safe = get_session_state()
+        state = safe._state
+        metadata = state._new_widget_state.widget_metadata
+        keys = state._key_id_mapper
+        bound = state._query_param_bound_widget_ids
+        persisted = state._persist_tracker.scope_of
+    except AttributeError:
+        return
+    with safe._lock:
+        live = state._keys()  # the previous run's widgets (compacted) and the browser's values for this run
+        for widget_id in [w for w in metadata if w not in live and w not in bound and persisted(w) is None]:
+            del metadata[widget_id]
+            key = keys.id_key_mapping.get(widget_id)
+            if key is not None and keys.get_id_from_key(key) == widget_id:
+                keys.delete(key)
+            else:
+                keys.id_key_mapping.pop(widget_id, None)
 
 
 # Errors and messages -----------------------------------------------------------------------------
