@@ -298,8 +298,12 @@ class Worker:
         self._alt_thread.start()
 
     def _tick_fidelity(self) -> None:
-        """With nothing claimed: check generated images stored without a fidelity check (batch results, reused
-        results, a crash between storing and checking); a couple per idle poll, so claims are never held up long."""
+        """With nothing in flight: check generated images stored without a fidelity check (batch results, reused
+        results, a crash between storing and checking); a couple per idle poll, so claims are never held up long.
+        Not while items run: each checks its own image right after storing it, so a sweep then would check the same
+        image twice, and on this loop's thread it would take a core from the CPU-bound items."""
+        if not self.settings.fidelity_check or self._in_flight:
+            return
         try:
             for asset_id in fidelity_records.pending_assets(self.rt.db, limit=2):
                 if self.stop_event.is_set():
