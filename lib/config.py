@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     backoff_base_seconds: float = Field(2.0, ge=0)
     backoff_max_seconds: float = Field(300.0, ge=0)
     poll_seconds: float = Field(0.5, gt=0)
+    # The product-fidelity check of every stored image (lib/fidelity); off only to measure the pipeline alone
+    # (bench/studio_worker.py) or where no one reviews verdicts.
+    fidelity_check: bool = True
     # Requests per minute per provider; 0 or missing = unlimited.
     rate_limits: dict[str, float] = Field(default_factory=lambda: {"gemini": 60.0, "gemini_text": 60.0, "studio": 0.0})
 

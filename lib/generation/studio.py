@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageFilter, UnidentifiedImageError
 from scipy import ndimage
 
+from lib import allocator
 from lib.drawing import draw
 from lib.drawing.cache import SingleFlightCache
 from lib.drawing.canvas import Canvas, flat, scale, vgrad
@@ -162,16 +163,17 @@ def _enclosed_background(near: np.ndarray, dev: np.ndarray, lum: np.ndarray, ref
         return out
     h, w = near.shape
     on_border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    idx = np.arange(1, n + 1)
-    sizes = ndimage.sum_labels(np.ones_like(dev, dtype=np.float32), labels, idx)
-    means = ndimage.mean(dev, labels, idx)
-    medians = ndimage.median(dev, labels, idx)
+    # Sizes and means by bincount (one pass each); the median, a sort per region, only for regions that pass them.
+    flat_labels = labels.ravel()
+    sizes = np.bincount(flat_labels, minlength=n + 1)[1:]
+    means = np.bincount(flat_labels, weights=dev.ravel(), minlength=n + 1)[1:] / np.maximum(sizes, 1)
     min_area = max(6, int(0.00002 * h * w))
-    candidates = [
-        i
-        for i, size, mean, median in zip(idx, sizes, means, medians, strict=True)
-        if i not in on_border and size >= min_area and mean <= HOLE_TOLERANCE and median <= 2
-    ]
+    passing = np.nonzero((sizes >= min_area) & (means <= HOLE_TOLERANCE))[0] + 1
+    passing = passing[~np.isin(passing, on_border)]
+    if not len(passing):
+        return out
+    medians = ndimage.median(dev, labels, passing)
+    candidates = [int(i) for i, median in zip(passing, np.atleast_1d(medians), strict=True) if median <= 2]
     if not candidates:
         return out
     slices = ndimage.find_objects(labels)
@@ -203,7 +205,11 @@ def _cut_out(data: bytes) -> Cutout:
             "The studio engine needs the product on a plain white background; this photo's edges are not white. "
             "Use a packshot on white, or the AI engine for this photo."
         )
-    dev = np.abs(arr.astype(np.int16) - ref.astype(np.int16)).max(axis=2)
+    # Channel by channel: a max over a last axis of 3 is numpy's slowest reduction (strided, tiny inner loop).
+    ref16 = ref.astype(np.int16)
+    dev = np.abs(arr[..., 0].astype(np.int16) - ref16[0])
+    for c in (1, 2):
+        np.maximum(dev, np.abs(arr[..., c].astype(np.int16) - ref16[c]), out=dev)
     near = dev <= WHITE_TOLERANCE
     background_ = border_connected(near)
     lum = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -240,9 +246,13 @@ def _cut_out(data: bytes) -> Cutout:
     # colour is too close to the backdrop (white on white) the feathered mask above stays.
     outer = ndimage.binary_dilation(f, iterations=1)
     band = outer & ~inner
-    towards = spread - ref.astype(np.float32)
-    reach = (towards * towards).sum(axis=2)
-    moved = ((rgb - ref.astype(np.float32)) * towards).sum(axis=2)
+    ref32 = ref.astype(np.float32)
+    reach = np.zeros(f.shape, dtype=np.float32)
+    moved = np.zeros(f.shape, dtype=np.float32)
+    for c in range(3):  # sums over the channels, one plane at a time (see dev above)
+        towards = spread[..., c] - ref32[c]
+        reach += towards * towards
+        moved += (rgb[..., c] - ref32[c]) * towards
     use = band & (reach > 40.0**2) & (wsum[..., 0] > 0)
     cover = np.clip(moved / np.maximum(reach, 1.0), 0, 1)
     # The product's own outermost pixels vary in colour (stitching, shading): mostly covered means covered.
@@ -314,6 +324,7 @@ class StudioEngine:
 
     def __init__(self, *, min_side: int = 1024, max_side: int = 2048, quality: int = JPEG_QUALITY) -> None:
         # min_side exists for tests and previews (small renders); the product's minimum is 1024.
+        allocator.keep_frames()
         self.min_side = min_side
         self.max_side = max_side
         self.quality = quality

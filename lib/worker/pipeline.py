@@ -325,6 +325,8 @@ def process_item(
 def check_fidelity(rt: Runtime, item_id: int) -> None:
     """Compare the stored image with the product photo (lib/fidelity), re-trying a redrawn one when the job asks;
     a failing check never fails the item: the runner's idle sweep (Worker._tick_fidelity) tries again."""
+    if not rt.settings.fidelity_check:
+        return
     try:
         fidelity_actions.after_item(rt, item_id=item_id)
     except Exception:

@@ -7,18 +7,21 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from lib import jobs, workers_seen
 from lib.errors import ProviderAuthError, ProviderPermanent, ProviderQuota, ProviderRetryable, SafetyBlocked
+from lib.fidelity.records import checks_for
 from lib.models import Asset, Event, JobItem, utcnow
 from lib.quota import SharedQuota
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
 from lib.worker import Worker, backoff_delay, run_until_idle, start_embedded
-from tests.conftest import ScriptedProvider
+from tests.conftest import ScriptedProvider, make_runtime
+from tests.fidelity.providers import RedrawingProvider
 
 
 class FlakyProvider(ScriptedProvider):
@@ -47,6 +50,20 @@ def _job(rt: Runtime, n: int = 3, variants: int = 1, **kw: object):
         spec=jobs.JobSpec(source_kind="demo", variants=variants, **kw),  # type: ignore[arg-type]
         selections=[jobs.Selection(p) for p in products[:n]],
     )
+
+
+def test_with_the_fidelity_check_off_images_are_stored_unchecked_and_not_retried(tmp_path: Path) -> None:
+    # FIDELITY_CHECK=false: what bench/studio_worker.py measures as the pipeline alone.
+    rt = make_runtime(tmp_path / "data", poll_seconds=0.05, fidelity_check=False)
+    try:
+        rt.set_provider("studio", RedrawingProvider())  # every image redrawn: with the check on, each is re-tried
+        job = _job(rt, n=2, fidelity_retries=1)
+        run_until_idle(rt)
+        items = jobs.job_items(rt.db, job.id)
+        assert [i.status for i in items] == ["succeeded", "succeeded"]
+        assert checks_for(rt.db, [i.result_asset_id for i in items if i.result_asset_id]) == {}
+    finally:
+        rt.db.dispose()
 
 
 def test_thirty_items_through_the_studio_engine(rt: Runtime) -> None:
