@@ -294,7 +294,7 @@ pview = screen.progress(job_id)
 view = screen.view(job_id, review_filter, int(st.session_state.get("gallery_page", 1)), PER_PAGE)
 counts = view.counts
 checks = view.checks  # asset id -> its stored fidelity check (this page's images)
-flagged_ids = {aid for aid, c in checks.items() if c.flagged}
+flagged_ids = view.flagged
 approved = view.images("approved")
 publications = view.publications
 

@@ -415,36 +415,20 @@ def live_publications(db: Database, job_id: int, *, product_ids: list[str], asse
         )
 
 
+def _approved(job_id: int) -> tuple[Any, ...]:
+    """Where a job's approved generated images are (what is published, zipped or exported)."""
+    return (Asset.job_id == job_id, Asset.kind == AssetKind.GENERATED, Asset.review_state == ReviewState.APPROVED)
+
+
 def approved_ids(db: Database, job_id: int) -> list[int]:
     with db.session() as s:
-        return [
-            int(i)
-            for i in s.exec(
-                select(Asset.id)
-                .where(
-                    Asset.job_id == job_id,
-                    Asset.kind == AssetKind.GENERATED,
-                    Asset.review_state == ReviewState.APPROVED,
-                )
-                .order_by(col(Asset.id))
-            ).all()
-            if i is not None
-        ]
+        ids = s.exec(select(Asset.id).where(*_approved(job_id)).order_by(col(Asset.id))).all()
+        return [int(i) for i in ids if i is not None]
 
 
 def approved_assets(db: Database, job_id: int) -> list[Asset]:
     with db.session() as s:
-        return list(
-            s.exec(
-                select(Asset)
-                .where(
-                    Asset.job_id == job_id,
-                    Asset.kind == AssetKind.GENERATED,
-                    Asset.review_state == ReviewState.APPROVED,
-                )
-                .order_by(col(Asset.id))
-            ).all()
-        )
+        return list(s.exec(select(Asset).where(*_approved(job_id)).order_by(col(Asset.id))).all())
 
 
 # The worker's reads ------------------------------------------------------------------------------------

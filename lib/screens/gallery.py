@@ -203,6 +203,11 @@ class GalleryView:
     def images(self, state: str) -> int:
         return self.counts.images.get(state, 0)
 
+    @property
+    def flagged(self) -> set[int]:
+        """This page's images the fidelity check flagged."""
+        return {asset_id for asset_id, check in self.checks.items() if check.flagged}
+
 
 class GalleryScreen:
     REVIEW_FILTERS = ("all", *[s.value for s in ReviewState], "flagged")
