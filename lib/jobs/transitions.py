@@ -748,8 +748,9 @@ def complete_item(
     already has (or None) if the lease was lost.
 
     A result for an item cancelled meanwhile is kept as an asset of the cancelled item: it was paid for, and
-    resuming the job then counts it as done. `cost`: what the item has cost in all (default: the image's cost, or
-    0 when reused); None leaves the cost as the calls recorded it (begin_call/finish_call)."""
+    resuming the job then counts it as done. `cost`: what the item has cost in all, for a call not recorded by
+    begin_call/finish_call (a batch); None (online, reused) leaves the cost as those calls recorded it, so a call cut
+    off by a crash before a free reuse stays charged."""
     with db.transaction() as s:
         item = _owned(s, item_id, owner)
         if item is None:

@@ -221,7 +221,6 @@ def _prepare(runtime: Runtime, items: list[JobItem], token: str) -> tuple[list[_
                     source_sha=source_sha,
                     latency_ms=0.0,
                     reused=True,
-                    cost=0.0,
                 )
                 continue
         ready.append(_Prepared(item, request, source_sha))

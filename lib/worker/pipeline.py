@@ -282,7 +282,6 @@ def process_item(
                 source_sha=source_sha,
                 latency_ms=(time.monotonic() - started) * 1000,
                 reused=True,
-                cost=0.0,
             )
             return Outcome("reused")
     provider = rt.provider(job.provider)

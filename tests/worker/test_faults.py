@@ -18,6 +18,7 @@ from sqlmodel import select
 from lib import jobs, storage
 from lib.errors import ProviderRetryable
 from lib.generation.base import GeneratedImage, GenerationRequest
+from lib.jobs import transitions
 from lib.models import Asset, Event, JobItem, utcnow
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
@@ -257,6 +258,30 @@ def test_a_call_is_in_the_request_log_and_the_cost_before_it_is_sent(rt: Runtime
     )
     [item] = jobs.job_items(rt.db, job.id)
     assert item.cost == pytest.approx(0.039) and jobs.get_job(rt.db, job.id).actual_cost == pytest.approx(0.039)
+
+
+def test_a_call_cut_off_by_a_crash_stays_in_the_cost_when_the_retry_reuses_an_earlier_result(rt: Runtime) -> None:
+    """The first attempt's call went out and its worker died; the retry finds an identical request already made
+    and reuses that image for free. The call that was sent may still be charged: it stays in the item's cost."""
+    first = _job(rt, n=1)
+    run_until_idle(rt)
+    assert jobs.get_job(rt.db, first.id).status == "succeeded"
+    second = _job(rt, n=1)  # the same product and settings: the same request
+    [item] = jobs.claim_items(rt.db, owner="dead", limit=1, lease_seconds=60, job_ids={second.id})
+    assert item.id is not None
+    sent = transitions.begin_call(
+        rt.db, item_id=item.id, owner="dead", service="studio", method="generate", estimated_cost=0.05, message="sent"
+    )
+    assert sent is not None  # ... and the worker is killed here
+    with rt.db.transaction() as s:  # its lease runs out
+        dead = s.get(JobItem, item.id)
+        assert dead is not None
+        dead.lease_expires_at = utcnow() - timedelta(seconds=1)
+    run_until_idle(rt)
+    [item] = jobs.job_items(rt.db, second.id)
+    assert item.status == "succeeded" and item.crashes == 1
+    assert any("reused" in e.message for e in _events(rt, second.id))
+    assert item.cost == pytest.approx(0.05) and jobs.get_job(rt.db, second.id).actual_cost == pytest.approx(0.05)
 
 
 def test_a_result_after_the_cancel_is_kept_and_resuming_counts_it_once(rt: Runtime) -> None:
