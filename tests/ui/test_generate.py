@@ -117,3 +117,25 @@ def test_batch_mode_is_on_by_default_from_the_batch_threshold(home, rt, monkeypa
     gen.button(key="gen_launch").click().run()
     assert_ok(gen)
     assert jobs.get_job(rt.db, gen.session_state[ui.CURRENT_JOB]).mode == ("batch" if batch else "online")
+
+
+def test_once_the_job_has_finished_no_live_panel_is_left_to_redraw_it(home, rt) -> None:
+    """The finished view replaces the live panel for good. Ticks of the panel's 1 s timer are still on their way when
+    the job finishes; a page run that ended early (st.stop) kept the old panel registered, and each such tick redrew
+    the running panel into the finished view and reran the whole page (in chromium with the panel slowed as load
+    slows it: two "Finished" panels under "Review in Gallery"). A finished page keeps no live panel for a tick to find.
+    (AppTest never fires the timer, so this reads Streamlit's fragment storage, the registry the ticks look up.)"""
+    from lib.worker import run_until_idle
+
+    gen = page("generate", **{ui.SELECTIONS: _book(rt, "1", "2", "3")}).run()
+    gen.button(key="gen_launch").click().run()
+    assert_ok(gen)
+    assert any("0 of 3 done" in bar.proto.text for bar in gen.get("progress"))
+    assert gen._fragment_storage._fragments, "while the job runs, the live panel polls"
+
+    run_until_idle(rt)
+    gen.run()  # the panel's tick that sees the job finished reruns the page
+    assert_ok(gen)
+    assert [bar.proto.text for bar in gen.get("progress")] == ["Finished — 3 of 3 done"]
+    assert gen.button(key="gen_review")
+    assert not gen._fragment_storage._fragments, "a timer tick after the finish would redraw the live panel"
