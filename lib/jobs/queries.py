@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
 from lib.db import Database
@@ -303,16 +303,14 @@ def _products(job_id: int, review_state: str | None) -> Any:
     first = func.min(JobItem.id).label("first")
     query = select(JobItem.product_id, JobItem.variation_id, first).where(JobItem.job_id == job_id)
     if review_state and review_state != "all":
-        # Outer joins keep every item in the group, so a product keeps its place (its first item) under a filter.
-        query = query.outerjoin(Asset, (col(Asset.item_id) == col(JobItem.id)) & _shown_assets(review_state))
-        shown = col(Asset.id)
+        # The items whose image the filter shows, read from the job's images (ix_asset_job_review), once; the
+        # grouping then reads only ix_item_job_product, and a product keeps its place (its first item of all).
+        shown = select(Asset.item_id).where(col(Asset.job_id) == job_id, _shown_assets(review_state))
         if review_state == FLAGGED:
-            query = query.outerjoin(
-                FidelityCheck,
-                (col(FidelityCheck.asset_id) == col(Asset.id)) & (col(FidelityCheck.verdict) != Verdict.FAITHFUL),
+            shown = shown.join(FidelityCheck, col(FidelityCheck.asset_id) == col(Asset.id)).where(
+                col(FidelityCheck.verdict) != Verdict.FAITHFUL
             )
-            shown = col(FidelityCheck.id)
-        query = query.having(func.count(shown) > 0)
+        query = query.having(func.max(case((col(JobItem.id).in_(shown), 1), else_=0)) == 1)
     return query.group_by(col(JobItem.product_id), col(JobItem.variation_id))
 
 
