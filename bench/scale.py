@@ -53,6 +53,17 @@ class Row:
     minimum: float
     quota_429: int
     attempts: int
+    worker_cpu: float  # CPU seconds of all worker processes from the first claim to the last item
+    bench_cpu: float  # CPU seconds of this process meanwhile (the emulator drawing its answers, the progress poll)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _settings(url: str, home: Path, emu: GeminiEmulator, rpm: int) -> dict[str, str]:
@@ -115,12 +126,19 @@ def run(pg: PostgresCluster, *, workers: int, items: int, latency: float, rpm: i
             )
             for _ in range(workers)
         ]
+        cpu_start: float | None = None
         try:
             while True:
                 total, done, attempts = _counts(rt, job_id)
+                emu.bodies.clear()  # the emulator keeps each request body for tests: 10,000 would not fit in memory
+                if cpu_start is None and attempts:  # start-up (imports, the first connection) is not counted
+                    cpu_start = sum(_cpu_seconds(p.pid) for p in procs)
+                    bench_start = time.process_time()
                 if done >= total or any(p.poll() is not None for p in procs):
                     break
                 time.sleep(0.5)  # a benchmark's progress poll, not a test
+            worker_cpu = sum(_cpu_seconds(p.pid) for p in procs) - (cpu_start or 0.0)
+            bench_cpu = time.process_time() - bench_start if cpu_start is not None else 0.0
         finally:
             for p in procs:
                 p.terminate()
@@ -138,7 +156,8 @@ def run(pg: PostgresCluster, *, workers: int, items: int, latency: float, rpm: i
         quota_429 = sum(1 for _m, path, status in emu.log if ":generateContent" in path and status == 429)
         total, done, attempts = _counts(rt, job_id)
         rt.db.dispose()
-        return Row(workers, total, done, wall, total / rpm * 60 if rpm else 0.0, quota_429, attempts)
+        minimum = total / rpm * 60 if rpm else 0.0
+        return Row(workers, total, done, wall, minimum, quota_429, attempts, worker_cpu, bench_cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,21 +172,29 @@ def main(argv: list[str] | None = None) -> int:
 
     with PostgresCluster() as pg:
         print(f"Quota-bound: {args.items} items, {args.latency:g} s per call, {args.rpm} requests/minute shared")
-        print(f"{'workers':>7} {'done':>11} {'wall s':>8} {'minimum s':>10} {'ratio':>6} {'429s':>5} {'attempts':>8}")
+        print(
+            f"{'workers':>7} {'done':>11} {'wall s':>8} {'minimum s':>10} {'ratio':>6} {'429s':>5} {'attempts':>8} "
+            f"{'worker cpu s/item':>17} {'emulator cpu s/item':>19}"
+        )
         for w in counts:
             r = run(pg, workers=w, items=args.items, latency=args.latency, rpm=args.rpm)
             print(
                 f"{r.workers:>7} {r.done:>5}/{r.items:<5} {r.wall:>8.1f} {r.minimum:>10.1f} "
-                f"{r.wall / r.minimum:>6.3f} {r.quota_429:>5} {r.attempts:>8}",
+                f"{r.wall / r.minimum:>6.3f} {r.quota_429:>5} {r.attempts:>8} "
+                f"{r.worker_cpu / max(1, r.done):>17.3f} {r.bench_cpu / max(1, r.done):>19.3f}",
                 flush=True,
             )
         print("goal: ratio <= 1.05 for each, and 0 answers 429 (never above the quota in any 60 s window)")
         print()
         print(f"Claiming: {args.instant_items} items, the emulator answering at once, no quota")
-        print(f"{'workers':>7} {'done':>11} {'wall s':>8} {'items/s':>8}")
+        print(f"{'workers':>7} {'done':>11} {'wall s':>8} {'items/s':>8} {'worker cpu s/item':>17}")
         for w in counts:
             r = run(pg, workers=w, items=args.instant_items, latency=0.0, rpm=0)
-            print(f"{r.workers:>7} {r.done:>5}/{r.items:<5} {r.wall:>8.1f} {r.done / r.wall:>8.1f}", flush=True)
+            print(
+                f"{r.workers:>7} {r.done:>5}/{r.items:<5} {r.wall:>8.1f} {r.done / r.wall:>8.1f} "
+                f"{r.worker_cpu / max(1, r.done):>17.3f}",
+                flush=True,
+            )
     return 0
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -164,6 +164,15 @@ class JobItem(SQLModel, table=True):
         # A job's pages read in SQL (lib/jobs/queries.py): products in order of their first item, counts by state.
         Index("ix_item_job_product", "job_id", "product_id", "variation_id", "id"),
         Index("ix_item_job_status", "job_id", "status", "stage"),
+        Index("ix_item_mode_status", "mode", "status", "stage"),  # every worker poll asks for batch work
+        # A job's latest errors (its progress line) among the few items that have one, not its whole list.
+        Index(
+            "ix_item_job_errors",
+            "job_id",
+            "id",
+            sqlite_where=text("error_message IS NOT NULL"),
+            postgresql_where=text("error_message IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

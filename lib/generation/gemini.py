@@ -430,6 +430,7 @@ class GeminiProvider:
         self._key_loader = key_loader
         self._clients: dict[tuple[str, str | None], genai.Client] = {}
         self._lock = threading.Lock()
+        self._sent_to: str | None = None  # base URL of the last client handed out: where the calls being logged went
 
     # plumbing -------------------------------------------------------------------------------------
     def _credentials(self) -> tuple[str, str | None]:
@@ -459,6 +460,7 @@ class GeminiProvider:
             if c is None:
                 c = make_client(self.settings, api_key, base)
                 self._clients[(api_key, base)] = c
+            self._sent_to = (base or DEFAULT_BASE_URL).rstrip("/")
             return c
 
     def record(
@@ -488,7 +490,7 @@ class GeminiProvider:
                         s,
                         event_id,
                         message,
-                        url=f"{self.base_url()}/{API_VERSION}/{path}",
+                        url=f"{self._sent_to or self.base_url()}/{API_VERSION}/{path}",
                         status_code=status,
                         duration_ms=round(duration_ms, 1),
                         request_id=request_id,
@@ -503,7 +505,7 @@ class GeminiProvider:
                     item_id=item_id,
                     service="gemini",
                     method=method,
-                    url=f"{self.base_url()}/{API_VERSION}/{path}",
+                    url=f"{self._sent_to or self.base_url()}/{API_VERSION}/{path}",
                     status_code=status,
                     duration_ms=round(duration_ms, 1),
                     request_id=request_id,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
 from lib.db import Database
@@ -139,13 +139,12 @@ def job_progress(db: Database, job_id: int) -> JobProgress:
             .where(JobItem.job_id == job_id)
             .group_by(col(JobItem.status), col(JobItem.stage))
         ).all()
-        errors = s.exec(
+        errors = s.exec(  # ix_item_job_errors holds only the items with an error: no walk over the whole job
             select(JobItem.error_message)
             .where(JobItem.job_id == job_id, col(JobItem.error_message).is_not(None))
             .order_by(col(JobItem.id).desc())
             .limit(10)
         ).all()
-        cost = s.exec(select(func.coalesce(func.sum(JobItem.cost), 0.0)).where(JobItem.job_id == job_id)).one()
     counts: Counter[str] = Counter()
     stages: Counter[str] = Counter()
     for status, stage, n in rows:
@@ -176,8 +175,13 @@ def job_progress(db: Database, job_id: int) -> JobProgress:
         stage=stage,
         eta_seconds=eta,
         errors=list(dict.fromkeys(e for e in errors if e)),
-        cost=float(cost),
+        cost=float(job.actual_cost),  # the sum of its items' costs, kept by every transition that changes one
     )
+
+
+def _as_date(value: Any) -> date:
+    """SQLite's date() answers 'YYYY-MM-DD'; PostgreSQL's a date."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -206,21 +210,17 @@ def totals(db: Database, days: int = 30) -> Totals:
             .order_by(col(JobItem.id).desc())
             .limit(5000)
         ).all()
-        finished = s.exec(
-            select(JobItem.finished_at, JobItem.cost)
+        day = func.date(JobItem.finished_at).label("day")  # one date function in SQLite and PostgreSQL alike
+        per_day = s.exec(
+            select(day, func.count(), func.coalesce(func.sum(JobItem.cost), 0.0))
             .where(JobItem.status == ItemStatus.SUCCEEDED, col(JobItem.finished_at).is_not(None))
-            .order_by(col(JobItem.finished_at).desc())
-            .limit(50_000)
+            .group_by(day)
+            .order_by(day.desc())
+            .limit(days)
         ).all()
     succeeded, failed = counts.get(ItemStatus.SUCCEEDED, 0), counts.get(ItemStatus.FAILED, 0)
-    per_day: dict[date, list[float]] = {}
-    for finished_at, item_cost in finished:
-        if finished_at is None:
-            continue
-        bucket = per_day.setdefault(finished_at.date(), [0, 0.0])
-        bucket[0] += 1
-        bucket[1] += item_cost or 0.0
-    series = sorted((d, int(v[0]), round(v[1], 4)) for d, v in per_day.items())[-days:]
+    # Counted in SQL: the Jobs page's first view no longer reads tens of thousands of rows to bucket them by day.
+    series = sorted((_as_date(d), int(n), round(float(c), 4)) for d, n, c in per_day)
     return Totals(
         images=succeeded,
         success_rate=succeeded / (succeeded + failed) if succeeded + failed else None,
@@ -303,16 +303,14 @@ def _products(job_id: int, review_state: str | None) -> Any:
     first = func.min(JobItem.id).label("first")
     query = select(JobItem.product_id, JobItem.variation_id, first).where(JobItem.job_id == job_id)
     if review_state and review_state != "all":
-        # Outer joins keep every item in the group, so a product keeps its place (its first item) under a filter.
-        query = query.outerjoin(Asset, (col(Asset.item_id) == col(JobItem.id)) & _shown_assets(review_state))
-        shown = col(Asset.id)
+        # The items whose image the filter shows, read from the job's images (ix_asset_job_review), once; the
+        # grouping then reads only ix_item_job_product, and a product keeps its place (its first item of all).
+        shown = select(Asset.item_id).where(col(Asset.job_id) == job_id, _shown_assets(review_state))
         if review_state == FLAGGED:
-            query = query.outerjoin(
-                FidelityCheck,
-                (col(FidelityCheck.asset_id) == col(Asset.id)) & (col(FidelityCheck.verdict) != Verdict.FAITHFUL),
+            shown = shown.join(FidelityCheck, col(FidelityCheck.asset_id) == col(Asset.id)).where(
+                col(FidelityCheck.verdict) != Verdict.FAITHFUL
             )
-            shown = col(FidelityCheck.id)
-        query = query.having(func.count(shown) > 0)
+        query = query.having(func.max(case((col(JobItem.id).in_(shown), 1), else_=0)) == 1)
     return query.group_by(col(JobItem.product_id), col(JobItem.variation_id))
 
 
@@ -324,15 +322,17 @@ def gallery_page(
     a limit, so a 100,000-item job costs what a page of it holds."""
     products = _products(job_id, review_state).subquery()
     with db.session() as s:
-        total = int(s.exec(select(func.count()).select_from(products)).one())
-        keys = s.exec(
-            select(products.c.product_id, products.c.variation_id)
+        # The count rides on the page's rows (a window over the grouped products): one pass over the job, not two.
+        rows = s.exec(
+            select(products.c.product_id, products.c.variation_id, func.count().over())
             .order_by(products.c.first)
             .offset(max(0, offset))
             .limit(limit)
         ).all()
-        if not keys:
-            return [], total
+        if not rows:  # past the end (or nothing shown): count apart
+            return [], int(s.exec(select(func.count()).select_from(products)).one())
+        total = int(rows[0][2])
+        keys = [(p, v) for p, v, _ in rows]
         wanted = {(p, v) for p, v in keys}
         items = [
             i
@@ -488,16 +488,18 @@ def approved_for_product(db: Database, job: Job, item: JobItem, limit: int = 5) 
 
 
 def has_batch_work(db: Database) -> bool:
-    """Batch items to submit or follow, or cancelled ones still in a batch (one cheap read per worker poll)."""
+    """Batch items to submit or follow, or cancelled ones still in a batch: read on every worker poll, so two
+    lookups in ix_item_mode_status that stop at the first row, whatever the size of the online queue or of
+    finished batch jobs. Items in a batch stage are batch items (only queued ones are ever routed online)."""
+    batch = col(JobItem.mode) == ItemMode.BATCH
+    open_item = select(JobItem.id).where(batch, col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]))
+    cancelled_in_batch = select(JobItem.id).where(
+        batch,
+        col(JobItem.status) == ItemStatus.CANCELLED,
+        col(JobItem.stage).in_([Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]),
+    )
     with db.session() as s:
-        open_item = col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]) & (
-            col(JobItem.mode) == ItemMode.BATCH
-        )
-        cancelled_in_batch = (col(JobItem.status) == ItemStatus.CANCELLED) & col(JobItem.stage).in_(
-            [Stage.BATCH_SUBMITTED, Stage.BATCH_RUNNING]
-        )
-        row = s.exec(select(JobItem.id).where(open_item | cancelled_in_batch).limit(1)).first()
-        return row is not None
+        return bool(s.exec(select(or_(open_item.exists(), cancelled_in_batch.exists()))).one())
 
 
 def open_batch_jobs(db: Database, *, provider: str | None = None, exclude_provider: str | None = None) -> list[int]:

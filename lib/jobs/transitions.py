@@ -530,6 +530,7 @@ def begin_call(
             return None
         budgets.check_share(s, item.job_id, estimate=estimated_cost)
         item.stage = Stage.GENERATE
+        before = item.cost
         item.cost = round(item.cost + estimated_cost, 6)
         s.add(item)
         events.record(s, "transition", f"stage {Stage.GENERATE}", job_id=item.job_id, item_id=item_id)
@@ -544,7 +545,7 @@ def begin_call(
             data={"state": "sent", "estimated_cost": estimated_cost},
         )
         if estimated_cost:
-            _refresh_job(s, item.job_id)
+            _refresh_job(s, item.job_id, cost_delta=item.cost - before)
         s.flush()
         assert event.id is not None
         return event.id
@@ -593,9 +594,10 @@ def finish_call(
         s.add(event)
         item = s.get(JobItem, event.item_id) if event.item_id is not None and cost != estimated else None
         if item is not None:
+            before = item.cost
             item.cost = round(max(0.0, item.cost + cost - estimated), 6)
             s.add(item)
-            _refresh_job(s, item.job_id)
+            _refresh_job(s, item.job_id, cost_delta=item.cost - before)
         if next_stage is None or event.item_id is None:
             return True
         leased = _owned(s, event.item_id, owner)
@@ -610,27 +612,39 @@ def finish_call(
 # Outcomes --------------------------------------------------------------------------------------------
 
 
-def _refresh_job(s: Session, job_id: int) -> None:
-    """Recompute a job's status and actual cost from its items."""
+def _refresh_job(s: Session, job_id: int, *, cost_delta: float = 0.0) -> None:
+    """Bring a job's actual cost and status up to date after a change to its items, in bounded work (a job of
+    100,000 items refreshes after each of them): the cost moves by the change's `cost_delta` (every change of an
+    item's cost is a transition here, in the same transaction), the status by whether any item is still open (an
+    index lookup); the items are counted by state only once, when none is open."""
     # Lock the job row first: on PostgreSQL (READ COMMITTED) two workers finishing the last two items would each
-    # count the other's item as still running, and the job would never finish. SQLite's writes are serial anyway.
+    # see the other's item as still running, and the job would never finish; and two deltas must not both start
+    # from the same old cost. SQLite's writes are serial anyway.
     job = s.exec(
         select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
     ).first()
     if job is None:
         return
-    s.flush()
-    rows = s.exec(
-        select(JobItem.status, func.count(), func.coalesce(func.sum(JobItem.cost), 0.0))
-        .where(JobItem.job_id == job_id)
-        .group_by(JobItem.status)
-    ).all()
-    counts = {status: n for status, n, _ in rows}
-    job.actual_cost = round(float(sum(c for _, _, c in rows)), 6)
-    open_items = counts.get(ItemStatus.QUEUED, 0) + counts.get(ItemStatus.RUNNING, 0)
-    if job.status in (JobStatus.CANCELLED, JobStatus.PAUSED) or open_items:
-        s.add(job)
+    if cost_delta:
+        job.actual_cost = round(job.actual_cost + cost_delta, 6)
+    s.add(job)
+    if job.status in (JobStatus.CANCELLED, JobStatus.PAUSED):
         return
+    s.flush()
+    still_open = s.exec(
+        select(JobItem.id)
+        .where(col(JobItem.job_id) == job_id, col(JobItem.status).in_([ItemStatus.QUEUED, ItemStatus.RUNNING]))
+        .limit(1)
+    ).first()
+    if still_open is not None:
+        return
+    counts = dict(
+        s.exec(
+            select(JobItem.status, func.count())
+            .where(col(JobItem.job_id) == job_id, col(JobItem.status).in_([ItemStatus.SUCCEEDED, ItemStatus.FAILED]))
+            .group_by(JobItem.status)
+        ).all()
+    )
     succeeded, failed = counts.get(ItemStatus.SUCCEEDED, 0), counts.get(ItemStatus.FAILED, 0)
     if failed == 0:
         job.status = JobStatus.SUCCEEDED if succeeded else JobStatus.CANCELLED
@@ -765,6 +779,7 @@ def complete_item(
                 late.lease_owner = None
                 late.lease_expires_at = None
                 late.stage = None
+                before = late.cost
                 if cost is not None:
                     late.cost = cost
                 s.add(late)
@@ -776,7 +791,7 @@ def complete_item(
                     item_id=item_id,
                     data={"sha256": sha, "cost": late.cost},
                 )
-                _refresh_job(s, late.job_id)
+                _refresh_job(s, late.job_id, cost_delta=late.cost - before)
                 return asset
             events.record(
                 s,
@@ -796,6 +811,7 @@ def complete_item(
         item.source_sha = source_sha or item.source_sha
         item.result_asset_id = asset.id
         item.latency_ms = latency_ms
+        before = item.cost
         if cost is not None:
             item.cost = cost
         item.error_kind = None
@@ -810,7 +826,7 @@ def complete_item(
             item_id=item_id,
             data={"sha256": sha, "cost": item.cost, "latency_ms": latency_ms},
         )
-        _refresh_job(s, item.job_id)
+        _refresh_job(s, item.job_id, cost_delta=item.cost - before)
         return asset
 
 

@@ -42,6 +42,8 @@ from lib.worker.retry import backoff_delay, gave_up
 log = logging.getLogger("imagegecko.worker")
 
 MAX_IN_FLIGHT = 64
+CHECK_BACKLOG_PER_SLOT = 4  # fidelity checks waiting per CPU slot before an item's own thread checks its image
+PROVIDER_RETRY_SECONDS = 60.0  # a provider that could not be opened (no key yet) is asked again after this
 ALT_TEXT_CHECK_SECONDS = 5.0  # how often an idle worker looks for alt texts to ask for again
 ALT_TEXT_PAUSE_SECONDS = 30.0  # after a round with failures (quota, outage): let the text model recover
 FAULT_BACKOFF_CAP_SECONDS = 15.0  # a full or read-only disk: look again this often at most once it lasts
@@ -104,9 +106,14 @@ class Worker:
         self._latency: dict[str, float] = {}  # EWMA of seconds a slot is busy per item, by provider
         self._in_flight: dict[int, tuple[str, Future[None]]] = {}  # item id -> (provider, future)
         self._cpu_bound: dict[str, bool] = {}
+        self._not_open: dict[str, float] = {}  # provider -> monotonic time it could not be opened
         self._job_providers: dict[int, str] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="gecko-item")
+        # Fidelity checks are CPU work: about one per core, apart from the items, whose slots are sized for waiting
+        # on a network provider (rate x latency) and would otherwise sit out each check.
+        self._checks = ThreadPoolExecutor(max_workers=self.cpu_slots, thread_name_prefix="gecko-check")
+        self._check_backlog = 0
         self._alt_thread: threading.Thread | None = None
         self._alt_stop = threading.Event()  # set at shutdown: a round under way asks no more
         self._alt_next = 0.0  # monotonic time of the next look for pending alt texts
@@ -136,9 +143,13 @@ class Worker:
 
     def _is_cpu_bound(self, provider: str) -> bool:
         if provider not in self._cpu_bound:
+            failed_at = self._not_open.get(provider)
+            if failed_at is not None and time.monotonic() - failed_at < PROVIDER_RETRY_SECONDS:
+                return False  # opening it again on every claim cost a connection lookup and a vault read each time
             try:
                 self._cpu_bound[provider] = is_cpu_bound(self.rt.provider(provider))
             except AppError:  # no key yet: its items fail or pause on their own; count it as network work
+                self._not_open[provider] = time.monotonic()
                 return False
         return self._cpu_bound[provider]
 
@@ -185,6 +196,7 @@ class Worker:
                         not claimed
                         and until_idle
                         and not self._in_flight
+                        and not self._check_backlog  # a check may still queue a redraw (fidelity_retries)
                         and queries.pending_items(self.rt.db, job_id=self.job_id) == 0
                     )
                 except Exception as exc:  # the database failing must not end the worker: wait, then carry on
@@ -308,7 +320,7 @@ class Worker:
         results, a crash between storing and checking); a couple per idle poll, so claims are never held up long.
         Not while items run: each checks its own image right after storing it, so a sweep then would check the same
         image twice, and on this loop's thread it would take a core from the CPU-bound items."""
-        if not self.settings.fidelity_check or self._in_flight:
+        if not self.settings.fidelity_check or self._in_flight or self._check_backlog:
             return
         try:
             for asset_id in fidelity_records.pending_assets(self.rt.db, limit=2):
@@ -345,6 +357,7 @@ class Worker:
             released = 0
         if released:
             log.info("released %d items", released)
+        self._checks.shutdown(wait=True)  # a few checks at most (CHECK_BACKLOG_PER_SLOT), each well under a second
         try:
             workers_seen.gone(self.rt.db, owner=self.owner)
         except Exception as exc:
@@ -374,7 +387,7 @@ class Worker:
     def _run_item(self, item: JobItem) -> None:
         try:
             outcome = pipeline.process_item(
-                self.rt, item, owner=self.owner, acquire=self._acquire, durable=self.durable
+                self.rt, item, owner=self.owner, acquire=self._acquire, durable=self.durable, check=self._check
             )
         except AppError as exc:
             app_error = exc
@@ -397,6 +410,27 @@ class Worker:
                     self._observe_latency(provider, outcome.busy_seconds)
         finally:
             self.wake.set()
+
+    def _check(self, item_id: int) -> None:
+        """The fidelity check of a stored item, on the check threads; when they are this far behind, on the item's
+        own thread (so the worker takes new items only as fast as it checks them, and every image is checked)."""
+        with self._lock:
+            queued = self._check_backlog < self.cpu_slots * CHECK_BACKLOG_PER_SLOT
+            if queued:
+                self._check_backlog += 1
+        if not queued:
+            pipeline.check_fidelity(self.rt, item_id)
+            return
+
+        def run() -> None:
+            try:
+                pipeline.check_fidelity(self.rt, item_id)
+            finally:
+                with self._lock:
+                    self._check_backlog -= 1
+                self.wake.set()  # the loop may be waiting for the last check to call the queue done
+
+        self._checks.submit(run)
 
     def _handle_error(self, item: JobItem, exc: AppError) -> None:
         assert item.id is not None

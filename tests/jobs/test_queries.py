@@ -10,6 +10,7 @@ from sqlmodel import select
 from lib import jobs
 from lib.fidelity import Report, Verdict
 from lib.fidelity import records as fidelity_records
+from lib.jobs import queries
 from lib.models import Asset, ItemStatus, JobItem, Publication, PublicationState
 from lib.runtime import Runtime
 from lib.sources.base import ProductQuery
@@ -132,3 +133,25 @@ def test_gallery_counts_over_the_whole_job(rt: Runtime) -> None:
     live = jobs.live_publications(rt.db, job_id, product_ids=[], asset_ids=[assets[3].id or 0])
     assert [(p.asset_id, p.product_id) for p in live] == [(assets[3].id, "700")]
     assert jobs.approved_ids(rt.db, job_id) == sorted([variation.id or 0, assets[3].id or 0])
+
+
+def test_the_worker_poll_sees_batch_work_among_online_items(rt: Runtime) -> None:
+    products = rt.source("demo").list_products(ProductQuery(per_page=100)).items
+    job = jobs.create_job(rt, spec=jobs.JobSpec(source_kind="demo"), selections=[jobs.Selection(products[0])])
+    assert job.id is not None
+    assert not queries.has_batch_work(rt.db)  # only online items are queued
+
+    def set_first(**values: object) -> None:
+        with rt.db.transaction() as s:
+            item = s.exec(select(JobItem).where(JobItem.job_id == job.id).order_by(JobItem.id)).first()
+            assert item is not None
+            for name, value in values.items():
+                setattr(item, name, value)
+            s.add(item)
+
+    set_first(mode="batch")
+    assert queries.has_batch_work(rt.db)  # a batch item to submit
+    set_first(status=ItemStatus.CANCELLED, stage="batch_submitted")
+    assert queries.has_batch_work(rt.db)  # cancelled, but still in a batch the provider is working on
+    set_first(stage=None)
+    assert not queries.has_batch_work(rt.db)

@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from lib import jobs, workers_seen
 from lib.errors import ProviderAuthError, ProviderPermanent, ProviderQuota, ProviderRetryable, SafetyBlocked
+from lib.fidelity import Verdict
 from lib.fidelity.records import checks_for
 from lib.models import Asset, Event, JobItem, utcnow
 from lib.quota import SharedQuota
@@ -62,6 +63,24 @@ def test_with_the_fidelity_check_off_images_are_stored_unchecked_and_not_retried
         items = jobs.job_items(rt.db, job.id)
         assert [i.status for i in items] == ["succeeded", "succeeded"]
         assert checks_for(rt.db, [i.result_asset_id for i in items if i.result_asset_id]) == {}
+    finally:
+        rt.db.dispose()
+
+
+def test_every_image_is_checked_and_each_redrawn_one_tried_again_before_the_queue_is_done(tmp_path: Path) -> None:
+    # The checks run on their own threads after an item leaves its slot: the queue is only done once they are.
+    rt = make_runtime(tmp_path / "data", poll_seconds=0.05)
+    try:
+        rt.set_provider("studio", RedrawingProvider())  # every image redrawn
+        job = _job(rt, n=3, fidelity_retries=1)
+        run_until_idle(rt)
+        items = jobs.job_items(rt.db, job.id)
+        checked = checks_for(rt.db, [i.result_asset_id for i in items if i.result_asset_id])
+        assert {i.status for i in items} == {"succeeded"} and len(checked) == len(items)  # every image checked
+        first = [i for i in items if i.parent_item_id is None]
+        redrawn = [i.id for i in first if checked[i.result_asset_id or 0].verdict == Verdict.REDRAWN]
+        again = [i.parent_item_id for i in items if i.parent_item_id is not None]
+        assert len(first) == 3 and redrawn and sorted(again) == sorted(redrawn)  # each redrawn one tried once more
     finally:
         rt.db.dispose()
 
