@@ -215,7 +215,8 @@ class Worker:
                 if idle:
                     break
                 if self.job_id is None:
-                    self._tick_alt_texts()
+                    if not until_idle:  # a run to idle ends with its items (README): no alt-text rounds
+                        self._tick_alt_texts()
                     self._tick_fidelity()
                 self.wake.wait(self.settings.poll_seconds)
                 self.wake.clear()
