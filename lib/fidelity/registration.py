@@ -31,6 +31,7 @@ WORK_SIDE = 320  # the source product's long side for the comparisons
 # The generated image's long side for feature matching: a product filling half of it is then about the size of
 # the source's working view, the scale SIFT matches best at (and SIFT's cost grows with the pixels).
 GEN_SIDE = 512
+ALIGN_SMOOTH = 0.03  # the flow's smoothing before it aligns the colours, as a share of the product's long side
 OCR_SIDE = 900  # the source product's long side for reading its label
 MIN_INLIERS = 10
 # A flat product (a watch, a wallet) is often shown lying on a surface seen from about 35 degrees above: its depth
@@ -215,7 +216,13 @@ def register(src: SourceView, gen: GeneratedView) -> Registration | None:
     )
     flow = _flow(src, warped)
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    aligned = cv2.remap(warped, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # The colours are compared after the flow's smooth part only: a re-render's wobble is smooth over the product,
+    # while the flow also squeezes a new logo or mark away locally (it finds the photo's pixels beside it), which
+    # must stay visible to the comparison.
+    smooth = cv2.GaussianBlur(flow, (0, 0), ALIGN_SMOOTH * max(h, w))
+    aligned = cv2.remap(
+        warped, gx + smooth[..., 0], gy + smooth[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return Registration(
         homography=H, inliers=inliers, warped=warped, aligned=aligned, flow=flow, valid=inside > 0, lying_flat=flat
     )
@@ -227,7 +234,50 @@ def _find(src: SourceView, gen: GeneratedView) -> tuple[np.ndarray, int] | None:
     if found is not None:
         return found
     colour_fit = _by_colour(src, gen)  # low-texture products (matte, glass, plain cloth) have too few features
+    if colour_fit is None:  # and a grey or clear one shares its colours with a white or grey scene
+        colour_fit = _by_outline(src, gen)
     return None if colour_fit is None else (colour_fit, 0)
+
+
+MIN_OUTLINE_MATCH = 0.65  # normalised correlation of the photo (product on white) with the image, at its best place
+MIN_OUTLINE_FIT = 0.78  # ECC correlation of the photo and the image over the product and a rim around it
+_MATCH_SIDE = 160  # the image's long side for the template search
+
+
+def _by_outline(src: SourceView, gen: GeneratedView) -> np.ndarray | None:
+    """Find a grey or clear product, whose colours a white or grey scene also has, by its light and shape: the photo
+    (the product on its white ground) searched for in the image at a few sizes by normalised correlation, which a
+    relight's gain and offset do not change, then fitted with ECC (affine) on the product and a rim around it."""
+    g = cv2.cvtColor(gen.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    f = _MATCH_SIDE / max(g.shape)
+    small = cv2.resize(g, (max(1, round(g.shape[1] * f)), max(1, round(g.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    tmpl = cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    th, tw = tmpl.shape
+    best: tuple[float, float, tuple[int, int]] | None = None
+    for share in np.geomspace(0.3, 0.9, 10):  # the product's long side as a share of the image's
+        k = share * _MATCH_SIDE / max(th, tw)
+        t = cv2.resize(tmpl, (max(4, round(tw * k)), max(4, round(th * k))), interpolation=cv2.INTER_AREA)
+        if t.shape[0] > small.shape[0] or t.shape[1] > small.shape[1]:
+            continue
+        _, score, _, at = cv2.minMaxLoc(cv2.matchTemplate(small, t, cv2.TM_CCOEFF_NORMED))
+        if best is None or score > best[0]:
+            best = (float(score), k, at)
+    if best is None or best[0] < MIN_OUTLINE_MATCH:
+        return None
+    _, k, (x, y) = best
+    H0 = np.array([[k / f, 0, x / f], [0, k / f, y / f], [0, 0, 1]], dtype=np.float64)
+    rim = cv2.dilate(src.mask.astype(np.uint8) * 255, np.ones((9, 9), np.uint8))
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
+    try:
+        cc, A = cv2.findTransformECCWithMask(
+            tmpl, g, rim, np.full(g.shape, 255, np.uint8), H0[:2].astype(np.float32), cv2.MOTION_AFFINE, crit, 5
+        )
+    except cv2.error:
+        return None
+    H = np.vstack([np.asarray(A, dtype=np.float64), [0.0, 0.0, 1.0]])
+    if cc < MIN_OUTLINE_FIT or not _plausible(H, src.mask.shape, gen.rgb.shape):
+        return None
+    return H
 
 
 def _by_features(src: SourceView, gen: GeneratedView, feats: _Features) -> tuple[np.ndarray, int] | None:
