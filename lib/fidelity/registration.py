@@ -261,7 +261,7 @@ def _by_outline(src: SourceView, gen: GeneratedView) -> np.ndarray | None:
             continue
         _, score, _, at = cv2.minMaxLoc(cv2.matchTemplate(small, t, cv2.TM_CCOEFF_NORMED))
         if best is None or score > best[0]:
-            best = (float(score), k, at)
+            best = (float(score), float(k), (int(at[0]), int(at[1])))
     if best is None or best[0] < MIN_OUTLINE_MATCH:
         return None
     _, k, (x, y) = best
