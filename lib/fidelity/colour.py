@@ -18,6 +18,7 @@ from skimage.color import rgb2lab as _sk_rgb2lab
 MAX_LIGHT = 0.30
 MAX_CHROMA = 0.15
 MAX_HUE_DEG = 8.0
+SHIFT_PX = 2  # the misregistration a colour comparison forgives, in working pixels
 
 # Basic colour terms with a typical sRGB value: enough to say "blue in the photo, green here".
 _NAMES: tuple[tuple[str, tuple[int, int, int]], ...] = (
@@ -94,8 +95,13 @@ def compare(src_rgb: np.ndarray, gen_rgb: np.ndarray, mask: np.ndarray) -> Colou
     fixed = np.stack(
         [np.clip(L * k_l, 0, 100), C * k_c * np.cos(h + turn_r), C * k_c * np.sin(h + turn_r)], axis=-1
     ).astype(np.float32)
+    # Each generated pixel against the photo's colours within SHIFT_PX of it (per-channel range of the relit
+    # photo there): a re-render wobbles by a pixel or two, which must not turn every edge of a pattern into a
+    # difference, while a recolour, a new mark or the scene showing through stays far from all of them.
+    k = np.ones((2 * SHIFT_PX + 1, 2 * SHIFT_PX + 1), np.uint8)
+    nearest = np.clip(gen_lab, cv2.erode(fixed, k), cv2.dilate(fixed, k))
     de = np.zeros(mask.shape, dtype=np.float32)
-    de[mask] = deltaE_ciede2000(fixed[mask], gen_lab[mask])
+    de[mask] = deltaE_ciede2000(nearest[mask], gen_lab[mask])
     return ColourComparison(delta_e=de, src_lab=fixed, gen_lab=gen_lab, light=light, hue_deg=hue, chroma=chroma)
 
 

@@ -3,9 +3,11 @@
 The source is the studio engine's cut-out of the white-background photo (white parts inside the product stay),
 reduced to a working size. SIFT features inside the product's mask are matched to the generated image (ratio
 test), a MAGSAC homography maps the product into it, and the generated image is warped back into the source's
-frame. A product with too few features is found by its colours and fitted by its silhouette instead. DIS optical
-flow then measures what a homography cannot explain (a warp) and aligns the last few pixels (a re-render wobbles),
-so the colour and part checks compare like with like.
+frame. A product with too few features is found by its colours and fitted by its silhouette instead. Either fit is
+then refined by ECC on the product's own pattern (a stripe or a label placed to a pixel). DIS optical flow, on the
+same pattern view with both images brought to one mean and contrast, then measures what a homography cannot
+explain (a warp) and aligns the last few pixels (a re-render wobbles), so the colour and part checks compare like
+with like.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ WORK_SIDE = 320  # the source product's long side for the comparisons
 # The generated image's long side for feature matching: a product filling half of it is then about the size of
 # the source's working view, the scale SIFT matches best at (and SIFT's cost grows with the pixels).
 GEN_SIDE = 512
+ALIGN_SMOOTH = 0.03  # the flow's smoothing before it aligns the colours, as a share of the product's long side
 OCR_SIDE = 900  # the source product's long side for reading its label
 MIN_INLIERS = 10
 # A flat product (a watch, a wallet) is often shown lying on a surface seen from about 35 degrees above: its depth
@@ -52,6 +55,9 @@ class SourceView:
     descriptors: np.ndarray | None
     # Where the crop sits in the source photo (fractions x0, y0, x1, y1), so a finding can say where it is there too.
     frame: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    inner: np.ndarray | None = None  # uint8 (h, w): the mask eroded by a few pixels (255 inside)
+    textured: float = 0.0  # share of the product's inner pixels with a clear edge along pattern_axis
+    pattern_axis: tuple[float, float, float] = (0.299, 0.587, 0.114)  # the RGB direction the product varies most along
 
     def photo_box(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """A box in work coordinates as fractions of the source photo."""
@@ -141,9 +147,25 @@ def _prepare(sha: str, source_png: bytes) -> SourceView:
     with _cv_lock:
         kps, desc = _sift().detectAndCompute(gray, feat_mask)
     pts = np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2)
+    inner = cv2.erode(mask.astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
+    axis = _pattern_axis(work, inner > 0)
+    pattern = _project(work, axis)
+    grad = np.hypot(cv2.Sobel(pattern, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(pattern, cv2.CV_32F, 0, 1, ksize=3))
+    textured = float((grad[inner > 0] > 40).mean()) if inner.any() else 0.0
     (bx0, by0, bx1, by1), (sw, sh) = cut.box, cut.source_size
     frame = (bx0 / max(1, sw), by0 / max(1, sh), bx1 / max(1, sw), by1 / max(1, sh))
-    return SourceView(sha=sha, rgb=work, mask=mask, ocr_rgb=ocr, points=pts, descriptors=desc, frame=frame)
+    return SourceView(
+        sha=sha,
+        rgb=work,
+        mask=mask,
+        ocr_rgb=ocr,
+        points=pts,
+        descriptors=desc,
+        frame=frame,
+        inner=inner,
+        textured=textured,
+        pattern_axis=axis,
+    )
 
 
 def generated_view(data: bytes) -> GeneratedView:
@@ -184,6 +206,7 @@ def register(src: SourceView, gen: GeneratedView) -> Registration | None:
         flat = LYING_FLAT
         found = (np.diag([1.0 / k, k, 1.0]) @ found[0], found[1])
     H, inliers = found
+    H = _refine(src, gen, H)
     h, w = src.mask.shape
     warped = cv2.warpPerspective(
         gen.rgb, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
@@ -191,9 +214,15 @@ def register(src: SourceView, gen: GeneratedView) -> Registration | None:
     inside = cv2.warpPerspective(
         np.full(gen.rgb.shape[:2], 255, np.uint8), H, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
     )
-    flow = _flow(src.rgb, warped, src.mask)
+    flow = _flow(src, warped)
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    aligned = cv2.remap(warped, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # The colours are compared after the flow's smooth part only: a re-render's wobble is smooth over the product,
+    # while the flow also squeezes a new logo or mark away locally (it finds the photo's pixels beside it), which
+    # must stay visible to the comparison.
+    smooth = cv2.GaussianBlur(flow, (0, 0), ALIGN_SMOOTH * max(h, w))
+    aligned = cv2.remap(
+        warped, gx + smooth[..., 0], gy + smooth[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return Registration(
         homography=H, inliers=inliers, warped=warped, aligned=aligned, flow=flow, valid=inside > 0, lying_flat=flat
     )
@@ -205,7 +234,50 @@ def _find(src: SourceView, gen: GeneratedView) -> tuple[np.ndarray, int] | None:
     if found is not None:
         return found
     colour_fit = _by_colour(src, gen)  # low-texture products (matte, glass, plain cloth) have too few features
+    if colour_fit is None:  # and a grey or clear one shares its colours with a white or grey scene
+        colour_fit = _by_outline(src, gen)
     return None if colour_fit is None else (colour_fit, 0)
+
+
+MIN_OUTLINE_MATCH = 0.65  # normalised correlation of the photo (product on white) with the image, at its best place
+MIN_OUTLINE_FIT = 0.78  # ECC correlation of the photo and the image over the product and a rim around it
+_MATCH_SIDE = 160  # the image's long side for the template search
+
+
+def _by_outline(src: SourceView, gen: GeneratedView) -> np.ndarray | None:
+    """Find a grey or clear product, whose colours a white or grey scene also has, by its light and shape: the photo
+    (the product on its white ground) searched for in the image at a few sizes by normalised correlation, which a
+    relight's gain and offset do not change, then fitted with ECC (affine) on the product and a rim around it."""
+    g = cv2.cvtColor(gen.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    f = _MATCH_SIDE / max(g.shape)
+    small = cv2.resize(g, (max(1, round(g.shape[1] * f)), max(1, round(g.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    tmpl = cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    th, tw = tmpl.shape
+    best: tuple[float, float, tuple[int, int]] | None = None
+    for share in np.geomspace(0.3, 0.9, 10):  # the product's long side as a share of the image's
+        k = share * _MATCH_SIDE / max(th, tw)
+        t = cv2.resize(tmpl, (max(4, round(tw * k)), max(4, round(th * k))), interpolation=cv2.INTER_AREA)
+        if t.shape[0] > small.shape[0] or t.shape[1] > small.shape[1]:
+            continue
+        _, score, _, at = cv2.minMaxLoc(cv2.matchTemplate(small, t, cv2.TM_CCOEFF_NORMED))
+        if best is None or score > best[0]:
+            best = (float(score), float(k), (int(at[0]), int(at[1])))
+    if best is None or best[0] < MIN_OUTLINE_MATCH:
+        return None
+    _, k, (x, y) = best
+    H0 = np.array([[k / f, 0, x / f], [0, k / f, y / f], [0, 0, 1]], dtype=np.float64)
+    rim = cv2.dilate(src.mask.astype(np.uint8) * 255, np.ones((9, 9), np.uint8))
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
+    try:
+        cc, A = cv2.findTransformECCWithMask(
+            tmpl, g, rim, np.full(g.shape, 255, np.uint8), H0[:2].astype(np.float32), cv2.MOTION_AFFINE, crit, 5
+        )
+    except cv2.error:
+        return None
+    H = np.vstack([np.asarray(A, dtype=np.float64), [0.0, 0.0, 1.0]])
+    if cc < MIN_OUTLINE_FIT or not _plausible(H, src.mask.shape, gen.rgb.shape):
+        return None
+    return H
 
 
 def _by_features(src: SourceView, gen: GeneratedView, feats: _Features) -> tuple[np.ndarray, int] | None:
@@ -302,6 +374,62 @@ def _ecc(tmpl: np.ndarray, img: np.ndarray, init: np.ndarray, iterations: int) -
     return float(cc), np.vstack([np.asarray(A, dtype=np.float64), [0.0, 0.0, 1.0]])
 
 
+def _pattern_axis(rgb: np.ndarray, where: np.ndarray) -> tuple[float, float, float]:
+    """The colour direction the product's edges are strongest along (unit RGB vector, pointing to lighter): the
+    top eigenvector of the colour structure tensor summed over the product. Green and purple stripes of one grey
+    differ along it; soft shading, which moves with the light, weighs little."""
+    img = rgb.astype(np.float32)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)[where]
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)[where]
+    if len(gx) < 10:
+        return (0.299, 0.587, 0.114)
+    _, vecs = np.linalg.eigh(gx.T @ gx + gy.T @ gy)
+    v = vecs[:, -1]
+    v = v if v.sum() >= 0 else -v
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
+def _project(rgb: np.ndarray, axis: tuple[float, float, float]) -> np.ndarray:
+    """The image along a colour direction, float32 on a 0..255 scale (cv2.transform: one pass)."""
+    return cv2.transform(rgb.astype(np.float32), np.array([axis], dtype=np.float32))
+
+
+def _refine(src: SourceView, gen: GeneratedView, H: np.ndarray) -> np.ndarray:
+    """The fit refined on the product's own pattern: ECC (a homography) inside the product's mask, along the
+    colour direction its edges are strongest in; ECC's correlation ignores a relight's gain and offset, and the
+    mask keeps the scene out. Features and silhouettes place the product to a few
+    pixels; a striped cloth or a printed label must be placed to a pixel for its colours to be compared (half a
+    stripe off and every stripe reads as recoloured). A product without a pattern keeps its fit: ECC on soft
+    shading would follow the moved highlight, not the product."""
+    if src.textured < 0.05 or src.inner is None:
+        return H
+    # Along the colour direction the product varies most: orange and pink stripes have the same grey.
+    tmpl = _project(src.rgb, src.pattern_axis)
+    img = _project(gen.rgb, src.pattern_axis)
+    try:
+        _, fit = cv2.findTransformECCWithMask(
+            tmpl,
+            img,
+            src.inner,
+            np.full(img.shape, 255, np.uint8),
+            (H / H[2, 2]).astype(np.float32),
+            cv2.MOTION_HOMOGRAPHY,
+            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4),
+            5,
+        )
+    except cv2.error:  # did not converge: the first fit stands
+        return H
+    fit = np.asarray(fit, dtype=np.float64)
+    h, w = src.mask.shape
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64).reshape(-1, 1, 2)
+    moved = np.abs(cv2.perspectiveTransform(corners, fit) - cv2.perspectiveTransform(corners, H)).max()
+    side = float(np.ptp(cv2.perspectiveTransform(corners, H).reshape(-1, 2), axis=0).max())
+    # A refinement moves the product by a few pixels; one that moves a corner by a tenth of its size slid away.
+    if moved > 0.1 * side or not _plausible(fit, src.mask.shape, gen.rgb.shape):
+        return H
+    return fit
+
+
 MIN_SILHOUETTE_FIT = 0.85  # ECC correlation of the two silhouettes
 _HS = (18, 8)  # hue, saturation bins
 _NBINS = _HS[0] * _HS[1]
@@ -337,14 +465,28 @@ def _plausible(H: np.ndarray, src_shape: tuple[int, ...], gen_shape: tuple[int, 
     return anisotropy(H, src_shape)[0] < 0.6
 
 
-def _flow(src_rgb: np.ndarray, warped: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    a = cv2.cvtColor(src_rgb, cv2.COLOR_RGB2GRAY)
-    b = cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY)
+def _flow(src: SourceView, warped: np.ndarray) -> np.ndarray:
+    mask = src.mask
+    # Along the product's pattern direction, each image brought to the same mean and contrast inside the product:
+    # the flow assumes constant brightness, which a relight breaks and a grey view of equal-grey colours lacks.
+    inner = src.inner if src.inner is not None else mask.astype(np.uint8) * 255
+    a, b = _matched(_project(src.rgb, src.pattern_axis), _project(warped, src.pattern_axis), inner)
     # Outside the product the source is white and the scene is anything: give the flow the same pixels there.
     outside = ~cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    b = b.copy()
     b[outside] = a[outside]
     dis = cv2.DISOpticalFlow_create(  # type: ignore[attr-defined]
         cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
     )
     return dis.calc(a, b, None)
+
+
+def _matched(a: np.ndarray, b: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both as uint8, the product's mean at 128 in each and the second's contrast brought to the first's (within
+    what a relight does). The gain is capped: a flat product's contrast is JPEG noise, not worth magnifying."""
+    mean_a, std_a = (float(v[0, 0]) for v in cv2.meanStdDev(a, mask=inner))
+    mean_b, std_b = (float(v[0, 0]) for v in cv2.meanStdDev(b, mask=inner))
+    gain = 40.0 / max(std_a, 20.0)
+    match = float(np.clip(std_a / max(std_b, 1e-3), 0.7, 1.4))
+    out_a = np.clip((a - mean_a) * gain + 128.0, 0, 255).astype(np.uint8)
+    out_b = np.clip((b - mean_b) * gain * match + 128.0, 0, 255).astype(np.uint8)
+    return out_a, out_b

@@ -42,6 +42,7 @@ def measure(H: np.ndarray, flow: np.ndarray, mask: np.ndarray, src_gray: np.ndar
     gy = cv2.Sobel(src_gray, cv2.CV_32F, 0, 1, ksize=3)
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     textured = inner & (np.hypot(gx, gy) > 20)
+    rim = np.zeros_like(inner)
     if textured.sum() < 0.05 * inner.sum():
         # A featureless product (one matte colour, a flat block): its outline is the only thing that pins the
         # motion down (the comparison puts the photo's white around it in both images).
@@ -52,7 +53,19 @@ def measure(H: np.ndarray, flow: np.ndarray, mask: np.ndarray, src_gray: np.ndar
         textured |= rim
     if textured.sum() < 50:
         textured = inner
-    mag = np.hypot(flow[..., 0], flow[..., 1])
+    # Only the motion across an edge is measured: along a straight edge (a sole, a stripe) the flow slides freely,
+    # as any motion estimate does (the aperture problem), and that slide is not a change of shape. A warp moves
+    # edges of every direction, so it shows across some of them.
+    if rim.any():  # across the outline there
+        soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 2.0)
+        gx = np.where(rim, cv2.Sobel(soft, cv2.CV_32F, 1, 0, ksize=3), gx)
+        gy = np.where(rim, cv2.Sobel(soft, cv2.CV_32F, 0, 1, ksize=3), gy)
+    # And less the product's common motion: a fit a few pixels off (a striped cloth placed a stripe over) moves the
+    # whole product alike, a warp moves its parts apart.
+    if textured.any():
+        flow = flow - np.median(flow[textured], axis=0)
+    norm = np.maximum(np.hypot(gx, gy), 1e-6)
+    mag = np.abs(flow[..., 0] * gx + flow[..., 1] * gy) / norm
     side = float(max(mask.shape))
     if not textured.any():
         return ShapeMeasures(stretch, axis, 0.0, None)

@@ -8,10 +8,10 @@ product's long side; colour, missing, added = share of the product's area; text 
 from __future__ import annotations
 
 THRESHOLDS: dict[str, tuple[float, float]] = {
-    "stretch": (0.17, 0.3),
-    "warp": (6.0, 12.0),
-    "colour": (0.02, 0.06),
-    "missing": (0.02, 0.06),
-    "added": (0.01, 0.03),
-    "text": (0.01, 0.5),
+    "stretch": (0.2082, 0.4165),
+    "warp": (10.1884, 20.3767),
+    "colour": (0.0538, 0.1075),
+    "missing": (0.018, 0.036),
+    "added": (0.005, 0.01),
+    "text": (0.01, 0.02),
 }
