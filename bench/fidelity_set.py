@@ -90,7 +90,9 @@ def _cylinder_shade(w: int, h: int, rgb: tuple[int, int, int], spec: float = 0.3
 
 def bottle(rng: np.random.Generator, brand: str, line: tuple[str, str], *, blank: bool = False) -> Image.Image:
     """A labelled bottle: shaded body, a cap, a paper label with a brand, a product name and a size."""
-    r2 = np.random.default_rng(abs(hash((brand, line))) % 2**32)
+    # hashlib, not hash(): Python salts str hashes per process, so the same bottle came out in other colours
+    seed = int.from_bytes(hashlib.sha256(repr((brand, line)).encode()).digest()[:4], "big")
+    r2 = np.random.default_rng(seed)
     body_c = tuple(int(v) for v in r2.integers(30, 200, 3))
     cap_c = tuple(int(v) for v in r2.integers(10, 120, 3))
     label_c = (int(r2.integers(232, 250)), int(r2.integers(228, 246)), int(r2.integers(215, 240)))
