@@ -270,7 +270,9 @@ def _cut_out(data: bytes) -> Cutout:
 
 
 # Variants of a product run in parallel in the worker: single flight, so the first cuts and the others wait.
-_CUTOUTS: SingleFlightCache[Cutout] = SingleFlightCache(96 * 1024 * 1024, lambda c: c.rgb.nbytes + c.alpha.nbytes)
+# A job's variants of one product run next to each other, so a few cut-outs are enough (one is 2-8 MB at 1024 px);
+# 96 MB of them took a fifth of the 500 MB a worker may use.
+_CUTOUTS: SingleFlightCache[Cutout] = SingleFlightCache(32 * 1024 * 1024, lambda c: c.rgb.nbytes + c.alpha.nbytes)
 
 
 def cut_out(data: bytes) -> Cutout:
@@ -383,7 +385,8 @@ class StudioEngine:
         start = int(_rng("scene", int(req.seed)).integers(SCENE_VARIANTS))
         scene_variant = (start + int(req.variant_index)) % SCENE_VARIANTS
         bg, scene = background(params, width, height, scene_variant)
-        img = bg.astype(np.float32) / 255.0
+        img = bg.astype(np.float32)
+        img *= 1 / 255.0  # in place: a 1024 px frame in float32 is 12 MB, and each temporary one costs its pages
         kind = product_kind(req.product.name, req.product.category)
 
         rgb_src, alpha_src = cut.rgb, cut.alpha
@@ -478,7 +481,11 @@ class StudioEngine:
         if props and mode == "wall":
             self._props(img, scene, params, rng, (px0, py0, pw_i, ph_i), props, px_per_cm, int(base), mode)
 
-        out = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+        img *= 255.0
+        img += 0.5
+        np.clip(img, 0, 255, out=img)
+        out = Image.fromarray(img.astype(np.uint8), "RGB")
+        del img
         placement = Placement(
             box=(px0, py0, px0 + pw_i, py0 + ph_i),
             scale=factor,
