@@ -389,6 +389,17 @@ def crop_window(data: bytes, box: tuple[float, float, float, float], *, max_side
     return buf.getvalue()
 
 
+def is_plain_png(decoded: Image.Image) -> bool:
+    """decode() returned the PNG as it was read: RGB, nothing turned, converted or flattened (every such step makes
+    a new image, whose format is None), and no transparency, colour profile or EXIF that to_png would drop. Its
+    bytes are then what to_png would write, pixel for pixel."""
+    return (
+        decoded.format == "PNG"
+        and decoded.mode == "RGB"
+        and not {"transparency", "icc_profile", "exif"} & set(decoded.info)
+    )
+
+
 def to_png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     # Fast compression: these bytes go to a provider once; encode time matters more than size.

@@ -438,3 +438,26 @@ def test_srgb_tagged_photo_keeps_its_pixels() -> None:
     img = product_on((255, 255, 255))
     out = decode(save(img, icc_profile=srgb)).image
     assert np.array_equal(np.asarray(out), np.asarray(img))
+
+
+def test_a_plain_png_is_recognised_as_already_normal_and_nothing_else_is() -> None:
+    """The worker sends a plain RGB PNG as it came (no second encoding); anything decode() had to change, or
+    metadata that to_png drops, is encoded again."""
+    from PIL import ImageCms
+
+    img = product_on((255, 255, 255))
+    plain = decode(save(img))
+    assert images.is_plain_png(plain.image)
+    encoded_again = Image.open(io.BytesIO(images.to_png(plain.image)))
+    assert np.array_equal(np.asarray(encoded_again), np.asarray(plain.image))
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for other in (
+        save(img.convert("RGBA")),
+        save(img.convert("P")),
+        save(img, icc_profile=srgb),
+        save(img, exif=exif),
+        save(img, "JPEG"),
+    ):
+        assert not images.is_plain_png(decode(other).image)

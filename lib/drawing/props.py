@@ -253,9 +253,10 @@ _DRAW: dict[str, Callable[[Canvas, np.random.Generator], None]] = {
 
 
 @lru_cache(maxsize=64)
-def prop(kind: str, seed: int, size: int = 384) -> Image.Image:
-    """An RGBA prop drawing cropped to its content (bottom edge = where it stands)."""
-    c = Canvas(size, ss=2, transparent=True)
+def prop(kind: str, seed: int, size: int = 512) -> Image.Image:
+    """An RGBA prop drawing cropped to its content (bottom edge = where it stands). Drawn without supersampling
+    (5x cheaper): the engine scales it and blurs it by at least 2.5 px for depth of field, which hides the steps."""
+    c = Canvas(size, ss=1, transparent=True)
     _DRAW[kind](c, np.random.default_rng(seed))
     im = c.image()
     bbox = im.getchannel("A").getbbox()

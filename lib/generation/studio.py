@@ -270,7 +270,9 @@ def _cut_out(data: bytes) -> Cutout:
 
 
 # Variants of a product run in parallel in the worker: single flight, so the first cuts and the others wait.
-_CUTOUTS: SingleFlightCache[Cutout] = SingleFlightCache(96 * 1024 * 1024, lambda c: c.rgb.nbytes + c.alpha.nbytes)
+# A job's variants of one product run next to each other, so a few cut-outs are enough (one is 2-8 MB at 1024 px);
+# 96 MB of them took a fifth of the 500 MB a worker may use.
+_CUTOUTS: SingleFlightCache[Cutout] = SingleFlightCache(32 * 1024 * 1024, lambda c: c.rgb.nbytes + c.alpha.nbytes)
 
 
 def cut_out(data: bytes) -> Cutout:
@@ -383,7 +385,8 @@ class StudioEngine:
         start = int(_rng("scene", int(req.seed)).integers(SCENE_VARIANTS))
         scene_variant = (start + int(req.variant_index)) % SCENE_VARIANTS
         bg, scene = background(params, width, height, scene_variant)
-        img = bg.astype(np.float32) / 255.0
+        img = bg.astype(np.float32)
+        img *= 1 / 255.0  # in place: a 1024 px frame in float32 is 12 MB, and each temporary one costs its pages
         kind = product_kind(req.product.name, req.product.category)
 
         rgb_src, alpha_src = cut.rgb, cut.alpha
@@ -478,7 +481,11 @@ class StudioEngine:
         if props and mode == "wall":
             self._props(img, scene, params, rng, (px0, py0, pw_i, ph_i), props, px_per_cm, int(base), mode)
 
-        out = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+        img *= 255.0
+        img += 0.5
+        np.clip(img, 0, 255, out=img)
+        out = Image.fromarray(img.astype(np.uint8), "RGB")
+        del img
         placement = Placement(
             box=(px0, py0, px0 + pw_i, py0 + ph_i),
             scale=factor,
@@ -543,45 +550,30 @@ class StudioEngine:
         cx0, cy0, cx1, cy1 = max(0, ox0), max(0, oy0), min(W, ox1), min(H, oy1)
         if cx1 <= cx0 or cy1 <= cy0:
             return
-        rw, rh = cx1 - cx0, cy1 - cy0
-        a_im = Image.fromarray(np.clip(alpha * 255, 0, 255).astype(np.uint8), "L")
-        coeffs = (1.0, sx / k, cx0 - px0 - sx * (base_y - cy0) / k, 0.0, 1.0 / k, ph - (base_y - cy0) / k)
-        cast = a_im.transform((rw, rh), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
-        # Soft far away, crisper near the contact: blend two blurs by distance from the base.
-        near_b = np.asarray(cast.filter(ImageFilter.GaussianBlur(max(1.0, 0.006 * H))), dtype=np.float32) / 255
-        small = cast.resize((max(1, rw // 4), max(1, rh // 4)), Image.Resampling.BILINEAR)
-        far_b = (
-            np.asarray(
-                small.filter(ImageFilter.GaussianBlur(max(1.0, 0.012 * H))).resize((rw, rh), Image.Resampling.BILINEAR),
-                dtype=np.float32,
+        a8 = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
+        if H < 512 or min(cx1 - cx0, cy1 - cy0) < 32:
+            shadow = _shadow_map(a8, px0, py0, base_y, (cx0, cy0, cx1, cy1), H, sx, k, params.shadow)
+        else:
+            # Soft by nature (even the contact line is blurred by 0.5 % of the frame): drawn at half size on an
+            # even grid and scaled up, so the warp and the five blurs see a quarter of the pixels.
+            ex0, ey0 = cx0 - cx0 % 2, cy0 - cy0 % 2
+            lx, ly = px0 % 2, py0 % 2
+            a8 = np.pad(a8, ((ly, (ph + ly) % 2), (lx, (pw + lx) % 2)))
+            small_a = np.asarray(Image.fromarray(a8, "L").reduce(2))
+            sw, sh = (cx1 - ex0 + 1) // 2, (cy1 - ey0 + 1) // 2
+            half = _shadow_map(
+                small_a,
+                (px0 - lx) // 2,
+                (py0 - ly) // 2,
+                base_y / 2,
+                (ex0 // 2, ey0 // 2, ex0 // 2 + sw, ey0 // 2 + sh),
+                H / 2,
+                sx,
+                k,
+                params.shadow,
             )
-            / 255
-        )
-        ys = np.arange(cy0, cy1, dtype=np.float32)[:, None]
-        t = np.clip((base_y - ys) / max(1.0, ph * k), 0, 1)
-        shadow = (near_b * (1 - t) + far_b * t) * (1 - 0.6 * t) * params.shadow
-
-        # Contact shadow: where the silhouette's lowest pixels touch the surface.
-        solid = alpha > 0.5
-        has = solid.any(axis=0)
-        foot = ph - 1 - np.argmax(solid[::-1], axis=0)
-        touching = has & (foot >= ph - 1 - max(2, int(0.04 * ph)))
-        contact = np.zeros((rh, rw), dtype=np.float32)
-        cols = np.nonzero(touching)[0]
-        if len(cols):
-            xs = cols + px0 - cx0
-            ok = (xs >= 0) & (xs < rw)
-            xs, cols = xs[ok], cols[ok]
-            fy = (foot[cols] + py0 - cy0).astype(np.float32)
-            sig = max(1.0, 0.005 * H)
-            contact[:, xs] = np.exp(-(((ys - cy0 - fy[None, :] - 0.3 * sig) / sig) ** 2))
-            amb = np.zeros_like(contact)
-            amb[:, xs] = np.exp(-(((ys - cy0 - fy[None, :]) / (4 * sig)) ** 2))
-            c_im = Image.fromarray(np.clip(contact * 255, 0, 255).astype(np.uint8), "L")
-            contact = np.asarray(c_im.filter(ImageFilter.GaussianBlur(sig)), dtype=np.float32) / 255
-            a_im2 = Image.fromarray(np.clip(amb * 255, 0, 255).astype(np.uint8), "L")
-            amb = np.asarray(a_im2.filter(ImageFilter.GaussianBlur(4 * sig)), dtype=np.float32) / 255
-            shadow = 1 - (1 - shadow) * (1 - 0.8 * contact) * (1 - 0.35 * amb)
+            up = Image.fromarray(half, "F").resize((2 * sw, 2 * sh), Image.Resampling.BILINEAR)
+            shadow = np.asarray(up, dtype=np.float32)[cy0 - ey0 : cy1 - ey0, cx0 - ex0 : cx1 - ex0]
         shadow = np.clip(shadow * strength, 0, 0.92)
         tint_ = np.array([0.9, 0.92, 0.97] if scene.warmth > 0 else [0.95, 0.95, 0.95], dtype=np.float32)
         region = img[cy0:cy1, cx0:cx1]
@@ -619,7 +611,7 @@ class StudioEngine:
         sides = [-1, 1, -1] if rng.random() < 0.5 else [1, -1, 1]
         for n, kind in enumerate(kinds):
             side = sides[n % 3]
-            pim = prop(kind, int(rng.integers(0, 3)), 384)
+            pim = prop(kind, int(rng.integers(0, 3)))
             back = float(rng.uniform(0.25, 0.6)) if mode != "wall" else float(rng.uniform(0.0, 0.3))
             if n == 2:
                 back = min(0.9, back + 0.25)  # the third stands further back
@@ -780,6 +772,64 @@ class StudioEngine:
         )
         img *= (1 - 0.3 * soft)[..., None]
         _over(img, harr[..., :3], harr[..., 3], hx, hy)
+
+
+def _shadow_map(
+    a8: np.ndarray,
+    px0: int,
+    py0: int,
+    base_y: float,
+    region: tuple[int, int, int, int],
+    H: float,
+    sx: float,
+    k: float,
+    amount: float,
+) -> np.ndarray:
+    """The cast and contact shadow of a silhouette (uint8 alpha at px0, py0, standing on row base_y) over a
+    region of the frame, as darkness 0..1: the cast shadow sheared by sx and laid back by k, soft far away and
+    crisper near the base, and a dark contact line where the silhouette touches the surface."""
+    cx0, cy0, cx1, cy1 = region
+    rw, rh = cx1 - cx0, cy1 - cy0
+    ph = a8.shape[0]
+    a_im = Image.fromarray(a8, "L")
+    coeffs = (1.0, sx / k, cx0 - px0 - sx * (base_y - cy0) / k, 0.0, 1.0 / k, ph - (base_y - cy0) / k)
+    cast = a_im.transform((rw, rh), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+    # Soft far away, crisper near the contact: blend two blurs by distance from the base.
+    near_b = np.asarray(cast.filter(ImageFilter.GaussianBlur(max(1.0, 0.006 * H))), dtype=np.float32) / 255
+    small = cast.resize((max(1, rw // 4), max(1, rh // 4)), Image.Resampling.BILINEAR)
+    far_b = (
+        np.asarray(
+            small.filter(ImageFilter.GaussianBlur(max(1.0, 0.012 * H))).resize((rw, rh), Image.Resampling.BILINEAR),
+            dtype=np.float32,
+        )
+        / 255
+    )
+    ys = np.arange(cy0, cy1, dtype=np.float32)[:, None]
+    t = np.clip((base_y - ys) / max(1.0, ph * k), 0, 1)
+    shadow = (near_b * (1 - t) + far_b * t) * (1 - 0.6 * t) * amount
+
+    # Contact shadow: where the silhouette's lowest pixels touch the surface.
+    solid = a8 > 127
+    has = solid.any(axis=0)
+    foot = ph - 1 - np.argmax(solid[::-1], axis=0)
+    touching = has & (foot >= ph - 1 - max(2, int(0.04 * ph)))
+    cols = np.nonzero(touching)[0]
+    if len(cols):
+        xs = cols + px0 - cx0
+        ok = (xs >= 0) & (xs < rw)
+        xs, cols = xs[ok], cols[ok]
+        fy = (foot[cols] + py0 - cy0).astype(np.float32)
+        sig = max(1.0, 0.005 * H)
+        line = np.zeros((rh, rw), dtype=np.float32)
+        line[:, xs] = np.exp(-(((ys - cy0 - fy[None, :] - 0.3 * sig) / sig) ** 2))
+        glow = np.zeros_like(line)
+        glow[:, xs] = np.exp(-(((ys - cy0 - fy[None, :]) / (4 * sig)) ** 2))
+        c_im = Image.fromarray(np.clip(line * 255, 0, 255).astype(np.uint8), "L")
+        contact = np.asarray(c_im.filter(ImageFilter.GaussianBlur(sig)), dtype=np.float32) / 255
+        a_im2 = Image.fromarray(np.clip(glow * 255, 0, 255).astype(np.uint8), "L")
+        amb = np.asarray(a_im2.filter(ImageFilter.GaussianBlur(4 * sig)), dtype=np.float32) / 255
+        shadow = 1 - (1 - shadow) * (1 - 0.8 * contact) * (1 - 0.35 * amb)
+    return np.ascontiguousarray(shadow, dtype=np.float32)
 
 
 def _ellipse_coverage(X: np.ndarray, Y: np.ndarray, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:

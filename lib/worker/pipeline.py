@@ -8,15 +8,14 @@ builds the provider request. State changes go through lib.jobs.transitions.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lib import images, store_jobs
 from lib.auth import audit
+from lib.drawing.cache import SingleFlightCache
 from lib.errors import AppError, ImageUnreadable
 from lib.fidelity import actions as fidelity_actions
 from lib.generation import prompts
@@ -35,9 +34,8 @@ from lib.storage import sha256_of
 
 log = logging.getLogger("imagegecko.worker")
 
-_SOURCE_CACHE: OrderedDict[str, bytes] = OrderedDict()
-_SOURCE_CACHE_LOCK = threading.Lock()
-_SOURCE_CACHE_SIZE = 16
+# Variants of a product run in parallel: single flight, so the first validates and the others wait for it.
+_SOURCES: SingleFlightCache[bytes] = SingleFlightCache(64 * 1024 * 1024, len)
 T = TypeVar("T")
 Durable = Callable[[Callable[[], Any]], Any]  # runs a job-log write, waiting out a full or read-only database
 SOURCE_MAX_SIDE = 2048  # providers gain nothing from more; a 12 MP photo as PNG would be ~20 MB per request
@@ -45,21 +43,18 @@ SOURCE_MAX_SIDE = 2048  # providers gain nothing from more; a 12 MP photo as PNG
 
 def normalised_source(rt: Runtime, sha: str, raw: bytes) -> bytes:
     """Validate and normalise a source photo to PNG, once per photo: variants of a product share it."""
-    with _SOURCE_CACHE_LOCK:
-        if sha in _SOURCE_CACHE:
-            _SOURCE_CACHE.move_to_end(sha)
-            return _SOURCE_CACHE[sha]
+    return _SOURCES.get(sha, lambda: _normalise(rt, raw))
+
+
+def _normalise(rt: Runtime, raw: bytes) -> bytes:
     intake = images.decode_for(rt.settings, raw)
     image = intake.image
     if max(image.size) > SOURCE_MAX_SIDE:
         image = image.copy()
         image.thumbnail((SOURCE_MAX_SIDE, SOURCE_MAX_SIDE))
-    png = images.to_png(image)
-    with _SOURCE_CACHE_LOCK:
-        _SOURCE_CACHE[sha] = png
-        while len(_SOURCE_CACHE) > _SOURCE_CACHE_SIZE:
-            _SOURCE_CACHE.popitem(last=False)
-    return png
+    elif images.is_plain_png(image):
+        return raw  # already what to_png would write, pixel for pixel: encoding it again costs ~40 ms
+    return images.to_png(image)
 
 
 def build_request(
