@@ -117,6 +117,7 @@ class Worker:
         self._alt_thread: threading.Thread | None = None
         self._alt_stop = threading.Event()  # set at shutdown: a round under way asks no more
         self._alt_next = 0.0  # monotonic time of the next look for pending alt texts
+        self._batch_next = 0.0  # monotonic time of the next look for batch work
         self._fault_streak = 0  # consecutive database / image store faults (their back-off)
         self._claim_filled = False  # the last claim took all it asked for (there may be more)
 
@@ -228,7 +229,10 @@ class Worker:
     def _claim(self) -> list[JobItem]:
         """Batch work first (a few quick calls, submission in the background), then online items, CPU-bound
         providers' items only up to the free CPU slots, in one claim (one turn of the job log's write lock)."""
-        if self.job_id is None:
+        if self.job_id is None and time.monotonic() >= self._batch_next:
+            # Once per poll interval, not on every claim: a busy loop claims once per finished item, and batch
+            # work (minutes per batch) does not need finer than the idle loop's own pace.
+            self._batch_next = time.monotonic() + self.settings.poll_seconds
             self._tick_batches()
         free = self.target_in_flight() - len(self._in_flight)
         self._claim_filled = False
