@@ -66,7 +66,9 @@ def make_engine(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(postgres_driver(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # At most 10 connections per process (a session is held for one transaction, not a provider call), so
+        # eight workers stay under PostgreSQL's default max_connections of 100.
+        return create_engine(postgres_driver(url), pool_pre_ping=True, pool_size=4, max_overflow=6)
     except Exception as exc:  # bad URL or missing driver
         raise ConfigError(f"DATABASE_URL cannot be used: {exc}") from exc
 
@@ -86,12 +88,16 @@ _DB_WORDS = (
     ("unable to open", "is missing"),
     ("disk i/o", "had an input/output error"),
     ("locked", "stayed locked by another writer"),
+    ("too many", "has no free connection"),  # PostgreSQL at max_connections, or a role at its limit
+    ("connection refused", "cannot be reached"),
+    ("server closed the connection", "closed the connection"),
+    ("terminating connection", "closed the connection"),
 )
 
 
 def database_error(exc: BaseException) -> DatabaseUnavailable | None:
-    """A database failure that passes (disk full, read-only, missing, locked) as a retryable error with a sentence
-    that says which; None for anything else (a bug: let it surface)."""
+    """A database failure that passes (disk full, read-only, missing, locked, out of connections, unreachable) as a
+    retryable error with a sentence that says which; None for anything else (a bug: let it surface)."""
     if not isinstance(exc, OperationalError):
         return None
     text = str(exc.orig or exc).lower()

@@ -4,6 +4,7 @@ older version (before Alembic too)."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,13 +13,15 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import create_engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import SQLModel, select
 
-from lib.db import Database, init_db, open_database
+from lib.db import Database, database_error, init_db, open_database, postgres_driver
 from lib.errors import ConfigError
 from lib.models import Asset, Job, JobItem, Publication
 from lib.schema import alembic_config, current_revision, head_revision
+from tests.servers import PostgresCluster
 
 # The v1 schema as the first release wrote it (no fidelity, no after_images, no uploads/demo tables).
 V1_SCHEMA = """
@@ -204,3 +207,21 @@ def test_a_revision_0005_database_gets_batch_name_split_into_mode_token_and_name
     }
     assert {i.crashes for i in items.values()} == {0}
     db.dispose()
+
+
+def test_a_postgresql_server_out_of_connections_is_a_fault_to_wait_out(postgres: PostgresCluster) -> None:
+    """A server at its connection limit (eight workers' pools, or a role's limit) is a passing fault the worker waits
+    out, with a sentence that says so, not a bug that stops the worker."""
+    role = f"capped_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_driver(postgres.url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    admin.dispose()
+    db = Database(postgres.url.replace(f"//{postgres.user}@", f"//{role}@"))
+    with pytest.raises(OperationalError) as refused:
+        with db.session() as s:
+            s.exec(select(Job)).all()
+    db.dispose()
+    err = database_error(refused.value)
+    assert err is not None and err.retryable
+    assert "has no free connection" in err.message and "carries on" in err.message
