@@ -60,6 +60,7 @@ def find(
     product = cmp.src_lab[mask]
     scene = scene[rng.choice(len(scene), min(256, len(scene)), replace=False)] if len(scene) else scene
     product = product[rng.choice(len(product), min(256, len(product)), replace=False)]
+    rim = m8.astype(bool) & ~cv2.erode(m8, np.ones((9, 9), np.uint8)).astype(bool)
     src_edges = cv2.dilate((_grad(cmp.src_lab[..., 0]) > _EDGE / 2).astype(np.uint8), np.ones((5, 5), np.uint8))
     src_grad = _grad(cmp.src_lab[..., 0])
     gen_grad = _grad(cmp.gen_lab[..., 0])
@@ -84,7 +85,10 @@ def find(
         # A recolour keeps the product's shading and edges; a missing part shows the scene's instead.
         a, b = src_grad[sel], gen_grad[sel]
         kept = float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-3 and b.std() > 1e-3 else 0.0
-        if outside > 0.5 or (max(scene_like, outside) > 0.55 and kept < 0.5):
+        # A part goes missing from the outline in: a scene-like patch the product surrounds is something added
+        # in the scene's colours (a logo's ink), not a hole.
+        at_rim = bool(rim[sel].any())
+        if outside > 0.5 or (max(scene_like, outside) > 0.55 and kept < 0.5 and at_rim):
             kind = "missing"
         elif new_edges > 0.12 and share < 0.3:
             kind = "added"
