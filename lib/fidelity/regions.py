@@ -86,11 +86,13 @@ def find(
         a, b = src_grad[sel], gen_grad[sel]
         kept = float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-3 and b.std() > 1e-3 else 0.0
         # A part goes missing from the outline in: a scene-like patch the product surrounds is something added
-        # in the scene's colours (a logo's ink), not a hole.
+        # in the scene's colours (a logo's ink), not a hole. Such a patch counts as added on fewer new edges too:
+        # a thin ring's inside is closed into its region, while a band recoloured across the product reaches
+        # the outline.
         at_rim = bool(rim[sel].any())
         if outside > 0.5 or (max(scene_like, outside) > 0.55 and kept < 0.5 and at_rim):
             kind = "missing"
-        elif new_edges > 0.12 and share < 0.3:
+        elif new_edges > (0.12 if at_rim else 0.05) and share < 0.3:
             kind = "added"
         else:
             kind = "colour"
