@@ -3,7 +3,7 @@
 registration.py  find the cut-out product in the generated image; warp it back into the photo's frame
 colour.py        relight-tolerant colour difference (CIEDE2000) and colour words
 regions.py       differing regions told apart: recolour, missing part, something added
-shape.py         stretch and warp
+shape.py         stretch, distortion and warp
 text.py          label words read with tesseract, compared
 verdict.py       findings, severity, verdict
 check.py         all of it: measure() then judge()

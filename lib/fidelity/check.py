@@ -140,6 +140,7 @@ def _compare(src: SourceView, gen: GeneratedView, reg: Registration) -> Measured
     m.shape = shape.measure(reg.shape_homography, reg.flow, mask, cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY))
     m.values["stretch"] = m.shape.stretch
     m.values["warp"] = m.shape.warp
+    m.values["distortion"] = m.shape.distortion
     m.values["inliers"] = float(reg.inliers)
     m.values["light"] = cmp.light
     m.values["hue"] = cmp.hue_deg
@@ -256,6 +257,21 @@ def _shape_findings(m: Measured, t: dict[str, tuple[float, float]]) -> list[Find
         msg = f"The product is stretched: about {_pct(sh.stretch)} {sh.stretch_axis} for its size than in the photo."
         out.append(
             Finding(Check.SHAPE, sev, msg, score=round(sh.stretch / t["stretch"][0], 3), data={"stretch": sh.stretch})
+        )
+    sev = grade(sh.distortion, *t["distortion"])
+    if sev is not None:
+        msg = (
+            f"The product's proportions are distorted: parts of it sit up to {sh.distortion:.0f} % of its size "
+            "away from where its photo, moved, turned and zoomed, puts them."
+        )
+        out.append(
+            Finding(
+                Check.SHAPE,
+                sev,
+                msg,
+                score=round(sh.distortion / t["distortion"][0], 3),
+                data={"distortion": sh.distortion},
+            )
         )
     sev = grade(sh.warp, *t["warp"])
     if sev is not None:

@@ -17,6 +17,8 @@ import numpy as np
 from lib.fidelity.colour import ColourComparison
 
 DE_BAD = 14.0  # CIEDE2000 above which a pixel counts as different (after the relight correction)
+# An inside patch this far from the photo's colour is ink put on it (a moved highlight only whitens a little)
+STARK_DE = 35.0
 MIN_REGION = 0.004  # regions smaller than this share of the product are noise
 _EDGE = 28.0  # Sobel magnitude (on L*, 0..100 scaled x2.55) that counts as an edge
 
@@ -60,6 +62,7 @@ def find(
     product = cmp.src_lab[mask]
     scene = scene[rng.choice(len(scene), min(256, len(scene)), replace=False)] if len(scene) else scene
     product = product[rng.choice(len(product), min(256, len(product)), replace=False)]
+    rim = m8.astype(bool) & ~cv2.erode(m8, np.ones((9, 9), np.uint8)).astype(bool)
     src_edges = cv2.dilate((_grad(cmp.src_lab[..., 0]) > _EDGE / 2).astype(np.uint8), np.ones((5, 5), np.uint8))
     src_grad = _grad(cmp.src_lab[..., 0])
     gen_grad = _grad(cmp.gen_lab[..., 0])
@@ -84,9 +87,15 @@ def find(
         # A recolour keeps the product's shading and edges; a missing part shows the scene's instead.
         a, b = src_grad[sel], gen_grad[sel]
         kept = float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-3 and b.std() > 1e-3 else 0.0
-        if outside > 0.5 or (max(scene_like, outside) > 0.55 and kept < 0.5):
+        # A part goes missing from the outline in: a scene-like patch the product surrounds is something added
+        # in the scene's colours (a logo's ink), not a hole. Such a patch counts as added on fewer new edges too:
+        # a thin ring's inside is closed into its region, while a band recoloured across the product reaches
+        # the outline.
+        at_rim = bool(rim[sel].any())
+        mean_de = float(cmp.delta_e[sel].mean())
+        if outside > 0.5 or (max(scene_like, outside) > 0.55 and kept < 0.5 and at_rim):
             kind = "missing"
-        elif new_edges > 0.12 and share < 0.3:
+        elif share < 0.3 and (new_edges > (0.12 if at_rim else 0.05) or (not at_rim and mean_de > STARK_DE)):
             kind = "added"
         else:
             kind = "colour"
@@ -95,7 +104,7 @@ def find(
                 kind=kind,
                 share=share,
                 box=(x, y, x + w, y + h),
-                mean_de=float(cmp.delta_e[sel].mean()),
+                mean_de=mean_de,
                 src_lab=tuple(float(v) for v in cmp.src_lab[sel].mean(axis=0)),  # type: ignore[arg-type]
                 gen_lab=tuple(float(v) for v in gen_px.mean(axis=0)),  # type: ignore[arg-type]
             )
